@@ -1,0 +1,48 @@
+# dnsfilter — one command to run, one to test.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.toml
+# Debian packages the tests use: a real upstream (unbound, nsd), real clients (dig, kdig),
+# dnsperf for the benchmark, nft and busybox for the router tests.
+DEB_TEST_PKGS := unbound nsd bind9-dnsutils knot-dnsutils dnsperf dnsmasq-base openssl iproute2 nftables
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench deps-deb clean check
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+$(CONFIG):
+	cp config.example.toml $(CONFIG)
+
+# Installs the Debian packages when run as root and any is missing; never starts their services.
+deps-deb:
+	@bash scripts/install-debs.sh $(DEB_TEST_PKGS)
+
+run: $(STAMP) $(CONFIG)
+	$(BIN)/dnsfilter serve -c $(CONFIG)
+
+test: deps-deb $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+bench: deps-deb $(STAMP)
+	bash scripts/bench.sh
+
+check: $(STAMP) $(CONFIG)
+	$(BIN)/dnsfilter config check -c $(CONFIG)
+
+clean:
+	rm -rf $(VENV) .bench .pytest_cache build *.egg-info

@@ -1,0 +1,3 @@
+from dnsfilter.cli import main
+
+raise SystemExit(main())

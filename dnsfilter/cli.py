@@ -1,0 +1,216 @@
+"""The `dnsfilter` command: arguments → config → engine → shells.
+
+Bad arguments or a bad config print one line and exit 2; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import socket
+import sys
+import zoneinfo
+from typing import NoReturn
+
+from dnsfilter import __version__
+from dnsfilter import config as config_mod
+from dnsfilter.config import Config, ConfigError
+
+EXIT_USAGE = 2
+TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33,
+         "DS": 43, "DNSKEY": 48, "SVCB": 64, "HTTPS": 65, "ANY": 255}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"dnsfilter: {message} (see: {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dnsfilter", description="A filtering DNS resolver for homes and routers.")
+    p.add_argument("--version", action="version", version=f"dnsfilter {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("serve", help="run the DNS service")
+    s.add_argument("-c", "--config", required=True, help="config file (TOML)")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--tls-ca-file", help=argparse.SUPPRESS)  # tests: trust a throwaway CA for DoT/DoH
+
+    c = sub.add_parser("check", help="the decision the running policy takes for a name, without the network")
+    c.add_argument("-c", "--config", required=True)
+    c.add_argument("name")
+    c.add_argument("--client", default="127.0.0.1", help="client IP address (default 127.0.0.1)")
+    c.add_argument("--type", default="A", help="query type (default A)")
+    c.add_argument("--at", help="ISO 8601 time; without an offset, local time in [general].timezone")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+
+    cfg = sub.add_parser("config", help="config file tools")
+    csub = cfg.add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    cc = csub.add_parser("check", help="validate a config file")
+    cc.add_argument("-c", "--config", required=True)
+
+    f = sub.add_parser("feeds", help="blocklist feeds")
+    fsub = f.add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    fs = fsub.add_parser("sync", help="compile feeds now")
+    fs.add_argument("-c", "--config", required=True)
+    fs.add_argument("--feed", help="only this feed")
+    ft = fsub.add_parser("status", help="show feed status")
+    ft.add_argument("-c", "--config", required=True)
+    ft.add_argument("--json", action="store_true")
+
+    k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
+    k.add_argument("-c", "--config", required=True)
+    k.add_argument("command", choices=["reload", "status", "ping"])
+    return p
+
+
+def _fail(msg: str, code: int = EXIT_USAGE) -> NoReturn:
+    print(f"dnsfilter: {msg}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _load(path: str) -> Config:
+    try:
+        return config_mod.load(path)
+    except ConfigError as e:
+        _fail(f"config error: {e}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "serve":
+            return _serve(args)
+        if args.cmd == "check":
+            return _check(args)
+        if args.cmd == "config":
+            cfg = _load(args.config)
+            print(f"{cfg.path}: OK ({len(cfg.feeds)} feeds, {len(cfg.profiles)} profiles, "
+                  f"{len(cfg.dns.upstreams)} upstreams)")
+            return 0
+        if args.cmd == "feeds":
+            return _feeds(args)
+        if args.cmd == "ctl":
+            return _ctl(args)
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_USAGE
+
+
+def _serve(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    logging.basicConfig(level=args.log_level.upper(), format="dnsfilter: %(levelname)s: %(message)s")
+    from dnsfilter.shell.daemon import Daemon
+
+    return asyncio.run(Daemon(cfg, tls_ca_file=args.tls_ca_file).run())
+
+
+def _check(args: argparse.Namespace) -> int:
+    from dnsfilter.assemble import build_engine
+    from dnsfilter.core import wire
+    from dnsfilter.shell.lists import load_matcher
+
+    cfg = _load(args.config)
+    qtype = TYPES.get(args.type.upper()) or (int(args.type) if args.type.isdigit() else None)
+    if qtype is None:
+        _fail(f"unknown query type {args.type!r}")
+    try:
+        qname = wire.text_to_wire(config_mod.check_name(args.name, "name"))
+    except (ConfigError, ValueError) as e:
+        _fail(str(e))
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in args.client else socket.AF_INET, args.client)
+    except OSError:
+        _fail(f"--client: {args.client!r} is not an IP address")
+    at = _parse_at(args.at, cfg.general.timezone) if args.at else dt.datetime.now(dt.UTC)
+    logging.basicConfig(level="WARNING", format="dnsfilter: %(levelname)s: %(message)s")
+    engine = build_engine(cfg, load_matcher(cfg))
+    q = wire.parse_query(wire.build_query(0, qname, qtype))
+    out: dict[str, object] = {"name": wire.wire_to_text(qname), "type": args.type.upper(), "client": args.client,
+                              "at": at.isoformat()}
+    client = engine.identify.client(args.client, 0.0)
+    if client is None:
+        out.update(decision="block", profile=None, reason="client not in allowed_clients: REFUSED")
+    elif (local := engine.local.answer(q, None, 65535)) is not None:
+        out.update(decision="allow", profile=client.profile, outcome="local", reason=f"answered locally: {local[2].text}")
+    else:
+        d = engine.policy.decide(client.profile, qname)
+        out.update(decision=d.verdict, profile=client.profile, reason=d.reason.text)
+        if d.blocked:
+            out.update(category=d.reason.category, feed=d.reason.feed, rule=d.reason.rule,
+                       ede=int(d.ede) if d.ede else None)
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(f"{out['decision']}: {out['name']} for {args.client} (profile {out['profile']}): {out['reason']}")
+    return 0
+
+
+def _parse_at(text: str, tz: str) -> dt.datetime:
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--at: {text!r} is not an ISO 8601 time (e.g. 2026-01-31T21:30)")
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=zoneinfo.ZoneInfo(tz))
+    return at
+
+
+def _feeds(args: argparse.Namespace) -> int:
+    from dnsfilter.shell.lists import compile_local, read_status
+
+    cfg = _load(args.config)
+    feeds = [f for f in cfg.feeds if getattr(args, "feed", None) in (None, f.name)]
+    if getattr(args, "feed", None) and not feeds:
+        _fail(f"--feed: no feed named {args.feed!r}")
+    if args.sub == "sync":
+        failed = 0
+        for f in feeds:
+            st = compile_local(cfg, f, force=True)
+            if st.error:
+                failed += 1
+                print(f"{f.name}: FAILED: {st.error}")
+            else:
+                print(f"{f.name}: {st.entries} names ({st.invalid} invalid) [{st.format}]")
+        return 1 if failed else 0
+    statuses = [read_status(cfg, f) for f in cfg.feeds]
+    if args.json:
+        print(json.dumps([s.public() for s in statuses], indent=1))
+    else:
+        for s in statuses:
+            when = dt.datetime.fromtimestamp(s.compiled_at).isoformat(timespec="seconds") if s.compiled_at else "never"
+            err = f"  error: {s.error}" if s.error else ""
+            print(f"{s.name:20} {s.category:10} {s.entries:9} names  compiled {when}{err}")
+    return 0
+
+
+def _ctl(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    path = cfg.data_path() / "control.sock"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(str(path))
+            s.sendall(args.command.encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as e:
+        _fail(f"cannot reach the daemon at {path}: {e.strerror or e}", 1)
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        _fail("the daemon sent an unreadable reply", 1)
+    print(json.dumps(reply.get("status", reply.get("message")), indent=1) if args.command == "status"
+          else reply.get("message"))
+    return 0 if reply.get("ok") else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

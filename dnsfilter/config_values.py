@@ -1,0 +1,148 @@
+"""Reading typed values out of TOML tables, with errors that name the key at fault."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    def __init__(self, key: str, why: str) -> None:
+        super().__init__(f"{key}: {why}" if key else why)
+        self.key = key
+        self.why = why
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockMode:
+    kind: str  # null | nxdomain | refused | ip
+    ipv4: str | None = None
+    ipv6: str | None = None
+
+
+class Section:
+    """Typed access to one TOML table that remembers which keys were read."""
+
+    def __init__(self, prefix: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(prefix, "must be a table")
+        self.prefix, self.data, self.seen = prefix, data, set[str]()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        self.seen.add(name)
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise ConfigError(self.key(name), f"must be {_article(names)}, not {type(value).__name__}")
+        return value
+
+    def int_in(self, name: str, default: int, lo: int, hi: int) -> int:
+        value = self.get(name, int, default)
+        if not lo <= value <= hi:
+            raise ConfigError(self.key(name), f"must be between {lo} and {hi}")
+        return value
+
+    def float_in(self, name: str, default: float, lo: float, hi: float) -> float:
+        value = self.get(name, float, default)
+        if not lo <= value <= hi:
+            raise ConfigError(self.key(name), f"must be between {lo} and {hi}")
+        return value
+
+    def strings(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.get(name, list, list(default))
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ConfigError(f"{self.key(name)}[{i}]", "must be a string")
+        return tuple(value)
+
+    def done(self) -> None:
+        extra = sorted(set(self.data) - self.seen)
+        if extra:
+            raise ConfigError(self.key(extra[0]), "unknown key")
+
+
+def _article(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def parse_listen(text: str, key: str, default_port: int = 53) -> Listen:
+    host, port = text, default_port
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep:
+            raise ConfigError(key, f"{text!r}: missing ']'")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ConfigError(key, f"{text!r}: expected [address]:port")
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, p = text.split(":")
+        if not p.isdigit():
+            raise ConfigError(key, f"{text!r}: the port must be a number")
+        port = int(p)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(key, f"{text!r}: expected an IP address with an optional port") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(key, f"{text!r}: port out of range")
+    return Listen(host, port)
+
+
+def parse_block_mode(text: str, key: str) -> BlockMode:
+    if text in ("null", "nxdomain", "refused"):
+        return BlockMode(text)
+    if text.startswith("ip:"):
+        v4 = v6 = None
+        for part in text[3:].split(","):
+            try:
+                ip = ipaddress.ip_address(part.strip())
+            except ValueError:
+                raise ConfigError(key, f"{part.strip()!r} is not an IP address") from None
+            if ip.version == 4:
+                v4 = str(ip)
+            else:
+                v6 = str(ip)
+        return BlockMode("ip", v4, v6)
+    raise ConfigError(key, f"{text!r}: expected null, nxdomain, refused or ip:ADDR[,ADDR6]")
+
+
+def check_name(name: str, key: str, wildcard: bool = False) -> str:
+    n = name.strip().rstrip(".").lower()
+    if wildcard and n.startswith("*."):
+        n = n[2:]
+    try:
+        n = n.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ConfigError(key, f"{name!r} is not a valid domain name") from None
+    labels = n.split(".")
+    if not n or len(n) > 253 or any(not 0 < len(lab) < 64 for lab in labels) or not all(
+            c.isalnum() or c in "-_" for c in n.replace(".", "")):
+        raise ConfigError(key, f"{name!r} is not a valid domain name")
+    return n
+
+
+def networks(values: tuple[str, ...], key: str) -> tuple[str, ...]:
+    for i, v in enumerate(values):
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise ConfigError(f"{key}[{i}]", f"{v!r} is not an address or network") from None
+    return values

@@ -1,0 +1,138 @@
+"""The answer cache: bounded LRU, TTL clamps, negative caching (RFC 2308), serve-stale
+(RFC 8767) and prefetch of popular entries. Pure: `now` is always a parameter.
+
+Entries keep the upstream records as wire bytes plus the offsets of their TTL fields, so a
+hit is replayed by patching TTLs, not by re-encoding records (DNSSEC data passes untouched).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from dnsfilter.core import wire
+from dnsfilter.core.wire import Response
+
+_U32 = struct.Struct(">I")
+
+
+@dataclass(slots=True)
+class Entry:
+    rcode: int
+    flags: int  # AA/AD bits of the upstream answer
+    body: bytes  # the records after the question, without OPT
+    counts: tuple[int, int, int]
+    ttl_offs: tuple[int, ...]  # offsets of the TTL fields within body
+    ttls: tuple[int, ...]  # the clamped TTL of each record when stored
+    stored: float
+    expires: float
+    ttl: int  # the entry's lifetime in seconds
+    targets: tuple[bytes, ...]  # CNAME/DNAME targets in the answer, for deep blocking
+    hits: int = 0
+    prefetching: bool = False
+
+    def remaining(self, now: float) -> float:
+        return self.expires - now
+
+    def render(self, now: float, fixed_ttl: int | None = None) -> bytes:
+        """The body with every TTL counted down to `now` (or set to `fixed_ttl`)."""
+        if not self.ttl_offs:
+            return self.body
+        buf = bytearray(self.body)
+        elapsed = int(now - self.stored)
+        for off, ttl in zip(self.ttl_offs, self.ttls, strict=True):
+            _U32.pack_into(buf, off, fixed_ttl if fixed_ttl is not None else max(0, ttl - elapsed))
+        return bytes(buf)
+
+
+def cache_key(qname: bytes, qtype: int, qclass: int, do: bool, cd: bool) -> bytes:
+    """DO and CD change what an upstream returns (RRSIGs, unvalidated data), so they key too."""
+    return qname + struct.pack(">HHB", qtype, qclass, (1 if do else 0) | (2 if cd else 0))
+
+
+class Cache:
+    def __init__(self, size: int = 20000, min_ttl: int = 0, max_ttl: int = 86400,
+                 negative_max_ttl: int = 3600, stale_max_age: int = 86400, prefetch: bool = True) -> None:
+        self.size = size
+        self.min_ttl = min_ttl
+        self.max_ttl = max_ttl
+        self.negative_max_ttl = negative_max_ttl
+        self.stale_max_age = stale_max_age
+        self.prefetch = prefetch
+        self._d: dict[bytes, Entry] = {}
+        self.hits = self.misses = self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def clear(self) -> None:
+        self._d.clear()
+
+    def get(self, key: bytes, now: float) -> Entry | None:
+        """A fresh entry, moved to the young end of the LRU."""
+        e = self._d.get(key)
+        if e is None or e.expires <= now:
+            self.misses += 1
+            return None
+        del self._d[key]
+        self._d[key] = e
+        e.hits += 1
+        self.hits += 1
+        return e
+
+    def get_stale(self, key: bytes, now: float) -> Entry | None:
+        """An expired entry still within `stale_max_age` (RFC 8767), for when upstreams fail."""
+        e = self._d.get(key)
+        if e is None or now - e.expires > self.stale_max_age:
+            return None
+        return e
+
+    def wants_prefetch(self, e: Entry, now: float) -> bool:
+        """Entries still asked for in their last tenth of life are refreshed before they expire."""
+        if not self.prefetch or e.prefetching or e.ttl < 10:
+            return False
+        return e.expires - now < e.ttl / 10
+
+    def make_entry(self, buf: bytes, r: Response, now: float) -> Entry:
+        """An entry for an upstream answer; `ttl` is 0 when it must not be cached (TC set,
+        SERVFAIL, a negative answer without an SOA, TTL 0)."""
+        ttl = 0 if r.flags & wire.F_TC else (self._lifetime(buf, r) or 0)
+        qend = r.question_end
+        end = r.opt_span[0] if r.opt_span else len(buf)
+        # Records after an OPT record are dropped: their compression offsets would shift.
+        records = [rec for rec in r.records if rec.name_off < end]
+        counts = (sum(1 for rec in records if rec.section == 1), sum(1 for rec in records if rec.section == 2),
+                  sum(1 for rec in records if rec.section == 3))
+        end = records[-1].rdata_off + records[-1].rdlen if records else qend
+        offs = tuple(rec.ttl_off - qend for rec in records)
+        # Each record keeps its own TTL, clamped; in a negative answer none outlives the entry.
+        cap = self.max_ttl if r.counts[0] else ttl
+        ttls = tuple(min(max(rec.ttl, self.min_ttl), cap) for rec in records)
+        targets = tuple(wire.rdata_name(buf, rec) for rec in records
+                        if rec.section == 1 and rec.rtype in (wire.T_CNAME, wire.T_DNAME))
+        return Entry(r.rcode, r.flags & (wire.F_AA | wire.F_AD), buf[qend:end], counts, offs, ttls, now,
+                     now + ttl, ttl, targets)
+
+    def store(self, key: bytes, e: Entry) -> bool:
+        """Keep `e` under `key` if it may be cached; evicts the least recently used."""
+        if self.size <= 0 or e.ttl <= 0:
+            return False
+        self._d.pop(key, None)
+        self._d[key] = e
+        while len(self._d) > self.size:
+            del self._d[next(iter(self._d))]
+            self.evictions += 1
+        return True
+
+    def _lifetime(self, buf: bytes, r: Response) -> int | None:
+        if r.rcode == wire.RCODE_NOERROR and r.counts[0]:
+            ttls = [rec.ttl for rec in r.records if rec.section in (1, 2)]
+            return min(max(min(ttls), self.min_ttl), self.max_ttl)
+        if r.rcode in (wire.RCODE_NXDOMAIN, wire.RCODE_NOERROR):
+            # RFC 2308: the negative TTL is min(SOA TTL, SOA MINIMUM); without an SOA, don't cache.
+            for rec in r.records:
+                if rec.section == 2 and rec.rtype == wire.T_SOA and rec.rdlen >= 20:
+                    minimum = _U32.unpack_from(buf, rec.rdata_off + rec.rdlen - 4)[0]
+                    return min(rec.ttl, minimum, self.negative_max_ttl)
+            return None
+        return None

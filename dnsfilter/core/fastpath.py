@@ -1,0 +1,75 @@
+"""Prebuilt answers keyed by the raw question bytes, for the UDP hot loop.
+
+A UDP query whose bytes after the ID (flags, counts, question, OPT) were answered before
+for the same profile is answered by patching the ID onto the prebuilt reply: no parse, no
+policy, no allocation beyond the reply itself. Entries that carry cached TTLs are
+re-stamped at most once a second, so TTLs still count down; everything else (blocked and
+local answers) stays until the policy changes, which swaps the whole FastPath.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from dnsfilter.core.ratelimit import TokenBucket
+
+_U32 = struct.Struct(">I")
+NEVER = float("inf")
+
+# An entry is (tail, refresh_at, patch): tail = the reply without its 2 ID bytes.
+# patch = (ttl offsets in tail, ttls, stored_at, expires_at, prefetch_at) or None.
+Patch = tuple[tuple[int, ...], tuple[int, ...], float, float, float]
+FastEntry = tuple[bytes, float, Patch | None]
+
+
+@dataclass(slots=True)
+class Slot:
+    """What the hot loop needs to know about one client address."""
+
+    table: dict[bytes, FastEntry]
+    bucket: TokenBucket | None  # None: exempt from rate limiting (e.g. loopback forwarders)
+
+
+class FastPath:
+    def __init__(self, max_entries: int = 100_000, max_clients: int = 65536) -> None:
+        self.clients: dict[str, Slot] = {}
+        self.tables: dict[str, dict[bytes, FastEntry]] = {}
+        self.max_entries = max_entries
+        self.max_clients = max_clients
+        self.installed = 0
+
+    def table(self, profile: str) -> dict[bytes, FastEntry]:
+        t = self.tables.get(profile)
+        if t is None:
+            t = self.tables[profile] = {}
+        return t
+
+    def add_client(self, ip: str, profile: str, bucket: TokenBucket | None) -> Slot:
+        if len(self.clients) >= self.max_clients:
+            self.clients.clear()  # bounded: slots are rebuilt on the next query of each client
+        slot = self.clients[ip] = Slot(self.table(profile), bucket)
+        return slot
+
+    def install(self, profile: str, key: bytes, reply: bytes, refresh_at: float, patch: Patch | None) -> None:
+        t = self.table(profile)
+        if len(t) >= self.max_entries and key not in t:
+            t.clear()  # bounded; a cleared table refills from the cache within a second
+        t[key] = (reply[2:], refresh_at, patch)
+        self.installed += 1
+
+
+def restamp(entry: FastEntry, now: float) -> FastEntry | None:
+    """The entry with its TTLs counted down to `now`, or None when it must go the slow way
+    (expired, due for prefetch, or nothing to patch)."""
+    tail, _refresh, patch = entry
+    if patch is None:
+        return None
+    offs, ttls, stored, expires, prefetch_at = patch
+    if now >= expires or now >= prefetch_at:
+        return None
+    buf = bytearray(tail)
+    elapsed = int(now - stored)
+    for off, ttl in zip(offs, ttls, strict=True):
+        _U32.pack_into(buf, off, ttl - elapsed if ttl > elapsed else 0)
+    return bytes(buf), min(now + 1.0, expires), patch

@@ -1,0 +1,102 @@
+"""Policy: which names a profile blocks, and why.
+
+Precedence, highest first (ARCHITECTURE.md §3):
+1. authority lists — for every client, always (EDE 16 Censored);
+2. the profile's own allow/deny plus the household `[filter]` rules: the most specific
+   entry wins, `allow` on a tie;
+3. `[protection].always_allow` — never blocked by the categories below;
+4. blocked categories: the profile's block feeds, unless an allowlist feed covers the name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dnsfilter.core import wire
+from dnsfilter.core.matcher import Matcher
+from dnsfilter.model import ALLOW_DEFAULT, AUTHORITY_CATEGORY, Decision, Ede, Reason, ede_for_category
+
+
+class RuleSet:
+    """A small in-memory list of names with subtree semantics (allow/deny rules)."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._d: dict[bytes, str] = {}
+        for n in names:
+            self._d[wire.text_to_wire(n)] = n
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def match(self, qname: bytes) -> tuple[int, str] | None:
+        """(offset of the most specific listed suffix, the rule) or None."""
+        if not self._d:
+            return None
+        i = 0
+        while qname[i]:
+            rule = self._d.get(qname[i:])
+            if rule is not None:
+                return i, rule
+            i += qname[i] + 1
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    name: str
+    category: str
+    kind: str = "block"  # block | allow
+    hashed: bool = False  # sha256 feeds: the matched name is never written anywhere
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRules:
+    name: str
+    block_feeds: tuple[str, ...]
+    allow: RuleSet
+    deny: RuleSet
+
+
+class Policy:
+    def __init__(self, matcher: Matcher, feeds: Iterable[FeedInfo], profiles: Iterable[ProfileRules],
+                 always_allow: Iterable[str] = ()) -> None:
+        self.matcher = matcher
+        self.feeds = {f.name: f for f in feeds}
+        self.authority = tuple(f.name for f in self.feeds.values()
+                               if f.category == AUTHORITY_CATEGORY and f.kind == "block")
+        self.allow_feeds = tuple(f.name for f in self.feeds.values() if f.kind == "allow")
+        self.profiles = {p.name: p for p in profiles}
+        self.always_allow = RuleSet(always_allow)
+
+    def decide(self, profile: str, qname: bytes) -> Decision:
+        p = self.profiles[profile]
+        if self.authority:
+            hit = self.matcher.first_match(qname, self.authority)
+            if hit is not None:
+                return self._feed_block(hit[0], qname, hit[1])
+        allow, deny = p.allow.match(qname), p.deny.match(qname)
+        if deny is not None and (allow is None or deny[0] < allow[0]):
+            return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1]), Ede.BLOCKED)
+        if allow is not None:
+            return Decision(False, Reason(f"allowed by the rule {allow[1]}", rule=allow[1]))
+        protected = self.always_allow.match(qname)
+        if protected is not None:
+            return Decision(False, Reason("always allowed: protected resource", rule=protected[1]))
+        if p.block_feeds:
+            hit = self.matcher.first_match(qname, p.block_feeds)
+            if hit is not None:
+                if self.allow_feeds and self.matcher.first_match(qname, self.allow_feeds) is not None:
+                    return Decision(False, Reason("on an allowlist feed"))
+                return self._feed_block(hit[0], qname, hit[1])
+        return ALLOW_DEFAULT
+
+    def _feed_block(self, feed: str, qname: bytes, offset: int) -> Decision:
+        info = self.feeds[feed]
+        rule = None if info.hashed else wire.wire_to_text(qname[offset:])
+        if info.category == AUTHORITY_CATEGORY:
+            text = f"blocked by the authority list {feed}"
+        else:
+            text = f"{info.category}: on the list {feed}"
+        return Decision(True, Reason(text, category=info.category, feed=feed, rule=rule),
+                        ede_for_category(info.category))

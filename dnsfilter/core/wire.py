@@ -1,0 +1,364 @@
+"""DNS wire format without a full parse: the query reader, the response walker and names.
+
+The hot path never builds dnslib objects. A query is read straight from its bytes into a
+small `Query`; a response is walked once to find its records, TTL fields and OPT record so
+that it can be cached and replayed with the TTLs counted down.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+# RR types and classes the core cares about.
+T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_MX, T_TXT, T_AAAA = 1, 2, 5, 6, 12, 15, 16, 28
+T_DNAME, T_OPT, T_DS, T_RRSIG, T_HTTPS, T_SVCB = 39, 41, 43, 46, 65, 64
+T_IXFR, T_AXFR, T_MAILB, T_MAILA, T_ANY = 251, 252, 253, 254, 255
+C_IN, C_CH, C_ANY = 1, 3, 255
+
+RCODE_NOERROR, RCODE_FORMERR, RCODE_SERVFAIL, RCODE_NXDOMAIN = 0, 1, 2, 3
+RCODE_NOTIMP, RCODE_REFUSED = 4, 5
+RCODE_BADVERS = 16  # extended: carried partly in the OPT TTL field
+
+F_QR, F_AA, F_TC, F_RD, F_RA, F_AD, F_CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
+OPCODE_MASK = 0x7800
+EDNS_DO = 0x8000
+OPT_EDE, OPT_ECS, OPT_COOKIE, OPT_PADDING = 15, 8, 10, 12
+
+MAX_NAME = 255
+MAX_POINTER_HOPS = 64
+
+_HDR = struct.Struct(">HHHHHH")
+_TYPECLASS = struct.Struct(">HH")
+_RRFIXED = struct.Struct(">HHIH")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+
+class WireError(ValueError):
+    """A message that cannot be read. `rcode` is what to answer, or None to drop it."""
+
+    def __init__(self, why: str, rcode: int | None = RCODE_FORMERR) -> None:
+        super().__init__(why)
+        self.rcode = rcode
+
+
+@dataclass(frozen=True, slots=True)
+class Edns:
+    payload: int  # the requester's UDP payload size, never below 512
+    do: bool
+    version: int
+    options: bytes  # raw option TLVs
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One question as read from the wire. `name` is lower-case, dotted, without the root dot."""
+
+    id: int
+    flags: int
+    qname: bytes  # lower-cased wire form, the key for caches and lists
+    name: str
+    qtype: int
+    qclass: int
+    question: bytes  # the question section exactly as sent (0x20 case kept)
+    edns: Edns | None
+
+    @property
+    def do(self) -> bool:
+        return self.edns is not None and self.edns.do
+
+    @property
+    def cd(self) -> bool:
+        return bool(self.flags & F_CD)
+
+    def max_udp(self) -> int:
+        return 512 if self.edns is None else min(max(self.edns.payload, 512), 1232)
+
+
+_SAFE = bytes(b for b in range(0x21, 0x7F) if b not in (0x2E, 0x5C))
+
+
+def name_to_text(labels: list[bytes]) -> str:
+    """Dotted text of a name; odd bytes are escaped as \\DDD so that a label holding a dot
+    can never be mistaken for two labels."""
+    out = []
+    for lab in labels:
+        if not lab.translate(None, _SAFE):
+            out.append(lab.decode("ascii"))
+        else:
+            out.append("".join(chr(b) if b in _SAFE else f"\\{b:03d}" for b in lab))
+    return ".".join(out)
+
+
+def text_to_wire(name: str) -> bytes:
+    """Wire form of a dotted name (lower-cased). Raises ValueError for an invalid name."""
+    name = name.rstrip(".").lower()
+    if not name:
+        return b"\x00"
+    out = bytearray()
+    for lab in name.split("."):
+        raw = lab.encode("ascii")
+        if not 0 < len(raw) < 64:
+            raise ValueError(f"bad label in {name!r}")
+        out.append(len(raw))
+        out += raw
+    out.append(0)
+    if len(out) > MAX_NAME:
+        raise ValueError(f"name too long: {name!r}")
+    return bytes(out)
+
+
+def read_name(buf: bytes, off: int) -> tuple[list[bytes], int]:
+    """Read a possibly compressed name. Returns (labels as sent, offset after the name).
+
+    Pointers must point backwards and are capped, so a compression loop is an error."""
+    labels: list[bytes] = []
+    end = -1
+    hops = 0
+    total = 1
+    n = len(buf)
+    while True:
+        if off >= n:
+            raise WireError("name runs past the end")
+        ln = buf[off]
+        if ln == 0:
+            off += 1
+            break
+        kind = ln & 0xC0
+        if kind == 0xC0:
+            if off + 1 >= n:
+                raise WireError("truncated compression pointer")
+            ptr = ((ln & 0x3F) << 8) | buf[off + 1]
+            if end < 0:
+                end = off + 2
+            if ptr >= off or hops >= MAX_POINTER_HOPS:
+                raise WireError("compression pointer loop")
+            hops += 1
+            off = ptr
+            continue
+        if kind:
+            raise WireError("bad label type")
+        total += ln + 1
+        if total > MAX_NAME:
+            raise WireError("name longer than 255 octets")
+        if off + 1 + ln > n:
+            raise WireError("label runs past the end")
+        labels.append(buf[off + 1 : off + 1 + ln])
+        off += 1 + ln
+    return labels, (end if end >= 0 else off)
+
+
+def labels_to_wire(labels: list[bytes]) -> bytes:
+    return b"".join(bytes((len(lab),)) + lab for lab in labels) + b"\x00"
+
+
+def _read_opt(buf: bytes, off: int, n: int) -> tuple[Edns, int]:
+    """Read the OPT RR fixed part that follows its (root) owner name at `off`."""
+    if off + 10 > n:
+        raise WireError("truncated OPT record")
+    _rtype, payload, ttl, rdlen = _RRFIXED.unpack_from(buf, off)
+    if off + 10 + rdlen > n:
+        raise WireError("truncated OPT data")
+    opts = buf[off + 10 : off + 10 + rdlen]
+    return Edns(max(payload, 512), bool(ttl & EDNS_DO), (ttl >> 16) & 0xFF, opts), off + 10 + rdlen
+
+
+def parse_query(buf: bytes) -> Query:
+    """Read a query. Raises WireError(rcode) for what must be refused, or rcode=None to drop."""
+    n = len(buf)
+    if n < 12:
+        raise WireError("shorter than a header", None)
+    qid, flags, qd, an, ns, ar = _HDR.unpack_from(buf)
+    if flags & F_QR:
+        raise WireError("a response sent to the server", None)
+    if flags & OPCODE_MASK:
+        raise WireError("opcode not implemented", RCODE_NOTIMP)
+    if qd != 1:
+        raise WireError(f"QDCOUNT is {qd}")
+    if an or ns:
+        raise WireError("records in the answer or authority section of a query")
+    # Question name: plain labels only (a pointer could only point into the header).
+    off = 12
+    total = 1
+    while True:
+        if off >= n:
+            raise WireError("question name runs past the end")
+        ln = buf[off]
+        if ln == 0:
+            off += 1
+            break
+        if ln & 0xC0:
+            raise WireError("compressed or bad label in the question")
+        total += ln + 1
+        if total > MAX_NAME:
+            raise WireError("name longer than 255 octets")
+        off += 1 + ln
+    if off + 4 > n:
+        raise WireError("question runs past the end")
+    qname_end = off
+    qtype, qclass = _TYPECLASS.unpack_from(buf, off)
+    off += 4
+    question = buf[12:off]
+    qname = question[: qname_end - 12].lower()
+    edns: Edns | None = None
+    for _ in range(ar):
+        if off >= n:
+            raise WireError("additional section runs past the end")
+        if buf[off] == 0 and off + 3 <= n and buf[off + 1 : off + 3] == b"\x00\x29":
+            if edns is not None:
+                raise WireError("more than one OPT record")
+            edns, off = _read_opt(buf, off + 1, n)
+            continue
+        _labels, off = read_name(buf, off)  # e.g. TSIG: skipped, not supported
+        if off + 10 > n:
+            raise WireError("truncated additional record")
+        rdlen = _U16.unpack_from(buf, off + 8)[0]
+        off += 10 + rdlen
+        if off > n:
+            raise WireError("truncated additional record data")
+    labels = []
+    i = 0
+    while qname[i]:
+        ln = qname[i]
+        labels.append(qname[i + 1 : i + 1 + ln])
+        i += 1 + ln
+    return Query(qid, flags, qname, name_to_text(labels), qtype, qclass, question, edns)
+
+
+# ---------------------------------------------------------------- responses
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One resource record of a walked response; offsets are into the message."""
+
+    name_off: int
+    rtype: int
+    rclass: int
+    ttl: int
+    ttl_off: int
+    rdata_off: int
+    rdlen: int
+    section: int  # 1 answer, 2 authority, 3 additional
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A walked response: header fields, its question, its records and its OPT record."""
+
+    id: int
+    flags: int
+    rcode: int
+    qname: bytes  # lower-cased wire form
+    qtype: int
+    qclass: int
+    question_end: int
+    records: tuple[Record, ...]
+    counts: tuple[int, int, int]  # an, ns, ar without OPT
+    edns: Edns | None
+    opt_span: tuple[int, int] | None  # [start, end) of the OPT RR in the message
+
+
+def parse_response(buf: bytes) -> Response:
+    n = len(buf)
+    if n < 12:
+        raise WireError("shorter than a header")
+    qid, flags, qd, an, ns, ar = _HDR.unpack_from(buf)
+    if not flags & F_QR:
+        raise WireError("not a response")
+    if qd != 1:
+        raise WireError(f"QDCOUNT is {qd}")
+    labels, off = read_name(buf, 12)
+    if off + 4 > n:
+        raise WireError("question runs past the end")
+    qtype, qclass = _TYPECLASS.unpack_from(buf, off)
+    off += 4
+    qend = off
+    records: list[Record] = []
+    edns = None
+    opt_span = None
+    counts = [an, ns, ar]
+    for section, count in ((1, an), (2, ns), (3, ar)):
+        for _ in range(count):
+            start = off
+            _owner, off = read_name(buf, off)
+            if off + 10 > n:
+                raise WireError("truncated record")
+            rtype, rclass, ttl, rdlen = _RRFIXED.unpack_from(buf, off)
+            if off + 10 + rdlen > n:
+                raise WireError("truncated record data")
+            if rtype == T_OPT:
+                if section != 3 or edns is not None:
+                    raise WireError("misplaced OPT record")
+                edns, off = _read_opt(buf, off, n)
+                opt_span = (start, off)
+                counts[2] -= 1
+                continue
+            records.append(Record(start, rtype, rclass, ttl, off + 4, off + 10, rdlen, section))
+            off += 10 + rdlen
+    rcode = (flags & 0xF) | (((edns_ext(buf, opt_span)) << 4) if opt_span else 0)
+    return Response(qid, flags, rcode, labels_to_wire([lab.lower() for lab in labels]), qtype, qclass,
+                    qend, tuple(records), (counts[0], counts[1], counts[2]), edns, opt_span)
+
+
+def edns_ext(buf: bytes, span: tuple[int, int] | None) -> int:
+    """The upper 8 bits of the extended RCODE from an OPT record."""
+    if span is None:
+        return 0
+    return buf[span[0] + 1 + 4]
+
+
+def record_name(buf: bytes, rec: Record) -> bytes:
+    labels, _ = read_name(buf, rec.name_off)
+    return labels_to_wire([lab.lower() for lab in labels])
+
+
+def rdata_name(buf: bytes, rec: Record) -> bytes:
+    """The (lower-cased) name held in the rdata of a CNAME/DNAME/NS/PTR record."""
+    labels, _ = read_name(buf, rec.rdata_off)
+    return labels_to_wire([lab.lower() for lab in labels])
+
+
+def wire_to_text(qname: bytes) -> str:
+    labels = []
+    i = 0
+    while qname[i]:
+        ln = qname[i]
+        labels.append(qname[i + 1 : i + 1 + ln])
+        i += 1 + ln
+    return name_to_text(labels)
+
+
+# ---------------------------------------------------------------- building
+
+
+def header(qid: int, flags: int, qd: int, an: int, ns: int, ar: int) -> bytes:
+    return _HDR.pack(qid, flags, qd, an, ns, ar)
+
+
+def opt_record(payload: int = 1232, do: bool = False, options: bytes = b"", ext_rcode: int = 0) -> bytes:
+    ttl = (ext_rcode << 24) | (EDNS_DO if do else 0)
+    return b"\x00" + _RRFIXED.pack(T_OPT, payload, ttl, len(options)) + options
+
+
+def ede_option(code: int, text: str = "") -> bytes:
+    data = _U16.pack(code) + text.encode("utf-8")[:200]
+    return _U16.pack(OPT_EDE) + _U16.pack(len(data)) + data
+
+
+def build_query(qid: int, qname: bytes, qtype: int, qclass: int = C_IN, *, rd: bool = True,
+                do: bool = False, cd: bool = False, payload: int = 1232) -> bytes:
+    """A query as the appliance sends it upstream: one OPT record, no client subnet."""
+    flags = (F_RD if rd else 0) | (F_CD if cd else 0)
+    return (header(qid, flags, 1, 0, 0, 1) + qname + _TYPECLASS.pack(qtype, qclass)
+            + opt_record(payload, do))
+
+
+def rr(rtype: int, ttl: int, rdata: bytes, owner: bytes = b"\xc0\x0c", rclass: int = C_IN) -> bytes:
+    """One record; the owner defaults to a pointer at the question name."""
+    return owner + _RRFIXED.pack(rtype, rclass, ttl, len(rdata)) + rdata
+
+
+def u32(value: int) -> bytes:
+    return _U32.pack(value)

@@ -1,0 +1,85 @@
+"""The vocabulary shared by every layer: outcomes, reasons, clients and decisions.
+
+Every reply the daemon sends carries an Outcome and a Reason: the Reason is what a parent
+is shown as "why", and the EDE code is what a client sees on the wire (RFC 8914).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Outcome(enum.Enum):
+    RESOLVED = "resolved"  # forwarded upstream and answered
+    CACHED = "cached"  # answered from the cache
+    STALE = "stale"  # upstreams failed; answered from an expired cache entry (RFC 8767)
+    BLOCKED = "blocked"  # sinkholed by a list, deny rule or policy
+    REWRITTEN = "rewritten"  # answered with a rewrite (safe search, local CNAME)
+    LOCAL = "local"  # answered by the appliance itself (localhost, own name, RFC 6303 zones)
+    REFUSED = "refused"  # client not allowed, rate limited, or query class refused
+    FAILED = "failed"  # SERVFAIL: upstreams failed and nothing stale was available
+    INVALID = "invalid"  # FORMERR / NOTIMP for malformed or unsupported queries
+
+
+class Ede(enum.IntEnum):
+    """RFC 8914 Extended DNS Error codes used by the appliance."""
+
+    STALE_ANSWER = 3
+    NOT_READY = 14
+    BLOCKED = 15
+    CENSORED = 16
+    FILTERED = 17
+    PROHIBITED = 18
+    NETWORK_ERROR = 23
+
+
+# Categories whose blocks are "Filtered" (parental choice) rather than "Blocked" (security).
+SECURITY_CATEGORIES = frozenset({"ads", "trackers", "malware", "phishing"})
+AUTHORITY_CATEGORY = "authority"
+
+
+def ede_for_category(category: str) -> Ede:
+    if category == AUTHORITY_CATEGORY:
+        return Ede.CENSORED
+    if category in SECURITY_CATEGORIES or category == "custom":
+        return Ede.BLOCKED
+    return Ede.FILTERED
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a reply is what it is, in terms a UI can show.
+
+    `rule` is a deny/allow entry or a local-zone name; `feed` the list that matched.
+    For hashed (sha256) feeds only the feed id is recorded, never the matched name.
+    """
+
+    text: str
+    category: str | None = None
+    feed: str | None = None
+    rule: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The policy's verdict for one name: allow, or block with an EDE code and a reason."""
+
+    blocked: bool
+    reason: Reason
+    ede: Ede | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "block" if self.blocked else "allow"
+
+
+ALLOW_DEFAULT = Decision(False, Reason("not on any list"))
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is asking: the address the query came from and the profile it maps to."""
+
+    ip: str
+    profile: str

@@ -1,0 +1,172 @@
+"""`dnsfilter serve`: wire config, lists, engine, listeners, upstreams, signals and the
+control socket together, and reload or stop without dropping a query."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+from dnsfilter import config as config_mod
+from dnsfilter.assemble import build_engine, reconfigure
+from dnsfilter.config import Config, ConfigError
+from dnsfilter.core.engine import Engine
+from dnsfilter.core.matcher import Matcher
+from dnsfilter.shell.lists import load_matcher
+from dnsfilter.shell.logs import RateLimitedLog
+from dnsfilter.shell.server import DnsServer
+from dnsfilter.shell.upstream import UpstreamPool
+
+log = logging.getLogger("dnsfilter")
+
+
+class Daemon:
+    def __init__(self, cfg: Config, *, reuseport: bool = False, tls_ca_file: str | None = None) -> None:
+        self.cfg = cfg
+        self.reuseport = reuseport
+        self.tls_ca_file = tls_ca_file
+        self.events = RateLimitedLog(log)
+        self.matcher: Matcher = Matcher({})
+        self.engine: Engine | None = None
+        self.server: DnsServer | None = None
+        self.pool: UpstreamPool | None = None
+        self.stopping = asyncio.Event()
+        self.reloading: asyncio.Lock | None = None
+        self.control: asyncio.Server | None = None
+        self.started = time.time()
+        self.reloads = 0
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.reloading = asyncio.Lock()
+        self.matcher = await asyncio.to_thread(load_matcher, self.cfg)
+        self.engine = build_engine(self.cfg, self.matcher, self.events)
+        self.pool = UpstreamPool(list(self.cfg.dns.upstreams), timeout=self.cfg.dns.upstream_timeout,
+                                 tls_ca_file=self.tls_ca_file)
+        self.server = DnsServer(self.engine, self.pool, tcp_idle=self.cfg.dns.tcp_idle_timeout,
+                                tcp_max=self.cfg.dns.tcp_max_connections)
+        try:
+            await self.server.start(self.cfg.dns.listen, self.reuseport)
+        except OSError as e:
+            log.error("cannot listen: %s", e)
+            await self.pool.close()
+            return 1
+        for sig, handler in ((signal.SIGHUP, self._on_hup), (signal.SIGTERM, self.stopping.set),
+                             (signal.SIGINT, self.stopping.set)):
+            loop.add_signal_handler(sig, handler)
+        await self._start_control()
+        addrs = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.server.addresses())
+        names = sum(len(s) for s in self.matcher.sets.values())
+        log.info("ready: answering on %s (UDP and TCP); %d feed(s), %d names; upstreams: %s", addrs,
+                 len(self.matcher.sets), names, ", ".join(u.text for u in self.cfg.dns.upstreams))
+        await self.stopping.wait()
+        log.info("stopping: finishing queries in flight")
+        if self.control is not None:
+            self.control.close()
+        await self.server.close()
+        await self.server.drain_tasks(2.0)
+        await self.pool.close()
+        with contextlib.suppress(OSError):
+            self._control_path().unlink()
+        log.info("stopped")
+        return 0
+
+    def _on_hup(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def reload(self) -> tuple[bool, str]:
+        """Re-read config and lists, then swap them in at once. An invalid config keeps the old."""
+        assert self.reloading is not None and self.engine is not None and self.server is not None
+        async with self.reloading:
+            try:
+                new = config_mod.load(self.cfg.path)
+            except ConfigError as e:
+                msg = f"reload rejected, keeping the running config: {e}"
+                log.error("%s", msg)
+                return False, msg
+            notes = []
+            if new.dns.listen != self.cfg.dns.listen:
+                notes.append("listen addresses change on restart")
+                new = _with_listen(new, self.cfg)
+            matcher = await asyncio.to_thread(load_matcher, new, self.matcher)
+            if new.dns.upstreams != self.cfg.dns.upstreams or new.dns.upstream_timeout != self.cfg.dns.upstream_timeout:
+                old_pool = self.pool
+                self.pool = UpstreamPool(list(new.dns.upstreams), timeout=new.dns.upstream_timeout,
+                                         tls_ca_file=self.tls_ca_file)
+                self.server.pool = self.pool
+                if old_pool is not None:  # queries already sent on it finish there
+                    asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
+            reconfigure(self.engine, new, matcher)
+            self.cfg, self.matcher = new, matcher
+            self.reloads += 1
+            msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
+            log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
+            return True, msg
+
+    def status(self) -> dict[str, object]:
+        assert self.engine is not None and self.pool is not None
+        e = self.engine
+        return {
+            "uptime": round(time.time() - self.started, 1),
+            "reloads": self.reloads,
+            "outcomes": dict(e.stats.outcomes),
+            "dropped": e.stats.dropped,
+            "ratelimited": e.stats.ratelimited,
+            "prefetches": e.stats.prefetches,
+            "cache": {"entries": len(e.cache), "hits": e.cache.hits, "misses": e.cache.misses},
+            "fastpath": {"entries": sum(len(t) for t in e.fast.tables.values()), "clients": len(e.fast.clients)},
+            "inflight": len(e.inflight),
+            "feeds": {name: len(s) for name, s in self.matcher.sets.items()},
+            "upstreams": self.pool.status(),
+        }
+
+    # ------------------------------------------------------------ control socket
+
+    def _control_path(self) -> Path:
+        return self.cfg.data_path() / "control.sock"
+
+    async def _start_control(self) -> None:
+        path = self._control_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            self.control = await asyncio.start_unix_server(self._control_conn, path=str(path))
+            os.chmod(path, 0o600)  # only the appliance's own user may reload it
+        except OSError as e:
+            log.warning("control socket %s unavailable: %s", path, e)
+
+    async def _control_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = (await asyncio.wait_for(reader.readline(), 5.0)).decode("utf-8", "replace").strip()
+            if line == "reload":
+                ok, msg = await self.reload()
+                reply: dict[str, object] = {"ok": ok, "message": msg}
+            elif line == "status":
+                reply = {"ok": True, "status": self.status()}
+            elif line == "ping":
+                reply = {"ok": True, "message": "pong"}
+            else:
+                reply = {"ok": False, "message": f"unknown command {line[:40]!r} (reload, status, ping)"}
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def _with_listen(new: Config, old: Config) -> Config:
+    from dataclasses import replace
+
+    return replace(new, dns=replace(new.dns, listen=old.dns.listen))
+
+
+def _close_later(pool: UpstreamPool) -> None:
+    asyncio.get_running_loop().create_task(pool.close())

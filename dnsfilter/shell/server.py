@@ -1,0 +1,215 @@
+"""The DNS listeners: UDP with a tight hot loop, TCP per RFC 7766, and upstream dispatch.
+
+UDP packets are drained in batches straight from a non-blocking socket. A packet whose
+client and question bytes have a prebuilt answer (engine.fast) is answered right there:
+recvfrom → two dict lookups → sendto. Everything else goes through the sans-IO engine,
+and its Forward actions become asyncio tasks on the upstream pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import time
+from collections.abc import Callable
+
+from dnsfilter.config import Listen
+from dnsfilter.core.engine import Action, Engine, Forward, Send
+from dnsfilter.core.fastpath import restamp
+from dnsfilter.shell.upstream import UpstreamError, UpstreamPool
+
+BATCH = 512  # packets per wake-up, so TCP and upstream answers get their turn under load
+RCVBUF = 4 << 20
+_LEN = struct.Struct(">H")
+
+
+def udp_socket(listen: Listen, reuseport: bool = False) -> socket.socket:
+    fam = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        if fam == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        with contextlib.suppress(OSError):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        s.bind((listen.host, listen.port))
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def tcp_socket(listen: Listen, reuseport: bool = False) -> socket.socket:
+    fam = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if fam == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((listen.host, listen.port))
+        s.listen(128)
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+class TcpClient:
+    """One TCP connection: length-prefixed queries, pipelined, answered in any order."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    def send(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(_LEN.pack(len(data)) + data)
+
+
+class DnsServer:
+    def __init__(self, engine: Engine, pool: UpstreamPool, *, tcp_idle: float = 10.0, tcp_max: int = 256,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self.pool = pool
+        self.tcp_idle = tcp_idle
+        self.tcp_max = tcp_max
+        self.clock = clock
+        self.udp: list[tuple[socket.socket, str]] = []
+        self.tcp_servers: list[asyncio.Server] = []
+        self.tcp_clients: set[TcpClient] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self, listens: tuple[Listen, ...] | list[Listen], reuseport: bool = False) -> None:
+        self.loop = asyncio.get_running_loop()
+        try:
+            for lst in listens:
+                us = udp_socket(lst, reuseport)
+                # An ephemeral port (0) takes the same number for TCP as UDP got.
+                actual = Listen(lst.host, us.getsockname()[1])
+                self.udp.append((us, lst.host))
+                self.loop.add_reader(us.fileno(), self._drain, us, lst.host)
+                ts = tcp_socket(actual, reuseport)
+                srv = await asyncio.start_server(self._tcp_conn, sock=ts)
+                self.tcp_servers.append(srv)
+        except OSError:
+            await self.close()
+            raise
+
+    def addresses(self) -> list[tuple[str, int]]:
+        return [(host, s.getsockname()[1]) for s, host in self.udp]
+
+    async def close(self) -> None:
+        for s, _host in self.udp:
+            if self.loop is not None:
+                self.loop.remove_reader(s.fileno())
+            s.close()
+        self.udp.clear()
+        for srv in self.tcp_servers:
+            srv.close()
+        for c in list(self.tcp_clients):
+            c.writer.close()
+        for srv in self.tcp_servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(srv.wait_closed(), 2.0)
+        self.tcp_servers.clear()
+
+    async def drain_tasks(self, timeout: float) -> None:
+        """Let queries in flight finish (graceful shutdown)."""
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+
+    # ------------------------------------------------------------ UDP
+
+    def _drain(self, sock: socket.socket, local: str) -> None:
+        fast = self.engine.fast
+        clients = fast.clients
+        recv = sock.recvfrom
+        send = sock.sendto
+        # One clock read per batch: a batch lasts a few milliseconds, far below TTL resolution.
+        now = self.clock()
+        for _ in range(BATCH):
+            try:
+                data, addr = recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ICMP port unreachable reported on the socket
+                continue
+            slot = clients.get(addr[0])
+            if slot is not None and (slot.bucket is None or slot.bucket.take(now)):
+                key = data[2:]
+                table = slot.table
+                e = table.get(key)
+                if e is not None and e[1] <= now:  # due for its TTLs to be counted down
+                    e = restamp(e, now)
+                    if e is not None:
+                        table[key] = e
+                if e is not None:
+                    try:
+                        send(data[:2] + e[0], addr)
+                    except OSError:
+                        pass
+                    continue
+                if slot.bucket is not None:
+                    slot.bucket.tokens += 1.0  # the slow path takes this query's token itself
+            self._execute(self.engine.on_query(data, addr[0], (sock, addr), now, local_addr=local))
+
+    # ------------------------------------------------------------ actions
+
+    def _execute(self, actions: list[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Send):
+                to = a.to
+                if isinstance(to, TcpClient):
+                    to.send(a.wire)
+                else:
+                    sock, addr = to  # type: ignore[misc]
+                    try:
+                        sock.sendto(a.wire, addr)
+                    except OSError:
+                        pass
+            elif isinstance(a, Forward):
+                task = asyncio.get_running_loop().create_task(self._forward(a))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+    async def _forward(self, fwd: Forward) -> None:
+        try:
+            resp: bytes | None = await self.pool.resolve(fwd.qname, fwd.qtype, fwd.qclass, do=fwd.do, cd=fwd.cd)
+            err = ""
+        except UpstreamError as e:
+            resp, err = None, str(e)
+        except Exception as e:  # never lose the waiters: they get SERVFAIL
+            resp, err = None, f"internal error: {e!r}"
+        self._execute(self.engine.on_upstream(fwd, resp, self.clock(), err))
+
+    # ------------------------------------------------------------ TCP (RFC 7766)
+
+    async def _tcp_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self.tcp_clients) >= self.tcp_max:
+            writer.close()
+            return
+        client = TcpClient(writer)
+        self.tcp_clients.add(client)
+        peer = writer.get_extra_info("peername")
+        sockname = writer.get_extra_info("sockname")
+        try:
+            while True:
+                try:
+                    head = await asyncio.wait_for(reader.readexactly(2), self.tcp_idle)
+                    (size,) = _LEN.unpack(head)
+                    data = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
+                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+                    break
+                self._execute(self.engine.on_query(data, peer[0], client, self.clock(), tcp=True,
+                                                   local_addr=sockname[0]))
+                await writer.drain()  # back-pressure on a client that does not read its answers
+        finally:
+            self.tcp_clients.discard(client)
+            writer.close()
