@@ -12,7 +12,9 @@ import json
 import logging
 import socket
 import sys
+import tomllib
 import zoneinfo
+from pathlib import Path
 from typing import NoReturn
 
 from dnsfilter import __version__
@@ -104,7 +106,11 @@ def _serve(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     logging.basicConfig(level=args.log_level.upper(), format="dnsfilter: %(levelname)s: %(message)s")
     from dnsfilter.shell.daemon import Daemon
+    from dnsfilter.shell.workers import supervise, worker_count
 
+    n = worker_count(cfg.dns.workers)
+    if n > 1:
+        return supervise(cfg, n, args.tls_ca_file)
     return asyncio.run(Daemon(cfg, tls_ca_file=args.tls_ca_file).run())
 
 
@@ -137,7 +143,7 @@ def _check(args: argparse.Namespace) -> int:
     elif (local := engine.local.answer(q, None, 65535)) is not None:
         out.update(decision="allow", profile=client.profile, outcome="local", reason=f"answered locally: {local[2].text}")
     else:
-        d = engine.policy.decide(client.profile, qname)
+        d = engine.policy.decide(client.profile, qname, explain=True)
         out.update(decision=d.verdict, profile=client.profile, reason=d.reason.text)
         if d.blocked:
             out.update(category=d.reason.category, feed=d.reason.feed, rule=d.reason.rule,
@@ -188,8 +194,9 @@ def _feeds(args: argparse.Namespace) -> int:
 
 
 def _ctl(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
-    path = cfg.data_path() / "control.sock"
+    # The daemon validates the config itself on reload: here only data_dir is needed, so a
+    # config with a mistake can still be sent to it (and rejected with the reason).
+    path = _control_socket(args.config)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(30)
@@ -210,6 +217,19 @@ def _ctl(args: argparse.Namespace) -> int:
     print(json.dumps(reply.get("status", reply.get("message")), indent=1) if args.command == "status"
           else reply.get("message"))
     return 0 if reply.get("ok") else 1
+
+
+def _control_socket(config_path: str) -> Path:
+    p = Path(config_path)
+    data_dir = "var"
+    try:
+        with p.open("rb") as f:
+            data_dir = str(tomllib.load(f).get("storage", {}).get("data_dir", "var"))
+    except FileNotFoundError:
+        _fail(f"{p}: no such config file")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        pass
+    return (p.parent / data_dir).resolve() / "control.sock"
 
 
 if __name__ == "__main__":

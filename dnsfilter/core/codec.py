@@ -23,16 +23,28 @@ def reply(q: Query, rcode: int, body: bytes = b"", counts: tuple[int, int, int] 
     """A complete reply to `q`. `body` holds the records after the question, `counts` their
     numbers per section (answer, authority, additional without OPT)."""
     hflags = F_QR | F_RA | (q.flags & (F_RD | F_CD)) | flags | (rcode & 0xF)
-    opt = b""
-    if q.edns is not None:
-        options = wire.ede_option(ede[0], ede[1]) if ede else b""
-        opt = wire.opt_record(OUR_PAYLOAD, q.edns.do, options, rcode >> 4)
+    opt = b"" if q.edns is None else _opt(q.edns.do, ede, rcode >> 4)
     an, ns, ar = counts
     total = 12 + len(q.question) + len(body) + len(opt)
     if total > max_size:
         # Truncated: the question (and OPT) only, so the client retries over TCP.
         return _HDR.pack(q.id, hflags | F_TC, 1, 0, 0, 1 if opt else 0) + q.question + opt
     return _HDR.pack(q.id, hflags, 1, an, ns, ar + (1 if opt else 0)) + q.question + body + opt
+
+
+_OPTS: dict[tuple[bool, tuple[int, str] | None, int], bytes] = {}
+
+
+def _opt(do: bool, ede: tuple[int, str] | None, ext_rcode: int) -> bytes:
+    """Our OPT record, memoised: the same few (DO, EDE) pairs recur for every blocked name."""
+    key = (do, ede, ext_rcode)
+    opt = _OPTS.get(key)
+    if opt is None:
+        if len(_OPTS) > 4096:
+            _OPTS.clear()
+        options = wire.ede_option(ede[0], ede[1]) if ede else b""
+        opt = _OPTS[key] = wire.opt_record(OUR_PAYLOAD, do, options, ext_rcode)
+    return opt
 
 
 def error_from_header(buf: bytes, rcode: int) -> bytes | None:

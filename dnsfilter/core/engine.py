@@ -226,7 +226,7 @@ class Engine:
                 stale: bool = False) -> bytes:
         """A reply from a cache entry, unless its CNAME chain reaches a name this profile blocks."""
         for target in e.targets:
-            d = self.policy.decide(profile, target)
+            d = self.policy.decide(profile, target, explain=True)
             if d.blocked:
                 shown = d.reason.rule is not None or d.reason.feed is None
                 where = wire.wire_to_text(target) if shown else "a listed name"

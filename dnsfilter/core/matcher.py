@@ -217,11 +217,12 @@ class DomainSet:
 class Matcher:
     """An immutable, ordered group of named sets. Swapped as a whole on reload."""
 
-    __slots__ = ("_sets", "_items")
+    __slots__ = ("_chosen", "_items", "_sets")
 
     def __init__(self, sets: Mapping[str, DomainSet] | None = None) -> None:
         self._sets: Mapping[str, DomainSet] = MappingProxyType(dict(sets or {}))
         self._items = tuple(self._sets.items())
+        self._chosen: dict[tuple[str, ...] | None, tuple[tuple[str, DomainSet], ...]] = {}
 
     @property
     def sets(self) -> Mapping[str, DomainSet]:
@@ -245,12 +246,13 @@ class Matcher:
         (all when `names` is None; unknown names are ignored, e.g. a feed not yet compiled).
         The longest suffix wins; on a tie the set that comes first in this Matcher.
         Each suffix is hashed once however many sets are consulted."""
-        if names is None:
-            chosen = self._items
-        else:
-            wanted = names if isinstance(names, (set, frozenset)) else set(names)
-            chosen = tuple(item for item in self._items if item[0] in wanted)
-        chosen = tuple(item for item in chosen if len(item[1]))
+        key = names if names is None or isinstance(names, tuple) else tuple(names)
+        chosen = self._chosen.get(key)
+        if chosen is None:  # which sets a profile consults is worked out once, not per query
+            wanted = None if key is None else set(key)
+            chosen = tuple(item for item in self._items if (wanted is None or item[0] in wanted) and len(item[1]))
+            if len(self._chosen) < 1024:
+                self._chosen[key] = chosen
         if not chosen:
             return None
         i, n = 0, len(qname)

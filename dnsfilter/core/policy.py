@@ -68,13 +68,16 @@ class Policy:
         self.allow_feeds = tuple(f.name for f in self.feeds.values() if f.kind == "allow")
         self.profiles = {p.name: p for p in profiles}
         self.always_allow = RuleSet(always_allow)
+        self._by_feed: dict[str, Decision] = {}
 
-    def decide(self, profile: str, qname: bytes) -> Decision:
+    def decide(self, profile: str, qname: bytes, explain: bool = False) -> Decision:
+        """The verdict for `qname`. Feed blocks are shared per feed; with `explain` they also
+        name the listed suffix that matched (never for hashed feeds)."""
         p = self.profiles[profile]
         if self.authority:
             hit = self.matcher.first_match(qname, self.authority)
             if hit is not None:
-                return self._feed_block(hit[0], qname, hit[1])
+                return self._feed_block(hit[0], qname, hit[1], explain)
         allow, deny = p.allow.match(qname), p.deny.match(qname)
         if deny is not None and (allow is None or deny[0] < allow[0]):
             return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1]), Ede.BLOCKED)
@@ -88,15 +91,20 @@ class Policy:
             if hit is not None:
                 if self.allow_feeds and self.matcher.first_match(qname, self.allow_feeds) is not None:
                     return Decision(False, Reason("on an allowlist feed"))
-                return self._feed_block(hit[0], qname, hit[1])
+                return self._feed_block(hit[0], qname, hit[1], explain)
         return ALLOW_DEFAULT
 
-    def _feed_block(self, feed: str, qname: bytes, offset: int) -> Decision:
-        info = self.feeds[feed]
-        rule = None if info.hashed else wire.wire_to_text(qname[offset:])
-        if info.category == AUTHORITY_CATEGORY:
-            text = f"blocked by the authority list {feed}"
-        else:
-            text = f"{info.category}: on the list {feed}"
-        return Decision(True, Reason(text, category=info.category, feed=feed, rule=rule),
-                        ede_for_category(info.category))
+    def _feed_block(self, feed: str, qname: bytes, offset: int, explain: bool) -> Decision:
+        d = self._by_feed.get(feed)
+        if d is None:
+            info = self.feeds[feed]
+            if info.category == AUTHORITY_CATEGORY:
+                text = f"blocked by the authority list {feed}"
+            else:
+                text = f"{info.category}: on the list {feed}"
+            d = self._by_feed[feed] = Decision(True, Reason(text, category=info.category, feed=feed),
+                                               ede_for_category(info.category))
+        if explain and not self.feeds[feed].hashed:
+            return Decision(True, Reason(d.reason.text, d.reason.category, feed, wire.wire_to_text(qname[offset:])),
+                            d.ede)
+        return d

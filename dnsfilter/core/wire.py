@@ -53,16 +53,21 @@ class Edns:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One question as read from the wire. `name` is lower-case, dotted, without the root dot."""
+    """One question as read from the wire."""
 
     id: int
     flags: int
     qname: bytes  # lower-cased wire form, the key for caches and lists
-    name: str
     qtype: int
     qclass: int
     question: bytes  # the question section exactly as sent (0x20 case kept)
     edns: Edns | None
+
+    @property
+    def name(self) -> str:
+        """Lower-case dotted text without the root dot (computed on demand: the hot path
+        never needs it)."""
+        return wire_to_text(self.qname)
 
     @property
     def do(self) -> bool:
@@ -217,13 +222,7 @@ def parse_query(buf: bytes) -> Query:
         off += 10 + rdlen
         if off > n:
             raise WireError("truncated additional record data")
-    labels = []
-    i = 0
-    while qname[i]:
-        ln = qname[i]
-        labels.append(qname[i + 1 : i + 1 + ln])
-        i += 1 + ln
-    return Query(qid, flags, qname, name_to_text(labels), qtype, qclass, question, edns)
+    return Query(qid, flags, qname, qtype, qclass, question, edns)
 
 
 # ---------------------------------------------------------------- responses

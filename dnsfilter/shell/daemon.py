@@ -26,8 +26,10 @@ log = logging.getLogger("dnsfilter")
 
 
 class Daemon:
-    def __init__(self, cfg: Config, *, reuseport: bool = False, tls_ca_file: str | None = None) -> None:
+    def __init__(self, cfg: Config, *, reuseport: bool = False, tls_ca_file: str | None = None,
+                 worker: int | None = None) -> None:
         self.cfg = cfg
+        self.worker = worker  # None: the only process; otherwise the index under a supervisor
         self.reuseport = reuseport
         self.tls_ca_file = tls_ca_file
         self.events = RateLimitedLog(log)
@@ -132,6 +134,8 @@ class Daemon:
         return self.cfg.data_path() / "control.sock"
 
     async def _start_control(self) -> None:
+        if self.worker not in (None, 0):
+            return  # one control socket per appliance: worker 0 holds it
         path = self._control_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,8 +149,12 @@ class Daemon:
     async def _control_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = (await asyncio.wait_for(reader.readline(), 5.0)).decode("utf-8", "replace").strip()
-            if line == "reload":
+            if line == "reload" and self.worker is not None:
+                os.kill(os.getppid(), signal.SIGHUP)  # the supervisor reloads every worker
+                ok, msg = True, "reload signalled to all workers"
+            elif line == "reload":
                 ok, msg = await self.reload()
+            if line == "reload":
                 reply: dict[str, object] = {"ok": ok, "message": msg}
             elif line == "status":
                 reply = {"ok": True, "status": self.status()}

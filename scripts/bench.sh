@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make bench: copy the shared harness into .bench/ (git-ignored), set it up, measure dnsfilter
+# next to dnsmasq, Unbound and the dnslib baseline in one run, and write BENCHMARKS.md.
+#   REPS=3 DURATION=20 LISTS=100k,1m WORKERS=1 scripts/bench.sh
+# Only loopback addresses are used (the harness refuses anything else).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SRC="${BENCH_SRC:-$ROOT/../shared/bench}"
+DST="$ROOT/.bench"
+if [ ! -d "$SRC" ]; then
+  echo "bench: $SRC is missing (the shared harness); nothing to run" >&2
+  exit 1
+fi
+mkdir -p "$DST"
+# Refresh the harness files, keep its generated data/venv/results.
+(cd "$SRC" && tar cf - --exclude=./data --exclude=./.venv --exclude=./run --exclude=./results .) | (cd "$DST" && tar xf -)
+if [ "$(id -u)" = 0 ]; then "$DST/setup.sh"; else SKIP_APT=1 "$DST/setup.sh"; fi
+export REPS="${REPS:-3}" DURATION="${DURATION:-20}" LISTS="${LISTS:-100k,1m}"
+W="${WORKERS:-1}"
+CMD="$ROOT/scripts/bench-serve.sh {listen} {upstream} {domains} {list} $W"
+NAME="dnsfilter"
+[ "$W" != 1 ] && NAME="dnsfilter-w$W"
+cd "$DST"
+./run_compare.sh "$CMD" "$NAME" | tee "$DST/results/last-table.md"
+"$ROOT/.venv/bin/python" "$ROOT/scripts/bench_report.py" "$DST" "$ROOT/BENCHMARKS.md"

@@ -1,0 +1,202 @@
+"""The real daemon on an ephemeral loopback port, a real scripted upstream, real clients
+(dnspython, dig, kdig). Covers forwarding, blocking, local answers, EDNS, TCP and truncation."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import time
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+from tests.integration.conftest import needs
+
+
+def ede(r: dns.message.Message) -> list[tuple[int, str]]:
+    return [(o.code, o.text or "") for o in r.options if isinstance(o, dns.edns.EDEOption)]
+
+
+def addrs(r: dns.message.Message) -> list[str]:
+    return [rd.to_text() for rrset in r.answer for rd in rrset
+            if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)]
+
+
+def test_forwards_and_caches(upstream, make_daemon):
+    d = make_daemon(upstream.addr)
+    r = d.query("www.example.test", use_edns=0)
+    assert r.rcode() == dns.rcode.NOERROR and addrs(r) == ["192.0.2.10"]
+    assert r.edns == 0 and r.payload == 1232
+    assert r.flags & dns.flags.RA
+    r6 = d.query("www.example.test", "AAAA")
+    assert addrs(r6) == ["2001:db8::10"]
+    n = len(upstream.queries("www.example.test"))
+    for _ in range(5):
+        assert addrs(d.query("www.example.test")) == ["192.0.2.10"]
+    assert len(upstream.queries("www.example.test")) == n  # answered from the cache
+    # TTLs count down in cached answers
+    time.sleep(1.2)
+    assert d.query("www.example.test").answer[0].ttl < 300
+
+
+def test_question_case_is_echoed(upstream, make_daemon):
+    d = make_daemon(upstream.addr)
+    r = d.query("WwW.ExAmPlE.TeSt")
+    assert r.question[0].name.to_text() == "WwW.ExAmPlE.TeSt."
+    assert addrs(r) == ["192.0.2.10"]
+
+
+def test_blocked_null_mode_with_ede(upstream, make_daemon):
+    d = make_daemon(upstream.addr)
+    for name in ("ads.example.test", "deep.sub.ads.example.test", "x.wild.test", "wild.test"):
+        r = d.query(name)
+        assert r.rcode() == dns.rcode.NOERROR and addrs(r) == ["0.0.0.0"], name
+        assert r.answer[0].ttl == 10
+        assert ede(r) == [(15, "ads: on the list ads")]
+    assert addrs(d.query("ads.example.test", "AAAA")) == ["::"]
+    mx = d.query("ads.example.test", "MX")
+    assert mx.rcode() == dns.rcode.NOERROR and not mx.answer
+    assert not upstream.queries("ads.example.test")  # never asked upstream
+    # a name that only shares a suffix string is not blocked
+    assert d.query("notads.example.test").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_block_modes(upstream, make_daemon):
+    d = make_daemon(upstream.addr, dns='block_mode = "nxdomain"')
+    assert d.query("tracker.test").rcode() == dns.rcode.NXDOMAIN
+    d.stop()
+    d2 = make_daemon(upstream.addr, dns='block_mode = "ip:192.0.2.99,2001:db8::99"')
+    assert addrs(d2.query("tracker.test")) == ["192.0.2.99"]
+    assert addrs(d2.query("tracker.test", "AAAA")) == ["2001:db8::99"]
+
+
+def test_deny_allow_and_deep_cname(upstream, make_daemon):
+    d = make_daemon(upstream.addr, rest='[filter]\nallow = ["ok.ads.example.test"]\ndeny = ["www.example.test"]\n')
+    assert addrs(d.query("www.example.test")) == ["0.0.0.0"]
+    assert ede(d.query("www.example.test"))[0][1] == "denied by the rule www.example.test"
+    assert addrs(d.query("ads.example.test")) == ["0.0.0.0"]
+    # allow overrides the list for the allowed name and below
+    assert d.query("ok.ads.example.test").rcode() == dns.rcode.NXDOMAIN  # forwarded: upstream has no such name
+    # CNAME chain reaching a listed name is blocked
+    r = d.query("cdn.example.test")
+    assert addrs(r) == ["0.0.0.0"]
+    assert "CNAME to edge.tracker.test" in ede(r)[0][1]
+
+
+def test_local_answers_never_leave(upstream, make_daemon):
+    d = make_daemon(upstream.addr)
+    assert addrs(d.query("localhost")) == ["127.0.0.1"]
+    assert addrs(d.query("foo.localhost", "AAAA")) == ["::1"]
+    assert addrs(d.query("dnsfilter.lan")) == ["127.0.0.1"]
+    r = d.query("23.1.168.192.in-addr.arpa", "PTR")
+    assert r.rcode() == dns.rcode.NXDOMAIN and r.authority[0].rdtype == dns.rdatatype.SOA
+    assert d.query("5.0.0.10.in-addr.arpa", "PTR").rcode() == dns.rcode.NXDOMAIN
+    assert d.query("1.0.0.127.in-addr.arpa", "PTR").answer[0][0].to_text() == "localhost."
+    r = d.query("_dns.resolver.arpa", "SVCB")
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer
+    assert d.query("use-application-dns.net").rcode() == dns.rcode.NXDOMAIN
+    assert upstream.seen == []  # nothing above reached the upstream
+
+
+def test_ecs_never_sent_and_do_bit_passed(upstream, make_daemon):
+    d = make_daemon(upstream.addr)
+    ecs = dns.edns.ECSOption("192.0.2.0", 24)
+    r = d.query("www.example.test", use_edns=0, options=[ecs], want_dnssec=True)
+    assert r.rcode() == dns.rcode.NOERROR
+    q = upstream.queries("www.example.test")[-1].record
+    assert q.header.id != 0
+    opt = [rr for rr in q.ar if rr.rtype == 41]
+    assert opt and all(o.code != 8 for o in opt[0].rdata)  # no client subnet upstream
+    assert opt[0].edns_do  # DO passed upstream
+    assert r.ednsflags & dns.flags.DO  # and echoed
+
+
+def test_dnssec_records_pass_untouched(upstream, make_daemon):
+    rrsig = "sig.example.test. 300 RRSIG A 13 3 300 20300101000000 20200101000000 12345 example.test. " \
+            "dGhpcyBpcyBhIHNpZ25hdHVyZSB0aGF0IGlzIG5vdCByZWFs"
+    upstream.zone["sig.example.test"] = ["sig.example.test. 300 A 192.0.2.12", rrsig]
+    d = make_daemon(upstream.addr)
+    r = d.query("sig.example.test", want_dnssec=True)
+    types = sorted(rrset.rdtype for rrset in r.answer)
+    assert types == [dns.rdatatype.A, dns.rdatatype.RRSIG]
+    sig = [rrset for rrset in r.answer if rrset.rdtype == dns.rdatatype.RRSIG][0][0]
+    assert sig.key_tag == 12345 and sig.signature == b"this is a signature that is not real"
+
+
+def test_tcp_pipelined_and_truncation(upstream, make_daemon):
+    d = make_daemon(upstream.addr)
+    # UDP without EDNS: 512 bytes max -> TC=1; TCP gets everything
+    r = d.query("big.example.test", "TXT", use_edns=False)
+    assert r.flags & dns.flags.TC and not r.answer
+    r = d.query("big.example.test", "TXT", tcp=True)
+    assert not r.flags & dns.flags.TC and len(r.answer[0]) == 8
+    # several queries on one connection, written back to back before reading any answer
+    names = ["www.example.test", "ads.example.test", "localhost", "mx.example.test"]
+    with socket.create_connection(("127.0.0.1", d.port), timeout=5) as s:
+        out = b""
+        for i, n in enumerate(names):
+            w = dns.message.make_query(n, "A" if n != "mx.example.test" else "MX", id=1000 + i).to_wire()
+            out += struct.pack(">H", len(w)) + w
+        s.sendall(out)
+        got = {}
+        f = s.makefile("rb")
+        for _ in names:
+            size = struct.unpack(">H", f.read(2))[0]
+            m = dns.message.from_wire(f.read(size))
+            got[m.id] = m
+    assert sorted(got) == [1000, 1001, 1002, 1003]
+    assert addrs(got[1000]) == ["192.0.2.10"] and addrs(got[1001]) == ["0.0.0.0"]
+    assert got[1003].answer[0].rdtype == dns.rdatatype.MX
+
+
+def test_upstream_tc_retried_over_tcp(upstream, make_daemon):
+    upstream.mode = "truncate"
+    d = make_daemon(upstream.addr)
+    r = d.query("www.example.test", tcp=True)
+    assert addrs(r) == ["192.0.2.10"]
+    assert {s.transport for s in upstream.queries("www.example.test")} == {"udp", "tcp"}
+
+
+def test_tcp_idle_timeout_closes(upstream, make_daemon):
+    d = make_daemon(upstream.addr, dns="tcp_idle_timeout = 0.5")
+    with socket.create_connection(("127.0.0.1", d.port), timeout=5) as s:
+        t0 = time.monotonic()
+        assert s.recv(10) == b""  # the server closed the idle connection
+        assert time.monotonic() - t0 < 3
+
+
+def test_dig_and_kdig(upstream, make_daemon):
+    needs("dig", "kdig")
+    d = make_daemon(upstream.addr)
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(d.port), "ads.example.test", "+time=2", "+tries=1"],
+                         capture_output=True, text=True, timeout=10).stdout
+    assert "0.0.0.0" in out and "EDE: 15 (Blocked)" in out
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(d.port), "www.example.test", "+tcp", "+short"],
+                         capture_output=True, text=True, timeout=10).stdout
+    assert out.strip() == "192.0.2.10"
+    out = subprocess.run(["kdig", "@127.0.0.1", "-p", str(d.port), "+tcp", "+keepopen", "www.example.test",
+                          "tracker.test", "+short"], capture_output=True, text=True, timeout=10).stdout
+    assert out.split() == ["192.0.2.10", "0.0.0.0"]
+
+
+def test_access_control_refuses_others(upstream, make_daemon):
+    d = make_daemon(upstream.addr, dns='allowed_clients = ["10.0.0.0/8"]')
+    r = d.query("www.example.test")
+    assert r.rcode() == dns.rcode.REFUSED
+    assert d.query("localhost").rcode() == dns.rcode.REFUSED
+    assert not upstream.seen  # never an open resolver, not even for local names
+
+
+def test_rate_limit_refuses_beyond_burst(upstream, make_daemon):
+    d = make_daemon(upstream.addr, dns="ratelimit_qps = 5\nratelimit_burst = 10\nratelimit_exempt = []")
+    rcodes = [d.query("ads.example.test").rcode() for _ in range(30)]
+    assert rcodes[:10] == [dns.rcode.NOERROR] * 10
+    assert dns.rcode.REFUSED in rcodes[10:]
+    time.sleep(1.0)  # the bucket refills
+    assert d.query("ads.example.test").rcode() == dns.rcode.NOERROR
+    assert "over the rate limit" in d.log()

@@ -1,0 +1,99 @@
+"""Run the real `dnsfilter serve` on an ephemeral loopback port for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dns.message
+import dns.query
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on `host`."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(fam, socket.SOCK_DGRAM) as u:
+            u.bind((host, 0))
+            port = u.getsockname()[1]
+            with socket.socket(fam, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+class DaemonProcess:
+    """`dnsfilter serve -c <tmp>/config.toml`, with `{port}` in the config text replaced."""
+
+    def __init__(self, tmp: Path, config: str, *, port: int | None = None, extra_args: list[str] | None = None):
+        self.tmp = tmp
+        self.port = port or free_port()
+        self.config_path = tmp / "config.toml"
+        self.write_config(config)
+        self.log_path = tmp / "daemon.log"
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self, text: str) -> None:
+        body = text.replace("{port}", str(self.port))
+        if "[storage]" not in body:
+            body += f'\n[storage]\ndata_dir = "{self.tmp / "var"}"\n'
+        self.config_path.write_text(body)
+
+    def start(self, timeout: float = 20.0) -> DaemonProcess:
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dnsfilter", "serve", "-c", str(self.config_path), "--log-level", "debug",
+             *self.extra_args],
+            stdout=self.logf, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited {self.proc.returncode}:\n{self.log()}")
+            if "ready: answering on" in self.log():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"daemon did not get ready within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self.logf.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def query(self, name: str, rdtype: str = "A", *, tcp: bool = False, timeout: float = 3.0,
+              **kw: object) -> dns.message.Message:
+        q = dns.message.make_query(name, rdtype, **kw)  # type: ignore[arg-type]
+        fn = dns.query.tcp if tcp else dns.query.udp
+        return fn(q, "127.0.0.1", port=self.port, timeout=timeout)
