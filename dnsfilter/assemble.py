@@ -77,7 +77,8 @@ def engine_options(cfg: Config) -> EngineOptions:
 
 def build_engine(cfg: Config, matcher: Matcher, log: Log = _no_log) -> Engine:
     p = build_parts(cfg, matcher)
-    return Engine(p.identify, p.local, p.policy, p.block, build_cache(cfg), FastPath(), engine_options(cfg), log)
+    return Engine(p.identify, p.local, p.policy, p.block, build_cache(cfg), FastPath(cfg.dns.fastpath_size),
+                  engine_options(cfg), log)
 
 
 def reconfigure(engine: Engine, cfg: Config, matcher: Matcher) -> None:
@@ -90,4 +91,4 @@ def reconfigure(engine: Engine, cfg: Config, matcher: Matcher) -> None:
     cache.negative_max_ttl, cache.stale_max_age, cache.prefetch = d.negative_max_ttl, d.stale_max_age, d.prefetch
     engine.identify, engine.local, engine.policy, engine.block = p.identify, p.local, p.policy, p.block
     engine.opt = engine_options(cfg)
-    engine.fast = FastPath()
+    engine.fast = FastPath(d.fastpath_size)

@@ -51,6 +51,7 @@ class Dns:
     # Loopback is a local forwarder (dnsmasq on the router): limiting it would limit the whole LAN.
     ratelimit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     cache_size: int = 20000
+    fastpath_size: int = 50000  # prebuilt UDP answers per profile (about 250 bytes each)
     min_ttl: int = 0
     max_ttl: int = 86400
     negative_max_ttl: int = 3600
@@ -279,6 +280,7 @@ def _dns(s: Section) -> Dns:
         ratelimit_burst=s.int_in("ratelimit_burst", base.ratelimit_burst, 1, 10_000_000),
         ratelimit_exempt=_networks(s.strings("ratelimit_exempt", base.ratelimit_exempt), s.key("ratelimit_exempt")),
         cache_size=s.int_in("cache_size", base.cache_size, 0, 10_000_000),
+        fastpath_size=s.int_in("fastpath_size", base.fastpath_size, 0, 10_000_000),
         min_ttl=s.int_in("min_ttl", base.min_ttl, 0, 86400),
         max_ttl=s.int_in("max_ttl", base.max_ttl, 1, 7 * 86400),
         negative_max_ttl=s.int_in("negative_max_ttl", base.negative_max_ttl, 0, 86400),

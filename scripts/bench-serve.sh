@@ -9,12 +9,13 @@ DIR="$ROOT/.bench/run/dnsfilter-$LABEL-w$WORKERS"
 mkdir -p "$DIR"
 cat > "$DIR/config.toml" <<CONF
 # written by scripts/bench-serve.sh: the harness's addresses, its blocklist, a cache big
-# enough for the mixed workload's unique names (as unbound's default caches are).
+# enough for the workloads' unique questions (as unbound's default caches are).
 [dns]
 listen = ["$LISTEN"]
 upstreams = ["$UPSTREAM"]
 block_mode = "null"
 cache_size = 250000
+fastpath_size = 250000
 workers = $WORKERS
 
 [storage]

@@ -32,7 +32,7 @@ class Slot:
 
 
 class FastPath:
-    def __init__(self, max_entries: int = 100_000, max_clients: int = 65536) -> None:
+    def __init__(self, max_entries: int = 50_000, max_clients: int = 65536) -> None:
         self.clients: dict[str, Slot] = {}
         self.tables: dict[str, dict[bytes, FastEntry]] = {}
         self.max_entries = max_entries
@@ -52,9 +52,11 @@ class FastPath:
         return slot
 
     def install(self, profile: str, key: bytes, reply: bytes, refresh_at: float, patch: Patch | None) -> None:
+        if self.max_entries <= 0:
+            return
         t = self.table(profile)
         if len(t) >= self.max_entries and key not in t:
-            t.clear()  # bounded; a cleared table refills from the cache within a second
+            del t[next(iter(t))]  # bounded: the oldest prebuilt answer goes (it is rebuilt if asked)
         t[key] = (reply[2:], refresh_at, patch)
         self.installed += 1
 

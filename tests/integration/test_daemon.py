@@ -179,8 +179,8 @@ def test_dig_and_kdig(upstream, make_daemon):
     out = subprocess.run(["dig", "@127.0.0.1", "-p", str(d.port), "www.example.test", "+tcp", "+short"],
                          capture_output=True, text=True, timeout=10).stdout
     assert out.strip() == "192.0.2.10"
-    out = subprocess.run(["kdig", "@127.0.0.1", "-p", str(d.port), "+tcp", "+keepopen", "www.example.test",
-                          "tracker.test", "+short"], capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run(["kdig", "+tcp", "+keepopen", "+short", "@127.0.0.1", "-p", str(d.port), "www.example.test",
+                          "tracker.test"], capture_output=True, text=True, timeout=10).stdout
     assert out.split() == ["192.0.2.10", "0.0.0.0"]
 
 
@@ -200,3 +200,18 @@ def test_rate_limit_refuses_beyond_burst(upstream, make_daemon):
     time.sleep(1.0)  # the bucket refills
     assert d.query("ads.example.test").rcode() == dns.rcode.NOERROR
     assert "over the rate limit" in d.log()
+
+
+def test_ipv6_listener_udp_and_tcp(upstream, make_daemon):
+    d = make_daemon(upstream.addr, start=False)
+    p = d.port
+    d.write_config(d.config_path.read_text().replace(f'listen = ["127.0.0.1:{p}"]', f'listen = ["127.0.0.1:{p}", "[::1]:{p}"]'))
+    d.start()
+    for tcp in (False, True):
+        q = dns.message.make_query("www.example.test", "AAAA")
+        fn = dns.query.tcp if tcp else dns.query.udp
+        r = fn(q, "::1", port=d.port, timeout=3)
+        assert addrs(r) == ["2001:db8::10"]
+    assert addrs(d.query("dnsfilter.lan", "A")) == ["127.0.0.1"]
+    r = dns.query.udp(dns.message.make_query("dnsfilter.lan", "AAAA"), "::1", port=d.port, timeout=3)
+    assert addrs(r) == ["::1"]  # the appliance's own name: the address the query came in on

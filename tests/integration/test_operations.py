@@ -218,3 +218,22 @@ def test_bad_config_and_arguments_one_line_exit_2(tmp_path):
 def test_example_config_is_valid():
     out = cli("config", "check", "-c", str(REPO / "config.example.toml"))
     assert out.returncode == 0, out.stderr
+
+
+def test_workers_share_the_port(upstream, make_daemon):
+    d = make_daemon(upstream.addr, dns="workers = 2")
+    deadline = time.monotonic() + 10
+    while d.log().count("ready: answering on") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert d.log().count("ready: answering on") == 2
+    for _ in range(20):
+        assert addrs(d.query("www.example.test")) == ["192.0.2.10"]
+        assert addrs(d.query("ads.example.test")) == ["0.0.0.0"]
+    d.config_path.write_text(d.config_path.read_text() + '\n[filter]\ndeny = ["www.example.test"]\n')
+    out = cli("ctl", "-c", str(d.config_path), "reload")
+    assert out.returncode == 0, out
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and d.log().count("reloaded") < 2:
+        time.sleep(0.05)
+    assert all(addrs(d.query("www.example.test")) == ["0.0.0.0"] for _ in range(20))
+    assert d.stop() == 0

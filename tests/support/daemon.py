@@ -52,6 +52,7 @@ class DaemonProcess:
 
     def start(self, timeout: float = 20.0) -> DaemonProcess:
         self.logf = open(self.log_path, "ab")
+        self.log_start = self.log_path.stat().st_size  # readiness is judged on this run's lines only
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dnsfilter", "serve", "-c", str(self.config_path), "--log-level", "debug",
              *self.extra_args],
@@ -60,7 +61,7 @@ class DaemonProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited {self.proc.returncode}:\n{self.log()}")
-            if "ready: answering on" in self.log():
+            if "ready: answering on" in self.log()[self.log_start:]:
                 return self
             time.sleep(0.05)
         self.stop()
@@ -94,6 +95,7 @@ class DaemonProcess:
 
     def query(self, name: str, rdtype: str = "A", *, tcp: bool = False, timeout: float = 3.0,
               **kw: object) -> dns.message.Message:
+        kw.setdefault("use_edns", 0)  # like dig: EDNS on, so EDE options can come back
         q = dns.message.make_query(name, rdtype, **kw)  # type: ignore[arg-type]
         fn = dns.query.tcp if tcp else dns.query.udp
         return fn(q, "127.0.0.1", port=self.port, timeout=timeout)
