@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -62,6 +63,7 @@ class Daemon:
                              (signal.SIGINT, self.stopping.set)):
             loop.add_signal_handler(sig, handler)
         await self._start_control()
+        _settle_gc()
         addrs = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.server.addresses())
         names = sum(len(s) for s in self.matcher.sets.values())
         log.info("ready: answering on %s (UDP and TCP); %d feed(s), %d names; upstreams: %s", addrs,
@@ -106,6 +108,7 @@ class Daemon:
                     asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
             reconfigure(self.engine, new, matcher)
             self.cfg, self.matcher = new, matcher
+            _settle_gc()
             self.reloads += 1
             msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
             log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
@@ -168,6 +171,14 @@ class Daemon:
             pass
         finally:
             writer.close()
+
+
+def _settle_gc() -> None:
+    """Move what start-up and reloads built (config, policy, lists) out of the collector's
+    sight, so full collections stay short and never stall the UDP loop for milliseconds."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _with_listen(new: Config, old: Config) -> Config:
