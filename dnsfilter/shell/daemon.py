@@ -49,8 +49,7 @@ class Daemon:
         self.reloading = asyncio.Lock()
         self.matcher = await asyncio.to_thread(load_matcher, self.cfg)
         self.engine = build_engine(self.cfg, self.matcher, self.events)
-        self.pool = UpstreamPool(list(self.cfg.dns.upstreams), timeout=self.cfg.dns.upstream_timeout,
-                                 tls_ca_file=self.tls_ca_file)
+        self.pool = self._pool(self.cfg)
         self.server = DnsServer(self.engine, self.pool, tcp_idle=self.cfg.dns.tcp_idle_timeout,
                                 tcp_max=self.cfg.dns.tcp_max_connections)
         try:
@@ -80,6 +79,10 @@ class Daemon:
         log.info("stopped")
         return 0
 
+    def _pool(self, cfg: Config) -> UpstreamPool:
+        return UpstreamPool(list(cfg.dns.upstreams), timeout=cfg.dns.upstream_timeout, tls_ca_file=self.tls_ca_file,
+                            max_inflight=cfg.dns.max_inflight)
+
     def _on_hup(self) -> None:
         task = asyncio.get_running_loop().create_task(self.reload())
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
@@ -101,8 +104,7 @@ class Daemon:
             matcher = await asyncio.to_thread(load_matcher, new, self.matcher)
             if new.dns.upstreams != self.cfg.dns.upstreams or new.dns.upstream_timeout != self.cfg.dns.upstream_timeout:
                 old_pool = self.pool
-                self.pool = UpstreamPool(list(new.dns.upstreams), timeout=new.dns.upstream_timeout,
-                                         tls_ca_file=self.tls_ca_file)
+                self.pool = self._pool(new)
                 self.server.pool = self.pool
                 if old_pool is not None:  # queries already sent on it finish there
                     asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)

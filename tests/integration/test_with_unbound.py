@@ -75,3 +75,17 @@ def test_dns_over_tls_to_unbound(make_daemon):
         d2.extra_args = ["--tls-ca-file", str(ub.ca_file)]
         d2.start()
         assert d2.query("www.example.test", timeout=8).rcode() == dns.rcode.SERVFAIL
+
+
+def test_dns_over_https_to_unbound(make_daemon):
+    from tests.support.doh_relay import DohRelay
+
+    with Unbound(tls=True) as ub, DohRelay(("127.0.0.1", ub.port), ub.cert_file, ub.key_file) as relay:
+        d = make_daemon(f"https://127.0.0.1:{relay.port}/dns-query#dns.test", start=False)
+        d.extra_args = ["--tls-ca-file", str(ub.ca_file)]
+        d.start()
+        for name in ("www.example.test", "alias.example.test", "txt.example.test"):
+            assert d.query(name).rcode() == dns.rcode.NOERROR
+        assert addrs(d.query("www.example.test", "AAAA")) == ["2001:db8::10"]
+        assert relay.accepts == 1  # one kept-alive connection for every query
+        assert len(relay.requests) >= 3
