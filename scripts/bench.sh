@@ -21,5 +21,15 @@ CMD="$ROOT/scripts/bench-serve.sh {listen} {upstream} {domains} {list} $W"
 NAME="dnsfilter"
 [ "$W" != 1 ] && NAME="dnsfilter-w$W"
 cd "$DST"
+mkdir -p results
 ./run_compare.sh "$CMD" "$NAME" | tee "$DST/results/last-table.md"
+# Loss and latency at 80 % of the peak just measured, and the idle footprint.
+python3 "$ROOT/scripts/bench_extra.py" "$DST" "$CMD" "$NAME" ${LISTS//,/ }
+# All cores: SO_REUSEPORT workers, not pinned (they share the two CPUs with dnsperf and nsd).
+if [ "${ALLCORE:-1}" = 1 ]; then
+  N="$(nproc)"
+  BENCH_SUT_CPU="0-$((N - 1))" PEERS=stored \
+    ./run_compare.sh "$ROOT/scripts/bench-serve.sh {listen} {upstream} {domains} {list} $N" "dnsfilter-w$N-allcores" \
+    | tee "$DST/results/last-table-allcores.md"
+fi
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_report.py" "$DST" "$ROOT/BENCHMARKS.md"

@@ -237,3 +237,20 @@ def test_workers_share_the_port(upstream, make_daemon):
         time.sleep(0.05)
     assert all(addrs(d.query("www.example.test")) == ["0.0.0.0"] for _ in range(20))
     assert d.stop() == 0
+
+
+def test_prefetch_refreshes_entries_still_in_use(make_daemon):
+    with Scripted(zone={"pop.example.test": ["pop.example.test. 10 A 192.0.2.5"]}) as up:
+        d = make_daemon(up.addr)
+        assert addrs(d.query("pop.example.test")) == ["192.0.2.5"]
+        time.sleep(9.2)  # into the last tenth of its 10 s life
+        r = d.query("pop.example.test")
+        assert addrs(r) == ["192.0.2.5"] and r.answer[0].ttl <= 1  # answered from the cache at once
+        deadline = time.monotonic() + 2
+        while len(up.queries("pop.example.test")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(up.queries("pop.example.test")) == 2  # ... and refreshed upstream meanwhile
+        time.sleep(1.0)  # the first answer has expired by now; the prefetched one has not
+        r = d.query("pop.example.test")
+        assert r.answer[0].ttl >= 7
+        assert len(up.queries("pop.example.test")) == 2
