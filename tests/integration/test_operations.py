@@ -171,6 +171,8 @@ def test_malformed_packets_do_not_hurt(upstream, make_daemon):
                 pass
     assert formerr >= 3
     assert d.alive() and addrs(d.query("www.example.test")) == ["192.0.2.10"]
+    # logging is rate-limited: a flood of junk leaves a few lines, not hundreds
+    assert 1 <= d.log().count("malformed: ") <= 10
     # TCP garbage too
     with socket.create_connection(("127.0.0.1", d.port), timeout=2) as c:
         c.sendall(b"\x00\x05hello\xff\xff" + b"x" * 100)
@@ -254,3 +256,18 @@ def test_prefetch_refreshes_entries_still_in_use(make_daemon):
         r = d.query("pop.example.test")
         assert r.answer[0].ttl >= 7
         assert len(up.queries("pop.example.test")) == 2
+
+
+def test_tcp_connection_cap(upstream, make_daemon):
+    d = make_daemon(upstream.addr, dns="tcp_max_connections = 2")
+    held = [socket.create_connection(("127.0.0.1", d.port), timeout=3) for _ in range(2)]
+    try:
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", d.port), timeout=3) as extra:
+            assert extra.recv(10) == b""  # over the cap: closed at once
+        held[0].close()
+        time.sleep(0.2)
+        assert addrs(d.query("www.example.test", tcp=True)) == ["192.0.2.10"]  # a freed slot is usable
+    finally:
+        for s in held:
+            s.close()
