@@ -28,12 +28,14 @@ class Parts:
     block: BlockAnswer
 
 
-def feed_infos(cfg: Config) -> list[FeedInfo]:
-    return [FeedInfo(f.name, f.category, f.kind, f.format == "sha256") for f in cfg.feeds if f.enabled]
+def feed_infos(cfg: Config, matcher: Matcher) -> list[FeedInfo]:
+    """The enabled feeds that have a compiled set in force (hashed: from the set itself)."""
+    return [FeedInfo(f.name, f.category, f.kind, matcher.sets[f.name].hashed)
+            for f in cfg.feeds if f.enabled and f.name in matcher.sets]
 
 
 def build_policy(cfg: Config, matcher: Matcher) -> Policy:
-    feeds = [f for f in feed_infos(cfg) if f.name in matcher.sets]
+    feeds = feed_infos(cfg, matcher)
     blockable = [f for f in feeds if f.kind == "block" and f.category != AUTHORITY_CATEGORY]
     hh_allow, hh_deny = cfg.filter.allow, cfg.filter.deny
     rules: list[ProfileRules] = []

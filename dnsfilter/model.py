@@ -68,6 +68,7 @@ class Decision:
     blocked: bool
     reason: Reason
     ede: Ede | None = None
+    per_client: bool = False  # depends on the client's address, not only its profile
 
     @property
     def verdict(self) -> str:

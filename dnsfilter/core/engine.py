@@ -50,6 +50,7 @@ class Waiter:
     q: Query
     to: object
     profile: str
+    ip: str
     max_size: int
     fast_key: bytes | None  # the UDP question bytes to install the answer under
 
@@ -127,17 +128,18 @@ class Engine:
                 self.fast.install(client.profile, fast_key, out, NEVER, None)
             return self._send(to, out, outcome)
         # policy
-        decision = self.policy.decide(client.profile, q.qname)
+        decision = self.policy.decide(client.profile, q.qname, qtype=q.qtype, client=client.ip)
         if decision.blocked:
             out = self._blocked(q, decision, max_size)
-            if fast_key is not None:
+            if fast_key is not None and not decision.per_client:
                 self.fast.install(client.profile, fast_key, out, NEVER, None)
             return self._send(to, out, Outcome.BLOCKED)
         # cache
         key = cache_key(q.qname, q.qtype, q.qclass, q.do, q.cd)
         e = self.cache.get(key, now)
         if e is not None:
-            actions: list[Action] = self._send(to, self._answer(q, e, client.profile, now, max_size, fast_key),
+            fast = None if decision.per_client else fast_key
+            actions: list[Action] = self._send(to, self._answer(q, e, client.profile, client.ip, now, max_size, fast),
                                                Outcome.CACHED)
             if self.cache.wants_prefetch(e, now) and key not in self.inflight:
                 e.prefetching = True
@@ -151,7 +153,7 @@ class Engine:
             self.log("busy", "too many queries in flight, answering SERVFAIL")
             return self._send(to, codec.reply(q, wire.RCODE_SERVFAIL, ede=(Ede.NOT_READY, "resolver busy")),
                               Outcome.FAILED)
-        w = Waiter(q, to, client.profile, max_size, fast_key)
+        w = Waiter(q, to, client.profile, client.ip, max_size, None if decision.per_client else fast_key)
         self.waiting += 1
         if waiters is not None:
             waiters.append(w)
@@ -173,7 +175,7 @@ class Engine:
         if entry is not None:
             self.cache.store(fwd.key, entry)
             return [a for w in waiters
-                    for a in self._send(w.to, self._answer(w.q, entry, w.profile, now, w.max_size, w.fast_key),
+                    for a in self._send(w.to, self._answer(w.q, entry, w.profile, w.ip, now, w.max_size, w.fast_key),
                                         Outcome.RESOLVED)]
         self.stats.upstream_failures += 1
         self.log("upstream", f"{wire.wire_to_text(fwd.qname)}: {error or 'no answer'}")
@@ -183,7 +185,7 @@ class Engine:
         out: list[Action] = []
         for w in waiters:
             if stale is not None:
-                reply = self._answer(w.q, stale, w.profile, now, w.max_size, None, stale=True)
+                reply = self._answer(w.q, stale, w.profile, w.ip, now, w.max_size, None, stale=True)
                 out += self._send(w.to, reply, Outcome.STALE)
             else:
                 reply = codec.reply(w.q, wire.RCODE_SERVFAIL, ede=(Ede.NETWORK_ERROR, "upstream resolvers failed"),
@@ -222,11 +224,13 @@ class Engine:
     def _blocked(self, q: Query, d: Decision, max_size: int) -> bytes:
         return self.block.build(q, (int(d.ede or Ede.BLOCKED), d.reason.text), max_size)
 
-    def _answer(self, q: Query, e: Entry, profile: str, now: float, max_size: int, fast_key: bytes | None,
-                stale: bool = False) -> bytes:
+    def _answer(self, q: Query, e: Entry, profile: str, ip: str, now: float, max_size: int,
+                fast_key: bytes | None, stale: bool = False) -> bytes:
         """A reply from a cache entry, unless its CNAME chain reaches a name this profile blocks."""
         for target in e.targets:
-            d = self.policy.decide(profile, target, explain=True)
+            d = self.policy.decide(profile, target, explain=True, qtype=q.qtype, client=ip)
+            if d.per_client:
+                fast_key = None
             if d.blocked:
                 shown = d.reason.rule is not None or d.reason.feed is None
                 where = wire.wire_to_text(target) if shown else "a listed name"

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dnsfilter.core import wire
-from dnsfilter.core.matcher import Matcher
+from dnsfilter.core.matcher import Keys, Matcher, Verdict
 from dnsfilter.model import ALLOW_DEFAULT, AUTHORITY_CATEGORY, Decision, Ede, Reason, ede_for_category
 
 
@@ -48,6 +48,7 @@ class FeedInfo:
     category: str
     kind: str = "block"  # block | allow
     hashed: bool = False  # sha256 feeds: the matched name is never written anywhere
+    ede: Ede | None = None  # overrides the category's EDE code
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +71,17 @@ class Policy:
         self.always_allow = RuleSet(always_allow)
         self._by_feed: dict[str, Decision] = {}
 
-    def decide(self, profile: str, qname: bytes, explain: bool = False) -> Decision:
+    def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
+               client: str | None = None) -> Decision:
         """The verdict for `qname`. Feed blocks are shared per feed; with `explain` they also
         name the listed suffix that matched (never for hashed feeds)."""
         p = self.profiles[profile]
+        keys: Keys | None = None
         if self.authority:
-            hit = self.matcher.first_match(qname, self.authority)
+            keys = Keys(qname)
+            hit = self.matcher.block(keys, self.authority, qtype, client)
             if hit is not None:
-                return self._feed_block(hit[0], qname, hit[1], explain)
+                return self._feed_block(hit[0], keys, hit[1], explain)
         allow, deny = p.allow.match(qname), p.deny.match(qname)
         if deny is not None and (allow is None or deny[0] < allow[0]):
             return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1]), Ede.BLOCKED)
@@ -87,14 +91,17 @@ class Policy:
         if protected is not None:
             return Decision(False, Reason("always allowed: protected resource", rule=protected[1]))
         if p.block_feeds:
-            hit = self.matcher.first_match(qname, p.block_feeds)
+            keys = keys or Keys(qname)
+            hit = self.matcher.block(keys, p.block_feeds, qtype, client)
             if hit is not None:
-                if self.allow_feeds and self.matcher.first_match(qname, self.allow_feeds) is not None:
-                    return Decision(False, Reason("on an allowlist feed"))
-                return self._feed_block(hit[0], qname, hit[1], explain)
+                if self.allow_feeds:
+                    ok = self.matcher.allows(keys, self.allow_feeds, qtype, client)
+                    if ok is not None:
+                        return Decision(False, Reason("on an allowlist feed"), per_client=ok.per_client)
+                return self._feed_block(hit[0], keys, hit[1], explain)
         return ALLOW_DEFAULT
 
-    def _feed_block(self, feed: str, qname: bytes, offset: int, explain: bool) -> Decision:
+    def _feed_block(self, feed: str, keys: Keys, v: Verdict, explain: bool) -> Decision:
         d = self._by_feed.get(feed)
         if d is None:
             info = self.feeds[feed]
@@ -103,8 +110,9 @@ class Policy:
             else:
                 text = f"{info.category}: on the list {feed}"
             d = self._by_feed[feed] = Decision(True, Reason(text, category=info.category, feed=feed),
-                                               ede_for_category(info.category))
-        if explain and not self.feeds[feed].hashed:
-            return Decision(True, Reason(d.reason.text, d.reason.category, feed, wire.wire_to_text(qname[offset:])),
-                            d.ede)
+                                               info.ede or ede_for_category(info.category))
+        hashed = self.feeds[feed].hashed
+        if (explain and not hashed) or v.per_client:
+            rule = keys.suffix(v.depth) if explain and not hashed else None
+            return Decision(True, Reason(d.reason.text, d.reason.category, feed, rule), d.ede, per_client=v.per_client)
         return d

@@ -17,8 +17,8 @@ from importlib import resources
 from pathlib import Path
 
 from dnsfilter.config import Config, Feed
-from dnsfilter.core.matcher import DomainSet, Matcher, MatcherError
-from feeds.compiler import compile_file, load_set
+from dnsfilter.core.matcher import FeedSet, Matcher, MatcherError
+from feeds.compile_rules import compile_feed, load_feed
 
 log = logging.getLogger("dnsfilter.lists")
 
@@ -99,18 +99,14 @@ def compile_local(cfg: Config, feed: Feed, force: bool = False) -> FeedStatus:
             and st.source_size == info.st_size):
         return st
     fmt = feed.format
-    if fmt not in ("auto", "hosts", "domains"):
-        st.error = f"format {fmt!r} is not supported by this version"
-        write_status(cfg, st)
-        return st
     try:
-        stats = compile_file(src, fmt, out)
+        stats = compile_feed(src, fmt, out, allow=feed.kind == "allow")
     except (OSError, ValueError, MatcherError) as e:
         st.error = f"compile failed, keeping the last good version: {e}"
         write_status(cfg, st)
         return st
     st.entries, st.invalid = stats.entries, stats.invalid
-    st.first_invalid_lines = stats.first_invalid_lines
+    st.first_invalid_lines = tuple(stats.first_invalid_lines)
     st.compiled_at, st.source_mtime, st.source_size = time.time(), info.st_mtime, info.st_size
     st.format, st.digest, st.error = stats.format, stats.digest, ""
     write_status(cfg, st)
@@ -122,7 +118,7 @@ def compile_local(cfg: Config, feed: Feed, force: bool = False) -> FeedStatus:
 def load_matcher(cfg: Config, previous: Matcher | None = None, compile_sources: bool = True) -> Matcher:
     """Map every enabled feed's compiled set; a set that cannot be loaded is left out (or kept
     from `previous`), with the reason logged."""
-    sets: dict[str, DomainSet] = {}
+    sets: dict[str, FeedSet] = {}
     for feed in cfg.feeds:
         if not feed.enabled:
             continue
@@ -132,7 +128,7 @@ def load_matcher(cfg: Config, previous: Matcher | None = None, compile_sources: 
                 log.warning("feed %s: %s", feed.name, st.error)
         path = set_path(cfg, feed)
         try:
-            sets[feed.name] = load_set(path)
+            sets[feed.name] = load_feed(path)
         except MatcherError as e:
             if previous is not None and feed.name in previous.sets:
                 sets[feed.name] = previous.sets[feed.name]

@@ -1,0 +1,284 @@
+"""Compiled feeds: sorted 64-bit name hashes with a rule-flags byte each, plus a small side
+table for the few rules that depend on the query (type, client, denyallow) or are regexes.
+
+File format "DNSFRUL", version 1 (little-endian)::
+
+    offset  size   field
+         0     8   magic b"DNSFRUL\\x00"
+         8     2   version 1
+        10     2   flags: bit 0 = names hashed with sha256 (a hashed feed), others reserved
+        12     4   reserved, 0
+        16     8   count of hashes
+        24     8   side-table length in bytes
+        32    32   blake2b-256 digest of everything after the header
+        64   8*n   sorted unique u64 hashes
+         .     n   one rule-flags byte per hash (bits below), then zero padding to 8 bytes
+         .     s   side table: UTF-8 JSON {"cond": {hash: [rule, ...]}, "regex": [rule, ...]}
+
+A name's hash is the first 8 bytes (little-endian) of blake2b-64 — or of sha256 for hashed
+feeds — over its lower-case dotted ASCII form without the root dot. Hashing the dotted form
+lets the compiler hash names as they come from the parsers, and a query's parent suffixes are
+plain slices of its dotted text. About 9 bytes per listed name; the daemon maps the file.
+
+Rule semantics (AdGuard's): an important allow beats an important block, which beats any
+allow (exception), which beats any block. Scopes: subtree (the name and below), exact (the
+name only), below (only names under it).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import ipaddress
+import json
+import re
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+MAGIC = b"DNSFRUL\x00"
+VERSION = 1
+F_HASHED = 1
+_HEADER = struct.Struct("<8sHHIQQ32s")
+HEADER_SIZE = _HEADER.size  # 64
+
+B_SUB, B_EXACT, B_BELOW, A_SUB, A_EXACT, A_BELOW, IMP_B, IMP_A = 1, 2, 4, 8, 16, 32, 64, 128
+BLOCK_SELF, BLOCK_PARENT = B_SUB | B_EXACT, B_SUB | B_BELOW
+ALLOW_SELF, ALLOW_PARENT = A_SUB | A_EXACT, A_SUB | A_BELOW
+SCOPE_BITS = {("block", "subtree"): B_SUB, ("block", "exact"): B_EXACT, ("block", "below"): B_BELOW,
+              ("allow", "subtree"): A_SUB, ("allow", "exact"): A_EXACT, ("allow", "below"): A_BELOW}
+
+
+class FeedSetError(ValueError):
+    """A compiled feed that cannot be used: wrong magic or version, truncated, or corrupt."""
+
+
+def blake_hash(dotted: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(dotted, digest_size=8).digest(), "little")
+
+
+def sha_hash(dotted: bytes) -> int:
+    return int.from_bytes(hashlib.sha256(dotted).digest()[:8], "little")
+
+
+def hex_digest_key(hexdigest: str) -> int:
+    """The table key of a sha256 feed entry given as a 64-hex-digit digest."""
+    return int.from_bytes(bytes.fromhex(hexdigest)[:8], "little")
+
+
+def suffixes(dotted: str) -> list[tuple[int, bytes]]:
+    """(label index, ascii) of the name and each parent, most specific first, root excluded."""
+    raw = dotted.encode("ascii", "replace")
+    out = [(0, raw)]
+    i = 0
+    pos = raw.find(b".")
+    while pos >= 0:
+        i += 1
+        out.append((i, raw[pos + 1 :]))
+        pos = raw.find(b".", pos + 1)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    blocked: bool
+    depth: int  # labels stripped from the query name to reach the deciding entry (0 = itself)
+    per_client: bool = False  # a client-conditional rule took part: not shareable per profile
+
+
+@dataclass(frozen=True, slots=True)
+class SideRule:
+    """A conditional or regex rule, evaluated in Python (there are few of them)."""
+
+    bits: int  # scope/action bits as in the flags byte
+    important: bool
+    dnstypes: frozenset[int] | None
+    exclude_dnstypes: frozenset[int] | None
+    clients: tuple[Any, ...] | None  # ip networks
+    exclude_clients: tuple[Any, ...] | None
+    denyallow: tuple[str, ...]
+    regex: re.Pattern[str] | None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SideRule:
+        nets = lambda v: None if v is None else tuple(ipaddress.ip_network(x, strict=False) for x in v)  # noqa: E731
+        types = lambda v: None if v is None else frozenset(v)  # noqa: E731
+        return cls(d["bits"], d.get("important", False), types(d.get("dnstypes")), types(d.get("exclude_dnstypes")),
+                   nets(d.get("clients")), nets(d.get("exclude_clients")), tuple(d.get("denyallow", ())),
+                   re.compile(d["regex"]) if d.get("regex") else None)
+
+    def applies(self, qtype: int, client: str | None, dotted: str) -> bool:
+        if self.dnstypes is not None and qtype not in self.dnstypes:
+            return False
+        if self.exclude_dnstypes is not None and qtype in self.exclude_dnstypes:
+            return False
+        if self.clients is not None or self.exclude_clients is not None:
+            ip = _ip(client)
+            if self.clients is not None and (ip is None or not any(ip in n for n in self.clients)):
+                return False
+            if self.exclude_clients is not None and ip is not None and any(ip in n for n in self.exclude_clients):
+                return False
+        return not any(dotted == d or dotted.endswith("." + d) for d in self.denyallow)
+
+
+def _ip(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+class FeedSet:
+    """A read-only compiled feed over a buffer (bytes or an mmap)."""
+
+    __slots__ = ("_buf", "_hashes", "_flags", "cond", "count", "digest", "hashed", "regex")
+
+    def __init__(self, buf: Any, hashes: Any, flags: Any, count: int, digest: bytes, hashed: bool,
+                 cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...]) -> None:
+        self._buf, self._hashes, self._flags = buf, hashes, flags
+        self.count, self.digest, self.hashed = count, digest, hashed
+        self.cond, self.regex = cond, regex
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def per_client(self) -> bool:
+        return any(r.clients is not None or r.exclude_clients is not None
+                   for rules in (*self.cond.values(), self.regex) for r in rules)
+
+    @classmethod
+    def from_buffer(cls, buf: Any, *, verify: bool = True) -> FeedSet:
+        mv = memoryview(buf).cast("B")
+        if len(mv) < HEADER_SIZE:
+            raise FeedSetError(f"compiled feed truncated: {len(mv)} bytes")
+        magic, version, flags, _res, count, side_len, digest = _HEADER.unpack_from(mv)
+        if magic != MAGIC:
+            raise FeedSetError(f"not a compiled feed (magic {bytes(magic)!r})")
+        if version != VERSION:
+            raise FeedSetError(f"unsupported compiled feed version {version}")
+        if flags & ~F_HASHED:
+            raise FeedSetError(f"compiled feed has unknown flags {flags:#06x}")
+        flags_end = HEADER_SIZE + 9 * count
+        side_at = flags_end + (-flags_end % 8)
+        if len(mv) != side_at + side_len:
+            raise FeedSetError(f"compiled feed size {len(mv)} does not match its header (truncated?)")
+        if verify and hashlib.blake2b(mv[HEADER_SIZE:], digest_size=32).digest() != digest:
+            raise FeedSetError("compiled feed checksum mismatch (corrupt)")
+        hashes: Any = mv[HEADER_SIZE : HEADER_SIZE + 8 * count]
+        if struct.pack("=H", 1) == b"\x01\x00":
+            hashes = hashes.cast("Q")
+        else:  # big-endian routers: a private, byteswapped copy
+            from array import array
+
+            arr = array("Q")
+            arr.frombytes(hashes)
+            arr.byteswap()
+            hashes = arr
+        fl = mv[HEADER_SIZE + 8 * count : flags_end]
+        try:
+            side = json.loads(bytes(mv[side_at:]).decode("utf-8")) if side_len else {}
+            cond = {int(k): tuple(SideRule.from_json(r) for r in v) for k, v in side.get("cond", {}).items()}
+            regex = tuple(SideRule.from_json(r) for r in side.get("regex", ()))
+        except (ValueError, KeyError, TypeError, re.error) as e:
+            raise FeedSetError(f"compiled feed side table unreadable: {e}") from None
+        return cls(buf, hashes, fl, count, bytes(digest), bool(flags & F_HASHED), cond, regex)
+
+    def flags_of(self, h: int) -> int:
+        hs = self._hashes
+        i = bisect.bisect_left(hs, h)
+        if i < self.count and hs[i] == h:
+            return self._flags[i]
+        return 0
+
+    def evaluate(self, keys: list[tuple[int, int]], qtype: int = 0, client: str | None = None,
+                 dotted: str = "") -> Verdict | None:
+        """The feed's verdict on a name given the hash keys of its suffixes ((depth, key),
+        most specific first; see `suffixes`), or None when no rule of the feed applies."""
+        block = allow = -1
+        imp_b = imp_a = per_client = False
+        hs, count, fl, cond = self._hashes, self.count, self._flags, self.cond
+        for depth, h in keys:
+            i = bisect.bisect_left(hs, h)
+            f = fl[i] if i < count and hs[i] == h else 0
+            rules = cond.get(h) if cond else None
+            if rules:
+                for r in rules:
+                    if r.applies(qtype, client, dotted):
+                        f |= r.bits | ((IMP_B if r.bits & 7 else IMP_A) if r.important else 0)
+                    per_client = per_client or r.clients is not None or r.exclude_clients is not None
+            if not f:
+                continue
+            b = f & (BLOCK_SELF if depth == 0 else BLOCK_PARENT)
+            a = f & (ALLOW_SELF if depth == 0 else ALLOW_PARENT)
+            if b:
+                if block < 0:
+                    block = depth
+                imp_b = imp_b or bool(f & IMP_B)
+            if a:
+                if allow < 0:
+                    allow = depth
+                imp_a = imp_a or bool(f & IMP_A)
+        for r in self.regex:
+            if r.regex is not None and r.regex.search(dotted) and r.applies(qtype, client, dotted):
+                per_client = per_client or r.clients is not None or r.exclude_clients is not None
+                if r.bits & 7:
+                    block, imp_b = 0 if block < 0 else block, imp_b or r.important
+                else:
+                    allow, imp_a = 0 if allow < 0 else allow, imp_a or r.important
+        if imp_a:
+            return Verdict(False, allow, per_client)
+        if imp_b:
+            return Verdict(True, block, per_client)
+        if allow >= 0:
+            return Verdict(False, allow, per_client)
+        if block >= 0:
+            return Verdict(True, block, per_client)
+        return None
+
+
+# ---------------------------------------------------------------- building
+
+
+def build(entries: Iterable[tuple[int, int]], side: dict[str, Any] | None = None, hashed: bool = False) -> list[bytes]:
+    """The file image, in pieces, of (key, flag bits) entries (any order; repeats OR-merged).
+    Entries are bucketed by their top byte so that only ~1/256 of them is ever held as
+    Python ints while sorting."""
+    from array import array
+
+    hb = [array("Q") for _ in range(256)]
+    fb = [array("B") for _ in range(256)]
+    for h, bits in entries:
+        hb[h >> 56].append(h)
+        fb[h >> 56].append(bits)
+    keys_out, flags_out = array("Q"), array("B")
+    for i in range(256):
+        if not hb[i]:
+            continue
+        hs, fs = hb[i], fb[i]
+        hb[i] = array("Q")  # free the bucket before the next
+        if fs.count(fs[0]) == len(fs):  # the common case: one kind of rule (a plain list)
+            keys = sorted(set(hs))
+            keys_out.extend(keys)
+            flags_out.frombytes(bytes((fs[0],)) * len(keys))
+            continue
+        merged: dict[int, int] = {}
+        for h, bits in zip(hs, fs, strict=True):
+            merged[h] = merged.get(h, 0) | bits
+        for h in sorted(merged):
+            keys_out.append(h)
+            flags_out.append(merged[h])
+    if struct.pack("=H", 1) != b"\x01\x00":
+        keys_out.byteswap()
+    count = len(keys_out)
+    pad = b"\x00" * (-(HEADER_SIZE + 9 * count) % 8)
+    side_bytes = json.dumps(side, separators=(",", ":")).encode() if side else b""
+    body = [keys_out.tobytes(), flags_out.tobytes(), pad, side_bytes]
+    digest = hashlib.blake2b(digest_size=32)
+    for part in body:
+        digest.update(part)
+    head = _HEADER.pack(MAGIC, VERSION, F_HASHED if hashed else 0, 0, count, len(side_bytes), digest.digest())
+    return [head, *body]
