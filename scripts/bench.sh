@@ -32,4 +32,6 @@ if [ "${ALLCORE:-1}" = 1 ]; then
     ./run_compare.sh "$ROOT/scripts/bench-serve.sh {listen} {upstream} {domains} {list} $N" "dnsfilter-w$N-allcores" \
     | tee "$DST/results/last-table-allcores.md"
 fi
+# Feed compile/load/lookup/reload figures.
+"$ROOT/.venv/bin/python" "$ROOT/scripts/bench_feeds.py" "$DST"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_report.py" "$DST" "$ROOT/BENCHMARKS.md"

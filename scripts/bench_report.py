@@ -89,9 +89,10 @@ def main() -> int:
             lines.append(f"| {s} | {lst} | {ratio('blocked', 'dnsmasq')} | {ratio('cached', 'dnsmasq')} | "
                          f"{ratio('mixed', 'unbound')} | {ratio('blocked', 'dnslib-baseline')} | "
                          f"{ratio('cached', 'dnslib-baseline')} | {ratio('mixed', 'dnslib-baseline')} |")
-    extra = bench / "results" / "extra.md"
-    if extra.exists():
-        lines += ["", extra.read_text().strip()]
+    for extra in ("extra.md", "feeds.md"):
+        path = bench / "results" / extra
+        if path.exists():
+            lines += ["", path.read_text().strip()]
     lines += ["", "## How to reproduce", "", "```sh", "make bench                       # REPS=3 DURATION=20 LISTS=100k,1m",
               "WORKERS=2 make bench             # SO_REUSEPORT workers (the harness pins the server to one CPU)",
               "REPS=1 DURATION=10 make bench    # a quicker look", "```", "",

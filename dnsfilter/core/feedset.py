@@ -131,16 +131,71 @@ def _ip(text: str | None) -> Any:
         return None
 
 
+_KEY_END = 6  # characters of a pattern's fixed ending used to index it
+_TAIL_LITERAL = re.compile(r"(?<!\\)((?:[a-z0-9_]|\\[-.])+)\$\)*$")
+_KEY = 3  # characters of a label-anchored pattern's literal prefix used to index it
+_LABEL_START = "(?:^|\\.)"
+_LITERAL = re.compile(r"(?:[a-z0-9_]|\\[-.])+")
+
+RegexIndex = dict[str, list[tuple[re.Pattern[str], int, bool]]]
+
+
+def _index_regexes(rules: tuple[SideRule, ...]) -> tuple[tuple[SideRule, ...], tuple[Any, ...], RegexIndex]:
+    r"""Split a feed's regex rules three ways, so that a query costs a few dict lookups and
+    regex matches instead of hundreds of searches:
+    - unconditional patterns of the form `(?:^|\.)literal...` (what adblock wildcards become)
+      are indexed by the literal's first characters and matched only at label starts;
+    - other unconditional patterns are joined into one alternation per (action, important);
+    - conditional ones (type, client, denyallow) stay as they are."""
+    index: RegexIndex = {}
+    groups: dict[tuple[int, bool], list[str]] = {}
+    rest = []
+    for r in rules:
+        if r.regex is None:
+            continue
+        unconditional = (r.dnstypes is None and r.exclude_dnstypes is None and r.clients is None
+                         and r.exclude_clients is None and not r.denyallow)
+        if not unconditional:
+            rest.append(r)
+            continue
+        pat = r.regex.pattern
+        if pat.startswith(_LABEL_START):
+            tail = pat[len(_LABEL_START):]
+            lit = _LITERAL.match(tail)
+            literal = ""
+            if lit:
+                literal = lit.group(0)
+                if tail[lit.end() : lit.end() + 1] in ("?", "*", "{"):  # the last char is optional
+                    literal = literal[:-2] if literal.endswith(("\\-", "\\.")) else literal[:-1]
+                literal = literal.replace("\\", "")
+            if len(literal) >= _KEY:
+                index.setdefault(literal[:_KEY], []).append((re.compile(tail), r.bits, r.important))
+                continue
+        tail_lit = _TAIL_LITERAL.search(pat)
+        if tail_lit is not None:
+            literal = tail_lit.group(1).replace("\\", "")
+            if len(literal) >= _KEY_END:  # ends in a fixed text: indexed by the name's last characters
+                index.setdefault("$" + literal[-_KEY_END:], []).append((re.compile(pat), r.bits, r.important))
+                continue
+        # Patterns anchored at the start are tried once (match), the rest at every position.
+        groups.setdefault((r.bits, r.important, pat.startswith("^")), []).append(pat)
+    combined = tuple((re.compile("|".join(f"(?:{p})" for p in pats)).match if anchored
+                      else re.compile("|".join(f"(?:{p})" for p in pats)).search, bits, imp)
+                     for (bits, imp, anchored), pats in groups.items())
+    return tuple(rest), combined, index
+
+
 class FeedSet:
     """A read-only compiled feed over a buffer (bytes or an mmap)."""
 
-    __slots__ = ("_buf", "_hashes", "_flags", "cond", "count", "digest", "hashed", "regex")
+    __slots__ = ("_buf", "_flags", "_hashes", "cond", "count", "digest", "hashed", "regex", "regex_any", "regex_at")
 
     def __init__(self, buf: Any, hashes: Any, flags: Any, count: int, digest: bytes, hashed: bool,
                  cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...]) -> None:
         self._buf, self._hashes, self._flags = buf, hashes, flags
         self.count, self.digest, self.hashed = count, digest, hashed
-        self.cond, self.regex = cond, regex
+        self.cond = cond
+        self.regex, self.regex_any, self.regex_at = _index_regexes(regex)
 
     def __len__(self) -> int:
         return self.count
@@ -222,6 +277,25 @@ class FeedSet:
                 if allow < 0:
                     allow = depth
                 imp_a = imp_a or bool(f & IMP_A)
+        hits: list[tuple[int, bool]] = []
+        if self.regex_at:
+            # Label-anchored patterns, found by the first characters at each label start.
+            at, pos = self.regex_at, 0
+            while pos >= 0:
+                for rx, bits, important in at.get(dotted[pos : pos + _KEY], ()):
+                    if rx.match(dotted, pos):
+                        hits.append((bits, important))
+                pos = dotted.find(".", pos)
+                pos = pos + 1 if pos >= 0 else -1
+            for rx, bits, important in at.get("$" + dotted[-_KEY_END:], ()):
+                if rx.search(dotted):
+                    hits.append((bits, important))
+        hits += [(bits, important) for find, bits, important in self.regex_any if find(dotted)]
+        for bits, important in hits:
+            if bits & 7:
+                block, imp_b = 0 if block < 0 else block, imp_b or important
+            else:
+                allow, imp_a = 0 if allow < 0 else allow, imp_a or important
         for r in self.regex:
             if r.regex is not None and r.regex.search(dotted) and r.applies(qtype, client, dotted):
                 per_client = per_client or r.clients is not None or r.exclude_clients is not None

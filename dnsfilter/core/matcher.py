@@ -65,7 +65,7 @@ class Matcher:
         chosen = self._chosen.get(key)
         if chosen is None:  # which feeds a profile consults is worked out once, not per query
             wanted = None if key is None else set(key)
-            chosen = tuple(i for i in self._items if (wanted is None or i[0] in wanted) and (len(i[1]) or i[1].regex))
+            chosen = tuple(i for i in self._items if (wanted is None or i[0] in wanted) and (len(i[1]) or i[1].regex or i[1].regex_any or i[1].regex_at))
             if len(self._chosen) < 1024:
                 self._chosen[key] = chosen
         return chosen

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Feed benchmarks (issue "feeds" §8), written to .bench/results/feeds.md for BENCHMARKS.md:
+
+- compile time per million lines, on the harness's 1M list and a generated 5M list;
+- peak RSS of a compile against the size of the compiled set;
+- daemon RSS per listed name (1M-name feed against an empty config);
+- start-up time with an already compiled 1M set;
+- in-process lookup time per name;
+- lost queries across reloads under dnsperf load (loopback only, bounded by -l).
+
+Usage: bench_feeds.py BENCH_DIR  (the harness copy made by scripts/bench.sh, with its data/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = str(ROOT / ".venv" / "bin" / "python")
+
+
+def compile_in_child(src: Path, out: Path) -> dict:
+    """Compile in a fresh process so its VmHWM is the compile's own peak."""
+    code = (
+        "import json,resource,sys;from feeds.compile_rules import compile_feed;"
+        "base=int([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0]);"
+        f"s=compile_feed({str(src)!r},'domains',{str(out)!r});"
+        "hwm=int([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]);"
+        "print(json.dumps({'seconds':s.seconds,'entries':s.entries,'size':s.size,'covered':s.covered,"
+        "'base_kb':base,'hwm_kb':hwm}))")
+    out_text = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    return json.loads(out_text)
+
+
+def gen_list(path: Path, n: int, seed: int = 5) -> None:
+    rng = random.Random(seed)
+    alpha = "abcdefghijklmnopqrstuvwxyz0123456789"
+    tlds = ["com", "net", "org", "ru", "kz", "xa", "xb"]
+    with open(path, "w") as f:
+        for i in range(n):
+            host = "".join(rng.choice(alpha) for _ in range(rng.randint(4, 12)))
+            f.write(f"{host}{i}.{rng.choice(tlds)}\n")
+
+
+def rss_kb(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+    return 0
+
+
+def start_daemon(cfg: Path, log: Path) -> tuple[subprocess.Popen[bytes], float]:
+    t0 = time.perf_counter()
+    p = subprocess.Popen([str(ROOT / ".venv/bin/dnsfilter"), "serve", "-c", str(cfg), "--log-level", "info"],
+                         stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if "ready: answering" in log.read_text(errors="replace"):
+            return p, time.perf_counter() - t0
+        if p.poll() is not None:
+            raise RuntimeError(log.read_text())
+        time.sleep(0.005)
+    p.kill()
+    raise RuntimeError("daemon not ready")
+
+
+def config(d: Path, port: int, feed: Path | None) -> Path:
+    text = f'[dns]\nlisten = ["127.0.0.1:{port}"]\nupstreams = ["127.0.77.1:5300"]\n[storage]\ndata_dir = "{d}/var"\n'
+    if feed:
+        text += f'[[feeds]]\nname = "big"\nurl = "{feed}"\nformat = "domains"\ncategory = "ads"\n'
+    cfg = d / ("with.toml" if feed else "empty.toml")
+    cfg.write_text(text)
+    return cfg
+
+
+def main() -> int:
+    bench = Path(sys.argv[1])
+    sys.path.insert(0, str(bench))
+    results = bench / "results"
+    results.mkdir(exist_ok=True)
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dnsfilter-feeds-") as tmp:
+        d = Path(tmp)
+        one_m = bench / "data" / "lists" / "block-1m.domains"
+        five_m = d / "gen-5m.domains"
+        gen_list(five_m, 5_000_000)
+        comp = {}
+        for label, src in (("1M (harness)", one_m), ("5M (generated)", five_m)):
+            r = compile_in_child(src, d / "set.frs")
+            lines = sum(1 for _ in open(src))
+            comp[label] = r
+            rows.append(f"| compile {label} | {r['seconds']:.2f} s ({r['seconds'] / lines * 1e6:.2f} s per 1M lines) | "
+                        f"{r['entries']} entries, {r['size'] / 1e6:.1f} MB file; peak RSS {(r['hwm_kb'] - r['base_kb']) / 1024:.1f} MB "
+                        f"above the idle interpreter = {(r['hwm_kb'] - r['base_kb']) * 1024 / r['size']:.2f}x the set |")
+        # daemon RSS per name and start-up with a compiled set
+        port = 5399
+        p0, _ = start_daemon(config(d, port, None), d / "empty.log")
+        time.sleep(0.5)
+        empty = rss_kb(p0.pid)
+        p0.send_signal(signal.SIGTERM)
+        p0.wait(10)
+        cfg = config(d, port, one_m)
+        p1, first = start_daemon(cfg, d / "first.log")  # compiles the feed
+        p1.send_signal(signal.SIGTERM)
+        p1.wait(10)
+        starts = []
+        for i in range(5):
+            p2, t = start_daemon(cfg, d / f"start{i}.log")
+            starts.append(t)
+            time.sleep(0.3)
+            full = rss_kb(p2.pid)
+            p2.send_signal(signal.SIGTERM)
+            p2.wait(10)
+        entries = comp["1M (harness)"]["entries"]
+        rows.append(f"| daemon RSS, 1M-name list | {(full - empty) * 1024 / entries:.1f} bytes per listed name | "
+                    f"{full / 1024:.1f} MB with the list, {empty / 1024:.1f} MB empty; {entries} names in force |")
+        rows.append(f"| start-up with the compiled 1M set | {statistics.median(starts):.3f} s (median of 5) | "
+                    f"process start to 'ready'; the first start, which compiles, took {first:.2f} s |")
+        # lookup time in process
+        code = ("import time,random;from feeds.compile_rules import load_feed;from dnsfilter.core.matcher import Matcher,Keys;"
+                "from dnsfilter.core.wire import text_to_wire;"
+                f"m=Matcher({{'b':load_feed({str(d / 'var/feeds/big.dset')!r})}});"
+                f"names=[l.strip() for l in open({str(one_m)!r}) if not l.startswith('#')][:200000:2];"
+                "names+=['www.example%d.com'%i for i in range(100000)];random.seed(1);random.shuffle(names);"
+                "ws=[text_to_wire(n) for n in names];t=time.perf_counter();"
+                "hits=sum(m.block(Keys(w)) is not None for w in ws);dt=time.perf_counter()-t;"
+                "print(dt/len(ws)*1e6, hits, len(ws))")
+        us, hits, n = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()
+        rows.append(f"| lookup in process | {float(us):.2f} µs per name | {n} names, {hits} listed: hashing every suffix "
+                    "and bisecting, as the slow path does |")
+        # reloads under load
+        import bench as h  # the harness: nsd upstream and dnsperf runner
+
+        h.start_upstream_detached()
+        p3, _ = start_daemon(cfg, d / "reload.log")
+        qfile = bench / "data" / "queries" / "blocked.txt"
+        perf = subprocess.Popen(["taskset", "-c", h.LOAD_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d",
+                                 str(qfile), "-c", "4", "-q", "100", "-Q", "20000", "-l", "10"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(5):
+            time.sleep(1.5)
+            p3.send_signal(signal.SIGHUP)
+        text = perf.communicate(timeout=60)[0]
+        p3.send_signal(signal.SIGTERM)
+        p3.wait(10)
+        r = h.parse_dnsperf(text)
+        reloads = (d / "reload.log").read_text().count("reloaded")
+        rows.append(f"| reloads under load | {r.get('lost')} lost of {r.get('sent')} | dnsperf at 20k qps for 10 s "
+                    f"(blocked workload) while {reloads} SIGHUP reloads of the 1M list swapped sets |")
+    out = ["## Feeds (compiled sets)", "", "Measured by `scripts/bench_feeds.py` (part of `make bench`).", "",
+           "| what | result | detail |", "|---|---|---|", *rows, ""]
+    (results / "feeds.md").write_text("\n".join(out))
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main())
