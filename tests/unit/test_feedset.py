@@ -183,3 +183,33 @@ def test_real_lists_cross_format_and_adguard(tmp_path):
     m = Matcher({"s": load_feed(tmp_path / "s.frs"), "g": load_feed(tmp_path / "g.frs")})
     assert block(m, "doubleclick.net") is not None
     assert block(m, "localhost") is None
+
+
+def test_regex_index_agrees_with_naive_search(tmp_path):
+    import json
+    import random
+    import re
+
+    rules = ["||ad*.example.com^", "||*-tracker.net^", "/^ad[0-9]+\\.regex\\.test$/", "||metrics.*.cdn.test^",
+             "/banner/", "||x?y.test^", "/\\d+\\.counter\\.org$/", "||pix*^", "@@||adok*.example.com^"]
+    fs = compiled(tmp_path, "\n".join(rules), "adblock")
+    raw = (tmp_path / "out.frs").read_bytes()
+    side = json.loads(raw[raw.index(b'{"cond"'):].decode())
+    naive = [(re.compile(r["regex"]), r["bits"]) for r in side["regex"]]
+    assert len(naive) >= 6 and fs.regex_at  # most became regexes, and the index is in use
+    rng = random.Random(3)
+    parts = ["ad", "ad12", "adok", "ads1", "example", "com", "regex", "test", "a-tracker", "net", "metrics", "cdn",
+             "banner", "xy", "y", "7", "counter", "org", "pixel", "pix", "www", "b"]
+    for _ in range(3000):
+        dotted = ".".join(rng.choice(parts) for _ in range(rng.randint(2, 5)))
+        keys = Keys(text_to_wire(dotted))
+        got = fs.evaluate(keys.for_set(fs), 1, None, keys.dotted)
+        blocks = any(rx.search(dotted) for rx, bits in naive if bits & 7)
+        allows = any(rx.search(dotted) for rx, bits in naive if not bits & 7)
+        listed_or_regex = got is not None
+        if not listed_or_regex:
+            assert not blocks and not allows, dotted
+        elif not got.blocked:
+            assert allows, dotted
+        else:
+            assert blocks and not allows or got.depth > 0, dotted
