@@ -158,7 +158,15 @@ class DnsServer:
                     continue
                 if slot.bucket is not None:
                     slot.bucket.tokens += 1.0  # the slow path takes this query's token itself
-            self._execute(self.engine.on_query(data, addr[0], (sock, addr), now, local_addr=local))
+            self._execute(self._query(data, addr[0], (sock, addr), now, False, local))
+
+    def _query(self, data: bytes, ip: str, to: object, now: float, tcp: bool, local: str | None) -> list[Action]:
+        """The engine's answer; a bug in it costs this one query, never the listener."""
+        try:
+            return self.engine.on_query(data, ip, to, now, tcp=tcp, local_addr=local)
+        except Exception as e:  # the boundary: log (rate-limited) and carry on
+            self.engine.log("internal", f"query from {ip} failed: {e!r}")
+            return []
 
     # ------------------------------------------------------------ actions
 
@@ -187,7 +195,12 @@ class DnsServer:
             resp, err = None, str(e)
         except Exception as e:  # never lose the waiters: they get SERVFAIL
             resp, err = None, f"internal error: {e!r}"
-        self._execute(self.engine.on_upstream(fwd, resp, self.clock(), err))
+        try:
+            actions = self.engine.on_upstream(fwd, resp, self.clock(), err)
+        except Exception as e:
+            self.engine.log("internal", f"upstream answer handling failed: {e!r}")
+            return
+        self._execute(actions)
 
     # ------------------------------------------------------------ TCP (RFC 7766)
 
@@ -207,8 +220,7 @@ class DnsServer:
                     data = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
                 except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                     break
-                self._execute(self.engine.on_query(data, peer[0], client, self.clock(), tcp=True,
-                                                   local_addr=sockname[0]))
+                self._execute(self._query(data, peer[0], client, self.clock(), True, sockname[0]))
                 await writer.drain()  # back-pressure on a client that does not read its answers
         finally:
             self.tcp_clients.discard(client)
