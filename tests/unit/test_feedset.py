@@ -213,3 +213,21 @@ def test_regex_index_agrees_with_naive_search(tmp_path):
             assert allows, dotted
         else:
             assert blocks and not allows or got.depth > 0, dotted
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data (real blocklists) is not present")
+def test_every_format_compiles_from_real_samples(tmp_path):
+    rpz = compile_feed(SHARED / "hagezi/pro.mini.rpz.txt", "auto", tmp_path / "rpz.frs")
+    assert rpz.format == "rpz" and rpz.entries > 50_000
+    m = Matcher({"rpz": load_feed(tmp_path / "rpz.frs")})
+    first = next(line.split()[0] for line in open(SHARED / "hagezi/pro.mini.rpz.txt")
+                 if line.strip() and not line.startswith((";", "$", "@", "*")) and " CNAME ." in line)
+    assert block(m, first) == ("rpz", 0)
+    opts = {"columns": {"domain": 2, "url": 3}, "delimiter": ";", "encoding": "cp1251", "skip_lines": 1}
+    csv = compile_feed(SHARED / "formats/registry-dump.sample.csv", "csv", tmp_path / "csv.frs", options=opts)
+    assert csv.rules > 500 and csv.urls_skipped > 100
+    assert block(Matcher({"c": load_feed(tmp_path / "csv.frs")}), "shop-3.example") == ("c", 0)
+    gam = compile_feed(SHARED / "ut1/gambling.domains", "auto", tmp_path / "g.frs")
+    assert gam.invalid > 0 and gam.first_invalid_lines  # bare IPs in the list are counted, not loaded
+    doh = compile_feed(SHARED / "hagezi/doh.domains.txt", "auto", tmp_path / "d.frs")
+    assert doh.entries > 1000
