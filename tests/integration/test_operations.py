@@ -271,3 +271,19 @@ def test_tcp_connection_cap(upstream, make_daemon):
     finally:
         for s in held:
             s.close()
+
+
+def test_default_config_blocks_with_the_builtin_starter_list(tmp_path):
+    from tests.support.daemon import DaemonProcess
+
+    text = (REPO / "config.example.toml").read_text()
+    text = text.replace('listen = ["127.0.0.1:5353", "[::1]:5353"]', 'listen = ["127.0.0.1:{port}"]')
+    text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
+    d = DaemonProcess(tmp_path, text).start()
+    try:
+        # Only names answered locally are asked: the example's upstreams are public resolvers.
+        r = d.query("ads.doubleclick.net")
+        assert addrs(r) == ["0.0.0.0"] and ede(r) == [(15, "ads: on the list starter")]
+        assert addrs(d.query("localhost")) == ["127.0.0.1"]
+    finally:
+        assert d.stop() == 0
