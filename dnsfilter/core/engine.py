@@ -99,6 +99,8 @@ class Engine:
 
     def on_query(self, data: bytes, ip: str, to: object, now: float, *, tcp: bool = False,
                  local_addr: str | None = None) -> list[Action]:
+        if type(data) is not bytes:  # keys derived from it must be hashable
+            data = bytes(data)
         try:
             q = wire.parse_query(data)
         except WireError as e:

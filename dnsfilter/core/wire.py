@@ -171,6 +171,8 @@ def _read_opt(buf: bytes, off: int, n: int) -> tuple[Edns, int]:
 
 def parse_query(buf: bytes) -> Query:
     """Read a query. Raises WireError(rcode) for what must be refused, or rcode=None to drop."""
+    if type(buf) is not bytes:  # e.g. a bytearray: the parts kept must be hashable
+        buf = bytes(buf)
     n = len(buf)
     if n < 12:
         raise WireError("shorter than a header", None)
