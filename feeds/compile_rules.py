@@ -9,15 +9,18 @@ depends on all of them). Files are replaced atomically; a failure leaves the old
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import time
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dnsfilter.core.feedset import (
+    A_SUB,
     B_SUB,
     IMP_A,
     IMP_B,
@@ -27,6 +30,7 @@ from dnsfilter.core.feedset import (
     blake_hash,
     build,
     hex_digest_key,
+    image,
 )
 from feeds.formats import parse_file, resolve_format
 from feeds.parsers import ParseResult, stream_names
@@ -84,38 +88,44 @@ def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dic
 
 
 def _compile_names(src: StrPath, fmt: str, allow: bool) -> tuple[FeedStats, list[bytes]]:
+    """One streaming pass over a plain list. Each name's hash goes into the set; for names of
+    three or more labels, (name, ancestor) hash pairs are kept aside, so that names covered by
+    a listed ancestor can be dropped afterwards without reading the list again."""
     counts = ParseResult()
-    bits = 8 if allow else B_SUB  # A_SUB / B_SUB
+    bits = A_SUB if allow else B_SUB
+    pair_name, pair_anc = array("Q"), array("Q")
 
-    def pass1() -> Iterator[int]:
+    def hashes() -> Iterator[tuple[int, int]]:
+        b2, from_bytes = hashlib.blake2b, int.from_bytes  # blake_hash, inlined: the loop runs per line
         with _open_text(src) as f:
             for name in stream_names(f, fmt, counts):
-                yield blake_hash(name.encode())
-
-    first = FeedSet.from_buffer(b"".join(build((h, bits) for h in pass1())), verify=False)
-    stats = FeedStats(fmt, rules=counts.lines - counts.skipped - counts.invalid, invalid=counts.invalid,
-                      first_invalid_lines=list(counts.first_invalid_lines), skipped=counts.skipped)
-    flags_of = first.flags_of
-    covered = 0
-
-    def pass2() -> Iterator[tuple[int, int]]:
-        nonlocal covered
-        with _open_text(src) as f:
-            for name in stream_names(f, fmt, ParseResult()):
                 raw = name.encode()
+                h = from_bytes(b2(raw, digest_size=8).digest(), "little")
                 pos = raw.find(b".")
-                # Parents of two or more labels only: single labels are never listed.
-                while pos >= 0 and raw.find(b".", pos + 1) >= 0:
-                    if flags_of(blake_hash(raw[pos + 1 :])):
-                        covered += 1
-                        break
-                    pos = raw.find(b".", pos + 1)
-                else:
-                    yield blake_hash(raw), bits
+                nxt = raw.find(b".", pos + 1)
+                while nxt >= 0:  # ancestors of two or more labels (single labels are never listed)
+                    pair_name.append(h)
+                    pair_anc.append(from_bytes(b2(raw[pos + 1 :], digest_size=8).digest(), "little"))
+                    pos, nxt = nxt, raw.find(b".", nxt + 1)
+                yield h, bits
 
-    parts = build(pass2())
-    stats.covered = covered
-    return stats, parts
+    first = FeedSet.from_buffer(b"".join(build(hashes())), verify=False)
+    flags_of = first.flags_of
+    dropped = array("Q", sorted({h for h, a in zip(pair_name, pair_anc, strict=True) if flags_of(a)}))
+    del pair_name[:], pair_anc[:]
+    keys = array("Q", first.keys())
+    kept = array("Q")
+    j, nd = 0, len(dropped)
+    for h in keys:  # both sorted: one merge walk
+        while j < nd and dropped[j] < h:
+            j += 1
+        if j < nd and dropped[j] == h:
+            continue
+        kept.append(h)
+    stats = FeedStats(fmt, rules=counts.lines - counts.skipped - counts.invalid, invalid=counts.invalid,
+                      first_invalid_lines=list(counts.first_invalid_lines), skipped=counts.skipped,
+                      covered=len(keys) - len(kept))
+    return stats, image(kept, bytes((bits,)) * len(kept))
 
 
 def _qtypes(names: frozenset[str] | None) -> list[int] | None:
@@ -186,7 +196,7 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
     if side or hashed:
         # rebuild with the side table and header flags (the entries are already sorted bytes)
         fs = FeedSet.from_buffer(b"".join(parts), verify=False)
-        parts = build(((fs._hashes[i], fs._flags[i]) for i in range(len(fs))), side, hashed)
+        parts = image(array("Q", fs.keys()), fs.flag_bytes(), side, hashed)
     stats = FeedStats(fmt, rules=counts.rules, exceptions=counts.exceptions, regex=len(regex),
                       conditional=conditional, invalid=counts.invalid,
                       first_invalid_lines=list(counts.first_invalid_lines),

@@ -242,6 +242,13 @@ class FeedSet:
             raise FeedSetError(f"compiled feed side table unreadable: {e}") from None
         return cls(buf, hashes, fl, count, bytes(digest), bool(flags & F_HASHED), cond, regex)
 
+    def keys(self) -> Any:
+        """The sorted hashes (a zero-copy view, or the private copy on big-endian hosts)."""
+        return self._hashes
+
+    def flag_bytes(self) -> bytes:
+        return bytes(self._flags)
+
     def flags_of(self, h: int) -> int:
         hs = self._hashes
         i = bisect.bisect_left(hs, h)
@@ -345,12 +352,18 @@ def build(entries: Iterable[tuple[int, int]], side: dict[str, Any] | None = None
         for h in sorted(merged):
             keys_out.append(h)
             flags_out.append(merged[h])
+    return image(keys_out, flags_out, side, hashed)
+
+
+def image(keys: Any, flags: Any, side: dict[str, Any] | None = None, hashed: bool = False) -> list[bytes]:
+    """The file image, in pieces, of sorted unique keys (array('Q')) and their flag bytes."""
     if struct.pack("=H", 1) != b"\x01\x00":
-        keys_out.byteswap()
-    count = len(keys_out)
+        keys = keys[:]  # the caller's array keeps native order
+        keys.byteswap()
+    count = len(keys)
     pad = b"\x00" * (-(HEADER_SIZE + 9 * count) % 8)
     side_bytes = json.dumps(side, separators=(",", ":")).encode() if side else b""
-    body = [keys_out.tobytes(), flags_out.tobytes(), pad, side_bytes]
+    body = [keys.tobytes(), bytes(flags), pad, side_bytes]
     digest = hashlib.blake2b(digest_size=32)
     for part in body:
         digest.update(part)
