@@ -79,10 +79,10 @@ def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dic
         stats, parts = _compile_names(src_path, fmt, allow)
     else:
         stats, parts = _compile_rules(src_path, fmt, opts, allow)
-    data = b"".join(parts)
-    fs = FeedSet.from_buffer(data)  # self-check before anything is replaced
-    write_atomic(out_path, data)
-    stats.entries, stats.size, stats.digest = len(fs), len(data), fs.digest.hex()
+    fs = FeedSet.from_buffer(b"".join(parts))  # self-check before anything is replaced
+    size = sum(len(p) for p in parts)
+    write_atomic(out_path, parts)
+    stats.entries, stats.size, stats.digest = len(fs), size, fs.digest.hex()
     stats.seconds = round(time.perf_counter() - started, 3)
     return stats
 
@@ -111,9 +111,11 @@ def _compile_names(src: StrPath, fmt: str, allow: bool) -> tuple[FeedStats, list
 
     first = FeedSet.from_buffer(b"".join(build(hashes())), verify=False)
     flags_of = first.flags_of
-    dropped = array("Q", sorted({h for h, a in zip(pair_name, pair_anc, strict=True) if flags_of(a)}))
+    # The covered names, sorted and unique through the same bucketed sort (no big Python set).
+    dropped = FeedSet.from_buffer(b"".join(build((h, 0) for h, a in zip(pair_name, pair_anc, strict=True)
+                                                 if flags_of(a))), verify=False).keys()
     del pair_name[:], pair_anc[:]
-    keys = array("Q", first.keys())
+    keys = first.keys()
     kept = array("Q")
     j, nd = 0, len(dropped)
     for h in keys:  # both sorted: one merge walk
