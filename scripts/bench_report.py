@@ -89,6 +89,9 @@ def main() -> int:
             lines.append(f"| {s} | {lst} | {ratio('blocked', 'dnsmasq')} | {ratio('cached', 'dnsmasq')} | "
                          f"{ratio('mixed', 'unbound')} | {ratio('blocked', 'dnslib-baseline')} | "
                          f"{ratio('cached', 'dnslib-baseline')} | {ratio('mixed', 'dnslib-baseline')} |")
+    notes = Path(__file__).with_name("bench_notes.md")
+    if notes.exists():
+        lines += ["", notes.read_text().strip()]
     for extra in ("extra.md", "feeds.md"):
         path = bench / "results" / extra
         if path.exists():
