@@ -14,7 +14,6 @@ never sends a packet off loopback. With `tls=True` a throwaway CA and a server c
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
+
+from tests.support.daemon import free_port
 
 UNBOUND = "/usr/sbin/unbound"
 TLS_NAME = "dns.test"
@@ -48,21 +49,6 @@ EXAMPLE_ZONE = "\n".join([
     *(f'big.example.test. 300 IN TXT "{i:02d}{"x" * 240}"' for i in range(BIG_TXT_COUNT)),
 ])
 ZONES = {"example.test.": EXAMPLE_ZONE}
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both UDP and TCP right now (binding port 0, then closing)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((host, 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 def make_certs(d: Path, name: str = TLS_NAME, ip: str = "127.0.0.1") -> tuple[Path, Path, Path]:
