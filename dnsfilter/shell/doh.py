@@ -14,7 +14,7 @@ import ssl
 from dataclasses import dataclass
 
 from dnsfilter.core.upstream_spec import UpstreamSpec
-from dnsfilter.shell.upstream_base import MAX_MESSAGE, Question, UpstreamError, check
+from dnsfilter.shell.upstream_base import MAX_MESSAGE, Question, UpstreamError, check, open_tls
 from dnsfilter.shell.upstream_dns import close_writer
 
 MAX_CONNECTIONS = 8  # per upstream: queries beyond this wait for a free connection
@@ -202,16 +202,7 @@ class DohTransport:
         return None
 
     async def _connect(self, timeout: float) -> HttpConnection:
-        try:
-            reader, writer = await asyncio.open_connection(
-                self.spec.host, self.spec.port, ssl=self.ctx, server_hostname=self.spec.server_name,
-                ssl_handshake_timeout=timeout, ssl_shutdown_timeout=1.0, limit=LINE_LIMIT)
-        except ssl.SSLCertVerificationError as e:
-            raise UpstreamError(f"{self.spec.text}: certificate not accepted: {e.verify_message}") from None
-        except ssl.SSLError as e:
-            raise UpstreamError(f"{self.spec.text}: TLS handshake failed: {e.reason or e}") from None
-        except OSError as e:
-            raise UpstreamError(f"{self.spec.text}: cannot connect: {e.strerror or e}") from None
+        reader, writer = await open_tls(self.spec, self.ctx, timeout, LINE_LIMIT)
         self.connections += 1
         return HttpConnection(reader, writer)
 

@@ -3,6 +3,7 @@ query is built and how an answer is checked before anyone trusts it."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import ssl
 import struct
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dnsfilter.core import wire
+from dnsfilter.core.upstream_spec import UpstreamSpec
 from dnsfilter.core.wire import WireError
 
 EDNS_PAYLOAD = 1232  # RFC 9715 / DNS flag day 2020: avoids IP fragmentation
@@ -71,6 +73,21 @@ def tls_context(ca_file: str | None, alpn: list[str] | None = None) -> ssl.SSLCo
     if alpn:
         ctx.set_alpn_protocols(alpn)
     return ctx
+
+
+async def open_tls(spec: UpstreamSpec, ctx: ssl.SSLContext, timeout: float,
+                   limit: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A verified TLS stream to an upstream (DoT or DoH); failures become one-line UpstreamErrors."""
+    try:
+        return await asyncio.open_connection(
+            spec.host, spec.port, ssl=ctx, server_hostname=spec.server_name,
+            ssl_handshake_timeout=timeout, ssl_shutdown_timeout=1.0, limit=limit)
+    except ssl.SSLCertVerificationError as e:
+        raise UpstreamError(f"{spec.text}: certificate not accepted: {e.verify_message}") from None
+    except ssl.SSLError as e:
+        raise UpstreamError(f"{spec.text}: TLS handshake failed: {e.reason or e}") from None
+    except OSError as e:
+        raise UpstreamError(f"{spec.text}: cannot connect: {e.strerror or e}") from None
 
 
 class Transport(Protocol):

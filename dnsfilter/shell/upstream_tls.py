@@ -12,7 +12,7 @@ import asyncio
 import ssl
 
 from dnsfilter.core.upstream_spec import UpstreamSpec
-from dnsfilter.shell.upstream_base import LEN, Question, UpstreamError, matches, new_id
+from dnsfilter.shell.upstream_base import LEN, Question, UpstreamError, matches, new_id, open_tls
 from dnsfilter.shell.upstream_dns import close_writer
 
 MAX_INFLIGHT = 256  # per connection: beyond this, queries wait for a slot
@@ -147,16 +147,7 @@ class TlsTransport:
             if self.conn is not None:
                 await self.conn.close()
                 self.conn = None
-            try:
-                reader, writer = await asyncio.open_connection(
-                    self.spec.host, self.spec.port, ssl=self.ctx, server_hostname=self.spec.server_name,
-                    ssl_handshake_timeout=timeout, ssl_shutdown_timeout=1.0, limit=STREAM_LIMIT)
-            except ssl.SSLCertVerificationError as e:
-                raise UpstreamError(f"{self.spec.text}: certificate not accepted: {e.verify_message}") from None
-            except ssl.SSLError as e:
-                raise UpstreamError(f"{self.spec.text}: TLS handshake failed: {e.reason or e}") from None
-            except OSError as e:
-                raise UpstreamError(f"{self.spec.text}: cannot connect: {e.strerror or e}") from None
+            reader, writer = await open_tls(self.spec, self.ctx, timeout, STREAM_LIMIT)
             self.connections += 1
             self.conn = TlsConnection(reader, writer, self.spec.text, self.max_inflight)
             return self.conn
