@@ -89,12 +89,12 @@ def parse_listen(text: str, key: str, default_port: int = 53) -> Listen:
         if not sep:
             raise ConfigError(key, f"{text!r}: missing ']'")
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if not rest.startswith(":") or not (rest[1:].isascii() and rest[1:].isdigit()):
                 raise ConfigError(key, f"{text!r}: expected [address]:port")
             port = int(rest[1:])
     elif text.count(":") == 1:
         host, p = text.split(":")
-        if not p.isdigit():
+        if not (p.isascii() and p.isdigit()):
             raise ConfigError(key, f"{text!r}: the port must be a number")
         port = int(p)
     try:
@@ -139,10 +139,15 @@ def check_name(name: str, key: str, wildcard: bool = False) -> str:
     return n
 
 
+def network(value: str, key: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ConfigError(key, f"{value!r} is not an address or network") from None
+    return value
+
+
 def networks(values: tuple[str, ...], key: str) -> tuple[str, ...]:
     for i, v in enumerate(values):
-        try:
-            ipaddress.ip_network(v, strict=False)
-        except ValueError:
-            raise ConfigError(f"{key}[{i}]", f"{v!r} is not an address or network") from None
+        network(v, f"{key}[{i}]")
     return values

@@ -69,6 +69,7 @@ class Decision:
     reason: Reason
     ede: Ede | None = None
     per_client: bool = False  # depends on the client's address, not only its profile
+    exempt: bool = False  # explicitly allowed: answers are not filtered further (but by authority lists)
 
     @property
     def verdict(self) -> str:

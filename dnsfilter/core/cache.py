@@ -19,7 +19,7 @@ _U32 = struct.Struct(">I")
 @dataclass(slots=True)
 class Entry:
     rcode: int
-    flags: int  # AA/AD bits of the upstream answer
+    flags: int  # AA/AD/TC bits of the upstream answer (TC answers are relayed, never cached)
     body: bytes  # the records after the question, without OPT
     counts: tuple[int, int, int]
     ttl_offs: tuple[int, ...]  # offsets of the TTL fields within body
@@ -110,7 +110,7 @@ class Cache:
         ttls = tuple(min(max(rec.ttl, self.min_ttl), cap) for rec in records)
         targets = tuple(wire.rdata_name(buf, rec) for rec in records
                         if rec.section == 1 and rec.rtype in (wire.T_CNAME, wire.T_DNAME))
-        return Entry(r.rcode, r.flags & (wire.F_AA | wire.F_AD), buf[qend:end], counts, offs, ttls, now,
+        return Entry(r.rcode, r.flags & (wire.F_AA | wire.F_AD | wire.F_TC), buf[qend:end], counts, offs, ttls, now,
                      now + ttl, ttl, targets)
 
     def store(self, key: bytes, e: Entry) -> bool:
@@ -127,12 +127,22 @@ class Cache:
     def _lifetime(self, buf: bytes, r: Response) -> int | None:
         if r.rcode == wire.RCODE_NOERROR and r.counts[0]:
             ttls = [rec.ttl for rec in r.records if rec.section in (1, 2)]
-            return min(max(min(ttls), self.min_ttl), self.max_ttl)
+            ttl = min(max(min(ttls), self.min_ttl), self.max_ttl)
+            if r.qtype not in (wire.T_CNAME, wire.T_ANY) and not any(
+                    rec.section == 1 and rec.rtype == r.qtype for rec in r.records):
+                # A CNAME chain ending in no data: the end of it is negative (RFC 2308 §2.2).
+                neg = self._negative(buf, r)
+                if neg is not None:
+                    ttl = min(ttl, neg)
+            return ttl
         if r.rcode in (wire.RCODE_NXDOMAIN, wire.RCODE_NOERROR):
-            # RFC 2308: the negative TTL is min(SOA TTL, SOA MINIMUM); without an SOA, don't cache.
-            for rec in r.records:
-                if rec.section == 2 and rec.rtype == wire.T_SOA and rec.rdlen >= 20:
-                    minimum = _U32.unpack_from(buf, rec.rdata_off + rec.rdlen - 4)[0]
-                    return min(rec.ttl, minimum, self.negative_max_ttl)
-            return None
+            return self._negative(buf, r)
+        return None
+
+    def _negative(self, buf: bytes, r: Response) -> int | None:
+        """RFC 2308: the negative TTL is min(SOA TTL, SOA MINIMUM); without an SOA, don't cache."""
+        for rec in r.records:
+            if rec.section == 2 and rec.rtype == wire.T_SOA and rec.rdlen >= 20:
+                minimum = _U32.unpack_from(buf, rec.rdata_off + rec.rdlen - 4)[0]
+                return min(rec.ttl, minimum, self.negative_max_ttl)
         return None

@@ -53,6 +53,7 @@ class Waiter:
     ip: str
     max_size: int
     fast_key: bytes | None  # the UDP question bytes to install the answer under
+    exempt: bool = False  # explicitly allowed: only authority lists filter its answer
 
 
 @dataclass
@@ -141,8 +142,9 @@ class Engine:
         e = self.cache.get(key, now)
         if e is not None:
             fast = None if decision.per_client else fast_key
-            actions: list[Action] = self._send(to, self._answer(q, e, client.profile, client.ip, now, max_size, fast),
-                                               Outcome.CACHED)
+            actions: list[Action] = self._send(
+                to, self._answer(q, e, client.profile, client.ip, now, max_size, fast, exempt=decision.exempt),
+                Outcome.CACHED)
             if self.cache.wants_prefetch(e, now) and key not in self.inflight:
                 e.prefetching = True
                 self.inflight[key] = []
@@ -155,7 +157,8 @@ class Engine:
             self.log("busy", "too many queries in flight, answering SERVFAIL")
             return self._send(to, codec.reply(q, wire.RCODE_SERVFAIL, ede=(Ede.NOT_READY, "resolver busy")),
                               Outcome.FAILED)
-        w = Waiter(q, to, client.profile, client.ip, max_size, None if decision.per_client else fast_key)
+        w = Waiter(q, to, client.profile, client.ip, max_size, None if decision.per_client else fast_key,
+                   decision.exempt)
         self.waiting += 1
         if waiters is not None:
             waiters.append(w)
@@ -177,7 +180,7 @@ class Engine:
         if entry is not None:
             self.cache.store(fwd.key, entry)
             return [a for w in waiters
-                    for a in self._send(w.to, self._answer(w.q, entry, w.profile, w.ip, now, w.max_size, w.fast_key),
+                    for a in self._send(w.to, self._answer(w.q, entry, w.profile, w.ip, now, w.max_size, w.fast_key, exempt=w.exempt),
                                         Outcome.RESOLVED)]
         self.stats.upstream_failures += 1
         self.log("upstream", f"{wire.wire_to_text(fwd.qname)}: {error or 'no answer'}")
@@ -187,7 +190,7 @@ class Engine:
         out: list[Action] = []
         for w in waiters:
             if stale is not None:
-                reply = self._answer(w.q, stale, w.profile, w.ip, now, w.max_size, None, stale=True)
+                reply = self._answer(w.q, stale, w.profile, w.ip, now, w.max_size, None, stale=True, exempt=w.exempt)
                 out += self._send(w.to, reply, Outcome.STALE)
             else:
                 reply = codec.reply(w.q, wire.RCODE_SERVFAIL, ede=(Ede.NETWORK_ERROR, "upstream resolvers failed"),
@@ -227,10 +230,10 @@ class Engine:
         return self.block.build(q, (int(d.ede or Ede.BLOCKED), d.reason.text), max_size)
 
     def _answer(self, q: Query, e: Entry, profile: str, ip: str, now: float, max_size: int,
-                fast_key: bytes | None, stale: bool = False) -> bytes:
+                fast_key: bytes | None, stale: bool = False, exempt: bool = False) -> bytes:
         """A reply from a cache entry, unless its CNAME chain reaches a name this profile blocks."""
         for target in e.targets:
-            d = self.policy.decide(profile, target, explain=True, qtype=q.qtype, client=ip)
+            d = self.policy.decide(profile, target, explain=True, qtype=q.qtype, client=ip, authority_only=exempt)
             if d.per_client:
                 fast_key = None
             if d.blocked:
@@ -242,7 +245,7 @@ class Engine:
                 if fast_key is not None:
                     self.fast.install(profile, fast_key, out, e.expires, None)
                 return out
-        ad = e.flags & wire.F_AD if (q.flags & wire.F_AD or q.do) else 0
+        ad = (e.flags & wire.F_AD if (q.flags & wire.F_AD or q.do) else 0) | (e.flags & wire.F_TC)
         out = codec.reply(q, e.rcode, e.render(now, self.opt.stale_ttl if stale else None), e.counts,
                           flags=ad, ede=(Ede.STALE_ANSWER, "upstreams failed") if stale else None,
                           max_size=max_size)

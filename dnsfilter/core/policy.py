@@ -72,9 +72,10 @@ class Policy:
         self._by_feed: dict[str, Decision] = {}
 
     def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
-               client: str | None = None) -> Decision:
+               client: str | None = None, authority_only: bool = False) -> Decision:
         """The verdict for `qname`. Feed blocks are shared per feed; with `explain` they also
-        name the listed suffix that matched (never for hashed feeds)."""
+        name the listed suffix that matched (never for hashed feeds). `authority_only` checks
+        the authority lists alone (for the CNAME targets of an explicitly allowed name)."""
         p = self.profiles[profile]
         keys: Keys | None = None
         if self.authority:
@@ -82,14 +83,16 @@ class Policy:
             hit = self.matcher.block(keys, self.authority, qtype, client)
             if hit is not None:
                 return self._feed_block(hit[0], keys, hit[1], explain)
+        if authority_only:
+            return ALLOW_DEFAULT
         allow, deny = p.allow.match(qname), p.deny.match(qname)
         if deny is not None and (allow is None or deny[0] < allow[0]):
             return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1]), Ede.BLOCKED)
         if allow is not None:
-            return Decision(False, Reason(f"allowed by the rule {allow[1]}", rule=allow[1]))
+            return Decision(False, Reason(f"allowed by the rule {allow[1]}", rule=allow[1]), exempt=True)
         protected = self.always_allow.match(qname)
         if protected is not None:
-            return Decision(False, Reason("always allowed: protected resource", rule=protected[1]))
+            return Decision(False, Reason("always allowed: protected resource", rule=protected[1]), exempt=True)
         if p.block_feeds:
             keys = keys or Keys(qname)
             hit = self.matcher.block(keys, p.block_feeds, qtype, client)
@@ -97,7 +100,7 @@ class Policy:
                 if self.allow_feeds:
                     ok = self.matcher.allows(keys, self.allow_feeds, qtype, client)
                     if ok is not None:
-                        return Decision(False, Reason("on an allowlist feed"), per_client=ok.per_client)
+                        return Decision(False, Reason("on an allowlist feed"), per_client=ok.per_client, exempt=True)
                 return self._feed_block(hit[0], keys, hit[1], explain)
         return ALLOW_DEFAULT
 

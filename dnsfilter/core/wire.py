@@ -290,8 +290,8 @@ def parse_response(buf: bytes) -> Response:
             if off + 10 + rdlen > n:
                 raise WireError("truncated record data")
             if rtype == T_OPT:
-                if section != 3 or edns is not None:
-                    raise WireError("misplaced OPT record")
+                if section != 3 or edns is not None or buf[start] != 0:
+                    raise WireError("misplaced OPT record (or not owned by the root)")
                 edns, off = _read_opt(buf, off, n)
                 opt_span = (start, off)
                 counts[2] -= 1

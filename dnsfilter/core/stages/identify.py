@@ -24,8 +24,21 @@ class ClientState:
     bucket: TokenBucket | None
 
 
+_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+
+
+def as_network(value: str | Network) -> Network:
+    """A network, with IPv4-mapped IPv6 ones (::ffff:a.b.c.d/120) written as IPv4, as the
+    client addresses they must match are."""
+    net = value if not isinstance(value, str) else ipaddress.ip_network(value, strict=False)
+    if isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96 and net.subnet_of(_MAPPED):
+        v4 = ipaddress.IPv4Address(int(net.network_address) & 0xFFFFFFFF)
+        return ipaddress.IPv4Network(f"{v4}/{net.prefixlen - 96}")
+    return net
+
+
 def _nets(values: Iterable[str]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+    return tuple(as_network(v) for v in values)
 
 
 def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -41,7 +54,8 @@ class Identify:
         self.allowed = _nets(allowed)
         self.exempt = _nets(exempt)
         # Most specific device rule first: an ip beats the cidr that holds it.
-        self.devices = sorted(devices, key=lambda d: -d.network.prefixlen)
+        self.devices = sorted((DeviceRule(as_network(d.network), d.profile) for d in devices),
+                              key=lambda d: -d.network.prefixlen)
         self.default_profile = default_profile
         self.rate, self.burst = rate, burst
         self.max_clients = max_clients
