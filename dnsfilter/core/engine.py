@@ -174,7 +174,10 @@ class Engine:
         if response is not None:
             try:
                 r = wire.parse_response(response)
-                entry = self.cache.make_entry(response, r, now)
+                if r.rcode in (wire.RCODE_SERVFAIL, wire.RCODE_REFUSED):
+                    error = f"upstream answered {'SERVFAIL' if r.rcode == wire.RCODE_SERVFAIL else 'REFUSED'}"
+                else:  # a failure above may still be served stale below
+                    entry = self.cache.make_entry(response, r, now)
             except WireError as e:
                 error = f"unreadable upstream answer: {e}"
         if entry is not None:

@@ -120,10 +120,18 @@ def test_canary_label_boundary():
     assert ask("notuse-application-dns.net") is None
 
 
-@pytest.mark.parametrize("qclass", ["CH", "Hesiod", "*"])
+@pytest.mark.parametrize("qclass", ["CH", "Hesiod"])
 def test_other_classes_are_not_answered_locally(qclass):
     assert ask("localhost", "A", qclass) is None
     assert ask("5.1.168.192.in-addr.arpa", "PTR", qclass) is None
+
+
+def test_class_any_is_answered_locally_too():
+    # Class ANY must not carry local names (or private PTR lookups) to the upstreams.
+    r, _ = ask("localhost", "A", "*")
+    assert str(r.rr[0].rdata) == "127.0.0.1"
+    r, _ = ask("5.1.168.192.in-addr.arpa", "PTR", "*")
+    assert r.header.rcode == 3
 
 
 def test_ordinary_names_pass():

@@ -61,7 +61,7 @@ class LocalZones:
 
     def answer(self, q: Query, local_addr: str | None, max_size: int) -> tuple[bytes, Outcome, Reason] | None:
         n = q.qname
-        if q.qclass != wire.C_IN:
+        if q.qclass not in (wire.C_IN, wire.C_ANY):  # class ANY must not leak local names either
             return None
         if _under(n, LOCALHOST):
             return self._addresses(q, "127.0.0.1", "::1", max_size), Outcome.LOCAL, Reason("localhost")
