@@ -15,7 +15,7 @@ from dnsfilter.core.matcher import Matcher
 from dnsfilter.core.policy import FeedInfo, Policy, ProfileRules, RuleSet
 from dnsfilter.core.stages.identify import DeviceRule, Identify
 from dnsfilter.core.stages.local import LocalZones
-from dnsfilter.model import AUTHORITY_CATEGORY
+from dnsfilter.model import AUTHORITY_CATEGORY, Ede
 
 IMPLICIT_PROFILE = "Default"
 
@@ -30,7 +30,7 @@ class Parts:
 
 def feed_infos(cfg: Config, matcher: Matcher) -> list[FeedInfo]:
     """The enabled feeds that have a compiled set in force (hashed: from the set itself)."""
-    return [FeedInfo(f.name, f.category, f.kind, matcher.sets[f.name].hashed)
+    return [FeedInfo(f.name, f.category, f.kind, matcher.sets[f.name].hashed, Ede(f.ede) if f.ede else None)
             for f in cfg.feeds if f.enabled and f.name in matcher.sets]
 
 

@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("feeds", help="blocklist feeds")
     fsub = f.add_subparsers(dest="sub", required=True, parser_class=_Parser)
-    fs = fsub.add_parser("sync", help="compile feeds now")
+    fs = fsub.add_parser("sync", help="download and compile feeds now")
     fs.add_argument("-c", "--config", required=True)
     fs.add_argument("--feed", help="only this feed")
     ft = fsub.add_parser("status", help="show feed status")
@@ -166,31 +166,45 @@ def _parse_at(text: str, tz: str) -> dt.datetime:
 
 
 def _feeds(args: argparse.Namespace) -> int:
-    from dnsfilter.shell.lists import compile_local, read_status
+    from feeds.sync import read_status, sync_feed
 
     cfg = _load(args.config)
-    feeds = [f for f in cfg.feeds if getattr(args, "feed", None) in (None, f.name)]
-    if getattr(args, "feed", None) and not feeds:
-        _fail(f"--feed: no feed named {args.feed!r}")
+    logging.basicConfig(level="WARNING", format="dnsfilter: %(levelname)s: %(message)s")
+    wanted = getattr(args, "feed", None)
+    # --feed NAME syncs that feed even when disabled (to try it before enabling it)
+    feeds = [f for f in cfg.feeds if f.name == wanted] if wanted else [f for f in cfg.feeds if f.enabled]
+    if wanted and not feeds:
+        _fail(f"--feed: no feed named {wanted!r} (have: {', '.join(f.name for f in cfg.feeds) or 'none'})")
     if args.sub == "sync":
         failed = 0
         for f in feeds:
-            st = compile_local(cfg, f, force=True)
+            st = sync_feed(cfg, f)
             if st.error:
                 failed += 1
-                print(f"{f.name}: FAILED: {st.error}")
+                print(f"{f.name}: {st.result.upper()}: {st.error}")
+            elif st.result == "unchanged":
+                print(f"{f.name}: unchanged ({st.entries} entries)")
             else:
-                print(f"{f.name}: {st.entries} names ({st.invalid} invalid) [{st.format}]")
+                print(f"{f.name}: {st.entries} entries from {st.rules} rules ({st.invalid} invalid, "
+                      f"{st.skipped} skipped) [{st.format}] in {st.duration:.2f}s")
+        if feeds and not failed:
+            print("a running daemon picks the new sets up on `dnsfilter ctl reload` or its next periodic sync")
         return 1 if failed else 0
     statuses = [read_status(cfg, f) for f in cfg.feeds]
     if args.json:
-        print(json.dumps([s.public() for s in statuses], indent=1))
-    else:
-        for s in statuses:
-            when = dt.datetime.fromtimestamp(s.compiled_at).isoformat(timespec="seconds") if s.compiled_at else "never"
-            err = f"  error: {s.error}" if s.error else ""
-            print(f"{s.name:20} {s.category:10} {s.entries:9} names  compiled {when}{err}")
+        print(json.dumps([dict(s.public(), enabled=f.enabled) for s, f in zip(statuses, cfg.feeds, strict=True)],
+                         indent=1))
+        return 0
+    for s in statuses:
+        when = _when(s.last_success)
+        err = f"\n    error: {s.error}" if s.error else ""
+        print(f"{s.name:20} {s.category:9} {s.entries:9} entries  {s.invalid:6} invalid  "
+              f"synced {when}  last try {_when(s.last_attempt)}{err}")
     return 0
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds") if ts else "never"
 
 
 def _ctl(args: argparse.Namespace) -> int:

@@ -10,8 +10,11 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from dnsfilter import config as config_mod
 from dnsfilter.assemble import build_engine, reconfigure
@@ -24,6 +27,7 @@ from dnsfilter.shell.server import DnsServer
 from dnsfilter.shell.upstream import UpstreamPool
 
 log = logging.getLogger("dnsfilter")
+T = TypeVar("T")
 
 
 class Daemon:
@@ -43,6 +47,7 @@ class Daemon:
         self.control: asyncio.Server | None = None
         self.started = time.time()
         self.reloads = 0
+        self.sync_task: asyncio.Task[None] | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -62,6 +67,8 @@ class Daemon:
                              (signal.SIGINT, self.stopping.set)):
             loop.add_signal_handler(sig, handler)
         await self._start_control()
+        if self.worker in (None, 0):  # one process downloads; the others map what it compiles
+            self.sync_task = loop.create_task(self._periodic_sync())
         _settle_gc()
         addrs = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.server.addresses())
         names = sum(len(s) for s in self.matcher.sets.values())
@@ -69,6 +76,8 @@ class Daemon:
                  len(self.matcher.sets), names, ", ".join(u.text for u in self.cfg.dns.upstreams))
         await self.stopping.wait()
         log.info("stopping: finishing queries in flight")
+        if self.sync_task is not None:
+            self.sync_task.cancel()
         if self.control is not None:
             self.control.close()
         await self.server.close()
@@ -115,6 +124,42 @@ class Daemon:
             msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
             log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
             return True, msg
+
+    # ------------------------------------------------------------ periodic feed sync
+
+    async def _periodic_sync(self) -> None:
+        """Sync due feeds (per-feed interval, ±10 % jitter; never-synced remote feeds shortly
+        after start) off the event loop, then swap the new sets in through the reload path.
+        Errors are logged and recorded in the feed status, never raised into the loop."""
+        from feeds.sync import due_feeds, sync_feed
+
+        while not self.stopping.is_set():
+            cfg = self.cfg  # a reload may replace it meanwhile: each round uses one config
+            due, wake = due_feeds(cfg, time.time(), self.started)
+            changed = crashed = False
+            for feed in due:
+                try:
+                    st = await _in_thread(sync_feed, cfg, feed)
+                    changed = changed or st.result == "new"
+                except Exception:  # a bug in one feed's sync must not stop the others, nor the loop
+                    log.exception("feed %s: sync failed", feed.name)
+                    crashed = True
+            if changed:
+                await self._reload_after_sync()
+            # after a sync, recompute what is due from the clock (a sync may take long); a sync
+            # that crashed recorded nothing, so it would stay due: pause rather than spin
+            delay = 60.0 if crashed else 0.0 if due else min(max(wake - time.time(), 0.2), 60.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+
+    async def _reload_after_sync(self) -> None:
+        if self.worker is not None:
+            os.kill(os.getppid(), signal.SIGHUP)  # the supervisor reloads every worker, as for `ctl reload`
+            return
+        try:
+            await self.reload()
+        except Exception:
+            log.exception("reload after a feed sync failed; the previous sets stay in force")
 
     def status(self) -> dict[str, object]:
         assert self.engine is not None and self.pool is not None
@@ -173,6 +218,33 @@ class Daemon:
             pass
         finally:
             writer.close()
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn` in a daemon thread. Not asyncio.to_thread: its executor threads are joined at
+    exit, so a stop during a long download would wait for it (up to the fetch deadline). A sync
+    cut short by exit is harmless: every file it writes is renamed into place only when complete."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if fut.done():
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = fn(*args), None
+        except BaseException as e:  # handed to the awaiting task
+            result, error = None, e
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="feed-sync", daemon=True).start()
+    return await fut
 
 
 def _settle_gc() -> None:

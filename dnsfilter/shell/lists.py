@@ -1,118 +1,38 @@
-"""Local feeds → compiled sets on disk → a Matcher of mmapped sets.
+"""Compiled feed sets on disk → a Matcher of mmapped sets.
 
-A feed whose source is a local file (a path, `file://`, or `builtin:NAME` for the lists
-shipped with the package) is compiled into `data_dir/feeds/NAME.dset` when its source
-changed. A feed that fails to compile or load keeps its last good compiled set, and its
-status file says why. Remote (http) feeds are compiled by `dnsfilter feeds sync`.
+Feeds are fetched and compiled by feeds.sync (`dnsfilter feeds sync`, or the daemon's periodic
+sync), never on the query path. At start-up and on reload, feeds whose source is a local file
+(a path, `file://`, or `builtin:NAME` for the lists shipped with the package) are recompiled
+when that file changed; remote feeds are only mapped from their last good compiled set, so a
+slow or dead feed server never delays start-up. Remote feeds without a set yet are synced in the
+background by the daemon shortly after start.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import time
-from dataclasses import asdict, dataclass
-from importlib import resources
-from pathlib import Path
 
 from dnsfilter.config import Config, Feed
 from dnsfilter.core.matcher import FeedSet, Matcher, MatcherError
-from feeds.compile_rules import compile_feed, load_feed
+from feeds.compile_rules import load_feed
+from feeds.sync import FeedStatus, read_status, set_path, sync_feed
 
 log = logging.getLogger("dnsfilter.lists")
 
-
-@dataclass
-class FeedStatus:
-    name: str
-    category: str
-    kind: str
-    entries: int = 0
-    invalid: int = 0
-    first_invalid_lines: tuple[int, ...] = ()
-    compiled_at: float = 0.0
-    source_mtime: float = 0.0
-    source_size: int = 0
-    format: str = ""
-    digest: str = ""
-    error: str = ""
-    hashed: bool = False
-
-    def public(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def feeds_dir(cfg: Config) -> Path:
-    return cfg.data_path() / "feeds"
-
-
-def set_path(cfg: Config, feed: Feed) -> Path:
-    return feeds_dir(cfg) / f"{feed.name}.dset"
-
-
-def status_path(cfg: Config, feed: Feed) -> Path:
-    return feeds_dir(cfg) / f"{feed.name}.status.json"
-
-
-def source_path(cfg: Config, feed: Feed) -> Path | None:
-    if feed.url.startswith("builtin:"):
-        return Path(str(resources.files("dnsfilter") / "data" / f"{feed.url[len('builtin:'):]}.txt"))
-    return cfg.feed_source(feed)
-
-
-def read_status(cfg: Config, feed: Feed) -> FeedStatus:
-    try:
-        data = json.loads(status_path(cfg, feed).read_text())
-        data["first_invalid_lines"] = tuple(data.get("first_invalid_lines", ()))
-        st = FeedStatus(**data)
-    except (OSError, ValueError, TypeError):
-        st = FeedStatus(feed.name, feed.category, feed.kind)
-    st.category, st.kind = feed.category, feed.kind
-    return st
-
-
-def write_status(cfg: Config, st: FeedStatus) -> None:
-    p = feeds_dir(cfg) / f"{st.name}.status.json"
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(st.public(), indent=1))
-    os.replace(tmp, p)
+__all__ = ["compile_local", "load_matcher", "missing_remote", "read_status"]
 
 
 def compile_local(cfg: Config, feed: Feed, force: bool = False) -> FeedStatus:
-    """Compile a local feed if its source changed. Errors are recorded, never raised: the
-    last good compiled set stays in force."""
-    st = read_status(cfg, feed)
-    src = source_path(cfg, feed)
-    if src is None:
-        st.error = "remote feed: run `dnsfilter feeds sync` to download it"
-        return st
-    feeds_dir(cfg).mkdir(parents=True, exist_ok=True)
-    try:
-        info = src.stat()
-    except OSError as e:
-        st.error = f"cannot read {src}: {e.strerror}"
-        write_status(cfg, st)
-        return st
-    out = set_path(cfg, feed)
-    if (not force and out.exists() and not st.error and st.source_mtime == info.st_mtime
-            and st.source_size == info.st_size):
-        return st
-    fmt = feed.format
-    try:
-        stats = compile_feed(src, fmt, out, allow=feed.kind == "allow")
-    except (OSError, ValueError, MatcherError) as e:
-        st.error = f"compile failed, keeping the last good version: {e}"
-        write_status(cfg, st)
-        return st
-    st.entries, st.invalid = stats.entries, stats.invalid
-    st.first_invalid_lines = tuple(stats.first_invalid_lines)
-    st.compiled_at, st.source_mtime, st.source_size = time.time(), info.st_mtime, info.st_size
-    st.format, st.digest, st.error = stats.format, stats.digest, ""
-    write_status(cfg, st)
-    log.info("feed %s: compiled %d names (%d invalid) in %.2fs", feed.name, stats.entries, stats.invalid,
-             stats.seconds)
-    return st
+    """Bring a local feed's compiled set up to date (a no-op when its file is unchanged).
+    Errors are recorded in the feed's status, never raised: the last good set stays."""
+    if feed.remote:
+        return read_status(cfg, feed)
+    return sync_feed(cfg, feed, force=force)
+
+
+def missing_remote(cfg: Config) -> list[Feed]:
+    """Enabled remote feeds with no compiled set yet: the daemon syncs them after start."""
+    return [f for f in cfg.feeds if f.enabled and f.remote and not set_path(cfg, f).exists()]
 
 
 def load_matcher(cfg: Config, previous: Matcher | None = None, compile_sources: bool = True) -> Matcher:
@@ -122,7 +42,7 @@ def load_matcher(cfg: Config, previous: Matcher | None = None, compile_sources: 
     for feed in cfg.feeds:
         if not feed.enabled:
             continue
-        if compile_sources:
+        if compile_sources and not feed.remote:
             st = compile_local(cfg, feed)
             if st.error:
                 log.warning("feed %s: %s", feed.name, st.error)
@@ -135,6 +55,8 @@ def load_matcher(cfg: Config, previous: Matcher | None = None, compile_sources: 
                 log.warning("feed %s: %s; keeping the loaded version", feed.name, e)
             elif path.exists():
                 log.error("feed %s: %s", feed.name, e)
+            elif feed.remote:
+                log.info("feed %s: not downloaded yet; it will be synced in the background", feed.name)
             else:
                 log.warning("feed %s: not compiled yet, not in force", feed.name)
     return Matcher(sets)

@@ -1,0 +1,378 @@
+"""Sync one feed: fetch → verify → compile aside → safety checks → promote, with a status file.
+
+Files per feed in `data_dir/feeds/`:
+- `NAME.src`          the last download (feeds.sources renames it into place only when complete);
+- `NAME.dset`         the compiled set in force: only ever replaced by os.replace of a complete,
+                      fsynced, self-checked file, so a kill -9 or power cut at any moment leaves the
+                      old set or the new one, never a torn or empty one;
+- `NAME.dset.new`     the candidate while it is checked (left over only by a kill; never loaded);
+- `NAME.status.json`  what happened last, written atomically after the set is promoted;
+- `NAME.lock`         flock held during a sync: the daemon's periodic sync, each worker's reload
+                      and `dnsfilter feeds sync` may run at once and must not share temp files.
+
+A feed that fails at any step keeps its last good set and records why. Hashed (sha256) feeds
+never have a name in clear in their status: only counts and line numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from dnsfilter.config import Config, Feed
+from dnsfilter.core.matcher import MatcherError
+from feeds.compile_rules import compile_feed, load_feed
+from feeds.sources import fetch
+
+log = logging.getLogger("dnsfilter.feeds")
+
+SIG_MAX_BYTES = 16 << 10
+EXAMPLES = 5
+RETRY_AFTER_FAILURE = 900.0  # a failed feed is retried sooner than its interval, but not hammered
+FIRST_SYNC_DELAY = 2.0  # never-synced remote feeds: shortly after start, once listeners are up
+# feeds.sources.fetch settings (timeouts, retries, back-off); tests pass shorter ones
+FETCH_DEFAULTS: dict[str, Any] = {"connect_timeout": 10.0, "read_timeout": 30.0, "retries": 3, "backoff": 2.0}
+
+
+@dataclass
+class FeedStatus:
+    name: str
+    category: str = ""
+    kind: str = "block"
+    url: str = ""  # without credentials or query (may hold a token)
+    format: str = ""
+    result: str = ""  # new | unchanged | failed | rejected (failed: kept the last good version)
+    last_attempt: float = 0.0
+    last_success: float = 0.0  # last sync that left the feed up to date (a 304 counts)
+    last_change: float = 0.0  # when the set in force was last replaced
+    entries: int = 0
+    rules: int = 0
+    exceptions: int = 0
+    regex: int = 0
+    invalid: int = 0
+    first_invalid_lines: list[int] = field(default_factory=list)
+    skipped: int = 0
+    skipped_examples: list[list[Any]] = field(default_factory=list)  # [line, text]; no text if hashed
+    urls_skipped: int = 0
+    urls_reduced: int = 0
+    bytes: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    source_mtime: float | None = None
+    source_size: int | None = None
+    digest: str = ""
+    fingerprint: str = ""  # of the settings the set was compiled with: a change forces a recompile
+    duration: float = 0.0
+    error: str = ""
+    hashed: bool = False
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------ paths and status files
+
+
+def feeds_dir(cfg: Config) -> Path:
+    return cfg.data_path() / "feeds"
+
+
+def set_path(cfg: Config, feed: Feed) -> Path:
+    return feeds_dir(cfg) / f"{feed.name}.dset"
+
+
+def status_path(cfg: Config, feed: Feed) -> Path:
+    return feeds_dir(cfg) / f"{feed.name}.status.json"
+
+
+def source_url(cfg: Config, feed: Feed) -> str:
+    """What to fetch: the URL, or the local file (builtin lists, relative paths resolved)."""
+    if feed.url.startswith("builtin:"):
+        return str(resources.files("dnsfilter") / "data" / f"{feed.url[len('builtin:'):]}.txt")
+    local = cfg.feed_source(feed)
+    return str(local) if local is not None else feed.url
+
+
+def read_status(cfg: Config, feed: Feed) -> FeedStatus:
+    try:
+        data = json.loads(status_path(cfg, feed).read_text())
+        known = {f.name for f in fields(FeedStatus)}
+        st = FeedStatus(**{k: v for k, v in data.items() if k in known})
+    except (OSError, ValueError, TypeError):
+        st = FeedStatus(feed.name)
+    st.name, st.category, st.kind, st.url = feed.name, feed.category, feed.kind, safe_url(feed.url)
+    return st
+
+
+def write_status(cfg: Config, st: FeedStatus) -> None:
+    p = feeds_dir(cfg) / f"{st.name}.status.json"
+    tmp = p.with_name(p.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(st.public(), f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, p)
+
+
+def safe_url(url: str) -> str:
+    if "://" not in url:
+        return url
+    try:
+        p = urlsplit(url)
+        host = p.hostname or ""
+        port = f":{p.port}" if p.port else ""
+        return urlunsplit((p.scheme, (f"[{host}]" if ":" in host else host) + port, p.path, "", ""))
+    except ValueError:
+        return "<bad url>"
+
+
+def fingerprint(feed: Feed) -> str:
+    """What the compiled set depends on besides the source bytes."""
+    key = repr((feed.format, feed.kind, feed.csv, feed.signature_url, feed.public_key))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _locked(cfg: Config, feed: Feed) -> Iterator[None]:
+    path = feeds_dir(cfg) / f"{feed.name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if this process is killed
+        yield
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------ minisign
+
+
+def verify_minisign(data_path: Path, sig_text: str, public_key: str) -> None:
+    """Check a minisign signature of the file at `data_path`. Raises ValueError saying why.
+
+    Both algorithms minisign writes are accepted: 'Ed' (legacy: Ed25519 over the file) and
+    'ED' (Ed25519 over the BLAKE2b-512 of the file, minisign's default since 0.8). The trusted
+    comment's global signature is checked too, so the comment cannot be swapped."""
+    import base64
+    import binascii
+
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    except ImportError:
+        raise ValueError("signature check needs the Python package 'cryptography', which is not installed") from None
+    lines = [ln.rstrip("\r") for ln in sig_text.splitlines()]
+    try:
+        pk = base64.b64decode(public_key.strip(), validate=True)
+        sig = base64.b64decode(lines[1], validate=True)
+        trusted = lines[2]
+        global_sig = base64.b64decode(lines[3], validate=True)
+    except (IndexError, binascii.Error, ValueError):
+        raise ValueError("signature file is not in minisign format") from None
+    if len(pk) != 42 or pk[:2] != b"Ed":
+        raise ValueError("public_key is not a minisign Ed25519 public key")
+    if len(sig) != 74 or sig[:2] not in (b"Ed", b"ED") or len(global_sig) != 64:
+        raise ValueError("signature file is not in minisign format")
+    if not trusted.startswith("trusted comment: "):
+        raise ValueError("signature file has no trusted comment")
+    if sig[2:10] != pk[2:10]:
+        raise ValueError(f"signed with another key (key id {sig[2:10][::-1].hex().upper()})")
+    key = Ed25519PublicKey.from_public_bytes(pk[10:])
+    if sig[:2] == b"ED":
+        h = hashlib.blake2b(digest_size=64)
+        with open(data_path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        message = h.digest()
+    else:
+        message = data_path.read_bytes()  # legacy: the whole file is the message (capped by max_bytes)
+    try:
+        key.verify(sig[10:], message)
+        key.verify(global_sig, sig[10:] + trusted[len("trusted comment: "):].encode())
+    except InvalidSignature:
+        raise ValueError("signature does not verify: the file was changed or not signed by this key") from None
+
+
+def _check_signature(cfg: Config, feed: Feed, src: Path, opts: dict[str, Any]) -> None:
+    assert feed.signature_url is not None and feed.public_key is not None
+    sig_feed = Feed(feed.name, feed.signature_url)
+    dest = feeds_dir(cfg) / f"{feed.name}.minisig"
+    r = fetch(source_url(cfg, sig_feed), dest, max_bytes=SIG_MAX_BYTES, **opts)
+    if r.status == "failed" or r.path is None:
+        raise ValueError(f"cannot fetch the signature: {r.error}")
+    verify_minisign(src, r.path.read_text(encoding="utf-8", errors="replace"), feed.public_key)
+
+
+# ------------------------------------------------------------------ sync
+
+
+def sync_feed(cfg: Config, feed: Feed, *, now: float | None = None, session: requests.Session | None = None,
+              force: bool = False, fetch_options: dict[str, Any] | None = None) -> FeedStatus:
+    """Bring one feed up to date. Never raises for feed problems: the returned (and persisted)
+    status says what happened, and on any failure the last good set stays in force.
+    `force` downloads and compiles even when the source looks unchanged."""
+    directory = feeds_dir(cfg)
+    directory.mkdir(parents=True, exist_ok=True)
+    opts = {**FETCH_DEFAULTS, **(fetch_options or {}), "session": session}
+    with _locked(cfg, feed):
+        return _sync_locked(cfg, feed, time.time() if now is None else now, opts, force)
+
+
+def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], force: bool) -> FeedStatus:
+    started = time.monotonic()
+    st = read_status(cfg, feed)
+    st.last_attempt = now
+    out = set_path(cfg, feed)
+    src = feeds_dir(cfg) / f"{feed.name}.src"
+    hashed = feed.format == "sha256" or st.hashed
+
+    def finish(result: str, error: str = "") -> FeedStatus:
+        st.result, st.error = result, _scrub(error, hashed)
+        st.duration = round(time.monotonic() - started, 3)
+        if result in ("new", "unchanged"):
+            st.last_success = now
+        write_status(cfg, st)
+        level = logging.WARNING if error else logging.INFO
+        log.log(level, "feed %s: %s%s", feed.name, result, f": {st.error}" if error else "")
+        return st
+
+    # Validators only when the last attempt succeeded: after a failure (or a rejected version
+    # still sitting in NAME.src) the feed is downloaded again in full and re-checked.
+    trust = not st.error and not force and out.exists() and st.fingerprint == fingerprint(feed)
+    r = fetch(source_url(cfg, feed), src, max_bytes=feed.max_bytes, **opts,
+              etag=st.etag if trust else None, last_modified=st.last_modified if trust else None,
+              mtime=st.source_mtime if trust else None, size=st.source_size if trust else None)
+    if r.status == "failed":
+        return finish("failed", f"{r.error}; keeping the last good version")
+    if r.status == "unchanged" and trust:
+        st.etag, st.last_modified = r.etag, r.last_modified
+        return finish("unchanged")
+    if r.path is None:
+        return finish("failed", "nothing downloaded")
+    new = out.with_name(out.name + ".new")
+    try:
+        if feed.signature_url:
+            _check_signature(cfg, feed, src, opts)
+        stats = compile_feed(src, feed.format, new, options=feed.compile_options(), allow=feed.kind == "allow")
+        hashed = hashed or stats.hashed or stats.format == "sha256"
+        load_feed(new)  # the candidate maps and verifies, as the daemon will map it
+    except (OSError, ValueError, MatcherError) as e:
+        new.unlink(missing_ok=True)
+        return finish("failed", f"{e}; keeping the last good version")
+    old = _entries(out)
+    why = _rejected(feed, stats.entries, old)
+    if why:
+        new.unlink(missing_ok=True)
+        return finish("rejected", f"{why}; keeping the last good version ({old} entries)")
+    os.replace(new, out)
+    _fsync_dir(out.parent)
+    st.format, st.hashed, st.fingerprint = stats.format, hashed, fingerprint(feed)
+    st.entries, st.rules, st.exceptions, st.regex = stats.entries, stats.rules, stats.exceptions, stats.regex
+    st.invalid, st.first_invalid_lines = stats.invalid, list(stats.first_invalid_lines)[:10]
+    st.skipped, st.urls_skipped, st.urls_reduced = stats.skipped, stats.urls_skipped, stats.urls_reduced
+    st.skipped_examples = _examples(src, stats, hashed)
+    st.bytes, st.digest, st.last_change = r.bytes or src.stat().st_size, stats.digest, now
+    st.etag, st.last_modified, st.source_mtime, st.source_size = r.etag, r.last_modified, r.mtime, r.size
+    return finish("new")
+
+
+def _entries(path: Path) -> int:
+    try:
+        return len(load_feed(path))
+    except MatcherError:
+        return 0  # missing or corrupt: nothing to protect, any valid set is better
+
+
+def _rejected(feed: Feed, entries: int, old: int) -> str:
+    if entries < feed.min_entries:
+        return f"only {entries} entries, below min_entries = {feed.min_entries}"
+    if old and entries < old * (1.0 - feed.max_shrink):
+        return (f"shrank from {old} to {entries} entries ({100 * (old - entries) // old}%), "
+                f"more than max_shrink = {feed.max_shrink:g}")
+    return ""
+
+
+def _examples(src: Path, stats: Any, hashed: bool) -> list[list[Any]]:
+    """The first skipped lines as [line, text] (text cut to 200 characters), or [line] only
+    for hashed feeds: a skipped line there may be a name the list meant to keep secret."""
+    given = getattr(stats, "skipped_examples", None)
+    if given is not None:
+        pairs = [[n, t] for n, t in list(given)[:EXAMPLES]]
+        return [[n] for n, _ in pairs] if hashed else [[n, str(t)[:200]] for n, t in pairs]
+    wanted = sorted(getattr(stats, "first_skipped_lines", []))[:EXAMPLES]
+    if hashed or not wanted:
+        return [[n] for n in wanted]
+    out: list[list[Any]] = []
+    with contextlib.suppress(OSError), open(src, encoding="utf-8", errors="replace") as f:
+        for no, line in enumerate(f, 1):
+            if no == wanted[len(out)]:
+                out.append([no, line.rstrip("\r\n")[:200]])
+                if len(out) == len(wanted):
+                    break
+    return out
+
+
+def _scrub(error: str, hashed: bool) -> str:
+    error = " ".join(error.split())[:500]
+    if hashed and error and "line" in error.lower():
+        # a parse error may quote the offending line, which could be a name in clear
+        return "the hashed feed has an unreadable line (details withheld: hashed feeds never show names)"
+    return error
+
+
+# ------------------------------------------------------------------ schedule
+
+
+def jitter(feed: Feed, last_attempt: float) -> float:
+    """A factor in [0.9, 1.1], fixed for one (feed, attempt) so every wake-up agrees on when
+    the feed is due, yet feeds synced together drift apart (no thundering herd on a server)."""
+    seed = zlib.crc32(f"{feed.name}:{last_attempt:.3f}".encode())
+    return 0.9 + 0.2 * (seed / 0xFFFFFFFF)
+
+
+def next_due(cfg: Config, feed: Feed, started: float, st: FeedStatus | None = None) -> float:
+    """When `feed` should next be synced (epoch seconds)."""
+    st = st or read_status(cfg, feed)
+    if not st.last_attempt:
+        # never synced: remote feeds shortly after start; local ones were compiled at start-up
+        return started + FIRST_SYNC_DELAY if feed.remote else started + feed.interval * jitter(feed, started)
+    wait = feed.interval if st.result in ("new", "unchanged", "") else min(feed.interval, RETRY_AFTER_FAILURE)
+    return st.last_attempt + wait * jitter(feed, st.last_attempt)
+
+
+def due_feeds(cfg: Config, now: float, started: float) -> tuple[list[Feed], float]:
+    """The enabled feeds due at `now`, and when the next one (of the rest) falls due."""
+    due: list[Feed] = []
+    wake = now + 3600.0
+    for feed in cfg.feeds:
+        if not feed.enabled:
+            continue
+        at = next_due(cfg, feed, started)
+        if at <= now:
+            due.append(feed)
+        else:
+            wake = min(wake, at)
+    return due, wake
+
+
