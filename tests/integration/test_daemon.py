@@ -215,3 +215,16 @@ def test_ipv6_listener_udp_and_tcp(upstream, make_daemon):
     assert addrs(d.query("dnsfilter.lan", "A")) == ["127.0.0.1"]
     r = dns.query.udp(dns.message.make_query("dnsfilter.lan", "AAAA"), "::1", port=d.port, timeout=3)
     assert addrs(r) == ["::1"]  # the appliance's own name: the address the query came in on
+
+
+def test_feed_by_file_url_and_hosts_format(upstream, make_daemon, tmp_path):
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("127.0.0.1 localhost\n0.0.0.0 0.0.0.0\n0.0.0.0 tracker.example.test other.example.test # x\n")
+    d = make_daemon(upstream.addr, start=False)
+    text = d.config_path.read_text().replace('format = "domains"', 'format = "auto"')
+    text = text.replace(f'url = "{tmp_path / "block.txt"}"', f'url = "file://{hosts}"')
+    d.write_config(text)
+    d.start()
+    assert addrs(d.query("a.tracker.example.test")) == ["0.0.0.0"]
+    assert addrs(d.query("other.example.test")) == ["0.0.0.0"]
+    assert d.query("localhost").answer[0][0].to_text() == "127.0.0.1"  # the hosts preamble is not a block
