@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from dnsfilter import config as config_mod
-from dnsfilter.config import CATEGORIES, FEED_FORMATS, ConfigError
+from dnsfilter.config import ConfigError
+from dnsfilter.config_feeds import CATEGORIES, FEED_FORMATS
 from feeds.catalog import CatalogError, close_matches, entries, lookup, parse
 from feeds.compile_rules import compile_feed
 
