@@ -7,13 +7,15 @@ exceptions only lift that feed's blocks. Swapped as a whole on reload.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from dnsfilter.core.feedset import FeedSet, FeedSetError, Verdict, blake_hash, sha_hash, suffixes
-from dnsfilter.core.wire import wire_to_text
+from dnsfilter.core.feedset import FeedSet, FeedSetError, Verdict, sha_hash
+from dnsfilter.core.wire import name_to_text
 
 MatcherError = FeedSetError  # the name other layers catch
+_PLAIN = bytes(b for b in range(0x21, 0x7F) if b != 0x5C)  # printable, no backslash
 
 __all__ = ["FeedSet", "Keys", "Matcher", "MatcherError", "Verdict"]
 
@@ -24,9 +26,28 @@ class Keys:
     __slots__ = ("_sha", "dotted", "plain", "raw")
 
     def __init__(self, qname: bytes) -> None:
-        self.dotted = wire_to_text(qname)
-        self.raw = suffixes(self.dotted)
-        self.plain = [(d, blake_hash(s)) for d, s in self.raw]
+        # Straight from the wire labels (already lower-case): slices of one dotted bytes string.
+        labels = []
+        i = 0
+        while qname[i]:
+            ln = qname[i]
+            labels.append(qname[i + 1 : i + 1 + ln])
+            i += ln + 1
+        whole = b".".join(labels)
+        if whole.translate(None, _PLAIN) or whole.count(b".") != len(labels) - 1:
+            # A label holding a dot, a backslash or an odd byte: hash its escaped text instead,
+            # so that one label can never pass for two.
+            whole = name_to_text(labels).encode("ascii")
+            labels = whole.split(b".")  # escapes never hold a bare dot
+        raw = []
+        pos = 0
+        for depth, lab in enumerate(labels):
+            raw.append((depth, whole[pos:]))
+            pos += len(lab) + 1
+        b2, from_bytes = hashlib.blake2b, int.from_bytes
+        self.raw = raw
+        self.plain = [(d, from_bytes(b2(x, digest_size=8).digest(), "little")) for d, x in raw]
+        self.dotted = whole.decode("ascii")
         self._sha: list[tuple[int, int]] | None = None
 
     def for_set(self, s: FeedSet) -> list[tuple[int, int]]:
@@ -37,7 +58,7 @@ class Keys:
         return self._sha
 
     def suffix(self, depth: int) -> str:
-        return self.raw[depth][1].decode("ascii", "replace")
+        return self.raw[depth][1].decode("ascii")
 
 
 class Matcher:

@@ -231,3 +231,30 @@ def test_every_format_compiles_from_real_samples(tmp_path):
     assert gam.invalid > 0 and gam.first_invalid_lines  # bare IPs in the list are counted, not loaded
     doh = compile_feed(SHARED / "hagezi/doh.domains.txt", "auto", tmp_path / "d.frs")
     assert doh.entries > 1000
+
+
+@pytest.mark.parametrize("wire", [
+    b"\x00",
+    b"\x03www\x07example\x03com\x00",
+    b"\x01a\x00",
+    b"\x03a.b\x03com\x00",          # a label holding a dot is not two labels
+    b"\x03a\\b\x03com\x00",
+    b"\x04a\x00\xffb\x04test\x00",
+    b"\x01*\x03_tc\x01-\x00",
+])
+def test_keys_match_the_escaped_text_of_every_suffix(wire: bytes) -> None:
+    from dnsfilter.core.feedset import suffixes
+    from dnsfilter.core.wire import wire_to_text
+
+    k = Keys(wire)
+    dotted = wire_to_text(wire)
+    assert k.dotted == dotted
+    assert k.raw == suffixes(dotted)
+    assert k.plain == [(d, blake_hash(s)) for d, s in suffixes(dotted)]
+    assert [k.suffix(d) for d, _ in k.raw] == [s.decode() for _, s in suffixes(dotted)]
+
+
+def test_a_label_holding_a_dot_does_not_match_the_two_label_name() -> None:
+    m = Matcher({"f": plain(["a.b.com"])})
+    assert m.block(Keys(text_to_wire("a.b.com"))) is not None
+    assert m.block(Keys(b"\x03a.b\x03com\x00")) is None
