@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dnsfilter.config import Config
+from dnsfilter.core import wire
 from dnsfilter.core.cache import Cache
 from dnsfilter.core.codec import BlockAnswer
 from dnsfilter.core.engine import Engine, EngineOptions, Log, _no_log
 from dnsfilter.core.fastpath import FastPath
 from dnsfilter.core.matcher import Matcher
 from dnsfilter.core.policy import FeedInfo, Policy, ProfileRules, RuleSet
-from dnsfilter.core.stages.identify import DeviceRule, Identify
+from dnsfilter.core.rulesets import ServiceIndex
+from dnsfilter.core.stages.identify import DeviceRule, Identify, MacLookup
 from dnsfilter.core.stages.local import LocalZones
 from dnsfilter.model import AUTHORITY_CATEGORY, Ede
+
+if TYPE_CHECKING:
+    from dnsfilter.core.timestate import TimeRules
 
 IMPLICIT_PROFILE = "Default"
 
@@ -34,6 +40,41 @@ def feed_infos(cfg: Config, matcher: Matcher) -> list[FeedInfo]:
             for f in cfg.feeds if f.enabled and f.name in matcher.sets]
 
 
+def _catalogs() -> tuple[ServiceIndex, tuple[str, ...], object]:
+    """The bundled services, bypass and safe-search catalogs (package files, read once)."""
+    global _CATALOGS
+    if _CATALOGS is None:
+        from feeds.bypass import load_bypass
+        from feeds.safesearch import load_safe_search
+
+        from feeds.services import load_services
+
+        services = load_services()
+        index = ServiceIndex({sid: (s.group, s.domains) for sid, s in services.items()})
+        _CATALOGS = (index, tuple(load_bypass()), load_safe_search())
+    return _CATALOGS
+
+
+_CATALOGS: tuple[ServiceIndex, tuple[str, ...], object] | None = None
+_SAFE_TABLES: dict[str, dict[bytes, bytes]] = {}
+
+
+def safe_search_table(youtube: str) -> dict[bytes, bytes]:
+    """Wire name -> wire CNAME target for every engine, YouTube in the given mode."""
+    table = _SAFE_TABLES.get(youtube)
+    if table is None:
+        from feeds.safesearch import rewrite_table
+
+        engines = [e for e in _catalogs()[2] if not e.startswith("youtube")]  # type: ignore[attr-defined]
+        names = rewrite_table(engines, youtube=youtube if youtube != "off" else "strict")
+        if youtube == "off":
+            yt = rewrite_table([e for e in _catalogs()[2] if e.startswith("youtube")],  # type: ignore[attr-defined]
+                               youtube="strict")
+            names = {k: v for k, v in names.items() if k not in yt}
+        table = _SAFE_TABLES[youtube] = {wire.text_to_wire(k): wire.text_to_wire(v) for k, v in names.items()}
+    return table
+
+
 def build_policy(cfg: Config, matcher: Matcher) -> Policy:
     feeds = feed_infos(cfg, matcher)
     blockable = [f for f in feeds if f.kind == "block" and f.category != AUTHORITY_CATEGORY]
@@ -43,27 +84,63 @@ def build_policy(cfg: Config, matcher: Matcher) -> Policy:
         # No profiles: every feed applies to every client.
         rules.append(ProfileRules(cfg.defaults.profile, tuple(f.name for f in blockable),
                                   RuleSet(hh_allow), RuleSet(hh_deny)))
+    uses_catalogs = any(p.block_services or p.safe_search or p.block_bypass or p.budgets or p.schedules
+                        for p in cfg.profiles)
+    services, bypass = (_catalogs()[0], _catalogs()[1]) if uses_catalogs else (None, ())
     for p in cfg.profiles:
-        cats = p.block_categories if p.block_categories is not None else cfg.defaults.block_categories
-        rules.append(ProfileRules(p.name, tuple(f.name for f in blockable if f.category in cats),
-                                  RuleSet(hh_allow + p.allow), RuleSet(hh_deny + p.deny)))
-    return Policy(matcher, feeds, rules, cfg.protection.always_allow)
+        cats = set(p.block_categories if p.block_categories is not None else cfg.defaults.block_categories)
+        if p.block_bypass:
+            cats.add("bypass")
+        rules.append(ProfileRules(
+            p.name, tuple(f.name for f in blockable if f.category in cats),
+            RuleSet(hh_allow + p.allow), RuleSet(hh_deny + p.deny),
+            services=frozenset(p.block_services), bypass=p.block_bypass, allow_only=p.allow_only,
+            safe_search=safe_search_table(p.youtube) if p.safe_search else None,
+            budget_items=tuple(item for item, _m in p.budgets)))
+    return Policy(matcher, feeds, rules, cfg.protection.always_allow, services, bypass)
 
 
-def build_identify(cfg: Config) -> Identify:
+def build_time_rules(cfg: Config, pauses: object | None = None) -> TimeRules | None:
+    """Schedules and budgets per profile (None when no profile has any and nothing is paused)."""
+    from dnsfilter.core.budget import Budgets
+    from dnsfilter.core.schedule import Pauses, Schedules, parse_window
+    from dnsfilter.core.timestate import ProfileTime, TimeRules
+
+    profiles: dict[str, ProfileTime] = {}
+    for p in cfg.profiles:
+        pt = ProfileTime()
+        if p.schedules:
+            pt.schedules = Schedules([parse_window(list(r.days), r.start, r.end, r.block, r.name)
+                                      for r in p.schedules], cfg.general.timezone)
+        if p.budgets:
+            pt.budgets = Budgets(dict(p.budgets), cfg.general.timezone)
+        profiles[p.name] = pt
+    kinds = {}
+    if cfg.profiles:
+        from dnsfilter.config_feeds import CATEGORIES
+
+        kinds = {i: ("category" if i in CATEGORIES else "service")
+                 for p in cfg.profiles for i in [*(x for x, _ in p.budgets),
+                                                 *(b for r in p.schedules if r.block != "all" for b in r.block)]}
+    return TimeRules(profiles, cfg.general.timezone, pauses if pauses is not None else Pauses(), kinds)
+
+
+def build_identify(cfg: Config, neighbours: MacLookup | None = None) -> Identify:
     devices = []
     for d in cfg.devices:
-        net = d.ip or d.cidr
-        if net is not None:
-            devices.append(DeviceRule(ipaddress.ip_network(net, strict=False), d.profile))
+        for net in (d.ip, d.cidr):
+            if net is not None:
+                devices.append(DeviceRule(ipaddress.ip_network(net, strict=False), d.profile))
+    macs = {d.mac: d.profile for d in cfg.devices if d.mac}
     dns = cfg.dns
     return Identify(dns.allowed_clients, dns.ratelimit_exempt, devices, cfg.defaults.profile,
-                    dns.ratelimit_qps, dns.ratelimit_burst)
+                    dns.ratelimit_qps, dns.ratelimit_burst, macs=macs, neighbours=neighbours,
+                    trusted=cfg.network.trusted_forwarders)
 
 
-def build_parts(cfg: Config, matcher: Matcher) -> Parts:
+def build_parts(cfg: Config, matcher: Matcher, neighbours: MacLookup | None = None) -> Parts:
     bm = cfg.dns.block_mode
-    return Parts(build_identify(cfg), LocalZones(cfg.general.hostname), build_policy(cfg, matcher),
+    return Parts(build_identify(cfg, neighbours), LocalZones(cfg.general.hostname), build_policy(cfg, matcher),
                  BlockAnswer(bm.kind, bm.ipv4, bm.ipv6, cfg.dns.block_ttl))
 
 
@@ -77,20 +154,33 @@ def engine_options(cfg: Config) -> EngineOptions:
                          max_inflight=cfg.dns.max_inflight)
 
 
-def build_engine(cfg: Config, matcher: Matcher, log: Log = _no_log) -> Engine:
-    p = build_parts(cfg, matcher)
+def build_engine(cfg: Config, matcher: Matcher, log: Log = _no_log, neighbours: MacLookup | None = None) -> Engine:
+    p = build_parts(cfg, matcher, neighbours)
     return Engine(p.identify, p.local, p.policy, p.block, build_cache(cfg), FastPath(cfg.dns.fastpath_size),
-                  engine_options(cfg), log)
+                  engine_options(cfg), log, build_time_rules(cfg))
 
 
 def reconfigure(engine: Engine, cfg: Config, matcher: Matcher) -> None:
     """Swap a running engine onto a new config and lists in one step: queries in flight
     keep their place, the cache keeps its answers, the fast path starts empty."""
-    p = build_parts(cfg, matcher)
+    p = build_parts(cfg, matcher, engine.identify.neighbours)
     cache = engine.cache
     d = cfg.dns
     cache.size, cache.min_ttl, cache.max_ttl = d.cache_size, d.min_ttl, d.max_ttl
     cache.negative_max_ttl, cache.stale_max_age, cache.prefetch = d.negative_max_ttl, d.stale_max_age, d.prefetch
     engine.identify, engine.local, engine.policy, engine.block = p.identify, p.local, p.policy, p.block
     engine.opt = engine_options(cfg)
+    old = engine.time
+    engine.time = build_time_rules(cfg, old.pauses if old is not None else None)
+    if old is not None and engine.time is not None:
+        carry_budgets(old, engine.time)
+    engine.forget_all()
     engine.fast = FastPath(d.fastpath_size)
+
+
+def carry_budgets(old: TimeRules, new: TimeRules) -> None:
+    """Minutes used today survive a reload (the limits may have changed)."""
+    for name, pt in new.profiles.items():
+        prev = old.profiles.get(name)
+        if pt.budgets is not None and prev is not None and prev.budgets is not None:
+            pt.budgets.load_usage(prev.budgets.to_dict())

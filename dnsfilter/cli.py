@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-c", "--config", required=True)
     c.add_argument("name")
     c.add_argument("--client", default="127.0.0.1", help="client IP address (default 127.0.0.1)")
+    c.add_argument("--mac", help="the client's MAC address, as the neighbour table would give it")
     c.add_argument("--type", default="A", help="query type (default A)")
     c.add_argument("--at", help="ISO 8601 time; without an offset, local time in [general].timezone")
     c.add_argument("--json", action="store_true", help="print one JSON object")
@@ -65,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
-    k.add_argument("command", choices=["reload", "status", "ping"])
+    k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices"],
+                   help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP)")
+    k.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     return p
 
 
@@ -134,20 +137,37 @@ def _check(args: argparse.Namespace) -> int:
     at = _parse_at(args.at, cfg.general.timezone) if args.at else dt.datetime.now(dt.UTC)
     logging.basicConfig(level="WARNING", format="dnsfilter: %(levelname)s: %(message)s")
     engine = build_engine(cfg, load_matcher(cfg))
+    if engine.time is not None:  # the running daemon's pauses and budgets, as last saved
+        from dnsfilter.shell.household import Household
+
+        Household(cfg, lambda: engine).load_state()
     q = wire.parse_query(wire.build_query(0, qname, qtype))
     out: dict[str, object] = {"name": wire.wire_to_text(qname), "type": args.type.upper(), "client": args.client,
                               "at": at.isoformat()}
     client = engine.identify.client(args.client, 0.0)
+    if client is not None and args.mac:
+        from dnsfilter.core.macaddr import normalise_mac
+
+        try:
+            client = engine.identify.behind(client, normalise_mac(args.mac), args.client)
+        except ValueError:
+            _fail(f"--mac: {args.mac!r} is not a MAC address")
     if client is None:
         out.update(decision="block", profile=None, reason="client not in allowed_clients: REFUSED")
     elif (local := engine.local.answer(q, None, 65535)) is not None:
         out.update(decision="allow", profile=client.profile, outcome="local", reason=f"answered locally: {local[2].text}")
     else:
-        d = engine.policy.decide(client.profile, qname, explain=True)
-        out.update(decision=d.verdict, profile=client.profile, reason=d.reason.text)
+        state = engine.time.state(client.profile, client.device, at.timestamp())[0] if engine.time else None
+        d = engine.policy.decide(client.profile, qname, explain=True, qtype=qtype, client=client.ip,
+                                 **({"state": state} if state is not None else {}))
+        out.update(decision=d.verdict, profile=client.profile, reason=d.reason.text, kind=d.reason.kind)
         if d.blocked:
             out.update(category=d.reason.category, feed=d.reason.feed, rule=d.reason.rule,
-                       ede=int(d.ede) if d.ede else None)
+                       service=d.reason.service, ede=int(d.ede) if d.ede else None)
+        if d.rewrite is not None:
+            out.update(target=wire.wire_to_text(d.rewrite))
+        if d.count:
+            out.update(counts_toward=list(d.count))
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
     else:
@@ -215,7 +235,7 @@ def _ctl(args: argparse.Namespace) -> int:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(30)
             s.connect(str(path))
-            s.sendall(args.command.encode() + b"\n")
+            s.sendall(" ".join([args.command, *args.args]).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(65536)
@@ -228,8 +248,12 @@ def _ctl(args: argparse.Namespace) -> int:
         reply = json.loads(data)
     except ValueError:
         _fail("the daemon sent an unreadable reply", 1)
-    print(json.dumps(reply.get("status", reply.get("message")), indent=1) if args.command == "status"
-          else reply.get("message"))
+    if args.command == "status":
+        print(json.dumps(reply.get("status", reply.get("message")), indent=1))
+    elif args.command == "devices" and reply.get("ok"):
+        print(json.dumps(reply.get("devices"), indent=1))
+    else:
+        print(reply.get("message"))
     return 0 if reply.get("ok") else 1
 
 

@@ -12,14 +12,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnsfilter.config_feeds import CATEGORIES, Feed, parse_feed
+from dnsfilter.config_feeds import CATEGORIES, Feed, parse_feed  # noqa: F401 - re-exported
+from dnsfilter.config_profiles import (
+    Device,
+    Network,
+    Profile,
+    categories_of,
+    names_of,
+    parse_device,
+    parse_network,
+    parse_profile,
+)
 from dnsfilter.config_values import (
     BlockMode,
     ConfigError,
     Listen,
     Section,
     check_name,
-    network,
     parse_block_mode,
     parse_listen,
 )
@@ -99,23 +108,6 @@ class Defaults:
 
 
 @dataclass(frozen=True, slots=True)
-class Profile:
-    name: str
-    block_categories: tuple[str, ...] | None = None  # None: [defaults].block_categories
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    name: str
-    profile: str
-    ip: str | None = None
-    cidr: str | None = None
-    mac: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
     path: str = ""
     general: General = field(default_factory=General)
@@ -128,6 +120,7 @@ class Config:
     defaults: Defaults = field(default_factory=Defaults)
     profiles: tuple[Profile, ...] = ()
     devices: tuple[Device, ...] = ()
+    network: Network = field(default_factory=Network)
 
     def data_path(self) -> Path:
         base = Path(self.path).parent if self.path else Path.cwd()
@@ -148,22 +141,6 @@ class Config:
 
 def _section(data: dict[str, Any], name: str) -> Section:
     return Section(name, data.get(name, {}))
-
-
-def _names(sec: Section, name: str) -> tuple[str, ...]:
-    return tuple(check_name(v, f"{sec.key(name)}[{i}]", wildcard=True)
-                 for i, v in enumerate(sec.strings(name, ())))
-
-
-def _categories(sec: Section, name: str, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    if name not in sec.data:
-        sec.seen.add(name)
-        return default
-    values = sec.strings(name, ())
-    for i, c in enumerate(values):
-        if c not in CATEGORIES:
-            raise ConfigError(f"{sec.key(name)}[{i}]", f"unknown category {c!r} (known: {', '.join(CATEGORIES)})")
-    return values
 
 
 def _table_list(data: dict[str, Any], name: str) -> list[Section]:
@@ -195,7 +172,7 @@ def load(path: str | Path) -> Config:
 
 def from_dict(data: dict[str, Any], path: str = "") -> Config:
     known = {"general", "dns", "storage", "web", "feeds", "filter", "protection", "defaults", "profiles",
-             "devices"}
+             "devices", "network"}
     for k in data:
         if k not in known:
             raise ConfigError(k, "unknown section")
@@ -225,23 +202,26 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
             raise ConfigError(f"feeds[{i}].name", f"duplicate feed name {fd.name!r}")
         seen.add(fd.name)
     f = _section(data, "filter")
-    filt = Filter(_names(f, "allow"), _names(f, "deny"))
+    filt = Filter(names_of(f, "allow"), names_of(f, "deny"))
     f.done()
     pr = _section(data, "protection")
-    protection = Protection(_names(pr, "always_allow"))
+    protection = Protection(names_of(pr, "always_allow"))
     pr.done()
     d = _section(data, "defaults")
-    profiles = tuple(_profile(sec) for sec in _table_list(data, "profiles"))
+    profiles = tuple(parse_profile(sec) for sec in _table_list(data, "profiles"))
     pnames = [p.name for p in profiles]
     default_profile = d.get("profile", str, pnames[0] if pnames else "Default")
     if profiles and default_profile not in pnames:
         raise ConfigError(d.key("profile"), f"no profile named {default_profile!r} (have: {', '.join(pnames)})")
-    defaults = Defaults(default_profile, _categories(d, "block_categories", SECURITY_SET) or ())
+    defaults = Defaults(default_profile, categories_of(d, "block_categories", SECURITY_SET) or ())
     d.done()
     if len(set(pnames)) != len(pnames):
         raise ConfigError("profiles", "two profiles have the same name")
-    devices = tuple(_device(sec, pnames) for sec in _table_list(data, "devices"))
-    return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices)
+    devices = tuple(parse_device(sec, pnames) for sec in _table_list(data, "devices"))
+    if dns.workers != 1 and any(p.budgets for p in profiles):
+        raise ConfigError("dns.workers", "daily budgets are counted in one process: they need workers = 1")
+    net = parse_network(_section(data, "network"))
+    return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net)
 
 
 def _dns(s: Section) -> Dns:
@@ -291,31 +271,3 @@ def _dns(s: Section) -> Dns:
     return dns
 
 
-def _profile(s: Section) -> Profile:
-    name = s.get("name", str, "")
-    if not name:
-        raise ConfigError(s.key("name"), "every profile needs a name")
-    p = Profile(name, _categories(s, "block_categories", None), _names(s, "allow"), _names(s, "deny"))
-    s.done()
-    return p
-
-
-def _device(s: Section, profiles: list[str]) -> Device:
-    name = s.get("name", str, "")
-    profile = s.get("profile", str, "")
-    if profile not in profiles:
-        raise ConfigError(s.key("profile"), f"no profile named {profile!r}")
-    ip = s.get("ip", str, None)
-    cidr = s.get("cidr", str, None)
-    mac = s.get("mac", str, None)
-    if ip is not None:
-        network(ip, s.key("ip"))
-    if cidr is not None:
-        network(cidr, s.key("cidr"))
-    if mac is not None:
-        raise ConfigError(s.key("mac"), "matching devices by MAC address is not supported yet; use ip or cidr")
-    if ip is None and cidr is None:
-        raise ConfigError(s.prefix, "a device needs ip or cidr")
-    dev = Device(name or ip or cidr or "", profile, ip, cidr, mac)
-    s.done()
-    return dev

@@ -59,6 +59,9 @@ class Reason:
     category: str | None = None
     feed: str | None = None
     rule: str | None = None
+    kind: str | None = None  # authority deny allow always_allow pause schedule budget allow_only
+    #                          service bypass category allowlist safe_search
+    service: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +73,12 @@ class Decision:
     ede: Ede | None = None
     per_client: bool = False  # depends on the client's address, not only its profile
     exempt: bool = False  # explicitly allowed: answers are not filtered further (but by authority lists)
+    rewrite: bytes | None = None  # safe search: answer with a CNAME to this wire name
+    count: tuple[str, ...] = ()  # budget items this name counts toward (never answered from the fast path)
 
     @property
     def verdict(self) -> str:
-        return "block" if self.blocked else "allow"
+        return "block" if self.blocked else "rewrite" if self.rewrite is not None else "allow"
 
 
 ALLOW_DEFAULT = Decision(False, Reason("not on any list"))

@@ -14,15 +14,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dnsfilter.core import codec, wire
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.fastpath import NEVER, FastPath
-from dnsfilter.core.policy import Policy
-from dnsfilter.core.stages.identify import Identify
+from dnsfilter.core.policy import NO_TIME_STATE, Policy, TimeState
+from dnsfilter.core.rewrite import cname_reply
+from dnsfilter.core.stages.identify import ClientState, Identify
 from dnsfilter.core.stages.local import LocalZones
 from dnsfilter.core.wire import Query, WireError
 from dnsfilter.model import Decision, Ede, Outcome, Reason
+
+if TYPE_CHECKING:
+    from dnsfilter.core.timestate import TimeRules
 
 
 @dataclass(slots=True)
@@ -54,6 +59,8 @@ class Waiter:
     max_size: int
     fast_key: bytes | None  # the UDP question bytes to install the answer under
     exempt: bool = False  # explicitly allowed: only authority lists filter its answer
+    rewrite: bytes | None = None  # safe search: the client asked for another name
+    state: TimeState = NO_TIME_STATE
 
 
 @dataclass
@@ -71,6 +78,18 @@ class Stats:
     ratelimited: int = 0
     prefetches: int = 0
     upstream_failures: int = 0
+    rewritten: int = 0
+
+
+@dataclass(slots=True)
+class Seen:
+    """A device as the engine saw it, drained by the shell into the device store."""
+
+    device: str
+    mac: str | None
+    ip: str
+    profile: str
+    last: float
 
 
 Log = Callable[[str, str], None]  # (kind, message): the shell rate-limits and writes them
@@ -83,7 +102,7 @@ def _no_log(kind: str, msg: str) -> None:
 class Engine:
     def __init__(self, identify: Identify, local: LocalZones, policy: Policy, block: codec.BlockAnswer,
                  cache: Cache, fast: FastPath | None = None, options: EngineOptions | None = None,
-                 log: Log = _no_log) -> None:
+                 log: Log = _no_log, time_rules: TimeRules | None = None) -> None:
         self.identify = identify
         self.local = local
         self.policy = policy
@@ -95,6 +114,10 @@ class Engine:
         self.inflight: dict[bytes, list[Waiter]] = {}
         self.waiting = 0
         self.stats = Stats()
+        self.time = time_rules
+        self.states: dict[str, tuple[TimeState, float]] = {}  # device -> (state, valid until)
+        self.seen: dict[str, Seen] = {}  # devices seen since the shell last drained them
+        self.max_seen = 4096
 
     # ------------------------------------------------------------ queries
 
@@ -116,9 +139,19 @@ class Engine:
             self.stats.ratelimited += 1
             self.log("ratelimit", f"{ip}: over the rate limit, answering REFUSED")
             return self._send(to, codec.reply(q, wire.RCODE_REFUSED), Outcome.REFUSED)
-        fast_key = None if tcp else data[2:]
-        if not tcp and client.ip not in self.fast.clients:
-            self.fast.add_client(client.ip, client.profile, client.bucket)
+        shared = False  # a forwarder speaking for several devices: no per-address fast slot
+        if q.edns is not None and q.edns.options and self.identify.trusted and self.identify.is_trusted(ip):
+            from dnsfilter.core.macaddr import client_hints
+
+            hint_mac, hint_ip = client_hints(q.edns.options)
+            if hint_mac is not None or hint_ip is not None:
+                client, shared = self.identify.behind(client, hint_mac, hint_ip), True
+        self._saw(client, now)
+        state = self._state(client, now)
+        fast_key = None if tcp or shared else data[2:]
+        if fast_key is not None and client.ip not in self.fast.clients:
+            self.fast.add_client(client.ip, state.key or client.profile, client.bucket, client.device)
+        profile_key = state.key or client.profile
         max_size = 65535 if tcp else q.max_udp()
         refusal = self._unsupported(q)
         if refusal is not None:
@@ -128,23 +161,29 @@ class Engine:
         if local is not None:
             out, outcome, _reason = local
             if fast_key is not None and q.qname != self.local.hostname:
-                self.fast.install(client.profile, fast_key, out, NEVER, None)
+                self.fast.install(profile_key, fast_key, out, NEVER, None)
             return self._send(to, out, outcome)
         # policy
-        decision = self.policy.decide(client.profile, q.qname, qtype=q.qtype, client=client.ip)
+        decision = self.policy.decide(client.profile, q.qname, qtype=q.qtype, client=client.ip, state=state)
         if decision.blocked:
             out = self._blocked(q, decision, max_size)
             if fast_key is not None and not decision.per_client:
-                self.fast.install(client.profile, fast_key, out, NEVER, None)
+                self.fast.install(profile_key, fast_key, out, NEVER, None)
             return self._send(to, out, Outcome.BLOCKED)
+        if decision.count:
+            fast_key = None  # every use must reach the budget counter
+            if self.time is not None and self.time.record(client.profile, client.device, decision.count, now):
+                self.forget_device(client.device)  # the budget is spent from now on
+        if decision.rewrite is not None:
+            return self._rewrite(q, decision.rewrite, client, to, max_size, now)
         # cache
         key = cache_key(q.qname, q.qtype, q.qclass, q.do, q.cd)
         e = self.cache.get(key, now)
         if e is not None:
             fast = None if decision.per_client else fast_key
             actions: list[Action] = self._send(
-                to, self._answer(q, e, client.profile, client.ip, now, max_size, fast, exempt=decision.exempt),
-                Outcome.CACHED)
+                to, self._answer(q, e, client.profile, client.ip, now, max_size, fast, exempt=decision.exempt,
+                                 state=state), Outcome.CACHED)
             if self.cache.wants_prefetch(e, now) and key not in self.inflight:
                 e.prefetching = True
                 self.inflight[key] = []
@@ -158,7 +197,7 @@ class Engine:
             return self._send(to, codec.reply(q, wire.RCODE_SERVFAIL, ede=(Ede.NOT_READY, "resolver busy")),
                               Outcome.FAILED)
         w = Waiter(q, to, client.profile, client.ip, max_size, None if decision.per_client else fast_key,
-                   decision.exempt)
+                   decision.exempt, state=state)
         self.waiting += 1
         if waiters is not None:
             waiters.append(w)
@@ -182,9 +221,8 @@ class Engine:
                 error = f"unreadable upstream answer: {e}"
         if entry is not None:
             self.cache.store(fwd.key, entry)
-            return [a for w in waiters
-                    for a in self._send(w.to, self._answer(w.q, entry, w.profile, w.ip, now, w.max_size, w.fast_key, exempt=w.exempt),
-                                        Outcome.RESOLVED)]
+            return [a for w in waiters for a in self._send(w.to, self._reply_for(w, entry, now),
+                                                           Outcome.REWRITTEN if w.rewrite else Outcome.RESOLVED)]
         self.stats.upstream_failures += 1
         self.log("upstream", f"{wire.wire_to_text(fwd.qname)}: {error or 'no answer'}")
         stale = self.cache.get_stale(fwd.key, now) if self.opt.serve_stale else None
@@ -193,13 +231,77 @@ class Engine:
         out: list[Action] = []
         for w in waiters:
             if stale is not None:
-                reply = self._answer(w.q, stale, w.profile, w.ip, now, w.max_size, None, stale=True, exempt=w.exempt)
-                out += self._send(w.to, reply, Outcome.STALE)
+                out += self._send(w.to, self._reply_for(w, stale, now, stale=True), Outcome.STALE)
             else:
                 reply = codec.reply(w.q, wire.RCODE_SERVFAIL, ede=(Ede.NETWORK_ERROR, "upstream resolvers failed"),
                                     max_size=w.max_size)
                 out += self._send(w.to, reply, Outcome.FAILED)
         return out
+
+    # ------------------------------------------------------------ profiles in time
+
+    def _state(self, client: ClientState, now: float) -> TimeState:
+        if self.time is None:
+            return NO_TIME_STATE
+        held = self.states.get(client.device)
+        if held is not None and now < held[1] and (held[0].key or client.profile).split("|", 1)[0] == client.profile:
+            return held[0]
+        st = self.time.state(client.profile, client.device, now)
+        if len(self.states) >= 65536:
+            self.states.clear()
+        self.states[client.device] = st
+        return st[0]
+
+    def _saw(self, client: ClientState, now: float) -> None:
+        s = self.seen.get(client.device)
+        if s is not None:
+            s.last, s.ip, s.profile = now, client.ip, client.profile
+        elif len(self.seen) < self.max_seen:
+            self.seen[client.device] = Seen(client.device, client.mac, client.ip, client.profile, now)
+
+    def drain_seen(self) -> list[Seen]:
+        out, self.seen = list(self.seen.values()), {}
+        return out
+
+    def forget_device(self, device: str) -> None:
+        """Its time state changed (budget spent, pause): recompute it, rebuild its fast slots."""
+        self.states.pop(device, None)
+        gone = [ip for ip, slot in self.fast.clients.items() if slot.device == device]
+        for ip in gone:
+            del self.fast.clients[ip]
+
+    def forget_all(self) -> None:
+        """Pauses or identities changed: every device's state and fast slot is rebuilt."""
+        self.states.clear()
+        self.fast.clients.clear()
+
+    def tick(self, now: float) -> None:
+        """Called about once a second by the shell: states whose time is up (a schedule
+        boundary, a pause's end, midnight) are dropped with their devices' fast slots, so
+        the fast path never serves an answer from a state that no longer holds."""
+        if self.identify.refresh():
+            self.fast.clients.clear()  # addresses may belong to other devices now
+        for d in [d for d, (_s, until) in self.states.items() if until <= now]:
+            self.forget_device(d)
+
+    def _rewrite(self, q: Query, target: bytes, client: ClientState, to: object, max_size: int,
+                 now: float) -> list[Action]:
+        key = cache_key(target, q.qtype, q.qclass, q.do, q.cd)
+        e = self.cache.get(key, now)
+        if e is not None:
+            self.stats.rewritten += 1
+            return self._send(to, cname_reply(q, target, e, now, max_size), Outcome.REWRITTEN)
+        waiters = self.inflight.get(key)
+        if self.waiting >= self.opt.max_inflight or (waiters is not None and len(waiters) >= self.opt.max_waiters):
+            return self._send(to, codec.reply(q, wire.RCODE_SERVFAIL, ede=(Ede.NOT_READY, "resolver busy")),
+                              Outcome.FAILED)
+        w = Waiter(q, to, client.profile, client.ip, max_size, None, rewrite=target)
+        self.waiting += 1
+        if waiters is not None:
+            waiters.append(w)
+            return []
+        self.inflight[key] = [w]
+        return [Forward(key, target, q.qtype, q.qclass, q.do, q.cd)]
 
     # ------------------------------------------------------------ helpers
 
@@ -232,11 +334,21 @@ class Engine:
     def _blocked(self, q: Query, d: Decision, max_size: int) -> bytes:
         return self.block.build(q, (int(d.ede or Ede.BLOCKED), d.reason.text), max_size)
 
+    def _reply_for(self, w: Waiter, e: Entry, now: float, stale: bool = False) -> bytes:
+        if w.rewrite is not None:
+            self.stats.rewritten += 1
+            return cname_reply(w.q, w.rewrite, e, now, w.max_size)
+        return self._answer(w.q, e, w.profile, w.ip, now, w.max_size, None if stale else w.fast_key, stale=stale,
+                            exempt=w.exempt, state=w.state)
+
     def _answer(self, q: Query, e: Entry, profile: str, ip: str, now: float, max_size: int,
-                fast_key: bytes | None, stale: bool = False, exempt: bool = False) -> bytes:
+                fast_key: bytes | None, stale: bool = False, exempt: bool = False,
+                state: TimeState = NO_TIME_STATE) -> bytes:
         """A reply from a cache entry, unless its CNAME chain reaches a name this profile blocks."""
+        table = state.key or profile
         for target in e.targets:
-            d = self.policy.decide(profile, target, explain=True, qtype=q.qtype, client=ip, authority_only=exempt)
+            d = self.policy.decide(profile, target, explain=True, qtype=q.qtype, client=ip, authority_only=exempt,
+                                   state=state)
             if d.per_client:
                 fast_key = None
             if d.blocked:
@@ -246,14 +358,14 @@ class Engine:
                                           d.reason.feed, d.reason.rule), d.ede)
                 out = self._blocked(q, d, max_size)
                 if fast_key is not None:
-                    self.fast.install(profile, fast_key, out, e.expires, None)
+                    self.fast.install(table, fast_key, out, e.expires, None)
                 return out
         ad = (e.flags & wire.F_AD if (q.flags & wire.F_AD or q.do) else 0) | (e.flags & wire.F_TC)
         out = codec.reply(q, e.rcode, e.render(now, self.opt.stale_ttl if stale else None), e.counts,
                           flags=ad, ede=(Ede.STALE_ANSWER, "upstreams failed") if stale else None,
                           max_size=max_size)
         if fast_key is not None:
-            self._install(profile, fast_key, q, e, out, now)
+            self._install(table, fast_key, q, e, out, now)
         return out
 
     def _install(self, profile: str, key: bytes, q: Query, e: Entry, out: bytes, now: float) -> None:

@@ -29,6 +29,7 @@ class Slot:
 
     table: dict[bytes, FastEntry]
     bucket: TokenBucket | None  # None: exempt from rate limiting (e.g. loopback forwarders)
+    device: str = ""  # whose time state chose the table (the engine drops the slot when it changes)
 
 
 class FastPath:
@@ -45,10 +46,14 @@ class FastPath:
             t = self.tables[profile] = {}
         return t
 
-    def add_client(self, ip: str, profile: str, bucket: TokenBucket | None) -> Slot:
+    def add_client(self, ip: str, profile: str, bucket: TokenBucket | None, device: str = "") -> Slot:
+        """`profile` names the table: a profile, or a profile in a time state (see timestate)."""
         if len(self.clients) >= self.max_clients:
             self.clients.clear()  # bounded: slots are rebuilt on the next query of each client
-        slot = self.clients[ip] = Slot(self.table(profile), bucket)
+        if len(self.tables) >= 1024 and profile not in self.tables:
+            self.tables.clear()  # bounded: per-device states (pauses, budgets) each get a table
+            self.clients.clear()
+        slot = self.clients[ip] = Slot(self.table(profile), bucket, device)
         return slot
 
     def install(self, profile: str, key: bytes, reply: bytes, refresh_at: float, patch: Patch | None) -> None:

@@ -1,0 +1,201 @@
+"""The daemon's household housekeeping, off the query path: the neighbour table and DHCP
+leases (who a device is), the device store, the engine's clock tick (schedules, pauses,
+midnight), and the pauses and budgets that must survive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from dnsfilter.config import Config
+from dnsfilter.core.engine import Engine
+
+log = logging.getLogger("dnsfilter.household")
+
+TICK = 1.0  # schedule boundaries and pause ends take effect within a second
+FLUSH = 5.0  # device sightings reach the store every few seconds
+SAVE = 60.0  # budgets are saved once a minute (and at stop): at most a minute of use is lost
+
+
+class Household:
+    def __init__(self, cfg: Config, engine_ref: Any) -> None:
+        self.cfg = cfg
+        self._engine_ref = engine_ref  # a callable: the engine is swapped on reload
+        self.neighbours: Any = None
+        self.leases: Any = None
+        self.store: Any = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.data = cfg.data_path()
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine_ref()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start_neighbours(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """The neighbour table, started before the engine is built (Identify reads it)."""
+        if not self.cfg.network.neighbours:
+            return None
+        from dnsfilter.shell.neighbours import NeighbourTable
+
+        try:
+            nt = NeighbourTable()
+            nt.start(loop)
+        except Exception as e:  # no netlink (a container, a BSD): identify by address only
+            log.warning("neighbour table unavailable, devices are matched by address only: %s", e)
+            return None
+        self.neighbours = nt
+        return nt
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        from dnsfilter.shell.leases_watch import LeaseWatch
+        from dnsfilter.store import DeviceStore
+
+        if self.cfg.network.lease_files:
+            self.leases = LeaseWatch(list(self.cfg.network.lease_files))
+        try:
+            self.data.mkdir(parents=True, exist_ok=True)
+            self.store = DeviceStore(self.data / "dnsfilter.db")
+        except Exception as e:
+            log.warning("device store unavailable: %s", e)
+        self.load_state()
+        self.tasks = [loop.create_task(self._ticker()), loop.create_task(self._flusher())]
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self.flush()
+        self.save_state()
+        if self.neighbours is not None:
+            with contextlib.suppress(Exception):
+                self.neighbours.stop()
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                self.store.close()
+
+    # ------------------------------------------------------------ loops
+
+    async def _ticker(self) -> None:
+        last_save = time.time()
+        while True:
+            await asyncio.sleep(TICK)
+            now = time.time()
+            try:
+                self.engine.tick(now)
+                if self.leases is not None:
+                    self.leases.poll()
+                if now - last_save >= SAVE:
+                    last_save = now
+                    self.save_state()
+            except Exception:  # the boundary: housekeeping must not stop
+                log.exception("household tick failed")
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH)
+            try:
+                self.flush()
+            except Exception:
+                log.exception("writing device sightings failed")
+
+    def flush(self) -> None:
+        from dnsfilter.core.macaddr import is_random, vendor
+
+        seen = self.engine.drain_seen()
+        if not seen or self.store is None:
+            return
+        obs = []
+        for s in seen:
+            host = self.leases.hostname_of(mac=s.mac, ip=s.ip) if self.leases is not None else None
+            obs.append({"device": s.device, "mac": s.mac, "ip": s.ip, "profile": s.profile, "seen": s.last,
+                        "hostname": host, "vendor": vendor(s.mac) if s.mac else None,
+                        "random": is_random(s.mac) if s.mac else False})
+        self.store.observe_many(obs)
+
+    # ------------------------------------------------------------ pauses and budgets
+
+    def _state_path(self) -> Path:
+        return self.data / "household.json"
+
+    def save_state(self) -> None:
+        t = self.engine.time
+        if t is None:
+            return
+        state = {"version": 1, "pauses": t.pauses.to_dict(),
+                 "budgets": {name: pt.budgets.to_dict() for name, pt in t.profiles.items() if pt.budgets is not None}}
+        path = self._state_path()
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, path)
+        except OSError as e:
+            log.warning("cannot save pauses and budgets to %s: %s", path, e)
+
+    def load_state(self) -> None:
+        t = self.engine.time
+        path = self._state_path()
+        if t is None or not path.exists():
+            return
+        from dnsfilter.core.schedule import Pauses
+
+        try:
+            state = json.loads(path.read_text())
+            if not isinstance(state, dict) or state.get("version") != 1:
+                raise ValueError("unknown state version")
+            pauses = Pauses.from_dict(state.get("pauses", {}))
+            budgets = state.get("budgets", {})
+            for name, pt in t.profiles.items():
+                if pt.budgets is not None and name in budgets:
+                    pt.budgets.load_usage(budgets[name])
+            t.pauses = pauses
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            log.warning("%s unreadable (%s): starting with no pauses and fresh budgets", path, e)
+        self.engine.forget_all()
+
+    def pause(self, target: str, minutes: float) -> tuple[bool, str]:
+        t = self.engine.time
+        if t is None:
+            return False, "time rules are off"
+        if not self._valid_target(target):
+            return False, f"unknown target {target!r} (profile:NAME or device:MAC)"
+        until = time.time() + minutes * 60
+        t.pauses.pause(target, until)
+        self.engine.forget_all()
+        self.save_state()
+        return True, f"{target} paused for {minutes:g} minutes"
+
+    def resume(self, target: str) -> tuple[bool, str]:
+        t = self.engine.time
+        if t is None:
+            return False, "time rules are off"
+        t.pauses.resume(target)
+        self.engine.forget_all()
+        self.save_state()
+        return True, f"{target} resumed"
+
+    def _valid_target(self, target: str) -> bool:
+        kind, _, name = target.partition(":")
+        if kind == "profile":
+            return name in self.engine.policy.profiles
+        if kind == "device":
+            from dnsfilter.core.macaddr import normalise_mac
+
+            try:
+                normalise_mac(name)
+            except ValueError:
+                return False
+            return True
+        return False
+
+    def devices(self) -> list[dict[str, Any]]:
+        return list(self.store.list_devices()) if self.store is not None else []
