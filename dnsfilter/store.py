@@ -167,11 +167,10 @@ class DeviceStore:
     def observe_many(self, observations: Iterable[Observation | Mapping[str, Any]]) -> int:
         """Record a batch of sightings in one transaction; returns the number of devices
         written. A corrupt file found now is moved aside and the batch written to a new one."""
-        merged: dict[str, Observation] = {}
+        merged: dict[str, list[Observation]] = {}
         for item in observations:
             obs = item if isinstance(item, Observation) else Observation.from_mapping(item)
-            prev = merged.get(obs.device)
-            merged[obs.device] = obs if prev is None or obs.seen >= prev.seen else prev
+            merged.setdefault(obs.device, []).append(obs)  # every address of a device counts
         if not merged:
             return 0
         with self._lock:
@@ -185,14 +184,17 @@ class DeviceStore:
                 self._db = self._connect()
                 return self._write(list(merged.values()))
 
-    def _write(self, batch: list[Observation]) -> int:
+    def _write(self, batch: list[list[Observation]]) -> int:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            old = self._rows([o.device for o in batch])
+            old = self._rows([group[0].device for group in batch])
             rows = []
-            for obs in batch:
-                d = _merge(old.get(obs.device), obs)
+            for group in batch:
+                d = old.get(group[0].device)
+                for obs in sorted(group, key=lambda o: o.seen):
+                    d = _merge(d, obs)
+                assert d is not None
                 rows.append((d.id, d.mac, d.first_seen, d.last_seen, json.dumps(list(d.ips)), d.hostname, d.vendor,
                              int(d.random), d.profile))
             db.executemany(f"INSERT OR REPLACE INTO devices ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)

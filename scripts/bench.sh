@@ -34,4 +34,6 @@ if [ "${ALLCORE:-1}" = 1 ]; then
 fi
 # Feed compile/load/lookup/reload figures.
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_feeds.py" "$DST"
+# Profile figures: policy cost in process, and qps with profiles on/off.
+"$ROOT/.venv/bin/python" "$ROOT/scripts/bench_profiles.py" "$DST"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_report.py" "$DST" "$ROOT/BENCHMARKS.md"

@@ -87,7 +87,7 @@ class Seen:
 
     device: str
     mac: str | None
-    ip: str
+    ips: dict[str, float]  # address -> last query from it (a few: IPv4, IPv6, privacy addresses)
     profile: str
     last: float
 
@@ -117,6 +117,10 @@ class Engine:
         self.time = time_rules
         self.states: dict[str, tuple[TimeState, float]] = {}  # device -> (state, valid until)
         self.seen: dict[str, Seen] = {}  # devices seen since the shell last drained them
+        self.budgets_spent = 0
+        # `now` is the shell's monotonic clock (TTLs must not jump with the wall clock); time
+        # rules need the wall clock: wall = now + wall_offset, kept current by the shell.
+        self.wall_offset = 0.0
         self.max_seen = 4096
 
     # ------------------------------------------------------------ queries
@@ -146,8 +150,9 @@ class Engine:
             hint_mac, hint_ip = client_hints(q.edns.options)
             if hint_mac is not None or hint_ip is not None:
                 client, shared = self.identify.behind(client, hint_mac, hint_ip), True
-        self._saw(client, now)
-        state = self._state(client, now)
+        wall = now + self.wall_offset
+        self._saw(client, wall)
+        state = self._state(client, wall)
         fast_key = None if tcp or shared else data[2:]
         if fast_key is not None and client.ip not in self.fast.clients:
             self.fast.add_client(client.ip, state.key or client.profile, client.bucket, client.device)
@@ -172,8 +177,9 @@ class Engine:
             return self._send(to, out, Outcome.BLOCKED)
         if decision.count:
             fast_key = None  # every use must reach the budget counter
-            if self.time is not None and self.time.record(client.profile, client.device, decision.count, now):
+            if self.time is not None and self.time.record(client.profile, client.device, decision.count, wall):
                 self.forget_device(client.device)  # the budget is spent from now on
+                self.budgets_spent += 1  # the shell saves the budgets on the next tick
         if decision.rewrite is not None:
             return self._rewrite(q, decision.rewrite, client, to, max_size, now)
         # cache
@@ -241,6 +247,7 @@ class Engine:
     # ------------------------------------------------------------ profiles in time
 
     def _state(self, client: ClientState, now: float) -> TimeState:
+        """The device's time state at wall-clock `now`."""
         if self.time is None:
             return NO_TIME_STATE
         held = self.states.get(client.device)
@@ -255,9 +262,11 @@ class Engine:
     def _saw(self, client: ClientState, now: float) -> None:
         s = self.seen.get(client.device)
         if s is not None:
-            s.last, s.ip, s.profile = now, client.ip, client.profile
+            s.last, s.profile = now, client.profile
+            if client.ip in s.ips or len(s.ips) < 8:
+                s.ips[client.ip] = now
         elif len(self.seen) < self.max_seen:
-            self.seen[client.device] = Seen(client.device, client.mac, client.ip, client.profile, now)
+            self.seen[client.device] = Seen(client.device, client.mac, {client.ip: now}, client.profile, now)
 
     def drain_seen(self) -> list[Seen]:
         out, self.seen = list(self.seen.values()), {}
@@ -281,7 +290,8 @@ class Engine:
         the fast path never serves an answer from a state that no longer holds."""
         if self.identify.refresh():
             self.fast.clients.clear()  # addresses may belong to other devices now
-        for d in [d for d, (_s, until) in self.states.items() if until <= now]:
+        wall = now + self.wall_offset
+        for d in [d for d, (_s, until) in self.states.items() if until <= wall]:
             self.forget_device(d)
 
     def _rewrite(self, q: Query, target: bytes, client: ClientState, to: object, max_size: int,

@@ -11,65 +11,127 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from dnsfilter.core.feedset import FeedSet, FeedSetError, Verdict, sha_hash
+from dnsfilter.core.feedset import FeedSet, FeedSetError, Verdict, blake_hash, sha_hash
 from dnsfilter.core.wire import name_to_text
 
 MatcherError = FeedSetError  # the name other layers catch
-_PLAIN = bytes(b for b in range(0x21, 0x7F) if b != 0x5C)  # printable, no backslash
+_PLAIN = bytes(b for b in range(0x21, 0x7F) if b not in b"\\.")  # printable, no backslash or dot
+_TO_DOT = bytes(b if b in _PLAIN else 0x2E for b in range(256))
+_b2_copy, _from_bytes = hashlib.blake2b(digest_size=8).copy, int.from_bytes
 
 __all__ = ["FeedSet", "Keys", "Matcher", "MatcherError", "Verdict"]
 
 
 class Keys:
-    """A query name's dotted text and its suffix hashes, computed once per query."""
+    """A query name's dotted text and its suffix hashes, each computed at most once per query
+    and only for the suffixes some consulted feed can hold (see FeedSet.min_labels)."""
 
-    __slots__ = ("_sha", "dotted", "plain", "raw")
+    __slots__ = ("_dotted", "_hd", "_kp", "_ml", "starts", "whole")
 
     def __init__(self, qname: bytes) -> None:
-        # Straight from the wire labels (already lower-case): slices of one dotted bytes string.
-        labels = []
-        i = 0
-        while qname[i]:
-            ln = qname[i]
-            labels.append(qname[i + 1 : i + 1 + ln])
+        # Straight from the wire labels (already lower-case). In the dotted bytes each suffix
+        # starts where its length byte sits in the wire form, so only the offsets are walked.
+        starts = []
+        i = m = 0
+        ln = qname[0]
+        while ln:
+            starts.append(i)
+            m |= ln
             i += ln + 1
-        whole = b".".join(labels)
-        if whole.translate(None, _PLAIN) or whole.count(b".") != len(labels) - 1:
-            # A label holding a dot, a backslash or an odd byte: hash its escaped text instead,
-            # so that one label can never pass for two.
-            whole = name_to_text(labels).encode("ascii")
-            labels = whole.split(b".")  # escapes never hold a bare dot
-        raw = []
-        pos = 0
-        for depth, lab in enumerate(labels):
-            raw.append((depth, whole[pos:]))
-            pos += len(lab) + 1
-        b2, from_bytes = hashlib.blake2b, int.from_bytes
-        self.raw = raw
-        self.plain = [(d, from_bytes(b2(x, digest_size=8).digest(), "little")) for d, x in raw]
-        self.dotted = whole.decode("ascii")
-        self._sha: list[tuple[int, int]] | None = None
+            ln = qname[i]
+        # Length bytes below 32 all become dots; any other dot means an odd byte in a label.
+        whole = qname[1:i].translate(_TO_DOT)
+        if m >= 32 or whole.count(b".") != len(starts) - 1:
+            whole, starts = _escaped(qname)
+        self.whole, self.starts = whole, starts
+        self._dotted: str | None = None
+        self._kp: tuple[int, int, bool] | None = None
+        self._ml: list[tuple[int, int]] = []
+        self._hd: dict[tuple[bool, int], int] | None = None
+
+    @property
+    def dotted(self) -> str:
+        if self._dotted is None:
+            self._dotted = self.whole.decode("ascii")
+        return self._dotted
 
     def for_set(self, s: FeedSet) -> list[tuple[int, int]]:
-        if not s.hashed:
-            return self.plain
-        if self._sha is None:
-            self._sha = [(d, sha_hash(x)) for d, x in self.raw]
-        return self._sha
+        """(depth, key) of the suffixes `s` can hold, most specific first."""
+        kp = s.key_profile
+        if kp == self._kp:
+            return self._ml
+        if self._kp is not None:
+            return self._other(kp)
+        n, (min_l, max_l, hashed) = len(self.starts), kp
+        whole, starts = self.whole, self.starts
+        ml = self._ml
+        for d in range(max(0, n - max_l), n + 1 - min_l):
+            if hashed:
+                ml.append((d, sha_hash(whole[starts[d] :])))
+            else:  # blake_hash, inlined (a copy of a keyed-up state skips argument parsing)
+                c = _b2_copy()
+                c.update(whole[starts[d] :])
+                ml.append((d, _from_bytes(c.digest(), "little")))
+        self._kp = kp
+        return ml
+
+    def _other(self, kp: tuple[int, int, bool]) -> list[tuple[int, int]]:
+        """Keys for a feed with another label range or hash: reuse what is already hashed."""
+        hd = self._hd
+        if hd is None:
+            assert self._kp is not None
+            hd = self._hd = {(self._kp[2], d): h for d, h in self._ml}
+        n, (min_l, max_l, hashed) = len(self.starts), kp
+        out = []
+        for d in range(max(0, n - max_l), n + 1 - min_l):
+            h = hd.get((hashed, d))
+            if h is None:
+                raw = self.whole[self.starts[d] :]
+                h = hd[hashed, d] = sha_hash(raw) if hashed else blake_hash(raw)
+            out.append((d, h))
+        return out
+
+    @property
+    def raw(self) -> list[tuple[int, bytes]]:
+        """(depth, dotted bytes) of the name and each parent, most specific first."""
+        return [(d, self.whole[p:]) for d, p in enumerate(self.starts)]
+
+    @property
+    def plain(self) -> list[tuple[int, int]]:
+        """(depth, blake2b-64 key) of every suffix (what a feed with unknown label range uses)."""
+        return [(d, blake_hash(x)) for d, x in self.raw]
 
     def suffix(self, depth: int) -> str:
-        return self.raw[depth][1].decode("ascii")
+        return self.whole[self.starts[depth] :].decode("ascii")
+
+
+def _escaped(qname: bytes) -> tuple[bytes, list[int]]:
+    """Dotted bytes and suffix offsets of a name with an odd label (a dot, a backslash, a byte
+    outside printable ASCII, a long label) or of the root: its escaped text is hashed instead,
+    so that one label can never pass for two."""
+    labels = []
+    i = 0
+    while qname[i]:
+        labels.append(qname[i + 1 : i + 1 + qname[i]])
+        i += qname[i] + 1
+    whole = name_to_text(labels).encode("ascii")
+    starts, pos = [], 0
+    for lab in whole.split(b"."):  # escapes never hold a bare dot
+        starts.append(pos)
+        pos += len(lab) + 1
+    return whole, starts
 
 
 class Matcher:
     """An immutable, ordered group of named compiled feeds."""
 
-    __slots__ = ("_chosen", "_items", "_sets")
+    __slots__ = ("_all", "_chosen", "_items", "_sets")
 
     def __init__(self, sets: Mapping[str, FeedSet] | None = None) -> None:
         self._sets: Mapping[str, FeedSet] = MappingProxyType(dict(sets or {}))
         self._items = tuple(self._sets.items())
         self._chosen: dict[tuple[str, ...] | None, tuple[tuple[str, FeedSet], ...]] = {}
+        self._all = self._pick(None)
 
     @property
     def sets(self) -> Mapping[str, FeedSet]:
@@ -97,8 +159,9 @@ class Matcher:
         A feed whose own exception covers the name does not block it."""
         best: tuple[str, Verdict] | None = None
         per_client = False
-        for name, s in self._pick(names):
-            v = s.evaluate(keys.for_set(s), qtype, client, keys.dotted)
+        for name, s in self._all if names is None else self._pick(names):
+            # A plain list is decided by its hashes alone: no need for the name's text.
+            v = s.evaluate(keys.for_set(s), qtype, client, "" if s.plain else keys.dotted)
             if v is None:
                 continue
             per_client = per_client or v.per_client

@@ -21,6 +21,7 @@ from dnsfilter.assemble import build_engine, reconfigure
 from dnsfilter.config import Config, ConfigError
 from dnsfilter.core.engine import Engine
 from dnsfilter.core.matcher import Matcher
+from dnsfilter.shell.household import Household
 from dnsfilter.shell.lists import load_matcher
 from dnsfilter.shell.logs import RateLimitedLog
 from dnsfilter.shell.server import DnsServer
@@ -48,12 +49,16 @@ class Daemon:
         self.started = time.time()
         self.reloads = 0
         self.sync_task: asyncio.Task[None] | None = None
+        self.household: Household | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self.reloading = asyncio.Lock()
         self.matcher = await asyncio.to_thread(load_matcher, self.cfg)
-        self.engine = build_engine(self.cfg, self.matcher, self.events)
+        self.household = Household(self.cfg, lambda: self.engine)
+        neighbours = self.household.start_neighbours(loop)
+        self.engine = build_engine(self.cfg, self.matcher, self.events, neighbours)
+        self.household.start(loop)
         self.pool = self._pool(self.cfg)
         self.server = DnsServer(self.engine, self.pool, tcp_idle=self.cfg.dns.tcp_idle_timeout,
                                 tcp_max=self.cfg.dns.tcp_max_connections)
@@ -62,6 +67,7 @@ class Daemon:
         except OSError as e:
             log.error("cannot listen: %s", e)
             await self.pool.close()
+            await self.household.stop()
             return 1
         for sig, handler in ((signal.SIGHUP, self._on_hup), (signal.SIGTERM, self.stopping.set),
                              (signal.SIGINT, self.stopping.set)):
@@ -82,6 +88,7 @@ class Daemon:
             self.control.close()
         await self.server.close()
         await self.server.drain_tasks(2.0)
+        await self.household.stop()
         await self.pool.close()
         with contextlib.suppress(OSError):
             self._control_path().unlink()
@@ -119,6 +126,8 @@ class Daemon:
                     asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
             reconfigure(self.engine, new, matcher)
             self.cfg, self.matcher = new, matcher
+            if self.household is not None:
+                self.household.cfg = new
             _settle_gc()
             self.reloads += 1
             msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
@@ -210,14 +219,38 @@ class Daemon:
                 reply = {"ok": True, "status": self.status()}
             elif line == "ping":
                 reply = {"ok": True, "message": "pong"}
+            elif line.split(" ", 1)[0] in ("pause", "resume", "devices") and self.household is not None:
+                reply = self._household_command(line)
             else:
-                reply = {"ok": False, "message": f"unknown command {line[:40]!r} (reload, status, ping)"}
+                reply = {"ok": False, "message": f"unknown command {line[:40]!r} "
+                                                 "(reload, status, ping, pause, resume, devices)"}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, ConnectionError):
             pass
         finally:
             writer.close()
+
+
+    def _household_command(self, line: str) -> dict[str, object]:
+        """`pause TARGET MINUTES`, `resume TARGET`, `devices` (TARGET: profile:NAME or device:ID)."""
+        assert self.household is not None
+        parts = line.split()
+        if parts[0] == "devices" and len(parts) == 1:
+            return {"ok": True, "devices": self.household.devices()}
+        if parts[0] == "pause" and len(parts) == 3:
+            try:
+                minutes = float(parts[2])
+            except ValueError:
+                minutes = -1.0
+            if not 0 < minutes <= 24 * 60:
+                return {"ok": False, "message": "minutes must be a number between 0 and 1440"}
+            ok, msg = self.household.pause(parts[1], minutes)
+            return {"ok": ok, "message": msg}
+        if parts[0] == "resume" and len(parts) == 2:
+            ok, msg = self.household.resume(parts[1])
+            return {"ok": ok, "message": msg}
+        return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices"}
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:

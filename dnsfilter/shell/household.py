@@ -43,9 +43,9 @@ class Household:
         """The neighbour table, started before the engine is built (Identify reads it)."""
         if not self.cfg.network.neighbours:
             return None
-        from dnsfilter.shell.neighbours import NeighbourTable
-
         try:
+            from dnsfilter.shell.neighbours import NeighbourTable
+
             nt = NeighbourTable()
             nt.start(loop)
         except Exception as e:  # no netlink (a container, a BSD): identify by address only
@@ -65,6 +65,7 @@ class Household:
             self.store = DeviceStore(self.data / "dnsfilter.db")
         except Exception as e:
             log.warning("device store unavailable: %s", e)
+        self.engine.wall_offset = time.time() - time.monotonic()
         self.load_state()
         self.tasks = [loop.create_task(self._ticker()), loop.create_task(self._flusher())]
 
@@ -87,13 +88,19 @@ class Household:
 
     async def _ticker(self) -> None:
         last_save = time.time()
+        spent = 0
         while True:
             await asyncio.sleep(TICK)
             now = time.time()
             try:
-                self.engine.tick(now)
+                # The engine runs on the monotonic clock; its time rules on the wall clock,
+                # re-read every tick so that an NTP correction (routers boot in 1970) is followed.
+                self.engine.wall_offset = now - time.monotonic()
+                self.engine.tick(time.monotonic())
+                if self.engine.budgets_spent != spent:  # a budget ran out: `check` must see it
+                    spent, last_save = self.engine.budgets_spent, 0.0
                 if self.leases is not None:
-                    self.leases.poll()
+                    await asyncio.to_thread(self.leases.poll)  # a re-read must not stall the DNS loop
                 if now - last_save >= SAVE:
                     last_save = now
                     self.save_state()
@@ -104,22 +111,26 @@ class Household:
         while True:
             await asyncio.sleep(FLUSH)
             try:
-                self.flush()
+                seen = self.engine.drain_seen()  # on the loop: the engine is not thread-safe
+                await asyncio.to_thread(self._write, seen)  # SQLite off the loop
             except Exception:
                 log.exception("writing device sightings failed")
 
     def flush(self) -> None:
+        self._write(self.engine.drain_seen())
+
+    def _write(self, seen: list[Any]) -> None:
         from dnsfilter.core.macaddr import is_random, vendor
 
-        seen = self.engine.drain_seen()
         if not seen or self.store is None:
             return
         obs = []
         for s in seen:
-            host = self.leases.hostname_of(mac=s.mac, ip=s.ip) if self.leases is not None else None
-            obs.append({"device": s.device, "mac": s.mac, "ip": s.ip, "profile": s.profile, "seen": s.last,
-                        "hostname": host, "vendor": vendor(s.mac) if s.mac else None,
-                        "random": is_random(s.mac) if s.mac else False})
+            for ip, last in sorted(s.ips.items(), key=lambda kv: kv[1]):  # the latest address last
+                host = self.leases.hostname_of(mac=s.mac, ip=ip) if self.leases is not None else None
+                obs.append({"device": s.device, "mac": s.mac, "ip": ip, "profile": s.profile, "seen": last,
+                            "hostname": host, "vendor": vendor(s.mac) if s.mac else None,
+                            "random": is_random(s.mac) if s.mac else False})
         self.store.observe_many(obs)
 
     # ------------------------------------------------------------ pauses and budgets

@@ -70,9 +70,10 @@ def test_ips_are_bounded(store: DeviceStore) -> None:
     assert len(d.ips) == MAX_IPS and d.ips[0] == f"fd00::{MAX_IPS + 4:x}"
 
 
-def test_batch_with_repeats_keeps_latest(store: DeviceStore) -> None:
+def test_batch_with_repeats_keeps_every_address_latest_first(store: DeviceStore) -> None:
     store.observe_many([Observation(MAC, 300.0, mac=MAC, ip="10.0.0.3"), Observation(MAC, 200.0, mac=MAC, ip="10.0.0.2")])
-    assert store.get(MAC).ips == ("10.0.0.3",)
+    d = store.get(MAC)
+    assert d.ips == ("10.0.0.3", "10.0.0.2") and d.last_seen == 300.0 and d.first_seen == 200.0
     assert store.observe_many([]) == 0
 
 

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Profile benchmarks (issue "profiles" §5), written to .bench/results/profiles.md:
+
+- in-process policy evaluation per query with 50 devices, 5 profiles and the 1M-name list:
+  identify + time state + policy decision, against the same with no profiles (median µs);
+- whole-daemon qps with profiles on against profiles off (dnsperf on loopback, bounded by -l).
+
+Usage: bench_profiles.py BENCH_DIR  (the harness copy made by scripts/bench.sh, with its data/).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = str(ROOT / ".venv" / "bin" / "python")
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+PROFILES = """
+[general]
+timezone = "Asia/Almaty"
+
+[defaults]
+profile = "Guests"
+
+[protection]
+always_allow = ["helpline.kz", "childhelp.org"]
+
+[[profiles]]
+name = "Kids"
+block_categories = ["ads", "adult", "gambling"]
+block_services = ["tiktok", "instagram", "roblox"]
+allow = ["khanacademy.org", "kids.example.kz"]
+deny = ["example.com"]
+safe_search = true
+block_bypass = true
+budgets = { youtube = "60m", games = "2h" }
+  [[profiles.schedules]]
+  name = "bedtime"
+  days = ["daily"]
+  start = "21:00"
+  end = "07:00"
+  block = "all"
+  [[profiles.schedules]]
+  name = "homework"
+  days = ["weekdays"]
+  start = "15:00"
+  end = "18:00"
+  block = ["games", "video"]
+
+[[profiles]]
+name = "Teens"
+block_categories = ["ads", "adult"]
+block_services = ["tiktok"]
+safe_search = true
+budgets = { games = "2h" }
+
+[[profiles]]
+name = "Adults"
+block_categories = ["ads"]
+
+[[profiles]]
+name = "Guests"
+block_categories = ["ads", "adult"]
+safe_search = true
+
+[[profiles]]
+name = "Office"
+block_categories = ["ads", "adult", "gambling"]
+block_services = ["steam", "netflix"]
+"""
+
+
+def devices(n: int = 50) -> str:
+    names = ["Kids", "Teens", "Adults", "Guests", "Office"]
+    out = []
+    for i in range(n):
+        out.append(f'[[devices]]\nname = "dev{i}"\nip = "127.0.1.{i + 1}"\nprofile = "{names[i % 5]}"\n')
+    # the benchmark's own source address is a Kids device, so every query is evaluated
+    out.append('[[devices]]\nname = "dnsperf"\nip = "127.0.0.1"\nprofile = "Kids"\n')
+    return "\n".join(out)
+
+
+def config(d: Path, port: int, feed: Path, profiles: bool) -> Path:
+    text = (f'[dns]\nlisten = ["127.0.0.1:{port}"]\nupstreams = ["127.0.77.1:5300"]\n'
+            f'[storage]\ndata_dir = "{d}/var"\n[network]\nneighbours = false\n'
+            f'[[feeds]]\nname = "big"\nurl = "{feed}"\nformat = "domains"\ncategory = "ads"\n'
+            f'[[feeds]]\nname = "big-adult"\nurl = "{feed}"\nformat = "domains"\ncategory = "adult"\n')
+    if profiles:
+        text += PROFILES + devices()
+    cfg = d / ("profiles.toml" if profiles else "plain.toml")
+    cfg.write_text(text)
+    return cfg
+
+
+def in_process(cfg_path: Path, names: list[str]) -> tuple[float, float]:
+    """Median µs of identify + time state + policy per query; and the same for all queries."""
+    from dnsfilter.assemble import build_engine
+    from dnsfilter.config import load
+    from dnsfilter.core import wire
+    from dnsfilter.shell.lists import load_matcher
+
+    cfg = load(cfg_path)
+    eng = build_engine(cfg, load_matcher(cfg))
+    wires = [wire.text_to_wire(n) for n in names]
+    ips = [f"127.0.1.{i % 50 + 1}" for i in range(len(wires))]
+    now = time.time()
+    samples = []
+    pc = time.perf_counter
+    for rep in range(3):
+        for w, ip in zip(wires, ips, strict=True):
+            t0 = pc()
+            c = eng.identify.client(ip, now)
+            assert c is not None
+            st = eng._state(c, now)
+            eng.policy.decide(c.profile, w, qtype=1, client=ip, state=st)
+            if rep:
+                samples.append(pc() - t0)
+    samples.sort()
+    return statistics.median(samples) * 1e6, statistics.mean(samples) * 1e6
+
+
+def start_daemon(cfg: Path, log: Path, cpu: str = "1") -> subprocess.Popen[bytes]:
+    p = subprocess.Popen(["taskset", "-c", cpu, str(ROOT / ".venv/bin/dnsfilter"), "serve", "-c", str(cfg), "--log-level", "warning"],
+                         stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if "ready: answering" in log.read_text(errors="replace"):
+            return p
+        if p.poll() is not None:
+            raise RuntimeError(log.read_text())
+        time.sleep(0.01)
+    p.kill()
+    raise RuntimeError("daemon not ready")
+
+
+def main() -> int:
+    bench = Path(sys.argv[1])
+    reps = int(os.environ.get("REPS", "3"))
+    duration = int(os.environ.get("DURATION", "10"))
+    sys.path.insert(0, str(bench))
+    import bench as h  # the harness: nsd upstream and dnsperf runner
+
+    results = bench / "results"
+    results.mkdir(exist_ok=True)
+    feed = bench / "data" / "lists" / "block-1m.domains"
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dnsfilter-profiles-") as tmp:
+        d = Path(tmp)
+        listed = [ln.strip() for ln in open(feed) if ln.strip() and not ln.startswith("#")][:20000:4]
+        popular = [ln.split()[0] for ln in open(bench / "data" / "queries" / "mixed.txt") if ln.strip()][:5000]
+        names = listed + popular + ["www.google.kz", "www.youtube.com", "www.tiktok.com", "i.ytimg.com",
+                                    "khanacademy.org", "helpline.kz"] * 50
+        plain_cfg, prof_cfg = config(d, 5391, feed, False), config(d, 5391, feed, True)
+        # the compiled sets are shared: compile once through a start of the plain config
+        p = start_daemon(plain_cfg, d / "warm.log")
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+        on_med, on_mean = in_process(prof_cfg, names)
+        off_med, off_mean = in_process(plain_cfg, names)
+        rows.append(f"| policy per query, in process | {on_med:.2f} µs median with profiles ({on_mean:.2f} mean); "
+                    f"{off_med:.2f} µs without; added {on_med - off_med:.2f} µs | 50 devices, 5 profiles (services, "
+                    f"safe search, schedules, budgets), 1M listed names; {len(names)} names: listed, popular, "
+                    "service and safe-search names |")
+        h.start_upstream_detached()
+        qfile = bench / "data" / "queries" / "mixed.txt"
+        qps: dict[str, list[float]] = {"off": [], "on": []}
+        for _rep in range(reps):
+            for label, cfg in (("off", plain_cfg), ("on", prof_cfg)):
+                p = start_daemon(cfg, d / f"{label}.log", h.SUT_CPU)
+                cmd = ["taskset", "-c", h.LOAD_CPU, "dnsperf", "-s", "127.0.0.1", "-p", "5391", "-d", str(qfile),
+                       "-c", "4", "-q", "200", "-l", str(duration)]
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+                p.send_signal(signal.SIGTERM)
+                p.wait(30)
+                r = h.parse_dnsperf(out)
+                qps[label].append(float(r.get("qps", 0)))
+        on, off = statistics.median(qps["on"]), statistics.median(qps["off"])
+        rows.append(f"| whole daemon, mixed workload | {on:,.0f} qps with profiles, {off:,.0f} without: "
+                    f"{(on / off - 1) * 100:+.1f} % | dnsperf on loopback, {reps} reps × {duration} s each, "
+                    f"medians; the dnsperf source is a Kids device |")
+    out = ["## Profiles", "", "Measured by `scripts/bench_profiles.py` (part of `make bench`).", "",
+           "| what | result | detail |", "|---|---|---|", *rows, ""]
+    (results / "profiles.md").write_text("\n".join(out))
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main())
