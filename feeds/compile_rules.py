@@ -1,36 +1,49 @@
 """Compile a feed file (any format) into a FeedSet file, and map compiled files.
 
-Plain lists (hosts, domains, or rule formats that only hold subtree blocks) are compiled in two
-streaming passes: the first hashes every name, the second keeps only names that no listed
-parent covers, so the file holds the minimal set and no list of names is ever held. Lists with
-exceptions, scopes, important, conditional or regex rules keep every rule (their meaning
-depends on all of them). Files are replaced atomically; a failure leaves the old file.
+Plain lists (hosts, domains, or rule formats that only hold subtree blocks) keep only names
+that no listed parent covers, so the file holds the minimal set. Lists with exceptions, scopes,
+important, conditional or regex rules keep every rule (their meaning depends on all of them).
+Files are replaced atomically; a failure leaves the old file.
+
+Memory: a rebuild must fit next to the daemon on a small router, so a hosts or domains list is
+compiled in one streaming pass that holds only the 8-byte hashes (bucketed by top byte, sorted
+one bucket at a time) and spills each (ancestor, name) hash pair to a temporary file beside the
+output; the pairs are read back in chunks to drop covered names, and the set is written to disk
+in chunks. Peak RSS stays under twice the compiled set (see docs/feeds.md, Performance).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import mmap
 import os
+import struct
+import tempfile
 import time
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
 from dnsfilter.core.feedset import (
     A_SUB,
     B_SUB,
+    HEADER_SIZE,
     IMP_A,
     IMP_B,
+    MAX_LABELS,
     SCOPE_BITS,
     FeedSet,
     FeedSetError,
     blake_hash,
-    build,
+    bucket_index,
+    header,
     hex_digest_key,
-    image,
+    sort_entries,
 )
 from feeds.formats import parse_file, resolve_format
 from feeds.parsers import ParseResult, stream_names
@@ -67,6 +80,18 @@ def _open_text(path: StrPath) -> Any:
     return open(path, encoding="utf-8-sig", errors="replace", newline=None)
 
 
+@dataclass
+class Table:
+    """What a compiled file holds, ready to be written: sorted keys (in chunks), flags, side."""
+
+    count: int
+    keys: Iterable[Any]  # arrays of native u64, in order
+    flags: bytes
+    side: dict[str, Any] | None = None
+    hashed: bool = False
+    labels: tuple[int, int] = (0, 0)
+
+
 def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dict[str, Any] | None = None,
                  allow: bool = False) -> FeedStats:
     """Compile `src_path` into `out_path` atomically. `allow=True` compiles an allowlist feed
@@ -75,59 +100,171 @@ def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dic
     started = time.perf_counter()
     opts = dict(options or {})
     fmt = resolve_format(src_path, fmt, **opts)
-    if fmt in ("hosts", "domains"):
-        stats, parts = _compile_names(src_path, fmt, allow)
-    else:
-        stats, parts = _compile_rules(src_path, fmt, opts, allow)
-    fs = FeedSet.from_buffer(b"".join(parts))  # self-check before anything is replaced
-    size = sum(len(p) for p in parts)
-    write_atomic(out_path, parts)
-    stats.entries, stats.size, stats.digest = len(fs), size, fs.digest.hex()
+    out = Path(out_path)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        if fmt in ("hosts", "domains"):
+            stats, table = _compile_names(src_path, fmt, allow, out.parent)
+        else:
+            stats, table = _compile_rules(src_path, fmt, opts, allow)
+        stats.size = _write_table(tmp, table)
+        del table
+        fs = load_feed(tmp)  # self-check, mapped as the daemon will map it, before anything is replaced
+        stats.entries, stats.digest = len(fs), fs.digest.hex()
+        del fs
+        _promote(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     stats.seconds = round(time.perf_counter() - started, 3)
     return stats
 
 
-def _compile_names(src: StrPath, fmt: str, allow: bool) -> tuple[FeedStats, list[bytes]]:
-    """One streaming pass over a plain list. Each name's hash goes into the set; for names of
-    three or more labels, (name, ancestor) hash pairs are kept aside, so that names covered by
-    a listed ancestor can be dropped afterwards without reading the list again."""
+def _write_table(path: Path, t: Table) -> int:
+    """Write the file image of `t` (header last: its digest covers what follows); its size."""
+    digest = hashlib.blake2b(digest_size=32)
+    side = json.dumps(t.side, separators=(",", ":")).encode() if t.side else b""
+    big_endian = struct.pack("=H", 1) != b"\x01\x00"
+    with open(path, "wb") as f:
+        f.write(bytes(HEADER_SIZE))
+        for chunk in t.keys:
+            if big_endian:
+                chunk = chunk[:]  # the caller's array keeps native order
+                chunk.byteswap()
+            digest.update(chunk)
+            f.write(chunk)
+        pad = bytes(-(HEADER_SIZE + 9 * t.count) % 8)
+        for part in (t.flags, pad, side):
+            digest.update(part)
+            f.write(part)
+        size = f.tell()
+        if size != HEADER_SIZE + 9 * t.count + len(pad) + len(side):
+            raise ValueError(f"compiled table holds a different number of keys than its count {t.count}")
+        f.seek(0)
+        f.write(header(t.count, len(side), digest.digest(), t.hashed, t.labels))
+        f.flush()
+        os.fsync(f.fileno())
+    return size
+
+
+_CHUNK = 1 << 16  # u64 values per chunk compacted in place (512 KB)
+_PAIRS_EVERY, _HASHES_EVERY = (1 << 15) - 1, (1 << 18) - 1  # masks over the name count: when to spill
+
+
+def _compile_names(src: StrPath, fmt: str, allow: bool, tmp_dir: Path) -> tuple[FeedStats, Table]:
+    """A plain list in one streaming pass. Each name's hash goes into its top-byte bucket; for
+    names of three or more labels each (ancestor, name) hash pair is spilled to a temporary
+    file, so that names covered by a listed ancestor are dropped afterwards without holding
+    the pairs or reading the list again."""
     counts = ParseResult()
     bits = A_SUB if allow else B_SUB
-    pair_name, pair_anc = array("Q"), array("Q")
-
-    def hashes() -> Iterator[tuple[int, int]]:
-        b2, from_bytes = hashlib.blake2b, int.from_bytes  # blake_hash, inlined: the loop runs per line
-        with _open_text(src) as f:
-            for name in stream_names(f, fmt, counts):
-                raw = name.encode()
-                h = from_bytes(b2(raw, digest_size=8).digest(), "little")
-                pos = raw.find(b".")
-                nxt = raw.find(b".", pos + 1)
-                while nxt >= 0:  # ancestors of two or more labels (single labels are never listed)
-                    pair_name.append(h)
-                    pair_anc.append(from_bytes(b2(raw[pos + 1 :], digest_size=8).digest(), "little"))
-                    pos, nxt = nxt, raw.find(b".", nxt + 1)
-                yield h, bits
-
-    first = FeedSet.from_buffer(b"".join(build(hashes())), verify=False)
-    flags_of = first.flags_of
-    # The covered names, sorted and unique through the same bucketed sort (no big Python set).
-    dropped = FeedSet.from_buffer(b"".join(build((h, 0) for h, a in zip(pair_name, pair_anc, strict=True)
-                                                 if flags_of(a))), verify=False).keys()
-    del pair_name[:], pair_anc[:]
-    keys = first.keys()
-    kept = array("Q")
-    j, nd = 0, len(dropped)
-    for h in keys:  # both sorted: one merge walk
-        while j < nd and dropped[j] < h:
-            j += 1
-        if j < nd and dropped[j] == h:
-            continue
-        kept.append(h)
+    seen_labels = bytearray(MAX_LABELS + 2)
+    pairs = array("Q")
+    b2, from_bytes = hashlib.blake2b, int.from_bytes  # blake_hash, inlined: the loop runs per line
+    with (tempfile.TemporaryFile(dir=tmp_dir, prefix=".pairs-") as spill,
+          tempfile.TemporaryFile(dir=tmp_dir, prefix=".hashes-") as hashes, _open_text(src) as f):
+        parts = _Buckets(hashes)
+        buckets = parts.held
+        for n, name in enumerate(stream_names(f, fmt, counts), 1):
+            raw = name.encode()
+            h = from_bytes(b2(raw, digest_size=8).digest(), "little")
+            buckets[h >> 56].append(h)
+            pos = raw.find(b".")
+            seen_labels[min(raw.count(b".") + 1, MAX_LABELS + 1)] = 1
+            nxt = raw.find(b".", pos + 1)
+            while nxt >= 0:  # ancestors of two or more labels (single labels are never listed)
+                pairs.append(from_bytes(b2(raw[pos + 1 :], digest_size=8).digest(), "little"))
+                pairs.append(h)
+                pos, nxt = nxt, raw.find(b".", nxt + 1)
+            if not n & _PAIRS_EVERY:  # every 32k names the pairs go to disk, every 256k the hashes
+                pairs.tofile(spill)
+                del pairs[:]
+                if not n & _HASHES_EVERY:
+                    parts.spill()
+        pairs.tofile(spill)
+        del pairs
+        keys = _sorted_unique(parts, tmp_dir)
+        dropped = _covered(keys, spill)
+    # Compact the kept keys in place, so that the set is never held twice.
+    w = 0
+    for i in range(0, len(keys), _CHUNK):
+        mask = b"".join(map(_KEEP.__getitem__, dropped[i >> 3 : (i + _CHUNK) >> 3]))
+        kept = array("Q", compress(keys[i : i + _CHUNK], mask))
+        keys[w : w + len(kept)] = kept
+        w += len(kept)
     stats = FeedStats(fmt, rules=counts.lines - counts.skipped - counts.invalid, invalid=counts.invalid,
                       first_invalid_lines=list(counts.first_invalid_lines), skipped=counts.skipped,
-                      covered=len(keys) - len(kept))
-    return stats, image(kept, bytes((bits,)) * len(kept))
+                      covered=len(keys) - w)
+    del keys[w:], dropped
+    return stats, Table(w, [keys], bytes((bits,)) * w, labels=_label_range(seen_labels))
+
+
+class _Buckets:
+    """Hashes partitioned by their top byte, held in memory and spilled now and then to a
+    temporary file as one segment per bucket."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.held = [array("Q") for _ in range(256)]
+        self.segments: list[list[tuple[int, int]]] = [[] for _ in range(256)]
+
+    def spill(self) -> None:
+        for i, part in enumerate(self.held):
+            if part:
+                self.segments[i].append((self.f.tell(), len(part)))
+                part.tofile(self.f)
+                self.held[i] = array("Q")
+
+    def take(self, i: int) -> array[int]:
+        """All of bucket i (read back from its segments), released from memory."""
+        part = array("Q")
+        for at, n in self.segments[i]:
+            self.f.seek(at)
+            part.frombytes(self.f.read(8 * n))
+        part.extend(self.held[i])
+        self.held[i] = array("Q")
+        return part
+
+
+def _sorted_unique(parts: _Buckets, tmp_dir: Path) -> array[int]:
+    """The hashes sorted and unique, in one array. Sorted one bucket at a time (only ~1/256 of
+    the hashes as Python ints) into a temporary file, so that the buckets and the result are
+    never held together."""
+    count = 0
+    with tempfile.TemporaryFile(dir=tmp_dir, prefix=".keys-") as f:
+        for i in range(256):
+            part = array("Q", sorted(set(parts.take(i))))
+            part.tofile(f)
+            count += len(part)
+        keys = array("Q", [0]) * count  # allocated once, at its final size
+        f.seek(0)
+        if f.readinto(memoryview(keys).cast("B")) != 8 * count:
+            raise OSError("temporary file of sorted hashes came back short")
+    return keys
+
+
+_KEEP = tuple(bytes(1 - (x >> k & 1) for k in range(8)) for x in range(256))  # a bitmap byte → 8 mask bytes
+
+
+def _covered(keys: array[int], spill: Any) -> bytearray:
+    """A bitmap over `keys`: bit j set when a spilled (ancestor, name) pair shows keys[j]
+    covered by a listed ancestor."""
+    dropped = bytearray((len(keys) + 7) >> 3)
+    idx, shift = bucket_index(keys, len(keys))
+    spill.seek(0)
+    chunk = array("Q", [0]) * 8192  # read into one small buffer, reused
+    view = memoryview(chunk).cast("B")
+    while got := spill.readinto(view):
+        it = iter(chunk[: got >> 3])
+        for a, h in zip(it, it, strict=True):
+            b = a >> shift
+            hi = idx[b + 1]
+            i = bisect_left(keys, a, idx[b], hi)
+            if i < hi and keys[i] == a:
+                b = h >> shift
+                j = bisect_left(keys, h, idx[b], idx[b + 1])  # every name is in keys
+                dropped[j >> 3] |= 1 << (j & 7)
+    return dropped
 
 
 def _qtypes(names: frozenset[str] | None) -> list[int] | None:
@@ -163,13 +300,27 @@ def _is_net(text: str) -> bool:
         return False  # client names are not known to the resolver: such a rule never matches
 
 
-def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) -> tuple[FeedStats, list[bytes]]:
+def _label_range(seen: bytearray) -> tuple[int, int]:
+    """(fewest, most) labels among the names marked in `seen`, or (0, 0): look up every suffix."""
+    present = [n for n in range(1, MAX_LABELS + 1) if seen[n]]
+    return (present[0], present[-1]) if present and not seen[MAX_LABELS + 1] else (0, 0)
+
+
+def _has(keys: array[int], index: tuple[Any, int], h: int) -> bool:
+    idx, shift = index
+    b = h >> shift
+    i = bisect_left(keys, h, idx[b], idx[b + 1])
+    return i < idx[b + 1] and keys[i] == h
+
+
+def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) -> tuple[FeedStats, Table]:
     counts = RuleCounts()
     cond: dict[str, list[dict[str, Any]]] = {}
     regex: list[dict[str, Any]] = []
     hashed = False
     plain = True  # only subtree blocks: the covered-name pass applies
     conditional = 0
+    seen = bytearray(MAX_LABELS + 2)
 
     def entries() -> Iterator[tuple[int, int]]:
         nonlocal hashed, plain, conditional
@@ -186,6 +337,8 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
                 continue
             key = hex_digest_key(r.name) if r.hashed else blake_hash(r.name.encode())
             hashed = hashed or r.hashed
+            if not r.hashed:
+                seen[min(r.name.count(".") + 1, MAX_LABELS + 1)] = 1
             if r.conditional:
                 plain = False
                 conditional += 1
@@ -193,21 +346,19 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
                 continue
             yield key, bits
 
-    parts = build(entries(), None, False)  # consumed once; side tables filled meanwhile
+    keys, flags = sort_entries(entries())  # consumed once; side tables filled meanwhile
     side = {"cond": cond, "regex": regex} if cond or regex else None
-    if side or hashed:
-        # rebuild with the side table and header flags (the entries are already sorted bytes)
-        fs = FeedSet.from_buffer(b"".join(parts), verify=False)
-        parts = image(array("Q", fs.keys()), fs.flag_bytes(), side, hashed)
     stats = FeedStats(fmt, rules=counts.rules, exceptions=counts.exceptions, regex=len(regex),
                       conditional=conditional, invalid=counts.invalid,
                       first_invalid_lines=list(counts.first_invalid_lines),
                       skipped=counts.skipped + counts.skipped_cosmetic + counts.skipped_unsupported,
                       first_skipped_lines=list(counts.first_unsupported_lines),
                       urls_skipped=counts.urls_skipped, urls_reduced=counts.urls_reduced, hashed=hashed)
+    # A hashed feed's names are unknown, so is the label range of its entries.
+    labels = (0, 0) if hashed else _label_range(seen)
     if plain and not hashed:
         # A rule format holding only subtree blocks: drop names covered by a listed parent too.
-        fs = FeedSet.from_buffer(b"".join(parts), verify=False)
+        index = bucket_index(keys, len(keys))
         covered = 0
 
         def keep() -> Iterator[tuple[int, int]]:
@@ -216,16 +367,28 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
                 raw = r.name.encode()
                 pos = raw.find(b".")
                 while pos >= 0 and raw.find(b".", pos + 1) >= 0:
-                    if fs.flags_of(blake_hash(raw[pos + 1 :])):
+                    if _has(keys, index, blake_hash(raw[pos + 1 :])):
                         covered += 1
                         break
                     pos = raw.find(b".", pos + 1)
                 else:
                     yield blake_hash(raw), B_SUB
 
-        parts = build(keep())
+        kept, flags = sort_entries(keep())
+        del keys, index
+        keys = kept
         stats.covered = covered
-    return stats, parts
+    return stats, Table(len(keys), [keys], bytes(flags), side, hashed, labels)
+
+
+def _promote(tmp: Path, path: Path) -> None:
+    """Rename a complete, fsynced `tmp` over `path`, then make the rename itself durable."""
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def write_atomic(path: StrPath, data: Buffer | Iterable[Buffer]) -> None:
@@ -241,15 +404,10 @@ def write_atomic(path: StrPath, data: Buffer | Iterable[Buffer]) -> None:
                 f.write(part)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _promote(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # makes the rename itself durable
-    finally:
-        os.close(dir_fd)
 
 
 def load_feed(path: StrPath, *, verify: bool = True) -> FeedSet:

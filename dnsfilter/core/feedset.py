@@ -214,8 +214,8 @@ def bucket_index(hs: Any, count: int) -> tuple[Any, int]:
 class FeedSet:
     """A read-only compiled feed over a buffer (bytes or an mmap)."""
 
-    __slots__ = ("_buf", "_flags", "_hashes", "_idx", "_shift", "cond", "count", "digest", "hashed", "key_profile",
-                 "max_labels", "min_labels", "plain", "regex", "regex_any", "regex_at")
+    __slots__ = ("_buf", "_flags", "_hashes", "_idx", "_shift", "cond", "count", "digest", "hashed", "max_labels",
+                 "min_labels", "plain", "regex", "regex_any", "regex_at", "table", "verdicts")
 
     def __init__(self, buf: Any, hashes: Any, flags: Any, count: int, digest: bytes, hashed: bool,
                  cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...],
@@ -225,12 +225,13 @@ class FeedSet:
         self.cond = cond
         self.regex, self.regex_any, self.regex_at = _index_regexes(regex)
         self.min_labels, self.max_labels = labels[0] or 1, labels[1] or MAX_LABELS
-        self.key_profile = (self.min_labels, self.max_labels, hashed)  # feeds alike share one key list
         self._idx, self._shift = bucket_index(hashes, count)
+        self.table = (hashes, self._idx, self._shift)  # for Keys.listed_depth
         # A plain block- or allowlist (every entry the same subtree rule, nothing on the side)
         # is decided by its most specific listed suffix alone.
         first = flags[0] if count else 0
         self.plain = first in (B_SUB, A_SUB) and not cond and not regex and bytes(flags).count(first) == count
+        self.verdicts = _BLOCKED if first == B_SUB else _ALLOWED  # by depth, for a plain list
 
     def __len__(self) -> int:
         return self.count
@@ -283,39 +284,25 @@ class FeedSet:
         """The sorted hashes (a zero-copy view, or the private copy on big-endian hosts)."""
         return self._hashes
 
-    def flag_bytes(self) -> bytes:
-        return bytes(self._flags)
-
-    def index_of(self, h: int) -> int:
-        """The position of hash `h` in the table, or -1."""
+    def flags_of(self, h: int) -> int:
         b = h >> self._shift
         hi = self._idx[b + 1]
         i = bisect.bisect_left(self._hashes, h, self._idx[b], hi)
-        return i if i < hi and self._hashes[i] == h else -1
-
-    def flags_of(self, h: int) -> int:
-        i = self.index_of(h)
-        return self._flags[i] if i >= 0 else 0
+        return self._flags[i] if i < hi and self._hashes[i] == h else 0
 
     def evaluate(self, keys: list[tuple[int, int]], qtype: int = 0, client: str | None = None,
                  dotted: str = "") -> Verdict | None:
         """The feed's verdict on a name given the hash keys of its suffixes ((depth, key),
         most specific first; see `suffixes`), or None when no rule of the feed applies."""
         hs, idx, shift, bl = self._hashes, self._idx, self._shift, bisect.bisect_left
-        if self.plain:  # the hot case: the most specific listed suffix decides
-            try:
-                for depth, h in keys:
-                    b = h >> shift
-                    # Past its bucket the next hash differs, so only the array's end needs care.
-                    if hs[bl(hs, h, idx[b], idx[b + 1])] == h:
-                        return (_BLOCKED if self._flags[0] == B_SUB else _ALLOWED)[depth]
-            except IndexError:
-                return self._slow(keys, qtype, client, dotted)
+        if self.plain:  # the most specific listed suffix decides (see also Keys.listed_depth)
+            for depth, h in keys:
+                b = h >> shift
+                hi = idx[b + 1]
+                i = bl(hs, h, idx[b], hi)
+                if i < hi and hs[i] == h:
+                    return self.verdicts[depth]
             return None
-        return self._slow(keys, qtype, client, dotted)
-
-    def _slow(self, keys: list[tuple[int, int]], qtype: int, client: str | None, dotted: str) -> Verdict | None:
-        hs, idx, shift, bl = self._hashes, self._idx, self._shift, bisect.bisect_left
         block = allow = -1
         imp_b = imp_a = per_client = False
         fl, cond = self._flags, self.cond

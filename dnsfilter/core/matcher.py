@@ -8,6 +8,7 @@ exceptions only lift that feed's blocks. Swapped as a whole on reload.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left as _bisect
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
@@ -26,7 +27,7 @@ class Keys:
     """A query name's dotted text and its suffix hashes, each computed at most once per query
     and only for the suffixes some consulted feed can hold (see FeedSet.min_labels)."""
 
-    __slots__ = ("_dotted", "_hd", "_kp", "_ml", "starts", "whole")
+    __slots__ = ("_dotted", "_hb", "_hs", "starts", "whole")
 
     def __init__(self, qname: bytes) -> None:
         # Straight from the wire labels (already lower-case). In the dotted bytes each suffix
@@ -45,9 +46,9 @@ class Keys:
             whole, starts = _escaped(qname)
         self.whole, self.starts = whole, starts
         self._dotted: str | None = None
-        self._kp: tuple[int, int, bool] | None = None
-        self._ml: list[tuple[int, int]] = []
-        self._hd: dict[tuple[bool, int], int] | None = None
+        # Suffix keys by depth, hashed on first use and shared by every feed consulted.
+        self._hb: list[int | None] = [None] * len(starts)
+        self._hs: list[int | None] | None = None
 
     @property
     def dotted(self) -> str:
@@ -55,41 +56,49 @@ class Keys:
             self._dotted = self.whole.decode("ascii")
         return self._dotted
 
+    def _hashes(self, hashed: bool) -> list[int | None]:
+        if not hashed:
+            return self._hb
+        if self._hs is None:
+            self._hs = [None] * len(self.starts)
+        return self._hs
+
     def for_set(self, s: FeedSet) -> list[tuple[int, int]]:
         """(depth, key) of the suffixes `s` can hold, most specific first."""
-        kp = s.key_profile
-        if kp == self._kp:
-            return self._ml
-        if self._kp is not None:
-            return self._other(kp)
-        n, (min_l, max_l, hashed) = len(self.starts), kp
-        whole, starts = self.whole, self.starts
-        ml = self._ml
-        for d in range(max(0, n - max_l), n + 1 - min_l):
-            if hashed:
-                ml.append((d, sha_hash(whole[starts[d] :])))
-            else:  # blake_hash, inlined (a copy of a keyed-up state skips argument parsing)
-                c = _b2_copy()
-                c.update(whole[starts[d] :])
-                ml.append((d, _from_bytes(c.digest(), "little")))
-        self._kp = kp
-        return ml
-
-    def _other(self, kp: tuple[int, int, bool]) -> list[tuple[int, int]]:
-        """Keys for a feed with another label range or hash: reuse what is already hashed."""
-        hd = self._hd
-        if hd is None:
-            assert self._kp is not None
-            hd = self._hd = {(self._kp[2], d): h for d, h in self._ml}
-        n, (min_l, max_l, hashed) = len(self.starts), kp
+        n, hl = len(self.starts), self._hashes(s.hashed)
         out = []
-        for d in range(max(0, n - max_l), n + 1 - min_l):
-            h = hd.get((hashed, d))
+        for d in range(max(0, n - s.max_labels), n + 1 - s.min_labels):
+            h = hl[d]
             if h is None:
                 raw = self.whole[self.starts[d] :]
-                h = hd[hashed, d] = sha_hash(raw) if hashed else blake_hash(raw)
+                h = hl[d] = sha_hash(raw) if s.hashed else blake_hash(raw)
             out.append((d, h))
         return out
+
+    def listed_depth(self, s: FeedSet) -> int:
+        """For a plain feed (`s.plain`): the depth of the most specific listed suffix, or -1.
+        Suffixes are hashed one at a time, most specific first, until one is listed."""
+        hs, idx, shift = s.table
+        whole, starts = self.whole, self.starts
+        hl = self._hashes(True) if s.hashed else self._hb
+        n = len(starts)
+        lo = n - s.max_labels
+        for d in range(lo if lo > 0 else 0, n + 1 - s.min_labels):
+            h = hl[d]
+            if h is None:
+                if s.hashed:
+                    h = sha_hash(whole[starts[d] :])
+                else:  # blake_hash, inlined (a copy of a keyed-up state skips argument parsing)
+                    c = _b2_copy()
+                    c.update(whole[starts[d] :])
+                    h = _from_bytes(c.digest(), "little")
+                hl[d] = h
+            b = h >> shift
+            hi = idx[b + 1]
+            i = _bisect(hs, h, idx[b], hi)
+            if i < hi and hs[i] == h:
+                return d
+        return -1
 
     @property
     def raw(self) -> list[tuple[int, bytes]]:
@@ -160,10 +169,15 @@ class Matcher:
         best: tuple[str, Verdict] | None = None
         per_client = False
         for name, s in self._all if names is None else self._pick(names):
-            # A plain list is decided by its hashes alone: no need for the name's text.
-            v = s.evaluate(keys.for_set(s), qtype, client, "" if s.plain else keys.dotted)
-            if v is None:
-                continue
+            if s.plain:  # decided by its most specific listed suffix: hash only as far as needed
+                d = keys.listed_depth(s)
+                if d < 0:
+                    continue
+                v = s.verdicts[d]
+            else:
+                v = s.evaluate(keys.for_set(s), qtype, client, keys.dotted)
+                if v is None:
+                    continue
             per_client = per_client or v.per_client
             if v.blocked and (best is None or v.depth < best[1].depth):
                 best = (name, v)
@@ -174,7 +188,11 @@ class Matcher:
     def allows(self, keys: Keys, names: Iterable[str], qtype: int = 0, client: str | None = None) -> Verdict | None:
         """The first allowing verdict among allowlist feeds (their entries are allow rules)."""
         for _name, s in self._pick(names):
-            v = s.evaluate(keys.for_set(s), qtype, client, keys.dotted)
+            if s.plain:
+                d = keys.listed_depth(s)
+                v = s.verdicts[d] if d >= 0 else None
+            else:
+                v = s.evaluate(keys.for_set(s), qtype, client, keys.dotted)
             if v is not None and not v.blocked:
                 return v
         return None

@@ -241,6 +241,11 @@ def test_every_format_compiles_from_real_samples(tmp_path):
     b"\x03a\\b\x03com\x00",
     b"\x04a\x00\xffb\x04test\x00",
     b"\x01*\x03_tc\x01-\x00",
+    b"\x28" + b"a" * 40 + b"\x03com\x00",  # a length byte that is a printable character
+    b"\x2e" + b"b" * 46 + b"\x03com\x00",  # ... and one that is a dot
+    b"\x20" + b"c" * 32 + b"\x01x\x00",
+    b"\x03a b\x03com\x00",
+    b"\x03a\x01b\x28" + b"c" * 40 + b"\x00",  # an odd byte and a printable length byte: still two labels
 ])
 def test_keys_match_the_escaped_text_of_every_suffix(wire: bytes) -> None:
     from dnsfilter.core.feedset import suffixes
@@ -258,3 +263,104 @@ def test_a_label_holding_a_dot_does_not_match_the_two_label_name() -> None:
     m = Matcher({"f": plain(["a.b.com"])})
     assert m.block(Keys(text_to_wire("a.b.com"))) is not None
     assert m.block(Keys(b"\x03a.b\x03com\x00")) is None
+
+
+def _minimal(names: list[str]) -> set[str]:
+    """The reference for a compiled plain list: names no listed parent (of 2+ labels) covers."""
+    listed = set(names)
+    return {n for n in listed if not any(".".join(n.split(".")[i:]) in listed for i in range(1, n.count(".")))}
+
+
+@pytest.mark.parametrize("small_spills", [False, True])
+def test_streaming_compile_matches_the_reference(tmp_path, monkeypatch, small_spills):
+    import random
+
+    from feeds import compile_rules
+
+    if small_spills:  # spill pairs every 4 names and hashes every 16: every segment path runs
+        monkeypatch.setattr(compile_rules, "_PAIRS_EVERY", 3)
+        monkeypatch.setattr(compile_rules, "_HASHES_EVERY", 15)
+        monkeypatch.setattr(compile_rules, "_CHUNK", 8)
+    rng = random.Random(7)
+    bases = [f"d{i}.{rng.choice(['com', 'net', 'xa'])}" for i in range(300)]
+    names = []
+    for _ in range(3000):
+        depth = rng.randint(0, 3)
+        names.append(".".join([*(f"s{rng.randint(0, 9)}" for _ in range(depth)), rng.choice(bases)]))
+    src = tmp_path / "l.domains"
+    src.write_text("\n".join(names) + "\n")
+    stats = compile_feed(src, "domains", tmp_path / "o.dset")
+    want = _minimal(names)
+    fs = load_feed(tmp_path / "o.dset")
+    assert stats.entries == len(fs) == len(want) and stats.covered == len(set(names)) - len(want)
+    assert sorted(fs.keys()) == sorted(blake_hash(n.encode()) for n in want)
+    assert (fs.min_labels, fs.max_labels) == (2, 5) and fs.plain
+    assert not list(tmp_path.glob(".*")) and not list(tmp_path.glob("*.tmp"))  # temporary files are gone
+    m = Matcher({"f": fs})
+    for q in [*names[:300], "zz.d1.com", "nothing.test", "s1.s2.s3.s4.d2.net"]:
+        labels = q.split(".")
+        ref = next((i for i in range(len(labels)) if ".".join(labels[i:]) in want), None)
+        got = block(m, q)
+        assert (got[1] if got else None) == ref, q
+
+
+def test_label_range_skips_suffixes_no_entry_can_be(tmp_path):
+    fs = compiled(tmp_path, "ads.example.com\ntracker.example.org\n", "domains")
+    assert (fs.min_labels, fs.max_labels) == (3, 3)
+    raw = (tmp_path / "out.frs").read_bytes()
+    assert raw[12:14] == b"\x03\x03"
+    keys = Keys(text_to_wire("a.b.ads.example.com"))
+    assert [d for d, _ in keys.for_set(fs)] == [2]  # only the 3-label suffix is hashed
+    m = Matcher({"f": fs})
+    assert block(m, "a.b.ads.example.com") == ("f", 2)
+    assert block(m, "example.com") is None and block(m, "com") is None
+
+
+def test_files_without_a_label_range_still_match_every_suffix():
+    # Written as before the range existed (bytes 12-15 zero): every suffix is looked up.
+    data = b"".join(build([(blake_hash(b"com"), B_SUB), (blake_hash(b"a.b.c.d.e.f.example"), B_SUB)]))
+    assert data[12:16] == bytes(4)
+    fs = FeedSet.from_buffer(data)
+    assert (fs.min_labels, fs.max_labels) == (1, feedset.MAX_LABELS)
+    m = Matcher({"x": fs})
+    assert block(m, "www.example.com") == ("x", 2)
+    assert block(m, "z.a.b.c.d.e.f.example") == ("x", 1)
+
+
+@pytest.mark.parametrize("labels", [b"\x05\x03", b"\x00\xff", b"\x02\x03\x01\x00"])
+def test_a_bad_label_range_is_rejected(labels):
+    data = bytearray(b"".join(build([(blake_hash(b"example.com"), B_SUB)], labels=(2, 2))))
+    assert data[12:14] == b"\x02\x02"
+    FeedSet.from_buffer(bytes(data))
+    data[12 : 12 + len(labels)] = labels
+    with pytest.raises(FeedSetError, match="label range"):
+        FeedSet.from_buffer(bytes(data))
+
+
+def test_bucket_index_finds_every_hash_including_both_ends():
+    import random
+
+    rng = random.Random(11)
+    keys = {rng.getrandbits(64) for _ in range(5000)} | {0, 1, 2**64 - 1, 2**63}
+    fs = FeedSet.from_buffer(b"".join(build((k, B_SUB) for k in keys)))
+    assert fs.table[2] < 64  # a real index: several bits of the hash pick the bucket
+    for k in keys:
+        assert fs.flags_of(k) == B_SUB
+        assert fs.evaluate([(1, k)]) == feedset.Verdict(True, 1)
+    for k in (3, 2**64 - 2, *(rng.getrandbits(64) for _ in range(2000))):
+        if k not in keys:
+            assert fs.flags_of(k) == 0 and fs.evaluate([(0, k)]) is None
+
+
+def test_plain_and_rule_feeds_share_one_query_and_agree():
+    # The plain fast path (hash until the first hit) and the general path give the same answer.
+    names = ["example.com", "ads.example.org", "x.y.z.test"]
+    fast = plain(names)
+    slow = FeedSet.from_buffer(b"".join(build([*((blake_hash(n.encode()), B_SUB) for n in names),
+                                              (blake_hash(b"other.test"), feedset.B_EXACT)])))
+    assert fast.plain and not slow.plain
+    for q in ("www.example.com", "a.ads.example.org", "x.y.z.test", "y.z.test", "example.org", "other.test"):
+        keys = Keys(text_to_wire(q))
+        d = keys.listed_depth(fast)
+        assert (fast.verdicts[d] if d >= 0 else None) == slow.evaluate(keys.for_set(slow)) or q == "other.test"
+        assert fast.evaluate(Keys(text_to_wire(q)).for_set(fast)) == (fast.verdicts[d] if d >= 0 else None)
