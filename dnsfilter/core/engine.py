@@ -121,6 +121,9 @@ class Engine:
         # `now` is the shell's monotonic clock (TTLs must not jump with the wall clock); time
         # rules need the wall clock: wall = now + wall_offset, kept current by the shell.
         self.wall_offset = 0.0
+        # Set by the shell at debug level: one line per block or rewrite the slow path decides
+        # (profile, device, name, reason); answers replayed by the fast path are not repeated.
+        self.trace: Callable[[str], None] | None = None
         self.max_seen = 4096
 
     # ------------------------------------------------------------ queries
@@ -170,6 +173,8 @@ class Engine:
             return self._send(to, out, outcome)
         # policy
         decision = self.policy.decide(client.profile, q.qname, qtype=q.qtype, client=client.ip, state=state)
+        if self.trace is not None and (decision.blocked or decision.rewrite is not None):
+            self._trace(client, q.qname, decision)
         if decision.blocked:
             out = self._blocked(q, decision, max_size)
             if fast_key is not None and not decision.per_client:
@@ -293,6 +298,15 @@ class Engine:
         wall = now + self.wall_offset
         for d in [d for d, (_s, until) in self.states.items() if until <= wall]:
             self.forget_device(d)
+
+    def _trace(self, client: ClientState, qname: bytes, d: Decision) -> None:
+        r = d.reason
+        what = "blocked" if d.blocked else f"rewritten to {wire.wire_to_text(d.rewrite or b'')}"
+        detail = ", ".join(f"{k}={v}" for k, v in (("kind", r.kind), ("category", r.category),
+                                                   ("service", r.service), ("feed", r.feed), ("rule", r.rule)) if v)
+        assert self.trace is not None
+        self.trace(f"{client.ip} [{client.device}] profile {client.profile}: {wire.wire_to_text(qname)} {what}: "
+                   f"{r.text} ({detail})")
 
     def _rewrite(self, q: Query, target: bytes, client: ClientState, to: object, max_size: int,
                  now: float) -> list[Action]:

@@ -58,6 +58,8 @@ class Daemon:
         self.household = Household(self.cfg, lambda: self.engine)
         neighbours = self.household.start_neighbours(loop)
         self.engine = build_engine(self.cfg, self.matcher, self.events, neighbours)
+        if log.isEnabledFor(logging.DEBUG):
+            self.engine.trace = logging.getLogger("dnsfilter.decisions").debug
         self.household.start(loop)
         self.pool = self._pool(self.cfg)
         self.server = DnsServer(self.engine, self.pool, tcp_idle=self.cfg.dns.tcp_idle_timeout,

@@ -117,6 +117,9 @@ def test_services_per_profile_and_pause(zone_upstream, make_daemon):
     r = ask(d, "www.tiktok.com", "127.0.0.2")
     assert addrs(r) == ["0.0.0.0"] and ede(r)[0][0] == 17 and "tiktok" in ede(r)[0][1]
     assert addrs(ask(d, "www.tiktok.com", "127.0.0.1")) == ["192.0.2.40"]
+    # at debug level the log names the device, the profile and the rule
+    assert "127.0.0.2 [127.0.0.2] profile Kids: www.tiktok.com blocked: service tiktok is blocked (kind=service" \
+        in d.log()
     # the answer is now in the fast path for Kids: a pause must still take effect at once
     assert addrs(ask(d, "www.example.test", "127.0.0.2")) == ["192.0.2.10"]
     out = cli("ctl", "-c", str(d.config_path), "pause", "profile:Kids", "5")
