@@ -158,7 +158,7 @@ def _compile_names(src: StrPath, fmt: str, allow: bool, tmp_dir: Path) -> tuple[
     the pairs or reading the list again."""
     counts = ParseResult()
     bits = A_SUB if allow else B_SUB
-    seen_labels = bytearray(MAX_LABELS + 2)
+    seen_dots = bytearray(256)  # [d]: a name with d dots (d + 1 labels) was listed
     pairs = array("Q")
     b2, from_bytes = hashlib.blake2b, int.from_bytes  # blake_hash, inlined: the loop runs per line
     with (tempfile.TemporaryFile(dir=tmp_dir, prefix=".pairs-") as spill,
@@ -170,7 +170,7 @@ def _compile_names(src: StrPath, fmt: str, allow: bool, tmp_dir: Path) -> tuple[
             h = from_bytes(b2(raw, digest_size=8).digest(), "little")
             buckets[h >> 56].append(h)
             pos = raw.find(b".")
-            seen_labels[min(raw.count(b".") + 1, MAX_LABELS + 1)] = 1
+            seen_dots[raw.count(b".")] = 1
             nxt = raw.find(b".", pos + 1)
             while nxt >= 0:  # ancestors of two or more labels (single labels are never listed)
                 pairs.append(from_bytes(b2(raw[pos + 1 :], digest_size=8).digest(), "little"))
@@ -196,7 +196,7 @@ def _compile_names(src: StrPath, fmt: str, allow: bool, tmp_dir: Path) -> tuple[
                       first_invalid_lines=list(counts.first_invalid_lines), skipped=counts.skipped,
                       covered=len(keys) - w)
     del keys[w:], dropped
-    return stats, Table(w, [keys], bytes((bits,)) * w, labels=_label_range(seen_labels))
+    return stats, Table(w, [keys], bytes((bits,)) * w, labels=_label_range(seen_dots))
 
 
 class _Buckets:
@@ -300,10 +300,11 @@ def _is_net(text: str) -> bool:
         return False  # client names are not known to the resolver: such a rule never matches
 
 
-def _label_range(seen: bytearray) -> tuple[int, int]:
-    """(fewest, most) labels among the names marked in `seen`, or (0, 0): look up every suffix."""
-    present = [n for n in range(1, MAX_LABELS + 1) if seen[n]]
-    return (present[0], present[-1]) if present and not seen[MAX_LABELS + 1] else (0, 0)
+def _label_range(seen_dots: bytearray) -> tuple[int, int]:
+    """(fewest, most) labels among the names marked in `seen_dots` (by their number of dots),
+    or (0, 0): look up every suffix."""
+    present = [d + 1 for d in range(256) if seen_dots[d]]
+    return (present[0], present[-1]) if present and present[-1] <= MAX_LABELS else (0, 0)
 
 
 def _has(keys: array[int], index: tuple[Any, int], h: int) -> bool:
@@ -320,7 +321,7 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
     hashed = False
     plain = True  # only subtree blocks: the covered-name pass applies
     conditional = 0
-    seen = bytearray(MAX_LABELS + 2)
+    seen = bytearray(256)
 
     def entries() -> Iterator[tuple[int, int]]:
         nonlocal hashed, plain, conditional
@@ -338,7 +339,7 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
             key = hex_digest_key(r.name) if r.hashed else blake_hash(r.name.encode())
             hashed = hashed or r.hashed
             if not r.hashed:
-                seen[min(r.name.count(".") + 1, MAX_LABELS + 1)] = 1
+                seen[min(r.name.count("."), 255)] = 1
             if r.conditional:
                 plain = False
                 conditional += 1
