@@ -177,8 +177,9 @@ class Household:
         t = self.engine.time
         if t is None:
             return False, "time rules are off"
-        if not self._valid_target(target):
-            return False, f"unknown target {target!r} (profile:NAME or device:MAC)"
+        target = self._normal_target(target)
+        if target is None:
+            return False, "unknown target (profile:NAME, device:MAC or device:IP)"
         until = time.time() + minutes * 60
         t.pauses.pause(target, until)
         self.engine.forget_all()
@@ -189,24 +190,34 @@ class Household:
         t = self.engine.time
         if t is None:
             return False, "time rules are off"
-        t.pauses.resume(target)
+        normal = self._normal_target(target)
+        if normal is None:
+            return False, "unknown target (profile:NAME, device:MAC or device:IP)"
+        t.pauses.resume(normal)
         self.engine.forget_all()
         self.save_state()
         return True, f"{target} resumed"
 
-    def _valid_target(self, target: str) -> bool:
+    def _normal_target(self, target: str) -> str | None:
+        """`profile:NAME`, or `device:` with a MAC (any notation) or an address (devices
+        without a known MAC are counted by address), in the form the engine uses."""
         kind, _, name = target.partition(":")
         if kind == "profile":
-            return name in self.engine.policy.profiles
-        if kind == "device":
-            from dnsfilter.core.macaddr import normalise_mac
+            return target if name in self.engine.policy.profiles else None
+        if kind != "device":
+            return None
+        import ipaddress
 
-            try:
-                normalise_mac(name)
-            except ValueError:
-                return False
-            return True
-        return False
+        from dnsfilter.core.macaddr import normalise_mac
+
+        try:
+            return f"device:{normalise_mac(name)}"
+        except ValueError:
+            pass
+        try:
+            return f"device:{ipaddress.ip_address(name)}"
+        except ValueError:
+            return None
 
     def devices(self) -> list[dict[str, Any]]:
         return list(self.store.list_devices()) if self.store is not None else []

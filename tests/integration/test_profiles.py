@@ -133,6 +133,13 @@ def test_services_per_profile_and_pause(zone_upstream, make_daemon):
     assert j["decision"] == "block" and j["kind"] == "pause"
     assert cli("ctl", "-c", str(d.config_path), "resume", "profile:Kids").returncode == 0
     assert addrs(ask(d, "www.example.test", "127.0.0.2")) == ["192.0.2.10"]
+    # one device, by address (no MAC is known on loopback), in any notation the UI may send
+    assert cli("ctl", "-c", str(d.config_path), "pause", "device:127.0.0.2", "1").returncode == 0
+    r = ask(d, "www.example.test", "127.0.0.2")
+    assert addrs(r) == ["0.0.0.0"] and "this device is paused" in ede(r)[0][1]
+    assert addrs(ask(d, "www.example.test", "127.0.0.3")) == ["192.0.2.10"]
+    assert cli("ctl", "-c", str(d.config_path), "resume", "device:127.0.0.2").returncode == 0
+    assert addrs(ask(d, "www.example.test", "127.0.0.2")) == ["192.0.2.10"]
     bad = cli("ctl", "-c", str(d.config_path), "pause", "profile:Nobody", "5")
     assert bad.returncode == 1 and "unknown target" in bad.stdout
 
