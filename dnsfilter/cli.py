@@ -69,6 +69,19 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices"],
                    help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP)")
     k.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+
+    w = sub.add_parser("firewall", help="forced DNS: nftables rules for a router (see docs/forced-dns.md)")
+    wsub = w.add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    wr = wsub.add_parser("render", help="print the rules (nft script)")
+    wr.add_argument("-c", "--config", required=True)
+    wr.add_argument("--variant", choices=["table", "fw4"], default="table",
+                    help="table: `inet dnsfilter` for nft -f; fw4: an OpenWrt table-post include")
+    wr.add_argument("--sets", action="store_true", help="only the commands that refill the DoH sets")
+    for name, text in (("apply", "load or replace the `inet dnsfilter` table"),
+                       ("refresh", "refill the DoH sets of the loaded table from the config and doh_list"),
+                       ("remove", "delete the `inet dnsfilter` table (nothing to do if absent)")):
+        wx = wsub.add_parser(name, help=text)
+        wx.add_argument("-c", "--config", required=name != "remove")
     return p
 
 
@@ -100,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             return _feeds(args)
         if args.cmd == "ctl":
             return _ctl(args)
+        if args.cmd == "firewall":
+            return _firewall(args)
     except KeyboardInterrupt:
         return 130
     return EXIT_USAGE
@@ -256,6 +271,30 @@ def _ctl(args: argparse.Namespace) -> int:
     else:
         print(reply.get("message"))
     return 0 if reply.get("ok") else 1
+
+
+def _firewall(args: argparse.Namespace) -> int:
+    from dnsfilter import firewall
+    from dnsfilter.shell import firewall_apply as fa
+
+    cfg = _load(args.config) if args.config else None
+    try:
+        if args.sub == "remove":
+            fa.remove()
+            print("forced DNS rules removed (table inet dnsfilter)")
+            return 0
+        assert cfg is not None
+        if args.sub == "render":
+            rules = fa.load_rules(cfg)
+            print(firewall.render_sets(rules, args.variant) if args.sets else firewall.render(rules, args.variant),
+                  end="")
+            return 0
+        rules = fa.apply(cfg) if args.sub == "apply" else fa.refresh_sets(cfg)
+    except fa.FirewallError as e:
+        _fail(str(e), 1)
+    print(f"forced DNS rules {'loaded' if args.sub == 'apply' else 'refreshed'}: port 53 on "
+          f"{', '.join(rules.interfaces)} -> :{rules.port}; {len(rules.doh4) + len(rules.doh6)} DoH entries")
+    return 0
 
 
 def _control_socket(config_path: str) -> Path:

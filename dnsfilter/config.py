@@ -28,6 +28,7 @@ from dnsfilter.config_values import (
     ConfigError,
     Listen,
     Section,
+    check_ifname,
     check_name,
     parse_block_mode,
     parse_listen,
@@ -101,6 +102,31 @@ class Protection:
     always_allow: tuple[str, ...] = ()
 
 
+# Well-known public DoH resolvers: LAN clients talking HTTPS to them bypass the filter.
+DOH_RESOLVERS = (
+    "1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001",  # Cloudflare
+    "8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844",  # Google
+    "9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9",  # Quad9
+    "94.140.14.14", "94.140.15.15", "2a10:50c0::ad1:ff", "2a10:50c0::ad2:ff",  # AdGuard
+    "208.67.222.222", "208.67.220.220", "2620:119:35::35", "2620:119:53::53",  # OpenDNS
+    "45.90.28.0/24", "45.90.30.0/24",  # NextDNS
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Firewall:
+    """Forced DNS on a router (`dnsfilter firewall`): what LAN clients may not bypass."""
+    interfaces: tuple[str, ...] = ("br-lan",)
+    port: int = 0  # where port-53 traffic is redirected; 0: the port of dns.listen[0]
+    block_dot: bool = True  # TCP and UDP 853 (RFC 7858, RFC 8094)
+    block_doq: bool = True  # UDP 853 (RFC 9250)
+    doh_addresses: tuple[str, ...] = DOH_RESOLVERS
+    doh_list: str = ""  # file with one address or network a line, added to doh_addresses
+
+    def redirect_port(self, dns: Dns) -> int:
+        return self.port or dns.listen[0].port
+
+
 @dataclass(frozen=True, slots=True)
 class Defaults:
     profile: str = "Default"
@@ -121,6 +147,7 @@ class Config:
     profiles: tuple[Profile, ...] = ()
     devices: tuple[Device, ...] = ()
     network: Network = field(default_factory=Network)
+    firewall: Firewall = field(default_factory=Firewall)
 
     def data_path(self) -> Path:
         base = Path(self.path).parent if self.path else Path.cwd()
@@ -172,7 +199,7 @@ def load(path: str | Path) -> Config:
 
 def from_dict(data: dict[str, Any], path: str = "") -> Config:
     known = {"general", "dns", "storage", "web", "feeds", "filter", "protection", "defaults", "profiles",
-             "devices", "network"}
+             "devices", "network", "firewall"}
     for k in data:
         if k not in known:
             raise ConfigError(k, "unknown section")
@@ -221,7 +248,27 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
     if dns.workers != 1 and any(p.budgets for p in profiles):
         raise ConfigError("dns.workers", "daily budgets are counted in one process: they need workers = 1")
     net = parse_network(_section(data, "network"))
-    return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net)
+    fw = _firewall(_section(data, "firewall"))
+    return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net, fw)
+
+
+def _firewall(s: Section) -> Firewall:
+    base = Firewall()
+    ifaces = s.strings("interfaces", base.interfaces)
+    if not ifaces:
+        raise ConfigError(s.key("interfaces"), "needs at least one LAN interface")
+    for i, name in enumerate(ifaces):
+        check_ifname(name, f"{s.key('interfaces')}[{i}]")
+    fw = Firewall(
+        interfaces=ifaces,
+        port=s.int_in("port", base.port, 0, 65535),
+        block_dot=s.get("block_dot", bool, base.block_dot),
+        block_doq=s.get("block_doq", bool, base.block_doq),
+        doh_addresses=_networks(s.strings("doh_addresses", base.doh_addresses), s.key("doh_addresses")),
+        doh_list=s.get("doh_list", str, base.doh_list),
+    )
+    s.done()
+    return fw
 
 
 def _dns(s: Section) -> Dns:

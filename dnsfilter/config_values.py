@@ -139,6 +139,13 @@ def check_name(name: str, key: str, wildcard: bool = False) -> str:
     return n
 
 
+def check_ifname(name: str, key: str) -> str:
+    """A Linux interface name (IFNAMSIZ): it ends up quoted inside nft rules, so keep it plain."""
+    if not (0 < len(name) <= 15 and name.isascii() and all(c.isalnum() or c in "_.-" for c in name)):
+        raise ConfigError(key, f"{name!r} is not an interface name (1-15 letters, digits, '_', '.', '-')")
+    return name
+
+
 def network(value: str, key: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
