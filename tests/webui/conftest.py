@@ -1,0 +1,50 @@
+"""Fixtures: a config file with comments and two profiles, a device store with two devices,
+and Flask test clients before setup, after setup, and logged in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from dnsfilter.store import DeviceStore, Observation
+from tests.webui.helpers import CONFIG, LAPTOP, TABLET, do_setup, login
+from webui import create_app
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "var").mkdir()
+    store = DeviceStore(tmp_path / "var" / "dnsfilter.db")
+    now = time.time()
+    store.observe_many([
+        Observation(TABLET, now - 60, mac=TABLET, ip="192.168.1.23", hostname="aru-tablet", vendor="Samsung"),
+        Observation(LAPTOP, now - 30 * 86400, mac=LAPTOP, ip="192.168.1.40", hostname="office"),
+        Observation(LAPTOP, now - 5, mac=LAPTOP, ip="192.168.1.40"),
+    ])
+    store.close()
+    return p
+
+
+@pytest.fixture
+def app(config_path: Path) -> Flask:
+    return create_app(str(config_path), testing=True)
+
+
+@pytest.fixture
+def set_up(app: Flask) -> Flask:
+    do_setup(app.test_client())
+    return app
+
+
+@pytest.fixture
+def client(set_up: Flask) -> Iterator[FlaskClient]:
+    c = set_up.test_client()
+    login(c)
+    yield c

@@ -1,0 +1,185 @@
+"""The dnsfilter web UI: a Flask application factory and its blueprints (auth, pages, api).
+
+The UI talks to the daemon only through the config file (edited with comments kept), the
+runtime store (`data_dir/dnsfilter.db`) and the control socket, so it can run in its own
+process and a slow page never delays a DNS answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import Babel
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from dnsfilter import config as config_mod
+from dnsfilter.config import Config, ConfigError
+from webui.secrets_store import SecretsStore
+from webui.security import SessionInterface, Throttle, add_headers, csrf_ok, csrf_token
+
+log = logging.getLogger("dnsfilter.webui")
+LANGUAGES = {"en": "English", "ru": "Русский", "kk": "Қазақша"}
+PUBLIC = {"auth.setup", "auth.login", "auth.language", "static"}
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(slots=True)
+class WebState:
+    config_path: Path
+    data_dir: Path
+    secrets: SecretsStore
+    throttle: Throttle
+
+
+def state() -> WebState:
+    return current_app.extensions["dnsfilter"]  # type: ignore[no-any-return]
+
+
+def load_config() -> Config:
+    return config_mod.load(state().config_path)
+
+
+def _data_dir(config_path: Path) -> Path:
+    """data_dir even when the config has a mistake (the UI must still start to fix it)."""
+    try:
+        return config_mod.load(config_path).data_path()
+    except ConfigError:
+        return (config_path.parent / "var").resolve()
+
+
+def create_app(config_path: str, *, testing: bool = False) -> Flask:
+    path = Path(config_path).resolve()
+    data_dir = _data_dir(path)
+    secrets = SecretsStore(data_dir / "webui")
+    app = Flask(__name__)
+    app.session_interface = SessionInterface()
+    app.config.update(
+        TESTING=testing,
+        SECRET_KEY=secrets.session_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=False,  # set per request under HTTPS (SessionInterface)
+        SESSION_COOKIE_NAME="dnsfilter_session",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        MAX_CONTENT_LENGTH=256 * 1024,  # forms and JSON are small; bound what a client can make us parse
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+    )
+    app.extensions["dnsfilter"] = WebState(path, data_dir, secrets, Throttle())
+    Babel(app, locale_selector=_locale)
+
+    from webui.api import bp as api_bp
+    from webui.auth import bp as auth_bp
+    from webui.pages import bp as pages_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(api_bp, url_prefix="/api")
+    app.before_request(_gate)
+    app.after_request(add_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _internal_error)
+    app.jinja_env.filters["isotime"] = lambda ts: dt.datetime.fromtimestamp(float(ts)).strftime("%Y-%m-%d %H:%M")
+    app.jinja_env.globals.update(csrf_token=csrf_token, LANGUAGES=LANGUAGES, current_language=_locale)
+    return app
+
+
+def _locale() -> str:
+    lang = session.get("lang")
+    if lang in LANGUAGES:
+        return str(lang)
+    best = request.accept_languages.best_match(list(LANGUAGES))
+    if best:
+        return best
+    try:
+        admin = state().secrets.admin()
+    except RuntimeError:
+        admin = None
+    return admin.language if admin is not None else "en"
+
+
+def is_api() -> bool:
+    return request.blueprint == "api"
+
+
+def _api_token() -> bool:
+    auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer "):
+        return False
+    return state().secrets.check_token(auth[len("Bearer "):].strip()) is not None
+
+
+def logged_in() -> bool:
+    admin = state().secrets.admin()
+    return (admin is not None and session.get("user") == "admin"
+            and session.get("gen") == admin.generation)
+
+
+def _deny(status: int, message: str) -> Response:
+    if is_api():
+        resp = jsonify(ok=False, error=message)
+    else:
+        resp = Response(render_template("error.html", message=message), mimetype="text/html")
+    resp.status_code = status
+    return resp
+
+
+def _gate() -> Response | None:
+    """Setup first, then CSRF on every state change, then login (session or API token)."""
+    endpoint = request.endpoint or ""
+    if endpoint == "static":
+        return None
+    if not state().secrets.is_set_up():
+        if endpoint in PUBLIC - {"auth.login"}:
+            return _csrf_check()
+        if is_api():
+            return _deny(503, _("Setup is not finished yet."))
+        return redirect(url_for("auth.setup"))
+    g.token = is_api() and _api_token()
+    if g.token:
+        return None  # a bearer token is not sent by browsers on their own: no CSRF risk
+    refused = _csrf_check()
+    if refused is not None or endpoint in PUBLIC:
+        return refused
+    if not logged_in():
+        if is_api():
+            return _deny(401, _("Please log in."))
+        return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+    return None
+
+
+def _csrf_check() -> Response | None:
+    if request.method in UNSAFE and not csrf_ok():
+        return _deny(400, _("This form has expired. Please reload the page and try again."))
+    return None
+
+
+def _http_error(e: HTTPException) -> Response:
+    return _deny(e.code or 500, _("This page does not exist.") if e.code == 404 else
+                 _("The request could not be handled."))
+
+
+def _internal_error(e: Exception) -> Response:
+    log.exception("web UI error on %s", request.path)  # details in the log, never to the user
+    return _deny(500, _("Something went wrong. Please try again."))
+
+
+def json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}

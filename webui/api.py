@@ -1,0 +1,114 @@
+"""JSON twins of the pages under /api. Same rules as the pages: a session plus the
+X-CSRF-Token header, or `Authorization: Bearer <token>` for automation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from dnsfilter.config import ConfigError
+from webui import configfile, control, edits, json_body, load_config, state, views
+from webui.security import csrf_token
+
+bp = Blueprint("api", __name__)
+MAX_PAUSE = 24 * 60
+
+
+def _error(status: int, message: str, field: str | None = None) -> Response:
+    resp = jsonify(ok=False, error=message, **({"field": field} if field else {}))
+    resp.status_code = status
+    return resp
+
+
+def _saved(saved: configfile.Saved) -> Response:
+    return jsonify(ok=True, reloaded=saved.reloaded, reload_message=saved.reload_message)
+
+
+@bp.errorhandler(ConfigError)
+def _config_error(e: ConfigError) -> Response:
+    return _error(400, str(e), views.field_of(e.key) if e.key else None)
+
+
+@bp.get("/session")
+def session_info() -> Response:
+    """The CSRF token for scripts running in a logged-in browser."""
+    return jsonify(ok=True, csrf_token=csrf_token())
+
+
+@bp.get("/devices")
+def devices() -> Response:
+    cfg = load_config()
+    return jsonify(ok=True, devices=[d.as_dict() for d in views.devices(cfg)], profiles=views.profile_names(cfg))
+
+
+@bp.post("/devices/<mac>/profile")
+def device_profile(mac: str) -> Response:
+    body = json_body()
+    profile, name = body.get("profile"), body.get("name", "")
+    if not isinstance(profile, str) or not isinstance(name, str):
+        return _error(400, "profile and name must be strings", "profile")
+    return _saved(configfile.apply(state().config_path, edits.assign_device(mac, profile, name[:64])))
+
+
+def _known(device: str) -> bool:
+    return device in {d.id for d in views.devices(load_config())}
+
+
+@bp.post("/devices/<device>/pause")
+def device_pause(device: str) -> Response:
+    minutes = json_body().get("minutes")
+    if not _known(device):
+        return _error(404, "unknown device")
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 0 < minutes <= MAX_PAUSE:
+        return _error(400, f"minutes must be a whole number from 1 to {MAX_PAUSE}", "minutes")
+    reply = control.send(state().data_dir / "control.sock", f"pause device:{device} {minutes}")
+    return jsonify(ok=reply.ok, message=reply.message), 200 if reply.ok else 503
+
+
+@bp.post("/devices/<device>/resume")
+def device_resume(device: str) -> Response:
+    if not _known(device):
+        return _error(404, "unknown device")
+    reply = control.send(state().data_dir / "control.sock", f"resume device:{device}")
+    return jsonify(ok=reply.ok, message=reply.message), 200 if reply.ok else 503
+
+
+def _profile_json(p: Any, default_categories: tuple[str, ...]) -> dict[str, Any]:
+    return {"name": p.name,
+            "block_categories": list(p.block_categories if p.block_categories is not None else default_categories),
+            "block_services": list(p.block_services), "allow": list(p.allow), "deny": list(p.deny),
+            "safe_search": p.safe_search, "block_bypass": p.block_bypass}
+
+
+@bp.get("/profiles")
+def profiles() -> Response:
+    cfg = load_config()
+    return jsonify(ok=True, default=cfg.defaults.profile,
+                   profiles=[_profile_json(p, cfg.defaults.block_categories) for p in cfg.profiles])
+
+
+@bp.post("/profiles")
+def add_profile() -> Response:
+    name = json_body().get("name")
+    if not isinstance(name, str):
+        return _error(400, "name must be a string", "name")
+    return _saved(configfile.apply(state().config_path, edits.add_profile(name)))
+
+
+_TYPES = {"block_categories": list, "block_services": list, "allow": list, "deny": list,
+          "safe_search": bool, "block_bypass": bool}
+
+
+@bp.patch("/profiles/<name>")
+def update_profile(name: str) -> Response:
+    body = json_body()
+    if not body:
+        return _error(400, "send a JSON object with the keys to change")
+    for key, value in body.items():
+        kind = _TYPES.get(key)
+        if kind is None:
+            return _error(400, f"{key!r} cannot be changed here (can: {', '.join(_TYPES)})", key)
+        if not isinstance(value, kind) or (kind is list and not all(isinstance(v, str) for v in value)):
+            return _error(400, f"{key} must be {'a list of strings' if kind is list else 'true or false'}", key)
+    return _saved(configfile.apply(state().config_path, edits.update_profile(name, body)))

@@ -1,0 +1,153 @@
+"""First-run setup, login/logout, the language switcher, password change and API tokens."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from dnsfilter.config import ConfigError
+from webui import LANGUAGES, configfile, edits, logged_in, state
+from webui.secrets_store import MAX_PASSWORD, MIN_PASSWORD
+
+bp = Blueprint("auth", __name__)
+
+
+@lru_cache(maxsize=1)
+def timezones() -> list[str]:
+    return sorted(zoneinfo.available_timezones())
+
+
+def _password_problem(pw: str, again: str) -> str | None:
+    if len(pw) < MIN_PASSWORD:
+        return _("The password needs at least %(n)d characters.", n=MIN_PASSWORD)
+    if len(pw) > MAX_PASSWORD:
+        return _("The password is too long.")
+    if pw != again:
+        return _("The two passwords are not the same.")
+    return None
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup() -> Response | str:
+    st = state()
+    if st.secrets.is_set_up():
+        return redirect(url_for("auth.login"))
+    form = {"language": session.get("lang", "en"), "timezone": "UTC", "level": "family"}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = {k: request.form.get(k, "") for k in ("language", "timezone", "level")}
+        problem = _password_problem(request.form.get("password", ""), request.form.get("password2", ""))
+        if problem:
+            errors["password"] = problem
+        if form["language"] not in LANGUAGES:
+            errors["language"] = _("Choose a language from the list.")
+        if form["timezone"] not in timezones():
+            errors["timezone"] = _("Choose a time zone from the list.")
+        if form["level"] not in edits.LEVELS:
+            errors["level"] = _("Choose a protection level.")
+        if not errors:
+            try:
+                def both(doc: configfile.TOMLDocument) -> None:
+                    edits.set_timezone(form["timezone"])(doc)
+                    edits.set_protection_level(form["level"])(doc)
+                configfile.apply(st.config_path, both)
+            except ConfigError as e:
+                errors["config"] = str(e)
+        if not errors:
+            if not st.secrets.create_admin(request.form["password"], form["language"]):
+                return redirect(url_for("auth.login"))  # someone else finished setup first
+            session.clear()
+            session["lang"] = form["language"]
+            return redirect(url_for("auth.login"))
+    return Response(render_template("setup.html", form=form, errors=errors, timezones=timezones(),
+                                    levels=list(edits.LEVELS)), status=400 if errors else 200)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: a crafted ?next= must not send the parent elsewhere after login."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("pages.devices")
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else url_for("pages.devices")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str:
+    st = state()
+    error = None
+    status = 200
+    if request.method == "POST":
+        ip = request.remote_addr or "?"
+        wait = st.throttle.wait(ip)
+        if wait > 0:
+            error, status = _("Too many failed attempts. Try again in %(s)d seconds.", s=int(wait) + 1), 429
+        elif st.secrets.check_password(request.form.get("password", "")):
+            st.throttle.succeeded(ip)
+            admin = st.secrets.admin()
+            assert admin is not None
+            lang = session.get("lang", admin.language)
+            session.clear()  # a fresh session (and CSRF token) after login: no fixation
+            session.permanent = True
+            session.update(user="admin", gen=admin.generation, lang=lang)
+            return redirect(_safe_next(request.args.get("next")))
+        else:
+            st.throttle.failed(ip)
+            error, status = _("Wrong password."), 401
+    elif logged_in():
+        return redirect(url_for("pages.devices"))
+    return Response(render_template("login.html", error=error), status=status)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/language", methods=["POST"])
+def language() -> Response:
+    lang = request.form.get("lang", "")
+    if lang in LANGUAGES:
+        session["lang"] = lang
+    return redirect(_safe_next(request.form.get("back")))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings() -> Response | str:
+    st = state()
+    errors: dict[str, str] = {}
+    notice = None
+    new_token = None
+    if request.method == "POST":
+        action = request.form.get("action")
+        if action == "password":
+            if not st.secrets.check_password(request.form.get("current", "")):
+                errors["current"] = _("Wrong password.")
+            elif problem := _password_problem(request.form.get("password", ""), request.form.get("password2", "")):
+                errors["password"] = problem
+            else:
+                st.secrets.change_password(request.form["password"])
+                admin = st.secrets.admin()
+                assert admin is not None
+                session["gen"] = admin.generation  # this session stays; every other one ends
+                notice = _("The password was changed.")
+        elif action == "token":
+            name = request.form.get("name", "").strip()
+            if not 1 <= len(name) <= 64:
+                errors["name"] = _("Give the token a name of 1 to 64 characters.")
+            else:
+                new_token = st.secrets.create_token(name)
+        elif action == "revoke":
+            if st.secrets.revoke_token(request.form.get("id", "")):
+                notice = _("The token was revoked.")
+        else:
+            errors["action"] = _("The request could not be handled.")
+    return Response(render_template("settings.html", errors=errors, notice=notice, new_token=new_token,
+                                    tokens=st.secrets.tokens()), status=400 if errors else 200)

@@ -1,0 +1,117 @@
+"""Edits of the config file that keep the operator's comments and layout.
+
+Every edit goes: parse with tomlkit → change → validate the whole result with
+`dnsfilter.config.from_dict` → write atomically (temp file, fsync, rename; the old file kept
+as `<name>.bak`) → ask the daemon to reload. A ConfigError stops it before anything is
+written, so a bad edit can never leave a half-changed file or a daemon on a broken config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.toml_document import TOMLDocument
+
+from dnsfilter import config as config_mod
+from dnsfilter.config import Config, ConfigError
+from webui import control
+
+Edit = Callable[[TOMLDocument], None]
+_lock = threading.Lock()  # one writer per process: waitress serves requests from several threads
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    config: Config
+    reloaded: bool
+    reload_message: str
+
+
+def read(path: Path) -> TOMLDocument:
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return tomlkit.document()  # first run without a file: the edit creates it
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("", f"{path}: cannot read: {e}") from None
+    except TOMLKitError as e:
+        raise ConfigError("", f"{path}: not valid TOML: {e}") from None
+
+
+def validate(doc: TOMLDocument, path: Path) -> Config:
+    return config_mod.from_dict(doc.unwrap(), str(path))
+
+
+def apply(path: Path, edit: Edit, *, reload: bool = True) -> Saved:
+    """Apply `edit` to the file at `path`. Raises ConfigError (naming the key) and writes
+    nothing when the edit or the resulting config is invalid."""
+    with _lock:
+        doc = read(path)
+        try:
+            edit(doc)
+        except (TOMLKitError, TypeError) as e:
+            raise ConfigError("", f"the config file's layout does not allow this edit: {e}") from None
+        cfg = validate(doc, path)
+        write_atomic(path, tomlkit.dumps(doc))
+    if not reload:
+        return Saved(cfg, False, "")
+    reply = control.send(cfg.data_path() / "control.sock", "reload")
+    return Saved(cfg, reply.ok, reply.message)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` in one step; the previous version becomes `path.bak`."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+            backup = path.with_name(path.name + ".bak")
+            # a hard link keeps the old version without a moment where `path` is missing
+            with contextlib.suppress(FileNotFoundError):
+                backup.unlink()
+            os.link(path, backup)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a power cut
+    finally:
+        os.close(dir_fd)
+
+
+# ---------------------------------------------------------------- helpers for edits
+
+
+def table(doc: TOMLDocument, name: str) -> Any:
+    """The top-level table `name`, created at the end when missing."""
+    if name not in doc:
+        doc[name] = tomlkit.table()
+    return doc[name]
+
+
+def array_of_tables(doc: TOMLDocument, name: str) -> Any:
+    if name not in doc:
+        doc[name] = tomlkit.aot()
+    return doc[name]
+
+
+def string_array(values: list[str]) -> Any:
+    arr = tomlkit.array()
+    arr.extend(values)
+    return arr

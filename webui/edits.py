@@ -1,0 +1,134 @@
+"""The edits the UI makes to the config file, as functions of a tomlkit document. Each one
+only changes the keys it owns; `configfile.apply` validates the whole result afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import tomlkit
+from tomlkit.toml_document import TOMLDocument
+
+from dnsfilter.config import SECURITY_SET
+from dnsfilter.config_values import ConfigError
+from dnsfilter.core.macaddr import normalise_mac
+from webui.configfile import Edit, array_of_tables, string_array, table
+
+# The protection levels offered at setup, as blocked categories of the default profile.
+LEVELS: dict[str, tuple[str, ...]] = {
+    "basic": SECURITY_SET,
+    "family": (*SECURITY_SET, "adult", "gambling", "drugs", "violence", "piracy"),
+    "strict": (*SECURITY_SET, "adult", "gambling", "drugs", "violence", "piracy", "dating", "social",
+               "games", "video"),
+}
+PROFILE_SWITCHES = ("safe_search", "block_bypass")
+
+
+def default_profile_name(doc: TOMLDocument) -> str:
+    defaults = doc.get("defaults", {})
+    profiles = doc.get("profiles", [])
+    first = str(profiles[0].get("name", "Default")) if profiles else "Default"
+    return str(defaults.get("profile", first))
+
+
+def find_profile(doc: TOMLDocument, name: str) -> Any | None:
+    for p in doc.get("profiles", []):
+        if p.get("name") == name:
+            return p
+    return None
+
+
+def set_timezone(tz: str) -> Edit:
+    def edit(doc: TOMLDocument) -> None:
+        table(doc, "general")["timezone"] = tz
+    return edit
+
+
+def set_protection_level(level: str) -> Edit:
+    """The default profile's categories: its own list when it is a [[profiles]] entry,
+    otherwise [defaults].block_categories (what profile-less clients get)."""
+    if level not in LEVELS:
+        raise ConfigError("level", f"unknown protection level {level!r}")
+
+    def edit(doc: TOMLDocument) -> None:
+        prof = find_profile(doc, default_profile_name(doc))
+        target = prof if prof is not None else table(doc, "defaults")
+        target["block_categories"] = string_array(list(LEVELS[level]))
+    return edit
+
+
+def assign_device(mac: str, profile: str, name: str) -> Edit:
+    """Put the device with this MAC in `profile`: its [[devices]] entry is updated, or one is
+    added. Raises ConfigError for a malformed MAC before anything is read."""
+    try:
+        mac = normalise_mac(mac)
+    except ValueError:
+        raise ConfigError("mac", f"{mac[:40]!r} is not a MAC address") from None
+
+    def edit(doc: TOMLDocument) -> None:
+        devices = array_of_tables(doc, "devices")
+        for d in devices:
+            raw = d.get("mac")
+            try:
+                same = raw is not None and normalise_mac(str(raw)) == mac
+            except ValueError:
+                same = False
+            if same:
+                d["profile"] = profile
+                return
+        entry = tomlkit.table()
+        entry["name"] = name or mac
+        entry["mac"] = mac
+        entry["profile"] = profile
+        devices.append(entry)
+    return edit
+
+
+def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise ConfigError("name", "a profile needs a name of 1 to 64 characters")
+
+    def edit(doc: TOMLDocument) -> None:
+        if find_profile(doc, name) is not None:
+            raise ConfigError("name", f"a profile named {name!r} already exists")
+        had_profiles = bool(doc.get("profiles"))
+        profiles = array_of_tables(doc, "profiles")
+        if not had_profiles:
+            # the first [[profiles]] entry would otherwise become everyone's default: keep the
+            # household's current protection as the explicit default profile
+            base = tomlkit.table()
+            base["name"] = default_profile_name(doc)
+            cats = doc.get("defaults", {}).get("block_categories")
+            base["block_categories"] = string_array(list(cats) if cats is not None else list(SECURITY_SET))
+            profiles.append(base)
+            table(doc, "defaults")["profile"] = base["name"]
+            if base["name"] == name:
+                return
+        entry = tomlkit.table()
+        entry["name"] = name
+        entry["block_categories"] = string_array(list(categories))
+        profiles.append(entry)
+    return edit
+
+
+def update_profile(name: str, changes: dict[str, Any]) -> Edit:
+    """Set the given keys of the profile (block_categories, block_services, allow, deny,
+    safe_search, block_bypass); values are validated with the whole config afterwards."""
+    allowed = {"block_categories", "block_services", "allow", "deny", *PROFILE_SWITCHES}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ConfigError(sorted(unknown)[0], "cannot be changed here")
+
+    def edit(doc: TOMLDocument) -> None:
+        prof = find_profile(doc, name)
+        if prof is None:
+            raise ConfigError("profile", f"no profile named {name!r}")
+        for key, value in changes.items():
+            prof[key] = string_array(list(value)) if isinstance(value, list | tuple) else value
+    return edit
+
+
+def parse_names(text: str) -> list[str]:
+    """One name per line (or separated by spaces/commas), as typed into an allow/deny box."""
+    return [w.strip().lower() for w in text.replace(",", " ").split() if w.strip()]

@@ -1,0 +1,139 @@
+"""Server-rendered pages: Devices and Profiles. Every change goes through the config file
+(`configfile.apply`) or the control socket, never the daemon's memory."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from dnsfilter.config import ConfigError
+from webui import configfile, control, edits, load_config, state, views
+
+bp = Blueprint("pages", __name__)
+PAUSE_MINUTES = (30, 60, 120)
+
+
+@bp.errorhandler(ConfigError)
+def _broken_config(e: ConfigError) -> Response:
+    """The file was broken by hand (edits from here are validated first): say what is wrong."""
+    return Response(render_template("error.html", message=_("The config file has a mistake: %(e)s", e=str(e))),
+                    status=500)
+
+
+@bp.route("/")
+def index() -> Response:
+    return redirect(url_for("pages.devices"))
+
+
+@bp.route("/devices")
+def devices() -> Response | str:
+    cfg = load_config()
+    return render_template("devices.html", devices=views.devices(cfg), profiles=views.profile_names(cfg),
+                           pause_minutes=PAUSE_MINUTES, messages=get_flashed_messages(with_categories=True))
+
+
+@bp.route("/devices/<mac>/profile", methods=["POST"])
+def device_profile(mac: str) -> Response:
+    try:
+        edit = edits.assign_device(mac, request.form.get("profile", ""), request.form.get("name", "")[:64])
+        saved = configfile.apply(state().config_path, edit)
+    except ConfigError as e:
+        flash(_("Not saved: %(e)s", e=str(e)), "error")
+    else:
+        flash(_("Saved.") if saved.reloaded else _("Saved. The filter will use it when it next starts."), "ok")
+    return redirect(url_for("pages.devices"))
+
+
+def _pause_target(device: str) -> str | None:
+    cfg = load_config()
+    known = {d.id for d in views.devices(cfg)}
+    return f"device:{device}" if device in known else None
+
+
+@bp.route("/devices/<device>/pause", methods=["POST"])
+def device_pause(device: str) -> Response:
+    target = _pause_target(device)
+    minutes = request.form.get("minutes", "")
+    if target is None:
+        flash(_("Unknown device."), "error")
+    elif not minutes.isdigit() or int(minutes) not in PAUSE_MINUTES:
+        flash(_("Choose how long to pause."), "error")
+    else:
+        reply = control.send(state().data_dir / "control.sock", f"pause {target} {int(minutes)}")
+        flash(_("Internet paused.") if reply.ok else _("The filter is not running: %(m)s", m=reply.message),
+              "ok" if reply.ok else "error")
+    return redirect(url_for("pages.devices"))
+
+
+@bp.route("/devices/<device>/resume", methods=["POST"])
+def device_resume(device: str) -> Response:
+    target = _pause_target(device)
+    if target is None:
+        flash(_("Unknown device."), "error")
+    else:
+        reply = control.send(state().data_dir / "control.sock", f"resume {target}")
+        flash(_("Internet is back on.") if reply.ok else _("The filter is not running: %(m)s", m=reply.message),
+              "ok" if reply.ok else "error")
+    return redirect(url_for("pages.devices"))
+
+
+@bp.route("/profiles", methods=["GET", "POST"])
+def profiles() -> Response | str:
+    load_config()  # a broken file shows its mistake before any form
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        name = request.form.get("name", "")
+        try:
+            configfile.apply(state().config_path, edits.add_profile(name))
+        except ConfigError as e:
+            errors["name"] = str(e)
+        else:
+            return redirect(url_for("pages.profile", name=name.strip()))
+    return Response(render_template("profiles.html", profiles=views.profile_names(load_config()), errors=errors),
+                    status=400 if errors else 200)
+
+
+@bp.route("/profiles/<name>", methods=["GET", "POST"])
+def profile(name: str) -> Response | str:
+    cfg = load_config()
+    prof = next((p for p in cfg.profiles if p.name == name), None)
+    if prof is None:
+        return Response(render_template("error.html", message=_("This page does not exist.")), status=404)
+    errors: dict[str, str] = {}
+    form = None
+    notice = None
+    if request.method == "POST":
+        f = request.form
+        form = {
+            "block_categories": [c for c in views.TOGGLE_CATEGORIES if f.get(f"cat_{c}")],
+            "block_services": [s for s in f.getlist("service")],
+            "allow": edits.parse_names(f.get("allow", "")),
+            "deny": edits.parse_names(f.get("deny", "")),
+            "safe_search": bool(f.get("safe_search")),
+            "block_bypass": bool(f.get("block_bypass")),
+        }
+        try:
+            saved = configfile.apply(state().config_path, edits.update_profile(name, form))
+        except ConfigError as e:
+            errors[views.field_of(e.key)] = str(e)
+        else:
+            prof = next(p for p in saved.config.profiles if p.name == name)
+            form = None
+            notice = _("Saved.") if saved.reloaded else _("Saved. The filter will use it when it next starts.")
+    cats = prof.block_categories if prof.block_categories is not None else cfg.defaults.block_categories
+    shown = form or {"block_categories": list(cats), "block_services": list(prof.block_services),
+                     "allow": list(prof.allow), "deny": list(prof.deny), "safe_search": prof.safe_search,
+                     "block_bypass": prof.block_bypass}
+    return Response(render_template("profile.html", name=name, form=shown, errors=errors, notice=notice,
+                                    categories=views.TOGGLE_CATEGORIES, category_name=views.CATEGORY_NAME,
+                                    category_text=views.CATEGORY_TEXT, services=views.services()),
+                    status=400 if errors else 200)

@@ -1,0 +1,110 @@
+"""What the pages and the API show: devices from the store joined with the config, and the
+plain-language text of categories. Shared so that a page and its JSON twin never disagree."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from dnsfilter.config import Config
+from dnsfilter.core.macaddr import normalise_mac
+from dnsfilter.store import DeviceStore
+
+NEW_FOR = 7 * 86400  # a device nobody has placed in a profile is "new" for its first week
+
+# What each category blocks, in words a parent understands.
+CATEGORY_TEXT = {
+    "ads": _l("Advertising: banners and pop-ups on websites and in apps."),
+    "trackers": _l("Trackers: services that follow what you do across sites."),
+    "malware": _l("Viruses and other harmful programs."),
+    "phishing": _l("Fake sites that steal passwords and bank cards."),
+    "adult": _l("Pornography and other adult content."),
+    "gambling": _l("Betting, casinos and lotteries."),
+    "dating": _l("Dating sites and apps."),
+    "social": _l("Social networks."),
+    "games": _l("Online games."),
+    "video": _l("Video sites and streaming."),
+    "drugs": _l("Drugs and alcohol."),
+    "violence": _l("Violence, weapons and hate."),
+    "piracy": _l("Pirated films, music and programs."),
+    "bypass": _l("Ways around the filter: VPNs, proxies and other DNS services."),
+    "custom": _l("Your own lists."),
+}
+CATEGORY_NAME = {
+    "ads": _l("Ads"), "trackers": _l("Trackers"), "malware": _l("Malware"), "phishing": _l("Phishing"),
+    "adult": _l("Adult content"), "gambling": _l("Gambling"), "dating": _l("Dating"), "social": _l("Social networks"),
+    "games": _l("Games"), "video": _l("Video"), "drugs": _l("Drugs"), "violence": _l("Violence"),
+    "piracy": _l("Piracy"), "bypass": _l("Filter bypass"), "custom": _l("Custom lists"),
+}
+TOGGLE_CATEGORIES = tuple(c for c in CATEGORY_TEXT if c != "custom")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    id: str
+    mac: str | None
+    name: str
+    vendor: str | None
+    ips: tuple[str, ...]
+    last_seen: float
+    profile: str
+    assigned: bool  # has its own [[devices]] entry in the config
+    new: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ips"] = list(self.ips)
+        return d
+
+
+def _config_devices(cfg: Config) -> dict[str, tuple[str, str]]:
+    out = {}
+    for d in cfg.devices:
+        if d.mac:
+            out[normalise_mac(d.mac)] = (d.name, d.profile)
+    return out
+
+
+def devices(cfg: Config, now: float | None = None) -> list[DeviceRow]:
+    """Devices seen by the daemon, the most recent first; the store is only read if it exists
+    (the UI must not create the daemon's database)."""
+    path = cfg.data_path() / "dnsfilter.db"
+    if not path.exists():
+        return []
+    store = DeviceStore(path)
+    try:
+        seen = store.list_devices()
+    finally:
+        store.close()
+    now = time.time() if now is None else now
+    named = _config_devices(cfg)
+    rows = []
+    for d in seen:
+        name, profile = named.get(d.get("mac") or "", ("", ""))
+        rows.append(DeviceRow(
+            id=d["id"], mac=d.get("mac"), name=name or d.get("hostname") or d.get("vendor") or d["id"],
+            vendor=d.get("vendor"), ips=tuple(d.get("ips") or ()), last_seen=float(d["last_seen"]),
+            profile=profile or d.get("profile") or cfg.defaults.profile, assigned=bool(profile),
+            new=not profile and now - float(d["first_seen"]) < NEW_FOR))
+    return rows
+
+
+def profile_names(cfg: Config) -> list[str]:
+    names = [p.name for p in cfg.profiles]
+    return names or [cfg.defaults.profile]
+
+
+def services() -> list[tuple[str, str]]:
+    """(id, title) of every blockable service, by title."""
+    from feeds.services import load_services
+
+    return sorted(((sid, s.title) for sid, s in load_services().items()), key=lambda t: t[1].lower())
+
+
+def field_of(key: str) -> str:
+    """The form field a ConfigError key points at: `profiles[2].deny[0]` → `deny`."""
+    last = key.rsplit(".", 1)[-1]
+    return last.split("[", 1)[0] or "form"
