@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import socket
+import subprocess
 import sys
 import tomllib
 import zoneinfo
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-c", "--config", required=True, help="config file (TOML)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     s.add_argument("--tls-ca-file", help=argparse.SUPPRESS)  # tests: trust a throwaway CA for DoT/DoH
+    s.add_argument("--web-any-address", action="store_true",
+                   help="let [web].listen be a public address (by default loopback and LAN only)")
 
     c = sub.add_parser("check", help="the decision the running policy takes for a name, without the network")
     c.add_argument("-c", "--config", required=True)
@@ -128,9 +131,24 @@ def _serve(args: argparse.Namespace) -> int:
     from dnsfilter.shell.workers import supervise, worker_count
 
     n = worker_count(cfg.dns.workers)
-    if n > 1:
-        return supervise(cfg, n, args.tls_ca_file)
-    return asyncio.run(Daemon(cfg, tls_ca_file=args.tls_ca_file).run())
+    web = _start_web(cfg, args.web_any_address)
+    try:
+        if n > 1:
+            return supervise(cfg, n, args.tls_ca_file)
+        return asyncio.run(Daemon(cfg, tls_ca_file=args.tls_ca_file).run())
+    finally:
+        if web is not None:
+            web.terminate()
+            web.wait(5)
+
+
+def _start_web(cfg: Config, allow_any: bool) -> subprocess.Popen[bytes] | None:
+    """The web UI in its own process when [web] is set (imported only then: routers without it)."""
+    if cfg.web is None:
+        return None
+    from webui.server import start
+
+    return start(cfg, allow_any)
 
 
 def _check(args: argparse.Namespace) -> int:
