@@ -31,6 +31,7 @@ from dnsfilter.config_values import (
     check_ifname,
     check_name,
     parse_block_mode,
+    parse_dns_listen,
     parse_listen,
 )
 from dnsfilter.config_values import networks as _networks
@@ -273,7 +274,7 @@ def _firewall(s: Section) -> Firewall:
 
 def _dns(s: Section) -> Dns:
     base = Dns()
-    listen = tuple(parse_listen(v, f"{s.key('listen')}[{i}]")
+    listen = tuple(parse_dns_listen(v, f"{s.key('listen')}[{i}]")
                    for i, v in enumerate(s.strings("listen", tuple(map(str, base.listen)))))
     if not listen:
         raise ConfigError(s.key("listen"), "needs at least one address")

@@ -18,8 +18,12 @@ class ConfigError(ValueError):
 class Listen:
     host: str
     port: int
+    # "lan" or an interface name: the daemon binds that interface's addresses as they come and go
+    interface: str = ""
 
     def __str__(self) -> str:
+        if self.interface:
+            return f"{self.interface}:{self.port}"
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
@@ -100,10 +104,25 @@ def parse_listen(text: str, key: str, default_port: int = 53) -> Listen:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        raise ConfigError(key, f"{text!r}: expected an IP address with an optional port") from None
+        raise ConfigError(key, f"{text!r}: expected an IP address with an optional port"
+                               + (", `lan` or an interface name (br-lan, eth0)" if default_port == 53 else "")) from None
     if not 0 <= port <= 65535:
         raise ConfigError(key, f"{text!r}: port out of range")
     return Listen(host, port)
+
+
+def parse_dns_listen(text: str, key: str, default_port: int = 53) -> Listen:
+    """Like parse_listen, and also `lan`, `IFNAME`, `lan:PORT`, `IFNAME:PORT`."""
+    name, sep, port = text.partition(":")
+    # a bare word like `localhost` is a host name by mistake, not an interface: interface names
+    # other than `lan` need a digit or one of -._ (br-lan, eth0, wlan0, enp3s0, lan1)
+    looks_like_if = name == "lan" or any(c.isdigit() or c in "-._" for c in name)
+    if name and ":" not in port and not name[0].isdigit() and not name.startswith("[") and looks_like_if:
+        check_ifname(name, key)
+        if sep and not (port.isascii() and port.isdigit() and 0 <= int(port) <= 65535):
+            raise ConfigError(key, f"{text!r}: the port must be a number up to 65535")
+        return Listen("", int(port) if sep else default_port, name)
+    return parse_listen(text, key, default_port)
 
 
 def parse_block_mode(text: str, key: str) -> BlockMode:

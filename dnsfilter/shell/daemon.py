@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 
 from dnsfilter import config as config_mod
 from dnsfilter.assemble import build_engine, reconfigure
-from dnsfilter.config import Config, ConfigError
+from dnsfilter.config import Config, ConfigError, Listen
 from dnsfilter.core.engine import Engine
 from dnsfilter.core.matcher import Matcher
 from dnsfilter.shell.household import Household
+from dnsfilter.shell.lan import LanWatcher
 from dnsfilter.shell.lists import load_matcher
 from dnsfilter.shell.logs import RateLimitedLog
 from dnsfilter.shell.server import DnsServer
@@ -50,6 +51,7 @@ class Daemon:
         self.reloads = 0
         self.sync_task: asyncio.Task[None] | None = None
         self.household: Household | None = None
+        self.lan: LanWatcher | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -65,9 +67,14 @@ class Daemon:
         self.server = DnsServer(self.engine, self.pool, tcp_idle=self.cfg.dns.tcp_idle_timeout,
                                 tcp_max=self.cfg.dns.tcp_max_connections)
         try:
-            await self.server.start(self.cfg.dns.listen, self.reuseport)
+            await self.server.start([lst for lst in self.cfg.dns.listen if not lst.interface], self.reuseport)
+            interfaces = tuple(lst for lst in self.cfg.dns.listen if lst.interface)
+            if interfaces:  # listen = ["lan"]: bind the LAN addresses and follow their changes
+                self.lan = LanWatcher(interfaces, self._bind_lan)
+                await self.lan.start()
         except OSError as e:
             log.error("cannot listen: %s", e)
+            await self.server.close()
             await self.pool.close()
             await self.household.stop()
             return 1
@@ -88,6 +95,8 @@ class Daemon:
             self.sync_task.cancel()
         if self.control is not None:
             self.control.close()
+        if self.lan is not None:
+            await self.lan.stop()
         await self.server.close()
         await self.server.drain_tasks(2.0)
         await self.household.stop()
@@ -96,6 +105,19 @@ class Daemon:
             self._control_path().unlink()
         log.info("stopped")
         return 0
+
+    async def _bind_lan(self, wanted: list[Listen]) -> None:
+        assert self.server is not None
+        before = set(self.server.dynamic)
+        errors = await self.server.sync_dynamic(wanted)
+        for lst in sorted(set(self.server.dynamic) - before, key=str):
+            log.info("listening on %s (LAN address)", lst)
+        for lst in sorted(before - set(self.server.dynamic), key=str):
+            log.info("no longer listening on %s (address gone)", lst)
+        for err in errors:
+            log.warning("cannot listen on %s (retried on the next address change)", err)
+        if not self.server.udp:
+            log.warning("no address to answer on yet: waiting for a LAN address")
 
     def _pool(self, cfg: Config) -> UpstreamPool:
         return UpstreamPool(list(cfg.dns.upstreams), timeout=cfg.dns.upstream_timeout, tls_ca_file=self.tls_ca_file,

@@ -25,6 +25,14 @@ RCVBUF = 4 << 20
 _LEN = struct.Struct(">H")
 
 
+def _sockaddr(listen: Listen) -> tuple[str, int] | tuple[str, int, int, int]:
+    """A link-local IPv6 listener (`fe80::1%br-lan`) binds with its interface as scope id."""
+    host, _, scope = listen.host.partition("%")
+    if scope:
+        return (host, listen.port, 0, socket.if_nametoindex(scope))
+    return (host, listen.port)
+
+
 def udp_socket(listen: Listen, reuseport: bool = False) -> socket.socket:
     fam = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
@@ -35,7 +43,7 @@ def udp_socket(listen: Listen, reuseport: bool = False) -> socket.socket:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         with contextlib.suppress(OSError):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        s.bind((listen.host, listen.port))
+        s.bind(_sockaddr(listen))
         s.setblocking(False)
     except OSError:
         s.close()
@@ -52,7 +60,7 @@ def tcp_socket(listen: Listen, reuseport: bool = False) -> socket.socket:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if reuseport:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        s.bind((listen.host, listen.port))
+        s.bind(_sockaddr(listen))
         s.listen(128)
         s.setblocking(False)
     except OSError:
@@ -85,22 +93,55 @@ class DnsServer:
         self.tcp_clients: set[TcpClient] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
+        # listeners that follow interface addresses (listen = ["lan"]), opened and closed at run time
+        self.dynamic: dict[Listen, tuple[socket.socket, asyncio.Server]] = {}
+        self.reuseport = False
 
     async def start(self, listens: tuple[Listen, ...] | list[Listen], reuseport: bool = False) -> None:
         self.loop = asyncio.get_running_loop()
+        self.reuseport = reuseport
         try:
             for lst in listens:
-                us = udp_socket(lst, reuseport)
-                # An ephemeral port (0) takes the same number for TCP as UDP got.
-                actual = Listen(lst.host, us.getsockname()[1])
-                self.udp.append((us, lst.host))
-                self.loop.add_reader(us.fileno(), self._drain, us, lst.host)
-                ts = tcp_socket(actual, reuseport)
-                srv = await asyncio.start_server(self._tcp_conn, sock=ts)
-                self.tcp_servers.append(srv)
+                await self._open(lst)
         except OSError:
             await self.close()
             raise
+
+    async def _open(self, lst: Listen) -> tuple[socket.socket, asyncio.Server]:
+        assert self.loop is not None
+        local = lst.host.partition("%")[0]  # the engine answers its own name with this address
+        us = udp_socket(lst, self.reuseport)
+        try:
+            # An ephemeral port (0) takes the same number for TCP as UDP got.
+            ts = tcp_socket(Listen(lst.host, us.getsockname()[1]), self.reuseport)
+            srv = await asyncio.start_server(self._tcp_conn, sock=ts)
+        except OSError:
+            us.close()
+            raise
+        self.udp.append((us, local))
+        self.loop.add_reader(us.fileno(), self._drain, us, local)
+        self.tcp_servers.append(srv)
+        return us, srv
+
+    async def sync_dynamic(self, wanted: list[Listen]) -> list[str]:
+        """Open the wanted listeners not open yet and close the others; static ones stay.
+        Returns one message per listener that could not be opened (retried on the next sync)."""
+        errors = []
+        for lst in [lst for lst in self.dynamic if lst not in wanted]:
+            us, srv = self.dynamic.pop(lst)
+            assert self.loop is not None
+            self.loop.remove_reader(us.fileno())
+            self.udp = [(s, h) for s, h in self.udp if s is not us]
+            us.close()
+            self.tcp_servers.remove(srv)
+            srv.close()  # connections already accepted finish on their own
+        for lst in wanted:
+            if lst not in self.dynamic:
+                try:
+                    self.dynamic[lst] = await self._open(lst)
+                except OSError as e:
+                    errors.append(f"{lst}: {e.strerror or e}")
+        return errors
 
     def addresses(self) -> list[tuple[str, int]]:
         return [(host, s.getsockname()[1]) for s, host in self.udp]
@@ -111,6 +152,7 @@ class DnsServer:
                 self.loop.remove_reader(s.fileno())
             s.close()
         self.udp.clear()
+        self.dynamic.clear()
         for srv in self.tcp_servers:
             srv.close()
         for c in list(self.tcp_clients):

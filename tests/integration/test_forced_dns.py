@@ -40,14 +40,12 @@ INTERNET = textwrap.dedent("""
         r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", "192.0.2.99"))
         return r.to_wire()
 
-    def dns_udp(fam, addr):
-        s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((addr, 53))
+    def dns_udp(s):
         while True:
             data, peer = s.recvfrom(4096)
             s.sendto(answer(data), peer)
 
-    def dns_tcp(fam, addr):
-        s = socket.socket(fam, socket.SOCK_STREAM); s.bind((addr, 53)); s.listen(16)
+    def dns_tcp(s):
         while True:
             c = s.accept()[0]
             with c, c.makefile("rb") as f:
@@ -55,22 +53,28 @@ INTERNET = textwrap.dedent("""
                 wire = answer(f.read(size))
                 c.sendall(len(wire).to_bytes(2, "big") + wire)
 
-    def echo_udp(fam, addr, port):
-        s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((addr, port))
+    def echo_udp(s):
         while True:
             data, peer = s.recvfrom(4096); s.sendto(data, peer)
 
-    def accept_tcp(fam, addr, port):
-        s = socket.socket(fam, socket.SOCK_STREAM); s.bind((addr, port)); s.listen(16)
+    def accept_tcp(s):
         while True:
             s.accept()[0].close()
 
+    def bound(fam, kind, addr, port):  # bound before "ready" is printed: no race with the test
+        s = socket.socket(fam, kind); s.bind((addr, port))
+        if kind == socket.SOCK_STREAM:
+            s.listen(16)
+        return s
+
+    U, T = socket.SOCK_DGRAM, socket.SOCK_STREAM
     jobs = []
     for fam, res, doh in ((socket.AF_INET, "%(r4)s", "%(d4)s"), (socket.AF_INET6, "%(r6)s", "%(d6)s")):
-        jobs += [(dns_udp, fam, res), (dns_tcp, fam, res), (echo_udp, fam, res, 853), (accept_tcp, fam, res, 853),
-                 (accept_tcp, fam, doh, 443)]
-    for job in jobs:
-        threading.Thread(target=job[0], args=job[1:], daemon=True).start()
+        jobs += [(dns_udp, bound(fam, U, res, 53)), (dns_tcp, bound(fam, T, res, 53)),
+                 (echo_udp, bound(fam, U, res, 853)), (accept_tcp, bound(fam, T, res, 853)),
+                 (accept_tcp, bound(fam, T, doh, 443))]
+    for fn, sock in jobs:
+        threading.Thread(target=fn, args=(sock,), daemon=True).start()
     print("ready", flush=True)
     threading.Event().wait()
 """) % {"r4": RESOLVER4, "r6": RESOLVER6, "d4": DOH4, "d6": DOH6}
