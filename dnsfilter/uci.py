@@ -1,0 +1,523 @@
+"""OpenWrt UCI files: a parser that accepts what libuci accepts, and the rendering of
+`/etc/config/dnsfilter` into dnsfilter's TOML config.
+
+The parser follows libuci's file.c (the `uci` command runs in strict mode): commands
+`package`/`config`/`option`/`list` (or `p`/`c`/`o`/`l`), several per line with `;`, `#`
+comments, 'single' quotes (no escapes), "double" quotes and bare words (a backslash takes
+the next character literally, and a backslash at the end of a line continues it), adjacent
+pieces joined ('a'"b"c is `abc`), quoted values spanning lines. Names of options and
+sections are [A-Za-z0-9_]; types are printable ASCII without spaces. Every error carries the
+line it was found on, so the init script can say where /etc/config/dnsfilter is wrong.
+
+Pure: text in, sections or a dict out; reading the file is the caller's job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+Value = str | list[str]
+
+
+class UciError(ValueError):
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(f"line {line}: {why}" if line else why)
+        self.line = line
+        self.why = why
+
+
+@dataclass
+class Section:
+    type: str
+    name: str | None  # None: an anonymous section (uci calls it cfgXXXXXX)
+    line: int
+    options: dict[str, Value] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)  # option -> line where it was last set
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_PACKAGE = re.compile(r"^[A-Za-z0-9_-]+$")
+_TYPE = re.compile(r"^[\x21-\x7e]+$")
+_COMMANDS = {"p": "package", "package": "package", "c": "config", "config": "config",
+             "o": "option", "option": "option", "l": "list", "list": "list"}
+
+
+class _Reader:
+    """libuci's line buffer: `buf` holds the logical line being parsed and `pos` the parse
+    position; a continuation (quote left open, backslash at the end) appends the next
+    physical line at `pos`, as uci_getln(ctx, pos) does."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines(keepends=True)
+        self.next = 0
+        self.buf = ""
+        self.pos = 0
+
+    @property
+    def line(self) -> int:
+        return self.next
+
+    def getln(self, at: int) -> bool:
+        if self.next >= len(self.lines):
+            self.buf = self.buf[:at]
+            return False
+        self.buf = self.buf[:at] + self.lines[self.next]
+        self.next += 1
+        return True
+
+    def cur(self) -> str:
+        return self.buf[self.pos] if self.pos < len(self.buf) else ""
+
+    def skip_space(self) -> None:
+        while self.cur() and self.cur().isspace():
+            self.pos += 1
+
+    def backslash(self) -> bool:
+        """At a backslash: skip it; True if the next character is to be taken literally,
+        False if it ended the line (the next line has been joined on)."""
+        self.pos += 1
+        rest = self.buf[self.pos:]
+        if rest in ("", "\n", "\r\n"):
+            self.getln(self.pos)
+            return False
+        return True
+
+    def quoted(self, quote: str) -> str:
+        out: list[str] = []
+        self.pos += 1
+        while True:
+            c = self.cur()
+            if c == quote:
+                self.pos += 1
+                return "".join(out)
+            if c == "":
+                if not self.getln(self.pos):
+                    raise UciError(self.line, f"EOF with unterminated {quote}")
+                continue
+            if c == "\\" and quote == '"':
+                if not self.backslash():
+                    continue
+                c = self.cur()
+            out.append(c)
+            self.pos += 1
+
+    def word(self) -> str:
+        """One argument (parse_str): pieces until whitespace, `#` (comment) or `;`."""
+        out: list[str] = []
+        while True:
+            c = self.cur()
+            if c in ("'", '"'):
+                out.append(self.quoted(c))
+            elif c == "#":
+                self.buf, c = self.buf[:self.pos], ""
+                break
+            elif c == "" or c == ";":
+                break
+            elif c == "\\":
+                if not self.backslash():
+                    if not self.cur() or self.cur().isspace():
+                        break
+                    continue
+                out.append(self.cur())
+                self.pos += 1
+            else:
+                out.append(c)
+                self.pos += 1
+            if not self.cur() or self.cur().isspace():
+                break
+        if self.cur() and self.cur() != ";":
+            self.pos += 1  # the whitespace that ended the word
+        return "".join(out)
+
+    def arg(self) -> str:
+        self.skip_space()
+        if self.cur() == ";":
+            self.pos += 1
+            return ""
+        return self.word()
+
+    def command(self) -> str | None:
+        """The command word (strtok on space and tab), or None at the end of the line."""
+        while self.cur() in (" ", "\t"):
+            self.pos += 1
+        start = self.pos
+        while self.cur() and self.cur() not in " \t":
+            self.pos += 1
+        word = self.buf[start:self.pos]
+        if self.cur():
+            self.pos += 1
+        return word or None
+
+
+def parse(text: str) -> list[Section]:
+    """Parse a UCI file; raise UciError (with its line) where libuci would refuse it."""
+    r = _Reader(text)
+    sections: list[Section] = []
+    named: dict[str, Section] = {}
+    current: Section | None = None
+    while r.getln(0):
+        r.pos = 0
+        r.skip_space()
+        while True:
+            word = r.command()
+            if word is None or word.startswith("#") or word in ("\n", "\r\n"):
+                break
+            cmd = _COMMANDS.get(word)
+            if cmd is None:
+                raise UciError(r.line, f"invalid command {word.strip()!r}")
+            if cmd == "package":
+                name = _required(r, "package without name")
+                if not _PACKAGE.match(name):
+                    raise UciError(r.line, "invalid character in name field")
+                _eol(r)
+            elif cmd == "config":
+                current = _config(r, sections, named)
+            else:
+                if current is None:
+                    raise UciError(r.line, "option/list command found before the first section")
+                _option(r, current, cmd == "list")
+            if r.cur() == "":
+                break
+    return sections
+
+
+def _required(r: _Reader, why: str) -> str:
+    value = r.arg()
+    if not value:
+        raise UciError(r.line, f"insufficient arguments ({why})")
+    return value
+
+
+def _eol(r: _Reader) -> None:
+    r.skip_space()
+    if r.cur() == ";":
+        r.pos += 1
+        return
+    if r.word():
+        raise UciError(r.line, "too many arguments")
+
+
+def _config(r: _Reader, sections: list[Section], named: dict[str, Section]) -> Section:
+    line = r.line
+    stype = _required(r, "config without type")
+    if not _TYPE.match(stype):
+        raise UciError(line, "invalid character in type field")
+    name = r.arg()
+    if name and not _NAME.match(name):
+        raise UciError(line, "invalid character in name field")
+    _eol(r)
+    if not name:
+        sec = Section(stype, None, line)
+        sections.append(sec)
+        return sec
+    if name in named:
+        sec = named[name]
+        if sec.type != stype:
+            raise UciError(line, "section of different type overwrites prior section with same name")
+        return sec  # uci merges a repeated section into the first one
+    sec = Section(stype, name, line)
+    sections.append(sec)
+    named[name] = sec
+    return sec
+
+
+def _option(r: _Reader, sec: Section, is_list: bool) -> None:
+    line = r.line
+    name = _required(r, "option without name")
+    if not _NAME.match(name):
+        raise UciError(line, "invalid character in name field")
+    value = r.arg()
+    _eol(r)
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+        raise UciError(line, f"option {name!r}: control character in value")
+    old = sec.options.get(name)
+    if is_list:
+        # uci turns an option into a one-element list before appending to it
+        sec.options[name] = ([old] if isinstance(old, str) else list(old or [])) + [value]
+    elif value:
+        sec.options[name] = value
+    else:
+        sec.options.pop(name, None)  # `option x ''` deletes x, as uci_set with an empty value does
+    sec.lines[name] = line
+
+
+# ---------------------------------------------------------------- /etc/config/dnsfilter
+
+_TRUE = ("1", "yes", "on", "true", "enabled")
+_FALSE = ("0", "no", "off", "false", "disabled")
+MODES = ("forward", "replace")
+
+
+class _Opts:
+    """Typed reads of one section's options, remembering which were read so that a
+    misspelt option is an error rather than silently ignored."""
+
+    def __init__(self, sec: Section) -> None:
+        self.sec, self.seen = sec, set[str]()
+        self.where = f"{sec.type} {sec.name!r}" if sec.name else f"{sec.type} (line {sec.line})"
+
+    def err(self, name: str, why: str) -> UciError:
+        return UciError(self.sec.lines.get(name, self.sec.line), f"{self.where}: option {name}: {why}")
+
+    def has(self, name: str) -> bool:
+        return name in self.sec.options
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        self.seen.add(name)
+        v = self.sec.options.get(name)
+        if v is None:
+            return default
+        if isinstance(v, list):
+            raise self.err(name, "must be an option, not a list")
+        return v
+
+    def list(self, name: str) -> list[str]:
+        """A list; a plain option counts as a one-element list (uci's own readers do the same)."""
+        self.seen.add(name)
+        v = self.sec.options.get(name, [])
+        return [v] if isinstance(v, str) else list(v)
+
+    def bool(self, name: str, default: bool) -> bool:
+        v = self.str(name)
+        if v is None:
+            return default
+        if v.lower() in _TRUE:
+            return True
+        if v.lower() in _FALSE:
+            return False
+        raise self.err(name, f"{v!r} is not a boolean (1/0, yes/no, on/off, true/false)")
+
+    def int(self, name: str, default: int | None = None) -> int | None:
+        v = self.str(name)
+        if v is None:
+            return default
+        if not re.fullmatch(r"-?\d+", v.strip()):
+            raise self.err(name, f"{v!r} is not a whole number")
+        return int(v)
+
+    def done(self) -> None:
+        extra = sorted(set(self.sec.options) - self.seen)
+        if extra:
+            raise self.err(extra[0], "unknown option")
+
+
+def settings(sections: list[Section]) -> dict[str, Any]:
+    """What the init script needs besides the TOML: mode, port, forced DNS, web address."""
+    o = _Opts(_main(sections) or Section("dnsfilter", "main", 0))
+    mode = o.str("mode", "forward") or "forward"
+    if mode not in MODES:
+        raise o.err("mode", f"{mode!r}: must be forward or replace")
+    port = o.int("port", 5353) or 0
+    if not 1 <= port <= 65535:
+        raise o.err("port", "must be between 1 and 65535")
+    return {
+        "enabled": o.bool("enabled", True),
+        "mode": mode,
+        "port": 53 if mode == "replace" else port,
+        "force_dns": o.bool("force_dns", False),
+        "web_listen": o.str("web_listen", "") or "",
+    }
+
+
+def _main(sections: list[Section]) -> Section | None:
+    mains = [s for s in sections if s.type == "dnsfilter"]
+    if len(mains) > 1:
+        raise UciError(mains[1].line, "only one `config dnsfilter` section is allowed")
+    return mains[0] if mains else None
+
+
+def render(sections: list[Section]) -> dict[str, Any]:
+    """The TOML config (as a dict for config.from_dict) of a parsed /etc/config/dnsfilter."""
+    known = {"dnsfilter", "feed", "profile", "schedule", "device"}
+    for s in sections:
+        if s.type not in known:
+            raise UciError(s.line, f"unknown section type {s.type!r} (known: {', '.join(sorted(known))})")
+    st = settings(sections)
+    main = _main(sections) or Section("dnsfilter", "main", 0)
+    o = _Opts(main)
+    for name in ("enabled", "mode", "port", "force_dns", "web_listen"):
+        o.seen.add(name)
+    out: dict[str, Any] = {}
+    out["general"] = _pick({"hostname": o.str("hostname"), "timezone": o.str("timezone")})
+    port = st["port"]
+    if st["mode"] == "forward":
+        # dnsmasq keeps port 53 and forwards to us over loopback, naming the client (add-mac)
+        listen = [f"127.0.0.1:{port}", f"[::1]:{port}"]
+    else:
+        listen = ["lan:53", "127.0.0.1:53", "[::1]:53"]
+    dns = {"listen": o.list("listen") or listen, "upstreams": o.list("upstream") or None,
+           "block_mode": o.str("block_mode"), "block_ttl": o.int("block_ttl"),
+           "cache_size": o.int("cache_size"), "fastpath_size": o.int("fastpath_size"),
+           "workers": o.int("workers"), "allowed_clients": o.list("allowed_client") or None}
+    out["dns"] = _pick(dns)
+    out["storage"] = {"data_dir": o.str("data_dir", "/var/lib/dnsfilter")}
+    if st["web_listen"]:
+        out["web"] = {"listen": st["web_listen"]}
+    feeds = [_feed(s) for s in sections if s.type == "feed"]
+    if feeds:
+        out["feeds"] = feeds
+    out["filter"] = {"allow": o.list("allow"), "deny": o.list("deny")}
+    out["protection"] = {"always_allow": o.list("always_allow")}
+    out["defaults"] = _pick({"profile": o.str("default_profile"),
+                             "block_categories": o.list("block_category") or None})
+    forwarders = ["127.0.0.1/32", "::1/128"] if st["mode"] == "forward" else []
+    out["network"] = {"neighbours": o.bool("neighbours", True),
+                      "lease_files": o.list("lease_file") or ["/tmp/dhcp.leases"],
+                      "trusted_forwarders": forwarders}
+    # Port-53 traffic is redirected to whoever holds 53: dnsmasq (forward) or dnsfilter (replace).
+    out["firewall"] = {"interfaces": o.list("lan_interface") or ["br-lan"], "port": 53,
+                       "block_dot": o.bool("block_dot", True), "block_doq": o.bool("block_doq", True)}
+    o.done()
+    profiles = [s for s in sections if s.type == "profile"]
+    schedules = [s for s in sections if s.type == "schedule"]
+    if profiles:
+        out["profiles"] = [_profile(p, schedules) for p in profiles]
+    elif schedules:
+        raise UciError(schedules[0].line, "a schedule needs a profile section")
+    # a device may name its profile by the UCI section name ('kids') or by its name ('Kids')
+    by_section = {p.name: p.options.get("name", p.name) for p in profiles if p.name}
+    devices = [_device(s, by_section) for s in sections if s.type == "device"]
+    if devices:
+        out["devices"] = devices
+    return out
+
+
+def _pick(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _feed(s: Section) -> dict[str, Any]:
+    o = _Opts(s)
+    name = o.str("name", s.name)
+    if not name:
+        raise UciError(s.line, "feed: a feed needs a name (config feed 'NAME' or option name)")
+    enabled = o.bool("enabled", True)
+    d = _pick({"name": name, "url": o.str("url"), "catalog": o.str("catalog"), "format": o.str("format"),
+               "category": o.str("category"), "kind": o.str("kind"), "interval": o.str("interval"),
+               "ede": o.int("ede"), "max_bytes": o.str("max_bytes"), "min_entries": o.int("min_entries")})
+    shrink = o.str("max_shrink")
+    if shrink is not None:
+        try:
+            d["max_shrink"] = float(shrink)
+        except ValueError:
+            raise o.err("max_shrink", f"{shrink!r} is not a number") from None
+    d["enabled"] = enabled
+    o.done()
+    return d
+
+
+def _profile(s: Section, schedules: list[Section]) -> dict[str, Any]:
+    o = _Opts(s)
+    name = o.str("name", s.name)
+    if not name:
+        raise UciError(s.line, "profile: a profile needs a name (config profile 'NAME' or option name)")
+    d: dict[str, Any] = {"name": name}
+    cats = o.list("block_category")
+    if cats or o.has("block_category"):
+        d["block_categories"] = cats
+    d |= {"block_services": o.list("block_service"), "allow": o.list("allow"), "deny": o.list("deny"),
+          "safe_search": o.bool("safe_search", False), "block_bypass": o.bool("block_bypass", False),
+          "allow_only": o.bool("allow_only", False)}
+    youtube = o.str("youtube")
+    if youtube is not None:
+        d["youtube"] = youtube
+    budgets: dict[str, str] = {}
+    for item in o.list("budget"):
+        key, sep, amount = item.partition("=")
+        if not sep or not key.strip() or not amount.strip():
+            raise o.err("budget", f"{item!r}: expected ID=DURATION, e.g. youtube=60m")
+        budgets[key.strip()] = amount.strip()
+    if budgets:
+        d["budgets"] = budgets
+    o.done()
+    mine = [_schedule(x) for x in schedules if x.options.get("profile") in (name, s.name)]
+    if mine:
+        d["schedules"] = mine
+    return d
+
+
+def _schedule(s: Section) -> dict[str, Any]:
+    o = _Opts(s)
+    o.str("profile")
+    block = o.list("block")
+    d = _pick({"name": o.str("name", s.name), "days": o.list("day") or None, "start": o.str("start"),
+               "end": o.str("end")})
+    d["block"] = "all" if block in ([], ["all"]) else block
+    o.done()
+    return d
+
+
+def _device(s: Section, by_section: dict[str, Any]) -> dict[str, Any]:
+    o = _Opts(s)
+    profile = o.str("profile", "") or ""
+    d = _pick({"name": o.str("name", s.name), "mac": o.str("mac"), "ip": o.str("ip"), "cidr": o.str("cidr"),
+               "profile": by_section.get(profile, profile)})
+    o.done()
+    return d
+
+
+def orphan_schedules(sections: list[Section]) -> list[Section]:
+    names = {s.options.get("name", s.name) for s in sections if s.type == "profile"} | {
+        s.name for s in sections if s.type == "profile"}
+    return [s for s in sections if s.type == "schedule" and s.options.get("profile") not in names]
+
+
+def to_dict(text: str) -> dict[str, Any]:
+    sections = parse(text)
+    lost = orphan_schedules(sections)
+    if lost:
+        raise UciError(lost[0].line, f"schedule: no profile named {lost[0].options.get('profile', '')!r}")
+    return render(sections)
+
+
+# ---------------------------------------------------------------- TOML out
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """A small TOML writer for what render() produces: tables, arrays of tables (with one
+    nested array of tables, profiles.schedules), strings, numbers, booleans, lists, and
+    inline tables of strings."""
+    head = "# Generated from /etc/config/dnsfilter by /etc/init.d/dnsfilter: edit the UCI file, not this one.\n"
+    out = [head]
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.append(f"\n[{key}]\n")
+            out += _pairs(value)
+        else:
+            for item in value:
+                out.append(f"\n[[{key}]]\n")
+                out += _pairs({k: v for k, v in item.items() if not _is_tables(v)})
+                for sub, rows in ((k, v) for k, v in item.items() if _is_tables(v)):
+                    for row in rows:
+                        out.append(f"\n[[{key}.{sub}]]\n")
+                        out += _pairs(row)
+    return "".join(out)
+
+
+def _is_tables(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+def _pairs(d: dict[str, Any]) -> list[str]:
+    return [f"{k} = {_value(v)}\n" for k, v in d.items()]
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def uci_to_toml(text: str) -> str:
+    return to_toml(to_dict(text))

@@ -1,0 +1,225 @@
+"""The UCI parser against libuci's grammar, and /etc/config/dnsfilter rendered to a config
+that dnsfilter's own loader accepts."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from dnsfilter import config
+from dnsfilter.uci import UciError, parse, settings, to_dict, uci_to_toml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_UCI = ROOT / "deploy/openwrt/files/dnsfilter.config"
+
+
+def one(text: str):
+    (sec,) = parse(text)
+    return sec
+
+
+def test_basic_file_with_comments_and_both_quote_styles():
+    secs = parse(
+        "# a comment\n"
+        "package dnsfilter\n"
+        "\n"
+        "config dnsfilter 'main'   # trailing comment\n"
+        "\toption mode \"forward\"\n"
+        "\toption hostname dns.lan\n"
+        "\tlist upstream '9.9.9.9'\n"
+        "\tlist upstream \"1.1.1.1\"\n"
+        "config feed\n"
+        "\toption url 'builtin:starter'\n"
+    )
+    assert [(s.type, s.name) for s in secs] == [("dnsfilter", "main"), ("feed", None)]
+    assert secs[0].options == {"mode": "forward", "hostname": "dns.lan", "upstream": ["9.9.9.9", "1.1.1.1"]}
+    assert secs[0].lines["mode"] == 5
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("option v 'a b'", "a b"),
+        ("option v 'it'\\''s'", "it's"),  # uci export's own escape of a single quote
+        ('option v "say \\"hi\\""', 'say "hi"'),
+        ("option v 'a\\b'", "a\\b"),  # no escapes inside single quotes
+        ("option v a\\ b", "a b"),  # a backslash takes the next character literally
+        ("option v 'a'\"b\"c", "abc"),  # adjacent pieces are joined
+        ("option v x#not-a-value", "x"),  # '#' starts a comment even inside a bare word
+        ("option v 'x#y'", "x#y"),
+        ("o v short", "short"),  # one-letter commands
+    ],
+)
+def test_values(line, value):
+    assert one("config t 's'\n" + line + "\n").options["v"] == value
+
+
+def test_multiline_values_and_continuations():
+    sec = one("config t\n\toption a 'one\ntwo'\n\toption b long\\\nword\n\toption c \"x\\\ny\"\n")
+    assert sec.options == {"a": "one\ntwo", "b": "longword", "c": "xy"}
+
+
+def test_semicolons_split_commands():
+    sec = one("config t 'n'; option a 1; list b x; list b y\n")
+    assert sec.options == {"a": "1", "b": ["x", "y"]}
+
+
+def test_option_then_list_becomes_a_list_and_empty_option_deletes():
+    sec = one("config t\n option a 1\n list a 2\n option b 3\n option b ''\n list c ''\n")
+    assert sec.options == {"a": ["1", "2"], "c": [""]}
+
+
+def test_repeated_named_section_merges():
+    (sec,) = parse("config t 'n'\n option a 1\nconfig t 'n'\n option b 2\n")
+    assert sec.options == {"a": "1", "b": "2"}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "why"),
+    [
+        ("option a 1\n", 1, "before the first section"),
+        ("config t\n frob a 1\n", 2, "invalid command"),
+        ("config t\n option a-b 1\n", 2, "invalid character in name field"),
+        ("config t 'my-name'\n", 1, "invalid character in name field"),
+        ("config 't y'\n", 1, "invalid character in type field"),
+        ("config t\n option a 1 2\n", 2, "too many arguments"),
+        ("config t\n option a 'open\n\n", 3, "unterminated '"),
+        ('config t\n option a "open\n', 2, 'unterminated "'),
+        ("config t 'n'\nconfig u 'n'\n", 2, "different type"),
+        ("config t\n option\n", 2, "invalid command"),  # strtok keeps the newline: not `option`
+        ("config t\n option '' x\n", 2, "insufficient arguments"),
+        ("config t 'n' extra\n", 1, "too many arguments"),
+        ("package 'a b'\n", 1, "invalid character"),
+        ("config t\n option a 'x\x01'\n", 2, "control character"),
+    ],
+)
+def test_rejected_like_uci(text, line, why):
+    with pytest.raises(UciError) as e:
+        parse(text)
+    assert e.value.line == line
+    assert why in str(e.value)
+
+
+def test_default_uci_file_renders_to_a_valid_config(tmp_path):
+    text = uci_to_toml(DEFAULT_UCI.read_text())
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    cfg = config.load(path)
+    assert [str(x) for x in cfg.dns.listen] == ["127.0.0.1:5353", "[::1]:5353"]
+    assert [f.name for f in cfg.feeds] == ["starter"]
+    assert cfg.network.trusted_forwarders == ("127.0.0.1/32", "::1/128")
+    assert cfg.network.lease_files == ("/tmp/dhcp.leases",)
+    assert cfg.storage.data_dir == "/var/lib/dnsfilter"
+    assert cfg.firewall.redirect_port(cfg.dns) == 53
+    assert cfg.dns.cache_size == 5000
+
+
+FULL = """
+config dnsfilter 'main'
+	option mode 'replace'
+	option timezone 'Asia/Almaty'
+	option hostname 'filter.lan'
+	option web_listen '192.168.1.1:8080'
+	option block_mode 'nxdomain'
+	list upstream 'tls://1.1.1.1#cloudflare-dns.com'
+	list deny 'example.org'
+	list always_allow 'helpline.example'
+	option default_profile 'Adults'
+
+config feed
+	option name 'hagezi'
+	option catalog 'hagezi-pro'
+	option enabled '0'
+	option interval '12h'
+
+config profile 'kids'
+	option name 'Kids'
+	list block_category 'ads'
+	list block_category 'adult'
+	list block_service 'tiktok'
+	option safe_search 'yes'
+	option youtube 'moderate'
+	list budget 'youtube=60m'
+	list budget 'games=2h'
+
+config profile 'Adults'
+
+config schedule
+	option profile 'kids'
+	option name 'bedtime'
+	list day 'weekdays'
+	option start '21:00'
+	option end '07:00'
+
+config schedule
+	option profile 'Kids'
+	option start '13:00'
+	option end '14:00'
+	list block 'games'
+
+config device
+	option name 'Tablet'
+	option mac 'AA-BB-CC-DD-EE-FF'
+	option profile 'kids'
+"""
+
+
+def test_full_config_round_trips_through_toml_and_the_loader():
+    text = uci_to_toml(FULL)
+    data = tomllib.loads(text)
+    cfg = config.from_dict(data, "/etc/dnsfilter/config.toml")
+    assert [str(x) for x in cfg.dns.listen] == ["lan:53", "127.0.0.1:53", "[::1]:53"]
+    assert cfg.network.trusted_forwarders == ()
+    assert cfg.general.timezone == "Asia/Almaty" and cfg.web and cfg.web.listen == "192.168.1.1:8080"
+    kids = cfg.profiles[0]
+    assert kids.name == "Kids" and kids.safe_search and kids.youtube == "moderate"
+    assert dict(kids.budgets) == {"youtube": 60, "games": 120}
+    assert [s.name for s in kids.schedules] == ["bedtime", "schedule 2"]
+    assert kids.schedules[1].block == ("games",)
+    assert cfg.devices[0].profile == "Kids" and cfg.devices[0].mac == "aa:bb:cc:dd:ee:ff"
+    assert cfg.feeds[0].enabled is False and cfg.feeds[0].interval == 12 * 3600
+    assert cfg.filter.deny == ("example.org",) and cfg.defaults.profile == "Adults"
+    assert settings(parse(FULL)) == {"enabled": True, "mode": "replace", "port": 53, "force_dns": False,
+                                     "web_listen": "192.168.1.1:8080"}
+
+
+def test_awkward_strings_survive_toml():
+    data = to_dict("config dnsfilter 'main'\n option hostname 'a\"b\\\\c'\n list allow 'x.example'\n")
+    assert tomllib.loads(uci_to_toml("config dnsfilter 'main'\n option timezone 'Europe/Berlin'\n"))
+    assert data["general"]["hostname"] == 'a"b\\\\c'
+    from dnsfilter.uci import to_toml
+
+    assert tomllib.loads(to_toml(data))["general"]["hostname"] == 'a"b\\\\c'
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("config dnsfilter 'main'\n option mode 'both'\n", "must be forward or replace"),
+        ("config dnsfilter 'main'\n option port '99999'\n", "between 1 and 65535"),
+        ("config dnsfilter 'main'\n option force_dns 'maybe'\n", "not a boolean"),
+        ("config dnsfilter 'main'\n option cache_size 'lots'\n", "not a whole number"),
+        ("config dnsfilter 'main'\n option colour 'blue'\n", "unknown option"),
+        ("config dnsfilter 'main'\n list mode 'forward'\n", "must be an option, not a list"),
+        ("config dnsfilter 'a'\nconfig dnsfilter 'b'\n", "only one"),
+        ("config widget\n", "unknown section type"),
+        ("config feed\n option url 'builtin:starter'\n", "needs a name"),
+        ("config profile 'p'\n list budget 'youtube'\n", "ID=DURATION"),
+        ("config schedule\n option profile 'nobody'\n option start '1:00'\n option end '2:00'\n",
+         "no profile named"),
+    ],
+)
+def test_render_errors_name_the_line(text, why):
+    with pytest.raises(UciError) as e:
+        to_dict(text)
+    assert why in str(e.value)
+    assert e.value.line >= 1
+
+
+def test_values_the_loader_rejects_are_reported_by_it():
+    data = to_dict("config dnsfilter 'main'\n list upstream 'ftp://nope'\n")
+    with pytest.raises(config.ConfigError) as e:
+        config.from_dict(data)
+    assert e.value.key == "dns.upstreams[0]"
