@@ -48,7 +48,7 @@ def device_profile(mac: str) -> Response:
     profile, name = body.get("profile"), body.get("name", "")
     if not isinstance(profile, str) or not isinstance(name, str):
         return _error(400, "profile and name must be strings", "profile")
-    return _saved(configfile.apply(state().config_path, edits.assign_device(mac, profile, name[:64])))
+    return _saved(configfile.apply(state().config_path, views.assign_edit(load_config(), mac, profile, name[:64])))
 
 
 def _known(device: str) -> bool:

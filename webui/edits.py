@@ -3,6 +3,7 @@ only changes the keys it owns; `configfile.apply` validates the whole result aft
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
@@ -79,6 +80,28 @@ def assign_device(mac: str, profile: str, name: str) -> Edit:
         entry = tomlkit.table()
         entry["name"] = name or mac
         entry["mac"] = mac
+        entry["profile"] = profile
+        devices.append(entry)
+    return edit
+
+
+def assign_device_ip(ip: str, profile: str, name: str) -> Edit:
+    """Put the device at this one address in `profile`, for devices seen without a MAC (routed,
+    loopback or a host whose neighbour entry is unknown): its `ip` entry is updated or added."""
+    try:
+        ip = str(ipaddress.ip_address(ip))
+    except ValueError:
+        raise ConfigError("ip", f"{ip[:40]!r} is not an IP address") from None
+
+    def edit(doc: TOMLDocument) -> None:
+        devices = array_of_tables(doc, "devices")
+        for d in devices:
+            if d.get("mac") is None and d.get("cidr") is None and str(d.get("ip", "")) == ip:
+                d["profile"] = profile
+                return
+        entry = tomlkit.table()
+        entry["name"] = name or ip
+        entry["ip"] = ip
         entry["profile"] = profile
         devices.append(entry)
     return edit

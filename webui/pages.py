@@ -44,7 +44,8 @@ def devices() -> Response | str:
 @bp.route("/devices/<mac>/profile", methods=["POST"])
 def device_profile(mac: str) -> Response:
     try:
-        edit = edits.assign_device(mac, request.form.get("profile", ""), request.form.get("name", "")[:64])
+        edit = views.assign_edit(load_config(), mac, request.form.get("profile", ""),
+                                 request.form.get("name", "")[:64])
         saved = configfile.apply(state().config_path, edit)
     except ConfigError as e:
         flash(_("Not saved: %(e)s", e=str(e)), "error")

@@ -9,9 +9,11 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from dnsfilter.config import Config
+from dnsfilter.config import Config, ConfigError
 from dnsfilter.core.macaddr import normalise_mac
 from dnsfilter.store import DeviceStore
+from webui import edits
+from webui.configfile import Edit
 
 NEW_FOR = 7 * 86400  # a device nobody has placed in a profile is "new" for its first week
 
@@ -61,10 +63,13 @@ class DeviceRow:
 
 
 def _config_devices(cfg: Config) -> dict[str, tuple[str, str]]:
+    """(name, profile) by normalised MAC, and by address for single-address entries."""
     out = {}
     for d in cfg.devices:
         if d.mac:
             out[normalise_mac(d.mac)] = (d.name, d.profile)
+        elif d.ip:
+            out[d.ip] = (d.name, d.profile)
     return out
 
 
@@ -83,13 +88,27 @@ def devices(cfg: Config, now: float | None = None) -> list[DeviceRow]:
     named = _config_devices(cfg)
     rows = []
     for d in seen:
-        name, profile = named.get(d.get("mac") or "", ("", ""))
+        key = d.get("mac") or (d["ips"][0] if len(d.get("ips") or ()) == 1 else "")
+        name, profile = named.get(key, ("", ""))
         rows.append(DeviceRow(
             id=d["id"], mac=d.get("mac"), name=name or d.get("hostname") or d.get("vendor") or d["id"],
             vendor=d.get("vendor"), ips=tuple(d.get("ips") or ()), last_seen=float(d["last_seen"]),
             profile=profile or d.get("profile") or cfg.defaults.profile, assigned=bool(profile),
             new=not profile and now - float(d["first_seen"]) < NEW_FOR))
     return rows
+
+
+def assign_edit(cfg: Config, device: str, profile: str, name: str) -> Edit:
+    """The edit that puts `device` (a MAC, or the id of a MAC-less device with one address)
+    in `profile`; ConfigError when it is neither."""
+    try:
+        mac = normalise_mac(device)
+    except ValueError:
+        row = next((d for d in devices(cfg) if d.id == device), None)
+        if row is None or row.mac or len(row.ips) != 1:
+            raise ConfigError("device", f"{device[:40]!r} is not a MAC address or a known device") from None
+        return edits.assign_device_ip(row.ips[0], profile, name)
+    return edits.assign_device(mac, profile, name)
 
 
 def profile_names(cfg: Config) -> list[str]:

@@ -136,3 +136,24 @@ def test_write_atomic_failure_leaves_the_file(tmp_path: Path) -> None:
     else:
         raise AssertionError("an invalid time zone was accepted")
     assert p.read_text() == "[general]\n" and tomllib.loads(p.read_text()) == {"general": {}}
+
+
+def test_device_without_mac_is_placed_by_its_address(client: FlaskClient, config_path: Path) -> None:
+    """Routed or loopback clients have no MAC: their single address goes into the config."""
+    import time
+
+    from dnsfilter.store import DeviceStore, Observation
+
+    store = DeviceStore(config_path.parent / "var" / "dnsfilter.db")
+    store.observe_many([Observation("10.9.0.5", time.time(), ip="10.9.0.5")])
+    store.close()
+    r = client.post("/api/devices/10.9.0.5/profile", json={"profile": "Kids"}, headers=_api(client))
+    assert r.status_code == 200, r.get_json()
+    r = client.post("/api/devices/10.9.0.5/profile", json={"profile": "Default"}, headers=_api(client))
+    assert [(d.ip, d.mac, d.profile) for d in config_mod.load(config_path).devices] == [("10.9.0.5", None, "Default")]
+    rows = {d["id"]: d for d in client.get("/api/devices").get_json()["devices"]}
+    assert rows["10.9.0.5"]["profile"] == "Default" and rows["10.9.0.5"]["assigned"] is True
+    # an address the filter has never seen is not a device: nothing is written
+    before = config_path.read_text()
+    r = client.post("/api/devices/10.9.0.6/profile", json={"profile": "Kids"}, headers=_api(client))
+    assert r.status_code == 400 and config_path.read_text() == before

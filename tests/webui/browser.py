@@ -1,0 +1,101 @@
+"""Helpers for the browser tests: Debian's headless chromium driven by Debian's chromedriver
+(no browser download at test time), a running daemon with its web UI, and bounded waits."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import dns.message
+import dns.query
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # ignored by its own .gitignore
+PHONE = (360, 740)
+T = TypeVar("T")
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here (None: they can)."""
+    for path, pkg in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not Path(path).exists() and not shutil.which(Path(path).name):
+            return f"{path} is missing (apt-get install {pkg}; `make deps-deb` does it as root)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def chrome() -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={PHONE[0]},{PHONE[1]}", "--lang=en-US", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-default-apps", "--disable-extensions", "--metrics-recording-only",
+                "--no-default-browser-check", "--disable-features=Translate,OptimizationHints,MediaRouter"):
+        opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    # the exact phone viewport (a window size would include the browser's own frame)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 1, "mobile": True})
+    driver.set_page_load_timeout(20)
+    driver.set_script_timeout(10)
+    return driver
+
+
+def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 15.0, every: float = 0.2) -> T:
+    """Poll `fn` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = fn()
+        except Exception as e:  # a page mid-load raises; keep polling until the deadline
+            last, value = e, None
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last!r})")
+
+
+def web_up(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/login")
+        return conn.getresponse().status in (200, 302)
+    except OSError:
+        return False
+
+
+def query(port: int, name: str, source: str) -> dns.message.Message:
+    q = dns.message.make_query(name, "A", use_edns=0)
+    return dns.query.udp(q, "127.0.0.1", port=port, timeout=3, source=source)
+
+
+def answer_ips(msg: dns.message.Message) -> list[str]:
+    return [rr.address for rrset in msg.answer for rr in rrset if hasattr(rr, "address")]
+
+
+def ede_codes(msg: dns.message.Message) -> list[int]:
+    return [int(o.code) for o in msg.options if int(o.otype) == 15]
+
+
+def full_page_png(driver: Any, out: Path) -> None:
+    """The whole page at phone width, not only the first screen."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": PHONE[0], "height": min(int(height), 8000), "scale": 1}})
+    out.write_bytes(base64.b64decode(shot["data"]))

@@ -1,0 +1,180 @@
+"""End to end in a real browser: `dnsfilter serve` with its web UI, Debian's headless chromium.
+
+A parent sets the appliance up, logs in, makes a Kids profile that blocks TikTok and puts the
+device at 127.0.0.2 in it; from then on that device gets 0.0.0.0 (with an EDE) for tiktok.com
+while 127.0.0.1 still gets the real answer. Then every page is photographed at phone size in
+English, Russian and Kazakh (tests/webui/artifacts/, printed at the end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.daemon import DaemonProcess, free_port
+from tests.support.scripted import Scripted
+from tests.webui.browser import (
+    ARTIFACTS,
+    PHONE,
+    answer_ips,
+    chrome,
+    ede_codes,
+    full_page_png,
+    missing_browser,
+    query,
+    wait_for,
+    web_up,
+)
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(missing_browser() is not None, reason=missing_browser() or "")]
+
+PASSWORD = "a long parent password"
+KID = "127.0.0.2"
+REAL = "192.0.2.7"
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonProcess, str]]:
+    up = Scripted(zone={"tiktok.com": [f"tiktok.com. 300 IN A {REAL}"],
+                        "example.org": ["example.org. 300 IN A 192.0.2.8"]})
+    web = free_port()
+    tmp = tmp_path_factory.mktemp("browser")
+    config = ("# written by the browser test\n"
+              f'[dns]\nlisten = ["127.0.0.1:{{port}}"]\nupstreams = ["{up.addr}"]\n'
+              f'[web]\nlisten = "127.0.0.1:{web}"\n')
+    daemon = DaemonProcess(tmp, config).start()
+    try:
+        wait_for("the web UI", lambda: web_up(web), timeout=20)
+        yield daemon, f"http://127.0.0.1:{web}"
+    finally:
+        daemon.stop()
+        up.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    driver = chrome()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _by(driver: Any, css: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def _select(driver: Any, css: str, text: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    Select(_by(driver, css)).select_by_visible_text(text)
+
+
+def _submit(driver: Any, form_css: str) -> None:
+    """Click the form's submit button and wait for the next page (bounded)."""
+    old = _by(driver, "html")
+    _by(driver, f"{form_css} button[type=submit]").click()
+    wait_for("the next page", lambda: not _stale_ok(old), timeout=15, every=0.1)
+
+
+def _stale_ok(element: Any) -> bool:
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        element.tag_name  # noqa: B018 - touching it tells whether the old page is gone
+        return True
+    except StaleElementReferenceException:
+        return False
+
+
+def _kid_card(driver: Any, base: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/devices")
+    for card in driver.find_elements(By.CSS_SELECTOR, "li.card"):
+        if KID in card.text:
+            return card
+    return None
+
+
+def test_parent_blocks_tiktok_for_one_device(appliance: tuple[DaemonProcess, str], browser: Any) -> None:
+    daemon, base = appliance
+    assert answer_ips(query(daemon.port, "tiktok.com", KID)) == [REAL]  # not blocked yet; the device is seen
+
+    browser.get(f"{base}/")
+    wait_for("the setup page", lambda: browser.current_url.endswith("/setup"))
+    _by(browser, "#password").send_keys(PASSWORD)
+    _by(browser, "#password2").send_keys(PASSWORD)
+    _select(browser, "#timezone", "Asia/Almaty")
+    _submit(browser, "main form")
+    assert browser.current_url.endswith("/login"), browser.page_source[:2000]
+
+    _by(browser, "#password").send_keys(PASSWORD)
+    _submit(browser, "main form")
+    assert browser.current_url.endswith("/devices"), browser.page_source[:2000]
+
+    browser.get(f"{base}/profiles")
+    _by(browser, "#name").send_keys("Kids")
+    _submit(browser, "main form")
+    assert browser.current_url.endswith("/profiles/Kids"), browser.page_source[:2000]
+    _by(browser, "input[name=service][value=tiktok]").click()
+    _submit(browser, "main form")
+    assert "Saved." in _by(browser, "main").text
+
+    card = wait_for("the 127.0.0.2 device on the Devices page", lambda: _kid_card(browser, base), timeout=20)
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(card.find_element(By.CSS_SELECTOR, "select[name=profile]")).select_by_visible_text("Kids")
+    old = _by(browser, "html")
+    card.find_element(By.CSS_SELECTOR, "form.row button[type=submit]").click()
+    wait_for("the saved Devices page", lambda: not _stale_ok(old))
+    assert "Saved." in _by(browser, "main").text, _by(browser, "main").text
+
+    text = daemon.config_path.read_text()
+    assert "# written by the browser test" in text and 'ip = "127.0.0.2"' in text
+
+    blocked = wait_for("the block to apply to 127.0.0.2",
+                       lambda: (r := query(daemon.port, "tiktok.com", KID)) and answer_ips(r) == ["0.0.0.0"] and r,
+                       timeout=5)
+    assert ede_codes(blocked), blocked.to_text()
+    assert answer_ips(query(daemon.port, "tiktok.com", "127.0.0.1")) == [REAL]
+    assert answer_ips(query(daemon.port, "example.org", KID)) == ["192.0.2.8"]
+
+
+PAGES = ["/devices", "/profiles", "/profiles/Kids", "/settings"]
+
+
+def test_screenshots_at_phone_size(appliance: tuple[DaemonProcess, str], browser: Any) -> None:
+    """Runs after the flow above (same browser session, logged in)."""
+    _, base = appliance
+    browser.get(f"{base}/devices")
+    if browser.current_url.endswith("/login"):
+        pytest.skip("needs the logged-in session of test_parent_blocks_tiktok_for_one_device")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    sideways: list[str] = []
+    for lang in ("en", "ru", "kk"):
+        browser.get(f"{base}/devices")
+        old = _by(browser, "html")
+        _by(browser, f".langs button[value={lang}]").click()
+        wait_for(f"the page in {lang}", lambda old=old: not _stale_ok(old))
+        for path in PAGES:
+            browser.get(base + path)
+            assert _by(browser, "html").get_attribute("lang") == lang
+            width, view = browser.execute_script(
+                "return [document.documentElement.scrollWidth, window.innerWidth]")
+            if width > view:
+                sideways.append(f"{path} in {lang} is {width}px wide")
+            out = ARTIFACTS / f"{lang}{path.replace('/', '_')}.png"
+            full_page_png(browser, out)
+            saved.append(out)
+    print(f"\nscreenshots: {ARTIFACTS} ({len(saved)} files)")
+    assert all(p.stat().st_size > 1000 for p in saved)
+    assert not sideways, f"pages that scroll sideways on a {PHONE[0]}px phone: {sideways}"
