@@ -1,0 +1,176 @@
+"""/etc/init.d/dnsfilter and the uci-defaults script run under Debian's busybox ash (the shell
+OpenWrt uses), with procd's helpers and `uci` replaced by a shim that records every call.
+The UCI → TOML helper and `dnsfilter firewall render` are the real ones."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dnsfilter import config
+
+ROOT = Path(__file__).resolve().parents[2]
+FILES = ROOT / "deploy/openwrt/files"
+SHIM = Path(__file__).with_name("openwrt_shim.sh")
+BUSYBOX = shutil.which("busybox")
+
+pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (Debian: busybox-static)")
+
+
+class Router:
+    """A throwaway directory standing in for the router's filesystem."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.calls = tmp / "calls"
+        self.state = tmp / "uci-state"
+        self.uci = tmp / "etc-config-dnsfilter"
+        self.run = tmp / "var-etc-dnsfilter"
+        self.fw = tmp / "nftables.d/table-post/30-dnsfilter.nft"
+        self.dnsmasq_dir = tmp / "dnsmasq.d"
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir()
+        self.helper = self._script(bin_dir / "dnsfilter-uci",
+                                   f'exec "{sys.executable}" "{FILES / "dnsfilter-uci"}" "$@"')
+        self.prog = self._script(bin_dir / "dnsfilter", f'exec "{sys.executable}" -m dnsfilter "$@"')
+        self.dnsmasq = self._script(bin_dir / "dnsmasq-init", f'echo "dnsmasq_init $*" >> "{self.calls}"')
+        self.firewall = self._script(bin_dir / "firewall-init", f'echo "firewall_init $*" >> "{self.calls}"')
+        self.uci.write_text((FILES / "dnsfilter.config").read_text())
+        self.state.write_text(f"dhcp.@dnsmasq[0].confdir={self.dnsmasq_dir}\nnetwork.lan.ipaddr=192.168.1.1/24\n")
+
+    @staticmethod
+    def _script(path: Path, body: str) -> Path:
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+        return path
+
+    def sh(self, script: Path, actions: str) -> subprocess.CompletedProcess[str]:
+        self.calls.write_text("")
+        env = {"PATH": os.environ["PATH"], "CALLS": str(self.calls), "UCI_STATE": str(self.state),
+               "PROG": str(self.prog), "HELPER": str(self.helper), "UCI_CONFIG": str(self.uci),
+               "RUN_DIR": str(self.run), "FW_INCLUDE": str(self.fw), "DNSMASQ_INIT": str(self.dnsmasq),
+               "FIREWALL_INIT": str(self.firewall), "PYTHONPATH": str(ROOT)}
+        cmd = f'. "{SHIM}"; . "{script}"; {actions}'
+        return subprocess.run([BUSYBOX, "ash", "-c", cmd], env=env, capture_output=True, text=True, timeout=60)
+
+    def init(self, actions: str) -> subprocess.CompletedProcess[str]:
+        return self.sh(FILES / "dnsfilter.init", actions)
+
+    def recorded(self) -> list[str]:
+        return self.calls.read_text().splitlines()
+
+    def set_uci(self, **options: str) -> None:
+        text = self.uci.read_text()
+        for k, v in options.items():
+            text, n = re.subn(rf"(?m)^\toption {k} .*$", f"\toption {k} '{v}'", text)
+            assert n == 1, k
+        self.uci.write_text(text)
+
+
+@pytest.fixture
+def router(tmp_path: Path) -> Router:
+    return Router(tmp_path)
+
+
+def test_start_registers_the_procd_instance(router: Router):
+    r = router.init("start_service; service_triggers")
+    assert r.returncode == 0, r.stderr
+    calls = router.recorded()
+    toml = router.run / "config.toml"
+    assert "procd_open_instance [dnsfilter]" in calls
+    assert f"procd_set_param [command] [{router.prog}] [serve] [-c] [{toml}]" in calls
+    assert "procd_set_param [respawn] [3600] [5] [5]" in calls
+    assert f"procd_set_param [file] [{router.uci}] [{toml}]" in calls
+    assert "procd_add_reload_trigger [dnsfilter]" in calls
+    assert calls.index("procd_open_instance [dnsfilter]") < calls.index("procd_close_instance")
+    cfg = config.load(toml)  # the rendered config is what the daemon will load
+    assert [str(x) for x in cfg.dns.listen] == ["127.0.0.1:5353", "[::1]:5353"]
+
+
+def test_forward_mode_points_dnsmasq_at_dnsfilter_with_client_identity(router: Router):
+    assert router.init("start_service").returncode == 0
+    conf = (router.dnsmasq_dir / "dnsfilter.conf").read_text().splitlines()
+    for line in ("no-resolv", "server=127.0.0.1#5353", "add-mac", "add-subnet=32,128", "strip-mac",
+                 "strip-subnet", "cache-size=0"):
+        assert line in conf
+    assert conf.index("strip-mac") < conf.index("add-mac")
+    assert "dnsmasq_init restart" in router.recorded()
+    # the same config again: dnsmasq is left alone
+    assert router.init("start_service").returncode == 0
+    assert "dnsmasq_init restart" not in router.recorded()
+    assert not router.fw.exists()  # force_dns is off by default
+    # stop: the fragment goes and dnsmasq is restarted without it
+    assert router.init("stop_service").returncode == 0
+    assert not (router.dnsmasq_dir / "dnsfilter.conf").exists()
+    assert "dnsmasq_init restart" in router.recorded()
+
+
+def test_default_dnsmasq_confdir_is_per_instance(router: Router):
+    router.state.write_text("")
+    r = router.init("dnsmasq_confdir")
+    assert r.stdout.strip() == "/tmp/dnsmasq.cfg01411c.d"
+
+
+def test_replace_mode_turns_dnsmasq_dns_off_and_back(router: Router):
+    router.set_uci(mode="replace")
+    assert router.init("start_service").returncode == 0
+    calls = router.recorded()
+    assert "uci [-q] [set] [dhcp.@dnsmasq[0].port=0]" in calls
+    assert "uci [-q] [add_list] [dhcp.lan.dhcp_option=6,192.168.1.1]" in calls
+    assert "uci [-q] [commit] [dhcp]" in calls and "dnsmasq_init restart" in calls
+    cfg = config.load(router.run / "config.toml")
+    assert [str(x) for x in cfg.dns.listen] == ["lan:53", "127.0.0.1:53", "[::1]:53"]
+    assert not (router.dnsmasq_dir / "dnsfilter.conf").exists()
+    assert router.init("start_service").returncode == 0  # already applied: no second add_list
+    assert not any("add_list" in c for c in router.recorded())
+    assert router.init("stop_service").returncode == 0
+    calls = router.recorded()
+    assert "uci [-q] [delete] [dhcp.@dnsmasq[0].port]" in calls
+    assert "uci [-q] [del_list] [dhcp.lan.dhcp_option=6,192.168.1.1]" in calls
+    assert "dhcp.@dnsmasq[0].port" not in router.state.read_text()
+
+
+def test_force_dns_installs_the_fw4_include(router: Router):
+    router.set_uci(force_dns="1")
+    assert router.init("start_service").returncode == 0
+    text = router.fw.read_text()
+    assert "dnsfilter_redirect_dns" in text and "redirect to :53" in text
+    assert "firewall_init reload" in router.recorded()
+    assert router.init("start_service").returncode == 0  # unchanged rules: no firewall reload
+    assert "firewall_init reload" not in router.recorded()
+    assert router.init("stop_service").returncode == 0
+    assert not router.fw.exists() and "firewall_init reload" in router.recorded()
+
+
+def test_invalid_uci_does_not_start(router: Router):
+    router.uci.write_text("config dnsfilter 'main'\n\toption mode 'sideways'\n")
+    r = router.init("start_service")
+    assert r.returncode != 0
+    assert "line 2" in r.stderr and "must be forward or replace" in r.stderr
+    assert not any(c.startswith("procd_open_instance") for c in router.recorded())
+    assert not (router.run / "config.toml").exists()
+
+
+def test_disabled_starts_no_instance(router: Router):
+    router.set_uci(enabled="0")
+    assert router.init("start_service").returncode == 0
+    assert not any(c.startswith("procd_open_instance") for c in router.recorded())
+
+
+def test_uci_defaults_takes_the_router_time_zone(router: Router):
+    router.state.write_text("system.@system[0].zonename=Asia/Almaty\ndnsfilter.main.timezone=UTC\n")
+    r = router.sh(FILES / "dnsfilter.uci-defaults", "true")
+    assert r.returncode == 0, r.stderr
+    assert "dnsfilter.main.timezone=Asia/Almaty" in router.state.read_text()
+    assert "uci [-q] [commit] [dnsfilter]" in router.recorded()
+
+
+def test_scripts_parse_under_sh():
+    for name in ("dnsfilter.init", "dnsfilter.uci-defaults"):
+        assert subprocess.run([BUSYBOX, "ash", "-n", str(FILES / name)]).returncode == 0
