@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from dnsfilter.config import ConfigError
-from webui import configfile, control, edits, json_body, load_config, state, views
+from webui import LANGUAGES, configfile, control, edits, json_body, load_config, state, system, views
+from webui.auth import timezones
 from webui.security import csrf_token
 
 bp = Blueprint("api", __name__)
@@ -112,3 +113,55 @@ def update_profile(name: str) -> Response:
         if not isinstance(value, kind) or (kind is list and not all(isinstance(v, str) for v in value)):
             return _error(400, f"{key} must be {'a list of strings' if kind is list else 'true or false'}", key)
     return _saved(configfile.apply(state().config_path, edits.update_profile(name, body)))
+
+
+@bp.get("/settings")
+def settings() -> Response:
+    g = system.general_of(load_config())
+    admin = state().secrets.admin()
+    return jsonify(ok=True, upstreams=g.upstreams, block_mode=g.mode_text(), timezone=g.timezone,
+                   language=admin.language if admin else "en")
+
+
+@bp.patch("/settings")
+def update_settings() -> Response:
+    """{upstreams: [..], block_mode: "null|nxdomain|refused|ip:ADDR", timezone, language}; keys left
+    out keep their value."""
+    body = json_body()
+    if not body:
+        return _error(400, "send a JSON object with the keys to change")
+    known = {"upstreams", "block_mode", "timezone", "language"}
+    for key, value in body.items():
+        if key not in known:
+            return _error(400, f"{key!r} cannot be changed here (can: {', '.join(sorted(known))})", key)
+        ok = (isinstance(value, list) and all(isinstance(v, str) for v in value)) if key == "upstreams" \
+            else isinstance(value, str)
+        if not ok:
+            return _error(400, f"{key} must be {'a list of strings' if key == 'upstreams' else 'a string'}", key)
+    cur = system.general_of(load_config())
+    mode = body.get("block_mode", cur.mode_text())
+    kind, _sep, ip = mode.partition(":")
+    general = system.General(body.get("upstreams", cur.upstreams), kind, ip, body.get("timezone", cur.timezone))
+    admin = state().secrets.admin()
+    language = body.get("language", admin.language if admin else "en")
+    if language not in LANGUAGES:
+        return _error(400, f"language must be one of {', '.join(LANGUAGES)}", "language")
+    if general.timezone not in timezones():
+        return _error(400, f"{general.timezone[:60]!r} is not an IANA time zone name", "timezone")
+    saved = configfile.apply(state().config_path, system.set_general(general))
+    state().secrets.set_language(language)
+    return _saved(saved)
+
+
+@bp.get("/settings/backup")
+def backup() -> Response:
+    path = state().config_path
+    return Response(path.read_bytes() if path.exists() else b"", mimetype="application/toml")
+
+
+@bp.post("/settings/restore")
+def restore() -> Response:
+    """The body is the config file itself (as from /api/settings/backup)."""
+    system.restore(state().config_path, request.get_data(cache=False)[: system.MAX_RESTORE + 1])
+    reply = control.send(state().data_dir / "control.sock", "reload")
+    return jsonify(ok=True, reloaded=reply.ok, reload_message=reply.message)

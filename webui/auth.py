@@ -10,7 +10,7 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 from flask_babel import gettext as _
 
 from dnsfilter.config import ConfigError
-from webui import LANGUAGES, configfile, edits, logged_in, state
+from webui import LANGUAGES, _locale, configfile, control, edits, load_config, logged_in, state, system
 from webui.secrets_store import MAX_PASSWORD, MIN_PASSWORD
 
 bp = Blueprint("auth", __name__)
@@ -125,6 +125,7 @@ def settings() -> Response | str:
     errors: dict[str, str] = {}
     notice = None
     new_token = None
+    general: system.General | None = None
     if request.method == "POST":
         action = request.form.get("action")
         if action == "password":
@@ -147,7 +148,58 @@ def settings() -> Response | str:
         elif action == "revoke":
             if st.secrets.revoke_token(request.form.get("id", "")):
                 notice = _("The token was revoked.")
+        elif action == "general":
+            general = system.general_from_form(request.form)
+            notice = _save_general(general, request.form.get("language", ""), errors)
+        elif action == "restore":
+            upload = request.files.get("file")
+            try:
+                system.restore(st.config_path, upload.read(system.MAX_RESTORE + 1) if upload else b"")
+            except ConfigError as e:
+                errors["file"] = _("Nothing was restored: %(e)s", e=str(e))
+            else:
+                reply = control.send(st.data_dir / "control.sock", "reload")
+                notice = _("The settings were restored from the file.") if reply.ok else \
+                    _("The settings were restored. The filter will use them when it next starts.")
         else:
             errors["action"] = _("The request could not be handled.")
+    try:
+        shown = general if errors.keys() & GENERAL_FIELDS else system.general_of(load_config())
+    except ConfigError:
+        shown = system.General([], "null", "", "UTC")  # a broken file can still be restored from here
     return Response(render_template("settings.html", errors=errors, notice=notice, new_token=new_token,
-                                    tokens=st.secrets.tokens()), status=400 if errors else 200)
+                                    tokens=st.secrets.tokens(), general=shown, timezones=timezones(),
+                                    block_modes=system.BLOCK_MODES, language=_locale()),
+                    status=400 if errors else 200)
+
+
+GENERAL_FIELDS = {"upstreams", "block_mode", "block_ip", "timezone", "language", "general"}
+
+
+def _save_general(general: system.General, language: str, errors: dict[str, str]) -> str | None:
+    """Save the appliance settings; errors go next to their field and nothing is saved."""
+    if language not in LANGUAGES:
+        errors["language"] = _("Choose a language from the list.")
+    if general.timezone not in timezones():
+        errors["timezone"] = _("Choose a time zone from the list.")
+    if errors:
+        return None
+    try:
+        saved = configfile.apply(state().config_path, system.set_general(general))
+    except ConfigError as e:
+        field = e.key.rsplit(".", 1)[-1].split("[", 1)[0]
+        if field == "block_mode" and general.block_mode == "ip":
+            field = "block_ip"  # the address is what was wrong
+        errors[field if field in GENERAL_FIELDS else "general"] = _("Not saved: %(e)s", e=str(e))
+        return None
+    state().secrets.set_language(language)
+    session["lang"] = language
+    return _("Saved.") if saved.reloaded else _("Saved. The filter will use it when it next starts.")
+
+
+@bp.route("/settings/backup")
+def backup() -> Response:
+    """The config file as it is, to keep somewhere safe (it holds no password: those are in data_dir)."""
+    data = state().config_path.read_bytes() if state().config_path.exists() else b""
+    return Response(data, mimetype="application/toml",
+                    headers={"Content-Disposition": 'attachment; filename="dnsfilter-config.toml"'})

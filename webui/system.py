@@ -1,0 +1,88 @@
+"""Settings of the whole appliance: upstream resolvers, how blocked names are answered, time
+zone, the UI language, and backup/restore of the config file.
+
+A restore is validated as a whole with `dnsfilter.config.from_dict` before it replaces
+anything; the file it replaces stays as `config.toml.bak` (configfile.write_atomic).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.toml_document import TOMLDocument
+
+from dnsfilter import config as config_mod
+from dnsfilter.config import Config, ConfigError
+from webui import configfile
+from webui.configfile import Edit, string_array, table
+
+BLOCK_MODES = ("null", "nxdomain", "refused", "ip")
+MAX_UPSTREAMS = 8
+MAX_RESTORE = 200 * 1024  # a household config is a few kB; the app refuses bodies over 256 kB anyway
+
+
+@dataclass(frozen=True, slots=True)
+class General:
+    upstreams: list[str]
+    block_mode: str  # one of BLOCK_MODES
+    block_ip: str  # "ADDR[,ADDR6]" when block_mode is "ip"
+    timezone: str
+
+    def mode_text(self) -> str:
+        return f"ip:{self.block_ip}" if self.block_mode == "ip" else self.block_mode
+
+
+def general_of(cfg: Config) -> General:
+    bm = cfg.dns.block_mode
+    ips = ",".join(a for a in (bm.ipv4, bm.ipv6) if a) if bm.kind == "ip" else ""
+    return General([u.text for u in cfg.dns.upstreams], bm.kind, ips, cfg.general.timezone)
+
+
+def set_general(g: General) -> Edit:
+    if not g.upstreams:
+        raise ConfigError("upstreams", "give at least one upstream resolver")
+    if len(g.upstreams) > MAX_UPSTREAMS:
+        raise ConfigError("upstreams", f"at most {MAX_UPSTREAMS} upstream resolvers")
+    if g.block_mode not in BLOCK_MODES:
+        raise ConfigError("block_mode", f"{g.block_mode[:20]!r}: choose one of {', '.join(BLOCK_MODES)}")
+    if g.block_mode == "ip" and not g.block_ip.strip():
+        raise ConfigError("block_ip", "give the address blocked names should point to")
+
+    def edit(doc: TOMLDocument) -> None:
+        dns = table(doc, "dns")
+        dns["upstreams"] = string_array(g.upstreams)
+        dns["block_mode"] = g.mode_text()
+        table(doc, "general")["timezone"] = g.timezone
+    return edit
+
+
+def restore(cfg_path: Path, data: bytes) -> Config:
+    """Replace the config file with `data` once it is known to be a valid config. Raises
+    ConfigError (and writes nothing) otherwise; the replaced file is kept as `.bak`."""
+    if not data.strip():
+        raise ConfigError("file", "the file is empty")
+    if len(data) > MAX_RESTORE:
+        raise ConfigError("file", f"the file is larger than {MAX_RESTORE // 1024} kB: not a dnsfilter config")
+    try:
+        text = data.decode("utf-8")
+        parsed = tomllib.loads(text)
+        tomlkit.parse(text)  # later edits need tomlkit to read it too
+    except UnicodeDecodeError:
+        raise ConfigError("file", "the file is not text (UTF-8): not a dnsfilter config") from None
+    except (tomllib.TOMLDecodeError, TOMLKitError) as e:
+        raise ConfigError("file", f"not a valid TOML file: {str(e)[:200]}") from None
+    cfg = config_mod.from_dict(parsed, str(cfg_path))  # relative paths resolve as for the real file
+    with configfile._lock:
+        configfile.write_atomic(cfg_path, text)
+    return cfg
+
+
+def general_from_form(form: Any) -> General:
+    ups = [w.strip() for w in form.get("upstreams", "").replace(",", "\n").splitlines() if w.strip()]
+    return General(ups, form.get("block_mode", ""), form.get("block_ip", "").strip()[:100],
+                   form.get("timezone", ""))
