@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Build dnsfilter's OpenWrt 24.10 package (.ipk) straight from this repository, without the SDK.
+
+    python3 deploy/openwrt/build.py [--out DIR] [--python 3.11] [--ar]
+
+The package is architecture independent (pure Python): the dnsfilter, feeds and webui
+packages plus a copy of dnslib (not in OpenWrt's feed) go to /usr/lib/pythonX.Y/site-packages,
+and the init script, UCI config, uci-defaults and helpers from deploy/openwrt/files go where
+the SDK Makefile would put them. The container is what OpenWrt's scripts/ipkg-build writes:
+a gzipped tar of ./debian-binary, ./data.tar.gz and ./control.tar.gz (opkg also reads the
+Debian-style ar container, written with --ar). Members are owned by root, sorted, with a
+fixed mtime, so two builds of the same tree give the same bytes.
+
+OpenWrt 25.x uses apk v3 packages (the binary "ADB" format, signed); this script does not
+make those: see docs/deploy.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.util
+import io
+import sys
+import tarfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FILES = Path(__file__).resolve().parent / "files"
+MTIME = 0  # reproducible archives
+DEPENDS = ("python3-light", "python3-flask", "python3-requests", "python3-pyroute2", "python3-asyncio",
+           "python3-logging", "python3-sqlite3", "python3-openssl", "python3-urllib", "python3-codecs",
+           "zoneinfo-all")
+RELEASE = 1
+
+POSTINST = """#!/bin/sh
+[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_postinst $0 $@
+"""
+PRERM = """#!/bin/sh
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_prerm $0 $@
+"""
+# default_postinst (OpenWrt's /lib/functions.sh) runs the package's uci-defaults script and
+# enables and starts its init scripts; default_prerm stops and disables them.
+
+
+def version() -> str:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        return tomllib.load(f)["project"]["version"]
+
+
+def data_files(python: str) -> list[tuple[str, bytes, int]]:
+    """(path inside the package, content, mode) for every installed file."""
+    site = f"usr/lib/python{python}/site-packages"
+    out: list[tuple[str, bytes, int]] = []
+    spec = importlib.util.find_spec("dnslib")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("build.py: dnslib is not installed here (pip install dnslib); it is vendored into the package")
+    trees = [(ROOT / "dnsfilter", "dnsfilter"), (ROOT / "feeds", "feeds"), (ROOT / "webui", "webui"),
+             (Path(next(iter(spec.submodule_search_locations))), "dnslib")]
+    for src, name in trees:
+        for p in sorted(src.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
+                out.append((f"{site}/{name}/{p.relative_to(src).as_posix()}", p.read_bytes(), 0o644))
+    for src, dst, mode in (("dnsfilter.bin", "usr/bin/dnsfilter", 0o755),
+                           ("dnsfilter-uci", "usr/libexec/dnsfilter-uci", 0o755),
+                           ("dnsfilter.init", "etc/init.d/dnsfilter", 0o755),
+                           ("dnsfilter.config", "etc/config/dnsfilter", 0o600),
+                           ("dnsfilter.uci-defaults", "etc/uci-defaults/90-dnsfilter", 0o755)):
+        out.append((dst, (FILES / src).read_bytes(), mode))
+    return out
+
+
+def targz(members: list[tuple[str, bytes, int]], keep_order: bool = False) -> bytes:
+    """A gzipped tar with ./-prefixed names, directories included, root-owned, sorted
+    (or in the given order: the outer container lists debian-binary first, as ipkg-build does)."""
+    dirs = sorted({"/".join(path.split("/")[:i]) for path, _, _ in members for i in range(1, path.count("/") + 1)})
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for d in dirs:
+            info = tarfile.TarInfo(f"./{d}/")
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, MTIME
+            tar.addfile(info)
+        for path, content, mode in (members if keep_order else sorted(members)):
+            info = tarfile.TarInfo(f"./{path}")
+            info.size, info.mode, info.mtime = len(content), mode, MTIME
+            tar.addfile(info, io.BytesIO(content))
+    return gzip.compress(raw.getvalue(), mtime=MTIME)
+
+
+def control(installed_size: int, ver: str) -> str:
+    return (f"Package: dnsfilter\n"
+            f"Version: {ver}-r{RELEASE}\n"
+            f"Depends: libc, {', '.join(DEPENDS)}\n"
+            f"Source: deploy/openwrt\n"
+            f"SourceName: dnsfilter\n"
+            f"License: GPL-3.0-or-later\n"
+            f"Section: net\n"
+            f"Architecture: all\n"
+            f"Installed-Size: {installed_size}\n"
+            f"Description: Filtering DNS resolver with per-device profiles, behind dnsmasq or on port 53\n")
+
+
+def ar(members: list[tuple[str, bytes]]) -> bytes:
+    out = [b"!<arch>\n"]
+    for name, content in members:
+        header = f"{name + '/':<16}{MTIME:<12}{0:<6}{0:<6}{0o100644:<8o}{len(content):<10}`\n"
+        out += [header.encode(), content, b"\n" if len(content) % 2 else b""]
+    return b"".join(out)
+
+
+def build(out_dir: Path, python: str = "3.11", use_ar: bool = False) -> Path:
+    files = data_files(python)
+    ver = version()
+    data = targz(files)
+    ctl = targz([("control", control(sum(len(c) for _, c, _ in files), ver).encode(), 0o644),
+                 ("conffiles", b"/etc/config/dnsfilter\n", 0o644),
+                 ("postinst", POSTINST.encode(), 0o755),
+                 ("prerm", PRERM.encode(), 0o755)])
+    parts = [("debian-binary", b"2.0\n"), ("control.tar.gz", ctl), ("data.tar.gz", data)]
+    if use_ar:
+        blob = ar(parts)
+    else:
+        outer = [parts[0], parts[2], parts[1]]  # ipkg-build: ./debian-binary ./data.tar.gz ./control.tar.gz
+        blob = targz([(name, content, 0o644) for name, content in outer], keep_order=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"dnsfilter_{ver}-r{RELEASE}_all.ipk"
+    path.write_bytes(blob)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "build"), help="output folder (default: build/)")
+    ap.add_argument("--python", default="3.11", help="the router's Python version (OpenWrt 24.10: 3.11)")
+    ap.add_argument("--ar", action="store_true", help="Debian-style ar container instead of ipkg-build's tar.gz")
+    args = ap.parse_args(argv)
+    print(build(Path(args.out), args.python, args.ar))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

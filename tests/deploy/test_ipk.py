@@ -1,0 +1,137 @@
+"""The .ipk that deploy/openwrt/build.py makes: container, control fields, conffiles,
+maintainer scripts, file layout, and the installed tree actually working (imports, the UCI
+helper producing a config dnsfilter loads)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from dnsfilter import config
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "deploy/openwrt"))
+import build  # noqa: E402  (deploy/openwrt/build.py is a script, not a package)
+
+SITE = "usr/lib/python3.11/site-packages"
+
+
+def outer_members(blob: bytes) -> dict[str, bytes]:
+    if blob.startswith(b"!<arch>\n"):
+        out, pos = {}, 8
+        while pos < len(blob):
+            header = blob[pos:pos + 60]
+            assert header[58:60] == b"`\n"
+            name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
+            out[name] = blob[pos + 60:pos + 60 + size]
+            pos += 60 + size + (size % 2)
+        return out
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        assert tar.getnames() == ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]
+        return {m.name[2:]: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def inner(blob: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def read(blob: bytes, name: str) -> str:
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        return tar.extractfile(name).read().decode()
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["ipkg-build-targz", "ar"])
+def package(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ipk")
+    path = build.build(out, "3.11", use_ar=request.param)
+    return path, outer_members(path.read_bytes())
+
+
+def test_container(package):
+    path, parts = package
+    assert path.name == f"dnsfilter_{build.version()}-r1_all.ipk"
+    assert parts["debian-binary"] == b"2.0\n"
+    assert set(parts) == {"debian-binary", "control.tar.gz", "data.tar.gz"}
+    if shutil.which("ar") and path.read_bytes().startswith(b"!<arch>"):
+        listing = subprocess.run(["ar", "t", str(path)], capture_output=True, text=True, check=True).stdout
+        assert listing.split() == ["debian-binary", "control.tar.gz", "data.tar.gz"]
+
+
+def test_control_fields(package):
+    _, parts = package
+    ctl = parts["control.tar.gz"]
+    assert set(inner(ctl)) == {"./control", "./conffiles", "./postinst", "./prerm"}
+    fields = dict(line.split(": ", 1) for line in read(ctl, "./control").splitlines())
+    assert fields["Package"] == "dnsfilter"
+    assert fields["Version"] == f"{build.version()}-r1"
+    assert fields["Architecture"] == "all"
+    deps = [d.strip() for d in fields["Depends"].split(",")]
+    for dep in ("python3-light", "python3-flask", "python3-requests", "python3-pyroute2"):
+        assert dep in deps
+    assert "dnslib" not in fields["Depends"]  # vendored, not a dependency
+    assert int(fields["Installed-Size"]) > 100_000
+    assert read(ctl, "./conffiles") == "/etc/config/dnsfilter\n"
+
+
+def test_maintainer_scripts(package):
+    _, parts = package
+    ctl = parts["control.tar.gz"]
+    members = inner(ctl)
+    for name, call in (("./postinst", "default_postinst $0 $@"), ("./prerm", "default_prerm $0 $@")):
+        assert members[name].mode == 0o755
+        text = read(ctl, name)
+        assert text.startswith("#!/bin/sh\n") and call in text and ". ${IPKG_INSTROOT}/lib/functions.sh" in text
+        assert subprocess.run(["sh", "-n"], input=text, text=True).returncode == 0
+    assert 'IPKG_NO_SCRIPT}" = "1" ] && exit 0' in read(ctl, "./postinst")
+
+
+def test_data_layout(package):
+    _, parts = package
+    members = inner(parts["data.tar.gz"])
+    for path, mode in (("./etc/init.d/dnsfilter", 0o755), ("./etc/config/dnsfilter", 0o600),
+                       ("./etc/uci-defaults/90-dnsfilter", 0o755), ("./usr/bin/dnsfilter", 0o755),
+                       ("./usr/libexec/dnsfilter-uci", 0o755), (f"./{SITE}/dnsfilter/uci.py", 0o644),
+                       (f"./{SITE}/dnslib/__init__.py", 0o644), (f"./{SITE}/feeds/services.toml", 0o644),
+                       (f"./{SITE}/dnsfilter/data/starter.txt", 0o644)):
+        assert members[path].mode == mode, path
+        assert members[path].uid == 0 and members[path].gid == 0
+    assert not [n for n in members if "__pycache__" in n or n.endswith(".pyc")]
+    assert members[f"./{SITE}"].isdir()
+
+
+def test_build_is_reproducible(tmp_path):
+    a = build.build(tmp_path / "a").read_bytes()
+    b = build.build(tmp_path / "b").read_bytes()
+    assert a == b
+    assert gzip.decompress(a)  # the ipkg-build container is one gzip stream
+
+
+def test_installed_tree_works(package, tmp_path):
+    """Unpack data.tar.gz as a router root and run the packaged helper with the packaged
+    modules only (no repository on the path)."""
+    _, parts = package
+    with tarfile.open(fileobj=io.BytesIO(parts["data.tar.gz"]), mode="r:gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    site = tmp_path / SITE
+    env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
+    out = tmp_path / "config.toml"
+    r = subprocess.run([sys.executable, "-s", str(tmp_path / "usr/libexec/dnsfilter-uci"),
+                        str(tmp_path / "etc/config/dnsfilter"), str(out)],
+                       env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "DNSFILTER_MODE=forward" in r.stdout
+    assert config.load(out).feeds[0].url == "builtin:starter"
+    r = subprocess.run([sys.executable, "-s", "-c", "import dnslib, dnsfilter, sys; print(dnsfilter.__file__)"],
+                       env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith(str(site)), r.stderr
+    r = subprocess.run([sys.executable, "-s", str(tmp_path / "usr/bin/dnsfilter"), "config", "check", "-c", str(out)],
+                       env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
