@@ -69,9 +69,17 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
-    k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices"],
+    k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics"],
                    help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP)")
     k.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+
+    lg = sub.add_parser("logs", help="the query log")
+    lsub = lg.add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    le = lsub.add_parser("export", help="write the query log to stdout (oldest first)")
+    le.add_argument("-c", "--config", required=True)
+    le.add_argument("--format", choices=["csv", "json"], default="csv", help="csv, or json (one object a line)")
+    le.add_argument("--since", help="ISO 8601 time; without an offset, local time in [general].timezone")
+    le.add_argument("--device", help="only this device (as the log names it: a MAC or an address)")
 
     w = sub.add_parser("firewall", help="forced DNS: nftables rules for a router (see docs/forced-dns.md)")
     wsub = w.add_subparsers(dest="sub", required=True, parser_class=_Parser)
@@ -118,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ctl(args)
         if args.cmd == "firewall":
             return _firewall(args)
+        if args.cmd == "logs":
+            return _logs_export(args)
     except KeyboardInterrupt:
         return 130
     return EXIT_USAGE
@@ -284,11 +294,40 @@ def _ctl(args: argparse.Namespace) -> int:
         _fail("the daemon sent an unreadable reply", 1)
     if args.command == "status":
         print(json.dumps(reply.get("status", reply.get("message")), indent=1))
+    elif args.command == "metrics" and reply.get("ok"):
+        sys.stdout.write(reply.get("metrics", ""))
     elif args.command == "devices" and reply.get("ok"):
         print(json.dumps(reply.get("devices"), indent=1))
     else:
         print(reply.get("message"))
     return 0 if reply.get("ok") else 1
+
+
+def _logs_export(args: argparse.Namespace) -> int:
+    from dnsfilter.logstore import FILE, LogStore, write_export
+
+    cfg = _load(args.config)
+    since = None
+    if args.since:
+        try:
+            at = dt.datetime.fromisoformat(args.since)
+        except ValueError:
+            _fail(f"--since: {args.since!r} is not an ISO 8601 time (e.g. 2025-06-15T08:00)")
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=zoneinfo.ZoneInfo(cfg.general.timezone))
+        since = at.timestamp()
+    path = cfg.data_path() / FILE
+    if not path.exists():
+        _fail(f"no query log at {path} (the daemon writes it while it runs)", 1)
+    store = LogStore(path, readonly=True)
+    try:
+        write_export(store.export(since=since, device=args.device), sys.stdout, args.format)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader had enough
+        return 0
+    finally:
+        store.close()
+    return 0
 
 
 def _firewall(args: argparse.Namespace) -> int:

@@ -79,6 +79,10 @@ class Dns:
 @dataclass(frozen=True, slots=True)
 class Storage:
     data_dir: str = "var"
+    log_days: float = 7.0  # query log retention
+    log_max_mb: float = 64.0  # size cap of data_dir/querylog.db (the oldest rows go first)
+    log_mode: str = "disk"  # disk: written every few seconds; ram: kept in memory, flushed rarely (flash)
+    log_flush: float = 0.0  # seconds between writes; 0: 5 s on disk, 600 s in ram mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +219,11 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
     general = General(hostname, tz)
     dns = _dns(_section(data, "dns"))
     s = _section(data, "storage")
-    storage = Storage(s.get("data_dir", str, "var"))
+    log_mode = s.get("log_mode", str, "disk")
+    if log_mode not in ("disk", "ram"):
+        raise ConfigError(s.key("log_mode"), "must be disk or ram")
+    storage = Storage(s.get("data_dir", str, "var"), s.float_in("log_days", 7.0, 0.0, 3660.0),
+                      s.float_in("log_max_mb", 64.0, 1.0, 1 << 20), log_mode, s.float_in("log_flush", 0.0, 0.0, 86400.0))
     s.done()
     web = None
     if "web" in data:

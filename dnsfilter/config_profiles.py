@@ -38,6 +38,7 @@ class Profile:
     allow_only: bool = False  # only `allow` (and always_allow) names resolve
     schedules: tuple[ScheduleRule, ...] = ()
     budgets: tuple[tuple[str, int], ...] = ()  # (category or service id, minutes per day)
+    privacy: str = "full"  # query log: full | anonymous | counts | off (core/querylog.PRIVACY_MODES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +155,14 @@ def parse_profile(s: Section) -> Profile:
     raw_budgets = s.get("budgets", dict, {})
     budgets = tuple((_item(k, f"{s.key('budgets')}.{k}"), parse_minutes(v, f"{s.key('budgets')}.{k}"))
                     for k, v in raw_budgets.items())
+    privacy = s.get("privacy", str, "full")
+    if privacy not in ("full", "anonymous", "counts", "off"):
+        raise ConfigError(s.key("privacy"), "must be full, anonymous, counts or off")
     sched = s.get("schedules", list, [])
     schedules = tuple(_schedule(Section(f"{s.key('schedules')}[{i}]", item), i) for i, item in enumerate(sched))
     p = Profile(name, categories_of(s, "block_categories", None), names_of(s, "allow"), names_of(s, "deny"),
                 services, s.get("safe_search", bool, False), youtube, s.get("block_bypass", bool, False),
-                s.get("allow_only", bool, False), schedules, budgets)
+                s.get("allow_only", bool, False), schedules, budgets, privacy)
     s.done()
     return p
 

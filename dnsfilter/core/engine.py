@@ -20,6 +20,7 @@ from dnsfilter.core import codec, wire
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.fastpath import NEVER, FastPath
 from dnsfilter.core.policy import NO_TIME_STATE, Policy, TimeState
+from dnsfilter.core.querylog import LogInfo, QueryLog
 from dnsfilter.core.rewrite import cname_reply
 from dnsfilter.core.stages.identify import ClientState, Identify
 from dnsfilter.core.stages.local import LocalZones
@@ -61,6 +62,8 @@ class Waiter:
     exempt: bool = False  # explicitly allowed: only authority lists filter its answer
     rewrite: bytes | None = None  # safe search: the client asked for another name
     state: TimeState = NO_TIME_STATE
+    device: str = ""  # for the query log
+    reason: Reason | None = None
 
 
 @dataclass
@@ -93,6 +96,10 @@ class Seen:
 
 
 Log = Callable[[str, str], None]  # (kind, message): the shell rate-limits and writes them
+_NOT_ALLOWED = Reason("not in allowed_clients", kind="not_allowed")
+_RATELIMITED = Reason("over the rate limit", kind="ratelimit")
+_UNSUPPORTED = Reason("unsupported query", kind="unsupported")
+_BUSY = Reason("resolver busy", kind="busy")
 
 
 def _no_log(kind: str, msg: str) -> None:
@@ -125,6 +132,7 @@ class Engine:
         # (profile, device, name, reason); answers replayed by the fast path are not repeated.
         self.trace: Callable[[str], None] | None = None
         self.max_seen = 4096
+        self.qlog = QueryLog()  # every answer is recorded here; the shell drains it to disk
 
     # ------------------------------------------------------------ queries
 
@@ -140,11 +148,13 @@ class Engine:
         client = self.identify.client(ip, now)
         if client is None:
             self.log("refused", f"{ip}: not in allowed_clients")
+            self._rec(now, ip, "", "", q, Outcome.REFUSED, _NOT_ALLOWED)
             return self._send(to, codec.reply(q, wire.RCODE_REFUSED, ede=(Ede.PROHIBITED, "not allowed")),
                               Outcome.REFUSED)
         if client.bucket is not None and not client.bucket.take(now):
             self.stats.ratelimited += 1
             self.log("ratelimit", f"{ip}: over the rate limit, answering REFUSED")
+            self._rec(now, ip, client.device, client.profile, q, Outcome.REFUSED, _RATELIMITED)
             return self._send(to, codec.reply(q, wire.RCODE_REFUSED), Outcome.REFUSED)
         shared = False  # a forwarder speaking for several devices: no per-address fast slot
         if q.edns is not None and q.edns.options and self.identify.trusted and self.identify.is_trusted(ip):
@@ -163,13 +173,15 @@ class Engine:
         max_size = 65535 if tcp else q.max_udp()
         refusal = self._unsupported(q)
         if refusal is not None:
+            self._rec(now, client.ip, client.device, client.profile, q, Outcome.INVALID, _UNSUPPORTED)
             return self._send(to, refusal, Outcome.INVALID)
         # local: the appliance's own names and zones
         local = self.local.answer(q, local_addr, max_size)
         if local is not None:
-            out, outcome, _reason = local
+            out, outcome, reason = local
+            info = self._rec(now, client.ip, client.device, client.profile, q, outcome, reason)
             if fast_key is not None and q.qname != self.local.hostname:
-                self.fast.install(profile_key, fast_key, out, NEVER, None)
+                self.fast.install(profile_key, fast_key, out, NEVER, None, info)
             return self._send(to, out, outcome)
         # policy
         decision = self.policy.decide(client.profile, q.qname, qtype=q.qtype, client=client.ip, state=state)
@@ -177,8 +189,9 @@ class Engine:
             self._trace(client, q.qname, decision)
         if decision.blocked:
             out = self._blocked(q, decision, max_size)
+            info = self._rec(now, client.ip, client.device, client.profile, q, Outcome.BLOCKED, decision.reason)
             if fast_key is not None and not decision.per_client:
-                self.fast.install(profile_key, fast_key, out, NEVER, None)
+                self.fast.install(profile_key, fast_key, out, NEVER, None, info)
             return self._send(to, out, Outcome.BLOCKED)
         if decision.count:
             fast_key = None  # every use must reach the budget counter
@@ -186,7 +199,7 @@ class Engine:
                 self.forget_device(client.device)  # the budget is spent from now on
                 self.budgets_spent += 1  # the shell saves the budgets on the next tick
         if decision.rewrite is not None:
-            return self._rewrite(q, decision.rewrite, client, to, max_size, now)
+            return self._rewrite(q, decision.rewrite, client, to, max_size, now, decision.reason)
         # cache
         key = cache_key(q.qname, q.qtype, q.qclass, q.do, q.cd)
         e = self.cache.get(key, now)
@@ -194,7 +207,8 @@ class Engine:
             fast = None if decision.per_client else fast_key
             actions: list[Action] = self._send(
                 to, self._answer(q, e, client.profile, client.ip, now, max_size, fast, exempt=decision.exempt,
-                                 state=state), Outcome.CACHED)
+                                 state=state, device=client.device, why=decision.reason, outcome=Outcome.CACHED),
+                Outcome.CACHED)
             if self.cache.wants_prefetch(e, now) and key not in self.inflight:
                 e.prefetching = True
                 self.inflight[key] = []
@@ -205,10 +219,11 @@ class Engine:
         waiters = self.inflight.get(key)
         if self.waiting >= self.opt.max_inflight or (waiters is not None and len(waiters) >= self.opt.max_waiters):
             self.log("busy", "too many queries in flight, answering SERVFAIL")
+            self._rec(now, client.ip, client.device, client.profile, q, Outcome.FAILED, _BUSY)
             return self._send(to, codec.reply(q, wire.RCODE_SERVFAIL, ede=(Ede.NOT_READY, "resolver busy")),
                               Outcome.FAILED)
         w = Waiter(q, to, client.profile, client.ip, max_size, None if decision.per_client else fast_key,
-                   decision.exempt, state=state)
+                   decision.exempt, state=state, device=client.device, reason=decision.reason)
         self.waiting += 1
         if waiters is not None:
             waiters.append(w)
@@ -246,6 +261,7 @@ class Engine:
             else:
                 reply = codec.reply(w.q, wire.RCODE_SERVFAIL, ede=(Ede.NETWORK_ERROR, "upstream resolvers failed"),
                                     max_size=w.max_size)
+                self._rec(now, w.ip, w.device, w.profile, w.q, Outcome.FAILED, w.reason)
                 out += self._send(w.to, reply, Outcome.FAILED)
         return out
 
@@ -309,17 +325,20 @@ class Engine:
                    f"{r.text} ({detail})")
 
     def _rewrite(self, q: Query, target: bytes, client: ClientState, to: object, max_size: int,
-                 now: float) -> list[Action]:
+                 now: float, reason: Reason) -> list[Action]:
         key = cache_key(target, q.qtype, q.qclass, q.do, q.cd)
         e = self.cache.get(key, now)
         if e is not None:
             self.stats.rewritten += 1
+            self._rec(now, client.ip, client.device, client.profile, q, Outcome.REWRITTEN, reason)
             return self._send(to, cname_reply(q, target, e, now, max_size), Outcome.REWRITTEN)
         waiters = self.inflight.get(key)
         if self.waiting >= self.opt.max_inflight or (waiters is not None and len(waiters) >= self.opt.max_waiters):
+            self._rec(now, client.ip, client.device, client.profile, q, Outcome.FAILED, _BUSY)
             return self._send(to, codec.reply(q, wire.RCODE_SERVFAIL, ede=(Ede.NOT_READY, "resolver busy")),
                               Outcome.FAILED)
-        w = Waiter(q, to, client.profile, client.ip, max_size, None, rewrite=target)
+        w = Waiter(q, to, client.profile, client.ip, max_size, None, rewrite=target, device=client.device,
+                   reason=reason)
         self.waiting += 1
         if waiters is not None:
             waiters.append(w)
@@ -328,6 +347,13 @@ class Engine:
         return [Forward(key, target, q.qtype, q.qclass, q.do, q.cd)]
 
     # ------------------------------------------------------------ helpers
+
+    def _rec(self, now: float, ip: str, device: str, profile: str, q: Query, outcome: Outcome,
+             reason: Reason | None) -> LogInfo | None:
+        """Record one answer in the query log; returns its description for a fast-path entry."""
+        info = self.qlog.info(profile, q.qname, q.qtype, outcome.value, reason)
+        self.qlog.record(now, ip, device, info)
+        return info
 
     def _send(self, to: object, out: bytes, outcome: Outcome) -> list[Action]:
         self.stats.outcomes[outcome.value] += 1
@@ -361,13 +387,16 @@ class Engine:
     def _reply_for(self, w: Waiter, e: Entry, now: float, stale: bool = False) -> bytes:
         if w.rewrite is not None:
             self.stats.rewritten += 1
+            self._rec(now, w.ip, w.device, w.profile, w.q, Outcome.REWRITTEN, w.reason)
             return cname_reply(w.q, w.rewrite, e, now, w.max_size)
         return self._answer(w.q, e, w.profile, w.ip, now, w.max_size, None if stale else w.fast_key, stale=stale,
-                            exempt=w.exempt, state=w.state)
+                            exempt=w.exempt, state=w.state, device=w.device, why=w.reason,
+                            outcome=Outcome.STALE if stale else Outcome.RESOLVED)
 
     def _answer(self, q: Query, e: Entry, profile: str, ip: str, now: float, max_size: int,
                 fast_key: bytes | None, stale: bool = False, exempt: bool = False,
-                state: TimeState = NO_TIME_STATE) -> bytes:
+                state: TimeState = NO_TIME_STATE, device: str = "", why: Reason | None = None,
+                outcome: Outcome = Outcome.CACHED) -> bytes:
         """A reply from a cache entry, unless its CNAME chain reaches a name this profile blocks."""
         table = state.key or profile
         for target in e.targets:
@@ -381,22 +410,27 @@ class Engine:
                 d = Decision(True, Reason(f"CNAME to {where}: {d.reason.text}", d.reason.category,
                                           d.reason.feed, d.reason.rule), d.ede)
                 out = self._blocked(q, d, max_size)
+                info = self._rec(now, ip, device, profile, q, Outcome.BLOCKED, d.reason)
                 if fast_key is not None:
-                    self.fast.install(table, fast_key, out, e.expires, None)
+                    self.fast.install(table, fast_key, out, e.expires, None, info)
                 return out
         ad = (e.flags & wire.F_AD if (q.flags & wire.F_AD or q.do) else 0) | (e.flags & wire.F_TC)
         out = codec.reply(q, e.rcode, e.render(now, self.opt.stale_ttl if stale else None), e.counts,
                           flags=ad, ede=(Ede.STALE_ANSWER, "upstreams failed") if stale else None,
                           max_size=max_size)
-        if fast_key is not None:
-            self._install(table, fast_key, q, e, out, now)
+        info = self._rec(now, ip, device, profile, q, outcome, why)
+        if fast_key is not None:  # its replays are cache hits
+            if outcome is not Outcome.CACHED and info is not None:
+                info = self.qlog.info(profile, q.qname, q.qtype, Outcome.CACHED.value, why)
+            self._install(table, fast_key, q, e, out, now, info)
         return out
 
-    def _install(self, profile: str, key: bytes, q: Query, e: Entry, out: bytes, now: float) -> None:
+    def _install(self, profile: str, key: bytes, q: Query, e: Entry, out: bytes, now: float,
+                 info: LogInfo | None) -> None:
         if out[2] & 0x02 or not e.ttl_offs:  # truncated, or nothing to count down
-            self.fast.install(profile, key, out, e.expires, None)
+            self.fast.install(profile, key, out, e.expires, None, info)
             return
         base = 10 + len(q.question)  # tail = reply without its 2 ID bytes
         prefetch_at = e.expires - e.ttl / 10 if self.cache.prefetch and e.ttl >= 10 else e.expires
         patch = (tuple(base + o for o in e.ttl_offs), e.ttls, e.stored, e.expires, prefetch_at)
-        self.fast.install(profile, key, out, min(now + 1.0, e.expires), patch)
+        self.fast.install(profile, key, out, min(now + 1.0, e.expires), patch, info)

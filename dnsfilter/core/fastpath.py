@@ -12,15 +12,17 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from dnsfilter.core.querylog import LogInfo
 from dnsfilter.core.ratelimit import TokenBucket
 
 _U32 = struct.Struct(">I")
 NEVER = float("inf")
 
-# An entry is (tail, refresh_at, patch): tail = the reply without its 2 ID bytes.
+# An entry is (tail, refresh_at, patch, info): tail = the reply without its 2 ID bytes.
 # patch = (ttl offsets in tail, ttls, stored_at, expires_at, prefetch_at) or None.
+# info = what the query log records for each replay, built once here (None: not logged).
 Patch = tuple[tuple[int, ...], tuple[int, ...], float, float, float]
-FastEntry = tuple[bytes, float, Patch | None]
+FastEntry = tuple[bytes, float, Patch | None, LogInfo | None]
 
 
 @dataclass(slots=True)
@@ -56,20 +58,21 @@ class FastPath:
         slot = self.clients[ip] = Slot(self.table(profile), bucket, device)
         return slot
 
-    def install(self, profile: str, key: bytes, reply: bytes, refresh_at: float, patch: Patch | None) -> None:
+    def install(self, profile: str, key: bytes, reply: bytes, refresh_at: float, patch: Patch | None,
+                info: LogInfo | None = None) -> None:
         if self.max_entries <= 0:
             return
         t = self.table(profile)
         if len(t) >= self.max_entries and key not in t:
             del t[next(iter(t))]  # bounded: the oldest prebuilt answer goes (it is rebuilt if asked)
-        t[key] = (reply[2:], refresh_at, patch)
+        t[key] = (reply[2:], refresh_at, patch, info)
         self.installed += 1
 
 
 def restamp(entry: FastEntry, now: float) -> FastEntry | None:
     """The entry with its TTLs counted down to `now`, or None when it must go the slow way
     (expired, due for prefetch, or nothing to patch)."""
-    tail, _refresh, patch = entry
+    tail, _refresh, patch, info = entry
     if patch is None:
         return None
     offs, ttls, stored, expires, prefetch_at = patch
@@ -79,4 +82,4 @@ def restamp(entry: FastEntry, now: float) -> FastEntry | None:
     elapsed = int(now - stored)
     for off, ttl in zip(offs, ttls, strict=True):
         _U32.pack_into(buf, off, ttl - elapsed if ttl > elapsed else 0)
-    return bytes(buf), min(now + 1.0, expires), patch
+    return bytes(buf), min(now + 1.0, expires), patch, info

@@ -32,6 +32,7 @@ class Household:
         self.store: Any = None
         self.tasks: list[asyncio.Task[None]] = []
         self.data = cfg.data_path()
+        self.querylog: Any = None  # shell/querylog_writer.QueryLogWriter, from start()
 
     @property
     def engine(self) -> Engine:
@@ -68,6 +69,10 @@ class Household:
         self.engine.wall_offset = time.time() - time.monotonic()
         self.load_state()
         self.tasks = [loop.create_task(self._ticker()), loop.create_task(self._flusher())]
+        from dnsfilter.shell.querylog_writer import QueryLogWriter
+
+        self.querylog = QueryLogWriter(lambda: self.cfg, lambda: self.engine)
+        self.querylog.start(loop)
 
     async def stop(self) -> None:
         for t in self.tasks:
@@ -77,6 +82,8 @@ class Household:
                 await t
         self.flush()
         self.save_state()
+        if self.querylog is not None:
+            await self.querylog.stop()
         if self.neighbours is not None:
             with contextlib.suppress(Exception):
                 self.neighbours.stop()

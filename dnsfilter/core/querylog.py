@@ -1,0 +1,129 @@
+"""The query log's in-memory side: a bounded ring the resolver appends to, and the pure
+functions that turn its records into log rows and hourly rollups under each profile's
+privacy mode. The shell (shell/querylog_writer.py) drains the ring into SQLite.
+
+A record is a 4-tuple (monotonic time, client ip, device, LogInfo). Everything that
+describes an answer lives in the LogInfo, which the fast path builds once per prebuilt
+entry (at install time), so a replayed answer costs one tuple and one deque append.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from dnsfilter.core.wire import wire_to_text
+from dnsfilter.model import Reason
+
+RING_SIZE = 65536  # records kept between drains (a few seconds at 10k queries/s)
+
+# Privacy modes of a profile, with the sentence the UI shows parents.
+PRIVACY_MODES: dict[str, str] = {
+    "full": "Every site looked up is recorded with the device that asked, so you can see who visited what.",
+    "anonymous": "Sites looked up are recorded, but not which device or person asked.",
+    "counts": "Only totals are kept (how many lookups and blocks per device each hour); no site names are recorded.",
+    "off": "Nothing is recorded about this profile's devices.",
+}
+DEFAULT_PRIVACY = "full"
+
+
+@dataclass(frozen=True, slots=True)
+class LogInfo:
+    """What a log row says about one answer, apart from who asked and when.
+
+    `name` is "" when the answer was decided by a hashed (sha256) feed: such names are
+    never written in clear anywhere, only the feed id.
+    """
+
+    profile: str
+    name: str
+    qtype: int
+    outcome: str
+    kind: str = ""
+    category: str = ""
+    feed: str = ""
+    service: str = ""
+
+    @property
+    def group(self) -> str:
+        """The rollup's category column: a feed category, else the service, else the rule kind."""
+        return self.category or self.service or self.kind
+
+
+Record = tuple[float, str, str, LogInfo]  # (monotonic time, client ip, device, info)
+
+# A log row as stored: (unix time, device, ip, profile, name, qtype, outcome, kind, category, feed, service)
+Row = tuple[float, str, str, str, str, int, str, str, str, str, str]
+RollupKey = tuple[int, str, str, str, str]  # (unix hour, device, profile, category group, outcome)
+NameKey = tuple[int, str, str]  # (unix hour, profile, blocked name)
+
+
+class QueryLog:
+    """The ring and what the resolver needs to fill it: which profiles are not logged at
+    all (privacy "off") and which feeds are hashed. The shell refreshes both on reload."""
+
+    def __init__(self, size: int = RING_SIZE) -> None:
+        self.ring: deque[Record] = deque(maxlen=size)
+        self.off: frozenset[str] = frozenset()
+        self.hashed_feeds: frozenset[str] = frozenset()
+
+    def info(self, profile: str, qname: bytes, qtype: int, outcome: str, reason: Reason | None) -> LogInfo | None:
+        """The description of an answer, or None when its profile logs nothing."""
+        if profile in self.off:
+            return None
+        if reason is None:
+            return LogInfo(profile, wire_to_text(qname), qtype, outcome)
+        feed = reason.feed or ""
+        name = "" if feed and feed in self.hashed_feeds else wire_to_text(qname)
+        return LogInfo(profile, name, qtype, outcome, reason.kind or "", reason.category or "", feed,
+                       reason.service or "")
+
+    def record(self, now: float, ip: str, device: str, info: LogInfo | None) -> None:
+        if info is not None:
+            self.ring.append((now, ip, device, info))
+
+    def drain(self) -> tuple[list[Record], bool]:
+        """Everything recorded since the last drain, and whether the ring overflowed (the
+        oldest records were lost). Called on the event loop: the ring is not shared with threads."""
+        full = len(self.ring) == self.ring.maxlen
+        out = list(self.ring)
+        self.ring.clear()
+        return out, full
+
+
+@dataclass
+class Batch:
+    """Records turned into what the store writes in one transaction."""
+
+    rows: list[Row]
+    rollup: Counter[RollupKey]
+    names: Counter[NameKey]
+
+
+def batch(records: Iterable[Record], wall_offset: float, privacy: Mapping[str, str],
+          hashed_feeds: frozenset[str] = frozenset()) -> Batch:
+    """Apply each profile's privacy mode: full keeps everything; anonymous drops the device
+    and address; counts keeps only the rollup (no names); off keeps nothing."""
+    rows: list[Row] = []
+    rollup: Counter[RollupKey] = Counter()
+    names: Counter[NameKey] = Counter()
+    for mono, ip, device, i in records:
+        mode = privacy.get(i.profile, DEFAULT_PRIVACY)
+        if mode == "off":
+            continue
+        ts = mono + wall_offset
+        hour = int(ts // 3600)
+        if mode != "full":
+            ip = ""
+            if mode == "anonymous":
+                device = ""
+        rollup[(hour, device, i.profile, i.group, i.outcome)] += 1
+        if mode == "counts":
+            continue
+        # A defence in depth: the name was blanked at record time if the feed was known hashed.
+        name = "" if i.feed and i.feed in hashed_feeds else i.name
+        if name and i.outcome == "blocked":
+            names[(hour, i.profile, name)] += 1
+        rows.append((ts, device, ip, i.profile, name, i.qtype, i.outcome, i.kind, i.category, i.feed, i.service))
+    return Batch(rows, rollup, names)

@@ -1,0 +1,126 @@
+"""Drains the engine's query-log ring into SQLite, off the event loop.
+
+Every few seconds the ring is emptied on the loop (a list copy: the engine is not thread-
+safe), then the records are turned into rows and rollups and written in one transaction in
+a thread, so the DNS path never waits on disk. In `log_mode = "ram"` (flash storage) the
+records wait in memory and reach the disk every `log_flush` seconds (default 10 minutes).
+Retention and the size cap are applied after writes, at most once a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from dnsfilter.config import Config
+from dnsfilter.core.engine import Engine
+from dnsfilter.core.querylog import Record, batch
+from dnsfilter.logstore import FILE, LogStore
+
+log = logging.getLogger("dnsfilter.querylog")
+
+DRAIN = 2.0  # seconds between ring drains: the ring (65536) then holds 30k queries/s
+DISK_FLUSH = 5.0
+RAM_FLUSH = 600.0
+RAM_PENDING = 500_000  # records held in ram mode before an early flush (about 60 MB at most)
+PRUNE_EVERY = 60.0
+
+
+class QueryLogWriter:
+    def __init__(self, cfg: Callable[[], Config], engine: Callable[[], Engine]) -> None:
+        self._cfg = cfg  # callables: a reload replaces the config, and tests swap engines
+        self._engine = engine
+        self.store: LogStore | None = None
+        self.pending: list[tuple[float, list[Record]]] = []  # (wall offset, records) per drain
+        self.task: asyncio.Task[None] | None = None
+        self.written = 0
+        self.lost = 0  # drains that found the ring full (the oldest records were overwritten)
+        self._seen_cfg: Config | None = None
+        self._privacy: dict[str, str] = {}
+        self._last_write = time.monotonic()
+        self._last_prune = 0.0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        cfg = self._cfg()
+        try:
+            path = cfg.data_path()
+            path.mkdir(parents=True, exist_ok=True)
+            self.store = LogStore(path / FILE)
+        except Exception as e:  # the DNS service runs on without a log
+            log.warning("query log unavailable: %s", e)
+        self.refresh()
+        self.task = loop.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        with contextlib.suppress(Exception):
+            self.drain()
+            self.flush()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def refresh(self) -> None:
+        """Follow the config (privacy per profile) and the feeds in force (which are hashed)."""
+        cfg, engine = self._cfg(), self._engine()
+        if cfg is not self._seen_cfg:
+            self._seen_cfg = cfg
+            self._privacy = {p.name: p.privacy for p in cfg.profiles}
+            engine.qlog.off = frozenset(n for n, m in self._privacy.items() if m == "off")
+        engine.qlog.hashed_feeds = frozenset(n for n, s in engine.policy.matcher.sets.items() if s.hashed)
+
+    def drain(self) -> None:
+        """Move the ring's records to `pending` (on the loop)."""
+        engine = self._engine()
+        records, full = engine.qlog.drain()
+        if full:
+            self.lost += 1
+        off = engine.wall_offset  # records carry the monotonic clock; rows the wall clock
+        self.pending.append((off, records))
+
+    def _take(self) -> list[tuple[float, list[Record]]]:
+        out, self.pending = self.pending, []
+        return out
+
+    def _pending_count(self) -> int:
+        return sum(len(r) for _o, r in self.pending)
+
+    def flush(self) -> None:
+        """Write what is pending (in the caller's thread)."""
+        self._write(self._take())
+
+    def _write(self, chunks: list[tuple[float, list[Record]]]) -> None:
+        if self.store is None:
+            return
+        engine = self._engine()
+        for wall_offset, records in chunks:
+            if records:
+                b = batch(records, wall_offset, self._privacy, engine.qlog.hashed_feeds)
+                self.store.write(b)
+                self.written += len(b.rows)
+        now = time.time()
+        if now - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = now
+            st = self._cfg().storage
+            self.store.prune(now, st.log_days, int(st.log_max_mb * (1 << 20)))
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(DRAIN)
+            try:
+                self.refresh()
+                self.drain()
+                st = self._cfg().storage
+                every = st.log_flush or (RAM_FLUSH if st.log_mode == "ram" else DISK_FLUSH)
+                now = time.monotonic()
+                if now - self._last_write >= every or self._pending_count() >= RAM_PENDING:
+                    self._last_write = now
+                    await asyncio.to_thread(self._write, self._take())  # SQLite off the loop
+            except Exception:  # the boundary: a failed write costs that batch, never the loop
+                log.exception("writing the query log failed")

@@ -1,0 +1,99 @@
+"""The query log's core: the ring, what the engine records (slow path and fast-path entries),
+hashed-feed redaction, and the privacy modes applied when rows and rollups are built."""
+
+from __future__ import annotations
+
+from dnsfilter.core.querylog import PRIVACY_MODES, LogInfo, QueryLog, batch
+from dnsfilter.model import Reason
+from tests.unit.test_engine import CLIENT, ask, make, q, upstream
+
+
+def info(profile: str = "Kids", name: str = "ads.test", outcome: str = "blocked", feed: str = "ads",
+         category: str = "ads") -> LogInfo:
+    return LogInfo(profile, name, 1, outcome, "category" if outcome == "blocked" else "", category, feed, "")
+
+
+def test_ring_is_bounded_and_drain_reports_overflow():
+    ql = QueryLog(size=4)
+    i = info()
+    for n in range(6):
+        ql.record(float(n), "10.0.0.1", "d", i)
+    records, full = ql.drain()
+    assert [r[0] for r in records] == [2.0, 3.0, 4.0, 5.0] and full
+    assert ql.drain() == ([], False)
+
+
+def test_info_blanks_names_of_hashed_feeds_and_skips_profiles_that_log_nothing():
+    ql = QueryLog()
+    ql.hashed_feeds = frozenset({"secret"})
+    ql.off = frozenset({"Private"})
+    wire_name = b"\x03bad\x04test\x00"
+    hashed = ql.info("Kids", wire_name, 1, "blocked", Reason("listed", "adult", "secret", kind="category"))
+    assert hashed is not None and hashed.name == "" and hashed.feed == "secret" and hashed.category == "adult"
+    plain = ql.info("Kids", wire_name, 1, "blocked", Reason("listed", "ads", "ads", kind="category"))
+    assert plain is not None and plain.name == "bad.test"
+    assert ql.info("Private", wire_name, 1, "resolved", None) is None
+    ql.record(1.0, "10.0.0.1", "d", None)
+    assert ql.drain() == ([], False)
+
+
+def test_privacy_modes_shape_rows_and_rollups():
+    recs = [(10.0, "10.0.0.1", "aa:bb", info(p)) for p in ("Full", "Anon", "Counts", "Off")]
+    recs.append((11.0, "10.0.0.2", "cc:dd", info("Unlisted", outcome="resolved", feed="", category="")))
+    privacy = {"Full": "full", "Anon": "anonymous", "Counts": "counts", "Off": "off"}
+    b = batch(recs, 3600.0 * 100, privacy)
+    rows = {r[3]: r for r in b.rows}
+    assert set(rows) == {"Full", "Anon", "Unlisted"}  # counts and off write no rows
+    assert rows["Full"][1:3] == ("aa:bb", "10.0.0.1") and rows["Full"][4] == "ads.test"
+    assert rows["Anon"][1:3] == ("", "") and rows["Anon"][4] == "ads.test"
+    assert rows["Full"][0] == 3600.0 * 100 + 10.0  # monotonic time + wall offset
+    hour = 100
+    assert b.rollup[(hour, "aa:bb", "Full", "ads", "blocked")] == 1
+    assert b.rollup[(hour, "", "Anon", "ads", "blocked")] == 1
+    assert b.rollup[(hour, "aa:bb", "Counts", "ads", "blocked")] == 1  # counts: per device, no names
+    assert not any(k[2] == "Off" for k in b.rollup)
+    assert {k[1] for k in b.rollup if k[1] == "Unlisted"} == set()
+    assert dict(b.names) == {(hour, "Full", "ads.test"): 1, (hour, "Anon", "ads.test"): 1}
+
+
+def test_batch_redacts_hashed_feeds_it_learns_of_late():
+    b = batch([(0.0, "10.0.0.1", "d", info(feed="secret"))], 0.0, {}, frozenset({"secret"}))
+    assert b.rows[0][4] == "" and b.rows[0][9] == "secret" and not b.names
+
+
+def test_every_mode_has_a_plain_sentence():
+    assert set(PRIVACY_MODES) == {"full", "anonymous", "counts", "off"}
+    assert all(s.endswith(".") and len(s) < 140 for s in PRIVACY_MODES.values())
+
+
+def test_engine_records_slow_path_answers_and_describes_fast_entries():
+    eng = make()
+    blocked = q("tracker.test", qid=1)
+    ask(eng, blocked, 5.0)
+    [(t, ip, _dev, i)] = eng.qlog.drain()[0]
+    assert (t, i.outcome, i.name, i.kind, i.category) == (5.0, "blocked", "tracker.test", "category", "ads")
+    assert ip == CLIENT and i.feed
+    # the prebuilt entry carries the same description, so replays can be logged without a lookup
+    entry = next(iter(eng.fast.tables.values()))[blocked[2:]]
+    assert entry[3] == i
+
+    data = q("www.example.com", qid=2)
+    [fwd] = ask(eng, data, 6.0)
+    assert eng.qlog.drain()[0] == []  # nothing answered yet
+    eng.on_upstream(fwd, upstream(fwd, "www.example.com. 300 A 192.0.2.1"), 6.5)
+    [(_t, _ip, _d, res)] = eng.qlog.drain()[0]
+    assert (res.outcome, res.name) == ("resolved", "www.example.com")
+    cached = [t for t in eng.fast.tables.values() if data[2:] in t][0][data[2:]]
+    assert cached[3] is not None and cached[3].outcome == "cached"  # replays are cache hits
+    ask(eng, q("www.example.com", qid=3), 7.0)  # the slow path answers it from the cache too
+    assert [r[3].outcome for r in eng.qlog.drain()[0]] == ["cached"]
+
+
+def test_engine_does_not_record_profiles_with_privacy_off():
+    eng = make()
+    eng.qlog.off = frozenset(eng.fast.tables) | {"Default"}
+    blocked = q("tracker.test", qid=1)
+    ask(eng, blocked, 5.0)
+    assert eng.qlog.drain()[0] == []
+    entry = next(iter(eng.fast.tables.values()))[blocked[2:]]
+    assert entry[3] is None
