@@ -211,6 +211,24 @@ class Daemon:
             "upstreams": self.pool.status(),
         }
 
+    def metrics(self) -> str:
+        """`status` with the query log's answer counts, feed ages and workers, as Prometheus text."""
+        from dnsfilter.core.querylog import metrics_text
+        from dnsfilter.shell.workers import worker_count
+        from feeds.sync import set_path
+
+        st = self.status()
+        now = time.time()
+        ages = {}
+        for feed in self.cfg.feeds:
+            with contextlib.suppress(OSError):
+                ages[feed.name] = round(now - set_path(self.cfg, feed).stat().st_mtime, 1)
+        ql = self.household.querylog if self.household is not None else None
+        st.update(feed_ages=ages, workers=worker_count(self.cfg.dns.workers),
+                  answers=dict(ql.answers) if ql is not None else {},
+                  querylog={"written": ql.written, "lost": ql.lost} if ql is not None else {})
+        return metrics_text(st)
+
     # ------------------------------------------------------------ control socket
 
     def _control_path(self) -> Path:
@@ -241,13 +259,15 @@ class Daemon:
                 reply: dict[str, object] = {"ok": ok, "message": msg}
             elif line == "status":
                 reply = {"ok": True, "status": self.status()}
+            elif line == "metrics":
+                reply = {"ok": True, "metrics": self.metrics()}
             elif line == "ping":
                 reply = {"ok": True, "message": "pong"}
             elif line.split(" ", 1)[0] in ("pause", "resume", "devices") and self.household is not None:
                 reply = self._household_command(line)
             else:
                 reply = {"ok": False, "message": f"unknown command {line[:40]!r} "
-                                                 "(reload, status, ping, pause, resume, devices)"}
+                                                 "(reload, status, metrics, ping, pause, resume, devices)"}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, ConnectionError):

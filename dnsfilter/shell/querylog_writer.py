@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from dnsfilter.config import Config
@@ -38,6 +39,7 @@ class QueryLogWriter:
         self.task: asyncio.Task[None] | None = None
         self.written = 0
         self.lost = 0  # drains that found the ring full (the oldest records were overwritten)
+        self.answers: Counter[str] = Counter()  # every answer logged, fast path included, for metrics
         self._seen_cfg: Config | None = None
         self._privacy: dict[str, str] = {}
         self._last_write = time.monotonic()
@@ -81,6 +83,7 @@ class QueryLogWriter:
         records, full = engine.qlog.drain()
         if full:
             self.lost += 1
+        self.answers.update(r[3].outcome for r in records)
         off = engine.wall_offset  # records carry the monotonic clock; rows the wall clock
         self.pending.append((off, records))
 
