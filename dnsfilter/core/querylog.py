@@ -28,12 +28,13 @@ PRIVACY_MODES: dict[str, str] = {
 DEFAULT_PRIVACY = "full"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class LogInfo:
     """What a log row says about one answer, apart from who asked and when.
 
     `name` is "" when the answer was decided by a hashed (sha256) feed: such names are
-    never written in clear anywhere, only the feed id.
+    never written in clear anywhere, only the feed id. Compared by identity: a fast-path
+    entry's info is one object, so counting replays per entry hashes cheaply.
     """
 
     profile: str
@@ -99,15 +100,23 @@ class Batch:
     rows: list[Row]
     rollup: Counter[RollupKey]
     names: Counter[NameKey]
+    shed: int = 0  # records counted in the rollups but not written as rows (over max_rows)
 
 
-def batch(records: Iterable[Record], wall_offset: float, privacy: Mapping[str, str],
-          hashed_feeds: frozenset[str] = frozenset()) -> Batch:
+def batch(records: list[Record], wall_offset: float, privacy: Mapping[str, str],
+          hashed_feeds: frozenset[str] = frozenset(), max_rows: int | None = None) -> Batch:
     """Apply each profile's privacy mode: full keeps everything; anonymous drops the device
-    and address; counts keeps only the rollup (no names); off keeps nothing."""
+    and address; counts keeps only the rollup (no names); off keeps nothing.
+
+    Beyond `max_rows` records (a flood: a home sends tens of queries a second, not tens of
+    thousands) the rest are only counted, per (device, answer), into the rollups of the last
+    record's hour: the counts stay exact while the writer's cost stays bounded."""
     rows: list[Row] = []
     rollup: Counter[RollupKey] = Counter()
     names: Counter[NameKey] = Counter()
+    rest: list[Record] = []
+    if max_rows is not None and len(records) > max_rows:
+        records, rest = records[:max_rows], records[max_rows:]
     for mono, ip, device, i in records:
         mode = privacy.get(i.profile, DEFAULT_PRIVACY)
         if mode == "off":
@@ -126,7 +135,17 @@ def batch(records: Iterable[Record], wall_offset: float, privacy: Mapping[str, s
         if name and i.outcome == "blocked":
             names[(hour, i.profile, name)] += 1
         rows.append((ts, device, ip, i.profile, name, i.qtype, i.outcome, i.kind, i.category, i.feed, i.service))
-    return Batch(rows, rollup, names)
+    if rest:
+        hour = int((rest[-1][0] + wall_offset) // 3600)
+        for (device, i), n in Counter((r[2], r[3]) for r in rest).items():
+            mode = privacy.get(i.profile, DEFAULT_PRIVACY)
+            if mode == "off":
+                continue
+            rollup[(hour, "" if mode == "anonymous" else device, i.profile, i.group, i.outcome)] += n
+            name = "" if i.feed and i.feed in hashed_feeds else i.name
+            if mode != "counts" and name and i.outcome == "blocked":
+                names[(hour, i.profile, name)] += n
+    return Batch(rows, rollup, names, len(rest))
 
 
 # ------------------------------------------------------------ metrics
@@ -195,4 +214,6 @@ def metrics_text(status: Mapping[str, object]) -> str:
     metric("querylog_rows_written_total", "counter", "Query log rows written to disk.", [({}, ql.get("written"))])
     metric("querylog_overflows_total", "counter", "Ring drains that found records lost (ring full).",
            [({}, ql.get("lost"))])
+    metric("querylog_rows_shed_total", "counter", "Answers only counted in the rollups during floods.",
+           [({}, ql.get("shed"))])
     return "\n".join(out) + "\n"

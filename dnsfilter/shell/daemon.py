@@ -226,7 +226,7 @@ class Daemon:
         ql = self.household.querylog if self.household is not None else None
         st.update(feed_ages=ages, workers=worker_count(self.cfg.dns.workers),
                   answers=dict(ql.answers) if ql is not None else {},
-                  querylog={"written": ql.written, "lost": ql.lost} if ql is not None else {})
+                  querylog={"written": ql.written, "lost": ql.lost, "shed": ql.shed} if ql is not None else {})
         return metrics_text(st)
 
     # ------------------------------------------------------------ control socket

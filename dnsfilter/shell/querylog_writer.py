@@ -28,6 +28,7 @@ DISK_FLUSH = 5.0
 RAM_FLUSH = 600.0
 RAM_PENDING = 500_000  # records held in ram mode before an early flush (about 60 MB at most)
 PRUNE_EVERY = 60.0
+ROWS_PER_DRAIN = 10_000  # rows written per drain (5,000/s); a flood beyond is only counted
 
 
 class QueryLogWriter:
@@ -38,6 +39,7 @@ class QueryLogWriter:
         self.pending: list[tuple[float, list[Record]]] = []  # (wall offset, records) per drain
         self.task: asyncio.Task[None] | None = None
         self.written = 0
+        self.shed = 0  # records counted in the rollups but not written as rows (floods)
         self.lost = 0  # drains that found the ring full (the oldest records were overwritten)
         self.answers: Counter[str] = Counter()  # every answer logged, fast path included, for metrics
         self._seen_cfg: Config | None = None
@@ -104,9 +106,10 @@ class QueryLogWriter:
         engine = self._engine()
         for wall_offset, records in chunks:
             if records:
-                b = batch(records, wall_offset, self._privacy, engine.qlog.hashed_feeds)
+                b = batch(records, wall_offset, self._privacy, engine.qlog.hashed_feeds, ROWS_PER_DRAIN)
                 self.store.write(b)
                 self.written += len(b.rows)
+                self.shed += b.shed
         now = time.time()
         if now - self._last_prune >= PRUNE_EVERY:
             self._last_prune = now

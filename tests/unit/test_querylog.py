@@ -97,3 +97,15 @@ def test_engine_does_not_record_profiles_with_privacy_off():
     assert eng.qlog.drain()[0] == []
     entry = next(iter(eng.fast.tables.values()))[blocked[2:]]
     assert entry[3] is None
+
+
+def test_a_flood_beyond_max_rows_is_counted_exactly_but_not_written_as_rows():
+    hot, other = info(), info(name="other.test")
+    recs = [(3600.0 + n, "10.0.0.1", "d1", hot if n % 2 else other) for n in range(100)]
+    b = batch(recs, 0.0, {}, max_rows=10)
+    assert len(b.rows) == 10 and b.shed == 90
+    assert sum(b.rollup.values()) == 100 and b.rollup[(1, "d1", "Kids", "ads", "blocked")] == 100
+    assert b.names[(1, "Kids", "ads.test")] == 50 and b.names[(1, "Kids", "other.test")] == 50
+    anon = batch(recs, 0.0, {"Kids": "anonymous"}, max_rows=10)
+    assert set(k[1] for k in anon.rollup) == {""}
+    assert not batch(recs, 0.0, {"Kids": "off"}, max_rows=10).rollup

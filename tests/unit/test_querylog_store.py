@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,35 @@ def test_cli_export(tmp_path: Path):
     assert p.returncode == 0 and p.stdout.splitlines()[1:] and "b.test" in p.stdout and "a.test" not in p.stdout
     p = subprocess.run([*run, "--since", "yesterday"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "--since" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_writer_drains_the_engine_ring_under_the_config_privacy(tmp_path: Path):
+    import asyncio
+
+    from dnsfilter import config as config_mod
+    from dnsfilter.shell.querylog_writer import QueryLogWriter
+    from tests.unit.test_engine import CLIENT, ask, make, q
+
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text(f'[storage]\ndata_dir = "{tmp_path / "var"}"\nlog_mode = "ram"\n\n'
+                        '[[profiles]]\nname = "Default"\nprivacy = "counts"\n\n'
+                        '[[profiles]]\nname = "Off"\nprivacy = "off"\n')
+    cfg = config_mod.load(str(cfg_file))
+    eng = make()
+    eng.wall_offset = time.time()  # records carry the monotonic clock (1.0 below); rows the wall clock
+
+    async def run() -> QueryLogWriter:
+        w = QueryLogWriter(lambda: cfg, lambda: eng)
+        w.start(asyncio.get_running_loop())
+        assert eng.qlog.off == frozenset({"Off"})
+        ask(eng, q("tracker.test"), 1.0)
+        await w.stop()  # ram mode: nothing written until the stop
+        return w
+
+    w = asyncio.run(run())
+    assert w.answers == {"blocked": 1} and w.written == 0  # counts: no rows
+    s = LogStore(tmp_path / "var" / FILE, readonly=True)
+    assert s.tail() == []
+    [(device, outcome, n)] = s.db.execute("SELECT device, outcome, n FROM rollup").fetchall()
+    assert (outcome, n) == ("blocked", 1) and device in (CLIENT, "")
+    s.close()
