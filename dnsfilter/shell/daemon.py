@@ -263,11 +263,11 @@ class Daemon:
                 reply = {"ok": True, "metrics": self.metrics()}
             elif line == "ping":
                 reply = {"ok": True, "message": "pong"}
-            elif line.split(" ", 1)[0] in ("pause", "resume", "devices") and self.household is not None:
+            elif line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage") and self.household is not None:
                 reply = self._household_command(line)
             else:
                 reply = {"ok": False, "message": f"unknown command {line[:40]!r} "
-                                                 "(reload, status, metrics, ping, pause, resume, devices)"}
+                                                 "(reload, status, metrics, ping, pause, resume, devices, usage)"}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, ConnectionError):
@@ -277,11 +277,14 @@ class Daemon:
 
 
     def _household_command(self, line: str) -> dict[str, object]:
-        """`pause TARGET MINUTES`, `resume TARGET`, `devices` (TARGET: profile:NAME or device:ID)."""
+        """`pause TARGET MINUTES`, `resume TARGET`, `devices`, `usage` (TARGET: profile:NAME or
+        device:ID)."""
         assert self.household is not None
         parts = line.split()
         if parts[0] == "devices" and len(parts) == 1:
             return {"ok": True, "devices": self.household.devices()}
+        if parts[0] == "usage" and len(parts) == 1:
+            return {"ok": True, "usage": self.household.usage()}
         if parts[0] == "pause" and len(parts) == 3:
             try:
                 minutes = float(parts[2])
@@ -294,7 +297,7 @@ class Daemon:
         if parts[0] == "resume" and len(parts) == 2:
             ok, msg = self.household.resume(parts[1])
             return {"ok": ok, "message": msg}
-        return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices"}
+        return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices | usage"}
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:

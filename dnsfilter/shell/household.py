@@ -228,3 +228,24 @@ class Household:
 
     def devices(self) -> list[dict[str, Any]]:
         return list(self.store.list_devices()) if self.store is not None else []
+
+    def usage(self) -> dict[str, Any]:
+        """Today's budget use: {profile: {"limits", "reset_at", "devices": {device: {item:
+        {"used", "limit"}}}}} for every profile with budgets (the web UI's Profiles page)."""
+        t = self.engine.time
+        if t is None:
+            return {}
+        now = time.time()  # budgets count on the wall clock, as `record` is given it
+        out: dict[str, Any] = {}
+        for name, pt in t.profiles.items():
+            b = pt.budgets
+            if not b:
+                continue
+            devices = {}
+            for entry in b.to_dict()["devices"]:  # type: ignore[union-attr]
+                device = entry["device"]
+                items = {item: {"used": b.used(device, item, now), "limit": limit} for item, limit in b.limits.items()}
+                if any(v["used"] for v in items.values()):  # yesterday's devices are not shown
+                    devices[device] = items
+            out[name] = {"limits": dict(b.limits), "reset_at": b.reset_at(now), "devices": devices}
+        return out

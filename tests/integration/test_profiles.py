@@ -207,3 +207,23 @@ def test_schedule_takes_effect_on_the_running_daemon(zone_upstream, make_daemon)
     time.sleep(wait)
     r = ask(d, "www.example.test", "127.0.0.2")
     assert addrs(r) == ["0.0.0.0"] and "bedtime" in ede(r)[0][1]
+
+
+def test_usage_command_reports_todays_minutes_per_device(zone_upstream, make_daemon):
+    """`usage` over the control socket: per profile with budgets, per device, minutes used
+    today and the limit (what the web UI's Profiles page shows)."""
+    from dnsfilter import config as config_mod
+    from webui import control
+
+    d = start(make_daemon, zone_upstream, daytime_config(PROFILES))
+    sock = config_mod.load(d.config_path).data_path() / "control.sock"
+    before = control.send(sock, "usage")
+    assert before.ok, before.message
+    assert before.data["usage"]["Kids"]["devices"] == {}  # nothing used yet today
+    assert before.data["usage"]["Kids"]["limits"] == {"youtube": 1}
+    assert "Adults" not in before.data["usage"]  # no budgets, nothing to report
+    assert addrs(ask(d, "rr1.googlevideo.com", "127.0.0.2")) == ["192.0.2.50"]
+    after = control.send(sock, "usage").data["usage"]["Kids"]
+    assert after["devices"] == {"127.0.0.2": {"youtube": {"used": 1, "limit": 1}}}
+    assert after["reset_at"] > time.time()  # the next local midnight
+    assert not control.send(sock, "usage now").ok  # no arguments taken
