@@ -84,6 +84,7 @@ def create_app(config_path: str, *, testing: bool = False) -> Flask:
     app.extensions["dnsfilter"] = WebState(path, data_dir, secrets, Throttle())
     Babel(app, locale_selector=_locale)
 
+    from webui import pages_feeds, pages_time  # noqa: F401  (their routes join pages_bp)
     from webui.api import bp as api_bp
     from webui.auth import bp as auth_bp
     from webui.pages import bp as pages_bp

@@ -8,7 +8,19 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from dnsfilter.config import ConfigError
-from webui import LANGUAGES, configfile, control, edits, json_body, load_config, state, system, views
+from webui import (
+    LANGUAGES,
+    configfile,
+    control,
+    edits,
+    feedsui,
+    json_body,
+    load_config,
+    state,
+    system,
+    timerules,
+    views,
+)
 from webui.auth import timezones
 from webui.security import csrf_token
 
@@ -79,7 +91,7 @@ def _profile_json(p: Any, default_categories: tuple[str, ...]) -> dict[str, Any]
     return {"name": p.name,
             "block_categories": list(p.block_categories if p.block_categories is not None else default_categories),
             "block_services": list(p.block_services), "allow": list(p.allow), "deny": list(p.deny),
-            "safe_search": p.safe_search, "block_bypass": p.block_bypass}
+            "safe_search": p.safe_search, "block_bypass": p.block_bypass, **timerules.as_json(p)}
 
 
 @bp.get("/profiles")
@@ -106,13 +118,78 @@ def update_profile(name: str) -> Response:
     body = json_body()
     if not body:
         return _error(400, "send a JSON object with the keys to change")
+    try:
+        rows, budgets = timerules.from_json(body)
+    except ConfigError as e:
+        return _error(400, str(e), timerules.api_field(e.key))
+    time_keys = {k: body.pop(k) for k in ("schedules", "budgets") if k in body}
     for key, value in body.items():
         kind = _TYPES.get(key)
         if kind is None:
             return _error(400, f"{key!r} cannot be changed here (can: {', '.join(_TYPES)})", key)
         if not isinstance(value, kind) or (kind is list and not all(isinstance(v, str) for v in value)):
             return _error(400, f"{key} must be {'a list of strings' if kind is list else 'true or false'}", key)
-    return _saved(configfile.apply(state().config_path, edits.update_profile(name, body)))
+    cfg = load_config()
+    prof = next((p for p in cfg.profiles if p.name == name), None)
+    if prof is None:
+        return _error(404, f"no profile named {name!r}")
+    cur_rows, cur_budgets = timerules.rows_of(prof)
+    steps = [edits.update_profile(name, body)] if body else []
+    if time_keys:
+        steps.append(timerules.set_time_rules(name, cur_rows if rows is None else rows,
+                                              cur_budgets if budgets is None else budgets))
+
+    def edit(doc: Any) -> None:  # one file write for profile and time keys: all or nothing
+        for step in steps:
+            step(doc)
+    try:
+        return _saved(configfile.apply(state().config_path, edit))
+    except ConfigError as e:
+        return _error(400, str(e), timerules.api_field(e.key) or (views.field_of(e.key) if e.key else None))
+
+
+@bp.get("/usage")
+def usage() -> Response:
+    """Today's minutes per profile and device, from the running daemon."""
+    u = timerules.usage(state().data_dir / "control.sock")
+    return jsonify(ok=True, running=u.running, message=u.message, usage=u.profiles)
+
+
+@bp.get("/feeds")
+def feeds() -> Response:
+    cfg = load_config()
+    return jsonify(ok=True, feeds=[f.as_dict() for f in feedsui.rows(cfg)],
+                   catalog=[{"id": e.id, "name": e.name, "category": e.category, "description": e.description}
+                            for e in feedsui.catalog_choices(cfg)])
+
+
+@bp.post("/feeds")
+def add_feed() -> Response:
+    """{"catalog": ID} or {"name", "url", "category"}."""
+    body = json_body()
+    if not all(isinstance(v, str) for v in body.values()):
+        return _error(400, "values must be strings")
+    if "catalog" in body:
+        edit = feedsui.add_catalog(body["catalog"])
+    else:
+        edit = feedsui.add_custom(body.get("name", ""), body.get("url", ""), body.get("category", "custom"))
+    return _saved(configfile.apply(state().config_path, edit))
+
+
+@bp.patch("/feeds/<name>")
+def update_feed(name: str) -> Response:
+    enabled = json_body().get("enabled")
+    if not isinstance(enabled, bool):
+        return _error(400, "enabled must be true or false", "enabled")
+    return _saved(configfile.apply(state().config_path, feedsui.set_enabled(name, enabled)))
+
+
+@bp.post("/feeds/<name>/sync")
+def sync_feed(name: str) -> Response:
+    result = feedsui.sync_now(state().config_path, load_config(), name)
+    status = next((f.as_dict() for f in feedsui.rows(load_config()) if f.name == name), None)
+    return jsonify(ok=result.ok, output=result.output, reloaded=result.reloaded, feed=status), \
+        200 if result.ok else 502
 
 
 @bp.get("/settings")

@@ -61,7 +61,10 @@ def apply(path: Path, edit: Edit, *, reload: bool = True) -> Saved:
         except (TOMLKitError, TypeError) as e:
             raise ConfigError("", f"the config file's layout does not allow this edit: {e}") from None
         cfg = validate(doc, path)
-        write_atomic(path, tomlkit.dumps(doc))
+        text = tomlkit.dumps(doc)
+        if tomlkit.parse(text).unwrap() != doc.unwrap():  # what is written must read back as validated
+            raise ConfigError("", "the config file's layout does not allow this edit")
+        write_atomic(path, text)
     if not reload:
         return Saved(cfg, False, "")
     reply = control.send(cfg.data_path() / "control.sock", "reload")

@@ -13,7 +13,7 @@ from flask import Flask
 from tests.webui.helpers import csrf_of, do_setup, login
 from webui import views
 
-PAGES = ["/devices", "/profiles", "/profiles/Kids", "/settings"]
+PAGES = ["/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/settings"]
 # Names that stay as they are in every language: brands, acronyms, and the test's own data.
 KEEP = {"VPN", "DNS", "API", "YouTube", "English", "dnsfilter", "Kids", "Default", "Samsung", "aru", "tablet",
         "office"}

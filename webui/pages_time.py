@@ -1,0 +1,62 @@
+"""The Profiles page's "Time" part: schedules, daily limits and today's use per device."""
+
+from __future__ import annotations
+
+from flask import Response, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from dnsfilter.config import ConfigError
+from webui import configfile, load_config, state, timerules, views
+from webui.pages import bp
+
+# service groups (feeds.services.GROUPS) that are not also a category
+GROUP_NAME = {"messaging": _l("Messengers"), "streaming": _l("Films and music streaming"),
+              "ai": _l("AI chat bots"), "shopping": _l("Online shops")}
+
+
+def item_choices() -> list[tuple[str, str]]:
+    """(id, label) of what a schedule or a limit can name: categories, service groups, services."""
+    cats = [(c, str(views.CATEGORY_NAME[c])) for c in views.TOGGLE_CATEGORIES]
+    known = {c for c, _t in cats}
+    from feeds.services import GROUPS
+
+    groups = [(g, str(GROUP_NAME.get(g, g))) for g in GROUPS if g not in known]
+    return cats + groups + views.services()
+
+
+def device_names() -> dict[str, str]:
+    """Device id (MAC or address, as the daemon counts them) -> the name shown on Devices."""
+    names: dict[str, str] = {}
+    for d in views.devices(load_config()):
+        for key in (d.id, d.mac, *d.ips):
+            if key:
+                names.setdefault(key, d.name)
+    return names
+
+
+@bp.route("/profiles/<name>/time", methods=["GET", "POST"])
+def profile_time(name: str) -> Response | str:
+    cfg = load_config()
+    prof = next((p for p in cfg.profiles if p.name == name), None)
+    if prof is None:
+        return Response(render_template("error.html", message=_("This page does not exist.")), status=404)
+    errors: dict[str, str] = {}
+    notice = None
+    rows, budgets = timerules.rows_of(prof)
+    if request.method == "POST":
+        rows, budgets = timerules.parse_form(request.form)
+        try:
+            saved = configfile.apply(state().config_path, timerules.set_time_rules(name, rows, budgets))
+        except ConfigError as e:
+            errors[timerules.field_of(e.key)] = str(e)
+        else:
+            prof = next(p for p in saved.config.profiles if p.name == name)
+            rows, budgets = timerules.rows_of(prof)
+            notice = _("Saved.") if saved.reloaded else _("Saved. The filter will use it when it next starts.")
+    usage = timerules.usage(state().data_dir / "control.sock")
+    return Response(render_template(
+        "profile_time.html", name=name, rows=rows, budgets=budgets, errors=errors, notice=notice,
+        days=timerules.DAYS, day_names=timerules.DAY_NAMES, items=item_choices(), usage=usage,
+        usage_rows=timerules.usage_rows(usage, name, device_names()) if usage.running else []),
+        status=400 if errors else 200)
