@@ -57,6 +57,6 @@ def profile_time(name: str) -> Response | str:
     usage = timerules.usage(state().data_dir / "control.sock")
     return Response(render_template(
         "profile_time.html", name=name, rows=rows, budgets=budgets, errors=errors, notice=notice,
-        days=timerules.DAYS, day_names=timerules.DAY_NAMES, items=item_choices(), usage=usage,
+        days=timerules.DAYS, day_names=timerules.DAY_NAMES, items=item_choices(), labels=dict(item_choices()), usage=usage,
         usage_rows=timerules.usage_rows(usage, name, device_names()) if usage.running else []),
         status=400 if errors else 200)

@@ -148,7 +148,26 @@ def test_parent_blocks_tiktok_for_one_device(appliance: tuple[DaemonProcess, str
     assert answer_ips(query(daemon.port, "example.org", KID)) == ["192.0.2.8"]
 
 
-PAGES = ["/devices", "/profiles", "/profiles/Kids", "/settings"]
+PAGES = ["/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/settings"]
+
+
+def _daily_limit_used(browser: Any, base: str, daemon: DaemonProcess) -> None:
+    """A 30-minute YouTube limit for Kids, set through the form, and one minute of it used by
+    the tablet: the time page then shows today's use from the daemon."""
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(f"{base}/profiles/Kids/time")
+    Select(_by(browser, "#b0_item")).select_by_value("youtube")
+    _by(browser, "#b0_minutes").send_keys("30")
+    _by(browser, "main form button[type=submit]").click()
+    wait_for("the limit to be saved", lambda: "youtube" in daemon.config_path.read_text())
+
+    def shown() -> bool:
+        query(daemon.port, "www.youtube.com", KID)  # counted in the minute it is asked
+        browser.get(f"{base}/profiles/Kids/time")
+        return "1 of 30 minutes" in _by(browser, "main").text
+
+    wait_for("the tablet's minute on the time page", shown, timeout=10)
 
 
 def test_screenshots_at_phone_size(appliance: tuple[DaemonProcess, str], browser: Any) -> None:
@@ -157,6 +176,7 @@ def test_screenshots_at_phone_size(appliance: tuple[DaemonProcess, str], browser
     browser.get(f"{base}/devices")
     if browser.current_url.endswith("/login"):
         pytest.skip("needs the logged-in session of test_parent_blocks_tiktok_for_one_device")
+    _daily_limit_used(browser, base, appliance[0])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     sideways: list[str] = []
