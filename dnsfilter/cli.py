@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
-    k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics"],
+    k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics", "usage"],
                    help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP)")
     k.add_argument("args", nargs="*", help=argparse.SUPPRESS)
 
@@ -296,8 +296,8 @@ def _ctl(args: argparse.Namespace) -> int:
         print(json.dumps(reply.get("status", reply.get("message")), indent=1))
     elif args.command == "metrics" and reply.get("ok"):
         sys.stdout.write(reply.get("metrics", ""))
-    elif args.command == "devices" and reply.get("ok"):
-        print(json.dumps(reply.get("devices"), indent=1))
+    elif args.command in ("devices", "usage") and reply.get("ok"):
+        print(json.dumps(reply.get(args.command), indent=1))
     else:
         print(reply.get("message"))
     return 0 if reply.get("ok") else 1
