@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 from dnsfilter.core.wire import wire_to_text
 from dnsfilter.model import Reason
@@ -56,6 +57,7 @@ Record = tuple[float, str, str, LogInfo]  # (monotonic time, client ip, device, 
 
 # A log row as stored: (unix time, device, ip, profile, name, qtype, outcome, kind, category, feed, service)
 Row = tuple[float, str, str, str, str, int, str, str, str, str, str]
+_DEVICE, _INFO = itemgetter(2), itemgetter(3)
 RollupKey = tuple[int, str, str, str, str]  # (unix hour, device, profile, category group, outcome)
 NameKey = tuple[int, str, str]  # (unix hour, profile, blocked name)
 
@@ -137,7 +139,8 @@ def batch(records: list[Record], wall_offset: float, privacy: Mapping[str, str],
         rows.append((ts, device, ip, i.profile, name, i.qtype, i.outcome, i.kind, i.category, i.feed, i.service))
     if rest:
         hour = int((rest[-1][0] + wall_offset) // 3600)
-        for (device, i), n in Counter((r[2], r[3]) for r in rest).items():
+        # zip/map/itemgetter iterate in C: about 100 ns a record (a LogInfo hashes by identity)
+        for (device, i), n in Counter(zip(map(_DEVICE, rest), map(_INFO, rest), strict=True)).items():
             mode = privacy.get(i.profile, DEFAULT_PRIVACY)
             if mode == "off":
                 continue
