@@ -154,13 +154,14 @@ class LogStore:
         now = time.time() if now is None else now
         if span == "24h":
             h_now = int(now // 3600)
-            edges = [(h_now - 23 + i) * 3600 for i in range(25)]
+            edges: list[float] = [(h_now - 23 + i) * 3600.0 for i in range(25)]
         elif span == "7d":
             zone, day = ZoneInfo(tz), datetime.fromtimestamp(_local_midnight(now, tz), ZoneInfo(tz))
             edges = [(day - timedelta(days=6 - i)).replace(tzinfo=zone).timestamp() for i in range(8)]
         else:
             raise ValueError(f"span must be 24h or 7d, not {span!r}")
-        where, args = ["hour >= ?", "hour < ?"], [int(edges[0] // 3600), int(-(-edges[-1] // 3600))]
+        where = ["hour >= ?", "hour < ?"]
+        args: list[Any] = [int(edges[0] // 3600), int(-(-edges[-1] // 3600))]
         if device is not None:
             where.append("device = ?")
             args.append(device)

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from dnsfilter.core.querylog import Batch, LogInfo, batch
+from dnsfilter.core.querylog import Batch, batch, log_info
 from dnsfilter.logstore import LogStore
 
 NOW = time.time()
@@ -94,7 +94,7 @@ def main() -> None:
     for label, fn in cases:
         print(f"  {median_ms(fn):8.2f} ms  {label}")
     # the writer's cost per batch: 10k records through privacy + rows + rollups + one transaction
-    info = LogInfo("Kids", "www.example.test", 1, "cached")
+    info = log_info("Kids", "www.example.test", 1, "cached")
     recs = [(float(i), "192.168.1.5", DEVICES[i % 20], info) for i in range(10_000)]
     ms = median_ms(lambda: store.write(batch(recs, NOW - 10_000, {"Kids": "full"})), runs=5)
     print(f"  {ms:8.2f} ms  writer: one batch of 10,000 records (in the writer thread)")

@@ -32,6 +32,7 @@ class Slot:
     table: dict[bytes, FastEntry]
     bucket: TokenBucket | None  # None: exempt from rate limiting (e.g. loopback forwarders)
     device: str = ""  # whose time state chose the table (the engine drops the slot when it changes)
+    ip: str = ""  # the client address: the query log's fast ring records the slot, not a new tuple
 
 
 class FastPath:
@@ -55,7 +56,7 @@ class FastPath:
         if len(self.tables) >= 1024 and profile not in self.tables:
             self.tables.clear()  # bounded: per-device states (pauses, budgets) each get a table
             self.clients.clear()
-        slot = self.clients[ip] = Slot(self.table(profile), bucket, device)
+        slot = self.clients[ip] = Slot(self.table(profile), bucket, device, ip)
         return slot
 
     def install(self, profile: str, key: bytes, reply: bytes, refresh_at: float, patch: Patch | None,

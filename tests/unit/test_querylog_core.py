@@ -3,14 +3,25 @@ hashed-feed redaction, and the privacy modes applied when rows and rollups are b
 
 from __future__ import annotations
 
-from dnsfilter.core.querylog import PRIVACY_MODES, LogInfo, QueryLog, batch
+from dnsfilter.core.querylog import (
+    CATEGORY,
+    FEED,
+    KIND,
+    NAME,
+    OUTCOME,
+    PRIVACY_MODES,
+    LogInfo,
+    QueryLog,
+    batch,
+    log_info,
+)
 from dnsfilter.model import Reason
 from tests.unit.test_engine import CLIENT, ask, make, q, upstream
 
 
 def info(profile: str = "Kids", name: str = "ads.test", outcome: str = "blocked", feed: str = "ads",
          category: str = "ads") -> LogInfo:
-    return LogInfo(profile, name, 1, outcome, "category" if outcome == "blocked" else "", category, feed, "")
+    return log_info(profile, name, 1, outcome, "category" if outcome == "blocked" else "", category, feed, "")
 
 
 def test_ring_is_bounded_and_drain_reports_overflow():
@@ -29,9 +40,9 @@ def test_info_blanks_names_of_hashed_feeds_and_skips_profiles_that_log_nothing()
     ql.off = frozenset({"Private"})
     wire_name = b"\x03bad\x04test\x00"
     hashed = ql.info("Kids", wire_name, 1, "blocked", Reason("listed", "adult", "secret", kind="category"))
-    assert hashed is not None and hashed.name == "" and hashed.feed == "secret" and hashed.category == "adult"
+    assert hashed is not None and hashed[NAME] == "" and hashed[FEED] == "secret" and hashed[CATEGORY] == "adult"
     plain = ql.info("Kids", wire_name, 1, "blocked", Reason("listed", "ads", "ads", kind="category"))
-    assert plain is not None and plain.name == "bad.test"
+    assert plain is not None and plain[NAME] == "bad.test"
     assert ql.info("Private", wire_name, 1, "resolved", None) is None
     ql.record(1.0, "10.0.0.1", "d", None)
     assert ql.drain() == ([], False)
@@ -71,22 +82,22 @@ def test_engine_records_slow_path_answers_and_describes_fast_entries():
     blocked = q("tracker.test", qid=1)
     ask(eng, blocked, 5.0)
     [(t, ip, _dev, i)] = eng.qlog.drain()[0]
-    assert (t, i.outcome, i.name, i.kind, i.category) == (5.0, "blocked", "tracker.test", "category", "ads")
-    assert ip == CLIENT and i.feed
+    assert (t, i[OUTCOME], i[NAME], i[KIND], i[CATEGORY]) == (5.0, "blocked", "tracker.test", "category", "ads")
+    assert ip == CLIENT and i[FEED]
     # the prebuilt entry carries the same description, so replays can be logged without a lookup
     entry = next(iter(eng.fast.tables.values()))[blocked[2:]]
-    assert entry[3] == i
+    assert entry[3] is i
 
     data = q("www.example.com", qid=2)
     [fwd] = ask(eng, data, 6.0)
     assert eng.qlog.drain()[0] == []  # nothing answered yet
     eng.on_upstream(fwd, upstream(fwd, "www.example.com. 300 A 192.0.2.1"), 6.5)
     [(_t, _ip, _d, res)] = eng.qlog.drain()[0]
-    assert (res.outcome, res.name) == ("resolved", "www.example.com")
+    assert (res[OUTCOME], res[NAME]) == ("resolved", "www.example.com")
     cached = [t for t in eng.fast.tables.values() if data[2:] in t][0][data[2:]]
-    assert cached[3] is not None and cached[3].outcome == "cached"  # replays are cache hits
+    assert cached[3] is not None and cached[3][OUTCOME] == "cached"  # replays are cache hits
     ask(eng, q("www.example.com", qid=3), 7.0)  # the slow path answers it from the cache too
-    assert [r[3].outcome for r in eng.qlog.drain()[0]] == ["cached"]
+    assert [r[3][OUTCOME] for r in eng.qlog.drain()[0]] == ["cached"]
 
 
 def test_engine_does_not_record_profiles_with_privacy_off():
@@ -109,3 +120,42 @@ def test_a_flood_beyond_max_rows_is_counted_exactly_but_not_written_as_rows():
     anon = batch(recs, 0.0, {"Kids": "anonymous"}, max_rows=10)
     assert set(k[1] for k in anon.rollup) == {""}
     assert not batch(recs, 0.0, {"Kids": "off"}, max_rows=10).rollup
+
+
+def test_infos_and_records_hold_nothing_the_collector_must_keep_tracking():
+    import gc
+
+    eng = make()
+    ask(eng, q("tracker.test", qid=1), 5.0)
+    [rec] = eng.qlog.drain()[0]
+    entry = next(iter(eng.fast.tables.values()))[q("tracker.test", qid=1)[2:]]
+    gc.collect()
+    gc.collect()  # the info tuple is untracked in the first pass, the tuples holding it in the next
+    assert not gc.is_tracked(rec) and not gc.is_tracked(entry)  # so fast entries never slow collections
+
+
+def test_fast_ring_drains_in_order_across_the_wrap_and_reports_overflow():
+    from dnsfilter.core.fastpath import Slot
+
+    ql = QueryLog(size=8)
+    slot = Slot({}, None, "dev", "10.0.0.9")
+
+    def replay(n: int) -> None:  # what the UDP loop does for each fast-path answer
+        for _ in range(n):
+            j = ql.pos & ql.mask
+            ql.times[j], ql.slots[j], ql.infos[j] = float(ql.pos), slot, info()
+            ql.pos += 1
+
+    replay(5)
+    ql.record(100.0, "10.0.0.1", "slow", info())
+    records, full = ql.drain()
+    assert [r[0] for r in records] == [100.0, 0.0, 1.0, 2.0, 3.0, 4.0] and not full
+    assert records[1][1:3] == ("10.0.0.9", "dev")
+    replay(6)  # wraps around the end of the lists
+    assert [r[0] for r in ql.drain()[0]] == [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    replay(8)  # exactly one turn
+    assert [r[0] for r in ql.drain()[0]] == [float(n) for n in range(11, 19)]
+    replay(11)  # more than the ring holds: the oldest 3 are lost, and that is reported
+    records, full = ql.drain()
+    assert [r[0] for r in records] == [float(n) for n in range(22, 30)] and full
+    assert ql.drain() == ([], False)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsfilter.core.querylog import LogInfo, batch
+from dnsfilter.core.querylog import batch, log_info
 from dnsfilter.logstore import FILE, LogStore, write_export
 
 NOW = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC; 20:06 in Asia/Almaty (UTC+5)
@@ -22,7 +22,7 @@ NOW = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC; 20:06 in Asia/Almaty (UTC+5)
 def rec(ts: float, device: str, name: str, outcome: str = "resolved", profile: str = "Kids",
         category: str = "", feed: str = ""):
     kind = "category" if outcome == "blocked" else ""
-    return (ts, "10.0.0." + device[-1], device, LogInfo(profile, name, 1, outcome, kind, category, feed, ""))
+    return (ts, "10.0.0." + device[-1], device, log_info(profile, name, 1, outcome, kind, category, feed, ""))
 
 
 def fill(store: LogStore, records, privacy=None) -> None:
