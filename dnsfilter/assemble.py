@@ -46,7 +46,6 @@ def _catalogs() -> tuple[ServiceIndex, tuple[str, ...], object]:
     if _CATALOGS is None:
         from feeds.bypass import load_bypass
         from feeds.safesearch import load_safe_search
-
         from feeds.services import load_services
 
         services = load_services()
