@@ -3,6 +3,7 @@ their policy here, so `dnsfilter check` gives exactly the decision the daemon ta
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from dnsfilter.core.rulesets import ServiceIndex
 from dnsfilter.core.stages.identify import DeviceRule, Identify, MacLookup
 from dnsfilter.core.stages.local import LocalZones
 from dnsfilter.model import AUTHORITY_CATEGORY, Ede
+from feeds.bypass import load_bypass
 
 if TYPE_CHECKING:
     from dnsfilter.core.timestate import TimeRules
@@ -40,38 +42,20 @@ def feed_infos(cfg: Config, matcher: Matcher) -> list[FeedInfo]:
             for f in cfg.feeds if f.enabled and f.name in matcher.sets]
 
 
-def _catalogs() -> tuple[ServiceIndex, tuple[str, ...], object]:
-    """The bundled services, bypass and safe-search catalogs (package files, read once)."""
-    global _CATALOGS
-    if _CATALOGS is None:
-        from feeds.bypass import load_bypass
-        from feeds.safesearch import load_safe_search
-        from feeds.services import load_services
+@functools.cache
+def _services() -> ServiceIndex:
+    """The bundled services catalog as an index (the loaders read their package files once)."""
+    from feeds.services import load_services
 
-        services = load_services()
-        index = ServiceIndex({sid: (s.group, s.domains) for sid, s in services.items()})
-        _CATALOGS = (index, tuple(load_bypass()), load_safe_search())
-    return _CATALOGS
+    return ServiceIndex({sid: (s.group, s.domains) for sid, s in load_services().items()})
 
 
-_CATALOGS: tuple[ServiceIndex, tuple[str, ...], object] | None = None
-_SAFE_TABLES: dict[str, dict[bytes, bytes]] = {}
-
-
+@functools.cache
 def safe_search_table(youtube: str) -> dict[bytes, bytes]:
-    """Wire name -> wire CNAME target for every engine, YouTube in the given mode."""
-    table = _SAFE_TABLES.get(youtube)
-    if table is None:
-        from feeds.safesearch import rewrite_table
+    """Wire name -> wire CNAME target for every engine, YouTube `strict`, `moderate` or `off`."""
+    from feeds.safesearch import ENGINES, rewrite_table
 
-        engines = [e for e in _catalogs()[2] if not e.startswith("youtube")]  # type: ignore[attr-defined]
-        names = rewrite_table(engines, youtube=youtube if youtube != "off" else "strict")
-        if youtube == "off":
-            yt = rewrite_table([e for e in _catalogs()[2] if e.startswith("youtube")],  # type: ignore[attr-defined]
-                               youtube="strict")
-            names = {k: v for k, v in names.items() if k not in yt}
-        table = _SAFE_TABLES[youtube] = {wire.text_to_wire(k): wire.text_to_wire(v) for k, v in names.items()}
-    return table
+    return {wire.text_to_wire(k): wire.text_to_wire(v) for k, v in rewrite_table(ENGINES, youtube=youtube).items()}
 
 
 def build_policy(cfg: Config, matcher: Matcher) -> Policy:
@@ -85,7 +69,7 @@ def build_policy(cfg: Config, matcher: Matcher) -> Policy:
                                   RuleSet(hh_allow), RuleSet(hh_deny)))
     uses_catalogs = any(p.block_services or p.safe_search or p.block_bypass or p.budgets or p.schedules
                         for p in cfg.profiles)
-    services, bypass = (_catalogs()[0], _catalogs()[1]) if uses_catalogs else (None, ())
+    services, bypass = (_services(), load_bypass()) if uses_catalogs else (None, ())
     for p in cfg.profiles:
         cats = set(p.block_categories if p.block_categories is not None else cfg.defaults.block_categories)
         if p.block_bypass:

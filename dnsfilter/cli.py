@@ -164,6 +164,7 @@ def _start_web(cfg: Config, allow_any: bool) -> subprocess.Popen[bytes] | None:
 def _check(args: argparse.Namespace) -> int:
     from dnsfilter.assemble import build_engine
     from dnsfilter.core import wire
+    from dnsfilter.core.policy import NO_TIME_STATE
     from dnsfilter.shell.lists import load_matcher
 
     cfg = _load(args.config)
@@ -201,9 +202,8 @@ def _check(args: argparse.Namespace) -> int:
     elif (local := engine.local.answer(q, None, 65535)) is not None:
         out.update(decision="allow", profile=client.profile, outcome="local", reason=f"answered locally: {local[2].text}")
     else:
-        state = engine.time.state(client.profile, client.device, at.timestamp())[0] if engine.time else None
-        d = engine.policy.decide(client.profile, qname, explain=True, qtype=qtype, client=client.ip,
-                                 **({"state": state} if state is not None else {}))
+        state = engine.time.state(client.profile, client.device, at.timestamp())[0] if engine.time else NO_TIME_STATE
+        d = engine.policy.decide(client.profile, qname, explain=True, qtype=qtype, client=client.ip, state=state)
         out.update(decision=d.verdict, profile=client.profile, reason=d.reason.text, kind=d.reason.kind)
         if d.blocked:
             out.update(category=d.reason.category, feed=d.reason.feed, rule=d.reason.rule,

@@ -3,15 +3,12 @@ budgets), `[[devices]]` and `[network]` (how devices are recognised)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from dnsfilter.config_feeds import CATEGORIES
 from dnsfilter.config_values import ConfigError, Section, check_name, network
-
-YOUTUBE_MODES = ("strict", "moderate", "off")
-_HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
+from feeds.safesearch import YOUTUBE_MODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +73,9 @@ def categories_of(sec: Section, name: str, default: tuple[str, ...] | None) -> t
 
 
 def service_ids() -> frozenset[str]:
-    from feeds.services import load_services  # the bundled catalog; a package file, read once
+    from feeds.services import load_services  # cached: the bundled file is read once
 
-    global _SERVICE_IDS
-    if _SERVICE_IDS is None:
-        _SERVICE_IDS = frozenset(load_services())
-    return _SERVICE_IDS
-
-
-_SERVICE_IDS: frozenset[str] | None = None
+    return frozenset(load_services())
 
 
 def _item(value: str, key: str) -> str:
@@ -108,13 +99,16 @@ def parse_minutes(text: Any, key: str) -> int:
 
 
 def _hhmm(s: Section, name: str) -> str:
+    from dnsfilter.core.schedule import parse_hhmm
+
     text = s.get(name, str, None)
     if text is None:
         raise ConfigError(s.key(name), "is required (HH:MM, local time)")
-    m = _HHMM.match(text.strip())
-    if m is None or (m.group(1) == "24" and m.group(2) != "00"):
-        raise ConfigError(s.key(name), f"{text!r} is not a time of day (HH:MM, 00:00 to 24:00)")
-    return f"{int(m.group(1)):02d}:{m.group(2)}"
+    try:
+        minutes = parse_hhmm(text)
+    except ValueError:
+        raise ConfigError(s.key(name), f"{text!r} is not a time of day (HH:MM, 00:00 to 24:00)") from None
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _schedule(s: Section, index: int) -> ScheduleRule:

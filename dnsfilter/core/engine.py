@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from dnsfilter.core import codec, wire
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.fastpath import NEVER, FastPath
+from dnsfilter.core.macaddr import client_hints
 from dnsfilter.core.policy import NO_TIME_STATE, Policy, TimeState
 from dnsfilter.core.querylog import LogInfo, QueryLog
 from dnsfilter.core.rewrite import cname_reply
@@ -158,8 +159,6 @@ class Engine:
             return self._send(to, codec.reply(q, wire.RCODE_REFUSED), Outcome.REFUSED)
         shared = False  # a forwarder speaking for several devices: no per-address fast slot
         if q.edns is not None and q.edns.options and self.identify.trusted and self.identify.is_trusted(ip):
-            from dnsfilter.core.macaddr import client_hints
-
             hint_mac, hint_ip = client_hints(q.edns.options)
             if hint_mac is not None or hint_ip is not None:
                 client, shared = self.identify.behind(client, hint_mac, hint_ip), True

@@ -13,7 +13,6 @@ from dnsfilter.core import codec, wire
 from dnsfilter.core.cache import Entry
 from dnsfilter.core.wire import Query
 
-_FIXED = struct.Struct(">HHIH")
 # Types whose rdata holds names that may be compressed (RFC 3597 §4): name offsets in rdata.
 _NAME_RDATA = {wire.T_CNAME, wire.T_DNAME, 2, 12}  # + NS, PTR
 _MX, _SOA, _SRV = 15, 6, 33
@@ -45,7 +44,7 @@ def expanded_answers(target: bytes, qtype: int, qclass: int, e: Entry, now: floa
             continue
         owner, _ = wire.read_name(packet, rec.name_off)
         rdata = _expand_rdata(packet, rec)
-        out.append(wire.labels_to_wire(owner) + _FIXED.pack(rec.rtype, rec.rclass, rec.ttl, len(rdata)) + rdata)
+        out.append(wire.rr(rec.rtype, rec.ttl, rdata, owner=wire.labels_to_wire(owner), rclass=rec.rclass))
     return b"".join(out), len(out)
 
 

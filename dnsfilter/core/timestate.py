@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from dnsfilter.core.budget import Budgets
 from dnsfilter.core.policy import TimeState
-from dnsfilter.core.schedule import Pauses, Schedules, Window
+from dnsfilter.core.schedule import Pauses, Schedules
 from dnsfilter.model import Reason
 
 _HORIZON = 3600.0  # recomputed at least hourly, whatever the rules say
@@ -25,10 +25,6 @@ _HORIZON = 3600.0  # recomputed at least hourly, whatever the rules say
 class ProfileTime:
     schedules: Schedules | None = None
     budgets: Budgets | None = None
-
-
-def _window_text(w: Window) -> str:
-    return f"{w.start_min // 60:02d}:{w.start_min % 60:02d}–{w.end_min // 60:02d}:{w.end_min % 60:02d}"
 
 
 class TimeRules:
@@ -73,10 +69,10 @@ class TimeRules:
                 key.append(f"s:{w.name}")
                 if w.block == "all":
                     if block_all is None:
-                        block_all = Reason(f"schedule {w.name} ({_window_text(w)}): everything is blocked",
+                        block_all = Reason(f"schedule {w.name} ({w.describe()}): everything is blocked",
                                            kind="schedule")
                 else:
-                    items += [(i, self._item_reason(i, f"schedule {w.name} ({_window_text(w)}): {i} is blocked",
+                    items += [(i, self._item_reason(i, f"schedule {w.name} ({w.describe()}): {i} is blocked",
                                                     "schedule")) for i in w.block]
         if pt is not None and pt.budgets is not None:
             spent = sorted(pt.budgets.exhausted(device, now))
