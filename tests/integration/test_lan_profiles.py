@@ -70,7 +70,11 @@ def blocked_for_kids(r: dns.message.Message | None) -> bool:
 
 def test_device_keeps_its_profile_over_ipv4_and_ipv6(netns_pair, tmp_path: Path):  # noqa: F811
     cfg = tmp_path / "config.toml"
-    cfg.write_text(CONFIG + f'\n[storage]\ndata_dir = "{tmp_path / "var"}"\n')
+    # a dnsmasq lease for the tablet: the device list must show its hostname
+    leases = tmp_path / "dhcp.leases"
+    leases.write_text(f"{int(time.time()) + 3600} {CLIENT_MAC} {CLIENT_V4} aru-tablet 01:{CLIENT_MAC}\n")
+    cfg.write_text(CONFIG + f'\n[network]\nlease_files = ["{leases}"]\n'
+                   f'\n[storage]\ndata_dir = "{tmp_path / "var"}"\n')
     log = open(tmp_path / "daemon.log", "wb")
     proc = subprocess.Popen(["ip", "netns", "exec", netns_pair.server, sys.executable, "-m", "dnsfilter", "serve",
                              "-c", str(cfg)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -96,7 +100,8 @@ def test_device_keeps_its_profile_over_ipv4_and_ipv6(netns_pair, tmp_path: Path)
             out = subprocess.run(ctl, capture_output=True, text=True, cwd=REPO, timeout=10)
             devices = json.loads(out.stdout) if out.returncode == 0 and out.stdout.strip().startswith("[") else []
             mine = [d for d in devices if d.get("mac") == CLIENT_MAC]
-            if mine and CLIENT_V4 in mine[0].get("ips", []) and any(":" in a for a in mine[0]["ips"]):
+            if mine and CLIENT_V4 in mine[0].get("ips", []) and any(":" in a for a in mine[0]["ips"]) \
+                    and mine[0].get("hostname"):
                 break
             time.sleep(0.5)
         mine = [d for d in devices if d.get("mac") == CLIENT_MAC]
@@ -105,6 +110,7 @@ def test_device_keeps_its_profile_over_ipv4_and_ipv6(netns_pair, tmp_path: Path)
         assert CLIENT_V4 in mine[0]["ips"] and any(a.startswith("fd00:231::") for a in mine[0]["ips"])
         assert mine[0]["profile"] == "Kids"
         assert mine[0]["random"] is True  # 02:… is a locally administered address
+        assert mine[0]["hostname"] == "aru-tablet"  # from the lease file
     finally:
         proc.terminate()
         try:

@@ -132,3 +132,15 @@ def test_rule_sets_with_wildcards() -> None:
     assert rs.match(W("plain.test.evil")) is None
     hit = rs.match(W("a.b.plain.test"))
     assert hit is not None and hit[1] == "plain.test" and hit[0] == 4
+
+
+def test_safe_search_table_youtube_modes() -> None:
+    from dnsfilter.assemble import safe_search_table
+
+    strict, moderate, off = (safe_search_table(m) for m in ("strict", "moderate", "off"))
+    assert strict[W("www.youtube.com")] == W("restrict.youtube.com")
+    assert moderate[W("www.youtube.com")] == W("restrictmoderate.youtube.com")
+    assert W("www.youtube.com") not in off
+    for table in (strict, moderate, off):  # the other engines do not depend on the YouTube mode
+        assert table[W("www.google.kz")] == W("forcesafesearch.google.com")
+        assert table[W("www.bing.com")] == W("strict.bing.com")
