@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from feeds.services import CatalogError, domain_problem
+from feeds.services import CatalogError, domain_problem, read_text
 
 BYPASS_PATH = Path(__file__).with_name("bypass.txt")
 
@@ -18,12 +18,7 @@ BYPASS_PATH = Path(__file__).with_name("bypass.txt")
 def parse_bypass(path: Path) -> tuple[str, ...]:
     """The names of a bypass file: one per line, `#` comments, blank lines ignored. A bad or
     repeated name raises CatalogError with its line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise CatalogError(path, None, f"cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise CatalogError(path, None, "not UTF-8 text") from None
+    text = read_text(path)
     names: list[str] = []
     seen: dict[str, int] = {}
     for n, line in enumerate(text.splitlines(), 1):

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from feeds.catalog import CatalogError as UnknownEntry  # an unknown id, with suggestions
+
 SERVICES_PATH = Path(__file__).with_name("services.toml")
 # Service groups. video/social/games/dating share their names with feed categories, so a
 # parent who blocks "games" sees one word for both.
@@ -45,13 +47,8 @@ class CatalogError(ValueError):
         super().__init__(f"{where}: {why}")
 
 
-class UnknownServiceError(KeyError):
+class UnknownServiceError(UnknownEntry):
     """A service or group id that the catalog does not have; `suggestions` are close ids."""
-
-    def __init__(self, wanted: str, suggestions: list[str]) -> None:
-        super().__init__(wanted)
-        self.wanted = wanted
-        self.suggestions = suggestions
 
     def __str__(self) -> str:
         hint = f" (did you mean {', '.join(map(repr, self.suggestions))}?)" if self.suggestions else ""
@@ -137,14 +134,19 @@ def _header_lines(text: str) -> dict[str, int]:
     return found
 
 
-def load_toml(path: Path) -> tuple[dict[str, object], dict[str, int]]:
-    """The TOML tables of a catalog file and the line of each table header."""
+def read_text(path: Path) -> str:
+    """A catalog file's text; CatalogError when it cannot be read or is not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as e:
         raise CatalogError(path, None, f"cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise CatalogError(path, None, "not UTF-8 text") from None
+
+
+def load_toml(path: Path) -> tuple[dict[str, object], dict[str, int]]:
+    """The TOML tables of a catalog file and the line of each table header."""
+    text = read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
