@@ -185,10 +185,33 @@ def net() -> Iterator[Net]:
             run("ip", "-n", ns, "route", "add", "default", "via", gw4)
             run("ip", "-n", ns, "-6", "route", "add", "default", "via", gw6)
         in_ns(n.router, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+        settle(n)
         yield n
     finally:
         for ns in (n.client, n.router, n.internet):  # a namespace takes its veth ends with it
             run("ip", "netns", "del", ns, check=False)
+
+
+def settle(n: Net, limit: float = 10.0) -> None:
+    """Wait out IPv6 duplicate-address detection on the link-local addresses: "nodad" covers only
+    the ones we add, and a tentative fe80:: on a router link once lost the first v6 query in CI."""
+    deadline = time.monotonic() + limit
+    for ns in (n.client, n.router, n.internet):
+        while run("ip", "-n", ns, "-6", "addr", "show", "tentative").stdout.strip():
+            assert time.monotonic() < deadline, run("ip", "-n", ns, "-6", "addr", "show").stdout
+            time.sleep(0.1)
+
+
+def reachable(n: Net, limit: float = 10.0) -> None:
+    """Both families reach the made-up resolver straight from the client before anything is measured:
+    the first packets over a fresh namespace link wait on neighbour discovery."""
+    deadline = time.monotonic() + limit
+    while True:
+        got = probe(n)
+        if all(got[f"dns {r} allowed"] == "192.0.2.99" for r in (RESOLVER4, RESOLVER6)):
+            return
+        assert time.monotonic() < deadline, got
+        time.sleep(0.2)
 
 
 def probe(n: Net) -> dict[str, str]:
@@ -241,6 +264,7 @@ def test_lan_clients_cannot_bypass_dnsfilter(net: Net, tmp_path: Path) -> None:
             time.sleep(0.05)
 
         # no rules: everything reaches the made-up internet
+        reachable(net)
         expect(probe(net), dns_allowed="192.0.2.99", dns_blocked="192.0.2.99", dns_tcp_blocked="192.0.2.99",
                dot="open", doq="echo", doh="open")
 
