@@ -28,7 +28,7 @@ DISK_FLUSH = 5.0
 RAM_FLUSH = 600.0
 RAM_PENDING = 500_000  # records held in ram mode before an early flush (about 60 MB at most)
 PRUNE_EVERY = 60.0
-ROWS_PER_DRAIN = 4_000  # rows written per drain (2,000/s, far above a home); a flood beyond is only counted
+ROWS_PER_DRAIN = 1_000  # rows written per drain (500/s, far above a home); a flood beyond is only counted
 
 
 class QueryLogWriter:

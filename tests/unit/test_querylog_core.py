@@ -122,6 +122,16 @@ def test_a_flood_beyond_max_rows_is_counted_exactly_but_not_written_as_rows():
     assert not batch(recs, 0.0, {"Kids": "off"}, max_rows=10).rollup
 
 
+def test_a_flood_of_distinct_names_counts_only_the_most_frequent_but_every_answer():
+    hot = info(name="hot.test")
+    recs = [(3600.0, "10.0.0.1", "d1", info(name=f"n{n}.test")) for n in range(500)]
+    recs += [(3600.0, "10.0.0.1", "d1", hot)] * 50
+    b = batch(recs, 0.0, {}, max_rows=0, max_names=3)
+    assert sum(b.rollup.values()) == 550  # the rollups stay exact
+    assert len(b.names) == 3 and b.names[(1, "Kids", "hot.test")] == 50
+    assert len(batch(recs, 0.0, {}, max_rows=0, max_names=1000).names) == 501
+
+
 def test_infos_and_records_hold_nothing_the_collector_must_keep_tracking():
     import gc
 
