@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Build dnsfilter's OpenWrt 24.10 package (.ipk) straight from this repository, without the SDK.
+"""Build dnsfilter's OpenWrt packages straight from this repository, without the SDK:
+the .ipk for OpenWrt 24.10 (opkg) and, with --apk, the .apk for OpenWrt 25.12 (apk-tools v3).
 
     python3 deploy/openwrt/build.py [--out DIR] [--python 3.11] [--ar]
+    python3 deploy/openwrt/build.py --apk [--out DIR] [--python 3.13]
 
 The package is architecture independent (pure Python): the dnsfilter, feeds and webui
 packages plus a copy of dnslib (not in OpenWrt's feed) go to /usr/lib/pythonX.Y/site-packages,
@@ -11,20 +13,26 @@ a gzipped tar of ./debian-binary, ./data.tar.gz and ./control.tar.gz (opkg also 
 Debian-style ar container, written with --ar). Members are owned by root, sorted, with a
 fixed mtime, so two builds of the same tree give the same bytes.
 
-OpenWrt 25.x uses apk v3 packages (the binary "ADB" format, signed); this script does not
-make those: see docs/deploy.md.
+OpenWrt 25.12 uses apk v3 packages (the binary "ADB" format): apk3.py writes them, with the
+same payload plus what OpenWrt's include/package-pack.mk adds for apk (lib/apk/packages/
+dnsfilter.list, .conffiles, .conffiles_static) and its post-install / post-upgrade /
+pre-deinstall scripts. The package is unsigned: `apk add --allow-untrusted FILE`.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import importlib.util
 import io
 import sys
 import tarfile
 import tomllib
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import apk3  # beside this script, which is not a package
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = Path(__file__).resolve().parent / "files"
@@ -47,6 +55,27 @@ default_prerm $0 $@
 """
 # default_postinst (OpenWrt's /lib/functions.sh) runs the package's uci-defaults script and
 # enables and starts its init scripts; default_prerm stops and disables them.
+
+
+# OpenWrt 25.12's package-pack.mk (CONFIG_USE_APK) scripts: the same default_postinst /
+# default_prerm, told the package name and root through the environment instead of $0.
+APK_POST_INSTALL = """#!/bin/sh
+[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+export root="${IPKG_INSTROOT}"
+export pkgname="dnsfilter"
+add_group_and_user
+default_postinst
+"""
+APK_PRE_DEINSTALL = """#!/bin/sh
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+export root="${IPKG_INSTROOT}"
+export pkgname="dnsfilter"
+default_prerm
+"""
+CONFFILES = ("/etc/config/dnsfilter",)
 
 
 def version() -> str:
@@ -134,13 +163,47 @@ def build(out_dir: Path, python: str = "3.11", use_ar: bool = False) -> Path:
     return path
 
 
+def apk_package(python: str = "3.13") -> apk3.Package:
+    """The 25.12 package: the .ipk's files plus OpenWrt's lib/apk/packages metadata."""
+    files = data_files(python)
+    meta = "lib/apk/packages/dnsfilter"
+    # package-pack.mk lists the payload before it adds the conffiles files and the list itself
+    listing = "".join(f"/{p}\n" for p in sorted(p for p, _, _ in files))
+    contents = {p: c for p, c, _ in files}
+    static = "".join(f"{c} {hashlib.sha256(contents[c[1:]]).hexdigest()}\n" for c in CONFFILES)
+    files += [(f"{meta}.conffiles", "".join(f"{c}\n" for c in CONFFILES).encode(), 0o644),
+              (f"{meta}.conffiles_static", static.encode(), 0o644),
+              (f"{meta}.list", listing.encode(), 0o644)]
+    post_upgrade = APK_POST_INSTALL.replace("#!/bin/sh\n", "#!/bin/sh\nexport PKG_UPGRADE=1\n", 1)
+    return apk3.Package(
+        name="dnsfilter", version=f"{version()}-r{RELEASE}", arch="noarch",
+        description="Filtering DNS resolver with per-device profiles, behind dnsmasq or on port 53",
+        files=[apk3.File(p, c, m) for p, c, m in files], depends=("libc", *DEPENDS),
+        license="GPL-3.0-or-later", origin="deploy/openwrt", maintainer="dnsfilter developers",
+        scripts={"post-install": APK_POST_INSTALL.encode(), "post-upgrade": post_upgrade.encode(),
+                 "pre-deinstall": APK_PRE_DEINSTALL.encode()})
+
+
+def build_apk(out_dir: Path, python: str = "3.13", compress: bool = True) -> Path:
+    blob = apk3.build(apk_package(python), compress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"dnsfilter-{version()}-r{RELEASE}.apk"  # 25.12's default NAME-VERSION.apk
+    path.write_bytes(blob)
+    return path
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "build"), help="output folder (default: build/)")
-    ap.add_argument("--python", default="3.11", help="the router's Python version (OpenWrt 24.10: 3.11)")
+    ap.add_argument("--python", default=None,
+                    help="the router's Python version (OpenWrt 24.10: 3.11, the default; with --apk: 3.13)")
     ap.add_argument("--ar", action="store_true", help="Debian-style ar container instead of ipkg-build's tar.gz")
+    ap.add_argument("--apk", action="store_true", help="an apk v3 package for OpenWrt 25.12 instead of the .ipk")
     args = ap.parse_args(argv)
-    print(build(Path(args.out), args.python, args.ar))
+    if args.apk:
+        print(build_apk(Path(args.out), args.python or "3.13"))
+    else:
+        print(build(Path(args.out), args.python or "3.11", args.ar))
     return 0
 
 
