@@ -53,7 +53,7 @@ class Network:
 
     neighbours: bool = True  # MACs from the kernel neighbour table (ARP/NDP)
     lease_files: tuple[str, ...] = ()  # DHCP leases for hostnames (dnsmasq, odhcpd, ISC dhcpd)
-    trusted_forwarders: tuple[str, ...] = ()  # may tell us the client (EDNS MAC option 65001, ECS /32)
+    trusted_forwarders: tuple[str, ...] = ()  # may tell us the client (dnsmasq's EDNS MAC options 65001/65073, ECS /32)
 
 
 def names_of(sec: Section, name: str) -> tuple[str, ...]:

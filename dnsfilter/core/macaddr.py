@@ -15,7 +15,10 @@ from importlib import resources
 
 from dnsfilter.core.wire import OPT_ECS
 
-OPT_DNSMASQ_MAC = 65001  # dnsmasq --add-mac: the requestor's MAC (raw, base64 or text)
+OPT_DNSMASQ_MAC = 65001  # dnsmasq --add-mac: the requestor's MAC, 6 raw bytes
+# dnsmasq --add-mac=base64 and --add-mac=text use Nominum's device-id option instead (seen on
+# the wire from dnsmasq 2.90: 8 base64 characters, or "aa:bb:cc:dd:ee:ff")
+OPT_NOMINUM_DEVICE = 65073
 
 _HEX12 = re.compile(r"[0-9a-f]{12}")
 _SEPARATED = re.compile(r"[0-9a-f]{1,2}([:-])[0-9a-f]{1,2}(\1[0-9a-f]{1,2}){4}")
@@ -115,7 +118,8 @@ def _iter_options(options: bytes) -> list[tuple[int, bytes]]:
 
 
 def _dnsmasq_mac(data: bytes) -> str | None:
-    """dnsmasq --add-mac sends 6 raw bytes; --add-mac=base64 and --add-mac=text send text."""
+    """dnsmasq --add-mac sends 6 raw bytes (option 65001); --add-mac=base64 and --add-mac=text
+    send text (option 65073). Either form is read from either option."""
     try:
         if len(data) == 6:
             return mac_from_bytes(data)
@@ -147,7 +151,7 @@ def client_hints(opt_rdata: bytes) -> tuple[str | None, str | None]:
     forwarders: anyone can put these options in a query."""
     mac = addr = None
     for code, data in _iter_options(opt_rdata):
-        if code == OPT_DNSMASQ_MAC and mac is None:
+        if code in (OPT_DNSMASQ_MAC, OPT_NOMINUM_DEVICE) and mac is None:
             mac = _dnsmasq_mac(data)
         elif code == OPT_ECS and addr is None:
             addr = _ecs_address(data)

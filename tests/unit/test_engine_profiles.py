@@ -6,6 +6,7 @@ client hints from a trusted forwarder."""
 from __future__ import annotations
 
 import datetime as dt
+import struct
 import zoneinfo
 
 import dnslib
@@ -166,6 +167,20 @@ def test_mac_identity_follows_the_device_across_addresses():
         assert str(r.rr[0].rdata) == "0.0.0.0"
     # the old address now belongs to nobody known: the default profile (Adults)
     assert forwards(eng.on_query(q("www.tiktok.com"), "192.168.1.77", "c", at(12)))
+
+
+def test_trusted_forwarder_ecs_address_finds_the_mac_in_the_neighbour_table():
+    # dnsmasq --add-subnet=32,128 on the same router: only the address comes; the neighbour
+    # table gives the MAC, and the MAC gives the profile (the phone has no ip rule)
+    eng = make(Neighbours({"192.168.1.77": "02:11:22:33:44:55"}))
+    ecs = struct.pack(">HBB", 1, 32, 0) + bytes([192, 168, 1, 77])
+    rec = dnslib.DNSRecord.parse(q("www.tiktok.com"))
+    rec.ar = [dnslib.EDNS0(udp_len=1232, opts=[dnslib.EDNSOption(8, ecs)])]
+    r = reply_of(eng.on_query(bytes(rec.pack()), "127.0.0.1", "c", at(12)))
+    assert str(r.rr[0].rdata) == "0.0.0.0"
+    # an address the table does not know stays on the default profile (Adults: tiktok allowed)
+    rec.ar = [dnslib.EDNS0(udp_len=1232, opts=[dnslib.EDNSOption(8, ecs[:4] + bytes([192, 168, 1, 78]))])]
+    assert forwards(eng.on_query(bytes(rec.pack()), "127.0.0.1", "c", at(12)))
 
 
 def test_trusted_forwarder_names_the_client_with_the_dnsmasq_mac_option():

@@ -8,6 +8,7 @@ import pytest
 from dnsfilter.core import wire
 from dnsfilter.core.macaddr import (
     OPT_DNSMASQ_MAC,
+    OPT_NOMINUM_DEVICE,
     OuiTable,
     client_hints,
     is_random,
@@ -77,8 +78,11 @@ def test_client_hints_raw_mac_and_ecs_v4() -> None:
 
 
 def test_client_hints_text_and_base64_mac() -> None:
-    assert client_hints(opt(OPT_DNSMASQ_MAC, b"3c:22:fb:01:02:03")) == ("3c:22:fb:01:02:03", None)
+    # dnsmasq --add-mac=text / --add-mac=base64 put these in option 65073, not 65001
+    assert client_hints(opt(OPT_NOMINUM_DEVICE, b"3c:22:fb:01:02:03")) == ("3c:22:fb:01:02:03", None)
     b64 = base64.b64encode(bytes.fromhex("3c22fb010203"))
+    assert b64 == b"PCL7AQID"  # 8 characters, as dnsmasq's own encoder writes them
+    assert client_hints(opt(OPT_NOMINUM_DEVICE, b64)) == ("3c:22:fb:01:02:03", None)
     assert client_hints(opt(OPT_DNSMASQ_MAC, b64)) == ("3c:22:fb:01:02:03", None)
     assert client_hints(opt(OPT_DNSMASQ_MAC, b"\xff\xfe\x00")) == (None, None)
 

@@ -132,6 +132,10 @@ class Identify:
                 addr = None
         if mac is None and addr is None:
             return forwarder
+        if mac is None and addr is not None and self.neighbours is not None:
+            # ECS /32 only: the forwarder is on this router (dnsmasq --add-subnet), whose
+            # neighbour table knows the client's MAC, so the device keeps its MAC profile
+            mac = self.neighbours.mac_of(str(addr))
         profile = self._profile(addr, mac)
         return ClientState(forwarder.ip, profile, forwarder.bucket, mac or str(addr), mac)
 
