@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="table: `inet dnsfilter` for nft -f; fw4: an OpenWrt table-post include")
     wr.add_argument("--sets", action="store_true", help="only the commands that refill the DoH sets")
     for name, text in (("apply", "load or replace the `inet dnsfilter` table"),
-                       ("refresh", "refill the DoH sets of the loaded table from the config and doh_list"),
+                       ("refresh", "fetch doh_feed, refill the loaded DoH sets from the config, doh_list"
+                                   " and the feed"),
                        ("remove", "delete the `inet dnsfilter` table (nothing to do if absent)")):
         wx = wsub.add_parser(name, help=text)
         wx.add_argument("-c", "--config", required=name != "remove")
@@ -346,7 +347,19 @@ def _firewall(args: argparse.Namespace) -> int:
             print(firewall.render_sets(rules, args.variant) if args.sets else firewall.render(rules, args.variant),
                   end="")
             return 0
-        rules = fa.apply(cfg) if args.sub == "apply" else fa.refresh_sets(cfg)
+        if args.sub == "apply":
+            rules = fa.apply(cfg)
+        else:  # refresh: fetch [firewall] doh_feed, then refill every loaded rule set's DoH sets
+            from dnsfilter.shell import doh_refresh
+            fa.load_rules(cfg)  # a bad doh_list fails here, before anything is fetched or run
+            st, variants = doh_refresh.refresh_once(cfg)
+            if not variants:
+                raise fa.FirewallError("the dnsfilter table is not loaded: run `dnsfilter firewall apply` first")
+            rules = fa.load_rules(cfg)
+            if st is not None and st.result in ("failed", "rejected"):
+                print(f"dnsfilter: DoH feed {st.result}: {st.error}; the sets keep the last good list",
+                      file=sys.stderr)
+                return 1
     except fa.FirewallError as e:
         _fail(str(e), 1)
     print(f"forced DNS rules {'loaded' if args.sub == 'apply' else 'refreshed'}: port 53 on "

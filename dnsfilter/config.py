@@ -61,6 +61,7 @@ class Dns:
     ratelimit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     cache_size: int = 20000
     fastpath_size: int = 50000  # prebuilt UDP answers per profile (about 250 bytes each)
+    batch_io: bool = True  # recvmmsg/sendmmsg for the UDP hot loop where libc has them (shell/mmsg.py)
     min_ttl: int = 0
     max_ttl: int = 86400
     negative_max_ttl: int = 3600
@@ -127,6 +128,8 @@ class Firewall:
     block_doq: bool = True  # UDP 853 (RFC 9250)
     doh_addresses: tuple[str, ...] = DOH_RESOLVERS
     doh_list: str = ""  # file with one address or network a line, added to doh_addresses
+    doh_feed: str = ""  # URL (or path) of such a list, fetched every doh_refresh seconds (docs/forced-dns.md)
+    doh_refresh: int = 21600
 
     def redirect_port(self, dns: Dns) -> int:
         return self.port or dns.listen[0].port
@@ -275,6 +278,8 @@ def _firewall(s: Section) -> Firewall:
         block_doq=s.get("block_doq", bool, base.block_doq),
         doh_addresses=_networks(s.strings("doh_addresses", base.doh_addresses), s.key("doh_addresses")),
         doh_list=s.get("doh_list", str, base.doh_list),
+        doh_feed=s.get("doh_feed", str, base.doh_feed),
+        doh_refresh=s.int_in("doh_refresh", base.doh_refresh, 5, 7 * 86400),
     )
     s.done()
     return fw
@@ -305,6 +310,7 @@ def _dns(s: Section) -> Dns:
         ratelimit_exempt=_networks(s.strings("ratelimit_exempt", base.ratelimit_exempt), s.key("ratelimit_exempt")),
         cache_size=s.int_in("cache_size", base.cache_size, 0, 10_000_000),
         fastpath_size=s.int_in("fastpath_size", base.fastpath_size, 0, 10_000_000),
+        batch_io=s.get("batch_io", bool, base.batch_io),
         min_ttl=s.int_in("min_ttl", base.min_ttl, 0, 86400),
         max_ttl=s.int_in("max_ttl", base.max_ttl, 1, 7 * 86400),
         negative_max_ttl=s.int_in("negative_max_ttl", base.negative_max_ttl, 0, 86400),

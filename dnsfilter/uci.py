@@ -369,7 +369,9 @@ def render(sections: list[Section]) -> dict[str, Any]:
                       "trusted_forwarders": forwarders}
     # Port-53 traffic is redirected to whoever holds 53: dnsmasq (forward) or dnsfilter (replace).
     out["firewall"] = {"interfaces": o.list("lan_interface") or ["br-lan"], "port": 53,
-                       "block_dot": o.bool("block_dot", True), "block_doq": o.bool("block_doq", True)}
+                       "block_dot": o.bool("block_dot", True), "block_doq": o.bool("block_doq", True),
+                       # the DoH resolver list as a feed: the daemon (root under procd) refills the sets
+                       **_pick({"doh_feed": o.str("doh_feed"), "doh_refresh": o.int("doh_refresh")})}
     o.done()
     profiles = [s for s in sections if s.type == "profile"]
     schedules = [s for s in sections if s.type == "schedule"]

@@ -50,6 +50,7 @@ class Daemon:
         self.started = time.time()
         self.reloads = 0
         self.sync_task: asyncio.Task[None] | None = None
+        self.doh_task: asyncio.Task[None] | None = None
         self.household: Household | None = None
         self.lan: LanWatcher | None = None
 
@@ -65,7 +66,7 @@ class Daemon:
         self.household.start(loop)
         self.pool = self._pool(self.cfg)
         self.server = DnsServer(self.engine, self.pool, tcp_idle=self.cfg.dns.tcp_idle_timeout,
-                                tcp_max=self.cfg.dns.tcp_max_connections)
+                                tcp_max=self.cfg.dns.tcp_max_connections, batch_io=self.cfg.dns.batch_io)
         try:
             await self.server.start([lst for lst in self.cfg.dns.listen if not lst.interface], self.reuseport)
             interfaces = tuple(lst for lst in self.cfg.dns.listen if lst.interface)
@@ -84,6 +85,7 @@ class Daemon:
         await self._start_control()
         if self.worker in (None, 0):  # one process downloads; the others map what it compiles
             self.sync_task = loop.create_task(self._periodic_sync())
+            self._start_doh_refresh(loop)
         _settle_gc()
         addrs = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.server.addresses())
         names = sum(len(s) for s in self.matcher.sets.values())
@@ -93,6 +95,8 @@ class Daemon:
         log.info("stopping: finishing queries in flight")
         if self.sync_task is not None:
             self.sync_task.cancel()
+        if self.doh_task is not None:
+            self.doh_task.cancel()
         if self.control is not None:
             self.control.close()
         if self.lan is not None:
@@ -157,6 +161,17 @@ class Daemon:
             msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
             log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
             return True, msg
+
+    def _start_doh_refresh(self, loop: asyncio.AbstractEventLoop) -> None:
+        """[firewall] doh_feed: refill the forced-DNS DoH sets on a schedule, where this process
+        may change nftables (OpenWrt, root containers); elsewhere a timer runs the CLI."""
+        from dnsfilter.shell import doh_refresh
+        if not self.cfg.firewall.doh_feed:
+            return
+        if not doh_refresh.may_change_nftables():
+            log.info("DoH feed: no CAP_NET_ADMIN here; `dnsfilter firewall refresh` (a timer) fetches it")
+            return
+        self.doh_task = loop.create_task(doh_refresh.run(lambda: self.cfg, self.stopping, _in_thread))
 
     # ------------------------------------------------------------ periodic feed sync
 

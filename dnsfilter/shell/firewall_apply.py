@@ -39,8 +39,14 @@ def doh_list_path(cfg: Config) -> Path | None:
     return p if p.is_absolute() else (Path(cfg.path).parent if cfg.path else Path.cwd()) / p
 
 
+def doh_feed_path(cfg: Config) -> Path:
+    """The last good copy of `[firewall] doh_feed` (written only after it parsed; doh_refresh.py)."""
+    return cfg.data_path() / "feeds" / "doh-resolvers.txt"
+
+
 def load_rules(cfg: Config) -> Rules:
-    """The config's rules with the DoH list file's addresses added."""
+    """The config's rules with the DoH list file's addresses and the DoH feed's last good
+    copy added (a feed not fetched yet adds nothing)."""
     path = doh_list_path(cfg)
     extra: list[str] = []
     if path is not None:
@@ -50,7 +56,27 @@ def load_rules(cfg: Config) -> Rules:
             raise FirewallError(f"firewall.doh_list: cannot read {path}: {e.strerror}") from None
         except (ValueError, UnicodeDecodeError) as e:
             raise FirewallError(f"firewall.doh_list: {e}") from None
+    feed = doh_feed_path(cfg)
+    if cfg.firewall.doh_feed and feed.exists():
+        try:
+            extra += parse_address_list(feed.read_text(encoding="utf-8"), str(feed))
+        except (OSError, ValueError, UnicodeDecodeError) as e:  # only written once valid: damaged since
+            raise FirewallError(f"firewall.doh_feed: the saved copy {feed} is unreadable: {e}") from None
     return plan(cfg, extra)
+
+
+def loaded_variants() -> list[str]:
+    """Which forced-DNS rule sets are in the kernel: `table` (inet dnsfilter, `firewall apply`)
+    and/or `fw4` (OpenWrt's include inside inet fw4). Their DoH sets are what a refresh fills."""
+    exe = shutil.which("nft")
+    if exe is None:
+        return []
+    out = []
+    for variant, table, name in (("table", "dnsfilter", "doh4"), ("fw4", "fw4", "dnsfilter_doh4")):
+        r = subprocess.run([exe, "list", "set", "inet", table, name], capture_output=True, timeout=30)
+        if r.returncode == 0:
+            out.append(variant)
+    return out
 
 
 def apply(cfg: Config) -> Rules:
@@ -59,11 +85,11 @@ def apply(cfg: Config) -> Rules:
     return rules
 
 
-def refresh_sets(cfg: Config) -> Rules:
+def refresh_sets(cfg: Config, variant: str = "table") -> Rules:
     """Refill the DoH sets of the loaded table; connections and counters elsewhere stay."""
     rules = load_rules(cfg)
     try:
-        nft(render_sets(rules, "table"))
+        nft(render_sets(rules, variant))
     except FirewallError as e:
         if "No such file or directory" in str(e):
             raise FirewallError("the dnsfilter table is not loaded: run `dnsfilter firewall apply` first") from None

@@ -223,3 +223,14 @@ def test_values_the_loader_rejects_are_reported_by_it():
     with pytest.raises(config.ConfigError) as e:
         config.from_dict(data)
     assert e.value.key == "dns.upstreams[0]"
+
+
+def test_doh_feed_options_reach_the_firewall_section():
+    text = "config dnsfilter 'main'\n option force_dns '1'\n option doh_feed 'https://lists.example/doh.txt'\n" \
+           " option doh_refresh '3600'\n"
+    cfg = config.from_dict(tomllib.loads(uci_to_toml(text)), "/var/etc/dnsfilter/config.toml")
+    assert cfg.firewall.doh_feed == "https://lists.example/doh.txt" and cfg.firewall.doh_refresh == 3600
+    plain = config.from_dict(tomllib.loads(uci_to_toml("config dnsfilter 'main'\n")), "/x/config.toml")
+    assert plain.firewall.doh_feed == "" and plain.firewall.doh_refresh == 21600
+    with pytest.raises(config.ConfigError, match="doh_refresh"):
+        config.from_dict(tomllib.loads(uci_to_toml(text.replace("'3600'", "'1'"))), "/x/config.toml")

@@ -1,0 +1,209 @@
+"""The DoH resolver set refreshed from a feed, end to end, in a network namespace of its own:
+a real HTTP server (ETag / If-None-Match) serves the list on the namespace's loopback, the
+forced-DNS table is loaded with real nft, and
+
+- the running daemon (root: it may change nftables, as on OpenWrt) fetches the list on its
+  `doh_refresh` interval and refills the sets in place (the table's handle stays: not reloaded);
+  a changed list lands without a restart; a broken list is rejected and the last good set stays;
+- `dnsfilter firewall refresh` (Debian's timer) does the same in one run, exit 1 on a broken list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemon import REPO
+
+pytestmark = pytest.mark.integration
+
+SERVER = textwrap.dedent("""
+    import hashlib, http.server, sys
+    from pathlib import Path
+    root = Path(sys.argv[1])
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = (root / "doh.txt").read_bytes()
+            tag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            with open(root / "requests.log", "a") as log:
+                conditional = self.headers.get("If-None-Match") == tag
+                log.write(("304" if conditional else "200") + "\\n")
+            if conditional:
+                self.send_response(304); self.send_header("ETag", tag); self.end_headers(); return
+            self.send_response(200); self.send_header("ETag", tag)
+            self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+        def log_message(self, *a):
+            pass
+
+    s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    print(s.server_address[1], flush=True)
+    s.serve_forever()
+""")
+
+
+def run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)}: {out.stderr.strip()}")
+    return out
+
+
+@pytest.fixture
+def ns() -> Iterator[str]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a network namespace and load nftables rules")
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (make test installs iproute2 and nftables when run as root)")
+    name = f"dohr{os.getpid()}"
+    probe = run("ip", "netns", "add", name, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"`ip netns add` is unavailable here: {probe.stderr.strip()}")
+    try:
+        run("ip", "-n", name, "link", "set", "lo", "up")
+        # the rules' LAN interface "lan0" need not exist: iifname matches by name
+        yield name
+    finally:
+        run("ip", "netns", "del", name, check=False)
+
+
+@pytest.fixture
+def served(ns: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """(the served folder, the list's URL): write folder/doh.txt to change what is served."""
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "doh.txt").write_text("192.0.2.10\n2001:db8::10\n")
+    server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", SERVER, str(web)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        port = server.stdout.readline().strip()
+        assert port.isdigit(), server.stderr.read() if server.stderr else ""
+        yield web, f"http://127.0.0.1:{port}/doh.txt"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def write_config(tmp_path: Path, url: str, interval: int = 5) -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(textwrap.dedent(f"""
+        [dns]
+        listen = ["127.0.0.1:5397"]
+
+        [storage]
+        data_dir = "{tmp_path / "var"}"
+
+        [firewall]
+        interfaces = ["lan0"]
+        doh_addresses = ["192.0.2.99"]
+        doh_feed = "{url}"
+        doh_refresh = {interval}
+    """))
+    return cfg
+
+
+def dnsfilter(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run("ip", "netns", "exec", ns, sys.executable, "-m", "dnsfilter", *args, check=check)
+
+
+def elements(ns: str, name: str) -> set[str]:
+    text = run("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "dnsfilter", name).stdout
+    m = re.search(r"elements = \{([^}]*)\}", text)
+    return {e.strip() for e in m.group(1).split(",")} if m else set()
+
+
+def table_handle(ns: str) -> str:
+    text = run("ip", "netns", "exec", ns, "nft", "-a", "list", "table", "inet", "dnsfilter").stdout
+    return re.search(r"table inet dnsfilter \{ # handle (\d+)", text).group(1)
+
+
+def wait_for(check: Callable[[], bool], limit: float, what: str) -> float:
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < limit, what
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def test_daemon_refreshes_the_doh_set_from_the_feed(ns: str, served: tuple[Path, str], tmp_path: Path) -> None:
+    web, url = served
+    cfg = write_config(tmp_path, url, interval=5)
+    dnsfilter(ns, "firewall", "apply", "-c", str(cfg))  # before any fetch: the config's own address
+    assert elements(ns, "doh4") == {"192.0.2.99"}
+    handle = table_handle(ns)
+    log_path = tmp_path / "daemon.log"
+    log = open(log_path, "wb")
+    daemon = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "dnsfilter", "serve", "-c", str(cfg)],
+                              stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        def logged() -> str:
+            return log_path.read_text(errors="replace")
+
+        wait_for(lambda: "192.0.2.10" in elements(ns, "doh4"), 20, f"first fetch never landed:\n{logged()}")
+        assert elements(ns, "doh4") == {"192.0.2.10", "192.0.2.99"}
+        assert elements(ns, "doh6") == {"2001:db8::10"}
+
+        # a changed list lands without a restart, in the same table (refilled, not reloaded)
+        (web / "doh.txt").write_text("# moved\n198.51.100.7\n198.51.100.8/31\n2001:db8::77\n")
+        took = wait_for(lambda: "198.51.100.7" in elements(ns, "doh4"), 15, f"change never landed:\n{logged()}")
+        assert elements(ns, "doh4") == {"198.51.100.7", "198.51.100.8/31", "192.0.2.99"}
+        assert elements(ns, "doh6") == {"2001:db8::77"}
+        assert table_handle(ns) == handle and daemon.poll() is None
+        print(f"changed list in the set after {took:.1f} s (interval 5 s)")
+
+        # unchanged: conditional GETs answered 304
+        requests_log = web / "requests.log"
+        wait_for(lambda: "304" in requests_log.read_text().split(), 15, "no conditional GET was sent")
+
+        # a broken list is rejected: the last good set stays, the state says why
+        (web / "doh.txt").write_text("198.51.100.9\nnot-an-address\n")
+        state = tmp_path / "var/feeds/doh-resolvers.json"
+        wait_for(lambda: json.loads(state.read_text()).get("result") == "rejected", 15, f"not rejected:\n{logged()}")
+        assert "not-an-address" in json.loads(state.read_text())["error"]
+        assert elements(ns, "doh4") == {"198.51.100.7", "198.51.100.8/31", "192.0.2.99"}
+        assert "DoH feed rejected" in logged()
+        # an empty list would unblock every resolver: rejected too
+        (web / "doh.txt").write_text("# nothing\n")
+        wait_for(lambda: "no addresses" in json.loads(state.read_text()).get("error", ""), 15, logged())
+        assert "198.51.100.7" in elements(ns, "doh4")
+        assert daemon.poll() is None and table_handle(ns) == handle
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        log.close()
+
+
+def test_cli_refresh_fetches_the_feed(ns: str, served: tuple[Path, str], tmp_path: Path) -> None:
+    """What Debian's dnsfilter-firewall-refresh.timer runs, as root, outside the daemon."""
+    web, url = served
+    cfg = write_config(tmp_path, url)
+    dnsfilter(ns, "firewall", "apply", "-c", str(cfg))
+    out = dnsfilter(ns, "firewall", "refresh", "-c", str(cfg))
+    assert "refreshed" in out.stdout and elements(ns, "doh4") == {"192.0.2.10", "192.0.2.99"}
+    (web / "doh.txt").write_text("203.0.113.5\n")
+    dnsfilter(ns, "firewall", "refresh", "-c", str(cfg))
+    assert elements(ns, "doh4") == {"203.0.113.5", "192.0.2.99"} and elements(ns, "doh6") == set()
+    (web / "doh.txt").write_text("203.0.113.6\n300.1.1.1\n")
+    bad = dnsfilter(ns, "firewall", "refresh", "-c", str(cfg), check=False)
+    assert bad.returncode == 1 and "DoH feed rejected" in bad.stderr and "300.1.1.1" in bad.stderr
+    assert elements(ns, "doh4") == {"203.0.113.5", "192.0.2.99"}
+    # the feed unreachable: failed, the set as it was
+    cfg.write_text(cfg.read_text().replace(url, "http://127.0.0.1:9/doh.txt"))
+    down = dnsfilter(ns, "firewall", "refresh", "-c", str(cfg), check=False)
+    assert down.returncode == 1 and "DoH feed failed" in down.stderr
+    assert elements(ns, "doh4") == {"203.0.113.5", "192.0.2.99"}
