@@ -36,4 +36,5 @@ fi
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_feeds.py" "$DST"
 # Profile figures: policy cost in process, and qps with profiles on/off.
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_profiles.py" "$DST"
+"$ROOT/.venv/bin/python" "$ROOT/scripts/bench_footprint.py" "$DST" --no-write  # 128 MB router: RSS/PSS, flash writes
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_report.py" "$DST" "$ROOT/BENCHMARKS.md"
