@@ -1,4 +1,4 @@
-"""LAN interfaces and their addresses, from netlink (pyroute2), followed as they change.
+"""LAN interfaces and their addresses, from netlink (shell/netlink.py), followed as they change.
 
 `listen = ["lan"]` means every address (IPv4 and IPv6, link-local with its scope) of the
 interfaces that hold a private address (RFC 1918 or ULA), loopback excluded; an interface name
@@ -16,9 +16,20 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from dnsfilter.config_values import Listen
+from dnsfilter.shell.netlink import (
+    IFA_ADDRESS,
+    IFA_FLAGS,
+    IFA_LOCAL,
+    IFLA_IFNAME,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTMGRP_IPV4_IFADDR,
+    RTMGRP_IPV6_IFADDR,
+    RTMGRP_LINK,
+    RtNetlink,
+)
 
 log = logging.getLogger("dnsfilter.lan")
 IFF_LOOPBACK = 0x8
@@ -61,17 +72,17 @@ def listeners_for(specs: Iterable[Listen], addrs: list[IfAddr]) -> list[Listen]:
     return sorted(out.values(), key=lambda lst: (":" in lst.host, lst.host, lst.port))
 
 
-async def read_addresses(ipr: Any) -> list[IfAddr]:
+async def read_addresses(nl: RtNetlink) -> list[IfAddr]:
     links = {}
-    for msg in [m async for m in await ipr.link("dump")]:
-        links[msg["index"]] = (msg.get_attr("IFLA_IFNAME"), bool(msg["flags"] & IFF_LOOPBACK))
+    for msg in await nl.dump(RTM_GETLINK):
+        links[msg.index] = (msg.text(IFLA_IFNAME), bool(msg.flags & IFF_LOOPBACK))
     out = []
-    for msg in [m async for m in await ipr.addr("dump")]:
-        name, loopback = links.get(msg["index"], (None, False))
-        addr = msg.get_attr("IFA_ADDRESS") if msg["family"] == socket.AF_INET6 else msg.get_attr("IFA_LOCAL")
+    for msg in await nl.dump(RTM_GETADDR):
+        name, loopback = links.get(msg.index, (None, False))
+        addr = msg.ip(IFA_ADDRESS) if msg.family == socket.AF_INET6 else msg.ip(IFA_LOCAL)
         if name and addr:
-            flags = msg.get_attr("IFA_FLAGS")
-            out.append(IfAddr(name, addr, loopback, msg["flags"] if flags is None else flags))
+            flags = msg.u32(IFA_FLAGS)  # the 8-bit header field cannot hold the newer flags
+            out.append(IfAddr(name, addr, loopback, msg.flags if flags is None else flags))
     return out
 
 
@@ -87,19 +98,16 @@ class LanWatcher:
         self.current: list[Listen] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._events: Any = None
-        self._dumper: Any = None
+        self._events: RtNetlink | None = None
+        self._dumper: RtNetlink | None = None
 
     async def start(self) -> list[Listen]:
         """Subscribe, read the addresses and bind them. Raises OSError without netlink."""
-        from pyroute2 import AsyncIPRoute
-        from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
-
         try:
             # subscribe before the first read, so no change falls between the two
-            self._events = AsyncIPRoute()
-            await self._events.bind(groups=RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK)
-            self._dumper = AsyncIPRoute()
+            self._events = RtNetlink()
+            self._events.bind(RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK)
+            self._dumper = RtNetlink()
             await self._refresh()
         except Exception as e:
             await self.stop()
@@ -120,6 +128,7 @@ class LanWatcher:
         self._events = self._dumper = None
 
     async def _refresh(self) -> None:
+        assert self._dumper is not None  # set by start()
         wanted = listeners_for(self.specs, await read_addresses(self._dumper))
         await self.apply(wanted)
         self.current = wanted
@@ -142,7 +151,8 @@ class LanWatcher:
     async def _follow(self) -> None:
         while True:
             try:
-                async for _msg in self._events.get():
+                assert self._events is not None  # set by start()
+                async for _msg in self._events.events():
                     self._changed.set()
             except asyncio.CancelledError:
                 raise

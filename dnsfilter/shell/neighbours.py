@@ -3,7 +3,7 @@
 The query path only reads a dict. A daemon thread owns the netlink sockets: it dumps the
 table at start, follows RTM_NEWNEIGH events (RTMGRP_NEIGH), and dumps again when asked after a
 miss, at most once per `min_dump_interval`. It runs its own small event loop so that dumps
-and pyroute2's parsing never hold up the DNS loop; netlink sockets belong to the network
+and their parsing (shell/netlink.py) never hold up the DNS loop; netlink sockets belong to the network
 namespace they are opened in, which is the daemon's own.
 
 Entries the kernel forgets are kept for `retention` seconds: the kernel drops idle entries
@@ -19,9 +19,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from dnsfilter.core.macaddr import is_multicast
+from dnsfilter.shell.netlink import NDA_DST, NDA_LLADDR, RTM_GETNEIGH, RTMGRP_NEIGH, Message, RtNetlink
 
 log = logging.getLogger("dnsfilter.neighbours")
 
@@ -44,6 +44,10 @@ def usable_entry(event: str, family: int, state: int, ip: str | None, mac: str |
     if len(mac) != 17 or mac == ZERO_MAC or is_multicast(mac):
         return None
     return ip, mac
+
+
+def _entry(msg: Message) -> tuple[str, str] | None:
+    return usable_entry(msg.event, msg.family, msg.state, msg.ip(NDA_DST), msg.mac(NDA_LLADDR))
 
 
 def _plain(ip: str) -> str:
@@ -139,9 +143,6 @@ class NeighbourTable:
             self._ready.set()
 
     async def _main(self) -> None:
-        from pyroute2 import AsyncIPRoute
-        from pyroute2.netlink.rtnl import RTMGRP_NEIGH
-
         self._wake = asyncio.Event()
         self._stop_event = asyncio.Event()
         events = dumper = None
@@ -149,9 +150,9 @@ class NeighbourTable:
         try:
             try:
                 # subscribe before the first dump, so nothing falls between the two
-                events = AsyncIPRoute()
-                await events.bind(groups=RTMGRP_NEIGH)
-                dumper = AsyncIPRoute()
+                events = RtNetlink()
+                events.bind(RTMGRP_NEIGH)
+                dumper = RtNetlink()
                 await self._dump(dumper)
             except Exception as e:
                 self._start_error = e
@@ -189,23 +190,21 @@ class NeighbourTable:
         """Seconds until the next dump may run (dumps are rate limited)."""
         return self._last_dump + self.min_dump_interval - self.clock() if self.dumps else 0.0
 
-    async def _dump(self, ipr: Any) -> None:
+    async def _dump(self, nl: RtNetlink) -> None:
         self._last_dump = self.clock()
         seen: dict[str, str] = {}
-        for msg in [m async for m in await ipr.neigh("dump")]:
-            entry = usable_entry(msg.get("event"), msg["family"], msg["state"],
-                                 msg.get_attr("NDA_DST"), msg.get_attr("NDA_LLADDR"))
+        for msg in await nl.dump(RTM_GETNEIGH):
+            entry = _entry(msg)
             if entry is not None:
                 seen[entry[0]] = entry[1]
         self.dumps += 1
         self._replace(seen)
 
-    async def _follow(self, events: Any) -> None:
+    async def _follow(self, events: RtNetlink) -> None:
         while not self._stopping:
             try:
-                async for msg in events.get():
-                    entry = usable_entry(msg.get("event"), msg["family"], msg["state"],
-                                         msg.get_attr("NDA_DST"), msg.get_attr("NDA_LLADDR"))
+                async for msg in events.events():
+                    entry = _entry(msg)
                     if entry is not None:
                         self._set(*entry)
             except asyncio.CancelledError:
