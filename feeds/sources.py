@@ -24,10 +24,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import requests
-import urllib3
+if TYPE_CHECKING:  # imported when an http(s) feed is fetched: requests costs the daemon ~6 MB RSS
+    import requests
 
 CHUNK = 64 * 1024
 MAX_BACKOFF = 60.0
@@ -223,6 +224,8 @@ def _fetch_http(url: str, dest: Path, etag: str | None, last_modified: str | Non
                 timeout: tuple[float, float], retries: int, backoff: float,
                 session: requests.Session | None, total_timeout: float,
                 sleep: Callable[[float], None]) -> FetchResult:
+    import requests
+
     own = session is None
     sess = session or requests.Session()
     headers = {"Accept-Encoding": "gzip, deflate"}  # only what _Decoder can inflate
@@ -255,6 +258,9 @@ def _attempt(sess: requests.Session, url: str, shown: str, dest: Path, headers: 
              etag: str | None, last_modified: str | None, max_bytes: int,
              timeout: tuple[float, float], deadline: float) -> tuple[FetchResult | None, str]:
     """One request: (final result, "") or (None, why it is worth retrying)."""
+    import requests
+    import urllib3
+
     def failed(why: str) -> tuple[FetchResult, str]:
         return FetchResult("failed", _existing(dest), etag, last_modified, error=why), ""
 

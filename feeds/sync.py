@@ -28,10 +28,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
+if TYPE_CHECKING:  # feeds.sources imports it when it fetches: never on the daemon's query path
+    import requests
 
 from dnsfilter.config import Config, Feed
 from dnsfilter.core.matcher import MatcherError
