@@ -1,6 +1,7 @@
 #!/bin/sh
-# Remove dnsfilter installed by install.sh: the unit and /opt/dnsfilter. The config
-# (/etc/dnsfilter) and state (/var/lib/dnsfilter) stay unless --purge is given.
+# Remove dnsfilter installed by install.sh: the units and /opt/dnsfilter. The config
+# (/var/lib/dnsfilter/config.toml, linked from /etc/dnsfilter) and the state stay unless
+# --purge is given.
 #
 #   sudo sh deploy/debian/uninstall.sh [--purge]
 #
@@ -11,11 +12,16 @@ ROOT="${ROOT:-}"
 PURGE=0
 [ "${1:-}" = --purge ] && PURGE=1
 [ -n "$ROOT" ] || [ "$(id -u)" = 0 ] || { echo "uninstall.sh: run as root" >&2; exit 1; }
+UNITS="dnsfilter.service dnsfilter-firewall.service dnsfilter-firewall-refresh.service dnsfilter-firewall-refresh.timer"
 
 if [ -z "$ROOT" ] && command -v systemctl >/dev/null 2>&1; then
-	systemctl disable --now dnsfilter.service dnsfilter-firewall.service 2>/dev/null || true
+	# stopping dnsfilter-firewall.service removes the nftables table
+	systemctl disable --now dnsfilter-firewall-refresh.timer dnsfilter-firewall.service dnsfilter.service \
+		2>/dev/null || true
 fi
-rm -f "$ROOT/etc/systemd/system/dnsfilter.service"
+for u in $UNITS; do
+	rm -f "$ROOT/etc/systemd/system/$u"
+done
 [ -z "$ROOT" ] && command -v systemctl >/dev/null 2>&1 && systemctl daemon-reload
 rm -rf "$ROOT/opt/dnsfilter"
 if [ "$PURGE" = 1 ]; then
@@ -23,5 +29,5 @@ if [ "$PURGE" = 1 ]; then
 	rm -rf "$ROOT/etc/dnsfilter" "$ROOT/var/lib/dnsfilter" "$ROOT/var/lib/private/dnsfilter"
 	echo "removed dnsfilter, its config and its state"
 else
-	echo "removed dnsfilter; kept $ROOT/etc/dnsfilter and $ROOT/var/lib/dnsfilter (--purge removes them)"
+	echo "removed dnsfilter; kept $ROOT/var/lib/dnsfilter (the config and state) and the link in $ROOT/etc/dnsfilter (--purge removes them)"
 fi

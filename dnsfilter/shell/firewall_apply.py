@@ -41,7 +41,9 @@ def doh_list_path(cfg: Config) -> Path | None:
 
 def doh_feed_path(cfg: Config) -> Path:
     """The last good copy of `[firewall] doh_feed` (written only after it parsed; doh_refresh.py)."""
-    return cfg.data_path() / "feeds" / "doh-resolvers.txt"
+    # in data_dir itself, not data_dir/feeds: on Debian a root timer writes it, and a folder it
+    # created would be root's, where the (DynamicUser) daemon must write its own feeds
+    return cfg.data_path() / "doh-resolvers.txt"
 
 
 def load_rules(cfg: Config) -> Rules:

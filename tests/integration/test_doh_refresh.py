@@ -169,7 +169,7 @@ def test_daemon_refreshes_the_doh_set_from_the_feed(ns: str, served: tuple[Path,
 
         # a broken list is rejected: the last good set stays, the state says why
         (web / "doh.txt").write_text("198.51.100.9\nnot-an-address\n")
-        state = tmp_path / "var/feeds/doh-resolvers.json"
+        state = tmp_path / "var/doh-resolvers.json"
         wait_for(lambda: json.loads(state.read_text()).get("result") == "rejected", 15, f"not rejected:\n{logged()}")
         assert "not-an-address" in json.loads(state.read_text())["error"]
         assert elements(ns, "doh4") == {"198.51.100.7", "198.51.100.8/31", "192.0.2.99"}
