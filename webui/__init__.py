@@ -36,7 +36,7 @@ from webui.security import SessionInterface, Throttle, add_headers, csrf_ok, csr
 
 log = logging.getLogger("dnsfilter.webui")
 LANGUAGES = {"en": "English", "ru": "Русский", "kk": "Қазақша"}
-PUBLIC = {"auth.setup", "auth.login", "auth.language", "static"}
+PUBLIC = {"auth.setup", "auth.login", "auth.language", "static", "api.openapi_document"}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -84,7 +84,7 @@ def create_app(config_path: str, *, testing: bool = False) -> Flask:
     app.extensions["dnsfilter"] = WebState(path, data_dir, secrets, Throttle())
     Babel(app, locale_selector=_locale)
 
-    from webui import pages_feeds, pages_time  # noqa: F401  (their routes join pages_bp)
+    from webui import api_log, pages_feeds, pages_log, pages_time  # noqa: F401  (their routes join the blueprints)
     from webui.api import bp as api_bp
     from webui.auth import bp as auth_bp
     from webui.pages import bp as pages_bp

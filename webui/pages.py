@@ -29,11 +29,6 @@ def _broken_config(e: ConfigError) -> Response:
                     status=500)
 
 
-@bp.route("/")
-def index() -> Response:
-    return redirect(url_for("pages.devices"))
-
-
 @bp.route("/devices")
 def devices() -> Response | str:
     cfg = load_config()

@@ -1,0 +1,69 @@
+"""The Dashboard (the landing page) and the Query log page with "Allow this" / "Block this"."""
+
+from __future__ import annotations
+
+from flask import Response, flash, get_flashed_messages, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from dnsfilter.config import ConfigError
+from webui import charts, configfile, load_config, logview, state
+from webui.pages import bp
+
+LIVE_SECONDS = 10  # the Query log's "Live" view reloads itself this often (a meta refresh: no script)
+
+
+@bp.route("/")
+def dashboard() -> Response:
+    cfg = load_config()
+    data = logview.dashboard(cfg)
+    tz = cfg.general.timezone
+    return Response(render_template(
+        "dashboard.html", logging=logview.logging_of(cfg), summary=data["summary"],
+        day=charts.chart(data["series_24h"], "24h", tz) if data["summary"] else None,
+        week=charts.chart(data["series_7d"], "7d", tz) if data["summary"] else None))
+
+
+@bp.route("/log")
+def query_log() -> Response:
+    cfg = load_config()
+    error = None
+    try:
+        filters = logview.parse_filters(request.args)
+    except ConfigError as e:
+        error, filters = str(e), logview.Filters()
+    live = request.args.get("live") == "1"
+    found = [] if error else logview.rows(cfg, filters)
+    devices = sorted({(d.id, d.name) for d in logview.device_index(cfg).values()}, key=lambda t: t[1].lower())
+    return Response(render_template(
+        "log.html", logging=logview.logging_of(cfg), rows=found, filters=filters, error=error, live=live,
+        live_seconds=LIVE_SECONDS, devices=devices, outcomes=logview.OUTCOMES,
+        messages=get_flashed_messages(with_categories=True)), status=400 if error else 200)
+
+
+def _back() -> str:
+    """Back to the log with the filters the parent had (only our own query keys are kept)."""
+    keep = {k: v for k in ("device", "name", "outcome", "limit", "live") if (v := request.form.get(f"f_{k}"))}
+    return url_for("pages.query_log", **keep)
+
+
+@bp.route("/log/<verb>", methods=["POST"])
+def log_edit(verb: str) -> Response:
+    if verb not in ("allow", "block"):
+        return Response(render_template("error.html", message=_("This page does not exist.")), status=404)
+    try:
+        saved, name, target = apply(verb, request.form.get("name", ""), request.form.get("device", ""))
+    except ConfigError as e:
+        flash(_("Not saved: %(e)s", e=str(e)), "error")
+    else:
+        text = (_("%(n)s is now allowed for %(t)s.", n=name, t=target.describe()) if verb == "allow"
+                else _("%(n)s is now blocked for %(t)s.", n=name, t=target.describe()))
+        flash(text if saved.reloaded else text + " " + _("The filter will use it when it next starts."), "ok")
+    return redirect(_back())
+
+
+def apply(verb: str, name: str, device: str) -> tuple[configfile.Saved, str, logview.Target]:
+    """Validate, then edit the config file through configfile.apply (atomic, validated, reload)."""
+    name = logview.check_name(name)
+    target = logview.target_of(load_config(), device.strip())
+    edit = logview.list_edit(target, name, "allow" if verb == "allow" else "deny")
+    return configfile.apply(state().config_path, edit), name, target
