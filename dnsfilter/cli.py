@@ -11,16 +11,18 @@ import datetime as dt
 import json
 import logging
 import socket
-import subprocess
 import sys
 import tomllib
 import zoneinfo
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from dnsfilter import __version__
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from dnsfilter.shell.webproc import WebUI
 
 EXIT_USAGE = 2
 TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33,
@@ -153,11 +155,11 @@ def _serve(args: argparse.Namespace) -> int:
             web.wait(5)
 
 
-def _start_web(cfg: Config, allow_any: bool) -> subprocess.Popen[bytes] | None:
-    """The web UI in its own process when [web] is set (imported only then: routers without it)."""
+def _start_web(cfg: Config, allow_any: bool) -> WebUI | None:
+    """The web UI in its own process when [web] is set, started at its first connection."""
     if cfg.web is None:
         return None
-    from webui.server import start
+    from dnsfilter.shell.webproc import start  # not webui.server: the webui package imports Flask
 
     return start(cfg, allow_any)
 

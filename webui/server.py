@@ -1,48 +1,59 @@
-"""Run the web UI under waitress in its own process, so a slow page never delays DNS.
+"""The web UI process: the Flask app under waitress, on the socket `dnsfilter serve` hands over.
 
-`dnsfilter serve` starts it when the config has a `[web]` section. The UI listens on
-loopback or a LAN (private/link-local) address only, unless `--web-any-address` is given:
-an admin page on a public address invites password guessing from the whole internet.
+The daemon holds the listening socket and starts this process at the first connection
+(dnsfilter/shell/webproc.py, which also holds the listen-address rules); this process ends
+itself after `--idle-exit` seconds without requests, so a router spends no memory on the UI
+while nobody looks at it. `--host/--port` run it standalone (development).
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import gc
 import logging
-import subprocess
-import sys
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from dnsfilter.config import Config
-from dnsfilter.config_values import parse_listen
+from dnsfilter.shell.webproc import listen_problem, start  # noqa: F401 (the names tests and callers use)
 
 log = logging.getLogger("dnsfilter.webui")
 
 
-def listen_problem(host: str, allow_any: bool = False) -> str | None:
-    """Why the UI must not listen on `host` (None: fine)."""
-    ip = ipaddress.ip_address(host)
-    if allow_any:
-        return None
-    if ip.is_unspecified:
-        return f"{host} listens on every address, public ones too; name a LAN address"
-    if not (ip.is_loopback or ip.is_private or ip.is_link_local):
-        return f"{host} is not a loopback or LAN address"
-    return None
+class IdleExit:
+    """WSGI middleware that ends the process after `idle` seconds with no request running or
+    started. The UI keeps no state in memory (sessions are signed cookies; edits are written
+    before the answer), so ending it loses nothing."""
 
+    def __init__(self, app: Callable[..., Iterable[bytes]], idle: float) -> None:
+        self.app = app
+        self.idle = idle
+        self.last = time.monotonic()
+        self.running = 0
+        self.lock = threading.Lock()
 
-def start(cfg: Config, allow_any: bool = False) -> subprocess.Popen[bytes] | None:
-    """Start the UI process for this config; None (and a logged reason) when it must not run."""
-    if cfg.web is None:
-        return None
-    where = parse_listen(cfg.web.listen, "web.listen", 8080)
-    problem = listen_problem(where.host, allow_any)
-    if problem:
-        log.error("web UI not started: web.listen: %s (or pass --web-any-address)", problem)
-        return None
-    cmd = [sys.executable, "-m", "webui.server", "-c", cfg.path, "--host", where.host, "--port", str(where.port)]
-    log.info("web UI on http://%s/", where)
-    return subprocess.Popen(cmd)
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with self.lock:
+            self.running += 1
+        try:
+            # the body is built here: Flask's responses are lists, and this UI streams nothing
+            return list(self.app(environ, start_response))
+        finally:
+            with self.lock:
+                self.running -= 1
+                self.last = time.monotonic()
+
+    def watch(self) -> None:
+        while True:
+            time.sleep(min(10.0, self.idle / 4))
+            with self.lock:
+                if not self.running and time.monotonic() - self.last >= self.idle:
+                    log.info("no requests for %gs: the UI process ends (the next connection starts it)", self.idle)
+                    logging.shutdown()
+                    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,14 +61,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-c", "--config", required=True)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--fd", type=int, help="a listening socket to serve (from dnsfilter serve)")
+    p.add_argument("--idle-exit", type=float, default=0.0, help="end after this many idle seconds (0: never)")
     args = p.parse_args(argv)
     import waitress
 
     from webui import create_app
 
     logging.basicConfig(level="INFO", format="dnsfilter-webui: %(levelname)s: %(message)s")
+    app: Any = create_app(args.config)
+    if args.idle_exit > 0:
+        app = IdleExit(app, args.idle_exit)
+        threading.Thread(target=app.watch, name="idle-exit", daemon=True).start()
+    # The imported modules live as long as the process: keep the collector from walking them.
+    gc.collect()
+    gc.freeze()
     # few threads: pages are light, and memory is scarce on a router
-    waitress.serve(create_app(args.config), host=args.host, port=args.port, threads=4, ident="dnsfilter")
+    where: dict[str, Any] = {"host": args.host, "port": args.port}
+    if args.fd is not None:
+        where = {"sockets": [socket.socket(fileno=args.fd)]}
+    waitress.serve(app, threads=2, ident="dnsfilter", **where)
     return 0
 
 
