@@ -61,6 +61,7 @@ class Dns:
     ratelimit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     cache_size: int = 20000
     fastpath_size: int = 50000  # prebuilt UDP answers per profile (about 250 bytes each)
+    batch_io: bool = True  # recvmmsg/sendmmsg for the UDP hot loop where libc has them (shell/mmsg.py)
     min_ttl: int = 0
     max_ttl: int = 86400
     negative_max_ttl: int = 3600
@@ -309,6 +310,7 @@ def _dns(s: Section) -> Dns:
         ratelimit_exempt=_networks(s.strings("ratelimit_exempt", base.ratelimit_exempt), s.key("ratelimit_exempt")),
         cache_size=s.int_in("cache_size", base.cache_size, 0, 10_000_000),
         fastpath_size=s.int_in("fastpath_size", base.fastpath_size, 0, 10_000_000),
+        batch_io=s.get("batch_io", bool, base.batch_io),
         min_ttl=s.int_in("min_ttl", base.min_ttl, 0, 86400),
         max_ttl=s.int_in("max_ttl", base.max_ttl, 1, 7 * 86400),
         negative_max_ttl=s.int_in("negative_max_ttl", base.negative_max_ttl, 0, 86400),

@@ -66,7 +66,7 @@ class Daemon:
         self.household.start(loop)
         self.pool = self._pool(self.cfg)
         self.server = DnsServer(self.engine, self.pool, tcp_idle=self.cfg.dns.tcp_idle_timeout,
-                                tcp_max=self.cfg.dns.tcp_max_connections)
+                                tcp_max=self.cfg.dns.tcp_max_connections, batch_io=self.cfg.dns.batch_io)
         try:
             await self.server.start([lst for lst in self.cfg.dns.listen if not lst.interface], self.reuseport)
             interfaces = tuple(lst for lst in self.cfg.dns.listen if lst.interface)

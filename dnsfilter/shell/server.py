@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 import time
@@ -18,11 +19,13 @@ from collections.abc import Callable
 from dnsfilter.config import Listen
 from dnsfilter.core.engine import Action, Engine, Forward, Send
 from dnsfilter.core.fastpath import restamp
+from dnsfilter.shell import mmsg
 from dnsfilter.shell.upstream import UpstreamError, UpstreamPool
 
 BATCH = 512  # packets per wake-up, so TCP and upstream answers get their turn under load
 RCVBUF = 4 << 20
 _LEN = struct.Struct(">H")
+log = logging.getLogger("dnsfilter.server")
 
 
 def _sockaddr(listen: Listen) -> tuple[str, int] | tuple[str, int, int, int]:
@@ -82,7 +85,7 @@ class TcpClient:
 
 class DnsServer:
     def __init__(self, engine: Engine, pool: UpstreamPool, *, tcp_idle: float = 10.0, tcp_max: int = 256,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, batch_io: bool = True) -> None:
         self.engine = engine
         self.pool = pool
         self.tcp_idle = tcp_idle
@@ -96,6 +99,10 @@ class DnsServer:
         # listeners that follow interface addresses (listen = ["lan"]), opened and closed at run time
         self.dynamic: dict[Listen, tuple[socket.socket, asyncio.Server]] = {}
         self.reuseport = False
+        self.batch_io = batch_io and mmsg.available() is None
+        if batch_io and not self.batch_io:
+            log.info("%s: one UDP packet per system call", mmsg.available())
+        self._ips: dict[bytes, str] = {}  # raw sender address -> its text (batched path)
 
     async def start(self, listens: tuple[Listen, ...] | list[Listen], reuseport: bool = False) -> None:
         self.loop = asyncio.get_running_loop()
@@ -119,7 +126,10 @@ class DnsServer:
             us.close()
             raise
         self.udp.append((us, local))
-        self.loop.add_reader(us.fileno(), self._drain, us, local)
+        if self.batch_io:
+            self.loop.add_reader(us.fileno(), self._drain_batched, us, local, mmsg.Batch(us))
+        else:
+            self.loop.add_reader(us.fileno(), self._drain, us, local)
         self.tcp_servers.append(srv)
         return us, srv
 
@@ -213,6 +223,65 @@ class DnsServer:
                     if slot.bucket is not None:
                         slot.bucket.tokens += 1.0  # the slow path takes this query's token itself
                 self._execute(self._query(data, addr[0], (sock, addr), now, False, local))
+        finally:
+            ql.pos = pos
+
+    def _drain_batched(self, sock: socket.socket, local: str, b: mmsg.Batch) -> None:
+        """The same hot loop as `_drain`, with one recvmmsg per batch of packets and one
+        sendmmsg for the batch's fast-path answers (the syscalls were most of a replay's cost)."""
+        clients = self.engine.fast.clients
+        ips = self._ips
+        ql = self.engine.qlog
+        times, slots, infos, mask, pos = ql.times, ql.slots, ql.infos, ql.mask, ql.pos
+        now = self.clock()
+        total = 0
+        try:
+            while total < BATCH:
+                n = b.recv()
+                if n <= 0:
+                    if n == 0:
+                        return
+                    total += 1  # an error reported on the socket (ICMP): read on, boundedly
+                    continue
+                total += n
+                k = 0
+                try:
+                    for i in range(n):
+                        rk = b.key(i)
+                        ip = ips.get(rk)
+                        if ip is None:
+                            if len(ips) >= 65536:
+                                ips.clear()
+                            ip = ips[rk] = b.sender(i)[0]
+                        slot = clients.get(ip)
+                        if slot is not None and (slot.bucket is None or slot.bucket.take(now)):
+                            key = b.question(i)
+                            table = slot.table
+                            e = table.get(key)
+                            if e is not None and e[1] <= now:
+                                e = restamp(e, now)
+                                if e is not None:
+                                    table[key] = e
+                            if e is not None:
+                                if b.reply(k, i, e[0]):
+                                    k += 1
+                                else:  # longer than a send slot: on its own
+                                    with contextlib.suppress(OSError):
+                                        sock.sendto(b.data(i)[:2] + e[0], b.sender(i))
+                                info = e[3]
+                                if info is not None:
+                                    j = pos & mask
+                                    times[j] = now
+                                    slots[j] = slot
+                                    infos[j] = info
+                                    pos += 1
+                                continue
+                            if slot.bucket is not None:
+                                slot.bucket.tokens += 1.0
+                        self._execute(self._query(b.data(i), ip, (sock, b.sender(i)), now, False, local))
+                finally:
+                    if k:
+                        b.flush(k)
         finally:
             ql.pos = pos
 

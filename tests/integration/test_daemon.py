@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 import subprocess
+import sys
 import time
 
 import dns.edns
@@ -14,8 +15,10 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import pytest
 
 from tests.integration.conftest import needs
+from tests.support.daemon import REPO
 
 
 def ede(r: dns.message.Message) -> list[tuple[int, str]]:
@@ -64,6 +67,38 @@ def test_blocked_null_mode_with_ede(upstream, make_daemon):
     assert not upstream.queries("ads.example.test")  # never asked upstream
     # a name that only shares a suffix string is not blocked
     assert d.query("notads.example.test").rcode() == dns.rcode.NXDOMAIN
+
+
+@pytest.mark.parametrize("batch_io", ["true", "false"])
+def test_hot_loop_replays_with_and_without_batched_io(upstream, make_daemon, batch_io):
+    """The UDP hot loop has two forms (recvmmsg/sendmmsg where libc has them, recvfrom/sendto
+    elsewhere, e.g. an OpenWrt Python without ctypes): both replay prebuilt answers with the
+    asker's ID and count them in the query log."""
+    d = make_daemon(upstream.addr, dns=f"batch_io = {batch_io}")
+    for _ in range(2):  # the first answers build the fast-path entries; the rest are replays
+        for _n in range(20):
+            assert addrs(d.query("ads.example.test")) == ["0.0.0.0"]
+            assert addrs(d.query("www.example.test")) == ["192.0.2.10"]
+    ids = set()
+    for _n in range(50):
+        q = dns.message.make_query("www.example.test", "A")
+        r = dns.query.udp(q, "127.0.0.1", port=d.port, timeout=2)
+        assert r.id == q.id and addrs(r) == ["192.0.2.10"]
+        ids.add(r.id)
+    assert len(ids) > 40
+    assert len(upstream.queries("www.example.test")) == 1  # everything else from the cache
+    # the replays reach the query log (written every few seconds): 40 blocked answers, of which
+    # the engine itself decided only the first
+    deadline, metrics = time.monotonic() + 20, ""
+    while time.monotonic() < deadline:
+        out = subprocess.run([sys.executable, "-m", "dnsfilter", "ctl", "-c", str(d.config_path), "metrics"],
+                             capture_output=True, text=True, timeout=10, cwd=REPO)
+        metrics = out.stdout
+        if 'dnsfilter_answers_total{outcome="blocked"} 40' in metrics:
+            break
+        time.sleep(0.5)
+    assert 'dnsfilter_answers_total{outcome="blocked"} 40\n' in metrics, metrics
+    assert 'dnsfilter_engine_answers_total{outcome="blocked"} 1\n' in metrics, metrics
 
 
 def test_block_modes(upstream, make_daemon):
