@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dnsfilter.config import Config
-from dnsfilter.firewall import parse_address_list
+from dnsfilter.firewall import parse_address_list, render
 from dnsfilter.shell import firewall_apply as fa
 from feeds.sources import fetch
 
@@ -119,8 +119,22 @@ def refresh_once(cfg: Config, **fetch_opts: Any) -> tuple[FeedState | None, list
     st = sync_feed(cfg, **fetch_opts) if cfg.firewall.doh_feed else None
     variants = fa.loaded_variants()
     for variant in variants:
-        fa.refresh_sets(cfg, variant)
+        rules = fa.refresh_sets(cfg, variant)
+        if variant == "fw4":
+            _rewrite_fw4_include(render(rules, "fw4"))
     return st, variants
+
+
+def _rewrite_fw4_include(text: str) -> None:
+    """OpenWrt: fw4 re-reads its include on every firewall reload (any change in LuCI), so the
+    include must hold the refreshed addresses too, or a reload would bring back old ones. The
+    init script names the file in DNSFILTER_FW4_INCLUDE; rewritten only when it differs."""
+    name = os.environ.get("DNSFILTER_FW4_INCLUDE", "")
+    path = Path(name) if name else None
+    if path is None or not path.exists():  # force_dns off: the init script removed it
+        return
+    if path.read_text(encoding="utf-8") != text:
+        _write_atomic(path, text.encode())
 
 
 def may_change_nftables() -> bool:

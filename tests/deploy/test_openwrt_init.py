@@ -142,10 +142,18 @@ def test_force_dns_installs_the_fw4_include(router: Router):
     text = router.fw.read_text()
     assert "dnsfilter_redirect_dns" in text and "redirect to :53" in text
     assert "firewall_init reload" in router.recorded()
+    # the daemon is told where the include is, to keep it in step with the DoH feed
+    assert f"procd_set_param [env] [DNSFILTER_FW4_INCLUDE={router.fw}]" in router.recorded()
     assert router.init("start_service").returncode == 0  # unchanged rules: no firewall reload
     assert "firewall_init reload" not in router.recorded()
     assert router.init("stop_service").returncode == 0
     assert not router.fw.exists() and "firewall_init reload" in router.recorded()
+
+
+def test_without_force_dns_no_include_and_no_env(router: Router):
+    assert router.init("start_service").returncode == 0
+    assert not router.fw.exists()
+    assert not [c for c in router.recorded() if "DNSFILTER_FW4_INCLUDE" in c or c.startswith("firewall_init")]
 
 
 def test_invalid_uci_does_not_start(router: Router):

@@ -207,3 +207,30 @@ def test_cli_refresh_fetches_the_feed(ns: str, served: tuple[Path, str], tmp_pat
     down = dnsfilter(ns, "firewall", "refresh", "-c", str(cfg), check=False)
     assert down.returncode == 1 and "DoH feed failed" in down.stderr
     assert elements(ns, "doh4") == {"203.0.113.5", "192.0.2.99"}
+
+
+def test_openwrt_fw4_sets_and_include_follow_the_feed(ns: str, served: tuple[Path, str], tmp_path: Path) -> None:
+    """OpenWrt: the rules live inside fw4's table (its table-post include). The refresh refills
+    `inet fw4 dnsfilter_doh4` and rewrites the include the init script names, so that the next
+    fw4 reload loads the same addresses."""
+    web, url = served
+    cfg = write_config(tmp_path, url)
+    include = tmp_path / "30-dnsfilter.nft"
+    include.write_text(dnsfilter(ns, "firewall", "render", "-c", str(cfg), "--variant", "fw4").stdout)
+    fw4 = tmp_path / "fw4.nft"  # a stand-in for fw4's ruleset: its table with the include inside
+    fw4.write_text(f'table inet fw4\ndelete table inet fw4\ntable inet fw4 {{\n\tinclude "{include}"\n}}\n')
+    run("ip", "netns", "exec", ns, "nft", "-f", str(fw4))
+    before = include.read_text()
+    env_run = ["ip", "netns", "exec", ns, "env", f"DNSFILTER_FW4_INCLUDE={include}", sys.executable, "-m",
+               "dnsfilter", "firewall", "refresh", "-c", str(cfg)]
+    out = subprocess.run(env_run, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+    def fw4_set() -> str:
+        return run("ip", "netns", "exec", ns, "nft", "list", "set", "inet", "fw4", "dnsfilter_doh4").stdout
+
+    assert "192.0.2.10" in fw4_set() and include.read_text() != before and "192.0.2.10" in include.read_text()
+    # a fw4 reload (the include read again) keeps the refreshed addresses
+    run("ip", "netns", "exec", ns, "nft", "-f", str(fw4))
+    assert "192.0.2.10" in fw4_set()
+    assert "dnsfilter" not in run("ip", "netns", "exec", ns, "nft", "list", "tables").stdout.replace("fw4", "")
