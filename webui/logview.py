@@ -214,8 +214,13 @@ class Target:
 
     profile: str | None
 
-    def describe(self) -> str:
-        return _("the profile %(p)s", p=self.profile) if self.profile else _("the list for the whole household")
+    def done(self, verb: str, name: str) -> str:
+        """What was done, in one sentence (whole sentences translate better than pieces)."""
+        if self.profile:
+            return (_("%(n)s is now allowed in the profile %(p)s.", n=name, p=self.profile) if verb == "allow"
+                    else _("%(n)s is now blocked in the profile %(p)s.", n=name, p=self.profile))
+        return (_("%(n)s is now allowed for the whole household.", n=name) if verb == "allow"
+                else _("%(n)s is now blocked for the whole household.", n=name))
 
 
 def target_of(cfg: Config, device: str) -> Target:
@@ -235,7 +240,7 @@ def check_name(name: str) -> str:
     """A plain host name as typed or logged; the config's own validation runs afterwards."""
     name = name.strip().lower().rstrip(".")
     if not name or len(name) > MAX_FILTER or any(c.isspace() for c in name) or "." not in name:
-        raise ConfigError("name", _("%(n)r is not a site name.", n=name[:60]))
+        raise ConfigError("name", _("This is not a site name: %(n)s", n=repr(name[:60])))
     return name
 
 

@@ -55,8 +55,7 @@ def log_edit(verb: str) -> Response:
     except ConfigError as e:
         flash(_("Not saved: %(e)s", e=str(e)), "error")
     else:
-        text = (_("%(n)s is now allowed for %(t)s.", n=name, t=target.describe()) if verb == "allow"
-                else _("%(n)s is now blocked for %(t)s.", n=name, t=target.describe()))
+        text = target.done(verb, name)
         flash(text if saved.reloaded else text + " " + _("The filter will use it when it next starts."), "ok")
     return redirect(_back())
 

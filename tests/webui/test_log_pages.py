@@ -118,7 +118,7 @@ def _profile(config_path: Path, name: str) -> config_mod.Profile:
 
 def test_allow_this_goes_to_the_devices_profile(logged: FlaskClient, config_path: Path) -> None:
     html = _post(logged, "allow", name="adult.example", device=TABLET, f_outcome="blocked")
-    assert "adult.example is now allowed for the profile Kids." in html
+    assert "adult.example is now allowed in the profile Kids." in html
     assert 'name="outcome"' in html and '<option value="blocked" selected' in html  # the filters kept
     assert _profile(config_path, "Kids").allow == ("adult.example",)
     assert "# the children's profile" in config_path.read_text()  # comments kept: the same writer
@@ -135,13 +135,13 @@ def test_block_this_then_allow_moves_the_name(logged: FlaskClient, config_path: 
 
 def test_a_row_without_a_device_edits_the_household_list(logged: FlaskClient, config_path: Path) -> None:
     html = _post(logged, "allow", name="casino.example", device="")
-    assert "for the list for the whole household" in html
+    assert "casino.example is now allowed for the whole household." in html
     assert config_mod.load(config_path).filter.allow == ("casino.example",)
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"name": "not a name", "device": TABLET}, "is not a site name"),
-    ({"name": "", "device": TABLET}, "is not a site name"),
+    ({"name": "not a name", "device": TABLET}, "This is not a site name"),
+    ({"name": "", "device": TABLET}, "This is not a site name"),
     ({"name": "bad_label!.example", "device": TABLET}, "Not saved"),
     ({"name": "adult.example", "device": "ff:ff:ff:ff:ff:ff"}, "The device is not known."),
     ({"name": "adult.example", "device": "<script>"}, "The device is not known."),
