@@ -173,6 +173,17 @@ def read(blob: bytes) -> Package:
     meta = values.obj(root, "package")
     data: dict[str, bytes] = {}
     dirs = meta.get("paths", [])
+    # apk's extractor (extract_v3.c) walks the tree in order and expects the next DATA block to
+    # be for the next file with a size and no link target: any other order is an error
+    expected = [(pi, fi) for pi, d in enumerate(dirs, 1) for fi, f in enumerate(d.get("files", []), 1)
+                if f.get("size", 0) and "target" not in f]
+    got = [struct.unpack_from("<II", p) for p in data_blocks]
+    if got != expected:
+        raise AdbError(f"DATA blocks {got[:5]}... do not follow the tree's files {expected[:5]}...")
+    for d in dirs:
+        for f in d.get("files", []):
+            if "target" not in f and len(f.get("hash", b"")) != 32:
+                raise AdbError(f"{path_of(d, f)}: no SHA-256 hash")
     for payload in data_blocks:
         pi, fi = struct.unpack_from("<II", payload)
         try:

@@ -116,14 +116,29 @@ def test_writer_on_fixed_input_is_deterministic_and_exact():
     assert word >> 30 == 0 and (8 + (word & 0x3FFFFFFF) + (-word % 8)) % 8 == 0
 
 
+def _swap_data_blocks(raw: bytes) -> bytes:
+    """The two DATA blocks of a two-file package, in the other order."""
+    (word,) = struct.unpack_from("<I", raw, 8)
+    pos = 8 + (word & 0x3FFFFFFF) + (-word % 8)
+    blocks = []
+    while pos < len(raw):
+        (w,) = struct.unpack_from("<I", raw, pos)
+        size = (w & 0x3FFFFFFF) + (-w % 8)
+        blocks.append(raw[pos:pos + size])
+        pos += size
+    return raw[:len(raw) - sum(map(len, blocks))] + b"".join(reversed(blocks))
+
+
 @pytest.mark.parametrize("damage, why", [
     (lambda b: b[:-9] + bytes([b[-9] ^ 1]) + b[-8:], "does not match its hash"),
+    (_swap_data_blocks, "do not follow the tree"),
     (lambda b: b"ADB!" + b[4:], "not an ADB file"),
     (lambda b: b[:100], "runs past the end"),
 ])
 def test_reader_rejects_damaged_packages(damage, why):
     """The reader is live: a flipped byte in a file's data, a bad magic or a cut file fail."""
-    pkg = apk3.Package("t", "1.0-r1", "noarch", "d", [apk3.File("etc/x", b"hello world", 0o644)])
+    pkg = apk3.Package("t", "1.0-r1", "noarch", "d", [apk3.File("etc/x", b"hello world", 0o644),
+                                                       apk3.File("etc/a", b"first", 0o644)])
     raw = apk3.build(pkg, compress=False)
     adb_read.read(raw)
     with pytest.raises(adb_read.AdbError, match=why):
