@@ -2,12 +2,14 @@
 
 A parent sets the appliance up, logs in, makes a Kids profile that blocks TikTok and puts the
 device at 127.0.0.2 in it; from then on that device gets 0.0.0.0 (with an EDE) for tiktok.com
-while 127.0.0.1 still gets the real answer. Then every page is photographed at phone size in
+while 127.0.0.1 still gets the real answer. The Query log then shows that blocked lookup, and
+"Allow this" in the browser makes it resolve again for the device. Then every page is photographed at phone size in
 English, Russian and Kazakh (tests/webui/artifacts/, printed at the end).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,9 +148,50 @@ def test_parent_blocks_tiktok_for_one_device(appliance: tuple[DaemonProcess, str
     assert ede_codes(blocked), blocked.to_text()
     assert answer_ips(query(daemon.port, "tiktok.com", "127.0.0.1")) == [REAL]
     assert answer_ips(query(daemon.port, "example.org", KID)) == ["192.0.2.8"]
+    _allow_from_the_query_log(browser, base, daemon)
 
 
-PAGES = ["/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/settings"]
+def _blocked_row(driver: Any, base: str) -> Any:
+    """The Query log's row for the blocked tiktok.com lookup of the Kids device (the daemon
+    writes the log every few seconds, so the page is reloaded until it shows up)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/log?outcome=blocked")
+    for row in driver.find_elements(By.CSS_SELECTOR, "li.entry.blocked"):
+        if "tiktok.com" in row.text and KID in row.text:
+            return row
+    return None
+
+
+def _allow_from_the_query_log(browser: Any, base: str, daemon: DaemonProcess) -> None:
+    """The parent finds the blocked lookup in the Query log and presses "Allow this": the name
+    goes on the Kids allow list and, after the daemon's own reload, resolves for that device."""
+    from selenium.webdriver.common.by import By
+
+    started = time.monotonic()
+    row = wait_for("the blocked tiktok.com lookup on the Query log page", lambda: _blocked_row(browser, base),
+                   timeout=20, every=1.0)
+    shown = time.monotonic() - started
+    assert "Blocked: TikTok" in row.text, row.text
+    browser.get(f"{base}/")
+    dashboard = _by(browser, "main").text
+    assert "tiktok.com" in dashboard and KID in dashboard, dashboard
+
+    row = _blocked_row(browser, base)
+    old = _by(browser, "html")
+    row.find_element(By.CSS_SELECTOR, "button.allow").click()
+    wait_for("the page after Allow this", lambda: not _stale_ok(old))
+    assert "tiktok.com is now allowed in the profile Kids." in _by(browser, "main").text, _by(browser, "main").text
+    assert 'allow = ["tiktok.com"]' in daemon.config_path.read_text()
+    assert "# written by the browser test" in daemon.config_path.read_text()
+    clicked = time.monotonic()
+    wait_for("tiktok.com to resolve for 127.0.0.2 after Allow this",
+             lambda: answer_ips(query(daemon.port, "tiktok.com", KID)) == [REAL], timeout=5)
+    print(f"\nquery log row shown after {shown:.1f}s; tiktok.com resolved {time.monotonic() - clicked:.2f}s "
+          "after the Allow this page came back")
+
+
+PAGES = ["/", "/log", "/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/settings"]
 
 
 def _daily_limit_used(browser: Any, base: str, daemon: DaemonProcess) -> None:
@@ -192,7 +235,7 @@ def test_screenshots_at_phone_size(appliance: tuple[DaemonProcess, str], browser
                 "return [document.documentElement.scrollWidth, window.innerWidth]")
             if width > view:
                 sideways.append(f"{path} in {lang} is {width}px wide")
-            out = ARTIFACTS / f"{lang}{path.replace('/', '_')}.png"
+            out = ARTIFACTS / f"{lang}{path.replace('/', '_') if path != '/' else '_dashboard'}.png"
             full_page_png(browser, out)
             saved.append(out)
     print(f"\nscreenshots: {ARTIFACTS} ({len(saved)} files)")
