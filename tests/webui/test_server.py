@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import signal
 import subprocess
 import sys
@@ -72,3 +73,56 @@ def test_public_web_address_is_refused(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=15)
     assert b"every address" in seen
+
+
+def _ui_children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(x) for x in (task / "children").read_text().split()]
+    return kids
+
+
+@pytest.mark.integration
+def test_ui_process_starts_on_demand_and_ends_when_idle(tmp_path: Path) -> None:
+    """The daemon holds the UI's socket: no UI process (no Flask in memory) until the first
+    connection, which it answers; the UI ends after its idle time and the next connection
+    starts a new one."""
+    web, dns = free_port(), free_port()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[dns]\nlisten = ["127.0.0.1:{dns}"]\nupstreams = ["127.0.0.1:9"]\n'
+                   f'[web]\nlisten = "127.0.0.1:{web}"\n')
+    env = {**os.environ, "DNSFILTER_WEB_IDLE_EXIT": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "dnsfilter", "serve", "-c", str(cfg), "--log-level", "info"],
+                            stderr=subprocess.PIPE, env=env)
+    seen = b""
+    try:
+        while b"ready: answering" not in seen:  # the web socket is bound before the DNS service
+            line = proc.stderr.readline() if proc.stderr else b""
+            assert line, "the daemon ended before it was ready"
+            seen += line
+        time.sleep(0.5)
+        assert _ui_children(proc.pid) == [], "the UI process ran before anyone connected"
+        resp = _get_patiently(web, "/setup")
+        assert resp.status == 200
+        first = _ui_children(proc.pid)
+        assert len(first) == 1
+        deadline = time.monotonic() + 20
+        while _ui_children(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _ui_children(proc.pid) == [], "the UI did not end after its idle time"
+        resp = _get_patiently(web, "/setup")
+        assert resp.status == 200
+        second = _ui_children(proc.pid)
+        assert len(second) == 1 and second != first
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err.decode()
+    assert b"UI process ends" in seen + err
+
+
+def _get_patiently(port: int, path: str) -> http.client.HTTPResponse:
+    """A GET that allows for the UI's start (about a second; more on a loaded machine)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path)
+    return conn.getresponse()
