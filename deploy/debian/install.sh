@@ -117,7 +117,12 @@ fi
 # and the service replaces the file and hard-links the old one to config.toml.bak, which
 # fs.protected_hardlinks refuses on a file someone else owns
 chown --reference="$STATE" "$CONF"
-# the admin's path; absolute, so it points into the real root however ROOT is set
+# the admin's path; absolute, so it points into the real root however ROOT is set. A plain file
+# still there (both layouts present) is set aside, never overwritten.
+if [ -f "$ETC/config.toml" ] && [ ! -L "$ETC/config.toml" ]; then
+	mv "$ETC/config.toml" "$ETC/config.toml.old"
+	say "set aside: $ETC/config.toml -> $ETC/config.toml.old ($CONF is the config in use)"
+fi
 ln -sfn /var/lib/dnsfilter/config.toml "$ETC/config.toml"
 say "linked: $ETC/config.toml -> /var/lib/dnsfilter/config.toml"
 

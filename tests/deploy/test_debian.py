@@ -157,6 +157,13 @@ def test_installer_moves_a_config_from_etc(tmp_path, wheels):
     r = run_installer(root, wheels)
     assert r.returncode == 0, r.stderr
     assert f"kept: {private}/config.toml" in r.stdout and (root / "var/lib/dnsfilter").is_symlink()
+    # both layouts at once: the /etc file is set aside, not overwritten by the link
+    (root / "etc/dnsfilter/config.toml").unlink()
+    (root / "etc/dnsfilter/config.toml").write_text(text)
+    r = run_installer(root, wheels)
+    assert r.returncode == 0 and "set aside:" in r.stdout, r.stderr
+    assert (root / "etc/dnsfilter/config.toml.old").read_text() == text
+    assert os.readlink(root / "etc/dnsfilter/config.toml") == STATE_CONFIG
 
 
 def test_installer_refuses_a_broken_existing_config(tmp_path, wheels):
