@@ -164,7 +164,7 @@ def parse_filters(args: Any) -> Filters:
         raise ConfigError("name", _("A site name is at most 253 characters long."))
     if outcome and outcome not in OUTCOMES:
         raise ConfigError("outcome", _("Unknown outcome."))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ROWS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ROWS:  # "²".isdigit() is True
         raise ConfigError("limit", _("The number of rows must be from 1 to %(n)d.", n=MAX_ROWS))
     return Filters(device, name, outcome, int(raw))
 
@@ -237,9 +237,10 @@ def target_of(cfg: Config, device: str) -> Target:
 
 
 def check_name(name: str) -> str:
-    """A plain host name as typed or logged; the config's own validation runs afterwards."""
+    """A plain host name as typed or logged (ASCII: the log holds names as sent, IDNs in
+    punycode); the config's own validation checks its labels afterwards."""
     name = name.strip().lower().rstrip(".")
-    if not name or len(name) > MAX_FILTER or any(c.isspace() for c in name) or "." not in name:
+    if not name or len(name) > MAX_FILTER or not all(32 < ord(c) < 127 for c in name) or "." not in name:
         raise ConfigError("name", _("This is not a site name: %(n)s", n=repr(name[:60])))
     return name
 

@@ -98,7 +98,8 @@ def test_filters(logged: FlaskClient, query: str, present: list[str], absent: li
         assert name not in cards, (query, name)
 
 
-@pytest.mark.parametrize("query", ["outcome=nonsense", "limit=0", "limit=501", "limit=x", "name=" + "a" * 300])
+@pytest.mark.parametrize("query", ["outcome=nonsense", "limit=0", "limit=501", "limit=x", "limit=%C2%B2",
+                                   "name=" + "a" * 300])
 def test_bad_filters_get_a_clear_message(logged: FlaskClient, query: str) -> None:
     r = logged.get(f"/log?{query}")
     assert r.status_code == 400
@@ -142,6 +143,8 @@ def test_a_row_without_a_device_edits_the_household_list(logged: FlaskClient, co
 @pytest.mark.parametrize(("data", "message"), [
     ({"name": "not a name", "device": TABLET}, "This is not a site name"),
     ({"name": "", "device": TABLET}, "This is not a site name"),
+    ({"name": "nul\x00.example", "device": TABLET}, "This is not a site name"),
+    ({"name": "пример.example", "device": TABLET}, "This is not a site name"),
     ({"name": "bad_label!.example", "device": TABLET}, "Not saved"),
     ({"name": "adult.example", "device": "ff:ff:ff:ff:ff:ff"}, "The device is not known."),
     ({"name": "adult.example", "device": "<script>"}, "The device is not known."),
