@@ -23,6 +23,7 @@ from dnsfilter.core.macaddr import client_hints
 from dnsfilter.core.policy import NO_TIME_STATE, Policy, TimeState
 from dnsfilter.core.querylog import LogInfo, QueryLog
 from dnsfilter.core.rewrite import cname_reply
+from dnsfilter.core.seen import Seen, SeenDevices
 from dnsfilter.core.stages.identify import ClientState, Identify
 from dnsfilter.core.stages.local import LocalZones
 from dnsfilter.core.wire import Query, WireError
@@ -85,17 +86,6 @@ class Stats:
     rewritten: int = 0
 
 
-@dataclass(slots=True)
-class Seen:
-    """A device as the engine saw it, drained by the shell into the device store."""
-
-    device: str
-    mac: str | None
-    ips: dict[str, float]  # address -> last query from it (a few: IPv4, IPv6, privacy addresses)
-    profile: str
-    last: float
-
-
 Log = Callable[[str, str], None]  # (kind, message): the shell rate-limits and writes them
 _NOT_ALLOWED = Reason("not in allowed_clients", kind="not_allowed")
 _RATELIMITED = Reason("over the rate limit", kind="ratelimit")
@@ -124,7 +114,7 @@ class Engine:
         self.stats = Stats()
         self.time = time_rules
         self.states: dict[str, tuple[TimeState, float]] = {}  # device -> (state, valid until)
-        self.seen: dict[str, Seen] = {}  # devices seen since the shell last drained them
+        self.seen = SeenDevices()  # devices seen since the shell last drained them
         self.budgets_spent = 0
         # `now` is the shell's monotonic clock (TTLs must not jump with the wall clock); time
         # rules need the wall clock: wall = now + wall_offset, kept current by the shell.
@@ -132,7 +122,6 @@ class Engine:
         # Set by the shell at debug level: one line per block or rewrite the slow path decides
         # (profile, device, name, reason); answers replayed by the fast path are not repeated.
         self.trace: Callable[[str], None] | None = None
-        self.max_seen = 4096
         self.qlog = QueryLog()  # every answer is recorded here; the shell drains it to disk
 
     # ------------------------------------------------------------ queries
@@ -163,7 +152,7 @@ class Engine:
             if hint_mac is not None or hint_ip is not None:
                 client, shared = self.identify.behind(client, hint_mac, hint_ip), True
         wall = now + self.wall_offset
-        self._saw(client, wall)
+        self.seen.saw(client, wall)
         state = self._state(client, wall)
         fast_key = None if tcp or shared else data[2:]
         if fast_key is not None and client.ip not in self.fast.clients:
@@ -279,18 +268,8 @@ class Engine:
         self.states[client.device] = st
         return st[0]
 
-    def _saw(self, client: ClientState, now: float) -> None:
-        s = self.seen.get(client.device)
-        if s is not None:
-            s.last, s.profile = now, client.profile
-            if client.ip in s.ips or len(s.ips) < 8:
-                s.ips[client.ip] = now
-        elif len(self.seen) < self.max_seen:
-            self.seen[client.device] = Seen(client.device, client.mac, {client.ip: now}, client.profile, now)
-
     def drain_seen(self) -> list[Seen]:
-        out, self.seen = list(self.seen.values()), {}
-        return out
+        return self.seen.drain()
 
     def forget_device(self, device: str) -> None:
         """Its time state changed (budget spent, pause): recompute it, rebuild its fast slots."""
