@@ -16,6 +16,7 @@ from webui import (
     feedsui,
     json_body,
     load_config,
+    openapi,
     state,
     system,
     timerules,
@@ -41,6 +42,12 @@ def _saved(saved: configfile.Saved) -> Response:
 @bp.errorhandler(ConfigError)
 def _config_error(e: ConfigError) -> Response:
     return _error(400, str(e), views.field_of(e.key) if e.key else None)
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """The OpenAPI description of everything under /api (public: it holds no household data)."""
+    return jsonify(openapi.document())
 
 
 @bp.get("/session")
@@ -71,6 +78,8 @@ def _known(device: str) -> bool:
 @bp.post("/devices/<device>/pause")
 def device_pause(device: str) -> Response:
     minutes = json_body().get("minutes")
+    if isinstance(minutes, float) and minutes.is_integer():
+        minutes = int(minutes)  # 30.0 is a whole number in JSON (and to JSON Schema)
     if not _known(device):
         return _error(404, "unknown device")
     if not isinstance(minutes, int) or isinstance(minutes, bool) or not 0 < minutes <= MAX_PAUSE:
