@@ -45,7 +45,8 @@ def _edit(verb: str) -> Response:
     except ConfigError as e:
         return _error(404 if e.key == "device" else 400, str(e), views.field_of(e.key) if e.key else None)
     return jsonify(ok=True, name=name, profile=target.profile, list="allow" if verb == "allow" else "deny",
-                   reloaded=saved.reloaded, reload_message=saved.reload_message)
+                   reloaded=saved.reloaded, reload_message=saved.reload_message,
+                   household_allows=logview.household_allows(saved.config, target, verb, name))
 
 
 @bp.post("/log/allow")

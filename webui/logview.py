@@ -245,6 +245,12 @@ def check_name(name: str) -> str:
     return name
 
 
+def household_allows(cfg: Config, target: Target, verb: str, name: str) -> bool:
+    """A profile's new deny rule loses to the same name on the household's allow list (the two
+    are merged per profile and the allow rule wins a tie): the parent must be told."""
+    return verb == "block" and target.profile is not None and name in cfg.filter.allow
+
+
 def list_edit(target: Target, name: str, verb: str) -> Edit:
     """Add `name` to the allow (verb "allow") or deny list of `target`, and take it off the
     other one (a deny rule would otherwise win over the new allow rule)."""

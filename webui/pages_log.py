@@ -57,6 +57,8 @@ def log_edit(verb: str) -> Response:
     else:
         text = target.done(verb, name)
         flash(text if saved.reloaded else text + " " + _("The filter will use it when it next starts."), "ok")
+        if logview.household_allows(saved.config, target, verb, name):
+            flash(_("It stays allowed: the list for the whole household allows it."), "error")
     return redirect(_back())
 
 

@@ -83,7 +83,7 @@ def test_allow_and_block(logged: FlaskClient, config_path: Path) -> None:
     assert r.status_code == 200, r.get_json()
     assert r.get_json() | {"reloaded": False, "reload_message": ""} == {
         "ok": True, "name": "adult.example", "profile": "Kids", "list": "allow", "reloaded": False,
-        "reload_message": ""}
+        "reload_message": "", "household_allows": False}
     r = logged.post("/api/log/block", json={"name": "casino.example"}, headers=h)
     assert r.status_code == 200 and r.get_json()["profile"] is None
     cfg = config_mod.load(config_path)

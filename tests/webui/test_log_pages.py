@@ -173,3 +173,11 @@ def test_live_view_refreshes_without_script(logged: FlaskClient) -> None:
 def test_nav_links(logged: FlaskClient) -> None:
     html = _text(logged, "/devices")
     assert 'href="/">Dashboard<' in html and 'href="/log">Query log<' in html
+
+
+def test_blocking_what_the_household_allows_says_it_stays_allowed(logged: FlaskClient, config_path: Path) -> None:
+    _post(logged, "allow", name="school.example", device="")  # the whole household
+    html = _post(logged, "block", name="school.example", device=TABLET)
+    assert "school.example is now blocked in the profile Kids." in html
+    assert "It stays allowed: the list for the whole household allows it." in html
+    assert _profile(config_path, "Kids").deny == ("school.example",)
