@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, flash, get_flashed_messages, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
 from webui import charts, configfile, load_config, logview, state
@@ -42,12 +45,12 @@ def query_log() -> Response:
 
 def _back() -> str:
     """Back to the log with the filters the parent had (only our own query keys are kept)."""
-    keep = {k: v for k in ("device", "name", "outcome", "limit", "live") if (v := request.form.get(f"f_{k}"))}
+    keep: dict[str, Any] = {k: v for k in ("device", "name", "outcome", "limit", "live") if (v := request.form.get(f"f_{k}"))}
     return url_for("pages.query_log", **keep)
 
 
 @bp.route("/log/<verb>", methods=["POST"])
-def log_edit(verb: str) -> Response:
+def log_edit(verb: str) -> Response | BaseResponse:
     if verb not in ("allow", "block"):
         return Response(render_template("error.html", message=_("This page does not exist.")), status=404)
     try:
