@@ -179,9 +179,10 @@ def rows(cfg: Config, f: Filters) -> list[dict[str, Any]]:
     finally:
         store.close()
     index, tz = device_index(cfg), cfg.general.timezone
+    midnight = dt.datetime.now(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     for r in found:
         r["device_name"] = device_label(r["device"] or "", index)
-        r["time"] = clock(r["ts"], tz)
+        r["time"] = clock(r["ts"], tz, with_date=r["ts"] < midnight)  # the date only when not today
         r["reason"] = reason_text(r)
     return found
 

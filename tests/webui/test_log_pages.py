@@ -4,6 +4,7 @@ daemon's batch/LogStore code): auth, filters, privacy, and "Allow this" / "Block
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,9 @@ def test_blocking_what_the_household_allows_says_it_stays_allowed(logged: FlaskC
     assert "school.example is now blocked in the profile Kids." in html
     assert "It stays allowed: the list for the whole household allows it." in html
     assert _profile(config_path, "Kids").deny == ("school.example",)
+
+
+def test_rows_before_today_show_their_date(client: FlaskClient, config_path: Path) -> None:
+    write_log(config_path.parent / "var", now=time.time() - 3 * 86400)
+    html = _text(client, "/log")
+    assert re.search(r"<time [^>]*>\d\d\.\d\d \d\d:\d\d:\d\d</time>", html), html[-2000:]
