@@ -87,11 +87,13 @@ def create_app(config_path: str, *, testing: bool = False) -> Flask:
     from webui import api_log, pages_feeds, pages_log, pages_time  # noqa: F401  (their routes join the blueprints)
     from webui.api import bp as api_bp
     from webui.auth import bp as auth_bp
+    from webui.metrics import bp as metrics_bp
     from webui.pages import bp as pages_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(metrics_bp)
     app.before_request(_gate)
     app.after_request(add_headers)
     app.register_error_handler(HTTPException, _http_error)
@@ -116,7 +118,8 @@ def _locale() -> str:
 
 
 def is_api() -> bool:
-    return request.blueprint == "api"
+    """JSON answers and API tokens: /api, and /metrics (a scraper sends a token, never a cookie)."""
+    return request.blueprint in ("api", "metrics")
 
 
 def _api_token() -> bool:
