@@ -23,6 +23,9 @@ class Bar:
     h_blocked: float
     label: str  # shown under every few bars
     title: str  # hover text: "14:00 · 120 / 8"
+    when: str  # "14:00" or "29.11", for the table under the chart (screen readers, exact values)
+    queries: int
+    blocked: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ def chart(series: list[dict[str, Any]], span: str, tz: str) -> Chart:
         start = dt.datetime.fromtimestamp(b["start"], zone)
         label = start.strftime("%H") if span == "24h" else start.strftime("%d.%m")
         every = 6 if span == "24h" else 1
+        when = start.strftime("%H:00" if span == "24h" else "%d.%m")
         h_all = plot_h * int(b["queries"]) / peak
         h_blk = plot_h * int(b["blocked"]) / peak
         bars.append(Bar(
@@ -64,5 +68,6 @@ def chart(series: list[dict[str, Any]], span: str, tz: str) -> Chart:
             y_all=round(TOP + plot_h - h_all, 1), h_all=round(h_all, 1),
             y_blocked=round(TOP + plot_h - h_blk, 1), h_blocked=round(h_blk, 1),
             label=label if i % every == 0 else "",
-            title=f"{start.strftime('%H:00' if span == '24h' else '%d.%m')} · {b['queries']} / {b['blocked']}"))
+            title=f"{when} · {b['queries']} / {b['blocked']}", when=when, queries=int(b["queries"]),
+            blocked=int(b["blocked"])))
     return Chart(bars, peak)

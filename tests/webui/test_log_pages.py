@@ -50,6 +50,7 @@ def test_dashboard_is_the_landing_page(logged: FlaskClient) -> None:
     assert "Not recorded" in html  # the anonymised guest: no client shown
     assert "192.168.1.77" not in html
     assert html.count("<svg") == 2 and html.count("<rect") == 2 * (24 + 7)  # a bar pair per hour and per day
+    assert html.count("<tr><td>") == 24 + 7  # and the same numbers as a table
     assert "<script" not in html
 
 
