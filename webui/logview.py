@@ -254,7 +254,8 @@ def household_allows(cfg: Config, target: Target, verb: str, name: str) -> bool:
 
 def list_edit(target: Target, name: str, verb: str) -> Edit:
     """Add `name` to the allow (verb "allow") or deny list of `target`, and take it off the
-    other one (a deny rule would otherwise win over the new allow rule)."""
+    other one (the two would contradict; the daemon lets an allow rule win a tie, so a new
+    deny rule would not take effect while the same name stays allowed)."""
     add, drop = ("allow", "deny") if verb == "allow" else ("deny", "allow")
 
     def edit(doc: TOMLDocument) -> None:

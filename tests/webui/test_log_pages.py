@@ -133,7 +133,7 @@ def test_block_this_then_allow_moves_the_name(logged: FlaskClient, config_path: 
     assert _profile(config_path, "Default").deny == ("news.example",)
     _post(logged, "allow", name="news.example", device=LAPTOP)
     prof = _profile(config_path, "Default")
-    assert prof.allow == ("news.example",) and prof.deny == ()  # a deny rule would win over the allow
+    assert prof.allow == ("news.example",) and prof.deny == ()  # no contradicting rules left behind
 
 
 def test_a_row_without_a_device_edits_the_household_list(logged: FlaskClient, config_path: Path) -> None:
