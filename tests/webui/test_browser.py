@@ -3,7 +3,8 @@
 A parent sets the appliance up, logs in, makes a Kids profile that blocks TikTok and puts the
 device at 127.0.0.2 in it; from then on that device gets 0.0.0.0 (with an EDE) for tiktok.com
 while 127.0.0.1 still gets the real answer. The Query log then shows that blocked lookup, and
-"Allow this" in the browser makes it resolve again for the device. Then every page is photographed at phone size in
+"Allow this" in the browser makes it resolve again for the device ("Block this" blocks it again).
+Then every page is photographed at phone size in
 English, Russian and Kazakh (tests/webui/artifacts/, printed at the end).
 """
 
@@ -151,13 +152,13 @@ def test_parent_blocks_tiktok_for_one_device(appliance: tuple[DaemonProcess, str
     _allow_from_the_query_log(browser, base, daemon)
 
 
-def _blocked_row(driver: Any, base: str) -> Any:
-    """The Query log's row for the blocked tiktok.com lookup of the Kids device (the daemon
-    writes the log every few seconds, so the page is reloaded until it shows up)."""
+def _log_row(driver: Any, base: str, kind: str = "blocked") -> Any:
+    """The Query log's newest `kind` (blocked or answered) row for tiktok.com from the Kids
+    device (the daemon writes the log every few seconds, so the page is reloaded until it shows)."""
     from selenium.webdriver.common.by import By
 
-    driver.get(f"{base}/log?outcome=blocked")
-    for row in driver.find_elements(By.CSS_SELECTOR, "li.entry.blocked"):
+    driver.get(f"{base}/log?name=tiktok.com" + ("&outcome=blocked" if kind == "blocked" else ""))
+    for row in driver.find_elements(By.CSS_SELECTOR, f"li.entry.{kind}"):
         if "tiktok.com" in row.text and KID in row.text:
             return row
     return None
@@ -169,7 +170,7 @@ def _allow_from_the_query_log(browser: Any, base: str, daemon: DaemonProcess) ->
     from selenium.webdriver.common.by import By
 
     started = time.monotonic()
-    row = wait_for("the blocked tiktok.com lookup on the Query log page", lambda: _blocked_row(browser, base),
+    row = wait_for("the blocked tiktok.com lookup on the Query log page", lambda: _log_row(browser, base),
                    timeout=20, every=1.0)
     shown = time.monotonic() - started
     assert "Blocked: TikTok" in row.text, row.text
@@ -177,7 +178,7 @@ def _allow_from_the_query_log(browser: Any, base: str, daemon: DaemonProcess) ->
     dashboard = _by(browser, "main").text
     assert "tiktok.com" in dashboard and KID in dashboard, dashboard
 
-    row = _blocked_row(browser, base)
+    row = _log_row(browser, base)
     old = _by(browser, "html")
     row.find_element(By.CSS_SELECTOR, "button.allow").click()
     wait_for("the page after Allow this", lambda: not _stale_ok(old))
@@ -189,6 +190,16 @@ def _allow_from_the_query_log(browser: Any, base: str, daemon: DaemonProcess) ->
              lambda: answer_ips(query(daemon.port, "tiktok.com", KID)) == [REAL], timeout=5)
     print(f"\nquery log row shown after {shown:.1f}s; tiktok.com resolved {time.monotonic() - clicked:.2f}s "
           "after the Allow this page came back")
+
+    # and back: "Block this" on an answered tiktok.com row takes it off the allow list again
+    row = wait_for("an answered tiktok.com lookup of 127.0.0.2 on the Query log page",
+                   lambda: _log_row(browser, base, "answered"), timeout=20, every=1.0)
+    old = _by(browser, "html")
+    row.find_element(By.CSS_SELECTOR, "button.block").click()
+    wait_for("the page after Block this", lambda: not _stale_ok(old))
+    assert "tiktok.com is now blocked in the profile Kids." in _by(browser, "main").text
+    wait_for("tiktok.com to be blocked again for 127.0.0.2 after Block this",
+             lambda: answer_ips(query(daemon.port, "tiktok.com", KID)) == ["0.0.0.0"], timeout=5)
 
 
 PAGES = ["/", "/log", "/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/settings"]
