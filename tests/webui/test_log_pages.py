@@ -12,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dnsfilter import config as config_mod
+from dnsfilter.core.querylog import batch, log_info
+from dnsfilter.logstore import FILE, LogStore
 from tests.webui.helpers import LAPTOP, TABLET, csrf_of
 from tests.webui.logdata import KIDS_DEVICE, write_log
 
@@ -189,3 +191,23 @@ def test_rows_before_today_show_their_date(client: FlaskClient, config_path: Pat
     write_log(config_path.parent / "var", now=time.time() - 3 * 86400)
     html = _text(client, "/log")
     assert re.search(r"<time [^>]*>\d\d\.\d\d \d\d:\d\d:\d\d</time>", html), html[-2000:]
+
+
+def test_hashed_list_rows_and_hostile_names(client: FlaskClient, config_path: Path) -> None:
+    """A name from a hashed list is never shown (nor offered to allow); a name a client made up
+    to attack the page is shown as text."""
+    now = time.time()
+    evil = '<img src=x onerror="alert(1)">.example'
+    store = LogStore(config_path.parent / "var" / FILE)
+    store.write(batch([
+        (now - 2, "192.168.1.40", LAPTOP, log_info("Default", "secret.example", 1, "blocked", "category", "adult",
+                                                   "hashed-feed")),
+        (now - 1, "192.168.1.40", LAPTOP, log_info("Default", evil, 1, "resolved")),
+    ], 0.0, {}, hashed_feeds=frozenset({"hashed-feed"})))
+    store.close()
+    for path in ("/log", "/"):
+        html = _text(client, path)
+        assert "secret.example" not in html and "<img src=x" not in html
+    html = _text(client, "/log")
+    assert "(name hidden: private list)" in html and "&lt;img src=x" in html
+    assert html.count(">Allow this<") == 0 and html.count(">Block this<") == 1
