@@ -394,7 +394,9 @@ def table(rows: list[tuple[str, Mem, Mem | None]], origin: str, sent: int, answe
             f"family's {DAY_QUERIES:,} queries a day in {86_400 // RAM_FLUSH} ten-minute flushes) wrote "
             f"{wb / 1024:.0f} KiB to the block layer (/proc/PID/io write_bytes; {wc / 1024:.0f} KiB in write "
             f"calls) = {per_flush / 1024:.1f} KiB per flush, so about **{per_flush * 86_400 / RAM_FLUSH / 2**20:.1f} MB "
-            "a day** at the default `log_flush` (600 s), before the filesystem's own journal.", ""]
+            "a day** at the default `log_flush` (600 s), before the filesystem's own journal.", "",
+            "Before and after the footprint work, and what a router should set: "
+            "[docs/deploy.md](docs/deploy.md#footprint-on-a-128-mb-router).", ""]
     return out
 
 
