@@ -9,7 +9,6 @@ while nobody looks at it. `--host/--port` run it standalone (development).
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import socket
@@ -73,14 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.idle_exit > 0:
         app = IdleExit(app, args.idle_exit)
         threading.Thread(target=app.watch, name="idle-exit", daemon=True).start()
-    # The imported modules live as long as the process: keep the collector from walking them.
-    gc.collect()
-    gc.freeze()
-    # few threads: pages are light, and memory is scarce on a router
+    # Few threads: pages are light. (2 threads instead of 4, and gc.freeze(), were measured
+    # and saved nothing: 40.4-40.5 MB RSS either way.)
     where: dict[str, Any] = {"host": args.host, "port": args.port}
     if args.fd is not None:
         where = {"sockets": [socket.socket(fileno=args.fd)]}
-    waitress.serve(app, threads=2, ident="dnsfilter", **where)
+    waitress.serve(app, threads=4, ident="dnsfilter", **where)
     return 0
 
 
