@@ -21,6 +21,7 @@ import os
 import struct
 import tempfile
 import time
+import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -35,15 +36,19 @@ from dnsfilter.core.feedset import (
     HEADER_SIZE,
     IMP_A,
     IMP_B,
+    LENGTH,
     MAX_LABELS,
+    P32,
     SCOPE_BITS,
     FeedSet,
     FeedSetError,
-    blake_hash,
     bucket_index,
     header,
     hex_digest_key,
+    index_image,
+    name_key,
     sort_entries,
+    wire_of,
 )
 from feeds.formats import parse_file, resolve_format
 from feeds.parsers import ParseResult, stream_names
@@ -82,10 +87,10 @@ def _open_text(path: StrPath) -> Any:
 
 @dataclass
 class Table:
-    """What a compiled file holds, ready to be written: sorted keys (in chunks), flags, side."""
+    """What a compiled file holds, ready to be written: sorted keys, flags, side."""
 
     count: int
-    keys: Iterable[Any]  # arrays of native u64, in order
+    keys: Any  # array of native u64, in order
     flags: bytes
     side: dict[str, Any] | None = None
     hashed: bool = False
@@ -121,24 +126,25 @@ def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dic
 
 
 def _write_table(path: Path, t: Table) -> int:
-    """Write the file image of `t` (header last: its digest covers what follows); its size."""
+    """Write the file image of `t` (header last: its digest covers what follows); its size.
+    The keys are written in chunks so that a big-endian host never copies the whole set."""
     digest = hashlib.blake2b(digest_size=32)
     side = json.dumps(t.side, separators=(",", ":")).encode() if t.side else b""
     big_endian = struct.pack("=H", 1) != b"\x01\x00"
     with open(path, "wb") as f:
         f.write(bytes(HEADER_SIZE))
-        for chunk in t.keys:
+        for at in range(0, len(t.keys), _CHUNK):
+            chunk = t.keys[at : at + _CHUNK]
             if big_endian:
-                chunk = chunk[:]  # the caller's array keeps native order
-                chunk.byteswap()
+                chunk.byteswap()  # a copy: the caller's array keeps native order
             digest.update(chunk)
             f.write(chunk)
-        pad = bytes(-(HEADER_SIZE + 9 * t.count) % 8)
-        for part in (t.flags, pad, side):
+        index = index_image(t.keys, t.count)
+        for part in (t.flags, *index, side):
             digest.update(part)
             f.write(part)
         size = f.tell()
-        if size != HEADER_SIZE + 9 * t.count + len(pad) + len(side):
+        if len(t.keys) != t.count or size != HEADER_SIZE + 9 * t.count + sum(map(len, index)) + len(side):
             raise ValueError(f"compiled table holds a different number of keys than its count {t.count}")
         f.seek(0)
         f.write(header(t.count, len(side), digest.digest(), t.hashed, t.labels))
@@ -160,22 +166,23 @@ def _compile_names(src: StrPath, fmt: str, allow: bool, tmp_dir: Path) -> tuple[
     bits = A_SUB if allow else B_SUB
     seen_dots = bytearray(256)  # [d]: a name with d dots (d + 1 labels) was listed
     pairs = array("Q")
-    b2, from_bytes = hashlib.blake2b, int.from_bytes  # blake_hash, inlined: the loop runs per line
+    crc, from_bytes, length = zlib.crc32, int.from_bytes, LENGTH  # name_key and wire_of, inlined
     with (tempfile.TemporaryFile(dir=tmp_dir, prefix=".pairs-") as spill,
           tempfile.TemporaryFile(dir=tmp_dir, prefix=".hashes-") as hashes, _open_text(src) as f):
         parts = _Buckets(hashes)
         buckets = parts.held
         for n, name in enumerate(stream_names(f, fmt, counts), 1):
-            raw = name.encode()
-            h = from_bytes(b2(raw, digest_size=8).digest(), "little")
+            labels = name.encode().split(b".")
+            wire = b"".join([length[len(x)] + x for x in labels]) + b"\x00"
+            h = crc(wire) << 32 | from_bytes(wire) % P32
             buckets[h >> 56].append(h)
-            pos = raw.find(b".")
-            seen_dots[raw.count(b".")] = 1
-            nxt = raw.find(b".", pos + 1)
-            while nxt >= 0:  # ancestors of two or more labels (single labels are never listed)
-                pairs.append(from_bytes(b2(raw[pos + 1 :], digest_size=8).digest(), "little"))
+            seen_dots[len(labels) - 1] = 1
+            pos = 0
+            for x in labels[:-2]:  # ancestors of two or more labels (single labels are never listed)
+                pos += len(x) + 1
+                up = wire[pos:]
+                pairs.append(crc(up) << 32 | from_bytes(up) % P32)
                 pairs.append(h)
-                pos, nxt = nxt, raw.find(b".", nxt + 1)
             if not n & _PAIRS_EVERY:  # every 32k names the pairs go to disk, every 256k the hashes
                 pairs.tofile(spill)
                 del pairs[:]
@@ -196,7 +203,7 @@ def _compile_names(src: StrPath, fmt: str, allow: bool, tmp_dir: Path) -> tuple[
                       first_invalid_lines=list(counts.first_invalid_lines), skipped=counts.skipped,
                       covered=len(keys) - w)
     del keys[w:], dropped
-    return stats, Table(w, [keys], bytes((bits,)) * w, labels=_label_range(seen_dots))
+    return stats, Table(w, keys, bytes((bits,)) * w, labels=_label_range(seen_dots))
 
 
 class _Buckets:
@@ -336,7 +343,7 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
                 plain = False
                 regex.append(_side_rule(r, bits & 63))
                 continue
-            key = hex_digest_key(r.name) if r.hashed else blake_hash(r.name.encode())
+            key = hex_digest_key(r.name) if r.hashed else name_key(wire_of(r.name.encode()))
             hashed = hashed or r.hashed
             if not r.hashed:
                 seen[min(r.name.count("."), 255)] = 1
@@ -366,20 +373,21 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
             nonlocal covered
             for r in parse_file(src, fmt, RuleCounts(), **opts):
                 raw = r.name.encode()
-                pos = raw.find(b".")
-                while pos >= 0 and raw.find(b".", pos + 1) >= 0:
-                    if _has(keys, index, blake_hash(raw[pos + 1 :])):
+                wire = wire_of(raw)
+                pos = 0
+                for x in raw.split(b".")[:-2]:  # ancestors of two or more labels
+                    pos += len(x) + 1
+                    if _has(keys, index, name_key(wire[pos:])):
                         covered += 1
                         break
-                    pos = raw.find(b".", pos + 1)
                 else:
-                    yield blake_hash(raw), B_SUB
+                    yield name_key(wire), B_SUB
 
         kept, flags = sort_entries(keep())
         del keys, index
         keys = kept
         stats.covered = covered
-    return stats, Table(len(keys), [keys], bytes(flags), side, hashed, labels)
+    return stats, Table(len(keys), keys, bytes(flags), side, hashed, labels)
 
 
 def _promote(tmp: Path, path: Path) -> None:

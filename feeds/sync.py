@@ -258,9 +258,11 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
         log.log(level, "feed %s: %s%s", feed.name, result, f": {st.error}" if error else "")
         return st
 
-    # Validators only when the last attempt succeeded: after a failure (or a rejected version
-    # still sitting in NAME.src) the feed is downloaded again in full and re-checked.
-    trust = not st.error and not force and out.exists() and st.fingerprint == fingerprint(feed)
+    # Validators only when the last attempt succeeded and its set still loads: after a failure
+    # (or a rejected version still sitting in NAME.src), or when the set in force cannot be
+    # used (corrupt, or written by an older dnsfilter in a format this one refuses), the feed
+    # is downloaded again in full and recompiled, so an upgrade never leaves a feed unloaded.
+    trust = not st.error and not force and st.fingerprint == fingerprint(feed) and _loads(out)
     r = fetch(source_url(cfg, feed), src, max_bytes=feed.max_bytes, **opts,
               etag=st.etag if trust else None, last_modified=st.last_modified if trust else None,
               mtime=st.source_mtime if trust else None, size=st.source_size if trust else None)
@@ -296,6 +298,14 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     st.bytes, st.digest, st.last_change = r.bytes or src.stat().st_size, stats.digest, now
     st.etag, st.last_modified, st.source_mtime, st.source_size = r.etag, r.last_modified, r.mtime, r.size
     return finish("new")
+
+
+def _loads(path: Path) -> bool:
+    try:
+        load_feed(path)
+        return True
+    except MatcherError:
+        return False
 
 
 def _entries(path: Path) -> int:
@@ -358,6 +368,10 @@ def next_due(cfg: Config, feed: Feed, started: float, st: FeedStatus | None = No
     if not st.last_attempt:
         # never synced: remote feeds shortly after start; local ones were compiled at start-up
         return started + FIRST_SYNC_DELAY if feed.remote else started + feed.interval * jitter(feed, started)
+    if feed.remote and st.last_attempt < started and not _loads(set_path(cfg, feed)):
+        # not tried since start and its set cannot be used (gone, corrupt, or an older format
+        # after an upgrade): the feed is not in force, so sync it now rather than at its interval
+        return started + FIRST_SYNC_DELAY
     wait = feed.interval if st.result in ("new", "unchanged", "") else min(feed.interval, RETRY_AFTER_FAILURE)
     return st.last_attempt + wait * jitter(feed, st.last_attempt)
 

@@ -1,31 +1,42 @@
-"""Compiled feeds: sorted 64-bit name hashes with a rule-flags byte each, plus a small side
-table for the few rules that depend on the query (type, client, denyallow) or are regexes.
+"""Compiled feeds: sorted 64-bit name keys with a rule-flags byte each, a bucket index over the
+keys' top bits, and a small side table for the few rules that depend on the query (type,
+client, denyallow) or are regexes.
 
-File format "DNSFRUL", version 1 (little-endian)::
+File format "DNSFRUL", version 2 (little-endian)::
 
     offset  size   field
          0     8   magic b"DNSFRUL\\x00"
-         8     2   version 1
+         8     2   version 2 (version 1, blake2b keys and no index, is refused: recompile)
         10     2   flags: bit 0 = names hashed with sha256 (a hashed feed), others reserved
         12     1   fewest labels of a name in the table (0 = unknown: look every suffix up)
         13     1   most labels of a name in the table (0 = unknown)
-        14     2   reserved, 0
-        16     8   count of hashes
+        14     1   index bits b: keys whose top b bits are t lie in keys[index[t]:index[t + 1]]
+        15     1   filter bits f: bit t of the filter is set when some key's top f bits are t
+        16     8   count of keys
         24     8   side-table length in bytes
         32    32   blake2b-256 digest of everything after the header
-        64   8*n   sorted unique u64 hashes
-         .     n   one rule-flags byte per hash (bits below), then zero padding to 8 bytes
-         .     s   side table: UTF-8 JSON {"cond": {hash: [rule, ...]}, "regex": [rule, ...]}
+        64   8*n   sorted unique u64 keys
+         .     n   one rule-flags byte per key (bits below), then zero padding to 8 bytes
+         .  4*(2^b+1)  the bucket index (u32 offsets into the keys), then zero padding to 8 bytes
+         .  2^f/8  the filter (bit t is byte t >> 3, bit t & 7)
+         .     s   side table: UTF-8 JSON {"cond": {key: [rule, ...]}, "regex": [rule, ...]}
 
-A name's hash is the first 8 bytes (little-endian) of blake2b-64 — or of sha256 for hashed
-feeds — over its lower-case dotted ASCII form without the root dot. Hashing the dotted form
-lets the compiler hash names as they come from the parsers, and a query's parent suffixes are
-plain slices of its dotted text. About 9 bytes per listed name; the daemon maps the file.
-The label counts (bytes 12-13, zero in files written before them, which stay valid) let a
-lookup skip the suffixes no entry can be: a list of 2-5-label names never hashes a TLD.
-
-A lookup hashes each wanted suffix, then bisects a window of ~16 hashes found through an
-index of the hashes' top bits built at load (256 KB for a 1M set, private to the process).
+A name's key (`name_key`) is built from its lower-case wire form (length-prefixed labels and
+the root's zero byte): CRC-32 in the top 32 bits, and the bytes read as a big-endian
+integer modulo the largest 32-bit prime in the low 32 bits. The wire form is exact (a label
+holding a dot or any odd byte is still one label, no escaping needed), a query's parents are
+plain slices of its wire name, and both halves are single C calls, so a lookup neither
+converts the name to text nor runs a cryptographic hash. A lookup computes the CRC alone
+first. Its top f bits test the filter (8-16 bits per key, so ~6-12 % of unlisted names pass):
+most unlisted suffixes stop there, after one memory access. A name that passes computes its
+whole key and bisects its bucket for it. So a name is never blocked for sharing its CRC-32
+with a listed name, and a false block needs both unrelated 32-bit functions to agree (a
+64-bit coincidence: about once in 10^13 lookups against a 1M-name list). A hashed feed's key
+is the first 8 bytes (little-endian) of the sha256 of the name's dotted text (what such
+feeds publish). About 10.5-11.5 bytes per listed name; the daemon maps the file, index and
+filter included, so start-up builds nothing.
+The label counts let a lookup skip the suffixes no entry can be: a list of 2-5-label names
+never hashes a TLD.
 
 Rule semantics (AdGuard's): an important allow beats an important block, which beats any
 allow (exception), which beats any block. Scopes: subtree (the name and below), exact (the
@@ -40,14 +51,15 @@ import ipaddress
 import json
 import re
 import struct
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 MAGIC = b"DNSFRUL\x00"
-VERSION = 1
+VERSION = 2
 F_HASHED = 1
-_HEADER = struct.Struct("<8sHHBBHQQ32s")
+_HEADER = struct.Struct("<8sHHBBBBQQ32s")
 MAX_LABELS = 127  # a name of 255 wire bytes has at most 127 labels
 HEADER_SIZE = _HEADER.size  # 64
 
@@ -62,8 +74,31 @@ class FeedSetError(ValueError):
     """A compiled feed that cannot be used: wrong magic or version, truncated, or corrupt."""
 
 
-def blake_hash(dotted: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(dotted, digest_size=8).digest(), "little")
+P32 = 4294967291  # the largest prime below 2**32: the low half of a name key
+
+
+LENGTH = tuple(bytes((n,)) for n in range(256))
+
+
+def name_key(wire: bytes) -> int:
+    """The key of a name in wire form: CRC-32 in the top half, the bytes as a big-endian
+    integer mod P32 below (see the module doc; the compiler inlines this in its loops)."""
+    return zlib.crc32(wire) << 32 | int.from_bytes(wire) % P32
+
+
+def wire_of(dotted: bytes) -> bytes:
+    """The wire form of a name as the parsers give it (lower-case labels of 1-63 octets)."""
+    if not dotted:
+        return b"\x00"
+    return b"".join([LENGTH[len(x)] + x for x in dotted.split(b".")]) + b"\x00"
+
+
+def text_key(dotted: bytes) -> int:
+    """The key of a name given as dotted text."""
+    return name_key(wire_of(dotted))
+
+
+blake_hash = text_key  # the name tests and callers used when keys were blake2b-64 of the text
 
 
 def sha_hash(dotted: bytes) -> int:
@@ -198,15 +233,24 @@ def _index_regexes(rules: tuple[SideRule, ...]) -> tuple[tuple[SideRule, ...], t
     return tuple(rest), combined, index
 
 
+def index_bits(count: int) -> int:
+    """Bits of the bucket index for `count` keys: about 8-16 keys a bucket, so a probe bisects
+    3-4 entries instead of ~20, for an index of 4 bytes per ~11 keys."""
+    return max(0, min(24, count.bit_length() - 4))
+
+
+def filter_bits(count: int) -> int:
+    """Bits of the filter's address for `count` keys: 8-16 filter bits per key."""
+    return max(6, min(32, count.bit_length() + 3))
+
+
 def bucket_index(hs: Any, count: int) -> tuple[Any, int]:
-    """(starts, shift): the hashes whose top bits are b lie in hs[starts[b]:starts[b + 1]].
-    About 8-16 hashes a bucket, so a probe bisects 3-4 entries instead of ~20."""
+    """(starts, shift): the keys whose top bits are b lie in hs[starts[b]:starts[b + 1]]."""
     from array import array
 
-    bits = max(0, min(24, count.bit_length() - 4))
-    shift = 64 - bits
+    shift = 64 - index_bits(count)
     bl = bisect.bisect_left
-    starts = array("I", (bl(hs, b << shift) for b in range(1 << bits)))  # no list: 64k ints would cost 2.5 MB
+    starts = array("I", (bl(hs, b << shift) for b in range(1 << (64 - shift))))  # no list: 64k ints cost 2.5 MB
     starts.append(count)
     return starts, shift
 
@@ -215,23 +259,28 @@ class FeedSet:
     """A read-only compiled feed over a buffer (bytes or an mmap)."""
 
     __slots__ = ("_buf", "_flags", "_hashes", "_idx", "_shift", "cond", "count", "digest", "hashed", "max_labels",
-                 "min_labels", "plain", "regex", "regex_any", "regex_at", "table", "verdicts")
+                 "min_labels", "names", "plain", "probe", "regex", "regex_any", "regex_at", "verdicts", "window")
 
     def __init__(self, buf: Any, hashes: Any, flags: Any, count: int, digest: bytes, hashed: bool,
-                 cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...],
-                 labels: tuple[int, int] = (0, 0)) -> None:
+                 cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...], labels: tuple[int, int],
+                 index: tuple[Any, int], filt: tuple[Any, int]) -> None:
         self._buf, self._hashes, self._flags = buf, hashes, flags
         self.count, self.digest, self.hashed = count, digest, hashed
         self.cond = cond
         self.regex, self.regex_any, self.regex_at = _index_regexes(regex)
         self.min_labels, self.max_labels = labels[0] or 1, labels[1] or MAX_LABELS
-        self._idx, self._shift = bucket_index(hashes, count)
-        self.table = (hashes, self._idx, self._shift)  # for Keys.listed_depth
+        self._idx, self._shift = index
+        # For plain lookups by CRC-32 (the keys' top half): its bucket is crc >> [2], and it
+        # tests bit crc & 7 of filter byte crc >> [4] (the filter's address: top bits, low 3).
+        self.probe = (hashes, self._idx, self._shift - 32, filt[0], filt[1] - 32 + 3)
+        # The suffixes a lookup tries (Keys.starts[window]): those with min-max labels.
+        self.window = slice(-self.max_labels, 1 - self.min_labels or None)
         # A plain block- or allowlist (every entry the same subtree rule, nothing on the side)
         # is decided by its most specific listed suffix alone.
         first = flags[0] if count else 0
         self.plain = first in (B_SUB, A_SUB) and not cond and not regex and bytes(flags).count(first) == count
         self.verdicts = _BLOCKED if first == B_SUB else _ALLOWED  # by depth, for a plain list
+        self.names = self.plain and not hashed  # looked up by CRC-32 first (see Matcher.block)
 
     def __len__(self) -> int:
         return self.count
@@ -246,31 +295,36 @@ class FeedSet:
         mv = memoryview(buf).cast("B")
         if len(mv) < HEADER_SIZE:
             raise FeedSetError(f"compiled feed truncated: {len(mv)} bytes")
-        magic, version, flags, min_l, max_l, _res, count, side_len, digest = _HEADER.unpack_from(mv)
+        magic, version, flags, min_l, max_l, bits, fbits, count, side_len, digest = _HEADER.unpack_from(mv)
         if magic != MAGIC:
             raise FeedSetError(f"not a compiled feed (magic {bytes(magic)!r})")
         if version != VERSION:
-            raise FeedSetError(f"unsupported compiled feed version {version}")
+            raise FeedSetError(f"compiled feed format version {version}, this dnsfilter reads version {VERSION} only: "
+                               "recompile it (`dnsfilter feeds sync` does, and so does the daemon's next sync)")
         if flags & ~F_HASHED:
             raise FeedSetError(f"compiled feed has unknown flags {flags:#06x}")
-        if (min_l > max_l and max_l) or max_l > MAX_LABELS or _res:
+        if (min_l > max_l and max_l) or max_l > MAX_LABELS:
             raise FeedSetError(f"compiled feed has a bad label range {min_l}-{max_l} (corrupt)")
+        if bits != index_bits(count) or fbits != filter_bits(count):
+            raise FeedSetError(f"compiled feed has a {bits}-bit index and a {fbits}-bit filter for {count} keys "
+                               "(corrupt)")
         flags_end = HEADER_SIZE + 9 * count
-        side_at = flags_end + (-flags_end % 8)
+        index_at = flags_end + (-flags_end % 8)
+        index_end = index_at + 4 * ((1 << bits) + 1)
+        filter_at = index_end + (-index_end % 8)
+        side_at = filter_at + (1 << (fbits - 3))
         if len(mv) != side_at + side_len:
             raise FeedSetError(f"compiled feed size {len(mv)} does not match its header (truncated?)")
         if verify and hashlib.blake2b(mv[HEADER_SIZE:], digest_size=32).digest() != digest:
             raise FeedSetError("compiled feed checksum mismatch (corrupt)")
         hashes: Any = mv[HEADER_SIZE : HEADER_SIZE + 8 * count]
+        idx: Any = mv[index_at:index_end]
         if struct.pack("=H", 1) == b"\x01\x00":
-            hashes = hashes.cast("Q")
-        else:  # big-endian routers: a private, byteswapped copy
-            from array import array
-
-            arr = array("Q")
-            arr.frombytes(hashes)
-            arr.byteswap()
-            hashes = arr
+            hashes, idx = hashes.cast("Q"), idx.cast("I")
+        else:  # big-endian routers: private, byteswapped copies
+            hashes, idx = _swapped("Q", hashes), _swapped("I", idx)
+        if idx[0] != 0 or idx[-1] != count or max(idx) > count:
+            raise FeedSetError("compiled feed has a bad bucket index (corrupt)")
         fl = mv[HEADER_SIZE + 8 * count : flags_end]
         try:
             side = json.loads(bytes(mv[side_at:]).decode("utf-8")) if side_len else {}
@@ -278,7 +332,12 @@ class FeedSet:
             regex = tuple(SideRule.from_json(r) for r in side.get("regex", ()))
         except (ValueError, KeyError, TypeError, re.error) as e:
             raise FeedSetError(f"compiled feed side table unreadable: {e}") from None
-        return cls(buf, hashes, fl, count, bytes(digest), bool(flags & F_HASHED), cond, regex, (min_l, max_l))
+        return cls(buf, hashes, fl, count, bytes(digest), bool(flags & F_HASHED), cond, regex, (min_l, max_l),
+                   (idx, 64 - bits), (mv[filter_at:side_at], 64 - fbits))
+
+    def index(self) -> tuple[Any, int]:
+        """(starts, shift) of the bucket index, as `bucket_index` returns them."""
+        return self._idx, self._shift
 
     def keys(self) -> Any:
         """The sorted hashes (a zero-copy view, or the private copy on big-endian hosts)."""
@@ -366,6 +425,15 @@ class FeedSet:
         return None
 
 
+def _swapped(code: str, view: Any) -> Any:
+    from array import array
+
+    arr = array(code)
+    arr.frombytes(view)
+    arr.byteswap()
+    return arr
+
+
 # ---------------------------------------------------------------- building
 
 
@@ -410,21 +478,37 @@ def sort_entries(entries: Iterable[tuple[int, int]]) -> tuple[Any, Any]:
 def image(keys: Any, flags: Any, side: dict[str, Any] | None = None, hashed: bool = False,
           labels: tuple[int, int] = (0, 0)) -> list[bytes]:
     """The file image, in pieces, of sorted unique keys (array('Q')) and their flag bytes."""
+    count = len(keys)
+    index = index_image(keys, count)
     if struct.pack("=H", 1) != b"\x01\x00":
         keys = keys[:]  # the caller's array keeps native order
         keys.byteswap()
-    count = len(keys)
-    pad = b"\x00" * (-(HEADER_SIZE + 9 * count) % 8)
     side_bytes = json.dumps(side, separators=(",", ":")).encode() if side else b""
-    body = [keys.tobytes(), bytes(flags), pad, side_bytes]
+    body = [keys.tobytes(), bytes(flags), *index, side_bytes]
     digest = hashlib.blake2b(digest_size=32)
     for part in body:
         digest.update(part)
     return [header(count, len(side_bytes), digest.digest(), hashed, labels), *body]
 
 
+def index_image(keys: Any, count: int) -> list[bytes]:
+    """What goes between the flags and the side table, for the sorted `keys` (native order, as
+    the caller holds them): padding, the bucket index, padding and the filter."""
+    starts, _ = bucket_index(keys, count)
+    if struct.pack("=H", 1) != b"\x01\x00":
+        starts.byteswap()
+    raw = starts.tobytes()
+    shift = 64 - filter_bits(count)
+    bm = bytearray(1 << (61 - shift))
+    shift += 3  # a key's top bits give the filter byte, bits 32-34 (a CRC-32's low 3) the bit
+    for k in keys:
+        bm[k >> shift] |= 1 << (k >> 32 & 7)
+    return [bytes(-(HEADER_SIZE + 9 * count) % 8), raw, bytes(-len(raw) % 8), bytes(bm)]
+
+
 def header(count: int, side_len: int, digest: bytes, hashed: bool, labels: tuple[int, int]) -> bytes:
     lo, hi = labels
     if not 0 < lo <= hi <= MAX_LABELS:
         lo = hi = 0  # unknown: every suffix is looked up
-    return _HEADER.pack(MAGIC, VERSION, F_HASHED if hashed else 0, lo, hi, 0, count, side_len, digest)
+    return _HEADER.pack(MAGIC, VERSION, F_HASHED if hashed else 0, lo, hi, index_bits(count), filter_bits(count),
+                        count, side_len, digest)

@@ -1,67 +1,91 @@
 """The compiled feeds in force, looked up together for one query.
 
-A query name's suffixes are hashed once (blake2b-64, and sha256 only when a hashed feed is
-loaded) and every consulted feed bisects for them. Feeds are independent: a feed's own
-exceptions only lift that feed's blocks. Swapped as a whole on reload.
+A plain list of names (one kind of entry, not hashed) is probed with the wire form of each
+wanted suffix, most specific first, until one is listed: its CRC-32 tests the set's filter,
+and only a suffix that passes computes its whole key and bisects for it (see the feedset
+module doc). Other feeds get whole keys (name_key, or sha256 of the dotted text for a hashed
+feed), computed once per query and shared. Feeds are independent: a feed's own exceptions
+only lift that feed's blocks. Swapped as a whole on reload.
 """
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_left as _bisect
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+from zlib import crc32 as _crc32
 
-from dnsfilter.core.feedset import FeedSet, FeedSetError, Verdict, blake_hash, sha_hash
+from dnsfilter.core.feedset import P32, FeedSet, FeedSetError, Verdict, name_key, sha_hash
 from dnsfilter.core.wire import name_to_text
 
 MatcherError = FeedSetError  # the name other layers catch
 _PLAIN = bytes(b for b in range(0x21, 0x7F) if b not in b"\\.")  # printable, no backslash or dot
 _TO_DOT = bytes(b if b in _PLAIN else 0x2E for b in range(256))
-_b2_copy, _from_bytes = hashlib.blake2b(digest_size=8).copy, int.from_bytes
+_from_bytes = int.from_bytes
 
 __all__ = ["FeedSet", "Keys", "Matcher", "MatcherError", "Verdict"]
 
 
 class Keys:
-    """A query name's dotted text and its suffix hashes, each computed at most once per query
-    and only for the suffixes some consulted feed can hold (see FeedSet.min_labels)."""
+    """A query name's label offsets, and what is derived from them on first use only: its
+    dotted text (regex and hashed feeds, block reasons) and whole suffix keys, shared by
+    every feed consulted and only for the suffixes some feed can hold (FeedSet.min_labels)."""
 
-    __slots__ = ("_dotted", "_hb", "_hs", "starts", "whole")
+    __slots__ = ("_dotted", "_hb", "_hs", "_text", "starts", "wire")
+    # _text: (dotted bytes, label offsets in them); _hb, _hs: name_key and sha256 keys by
+    # depth. These slots are set on first use only (an unset slot raises AttributeError).
 
     def __init__(self, qname: bytes) -> None:
-        # Straight from the wire labels (already lower-case). In the dotted bytes each suffix
-        # starts where its length byte sits in the wire form, so only the offsets are walked.
+        # qname: exactly one wire name (already lower-case), as Query.qname holds it. A suffix
+        # is the slice from its label's length byte to the end, so only the offsets are walked.
         starts = []
-        i = m = 0
+        i = 0
         ln = qname[0]
         while ln:
             starts.append(i)
-            m |= ln
             i += ln + 1
             ln = qname[i]
-        # Length bytes below 32 all become dots; any other dot means an odd byte in a label.
-        whole = qname[1:i].translate(_TO_DOT)
-        if m >= 32 or whole.count(b".") != len(starts) - 1:
-            whole, starts = _escaped(qname)
-        self.whole, self.starts = whole, starts
-        self._dotted: str | None = None
-        # Suffix keys by depth, hashed on first use and shared by every feed consulted.
-        self._hb: list[int | None] = [None] * len(starts)
-        self._hs: list[int | None] | None = None
+        self.wire = qname
+        self.starts = starts
+
+    def _texts(self) -> tuple[bytes, list[int]]:
+        try:
+            return self._text
+        except AttributeError:
+            wire, starts = self.wire, self.starts
+            # Length bytes below 32 all become dots; any other dot means an odd byte in a label.
+            whole = wire[1:-1].translate(_TO_DOT)
+            if not starts:
+                self._text = (b"", [])  # the root: no label, so no suffix
+            elif max(map(wire.__getitem__, starts)) >= 32 or whole.count(b".") != len(starts) - 1:
+                self._text = _escaped(wire)
+            else:
+                self._text = (whole, starts)
+            return self._text
+
+    @property
+    def whole(self) -> bytes:
+        """The dotted text as bytes (escaped as \\DDD where a label holds an odd byte)."""
+        return self._texts()[0]
 
     @property
     def dotted(self) -> str:
-        if self._dotted is None:
-            self._dotted = self.whole.decode("ascii")
-        return self._dotted
+        try:
+            return self._dotted
+        except AttributeError:
+            self._dotted = self._texts()[0].decode("ascii")
+            return self._dotted
 
     def _hashes(self, hashed: bool) -> list[int | None]:
-        if not hashed:
-            return self._hb
-        if self._hs is None:
-            self._hs = [None] * len(self.starts)
-        return self._hs
+        try:
+            return self._hs if hashed else self._hb
+        except AttributeError:
+            keys: list[int | None] = [None] * len(self.starts)
+            if hashed:
+                self._hs = keys
+            else:
+                self._hb = keys
+            return keys
 
     def for_set(self, s: FeedSet) -> list[tuple[int, int]]:
         """(depth, key) of the suffixes `s` can hold, most specific first."""
@@ -70,29 +94,45 @@ class Keys:
         for d in range(max(0, n - s.max_labels), n + 1 - s.min_labels):
             h = hl[d]
             if h is None:
-                raw = self.whole[self.starts[d] :]
-                h = hl[d] = sha_hash(raw) if s.hashed else blake_hash(raw)
+                if s.hashed:
+                    whole, at = self._texts()
+                    h = hl[d] = sha_hash(whole[at[d] :])
+                else:
+                    h = hl[d] = name_key(self.wire[self.starts[d] :])
             out.append((d, h))
         return out
 
     def listed_depth(self, s: FeedSet) -> int:
         """For a plain feed (`s.plain`): the depth of the most specific listed suffix, or -1.
-        Suffixes are hashed one at a time, most specific first, until one is listed."""
-        hs, idx, shift = s.table
-        whole, starts = self.whole, self.starts
-        hl = self._hashes(True) if s.hashed else self._hb
-        n = len(starts)
+        Suffixes are tried one at a time, most specific first, until one is listed (a plain
+        list holds no name under another listed name, so the first found is the only one)."""
+        if s.hashed:
+            return self._listed_hashed(s)
+        wire, starts = self.wire, self.starts
+        hs, idx, shift, bm, bshift = s.probe
+        for p in starts[s.window]:  # Matcher.block holds a copy of this loop (a call costs a probe)
+            raw = wire[p:]
+            c = _crc32(raw)
+            if bm[c >> bshift] >> (c & 7) & 1:  # most unlisted suffixes stop at the filter
+                b = c >> shift
+                hi = idx[b + 1]
+                c = c << 32 | _from_bytes(raw) % P32
+                i = _bisect(hs, c, idx[b], hi)
+                if i < hi and hs[i] == c:
+                    return starts.index(p)
+        return -1
+
+    def _listed_hashed(self, s: FeedSet) -> int:
+        hs, idx, shift, _bm, _bs = s.probe
+        shift += 32  # a sha256 key has no CRC half: its own top bits pick the bucket
+        hl = self._hashes(True)
+        n = len(self.starts)
         lo = n - s.max_labels
         for d in range(lo if lo > 0 else 0, n + 1 - s.min_labels):
             h = hl[d]
             if h is None:
-                if s.hashed:
-                    h = sha_hash(whole[starts[d] :])
-                else:  # blake_hash, inlined (a copy of a keyed-up state skips argument parsing)
-                    c = _b2_copy()
-                    c.update(whole[starts[d] :])
-                    h = _from_bytes(c.digest(), "little")
-                hl[d] = h
+                whole, at = self._texts()
+                h = hl[d] = sha_hash(whole[at[d] :])
             b = h >> shift
             hi = idx[b + 1]
             i = _bisect(hs, h, idx[b], hi)
@@ -103,20 +143,22 @@ class Keys:
     @property
     def raw(self) -> list[tuple[int, bytes]]:
         """(depth, dotted bytes) of the name and each parent, most specific first."""
-        return [(d, self.whole[p:]) for d, p in enumerate(self.starts)]
+        whole, at = self._texts()
+        return [(d, whole[p:]) for d, p in enumerate(at)]
 
     @property
     def plain(self) -> list[tuple[int, int]]:
-        """(depth, blake2b-64 key) of every suffix (what a feed with unknown label range uses)."""
-        return [(d, blake_hash(x)) for d, x in self.raw]
+        """(depth, name key) of every suffix (what a feed with unknown label range uses)."""
+        return [(d, name_key(self.wire[p:])) for d, p in enumerate(self.starts)]
 
     def suffix(self, depth: int) -> str:
-        return self.whole[self.starts[depth] :].decode("ascii")
+        whole, at = self._texts()
+        return whole[at[depth] :].decode("ascii")
 
 
 def _escaped(qname: bytes) -> tuple[bytes, list[int]]:
     """Dotted bytes and suffix offsets of a name with an odd label (a dot, a backslash, a byte
-    outside printable ASCII, a long label) or of the root: its escaped text is hashed instead,
+    outside printable ASCII, a long label) or of the root: its escaped text is used instead,
     so that one label can never pass for two."""
     labels = []
     i = 0
@@ -168,8 +210,24 @@ class Matcher:
         A feed whose own exception covers the name does not block it."""
         best: tuple[str, Verdict] | None = None
         per_client = False
+        wire, starts = keys.wire, keys.starts
         for name, s in self._all if names is None else self._pick(names):
-            if s.plain:  # decided by its most specific listed suffix: hash only as far as needed
+            if s.names:  # Keys.listed_depth, inlined: the most specific listed suffix decides
+                hs, idx, shift, bm, bshift = s.probe
+                for p in starts[s.window]:
+                    raw = wire[p:]
+                    c = _crc32(raw)
+                    if bm[c >> bshift] >> (c & 7) & 1:
+                        b = c >> shift
+                        hi = idx[b + 1]
+                        c = c << 32 | _from_bytes(raw) % P32
+                        i = _bisect(hs, c, idx[b], hi)
+                        if i < hi and hs[i] == c:
+                            v = s.verdicts[starts.index(p)]
+                            break
+                else:
+                    continue
+            elif s.plain:
                 d = keys.listed_depth(s)
                 if d < 0:
                     continue
