@@ -24,6 +24,7 @@ from dnsfilter.config_profiles import (
     parse_profile,
 )
 from dnsfilter.config_values import (
+    N_,
     BlockMode,
     ConfigError,
     Listen,
@@ -217,7 +218,8 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(g.key("timezone"), f"{tz!r} is not an IANA time zone name (e.g. Asia/Almaty)") from None
+        raise ConfigError(g.key("timezone"), N_("%(value)r is not an IANA time zone name (e.g. Asia/Almaty)"),
+                          value=tz) from None
     g.done()
     general = General(hostname, tz)
     dns = _dns(_section(data, "dns"))
@@ -238,7 +240,7 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
     seen: set[str] = set()
     for i, fd in enumerate(feeds):
         if fd.name in seen:
-            raise ConfigError(f"feeds[{i}].name", f"duplicate feed name {fd.name!r}")
+            raise ConfigError(f"feeds[{i}].name", N_("duplicate feed name %(name)r"), name=fd.name)
         seen.add(fd.name)
     f = _section(data, "filter")
     filt = Filter(names_of(f, "allow"), names_of(f, "deny"))
@@ -251,11 +253,12 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
     pnames = [p.name for p in profiles]
     default_profile = d.get("profile", str, pnames[0] if pnames else "Default")
     if profiles and default_profile not in pnames:
-        raise ConfigError(d.key("profile"), f"no profile named {default_profile!r} (have: {', '.join(pnames)})")
+        raise ConfigError(d.key("profile"), N_("no profile named %(name)r (have: %(names)s)"),
+                          name=default_profile, names=", ".join(pnames))
     defaults = Defaults(default_profile, categories_of(d, "block_categories", SECURITY_SET) or ())
     d.done()
     if len(set(pnames)) != len(pnames):
-        raise ConfigError("profiles", "two profiles have the same name")
+        raise ConfigError("profiles", N_("two profiles have the same name"))
     devices = tuple(parse_device(sec, pnames) for sec in _table_list(data, "devices"))
     if dns.workers != 1 and any(p.budgets for p in profiles):
         raise ConfigError("dns.workers", "daily budgets are counted in one process: they need workers = 1")
@@ -298,7 +301,7 @@ def _dns(s: Section) -> Dns:
         except ValueError as e:
             raise ConfigError(f"{s.key('upstreams')}[{i}]", str(e)) from None
     if not ups:
-        raise ConfigError(s.key("upstreams"), "needs at least one upstream resolver")
+        raise ConfigError(s.key("upstreams"), N_("needs at least one upstream resolver"))
     dns = Dns(
         listen=listen,
         upstreams=tuple(ups),

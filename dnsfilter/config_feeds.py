@@ -7,7 +7,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from dnsfilter.config_values import ConfigError, Section
+from dnsfilter.config_values import N_, ConfigError, Section
 from dnsfilter.model import AUTHORITY_CATEGORY
 
 CATEGORIES = ("ads", "trackers", "malware", "phishing", "adult", "gambling", "dating", "social", "games",
@@ -51,7 +51,7 @@ class Feed:
 def parse_feed(s: Section) -> Feed:
     name = s.get("name", str, "")
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
-        raise ConfigError(s.key("name"), "needs a name of letters, digits, '-', '_' or '.'")
+        raise ConfigError(s.key("name"), N_("needs a name of letters, digits, '-', '_' or '.'"))
     url = s.get("url", str, "")
     catalog = s.get("catalog", str, None)
     fmt_default, cat_default = "auto", "ads"
@@ -66,13 +66,13 @@ def parse_feed(s: Section) -> Feed:
             raise ConfigError(s.key("catalog"), str(e)) from None
         url, fmt_default, cat_default = entry.url, entry.format, entry.category
     if not url:
-        raise ConfigError(s.key("url"), "needs a URL, a file path, or catalog = \"ID\"")
+        raise ConfigError(s.key("url"), N_("needs a URL, a file path, or catalog = \"ID\""))
     fmt = s.get("format", str, fmt_default)
     if fmt not in FEED_FORMATS:
         raise ConfigError(s.key("format"), f"unknown format {fmt!r} (known: {', '.join(FEED_FORMATS)})")
     category = s.get("category", str, cat_default)
     if category not in CATEGORIES:
-        raise ConfigError(s.key("category"), f"unknown category {category!r}")
+        raise ConfigError(s.key("category"), N_("unknown category %(value)r"), value=category)
     kind = s.get("kind", str, "block")
     if kind not in ("block", "allow"):
         raise ConfigError(s.key("kind"), "must be 'block' or 'allow'")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dnsfilter.config_feeds import CATEGORIES
-from dnsfilter.config_values import ConfigError, Section, check_name, network
+from dnsfilter.config_values import N_, ConfigError, Section, check_name, network
 from feeds.safesearch import YOUTUBE_MODES
 
 
@@ -68,7 +68,8 @@ def categories_of(sec: Section, name: str, default: tuple[str, ...] | None) -> t
     values = sec.strings(name, ())
     for i, c in enumerate(values):
         if c not in CATEGORIES:
-            raise ConfigError(f"{sec.key(name)}[{i}]", f"unknown category {c!r} (known: {', '.join(CATEGORIES)})")
+            raise ConfigError(f"{sec.key(name)}[{i}]", N_("unknown category %(value)r (known: %(known)s)"),
+                              value=c, known=", ".join(CATEGORIES))
     return values
 
 
@@ -84,8 +85,9 @@ def _item(value: str, key: str) -> str:
 
     if value in CATEGORIES or value in service_ids() or value in GROUPS:
         return value
-    raise ConfigError(key, f"{value!r} is neither a category nor a service id "
-                           f"(categories: {', '.join(CATEGORIES)}; services: see `dnsfilter services`)")
+    raise ConfigError(key, N_("%(value)r is neither a category nor a service id "
+                              "(categories: %(known)s; services: see `dnsfilter services`)"),
+                      value=value, known=", ".join(CATEGORIES))
 
 
 def parse_minutes(text: Any, key: str) -> int:
@@ -103,11 +105,12 @@ def _hhmm(s: Section, name: str) -> str:
 
     text = s.get(name, str, None)
     if text is None:
-        raise ConfigError(s.key(name), "is required (HH:MM, local time)")
+        raise ConfigError(s.key(name), N_("is required (HH:MM, local time)"))
     try:
         minutes = parse_hhmm(text)
     except ValueError:
-        raise ConfigError(s.key(name), f"{text!r} is not a time of day (HH:MM, 00:00 to 24:00)") from None
+        raise ConfigError(s.key(name), N_("%(value)r is not a time of day (HH:MM, 00:00 to 24:00)"),
+                          value=text) from None
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
@@ -122,7 +125,7 @@ def _schedule(s: Section, index: int) -> ScheduleRule:
     elif isinstance(raw, list) and raw and all(isinstance(v, str) for v in raw):
         block = tuple(_item(v, f"{s.key('block')}[{i}]") for i, v in enumerate(raw))
     else:
-        raise ConfigError(s.key("block"), 'must be "all" or a non-empty list of categories and services')
+        raise ConfigError(s.key("block"), N_('must be "all" or a non-empty list of categories and services'))
     name = s.get("name", str, f"schedule {index + 1}")
     try:
         parse_window(list(days), start, end, block, name)
@@ -135,14 +138,15 @@ def _schedule(s: Section, index: int) -> ScheduleRule:
 def parse_profile(s: Section) -> Profile:
     name = s.get("name", str, "")
     if not name:
-        raise ConfigError(s.key("name"), "every profile needs a name")
+        raise ConfigError(s.key("name"), N_("every profile needs a name"))
     services = s.strings("block_services", ())
     from feeds.services import GROUPS
 
     for i, sid in enumerate(services):
         if sid not in service_ids() and sid not in GROUPS:
             raise ConfigError(f"{s.key('block_services')}[{i}]",
-                              f"unknown service {sid!r} (a service id, or a group: {', '.join(GROUPS)})")
+                              N_("unknown service %(value)r (a service id, or a group: %(groups)s)"),
+                              value=sid, groups=", ".join(GROUPS))
     youtube = s.get("youtube", str, "strict")
     if youtube not in YOUTUBE_MODES:
         raise ConfigError(s.key("youtube"), f"must be one of {', '.join(YOUTUBE_MODES)}")
@@ -165,7 +169,7 @@ def parse_device(s: Section, profiles: list[str]) -> Device:
     name = s.get("name", str, "")
     profile = s.get("profile", str, "")
     if profile not in profiles:
-        raise ConfigError(s.key("profile"), f"no profile named {profile!r}")
+        raise ConfigError(s.key("profile"), N_("no profile named %(name)r"), name=profile)
     ip = s.get("ip", str, None)
     cidr = s.get("cidr", str, None)
     mac = s.get("mac", str, None)
@@ -179,7 +183,8 @@ def parse_device(s: Section, profiles: list[str]) -> Device:
         try:
             mac = normalise_mac(mac)
         except ValueError:
-            raise ConfigError(s.key("mac"), f"{mac!r} is not a MAC address (e.g. aa:bb:cc:dd:ee:ff)") from None
+            raise ConfigError(s.key("mac"), N_("%(value)r is not a MAC address (e.g. aa:bb:cc:dd:ee:ff)"),
+                              value=mac) from None
     if ip is None and cidr is None and mac is None:
         raise ConfigError(s.prefix, "a device needs mac, ip or cidr")
     dev = Device(name or mac or ip or cidr or "", profile, ip, cidr, mac)

@@ -7,11 +7,23 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def N_(message: str) -> str:
+    """Marks a ConfigError message for the web UI's catalogs (`pybabel extract -k N_`, see
+    docs/webui.md); it stays plain English here, so dnsfilter/ needs no gettext."""
+    return message
+
+
 class ConfigError(ValueError):
-    def __init__(self, key: str, why: str) -> None:
-        super().__init__(f"{key}: {why}" if key else why)
+    """`key` names the setting (`profiles[1].deny[0]`). `why` is English text; when `params`
+    are given it is a %-format message id (marked with N_) that the web UI translates and
+    fills in (`message`, `params`), and `why` is it filled in."""
+
+    def __init__(self, key: str, why: str, **params: object) -> None:
         self.key = key
-        self.why = why
+        self.message = why
+        self.params = params
+        self.why = why % params if params else why
+        super().__init__(f"{key}: {self.why}" if key else self.why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,20 +72,20 @@ class Section:
     def int_in(self, name: str, default: int, lo: int, hi: int) -> int:
         value = self.get(name, int, default)
         if not lo <= value <= hi:
-            raise ConfigError(self.key(name), f"must be between {lo} and {hi}")
+            raise ConfigError(self.key(name), N_("must be between %(lo)s and %(hi)s"), lo=lo, hi=hi)
         return value
 
     def float_in(self, name: str, default: float, lo: float, hi: float) -> float:
         value = self.get(name, float, default)
         if not lo <= value <= hi:
-            raise ConfigError(self.key(name), f"must be between {lo} and {hi}")
+            raise ConfigError(self.key(name), N_("must be between %(lo)s and %(hi)s"), lo=lo, hi=hi)
         return value
 
     def strings(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         value = self.get(name, list, list(default))
         for i, item in enumerate(value):
             if not isinstance(item, str):
-                raise ConfigError(f"{self.key(name)}[{i}]", "must be a string")
+                raise ConfigError(f"{self.key(name)}[{i}]", N_("must be a string"))
         return tuple(value)
 
     def done(self) -> None:
@@ -134,13 +146,13 @@ def parse_block_mode(text: str, key: str) -> BlockMode:
             try:
                 ip = ipaddress.ip_address(part.strip())
             except ValueError:
-                raise ConfigError(key, f"{part.strip()!r} is not an IP address") from None
+                raise ConfigError(key, N_("%(value)r is not an IP address"), value=part.strip()) from None
             if ip.version == 4:
                 v4 = str(ip)
             else:
                 v6 = str(ip)
         return BlockMode("ip", v4, v6)
-    raise ConfigError(key, f"{text!r}: expected null, nxdomain, refused or ip:ADDR[,ADDR6]")
+    raise ConfigError(key, N_("%(value)r: expected null, nxdomain, refused or ip:ADDR[,ADDR6]"), value=text)
 
 
 def check_name(name: str, key: str, wildcard: bool = False) -> str:
@@ -150,11 +162,11 @@ def check_name(name: str, key: str, wildcard: bool = False) -> str:
     try:
         n = n.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ConfigError(key, f"{name!r} is not a valid domain name") from None
+        raise ConfigError(key, N_("%(name)r is not a valid domain name"), name=name) from None
     labels = n.split(".")
     if not n or len(n) > 253 or any(not 0 < len(lab) < 64 for lab in labels) or not all(
             c.isalnum() or c in "-_" for c in n.replace(".", "")):
-        raise ConfigError(key, f"{name!r} is not a valid domain name")
+        raise ConfigError(key, N_("%(name)r is not a valid domain name"), name=name)
     return n
 
 
@@ -169,7 +181,7 @@ def network(value: str, key: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
-        raise ConfigError(key, f"{value!r} is not an address or network") from None
+        raise ConfigError(key, N_("%(value)r is not an address or network"), value=value) from None
     return value
 
 

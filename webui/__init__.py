@@ -184,6 +184,13 @@ def _internal_error(e: Exception) -> Response:
     return _deny(500, _("Something went wrong. Please try again."))
 
 
+def error_text(e: ConfigError) -> str:
+    """A ConfigError in the page's language. dnsfilter/ raises English with a message id and
+    parameters (config_values.N_); the catalogs translate the id, then the parameters go in."""
+    why = _(e.message, **e.params) if e.params else _(e.message)
+    return f"{e.key}: {why}" if e.key else why
+
+
 def json_body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     return data if isinstance(data, dict) else {}

@@ -13,6 +13,7 @@ from webui import (
     configfile,
     control,
     edits,
+    error_text,
     feedsui,
     json_body,
     load_config,
@@ -41,7 +42,7 @@ def _saved(saved: configfile.Saved) -> Response:
 
 @bp.errorhandler(ConfigError)
 def _config_error(e: ConfigError) -> Response:
-    return _error(400, str(e), views.field_of(e.key) if e.key else None)
+    return _error(400, error_text(e), views.field_of(e.key) if e.key else None)
 
 
 @bp.get("/openapi.json")
@@ -130,7 +131,7 @@ def update_profile(name: str) -> Response:
     try:
         rows, budgets = timerules.from_json(body)
     except ConfigError as e:
-        return _error(400, str(e), timerules.api_field(e.key))
+        return _error(400, error_text(e), timerules.api_field(e.key))
     time_keys = {k: body.pop(k) for k in ("schedules", "budgets") if k in body}
     for key, value in body.items():
         kind = _TYPES.get(key)
@@ -154,7 +155,7 @@ def update_profile(name: str) -> Response:
     try:
         return _saved(configfile.apply(state().config_path, edit))
     except ConfigError as e:
-        return _error(400, str(e), timerules.api_field(e.key) or (views.field_of(e.key) if e.key else None))
+        return _error(400, error_text(e), timerules.api_field(e.key) or (views.field_of(e.key) if e.key else None))
 
 
 @bp.get("/usage")

@@ -10,7 +10,18 @@ from flask import Blueprint, Response, redirect, render_template, request, sessi
 from flask_babel import gettext as _
 
 from dnsfilter.config import ConfigError
-from webui import LANGUAGES, _locale, configfile, control, edits, load_config, logged_in, state, system
+from webui import (
+    LANGUAGES,
+    _locale,
+    configfile,
+    control,
+    edits,
+    error_text,
+    load_config,
+    logged_in,
+    state,
+    system,
+)
 from webui.secrets_store import MAX_PASSWORD, MIN_PASSWORD
 
 bp = Blueprint("auth", __name__)
@@ -56,7 +67,7 @@ def setup() -> Response | str:
                     edits.set_protection_level(form["level"])(doc)
                 configfile.apply(st.config_path, both)
             except ConfigError as e:
-                errors["config"] = str(e)
+                errors["config"] = error_text(e)
         if not errors:
             if not st.secrets.create_admin(request.form["password"], form["language"]):
                 return redirect(url_for("auth.login"))  # someone else finished setup first
@@ -156,7 +167,7 @@ def settings() -> Response | str:
             try:
                 system.restore(st.config_path, upload.read(system.MAX_RESTORE + 1) if upload else b"")
             except ConfigError as e:
-                errors["file"] = _("Nothing was restored: %(e)s", e=str(e))
+                errors["file"] = _("Nothing was restored: %(e)s", e=error_text(e))
             else:
                 reply = control.send(st.data_dir / "control.sock", "reload")
                 notice = _("The settings were restored from the file.") if reply.ok else \
@@ -190,7 +201,7 @@ def _save_general(general: system.General, language: str, errors: dict[str, str]
         field = e.key.rsplit(".", 1)[-1].split("[", 1)[0]
         if field == "block_mode" and general.block_mode == "ip":
             field = "block_ip"  # the address is what was wrong
-        errors[field if field in GENERAL_FIELDS else "general"] = _("Not saved: %(e)s", e=str(e))
+        errors[field if field in GENERAL_FIELDS else "general"] = _("Not saved: %(e)s", e=error_text(e))
         return None
     state().secrets.set_language(language)
     session["lang"] = language

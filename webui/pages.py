@@ -16,7 +16,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from dnsfilter.config import ConfigError
-from webui import configfile, control, edits, load_config, state, views
+from webui import configfile, control, edits, error_text, load_config, state, views
 
 bp = Blueprint("pages", __name__)
 PAUSE_MINUTES = (30, 60, 120)
@@ -25,7 +25,7 @@ PAUSE_MINUTES = (30, 60, 120)
 @bp.errorhandler(ConfigError)
 def _broken_config(e: ConfigError) -> Response:
     """The file was broken by hand (edits from here are validated first): say what is wrong."""
-    return Response(render_template("error.html", message=_("The config file has a mistake: %(e)s", e=str(e))),
+    return Response(render_template("error.html", message=_("The config file has a mistake: %(e)s", e=error_text(e))),
                     status=500)
 
 
@@ -43,7 +43,7 @@ def device_profile(mac: str) -> Response:
                                  request.form.get("name", "")[:64])
         saved = configfile.apply(state().config_path, edit)
     except ConfigError as e:
-        flash(_("Not saved: %(e)s", e=str(e)), "error")
+        flash(_("Not saved: %(e)s", e=error_text(e)), "error")
     else:
         flash(_("Saved.") if saved.reloaded else _("Saved. The filter will use it when it next starts."), "ok")
     return redirect(url_for("pages.devices"))
@@ -91,7 +91,7 @@ def profiles() -> Response | str:
         try:
             configfile.apply(state().config_path, edits.add_profile(name))
         except ConfigError as e:
-            errors["name"] = str(e)
+            errors["name"] = error_text(e)
         else:
             return redirect(url_for("pages.profile", name=name.strip()))
     return Response(render_template("profiles.html", profiles=views.profile_names(load_config()), errors=errors),
@@ -120,7 +120,7 @@ def profile(name: str) -> Response | str:
         try:
             saved = configfile.apply(state().config_path, edits.update_profile(name, form))
         except ConfigError as e:
-            errors[views.field_of(e.key)] = str(e)
+            errors[views.field_of(e.key)] = error_text(e)
         else:
             prof = next(p for p in saved.config.profiles if p.name == name)
             form = None

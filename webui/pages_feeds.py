@@ -6,7 +6,7 @@ from flask import Response, flash, get_flashed_messages, redirect, render_templa
 from flask_babel import gettext as _
 
 from dnsfilter.config import ConfigError
-from webui import configfile, feedsui, load_config, state, views
+from webui import configfile, error_text, feedsui, load_config, state, views
 from webui.pages import bp
 
 
@@ -41,7 +41,7 @@ def feeds() -> Response:
         saved = configfile.apply(state().config_path, edit)
     except ConfigError as e:
         field = views.field_of(e.key)
-        return _page({field if field in form else "form": str(e)}, form)
+        return _page({field if field in form else "form": error_text(e)}, form)
     flash(_saved_message(saved), "ok")
     return redirect(url_for("pages.feeds"))
 
@@ -52,7 +52,7 @@ def feed_sync(name: str) -> Response:
     try:
         result = feedsui.sync_now(state().config_path, cfg, name)
     except ConfigError as e:
-        flash(str(e), "error")
+        flash(error_text(e), "error")
     else:
         if not result.ok:
             flash(_("The list %(n)s could not be downloaded: %(e)s", n=name, e=result.output), "error")

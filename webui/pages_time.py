@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from dnsfilter.config import ConfigError
-from webui import configfile, load_config, state, timerules, views
+from webui import configfile, error_text, load_config, state, timerules, views
 from webui.pages import bp
 
 # service groups (feeds.services.GROUPS) that are not also a category
@@ -49,7 +49,7 @@ def profile_time(name: str) -> Response | str:
         try:
             saved = configfile.apply(state().config_path, timerules.set_time_rules(name, rows, budgets))
         except ConfigError as e:
-            errors[timerules.field_of(e.key)] = str(e)
+            errors[timerules.field_of(e.key)] = error_text(e)
         else:
             prof = next(p for p in saved.config.profiles if p.name == name)
             rows, budgets = timerules.rows_of(prof)
