@@ -72,10 +72,10 @@ class WebUI:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select([self.sock, self._wake_r], [], [])
+            ready, _, _ = select.select([self.sock.fileno(), self._wake_r], [], [])
             if self._stop.is_set():
                 return
-            if self.sock not in ready:
+            if self.sock.fileno() not in ready:
                 continue
             try:
                 self.proc = subprocess.Popen(self.command(), pass_fds=(self.sock.fileno(),),
