@@ -88,7 +88,7 @@ class WebUI:
             code = self.proc.wait()
             if code and not self._stop.is_set():
                 log.warning("web UI process ended with status %s; restarting at the next connection", code)
-                self._stop.wait(1.0)  # a UI that fails at start must not spin
+                self._stop.wait(10.0)  # a UI that fails at start must not spin on a waiting connection
 
     # the subprocess.Popen interface `dnsfilter serve` stops the UI with
     def terminate(self) -> None:
