@@ -52,6 +52,9 @@ class LogStore:
         self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: a power cut loses the last batch at most
+        # 512 KiB of page cache, not SQLite's 2 MB: a week of a family's log (21 MB) grew the
+        # writer by 2 MB with the default, 0.2 MB with this, and its writes took 0.7 ms longer
+        self.db.execute("PRAGMA cache_size=-512")
         self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
