@@ -171,3 +171,22 @@ def test_start_is_not_blocked_by_a_stalled_feed_server(server: FeedServer, upstr
     t0 = time.monotonic()
     assert d.stop() == 0  # a download in progress does not hold up the stop
     assert time.monotonic() - t0 < 5
+
+
+def test_an_upgrade_recompiles_a_set_in_an_older_format(server: FeedServer, upstream, make_daemon) -> None:  # type: ignore[no-untyped-def]
+    server.routes["/feed"] = Route(b"old.feed.test\n", etag='"1"')
+    d = make_daemon(upstream.addr, rest=_remote(server, "1h"))
+    _wait_for(lambda: _blocked(d, "old.feed.test"), 15, "the remote feed was not synced after start", d)
+    assert d.stop() == 0
+    # What an older dnsfilter leaves behind: a set in a format this one refuses (version 1).
+    path = d.tmp / "var" / "feeds" / "remote.dset"
+    data = bytearray(path.read_bytes())
+    data[8:10] = (1).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    d.start(timeout=10)
+    assert "format version 1" in d.log()  # refused, saying why
+    # Not in force, so synced right after start (not an hour later), downloaded in full
+    # (no conditional request for a set that cannot load) and recompiled.
+    _wait_for(lambda: _blocked(d, "old.feed.test"), 15, "the set in the older format was not recompiled", d)
+    assert server.codes("/feed") == [200, 200]
+    assert load_feed(path).count == 1
