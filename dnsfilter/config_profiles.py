@@ -90,14 +90,26 @@ def _item(value: str, key: str) -> str:
                       value=value, known=", ".join(CATEGORIES))
 
 
+DAY_MINUTES = 24 * 60  # budget.parse_duration's default maximum
+
+
 def parse_minutes(text: Any, key: str) -> int:
     """"60m", "2h", "1h30m" or a number of minutes."""
     from dnsfilter.core.budget import parse_duration
 
     try:
         return parse_duration(text)
-    except (ValueError, TypeError) as e:
-        raise ConfigError(key, str(e)) from None
+    except (ValueError, TypeError):
+        pass
+    # the core's reason is English prose: say it again as a message id the web UI translates,
+    # telling "not a duration" from "too long" by parsing once more without the day's limit
+    try:
+        minutes = parse_duration(text, maximum=1 << 30)
+    except (ValueError, TypeError):
+        raise ConfigError(key, N_('%(value)r is not a duration (e.g. "60m", "2h", "1h30m" or "90" for minutes)'),
+                          value=text) from None
+    raise ConfigError(key, N_("%(value)r is %(minutes)s minutes: must be between 0 and %(maximum)s"),
+                      value=text, minutes=minutes, maximum=DAY_MINUTES)
 
 
 def _hhmm(s: Section, name: str) -> str:

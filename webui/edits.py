@@ -11,7 +11,7 @@ import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
 from dnsfilter.config import SECURITY_SET
-from dnsfilter.config_values import ConfigError
+from dnsfilter.config_values import N_, ConfigError
 from dnsfilter.core.macaddr import normalise_mac
 from webui.configfile import Edit, array_of_tables, string_array, table
 
@@ -64,7 +64,7 @@ def assign_device(mac: str, profile: str, name: str) -> Edit:
     try:
         mac = normalise_mac(mac)
     except ValueError:
-        raise ConfigError("mac", f"{mac[:40]!r} is not a MAC address") from None
+        raise ConfigError("mac", N_("%(value)r is not a MAC address"), value=mac[:40]) from None
 
     def edit(doc: TOMLDocument) -> None:
         devices = array_of_tables(doc, "devices")
@@ -91,7 +91,7 @@ def assign_device_ip(ip: str, profile: str, name: str) -> Edit:
     try:
         ip = str(ipaddress.ip_address(ip))
     except ValueError:
-        raise ConfigError("ip", f"{ip[:40]!r} is not an IP address") from None
+        raise ConfigError("ip", N_("%(value)r is not an IP address"), value=ip[:40]) from None
 
     def edit(doc: TOMLDocument) -> None:
         devices = array_of_tables(doc, "devices")
@@ -110,11 +110,11 @@ def assign_device_ip(ip: str, profile: str, name: str) -> Edit:
 def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
     name = name.strip()
     if not name or len(name) > 64:
-        raise ConfigError("name", "a profile needs a name of 1 to 64 characters")
+        raise ConfigError("name", N_("a profile needs a name of 1 to 64 characters"))
 
     def edit(doc: TOMLDocument) -> None:
         if find_profile(doc, name) is not None:
-            raise ConfigError("name", f"a profile named {name!r} already exists")
+            raise ConfigError("name", N_("a profile named %(name)r already exists"), name=name)
         had_profiles = bool(doc.get("profiles"))
         profiles = array_of_tables(doc, "profiles")
         if not had_profiles:
@@ -141,12 +141,12 @@ def update_profile(name: str, changes: dict[str, Any]) -> Edit:
     allowed = {"block_categories", "block_services", "allow", "deny", *PROFILE_SWITCHES}
     unknown = set(changes) - allowed
     if unknown:
-        raise ConfigError(sorted(unknown)[0], "cannot be changed here")
+        raise ConfigError(sorted(unknown)[0], N_("cannot be changed here"))
 
     def edit(doc: TOMLDocument) -> None:
         prof = find_profile(doc, name)
         if prof is None:
-            raise ConfigError("profile", f"no profile named {name!r}")
+            raise ConfigError("profile", N_("no profile named %(name)r"), name=name)
         for key, value in changes.items():
             prof[key] = string_array(list(value)) if isinstance(value, list | tuple) else value
     return edit

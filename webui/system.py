@@ -18,6 +18,7 @@ from tomlkit.toml_document import TOMLDocument
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
+from dnsfilter.config_values import N_
 from webui import configfile
 from webui.configfile import Edit, string_array, table
 
@@ -45,13 +46,14 @@ def general_of(cfg: Config) -> General:
 
 def set_general(g: General) -> Edit:
     if not g.upstreams:
-        raise ConfigError("upstreams", "give at least one upstream resolver")
+        raise ConfigError("upstreams", N_("give at least one upstream resolver"))
     if len(g.upstreams) > MAX_UPSTREAMS:
-        raise ConfigError("upstreams", f"at most {MAX_UPSTREAMS} upstream resolvers")
+        raise ConfigError("upstreams", N_("at most %(n)s upstream resolvers"), n=MAX_UPSTREAMS)
     if g.block_mode not in BLOCK_MODES:
-        raise ConfigError("block_mode", f"{g.block_mode[:20]!r}: choose one of {', '.join(BLOCK_MODES)}")
+        raise ConfigError("block_mode", N_("%(value)r: choose one of %(modes)s"), value=g.block_mode[:20],
+                          modes=", ".join(BLOCK_MODES))
     if g.block_mode == "ip" and not g.block_ip.strip():
-        raise ConfigError("block_ip", "give the address blocked names should point to")
+        raise ConfigError("block_ip", N_("give the address blocked names should point to"))
 
     def edit(doc: TOMLDocument) -> None:
         dns = table(doc, "dns")
@@ -65,17 +67,17 @@ def restore(cfg_path: Path, data: bytes) -> Config:
     """Replace the config file with `data` once it is known to be a valid config. Raises
     ConfigError (and writes nothing) otherwise; the replaced file is kept as `.bak`."""
     if not data.strip():
-        raise ConfigError("file", "the file is empty")
+        raise ConfigError("file", N_("the file is empty"))
     if len(data) > MAX_RESTORE:
-        raise ConfigError("file", f"the file is larger than {MAX_RESTORE // 1024} kB: not a dnsfilter config")
+        raise ConfigError("file", N_("the file is larger than %(kb)s kB: not a dnsfilter config"), kb=MAX_RESTORE // 1024)
     try:
         text = data.decode("utf-8")
         parsed = tomllib.loads(text)
         tomlkit.parse(text)  # later edits need tomlkit to read it too
     except UnicodeDecodeError:
-        raise ConfigError("file", "the file is not text (UTF-8): not a dnsfilter config") from None
+        raise ConfigError("file", N_("the file is not text (UTF-8): not a dnsfilter config")) from None
     except (tomllib.TOMLDecodeError, TOMLKitError) as e:
-        raise ConfigError("file", f"not a valid TOML file: {str(e)[:200]}") from None
+        raise ConfigError("file", N_("not a valid TOML file: %(error)s"), error=str(e)[:200]) from None
     cfg = config_mod.from_dict(parsed, str(cfg_path))  # relative paths resolve as for the real file
     with configfile._lock:
         configfile.write_atomic(cfg_path, text)

@@ -10,6 +10,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from dnsfilter.config import Config, ConfigError
+from dnsfilter.config_values import N_
 from dnsfilter.core.macaddr import normalise_mac
 from dnsfilter.store import DeviceStore
 from webui import edits
@@ -106,7 +107,7 @@ def assign_edit(cfg: Config, device: str, profile: str, name: str) -> Edit:
     except ValueError:
         row = next((d for d in devices(cfg) if d.id == device), None)
         if row is None or row.mac or len(row.ips) != 1:
-            raise ConfigError("device", f"{device[:40]!r} is not a MAC address or a known device") from None
+            raise ConfigError("device", N_("%(value)r is not a MAC address or a known device"), value=device[:40]) from None
         return edits.assign_device_ip(row.ips[0], profile, name)
     return edits.assign_device(mac, profile, name)
 
