@@ -326,7 +326,7 @@ def measure(quick: bool) -> list[str]:
             t2 = time.monotonic()
             page_load(web)
             warm_page = time.monotonic() - t2
-            flash = flash_rows(p.pid, dns, flush, 3 if quick else 6)
+            flash = [flash_rows(p.pid, dns, flush, 3 if quick else 6, period) for period in (RAM_FLUSH, 3600)]
             deadline = time.monotonic() + idle_exit + 30
             while children(p.pid) and time.monotonic() < deadline:
                 time.sleep(0.5)
@@ -344,10 +344,13 @@ def measure(quick: bool) -> list[str]:
     return table(rows, origin, sent, answered, took, size, flash, (first_page, warm_page))
 
 
-def flash_rows(pid: int, port: int, flush: float, flushes: int) -> tuple[int, int, int, int]:
-    """(write_bytes, wchar, flushes, answers per flush) over `flushes` flush periods, each with a ten-minute
-    batch of a family's day (20k / 144 answers, distinct names as browsing makes)."""
-    per = DAY_QUERIES * RAM_FLUSH // 86_400
+Flash = tuple[int, int, int, int, int]  # write_bytes, wchar, flushes, answers per flush, log_flush it stands for
+
+
+def flash_rows(pid: int, port: int, flush: float, flushes: int, period: int) -> Flash:
+    """The daemon's writes over `flushes` short flush periods, each with the answers of `period`
+    seconds of a family's day (20k a day; distinct names, as browsing makes)."""
+    per = DAY_QUERIES * period // 86_400
     time.sleep(flush)  # start on a quiet writer
     before = io(pid)
     for k in range(flushes):
@@ -357,7 +360,7 @@ def flash_rows(pid: int, port: int, flush: float, flushes: int) -> tuple[int, in
         time.sleep(max(0.0, flush - (time.monotonic() - t)))
     time.sleep(flush + 2.5)  # the last batch's flush
     after = io(pid)
-    return after["write_bytes"] - before["write_bytes"], after["wchar"] - before["wchar"], flushes, per
+    return after["write_bytes"] - before["write_bytes"], after["wchar"] - before["wchar"], flushes, per, period
 
 
 LAN_NOTE = ("an interface listener (`br-lan:PORT`, a veth pair inside the run's own network namespace, "
@@ -365,7 +368,7 @@ LAN_NOTE = ("an interface listener (`br-lan:PORT`, a veth pair inside the run's 
 
 
 def table(rows: list[tuple[str, Mem, Mem | None]], origin: str, sent: int, answered: int, took: float, size: int,
-          flash: tuple[int, int, int, int], pages: tuple[float, float]) -> list[str]:
+          flash: list[Flash], pages: tuple[float, float]) -> list[str]:
     if not os.environ.get(NS_ENV):
         origin += "; no interface listener (needs root for a network namespace)"
     mb = lambda kb: f"{kb / 1024:.1f}"  # noqa: E731
@@ -382,19 +385,19 @@ def table(rows: list[tuple[str, Mem, Mem | None]], origin: str, sent: int, answe
         out.append(f"| {label} | {mb(dm.rss_kb)} | {mb(um.rss_kb)} | **{mb(dm.rss_kb + um.rss_kb)}** | "
                    f"{mb(dm.pss_kb)} | {mb(um.pss_kb)} | {mb(dm.pss_kb + um.pss_kb)} | {dm.threads}/{um.threads} |"
                    .replace(" 0.0 |", " - |"))
-    wb, wc, flushes, per = flash
-    per_flush = wb / flushes
     out += ["", f"Queries: {sent:,} sent, {answered:,} answered (the day's took {took:.1f} s; allowed names "
             "from a local upstream); the page load logs in and renders "
             f"/devices ({size:,} bytes) in {pages[0]:.2f} s, starting the UI process; the same again with it "
             f"running took {pages[1]:.2f} s. `-`: the UI process is not running (the daemon holds its socket and "
             "starts it at the first connection; it ends after `DNSFILTER_WEB_IDLE_EXIT` seconds without "
             "requests). RSS counts shared library pages in both processes; PSS splits them.", "",
-            f"Flash writes, query log in RAM mode: {flushes} flushes of {per} answers (a "
-            f"family's {DAY_QUERIES:,} queries a day in {86_400 // RAM_FLUSH} ten-minute flushes) wrote "
-            f"{wb / 1024:.0f} KiB to the block layer (/proc/PID/io write_bytes; {wc / 1024:.0f} KiB in write "
-            f"calls) = {per_flush / 1024:.1f} KiB per flush, so about **{per_flush * 86_400 / RAM_FLUSH / 2**20:.1f} MB "
-            "a day** at the default `log_flush` (600 s), before the filesystem's own journal.", "",
+            f"Flash writes with the query log in RAM mode, for a family's {DAY_QUERIES:,} queries a day: the "
+            "daemon's /proc/PID/io `write_bytes` (what reaches the block layer, before the filesystem's journal; "
+            "`wchar`: bytes in write calls) over several flushes, each with the answers of one `log_flush` period:", "",
+            "| log_flush | answers per write | KiB per write | wchar KiB per write | MB a day |", "|---|---|---|---|---|",
+            *(f"| {period} s{' (default)' if period == RAM_FLUSH else ''} | {per} | {wb / n / 1024:.1f} | "
+              f"{wc / n / 1024:.1f} | **{wb / n * 86_400 / period / 2**20:.1f}** |" for wb, wc, n, per, period in flash),
+            "",
             "Before and after the footprint work, and what a router should set: "
             "[docs/deploy.md](docs/deploy.md#footprint-on-a-128-mb-router).", ""]
     return out
