@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import ipaddress
 import json
 import re
 import struct
@@ -55,6 +54,8 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from dnsfilter.core.feedrules import KEY, KEY_END, SideRule, index_regexes
 
 MAGIC = b"DNSFRUL\x00"
 VERSION = 2
@@ -135,104 +136,6 @@ _BLOCKED = tuple(Verdict(True, d) for d in range(MAX_LABELS + 1))
 _ALLOWED = tuple(Verdict(False, d) for d in range(MAX_LABELS + 1))
 
 
-@dataclass(frozen=True, slots=True)
-class SideRule:
-    """A conditional or regex rule, evaluated in Python (there are few of them)."""
-
-    bits: int  # scope/action bits as in the flags byte
-    important: bool
-    dnstypes: frozenset[int] | None
-    exclude_dnstypes: frozenset[int] | None
-    clients: tuple[Any, ...] | None  # ip networks
-    exclude_clients: tuple[Any, ...] | None
-    denyallow: tuple[str, ...]
-    regex: re.Pattern[str] | None
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> SideRule:
-        nets = lambda v: None if v is None else tuple(ipaddress.ip_network(x, strict=False) for x in v)  # noqa: E731
-        types = lambda v: None if v is None else frozenset(v)  # noqa: E731
-        return cls(d["bits"], d.get("important", False), types(d.get("dnstypes")), types(d.get("exclude_dnstypes")),
-                   nets(d.get("clients")), nets(d.get("exclude_clients")), tuple(d.get("denyallow", ())),
-                   re.compile(d["regex"]) if d.get("regex") else None)
-
-    def applies(self, qtype: int, client: str | None, dotted: str) -> bool:
-        if self.dnstypes is not None and qtype not in self.dnstypes:
-            return False
-        if self.exclude_dnstypes is not None and qtype in self.exclude_dnstypes:
-            return False
-        if self.clients is not None or self.exclude_clients is not None:
-            ip = _ip(client)
-            if self.clients is not None and (ip is None or not any(ip in n for n in self.clients)):
-                return False
-            if self.exclude_clients is not None and ip is not None and any(ip in n for n in self.exclude_clients):
-                return False
-        return not any(dotted == d or dotted.endswith("." + d) for d in self.denyallow)
-
-
-def _ip(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-
-
-_KEY_END = 6  # characters of a pattern's fixed ending used to index it
-_TAIL_LITERAL = re.compile(r"(?<!\\)((?:[a-z0-9_]|\\[-.])+)\$\)*$")
-_KEY = 3  # characters of a label-anchored pattern's literal prefix used to index it
-_LABEL_START = "(?:^|\\.)"
-_LITERAL = re.compile(r"(?:[a-z0-9_]|\\[-.])+")
-
-RegexIndex = dict[str, list[tuple[re.Pattern[str], int, bool]]]
-
-
-def _index_regexes(rules: tuple[SideRule, ...]) -> tuple[tuple[SideRule, ...], tuple[Any, ...], RegexIndex]:
-    r"""Split a feed's regex rules three ways, so that a query costs a few dict lookups and
-    regex matches instead of hundreds of searches:
-    - unconditional patterns of the form `(?:^|\.)literal...` (what adblock wildcards become)
-      are indexed by the literal's first characters and matched only at label starts;
-    - other unconditional patterns are joined into one alternation per (action, important);
-    - conditional ones (type, client, denyallow) stay as they are."""
-    index: RegexIndex = {}
-    groups: dict[tuple[int, bool], list[str]] = {}
-    rest = []
-    for r in rules:
-        if r.regex is None:
-            continue
-        unconditional = (r.dnstypes is None and r.exclude_dnstypes is None and r.clients is None
-                         and r.exclude_clients is None and not r.denyallow)
-        if not unconditional:
-            rest.append(r)
-            continue
-        pat = r.regex.pattern
-        if pat.startswith(_LABEL_START):
-            tail = pat[len(_LABEL_START):]
-            lit = _LITERAL.match(tail)
-            literal = ""
-            if lit:
-                literal = lit.group(0)
-                if tail[lit.end() : lit.end() + 1] in ("?", "*", "{"):  # the last char is optional
-                    literal = literal[:-2] if literal.endswith(("\\-", "\\.")) else literal[:-1]
-                literal = literal.replace("\\", "")
-            if len(literal) >= _KEY:
-                index.setdefault(literal[:_KEY], []).append((re.compile(tail), r.bits, r.important))
-                continue
-        tail_lit = _TAIL_LITERAL.search(pat)
-        if tail_lit is not None:
-            literal = tail_lit.group(1).replace("\\", "")
-            if len(literal) >= _KEY_END:  # ends in a fixed text: indexed by the name's last characters
-                index.setdefault("$" + literal[-_KEY_END:], []).append((re.compile(pat), r.bits, r.important))
-                continue
-        # Patterns anchored at the start are tried once (match), the rest at every position.
-        groups.setdefault((r.bits, r.important, pat.startswith("^")), []).append(pat)
-    combined = tuple((re.compile("|".join(f"(?:{p})" for p in pats)).match if anchored
-                      else re.compile("|".join(f"(?:{p})" for p in pats)).search, bits, imp)
-                     for (bits, imp, anchored), pats in groups.items())
-    return tuple(rest), combined, index
-
-
 def index_bits(count: int) -> int:
     """Bits of the bucket index for `count` keys: about 8-16 keys a bucket, so a probe bisects
     3-4 entries instead of ~20, for an index of 4 bytes per ~11 keys."""
@@ -267,7 +170,7 @@ class FeedSet:
         self._buf, self._hashes, self._flags = buf, hashes, flags
         self.count, self.digest, self.hashed = count, digest, hashed
         self.cond = cond
-        self.regex, self.regex_any, self.regex_at = _index_regexes(regex)
+        self.regex, self.regex_any, self.regex_at = index_regexes(regex)
         self.min_labels, self.max_labels = labels[0] or 1, labels[1] or MAX_LABELS
         self._idx, self._shift = index
         # For plain lookups by CRC-32 (the keys' top half): its bucket is crc >> [2], and it
@@ -393,12 +296,12 @@ class FeedSet:
             # Label-anchored patterns, found by the first characters at each label start.
             at, pos = self.regex_at, 0
             while pos >= 0:
-                for rx, bits, important in at.get(dotted[pos : pos + _KEY], ()):
+                for rx, bits, important in at.get(dotted[pos : pos + KEY], ()):
                     if rx.match(dotted, pos):
                         hits.append((bits, important))
                 pos = dotted.find(".", pos)
                 pos = pos + 1 if pos >= 0 else -1
-            for rx, bits, important in at.get("$" + dotted[-_KEY_END:], ()):
+            for rx, bits, important in at.get("$" + dotted[-KEY_END:], ()):
                 if rx.search(dotted):
                     hits.append((bits, important))
         hits += [(bits, important) for find, bits, important in self.regex_any if find(dotted)]

@@ -1,0 +1,108 @@
+"""The side rules of a compiled feed: rules that depend on the query (type, client,
+denyallow) or are regexes, few per feed and evaluated in Python; and the index that lets a
+query try only the regexes that can match it."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SideRule:
+    """A conditional or regex rule, evaluated in Python (there are few of them)."""
+
+    bits: int  # scope/action bits as in the flags byte
+    important: bool
+    dnstypes: frozenset[int] | None
+    exclude_dnstypes: frozenset[int] | None
+    clients: tuple[Any, ...] | None  # ip networks
+    exclude_clients: tuple[Any, ...] | None
+    denyallow: tuple[str, ...]
+    regex: re.Pattern[str] | None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SideRule:
+        nets = lambda v: None if v is None else tuple(ipaddress.ip_network(x, strict=False) for x in v)  # noqa: E731
+        types = lambda v: None if v is None else frozenset(v)  # noqa: E731
+        return cls(d["bits"], d.get("important", False), types(d.get("dnstypes")), types(d.get("exclude_dnstypes")),
+                   nets(d.get("clients")), nets(d.get("exclude_clients")), tuple(d.get("denyallow", ())),
+                   re.compile(d["regex"]) if d.get("regex") else None)
+
+    def applies(self, qtype: int, client: str | None, dotted: str) -> bool:
+        if self.dnstypes is not None and qtype not in self.dnstypes:
+            return False
+        if self.exclude_dnstypes is not None and qtype in self.exclude_dnstypes:
+            return False
+        if self.clients is not None or self.exclude_clients is not None:
+            ip = _ip(client)
+            if self.clients is not None and (ip is None or not any(ip in n for n in self.clients)):
+                return False
+            if self.exclude_clients is not None and ip is not None and any(ip in n for n in self.exclude_clients):
+                return False
+        return not any(dotted == d or dotted.endswith("." + d) for d in self.denyallow)
+
+
+def _ip(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+KEY_END = 6  # characters of a pattern's fixed ending used to index it
+_TAIL_LITERAL = re.compile(r"(?<!\\)((?:[a-z0-9_]|\\[-.])+)\$\)*$")
+KEY = 3  # characters of a label-anchored pattern's literal prefix used to index it
+_LABEL_START = "(?:^|\\.)"
+_LITERAL = re.compile(r"(?:[a-z0-9_]|\\[-.])+")
+
+RegexIndex = dict[str, list[tuple[re.Pattern[str], int, bool]]]
+
+
+def index_regexes(rules: tuple[SideRule, ...]) -> tuple[tuple[SideRule, ...], tuple[Any, ...], RegexIndex]:
+    r"""Split a feed's regex rules three ways, so that a query costs a few dict lookups and
+    regex matches instead of hundreds of searches:
+    - unconditional patterns of the form `(?:^|\.)literal...` (what adblock wildcards become)
+      are indexed by the literal's first characters and matched only at label starts;
+    - other unconditional patterns are joined into one alternation per (action, important);
+    - conditional ones (type, client, denyallow) stay as they are."""
+    index: RegexIndex = {}
+    groups: dict[tuple[int, bool], list[str]] = {}
+    rest = []
+    for r in rules:
+        if r.regex is None:
+            continue
+        unconditional = (r.dnstypes is None and r.exclude_dnstypes is None and r.clients is None
+                         and r.exclude_clients is None and not r.denyallow)
+        if not unconditional:
+            rest.append(r)
+            continue
+        pat = r.regex.pattern
+        if pat.startswith(_LABEL_START):
+            tail = pat[len(_LABEL_START):]
+            lit = _LITERAL.match(tail)
+            literal = ""
+            if lit:
+                literal = lit.group(0)
+                if tail[lit.end() : lit.end() + 1] in ("?", "*", "{"):  # the last char is optional
+                    literal = literal[:-2] if literal.endswith(("\\-", "\\.")) else literal[:-1]
+                literal = literal.replace("\\", "")
+            if len(literal) >= KEY:
+                index.setdefault(literal[:KEY], []).append((re.compile(tail), r.bits, r.important))
+                continue
+        tail_lit = _TAIL_LITERAL.search(pat)
+        if tail_lit is not None:
+            literal = tail_lit.group(1).replace("\\", "")
+            if len(literal) >= KEY_END:  # ends in a fixed text: indexed by the name's last characters
+                index.setdefault("$" + literal[-KEY_END:], []).append((re.compile(pat), r.bits, r.important))
+                continue
+        # Patterns anchored at the start are tried once (match), the rest at every position.
+        groups.setdefault((r.bits, r.important, pat.startswith("^")), []).append(pat)
+    combined = tuple((re.compile("|".join(f"(?:{p})" for p in pats)).match if anchored
+                      else re.compile("|".join(f"(?:{p})" for p in pats)).search, bits, imp)
+                     for (bits, imp, anchored), pats in groups.items())
+    return tuple(rest), combined, index
