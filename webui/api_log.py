@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 
 from dnsfilter.config import ConfigError
-from webui import json_body, load_config, logview, pages_log, views
+from webui import error_text, json_body, load_config, logview, pages_log, views
 from webui.api import bp
 
 
@@ -31,7 +31,7 @@ def log() -> Response:
     try:
         filters = logview.parse_filters(request.args)
     except ConfigError as e:
-        return _error(400, str(e), e.key)
+        return _error(400, error_text(e), e.key)
     return jsonify(ok=True, logging=logview.logging_of(cfg).as_dict(), rows=logview.rows(cfg, filters))
 
 
@@ -43,7 +43,7 @@ def _edit(verb: str) -> Response:
     try:
         saved, name, target = pages_log.apply(verb, name, device)
     except ConfigError as e:
-        return _error(404 if e.key == "device" else 400, str(e), views.field_of(e.key) if e.key else None)
+        return _error(404 if e.key == "device" else 400, error_text(e), views.field_of(e.key) if e.key else None)
     return jsonify(ok=True, name=name, profile=target.profile, list="allow" if verb == "allow" else "deny",
                    reloaded=saved.reloaded, reload_message=saved.reload_message,
                    household_allows=logview.household_allows(saved.config, target, verb, name))

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
-from webui import charts, configfile, load_config, logview, state
+from webui import charts, configfile, error_text, load_config, logview, state
 from webui.pages import bp
 
 LIVE_SECONDS = 10  # the Query log's "Live" view reloads itself this often (a meta refresh: no script)
@@ -33,7 +33,7 @@ def query_log() -> Response:
     try:
         filters = logview.parse_filters(request.args)
     except ConfigError as e:
-        error, filters = str(e), logview.Filters()
+        error, filters = error_text(e), logview.Filters()
     live = request.args.get("live") == "1"
     found = [] if error else logview.rows(cfg, filters)
     devices = sorted({(d.id, d.name) for d in logview.device_index(cfg).values()}, key=lambda t: t[1].lower())
@@ -56,7 +56,7 @@ def log_edit(verb: str) -> Response | BaseResponse:
     try:
         saved, name, target = apply(verb, request.form.get("name", ""), request.form.get("device", ""))
     except ConfigError as e:
-        flash(_("Not saved: %(e)s", e=str(e)), "error")
+        flash(_("Not saved: %(e)s", e=error_text(e)), "error")
     else:
         text = target.done(verb, name)
         flash(text if saved.reloaded else text + " " + _("The filter will use it when it next starts."), "ok")

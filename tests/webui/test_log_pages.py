@@ -211,3 +211,13 @@ def test_hashed_list_rows_and_hostile_names(client: FlaskClient, config_path: Pa
     html = _text(client, "/log")
     assert "(name hidden: private list)" in html and "&lt;img src=x" in html
     assert html.count(">Allow this<") == 0 and html.count(">Block this<") == 1
+
+
+def test_a_refused_name_is_explained_in_the_pages_language(logged: FlaskClient, config_path: Path) -> None:
+    logged.post("/language", data={"csrf_token": csrf_of(logged, "/log"), "lang": "ru"})
+    before = config_path.read_bytes()
+    html = _post(logged, "allow", name="bad_label!.example", device=TABLET)
+    flash = re.search(r'<p class="error" role="status">([^<]*)</p>', html)
+    assert flash and flash.group(1).startswith("Не сохранено: "), html[-3000:]
+    assert re.search("[а-я]", flash.group(1).split(":", 2)[-1]), flash.group(1)  # the reason too, not only the frame
+    assert config_path.read_bytes() == before
