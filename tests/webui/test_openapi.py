@@ -185,7 +185,9 @@ def test_api_answers_as_documented(running: tuple[Flask, str, Path]) -> None:
         params = _known_items(operation.path) if known else None
         if not known or params:
             label = f"{operation.label} {mode.value}{' known' if known else ''}"
-            _fuzz(operation.as_strategy(mode, path_parameters=params), mode, token, cfg, deadline,
+            extra = {"body": {"profile": "Kids", "name": "tablet"}} \
+                if known and operation.path == "/devices/{mac}/profile" and mode is GenerationMode.POSITIVE else {}
+            _fuzz(operation.as_strategy(mode, path_parameters=params, **extra), mode, token, cfg, deadline,
                   seen.setdefault(label, set()))
     assert time.monotonic() <= deadline, f"the run took over {TIME_BUDGET:.0f} s: some examples were not run"
     print({k: sorted(v) for k, v in sorted(seen.items())})
@@ -195,3 +197,4 @@ def test_api_answers_as_documented(running: tuple[Flask, str, Path]) -> None:
     # JSON Schema's integer includes 120.0: a documented-valid pause of a known device is done
     assert seen["POST /devices/{device}/pause positive known"] == {200}
     assert seen["POST /devices/{device}/resume positive known"] == {200}
+    assert seen["POST /devices/{mac}/profile positive known"] == {200}
