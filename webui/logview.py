@@ -23,6 +23,7 @@ from webui.configfile import Edit, string_array, table
 MAX_ROWS = 500  # a phone page; the CLI export is there for more
 DEFAULT_ROWS = 100
 MAX_FILTER = 253  # the longest DNS name
+OWN_KEYS = ("name", "device")  # ConfigError keys raised here, with text already in the page's language
 
 # The UI's own words for dnsfilter.core.querylog.PRIVACY_MODES (same meaning, translatable).
 PRIVACY_TEXT = {

@@ -56,7 +56,8 @@ def log_edit(verb: str) -> Response | BaseResponse:
     try:
         saved, name, target = apply(verb, request.form.get("name", ""), request.form.get("device", ""))
     except ConfigError as e:
-        flash(_("Not saved: %(e)s", e=error_text(e)), "error")
+        # our own checks (name, device) speak to the parent already; the config's name the key
+        flash(_("Not saved: %(e)s", e=e.why if e.key in logview.OWN_KEYS else error_text(e)), "error")
     else:
         text = target.done(verb, name)
         flash(text if saved.reloaded else text + " " + _("The filter will use it when it next starts."), "ok")
