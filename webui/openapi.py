@@ -106,6 +106,8 @@ SCHEMAS: dict[str, Any] = {
                                "profile": {"type": ["string", "null"],
                                            "description": "null: the household's [filter] lists"},
                                "list": {"enum": ["allow", "deny"]}, "reloaded": {"type": "boolean"},
+                               "household_allows": {"type": "boolean", "description": "a block for a profile "
+                                                    "that the household's [filter] allow list still overrides"},
                                "reload_message": {"type": "string"}}},
 }
 
