@@ -38,7 +38,7 @@ from dnsfilter.core.feedset import (
     IMP_B,
     LENGTH,
     MAX_LABELS,
-    P32,
+    P30,
     SCOPE_BITS,
     FeedSet,
     FeedSetError,
@@ -174,14 +174,14 @@ def _compile_names(src: StrPath, fmt: str, allow: bool, tmp_dir: Path) -> tuple[
         for n, name in enumerate(stream_names(f, fmt, counts), 1):
             labels = name.encode().split(b".")
             wire = b"".join([length[len(x)] + x for x in labels]) + b"\x00"
-            h = crc(wire) << 32 | from_bytes(wire) % P32
+            h = crc(wire) << 32 | from_bytes(wire) % P30
             buckets[h >> 56].append(h)
             seen_dots[len(labels) - 1] = 1
             pos = 0
             for x in labels[:-2]:  # ancestors of two or more labels (single labels are never listed)
                 pos += len(x) + 1
                 up = wire[pos:]
-                pairs.append(crc(up) << 32 | from_bytes(up) % P32)
+                pairs.append(crc(up) << 32 | from_bytes(up) % P30)
                 pairs.append(h)
             if not n & _PAIRS_EVERY:  # every 32k names the pairs go to disk, every 256k the hashes
                 pairs.tofile(spill)

@@ -23,15 +23,15 @@ File format "DNSFRUL", version 2 (little-endian)::
 
 A name's key (`name_key`) is built from its lower-case wire form (length-prefixed labels and
 the root's zero byte): CRC-32 in the top 32 bits, and the bytes read as a big-endian
-integer modulo the largest 32-bit prime in the low 32 bits. The wire form is exact (a label
+integer modulo the largest prime below 2^30 in the low 32 bits. The wire form is exact (a label
 holding a dot or any odd byte is still one label, no escaping needed), a query's parents are
 plain slices of its wire name, and both halves are single C calls, so a lookup neither
 converts the name to text nor runs a cryptographic hash. A lookup computes the CRC alone
 first. Its top f bits test the filter (8-16 bits per key, so ~6-12 % of unlisted names pass):
 most unlisted suffixes stop there, after one memory access. A name that passes computes its
 whole key and bisects its bucket for it. So a name is never blocked for sharing its CRC-32
-with a listed name, and a false block needs both unrelated 32-bit functions to agree (a
-64-bit coincidence: about once in 10^13 lookups against a 1M-name list). A hashed feed's key
+with a listed name, and a false block needs both unrelated functions to agree (a 62-bit
+coincidence: about once in 10^12 lookups against a 1M-name list). A hashed feed's key
 is the first 8 bytes (little-endian) of the sha256 of the name's dotted text (what such
 feeds publish). About 10.5-11.5 bytes per listed name; the daemon maps the file, index and
 filter included, so start-up builds nothing.
@@ -75,7 +75,7 @@ class FeedSetError(ValueError):
     """A compiled feed that cannot be used: wrong magic or version, truncated, or corrupt."""
 
 
-P32 = 4294967291  # the largest prime below 2**32: the low half of a name key
+P30 = 1073741789  # the largest prime below 2**30: one CPython digit, so `%` takes the fast path
 
 
 LENGTH = tuple(bytes((n,)) for n in range(256))
@@ -83,8 +83,8 @@ LENGTH = tuple(bytes((n,)) for n in range(256))
 
 def name_key(wire: bytes) -> int:
     """The key of a name in wire form: CRC-32 in the top half, the bytes as a big-endian
-    integer mod P32 below (see the module doc; the compiler inlines this in its loops)."""
-    return zlib.crc32(wire) << 32 | int.from_bytes(wire) % P32
+    integer mod P30 below (see the module doc; the compiler inlines this in its loops)."""
+    return zlib.crc32(wire) << 32 | int.from_bytes(wire) % P30
 
 
 def wire_of(dotted: bytes) -> bytes:

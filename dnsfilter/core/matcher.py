@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from zlib import crc32 as _crc32
 
-from dnsfilter.core.feedset import P32, FeedSet, FeedSetError, Verdict, name_key, sha_hash
+from dnsfilter.core.feedset import P30, FeedSet, FeedSetError, Verdict, name_key, sha_hash
 from dnsfilter.core.wire import name_to_text
 
 MatcherError = FeedSetError  # the name other layers catch
@@ -116,7 +116,7 @@ class Keys:
             if bm[c >> bshift] >> (c & 7) & 1:  # most unlisted suffixes stop at the filter
                 b = c >> shift
                 hi = idx[b + 1]
-                c = c << 32 | _from_bytes(raw) % P32
+                c = c << 32 | _from_bytes(raw) % P30
                 i = _bisect(hs, c, idx[b], hi)
                 if i < hi and hs[i] == c:
                     return starts.index(p)
@@ -220,7 +220,7 @@ class Matcher:
                     if bm[c >> bshift] >> (c & 7) & 1:
                         b = c >> shift
                         hi = idx[b + 1]
-                        c = c << 32 | _from_bytes(raw) % P32
+                        c = c << 32 | _from_bytes(raw) % P30
                         i = _bisect(hs, c, idx[b], hi)
                         if i < hi and hs[i] == c:
                             v = s.verdicts[starts.index(p)]
