@@ -2,11 +2,11 @@
 keys' top bits, and a small side table for the few rules that depend on the query (type,
 client, denyallow) or are regexes.
 
-File format "DNSFRUL", version 2 (little-endian)::
+File format "DNSFRUL", version 3 (little-endian)::
 
     offset  size   field
          0     8   magic b"DNSFRUL\\x00"
-         8     2   version 2 (version 1, blake2b keys and no index, is refused: recompile)
+         8     2   version 3 (1: blake2b keys, no index; 2: a draft of 3 with 32-bit moduli; both refused)
         10     2   flags: bit 0 = names hashed with sha256 (a hashed feed), others reserved
         12     1   fewest labels of a name in the table (0 = unknown: look every suffix up)
         13     1   most labels of a name in the table (0 = unknown)
@@ -58,7 +58,7 @@ from typing import Any
 from dnsfilter.core.feedrules import KEY, KEY_END, SideRule, index_regexes
 
 MAGIC = b"DNSFRUL\x00"
-VERSION = 2
+VERSION = 3
 F_HASHED = 1
 _HEADER = struct.Struct("<8sHHBBBBQQ32s")
 MAX_LABELS = 127  # a name of 255 wire bytes has at most 127 labels

@@ -46,9 +46,9 @@ def test_an_older_format_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     src.write_bytes(names("a", 10))
     out = tmp_path / "l.dset"
     compile_feed(src, "domains", out)
-    assert int.from_bytes(out.read_bytes()[8:10], "little") == VERSION == 2
+    assert int.from_bytes(out.read_bytes()[8:10], "little") == VERSION == 3
     _as_version(out, 1)
-    with pytest.raises(FeedSetError, match=r"format version 1, this dnsfilter reads version 2 only: recompile"):
+    with pytest.raises(FeedSetError, match=r"format version 1, this dnsfilter reads version 3 only: recompile"):
         load_feed(out)
 
 
