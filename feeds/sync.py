@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -308,6 +309,20 @@ def _loads(path: Path) -> bool:
         return False
 
 
+def _loads_unchanged(path: Path) -> bool:
+    """`_loads`, checked once per version of the file: the schedule asks every round."""
+    try:
+        f = path.stat()
+    except OSError:
+        return False
+    return _loads_version(str(path), f.st_mtime_ns, f.st_size, f.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _loads_version(path: str, _mtime_ns: int, _size: int, _ino: int) -> bool:
+    return _loads(Path(path))
+
+
 def _entries(path: Path) -> int:
     try:
         return len(load_feed(path))
@@ -368,7 +383,7 @@ def next_due(cfg: Config, feed: Feed, started: float, st: FeedStatus | None = No
     if not st.last_attempt:
         # never synced: remote feeds shortly after start; local ones were compiled at start-up
         return started + FIRST_SYNC_DELAY if feed.remote else started + feed.interval * jitter(feed, started)
-    if feed.remote and st.last_attempt < started and not _loads(set_path(cfg, feed)):
+    if feed.remote and st.last_attempt < started and not _loads_unchanged(set_path(cfg, feed)):
         # not tried since start and its set cannot be used (gone, corrupt, or an older format
         # after an upgrade): the feed is not in force, so sync it now rather than at its interval
         return started + FIRST_SYNC_DELAY
