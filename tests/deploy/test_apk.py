@@ -6,6 +6,7 @@ lib/apk/packages metadata, the same payload as the .ipk, and the installed tree 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import struct
 import subprocess
@@ -20,10 +21,10 @@ from dnsfilter import config
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy/openwrt"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import adb_read  # noqa: E402
-import apk3  # noqa: E402
-
-import build  # noqa: E402
+# by name: whether ruff sorts `build` as first- or third-party depends on a build/ folder
+adb_read = importlib.import_module("adb_read")
+apk3 = importlib.import_module("apk3")
+build = importlib.import_module("build")
 
 SITE = "usr/lib/python3.13/site-packages"
 
