@@ -139,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     logging.basicConfig(level=args.log_level.upper(), format="dnsfilter: %(levelname)s: %(message)s")
-    logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output is per netlink message
     from dnsfilter.shell.daemon import Daemon
     from dnsfilter.shell.workers import supervise, worker_count
 

@@ -99,8 +99,6 @@ def text_key(dotted: bytes) -> int:
     return name_key(wire_of(dotted))
 
 
-blake_hash = text_key  # the name tests and callers used when keys were blake2b-64 of the text
-
 
 def sha_hash(dotted: bytes) -> int:
     return int.from_bytes(hashlib.sha256(dotted).digest()[:8], "little")

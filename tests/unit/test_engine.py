@@ -13,14 +13,14 @@ from dnsfilter.config import from_dict
 from dnsfilter.core import wire
 from dnsfilter.core.engine import Engine, Forward, Send
 from dnsfilter.core.fastpath import restamp
-from dnsfilter.core.feedset import B_SUB, FeedSet, blake_hash, build
+from dnsfilter.core.feedset import B_SUB, FeedSet, build, text_key
 from dnsfilter.core.matcher import Matcher
 
 CLIENT = "192.168.1.2"
 
 
 def compiled(*names: str) -> FeedSet:
-    return FeedSet.from_buffer(b"".join(build((blake_hash(n.encode()), B_SUB) for n in names)))
+    return FeedSet.from_buffer(b"".join(build((text_key(n.encode()), B_SUB) for n in names)))
 
 
 def make(dns: dict | None = None, **over) -> Engine:

@@ -17,7 +17,7 @@ from dnsfilter.assemble import build_engine
 from dnsfilter.config import from_dict
 from dnsfilter.core import codec, wire
 from dnsfilter.core.engine import Engine, Forward, Send
-from dnsfilter.core.feedset import B_SUB, FeedSet, blake_hash, build
+from dnsfilter.core.feedset import B_SUB, FeedSet, build, text_key
 from dnsfilter.core.matcher import Matcher
 
 N_QUERIES = 110_000
@@ -25,7 +25,7 @@ SEED = 0x5EED
 
 
 def compiled(*names: str) -> FeedSet:
-    return FeedSet.from_buffer(b"".join(build((blake_hash(n.encode()), B_SUB) for n in names)))
+    return FeedSet.from_buffer(b"".join(build((text_key(n.encode()), B_SUB) for n in names)))
 
 
 def engine() -> Engine:

@@ -13,7 +13,7 @@ import pytest
 from dnsfilter.assemble import build_policy
 from dnsfilter.config import from_dict
 from dnsfilter.core import wire
-from dnsfilter.core.feedset import A_SUB, B_SUB, FeedSet, blake_hash, build, sha_hash
+from dnsfilter.core.feedset import A_SUB, B_SUB, FeedSet, build, sha_hash, text_key
 from dnsfilter.core.matcher import Matcher
 from dnsfilter.core.policy import FeedInfo, Policy, ProfileRules, RuleSet
 from dnsfilter.model import Ede
@@ -22,7 +22,7 @@ from feeds.compile_rules import compile_feed, load_feed
 
 def compiled(*names: str, allow: bool = False) -> FeedSet:
     bits = A_SUB if allow else B_SUB
-    return FeedSet.from_buffer(b"".join(build((blake_hash(n.encode()), bits) for n in names)))
+    return FeedSet.from_buffer(b"".join(build((text_key(n.encode()), bits) for n in names)))
 
 
 def compiled_sha(*names: str) -> FeedSet:

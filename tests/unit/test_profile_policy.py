@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dnsfilter.core import wire
-from dnsfilter.core.feedset import B_SUB, FeedSet, blake_hash, build
+from dnsfilter.core.feedset import B_SUB, FeedSet, build, text_key
 from dnsfilter.core.matcher import Matcher
 from dnsfilter.core.policy import FeedInfo, Policy, ProfileRules, TimeState
 from dnsfilter.core.rulesets import RuleSet, ServiceIndex
@@ -15,7 +15,7 @@ from dnsfilter.model import Ede, Reason
 
 
 def compiled(*names: str) -> FeedSet:
-    return FeedSet.from_buffer(b"".join(build((blake_hash(n.encode()), B_SUB) for n in names)))
+    return FeedSet.from_buffer(b"".join(build((text_key(n.encode()), B_SUB) for n in names)))
 
 
 W = wire.text_to_wire
