@@ -4,7 +4,6 @@ and a remote feed in that state is synced right after start instead of at its in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,26 +12,18 @@ import requests
 from dnsfilter.core.feedset import VERSION, FeedSetError
 from feeds.compile_rules import compile_feed, load_feed
 from feeds.sync import FIRST_SYNC_DELAY, FeedStatus, next_due, set_path, sync_feed
-from tests.unit.test_sync import FAST, FeedServer, Route, blocks, feed_cfg, make_cfg, names, serve_feeds, sync
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    srv, httpd = serve_feeds()
-    try:
-        yield srv
-    finally:
-        srv.stop.set()
-        httpd.shutdown()
-        httpd.server_close()
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    s = requests.Session()
-    s.trust_env = False  # never through a proxy from the environment: loopback only
-    yield s
-    s.close()
+from tests.unit.test_sync import (  # noqa: F401 (server and session are fixtures)
+    FAST,
+    FeedServer,
+    Route,
+    blocks,
+    feed_cfg,
+    make_cfg,
+    names,
+    server,
+    session,
+    sync,
+)
 
 
 def _as_version(path: Path, version: int) -> None:
@@ -52,7 +43,7 @@ def test_an_older_format_is_refused_with_a_clear_error(tmp_path: Path) -> None:
         load_feed(out)
 
 
-def test_sync_recompiles_a_set_that_no_longer_loads(server: FeedServer, session: requests.Session,
+def test_sync_recompiles_a_set_that_no_longer_loads(server: FeedServer, session: requests.Session,  # noqa: F811 (test_sync's fixtures)
                                                     tmp_path: Path) -> None:
     server.routes["/l"] = Route(names("a", 50), etag='"v1"')
     cfg = feed_cfg(tmp_path, server.url("/l"))
