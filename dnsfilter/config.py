@@ -36,7 +36,7 @@ from dnsfilter.config_values import (
     parse_listen,
 )
 from dnsfilter.config_values import networks as _networks
-from dnsfilter.core.upstream_spec import UpstreamSpec, parse_upstream
+from dnsfilter.core.upstream_spec import UpstreamError, UpstreamSpec, parse_upstream
 
 SECURITY_SET = ("ads", "trackers", "malware", "phishing")
 DEFAULT_ALLOWED = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
@@ -182,7 +182,7 @@ def _section(data: dict[str, Any], name: str) -> Section:
 def _table_list(data: dict[str, Any], name: str) -> list[Section]:
     items = data.get(name, [])
     if not isinstance(items, list):
-        raise ConfigError(name, f"must be an array of tables ([[{name}]])")
+        raise ConfigError(name, N_("must be an array of tables ([[%(name)s]])"), name=name)
     return [Section(f"{name}[{i}]", item) for i, item in enumerate(items)]
 
 
@@ -211,7 +211,7 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
              "devices", "network", "firewall"}
     for k in data:
         if k not in known:
-            raise ConfigError(k, "unknown section")
+            raise ConfigError(k, N_("unknown section"))
     g = _section(data, "general")
     hostname = check_name(g.get("hostname", str, "dnsfilter.lan"), g.key("hostname"))
     tz = g.get("timezone", str, "UTC")
@@ -226,7 +226,7 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
     s = _section(data, "storage")
     log_mode = s.get("log_mode", str, "disk")
     if log_mode not in ("disk", "ram"):
-        raise ConfigError(s.key("log_mode"), "must be disk or ram")
+        raise ConfigError(s.key("log_mode"), N_("must be disk or ram"))
     storage = Storage(s.get("data_dir", str, "var"), s.float_in("log_days", 7.0, 0.0, 3660.0),
                       s.float_in("log_max_mb", 64.0, 1.0, 1 << 20), log_mode, s.float_in("log_flush", 0.0, 0.0, 86400.0))
     s.done()
@@ -293,13 +293,13 @@ def _dns(s: Section) -> Dns:
     listen = tuple(parse_dns_listen(v, f"{s.key('listen')}[{i}]")
                    for i, v in enumerate(s.strings("listen", tuple(map(str, base.listen)))))
     if not listen:
-        raise ConfigError(s.key("listen"), "needs at least one address")
+        raise ConfigError(s.key("listen"), N_("needs at least one address"))
     ups = []
     for i, text in enumerate(s.strings("upstreams", ("9.9.9.9", "1.1.1.1"))):
         try:
             ups.append(parse_upstream(text))
-        except ValueError as e:
-            raise ConfigError(f"{s.key('upstreams')}[{i}]", str(e)) from None
+        except UpstreamError as e:  # its message id and parameters go on, for the web UI to translate
+            raise ConfigError(f"{s.key('upstreams')}[{i}]", e.message, **e.params) from None
     if not ups:
         raise ConfigError(s.key("upstreams"), N_("needs at least one upstream resolver"))
     dns = Dns(
@@ -329,7 +329,7 @@ def _dns(s: Section) -> Dns:
         workers=s.int_in("workers", base.workers, 0, 64),
     )
     if dns.min_ttl > dns.max_ttl:
-        raise ConfigError(s.key("min_ttl"), "must not be above max_ttl")
+        raise ConfigError(s.key("min_ttl"), N_("must not be above max_ttl"))
     if dns.send_client_subnet:
         raise ConfigError(s.key("send_client_subnet"), "sending client subnets upstream is not supported (privacy)")
     s.done()

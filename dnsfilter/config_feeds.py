@@ -57,7 +57,7 @@ def parse_feed(s: Section) -> Feed:
     fmt_default, cat_default = "auto", "ads"
     if catalog is not None:
         if url:
-            raise ConfigError(s.key("catalog"), "give either url or catalog, not both")
+            raise ConfigError(s.key("catalog"), N_("give either url or catalog, not both"))
         from feeds.catalog import CatalogError, lookup  # only when used: the catalog file is read once
 
         try:
@@ -69,22 +69,23 @@ def parse_feed(s: Section) -> Feed:
         raise ConfigError(s.key("url"), N_("needs a URL, a file path, or catalog = \"ID\""))
     fmt = s.get("format", str, fmt_default)
     if fmt not in FEED_FORMATS:
-        raise ConfigError(s.key("format"), f"unknown format {fmt!r} (known: {', '.join(FEED_FORMATS)})")
+        raise ConfigError(s.key("format"), N_("unknown format %(value)r (known: %(known)s)"), value=fmt,
+                          known=", ".join(FEED_FORMATS))
     category = s.get("category", str, cat_default)
     if category not in CATEGORIES:
         raise ConfigError(s.key("category"), N_("unknown category %(value)r"), value=category)
     kind = s.get("kind", str, "block")
     if kind not in ("block", "allow"):
-        raise ConfigError(s.key("kind"), "must be 'block' or 'allow'")
+        raise ConfigError(s.key("kind"), N_("must be 'block' or 'allow'"))
     if kind == "allow" and category == AUTHORITY_CATEGORY:
-        raise ConfigError(s.key("kind"), "an authority list cannot be an allowlist")
+        raise ConfigError(s.key("kind"), N_("an authority list cannot be an allowlist"))
     ede = s.get("ede", int, None)
     if ede is not None and ede not in FEED_EDE:
-        raise ConfigError(s.key("ede"), "must be 15 (Blocked), 16 (Censored) or 17 (Filtered)")
+        raise ConfigError(s.key("ede"), N_("must be 15 (Blocked), 16 (Censored) or 17 (Filtered)"))
     sig, key = s.get("signature_url", str, None), s.get("public_key", str, None)
     if (sig is None) != (key is None):
         raise ConfigError(s.key("public_key" if key is None else "signature_url"),
-                          "signature_url and public_key go together")
+                          N_("signature_url and public_key go together"))
     if key is not None:
         _check_public_key(key, s.key("public_key"))
     feed = Feed(name, url, fmt, category, kind, s.get("enabled", bool, True), catalog, ede,
@@ -107,9 +108,9 @@ def _interval(value: str | int, key: str) -> float:
         try:
             seconds = float(text[:-1]) * unit if unit else float(text)
         except ValueError:
-            raise ConfigError(key, f"{value!r}: expected a duration like \"24h\", \"30m\" or \"90s\"") from None
+            raise ConfigError(key, N_('%(value)r: expected a duration like "24h", "30m" or "90s"'), value=value) from None
     if not 1 <= seconds <= 366 * 86400:
-        raise ConfigError(key, "must be between 1s and 366d")
+        raise ConfigError(key, N_("must be between 1s and 366d"))
     return seconds
 
 
@@ -125,9 +126,9 @@ def _size(value: str | int, key: str) -> int:
         except ValueError:
             size = -1
         if size < 0:
-            raise ConfigError(key, f"{value!r}: expected bytes or a size like \"64MB\"")
+            raise ConfigError(key, N_('%(value)r: expected bytes or a size like "64MB"'), value=value)
     if not 1024 <= size <= 4 << 30:
-        raise ConfigError(key, "must be between 1KB and 4GB")
+        raise ConfigError(key, N_("must be between 1KB and 4GB"))
     return size
 
 
@@ -140,7 +141,7 @@ def _check_public_key(text: str, key: str) -> None:
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 42 or raw[:2] != b"Ed":
-        raise ConfigError(key, "not a minisign public key (the base64 line of a minisign .pub file)")
+        raise ConfigError(key, N_("not a minisign public key (the base64 line of a minisign .pub file)"))
 
 
 def _csv_options(s: Section, fmt: str) -> tuple[tuple[str, Any], ...]:

@@ -16,14 +16,29 @@ def N_(message: str) -> str:
 class ConfigError(ValueError):
     """`key` names the setting (`profiles[1].deny[0]`). `why` is English text; when `params`
     are given it is a %-format message id (marked with N_) that the web UI translates and
-    fills in (`message`, `params`), and `why` is it filled in."""
+    fills in (`message`, `params`), and `why` is it filled in. `words` names the parameters
+    that are message ids themselves (a type's name), translated before they go in."""
 
-    def __init__(self, key: str, why: str, **params: object) -> None:
+    def __init__(self, key: str, why: str, *, words: tuple[str, ...] = (), **params: object) -> None:
         self.key = key
         self.message = why
         self.params = params
+        self.words = words
         self.why = why % params if params else why
         super().__init__(f"{key}: {self.why}" if key else self.why)
+
+
+# What a TOML value's Python type is called in an error (each an N_ message id the web UI
+# translates): "must be a whole number, not text" says it in the parent's words.
+TYPE_WORDS = {
+    "str": N_("a string"), "int": N_("an integer"), "float": N_("a number"), "bool": N_("a boolean (true or false)"),
+    "list": N_("a list"), "dict": N_("a table"), "datetime": N_("a date and time"), "date": N_("a date"),
+    "time": N_("a time of day"),
+}
+
+
+def type_word(kind: type) -> str:
+    return TYPE_WORDS.get(kind.__name__, kind.__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +66,8 @@ class Section:
 
     def __init__(self, prefix: str, data: Any) -> None:
         if not isinstance(data, dict):
-            raise ConfigError(prefix, "must be a table")
+            raise ConfigError(prefix, N_("must be a table, not %(actual)s"), actual=type_word(type(data)),
+                              words=("actual",))
         self.prefix, self.data, self.seen = prefix, data, set[str]()
 
     def key(self, name: str) -> str:
@@ -65,8 +81,13 @@ class Section:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise ConfigError(self.key(name), f"must be {_article(names)}, not {type(value).__name__}")
+            actual = type_word(type(value))
+            if isinstance(kind, tuple):
+                raise ConfigError(self.key(name), N_("must be %(expected)s or %(other)s, not %(actual)s"),
+                                  expected=type_word(kind[0]), other=type_word(kind[1]), actual=actual,
+                                  words=("expected", "other", "actual"))
+            raise ConfigError(self.key(name), N_("must be %(expected)s, not %(actual)s"), expected=type_word(kind),
+                              actual=actual, words=("expected", "actual"))
         return value
 
     def int_in(self, name: str, default: int, lo: int, hi: int) -> int:
@@ -91,11 +112,7 @@ class Section:
     def done(self) -> None:
         extra = sorted(set(self.data) - self.seen)
         if extra:
-            raise ConfigError(self.key(extra[0]), "unknown key")
-
-
-def _article(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
+            raise ConfigError(self.key(extra[0]), N_("unknown key"))
 
 
 def parse_listen(text: str, key: str, default_port: int = 53) -> Listen:

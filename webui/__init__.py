@@ -185,10 +185,10 @@ def _internal_error(e: Exception) -> Response:
 
 
 def error_text(e: ConfigError) -> str:
-    """A ConfigError in the page's language. dnsfilter/ raises English with a message id and
-    parameters (config_values.N_); the catalogs translate the id, then the parameters go in."""
-    why = _(e.message, **e.params) if e.params else _(e.message)
-    return f"{e.key}: {why}" if e.key else why
+    """A ConfigError in the page's language: where, in plain words, then why (webui/errortext.py)."""
+    from webui.errortext import config_error_text  # imported when an error is shown, not at start-up
+
+    return config_error_text(e)
 
 
 def json_body() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from tomlkit.toml_document import TOMLDocument
 from dnsfilter.config import Config, ConfigError
 from webui import control
 from webui.configfile import Edit, array_of_tables
+from webui.errortext import feed_error_text
 
 SYNC_TIMEOUT = 120.0  # the CLI's own fetch retries stay under this on a slow line
 
@@ -50,7 +51,7 @@ def rows(cfg: Config) -> list[FeedRow]:
         st = read_status(cfg, f)
         if st.error:
             state = "failed"
-            text = _("The last download failed: %(e)s", e=st.error)
+            text = _("The last download failed: %(e)s", e=feed_error_text(st.error))
             if st.last_success:
                 text += " " + _("The list from %(t)s is still used.", t=_when(st.last_success))
         elif st.last_success:
@@ -137,6 +138,11 @@ def sync_now(config_path: Path, cfg: Config, name: str, timeout: float = SYNC_TI
         return SyncResult(False, _("The download took too long and was stopped."), False)
     output = (done.stdout + done.stderr).strip()[-500:]
     if done.returncode != 0:
-        return SyncResult(False, output, False)
+        # the CLI's output is English for the operator; the parent reads the status's error in words
+        from feeds.sync import read_status
+
+        feed = next(f for f in cfg.feeds if f.name == name)
+        error = read_status(cfg, feed).error
+        return SyncResult(False, feed_error_text(error) if error else output, False)
     reply = control.send(cfg.data_path() / "control.sock", "reload")
     return SyncResult(True, output, reply.ok)

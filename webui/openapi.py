@@ -185,7 +185,8 @@ PATHS: dict[str, Any] = {
         params=[_FEED], unsafe=True,
         extra={"502": _json({"type": "object", "required": ["ok", "output"],
                              "properties": {"ok": {"const": False}, "output": {"type": "string"}}},
-                            "The download failed; `output` is the tail of the sync's log.")})},
+                            "The download failed; `output` says why in plain words (the list's last error), "
+                            "or is the tail of the sync's log.")})},
     "/settings": {
         "get": _op("Upstream resolvers, how blocked names are answered, time zone and language", _json(
             {"type": "object", "required": ["ok", "upstreams", "block_mode", "timezone", "language"],

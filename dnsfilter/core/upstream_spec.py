@@ -19,8 +19,24 @@ KINDS = ("dns", "tls", "https")
 DEFAULT_PORTS = {"dns": 53, "tls": 853, "https": 443}
 DEFAULT_DOH_PATH = "/dns-query"
 
-_FORMS = "expected IP[:PORT], [IPv6]:PORT, tls://HOST[:PORT][#TLS-NAME] or https://HOST[:PORT]/PATH[#TLS-NAME]"
+# The forms, as syntax only (no English words), so a translated message can quote them as they are
+FORMS = "IP[:PORT], [IPv6]:PORT, tls://HOST[:PORT][#TLS-NAME], https://HOST[:PORT]/PATH[#TLS-NAME]"
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def N_(message: str) -> str:
+    """Marks a message id for the web UI's catalogs (`pybabel extract -k N_`); the core stays
+    free of gettext and config imports, so this is its own copy of config_values.N_."""
+    return message
+
+
+class UpstreamError(ValueError):
+    """Why an upstream is refused: English text, plus the N_-marked message id and its
+    parameters, so the web UI can say it in the page's language (webui.error_text)."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        self.message, self.params = message, params
+        super().__init__(message % params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +59,14 @@ class UpstreamSpec:
 
 
 def parse_upstream(text: str) -> UpstreamSpec:
-    """Parse one upstream; raises ValueError with a one-line reason naming the expected forms."""
+    """Parse one upstream; raises UpstreamError (a ValueError) with a one-line reason naming the expected forms."""
     if not isinstance(text, str):
-        raise ValueError(f"upstream must be a string, not {type(text).__name__}")
+        raise UpstreamError(N_("upstream must be a string, not %(kind)s"), kind=type(text).__name__)
     raw = text.strip()
     if not raw:
-        raise ValueError(f"empty upstream: {_FORMS}")
+        raise UpstreamError(N_("empty upstream: expected one of %(forms)s"), forms=FORMS)
     if any(c.isspace() for c in raw):
-        raise ValueError(f"upstream {text!r} contains whitespace: {_FORMS}")
+        raise UpstreamError(N_("upstream %(value)r contains whitespace: expected one of %(forms)s"), value=text, forms=FORMS)
     scheme, sep, rest = raw.partition("://")
     if not sep:
         return _plain(raw, text)
@@ -61,27 +77,30 @@ def parse_upstream(text: str) -> UpstreamSpec:
         return _tls(rest, text)
     if scheme == "https":
         return _https(rest, text)
-    raise ValueError(f"upstream {text!r}: unsupported scheme {scheme!r}: {_FORMS}")
+    raise UpstreamError(N_("upstream %(value)r: unsupported scheme %(scheme)r: expected one of %(forms)s"),
+                        value=text, scheme=scheme, forms=FORMS)
 
 
 def _plain(rest: str, text: str) -> UpstreamSpec:
     if "/" in rest or "#" in rest or "?" in rest:
-        raise ValueError(f"upstream {text!r}: plain DNS takes IP[:PORT] only: {_FORMS}")
+        raise UpstreamError(N_("upstream %(value)r: plain DNS takes IP[:PORT] only: expected one of %(forms)s"),
+                            value=text, forms=FORMS)
     ip = _ip(rest)  # a bare IPv6 address (its colons are not a port separator)
     if ip is not None:
         return UpstreamSpec("dns", ip, DEFAULT_PORTS["dns"], None, "", text)
     host, port = _host_port(rest, "dns", text)
     ip = _ip(host)
     if ip is None:
-        raise ValueError(f"upstream {text!r}: plain DNS needs an IP address, not a host name "
-                         f"(e.g. 9.9.9.9 or [2620:fe::fe]:53); use tls:// or https:// to name a host")
+        raise UpstreamError(N_("upstream %(value)r: plain DNS needs an IP address, not a host name "
+                               "(e.g. 9.9.9.9 or [2620:fe::fe]:53); use tls:// or https:// to name a host"),
+                            value=text)
     return UpstreamSpec("dns", ip, port, None, "", text)
 
 
 def _tls(rest: str, text: str) -> UpstreamSpec:
     rest, tls_name = _fragment(rest, text)
     if "/" in rest or "?" in rest:
-        raise ValueError(f"upstream {text!r}: tls:// takes HOST[:PORT][#TLS-NAME], no path")
+        raise UpstreamError(N_("upstream %(value)r: tls:// takes HOST[:PORT][#TLS-NAME], no path"), value=text)
     host, port = _host_port(rest, "tls", text)
     return UpstreamSpec("tls", host, port, _tls_name(host, tls_name), "", text)
 
@@ -91,7 +110,7 @@ def _https(rest: str, text: str) -> UpstreamSpec:
     cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
     authority, path = rest[:cut], rest[cut:]
     if "@" in authority:
-        raise ValueError(f"upstream {text!r}: user names in DoH URLs are not supported")
+        raise UpstreamError(N_("upstream %(value)r: user names in DoH URLs are not supported"), value=text)
     host, port = _host_port(authority, "https", text)
     path = path.replace("{?dns}", "")  # RFC 8484 URI template: we POST, the variable is unused
     if path in ("", "/"):
@@ -99,7 +118,7 @@ def _https(rest: str, text: str) -> UpstreamSpec:
     elif path.startswith("?"):
         path = DEFAULT_DOH_PATH + path
     if any(ord(c) < 0x21 or ord(c) > 0x7E for c in path):
-        raise ValueError(f"upstream {text!r}: the path must be printable ASCII")
+        raise UpstreamError(N_("upstream %(value)r: the path must be printable ASCII"), value=text)
     return UpstreamSpec("https", host, port, _tls_name(host, tls_name), path, text)
 
 
@@ -110,7 +129,8 @@ def _fragment(rest: str, text: str) -> tuple[str, str | None]:
         return rest, None
     name = name.rstrip(".").lower()
     if not _is_hostname(name):
-        raise ValueError(f"upstream {text!r}: {name!r} after '#' is not a valid TLS host name")
+        raise UpstreamError(N_("upstream %(value)r: %(name)r after '#' is not a valid TLS host name"),
+                            value=text, name=name)
     return rest, name
 
 
@@ -126,14 +146,15 @@ def _host_port(s: str, kind: str, text: str) -> tuple[str, int]:
     if s.startswith("["):
         end = s.find("]")
         if end < 0:
-            raise ValueError(f"upstream {text!r}: missing ']' after the IPv6 address")
+            raise UpstreamError(N_("upstream %(value)r: missing ']' after the IPv6 address"), value=text)
         host, tail = s[1:end], s[end + 1 :]
         ip = _ip(host)
         if ip is None or ":" not in ip:
-            raise ValueError(f"upstream {text!r}: {host!r} inside [] is not an IPv6 address")
+            raise UpstreamError(N_("upstream %(value)r: %(host)r inside [] is not an IPv6 address"), value=text, host=host)
         if tail:
             if not tail.startswith(":"):
-                raise ValueError(f"upstream {text!r}: unexpected {tail!r} after ']': {_FORMS}")
+                raise UpstreamError(N_("upstream %(value)r: unexpected %(tail)r after ']': expected one of %(forms)s"),
+                                    value=text, tail=tail, forms=FORMS)
             port = _port(tail[1:], text)
         return ip, port
     ip = _ip(s)
@@ -143,23 +164,25 @@ def _host_port(s: str, kind: str, text: str) -> tuple[str, int]:
     if not sep:
         host = s
     elif ":" in host:
-        raise ValueError(f"upstream {text!r}: put an IPv6 address with a port in brackets, e.g. [2620:fe::fe]:53")
+        raise UpstreamError(N_("upstream %(value)r: put an IPv6 address with a port in brackets, e.g. [2620:fe::fe]:53"),
+                            value=text)
     else:
         port = _port(p, text)
     if not host:
-        raise ValueError(f"upstream {text!r}: missing host: {_FORMS}")
+        raise UpstreamError(N_("upstream %(value)r: missing host: expected one of %(forms)s"), value=text, forms=FORMS)
     ip = _ip(host)
     if ip is not None:
         return ip, port
     name = host.rstrip(".").lower()
     if not _is_hostname(name) or name.replace(".", "").isdigit():
-        raise ValueError(f"upstream {text!r}: {host!r} is neither an IP address nor a valid host name")
+        raise UpstreamError(N_("upstream %(value)r: %(host)r is neither an IP address nor a valid host name"),
+                        value=text, host=host)
     return name, port
 
 
 def _port(p: str, text: str) -> int:
     if not p.isdigit() or not 0 < int(p) < 65536:
-        raise ValueError(f"upstream {text!r}: port {p!r} is not a number from 1 to 65535")
+        raise UpstreamError(N_("upstream %(value)r: port %(port)r is not a number from 1 to 65535"), value=text, port=p)
     return int(p)
 
 

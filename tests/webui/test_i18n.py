@@ -115,16 +115,22 @@ def test_config_errors_next_to_a_field_are_translated(set_up: Flask, lang: str, 
     r = c.post("/profiles/Kids", data=dict(csrf_token=csrf_of(c, "/profiles/Kids"), deny="bad!name"))
     assert r.status_code == 400
     text = _field_error(r.get_data(as_text=True), "deny").replace("&#39;", "'")
-    assert text == "profiles[1].deny[0]: " + deny
+    # the key path (`profiles[1].deny[0]`) in plain words, counted from 1
+    assert text == WHERE[lang][0] + deny
     r = c.post("/profiles/Kids/time", data=dict(csrf_token=csrf_of(c, "/profiles/Kids/time"), s0_name="night",
                                                 s0_mon="1", s0_start="25:99", s0_end="07:00", s0_all="1"))
     assert r.status_code == 400
     text = _field_error(r.get_data(as_text=True), "s0_start").replace("&#39;", "'")
-    assert text == "profiles[1].schedules[0].start: " + start
+    assert text == WHERE[lang][1] + start
     # the English page says the same in English: one message id, three languages
     c.post("/language", data=dict(csrf_token=csrf_of(c, "/profiles/Kids"), lang="en"))
     r = c.post("/profiles/Kids", data=dict(csrf_token=csrf_of(c, "/profiles/Kids"), deny="bad!name"))
-    assert "is not a valid domain name" in _field_error(r.get_data(as_text=True), "deny")
+    text = _field_error(r.get_data(as_text=True), "deny").replace("&#39;", "'")
+    assert text == "Profile 2, blocked sites, entry 1: 'bad!name' is not a valid domain name"
+
+
+WHERE = {"ru": ("Профиль 2, заблокированные сайты, запись 1: ", "Профиль 2, тихие часы 1, начало: "),
+         "kk": ("2-профиль, бұғатталған сайттар, 1-жазба: ", "2-профиль, 1-тыныш сағаттар, басталуы: ")}
 
 
 def test_config_error_messages_are_in_the_catalogs() -> None:
@@ -134,11 +140,12 @@ def test_config_error_messages_are_in_the_catalogs() -> None:
 
     root = Path(__file__).parents[2]
     marked = set()
-    for path in [*(root / "dnsfilter").glob("config*.py"), *(root / "webui").glob("*.py")]:
+    for path in [*(root / "dnsfilter").glob("config*.py"), root / "dnsfilter" / "core" / "upstream_spec.py",
+                 *(root / "webui").glob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "N_":
                 marked.add(node.args[0].value)  # type: ignore[attr-defined]
-    assert len(marked) >= 35
+    assert len(marked) >= 140  # 38 config errors, then upstreams, types, key paths, feed errors
     for lang in ("ru", "kk"):
         with (root / "webui" / "translations" / lang / "LC_MESSAGES" / "messages.po").open("rb") as f:
             done = {m.id for m in read_po(f) if m.id and m.string and not m.fuzzy}
