@@ -79,11 +79,18 @@ def setup() -> Response | str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: a crafted ?next= must not send the parent elsewhere after login."""
+    """Only same-site paths: a crafted ?next= must not send the parent elsewhere after login;
+    anything else lands on the Dashboard. Browsers drop tabs and newlines inside a URL and read
+    a backslash as a slash, so "/<TAB>/evil.example" or "/<BACKSLASH>evil.example" would become
+    "//evil.example": whitespace, control characters and backslashes are refused outright
+    rather than trusted to urlsplit."""
+    home = url_for("pages.dashboard")
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("pages.devices")
+        return home
+    if any(c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in target):
+        return home
     parts = urlsplit(target)
-    return target if not parts.scheme and not parts.netloc else url_for("pages.devices")
+    return target if not parts.scheme and not parts.netloc else home
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -109,7 +116,7 @@ def login() -> Response | str:
             st.throttle.failed(ip)
             error, status = _("Wrong password."), 401
     elif logged_in():
-        return redirect(url_for("pages.devices"))
+        return redirect(_safe_next(request.args.get("next")))
     return Response(render_template("login.html", error=error), status=status)
 
 

@@ -62,7 +62,30 @@ def test_login_wrong_password_and_open_redirect(set_up: Flask) -> None:
     assert r.status_code == 401 and "Wrong password" in r.get_data(as_text=True)
     assert c.get("/devices").status_code == 302
     r = c.post("/login?next=//evil.example/x", data=dict(csrf_token=csrf_of(c, "/login"), password=PASSWORD))
-    assert r.location == "/devices"
+    assert r.location == "/"  # the Dashboard
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example",
+    "/ /evil.example", "javascript:alert(1)", "evil.example", "/\x00/evil.example", "/\u0085/evil.example",
+])
+def test_login_lands_on_the_dashboard_unless_next_is_a_path_here(set_up: Flask, target: str) -> None:
+    c = set_up.test_client()
+    r = c.post("/login", query_string={"next": target}, data=dict(csrf_token=csrf_of(c, "/login"), password=PASSWORD))
+    assert r.status_code == 302 and r.location == "/", (target, r.location)
+    assert c.get("/login", query_string={"next": target}).location == "/"  # already logged in: the same
+
+
+def test_login_goes_back_to_the_page_that_asked_for_it(set_up: Flask) -> None:
+    c = set_up.test_client()
+    r = c.get("/log?outcome=blocked")
+    assert r.status_code == 302 and r.location == "/login?next=/log?outcome%3Dblocked"
+    r = c.post(r.location, data=dict(csrf_token=csrf_of(c, "/login"), password=PASSWORD))
+    assert r.location == "/log?outcome=blocked"
+    c2 = set_up.test_client()
+    r = c2.post("/login", data=dict(csrf_token=csrf_of(c2, "/login"), password=PASSWORD))
+    assert r.location == "/"
+    assert c2.get("/").status_code == 200
 
 
 def test_throttling_backs_off_after_five_failures(set_up: Flask) -> None:
