@@ -167,11 +167,17 @@ def free_port() -> int:
 class Mem:
     rss_kb: int
     pss_kb: int
+    uss_kb: int  # Private_Clean + Private_Dirty: what ending this process alone would free
     threads: int
+    pages: frozenset[int]  # the physical page frames it maps (root: /proc/PID/pagemap)
+
+
+NONE = Mem(0, 0, 0, 0, frozenset())
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def mem(pid: int) -> Mem:
-    rss = threads = pss = 0
+    rss = threads = pss = uss = 0
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS"):
             rss = int(line.split()[1])
@@ -180,7 +186,52 @@ def mem(pid: int) -> Mem:
     for line in open(f"/proc/{pid}/smaps_rollup"):
         if line.startswith("Pss:"):
             pss = int(line.split()[1])
-    return Mem(rss, pss, threads)
+        elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+            uss += int(line.split()[1])
+    return Mem(rss, pss, uss, threads, frames(pid))
+
+
+def frames(pid: int) -> frozenset[int]:
+    """The page frame numbers of every resident page of the process (empty without root: the
+    kernel hides them). The union over dnsfilter's processes counts each page of RAM they hold
+    once, whoever else maps it: RSS counts a shared page in each process, PSS divides it among
+    every process that maps it, on this machine other Pythons too."""
+    out: set[int] = set()
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pm:
+            for line in maps:
+                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                if lo >= 1 << 47:  # [vsyscall]: not in the pagemap
+                    continue
+                pm.seek(lo // PAGE * 8)
+                for (e,) in struct.iter_unpack("<Q", pm.read((hi - lo) // PAGE * 8)):
+                    if e >> 63 and e & (1 << 55) - 1:  # present, with its frame number shown
+                        out.add(e & (1 << 55) - 1)
+    except OSError:
+        return frozenset()
+    return frozenset(out)
+
+
+@dataclass
+class Reading:
+    """One moment: the daemon and, when it runs, the UI process (the daemon's child)."""
+    daemon: Mem
+    ui: Mem
+
+    def all(self) -> tuple[Mem, Mem]:
+        return self.daemon, self.ui
+
+    def distinct_kb(self) -> int:
+        return len(self.daemon.pages | self.ui.pages) * PAGE // 1024
+
+
+def ui_running(pid: int) -> bool:
+    return bool(children(pid))
+
+
+def reading(pid: int) -> Reading:
+    kids = children(pid)
+    return Reading(mem(pid), mem(kids[0]) if kids else NONE)
 
 
 def io(pid: int) -> dict[str, int]:
@@ -253,8 +304,28 @@ category = "ads"
     return cfg
 
 
+PYC = Path("/var/tmp/dnsfilter-footprint-pyc")
+
+
+def bytecode_env() -> dict[str, str]:
+    """Run from compiled bytecode, as a router's package installs it. A shell with
+    PYTHONDONTWRITEBYTECODE (or a tree others edit) would make every start compile its
+    modules from source, which leaves the compiler's garbage in the heap (about 1 MB here);
+    the .pyc files go to a cache of their own, outside the working tree."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return env | {"PYTHONPYCACHEPREFIX": str(PYC)}
+
+
+def compile_all() -> None:
+    import sysconfig
+
+    dirs = [ROOT / "dnsfilter", ROOT / "feeds", ROOT / "webui", sysconfig.get_path("stdlib"), sysconfig.get_path("purelib")]
+    subprocess.run([PY, "-m", "compileall", "-q", "-j0", *map(str, dirs)], env=bytecode_env(), check=False,
+                   stdout=subprocess.DEVNULL)  # a module that does not compile is the test suite's news, not ours
+
+
 def start(cfg: Path, log: Path, idle_exit: float) -> subprocess.Popen[bytes]:
-    env = os.environ | {"DNSFILTER_WEB_IDLE_EXIT": f"{idle_exit:g}"}
+    env = bytecode_env() | {"DNSFILTER_WEB_IDLE_EXIT": f"{idle_exit:g}"}
     p = subprocess.Popen([str(ROOT / ".venv/bin/dnsfilter"), "serve", "-c", str(cfg), "--log-level", "info"],
                          stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     deadline = time.monotonic() + 120
@@ -266,12 +337,6 @@ def start(cfg: Path, log: Path, idle_exit: float) -> subprocess.Popen[bytes]:
         time.sleep(0.05)
     p.kill()
     raise RuntimeError("daemon not ready:\n" + log.read_text())
-
-
-def ui_mem(pid: int) -> Mem | None:
-    """The UI process's memory, None while it is not running (it starts at the first connection)."""
-    kids = children(pid)
-    return mem(kids[0]) if kids else None
 
 
 # ------------------------------------------------------------------ the run
@@ -291,6 +356,7 @@ def measure(quick: bool) -> list[str]:
         flush = 5.0
         cfg = write_config(d, dns, lan, web, up_sock.getsockname()[1], dlist, flush)
         # compile the list and create the admin first: the measured run starts as a router boots
+        compile_all()
         subprocess.run([str(ROOT / ".venv/bin/dnsfilter"), "feeds", "sync", "-c", str(cfg)], check=True,
                        cwd=ROOT, stdout=subprocess.DEVNULL)
         subprocess.run([PY, "-c", "import sys;from pathlib import Path;from webui.secrets_store import SecretsStore;"
@@ -300,7 +366,7 @@ def measure(quick: bool) -> list[str]:
         p = start(cfg, d / "serve.log", idle_exit)
         try:
             time.sleep(2.0 if quick else 5.0)
-            rows: list[tuple[str, Mem, Mem | None]] = [("idle after start", mem(p.pid), ui_mem(p.pid))]
+            rows: list[tuple[str, Reading]] = [("idle after start", reading(p.pid))]
             # a family's day: 20k queries over 3,000 names, a few popular (Zipf), 10 % of them listed
             pool = rng.sample(listed, 300) + [f"www.site{i}.example{i % 97}.test" for i in range(2_700)]
             rng.shuffle(pool)
@@ -309,7 +375,12 @@ def measure(quick: bool) -> list[str]:
             sent, answered = send_mix(dns, day, 60)
             took = time.monotonic() - t0
             time.sleep(flush + 3)  # the writer's flush of these answers
-            rows.append((f"after a family's day: {sent:,} queries over {len(set(day)):,} names", mem(p.pid), ui_mem(p.pid)))
+            rows.append((f"after a family's day: {sent:,} queries over {len(set(day)):,} names", reading(p.pid)))
+            t1 = time.monotonic()
+            size = page_load(web)
+            first_page = time.monotonic() - t1
+            time.sleep(0.5)
+            rows.append(("then the UI in use (login + /devices)", reading(p.pid)))
             # worst case: every query a new name, half of them listed, until both caches are full
             n = 4_000 if quick else 30_000
             burst = rng.sample(listed, n // 2) + [f"host{i}.burst{i % 500}.test" for i in range(n - n // 2)]
@@ -317,20 +388,16 @@ def measure(quick: bool) -> list[str]:
             b_sent, b_answered = send_mix(dns, burst, 90)
             sent, answered = sent + b_sent, answered + b_answered
             time.sleep(flush + 3)
-            rows.append((f"then {b_sent:,} queries, each a new name", mem(p.pid), ui_mem(p.pid)))
-            t1 = time.monotonic()
-            size = page_load(web)
-            first_page = time.monotonic() - t1
-            time.sleep(0.5)
-            rows.append(("after one UI page load (login + /devices)", mem(p.pid), ui_mem(p.pid)))
             t2 = time.monotonic()
             page_load(web)
             warm_page = time.monotonic() - t2
+            time.sleep(0.5)
+            rows.append((f"then {b_sent:,} queries, each a new name, and a page load", reading(p.pid)))
             flash = [flash_rows(p.pid, dns, flush, 3 if quick else 6, period) for period in (RAM_FLUSH, 3600)]
             deadline = time.monotonic() + idle_exit + 30
-            while children(p.pid) and time.monotonic() < deadline:
+            while ui_running(p.pid) and time.monotonic() < deadline:
                 time.sleep(0.5)
-            rows.append((f"after the UI's idle exit ({idle_exit:g} s here, 600 s by default)", mem(p.pid), ui_mem(p.pid)))
+            rows.append((f"after the UI's idle exit ({idle_exit:g} s here, 600 s by default)", reading(p.pid)))
         finally:
             p.send_signal(signal.SIGTERM)
             p.wait(20)
@@ -367,30 +434,37 @@ LAN_NOTE = ("an interface listener (`br-lan:PORT`, a veth pair inside the run's 
             "followed over netlink as `lan` is)")
 
 
-def table(rows: list[tuple[str, Mem, Mem | None]], origin: str, sent: int, answered: int, took: float, size: int,
+def table(rows: list[tuple[str, Reading]], origin: str, sent: int, answered: int, took: float, size: int,
           flash: list[Flash], pages: tuple[float, float]) -> list[str]:
     if not os.environ.get(NS_ENV):
         origin += "; no interface listener (needs root for a network namespace)"
     mb = lambda kb: f"{kb / 1024:.1f}"  # noqa: E731
     out = [SECTION, "",
-           f"Measured {time.strftime('%Y-%m-%d')} by `scripts/bench_footprint.py` (part of `make bench`): the real "
+           f"Measured {time.strftime('%Y-%m-%d')} at {provenance()} by `scripts/bench_footprint.py` (part of `make bench`): the real "
            f"`dnsfilter serve` on loopback with a router's config: one {NAMES:,}-name compiled list ({origin}), "
-           "`[web]` on (the UI is the daemon's child process under waitress, started on demand), `network.neighbours = true`, "
+           "`[web]` on (the UI is the daemon's child process under waitress, started on demand), "
+           "`network.neighbours = true`, "
            f"{LAN_NOTE} and the query log in "
-           "`log_mode = \"ram\"`; `cache_size = 5000`, `fastpath_size = 10000` as the OpenWrt package sets them. Target: daemon + UI RSS ≤ 48 MB on a 128 MB router.", "",
-           "| moment | daemon RSS MB | UI RSS MB | sum RSS MB | daemon PSS MB | UI PSS MB | sum PSS MB | threads d/UI |",
-           "|---|---|---|---|---|---|---|---|"]
-    for label, dm, ui in rows:
-        um = ui or Mem(0, 0, 0)
-        out.append(f"| {label} | {mb(dm.rss_kb)} | {mb(um.rss_kb)} | **{mb(dm.rss_kb + um.rss_kb)}** | "
-                   f"{mb(dm.pss_kb)} | {mb(um.pss_kb)} | {mb(dm.pss_kb + um.pss_kb)} | {dm.threads}/{um.threads} |"
-                   .replace(" 0.0 |", " - |"))
+           "`log_mode = \"ram\"`, both processes running from compiled bytecode as a router's package installs them; `cache_size = 5000`, `fastpath_size = 10000` as the OpenWrt package sets them. Target: daemon + UI ≤ 48 MB on a 128 MB router, judged on "
+           "**distinct MB**: the physical pages the daemon and the UI map, each page counted once "
+           "(the union of their /proc/PID/pagemap frames), which is the RAM they hold together. The RSS sum counts a "
+           "page both map (libpython, libc, libssl) twice; "
+           "the PSS sum divides shared library pages with every other process mapping them, on this machine "
+           "other Pythons too, so it reads low. Both are shown.", "",
+           "| moment | daemon RSS MB | UI RSS MB | sum RSS | daemon PSS MB | UI PSS MB | sum PSS "
+           "| UI USS MB | **distinct MB** | threads d/UI |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for label, r in rows:
+        d, ui = r.all()
+        out.append(f"| {label} | {mb(d.rss_kb)} | {mb(ui.rss_kb)} | {mb(d.rss_kb + ui.rss_kb)} | "
+                   f"{mb(d.pss_kb)} | {mb(ui.pss_kb)} | {mb(d.pss_kb + ui.pss_kb)} | {mb(ui.uss_kb)} | "
+                   f"**{mb(r.distinct_kb())}** | {d.threads}/{ui.threads} |".replace(" 0.0 |", " - |"))
     out += ["", f"Queries: {sent:,} sent, {answered:,} answered (the day's took {took:.1f} s; allowed names "
             "from a local upstream); the page load logs in and renders "
             f"/devices ({size:,} bytes) in {pages[0]:.2f} s, starting the UI process; the same again with it "
-            f"running took {pages[1]:.2f} s. `-`: the UI process is not running (the daemon holds its socket and "
+            f"running, after the burst, took {pages[1]:.2f} s. `-`: the UI process is not running (the daemon holds its socket and "
             "starts it at the first connection; it ends after `DNSFILTER_WEB_IDLE_EXIT` seconds without "
-            "requests). RSS counts shared library pages in both processes; PSS splits them.", "",
+            "requests).", "",
             f"Flash writes with the query log in RAM mode, for a family's {DAY_QUERIES:,} queries a day: the "
             "daemon's /proc/PID/io `write_bytes` (what reaches the block layer, before the filesystem's journal; "
             "`wchar`: bytes in write calls) over several flushes, each with the answers of one `log_flush` period:", "",
@@ -401,6 +475,16 @@ def table(rows: list[tuple[str, Mem, Mem | None]], origin: str, sent: int, answe
             "Before and after the footprint work, and what a router should set: "
             "[docs/deploy.md](docs/deploy.md#footprint-on-a-128-mb-router).", ""]
     return out
+
+
+def provenance() -> str:
+    """The commit measured, and which of the daemon's and UI's files differed from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "dnsfilter", "feeds", "webui"],
+                           capture_output=True, text=True).stdout.split("\n")
+    files = sorted(line[3:] for line in dirty if line.strip() and line[3:].endswith(".py"))
+    return f"commit {head}" + (f" (with uncommitted changes to {', '.join(files)})" if files else "")
 
 
 def write_section(path: Path, section: list[str]) -> None:

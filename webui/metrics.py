@@ -9,7 +9,9 @@ Auth is the API's: an API token (`Authorization: Bearer ...`, what Prometheus'
 `authorization:` scrape setting sends) or a logged-in browser session (webui._gate).
 
 prometheus_client is a dependency, but OpenWrt has no package of it: without it /metrics
-answers 501 with a plain reason and the rest of the UI works as before.
+answers 501 with a plain reason and the rest of the UI works as before. It is imported at the
+first /metrics request, not with the UI: its ~30 modules (and urllib.request, wsgiref) cost
+the UI process about 1 MB that no page needs (measured with scripts/bench_footprint.py).
 """
 
 from __future__ import annotations
@@ -23,14 +25,6 @@ from flask import Blueprint, Response
 
 from webui import control, state
 
-try:
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.core import GaugeMetricFamily
-    from prometheus_client.exposition import CONTENT_TYPE_LATEST
-    from prometheus_client.parser import text_string_to_metric_families
-except ImportError:  # pragma: no cover - exercised on appliances without the package
-    CollectorRegistry = None  # type: ignore[assignment,misc]
-
 bp = Blueprint("metrics", __name__)
 ASK_TIMEOUT = 5.0  # below a scraper's usual 10 s timeout, so a hung daemon still gives dnsfilter_up 0
 
@@ -42,6 +36,9 @@ class DaemonCollector:
         self.socket_path = socket_path
 
     def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.parser import text_string_to_metric_families
+
         started = time.monotonic()
         reply = control.send(self.socket_path, "metrics", timeout=ASK_TIMEOUT)
         text = reply.data.get("metrics") if reply.ok else None
@@ -59,7 +56,11 @@ class DaemonCollector:
 
 
 def available() -> bool:
-    return CollectorRegistry is not None
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:  # appliances without the package
+        return False
+    return True
 
 
 @bp.get("/metrics")
@@ -67,6 +68,9 @@ def metrics() -> Response:
     if not available():
         return Response("prometheus_client is not installed on this appliance\n", status=501,
                         mimetype="text/plain")
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DaemonCollector(state().data_dir / "control.sock"))  # type: ignore[arg-type]
     return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
