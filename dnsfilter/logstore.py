@@ -109,14 +109,31 @@ class LogStore:
     # ------------------------------------------------------------ reading
 
     def tail(self, limit: int = 100, *, device: str | None = None, name: str | None = None,
-             outcome: str | None = None, since: float | None = None, before: float | None = None) -> list[dict[str, Any]]:
-        """The newest rows, newest first. `name` matches a part of the name; `before` pages back."""
+             outcome: str | None = None, since: float | None = None, before: float | None = None,
+             older_than: tuple[float, int] | None = None,
+             newer_than: tuple[float, int] | None = None) -> list[dict[str, Any]]:
+        """The newest rows, newest first, each with its `id` (the rowid). `name` matches a part of
+        the name; `before` pages back by time. Keyset paging: `older_than=(ts, id)` gives the rows
+        just below that row, `newer_than=(ts, id)` the `limit` rows just above it (still newest
+        first). The order is (ts, id), so rows of the same instant are neither lost nor repeated
+        between pages, and the `ts` bound keeps each page an index range scan."""
         where, args = _filters(device=device, outcome=outcome, since=since, before=before)
         if name:
             where.append("name LIKE ? ESCAPE '\\'")
             args.append("%" + name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        sql = f"SELECT {', '.join(COLUMNS)} FROM queries {_where(where)} ORDER BY ts DESC LIMIT ?"
-        return [dict(zip(COLUMNS, r, strict=True)) for r in self.db.execute(sql, [*args, int(limit)])]
+        order = "DESC"
+        if older_than is not None:
+            where.append("ts <= ? AND (ts < ? OR rowid < ?)")
+            args += [older_than[0], older_than[0], older_than[1]]
+        elif newer_than is not None:
+            where.append("ts >= ? AND (ts > ? OR rowid > ?)")
+            args += [newer_than[0], newer_than[0], newer_than[1]]
+            order = "ASC"  # the rows just above the cursor, turned newest first below
+        cols = ", ".join(COLUMNS)
+        sql = f"SELECT rowid, {cols} FROM queries {_where(where)} ORDER BY ts {order}, rowid {order} LIMIT ?"
+        found = [{"id": r[0], **dict(zip(COLUMNS, r[1:], strict=True))}
+                 for r in self.db.execute(sql, [*args, int(limit)])]
+        return found[::-1] if order == "ASC" else found
 
     def export(self, *, since: float | None = None, device: str | None = None) -> Iterator[dict[str, Any]]:
         """Every row (oldest first) matching the filters, streamed."""

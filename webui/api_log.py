@@ -26,13 +26,16 @@ def dashboard() -> Response:
 
 @bp.get("/log")
 def log() -> Response:
-    """?device=&name=&outcome=&limit= (1..500, default 100): the newest matching rows."""
+    """?device=&name=&outcome=&limit= (1..500, default 100): the newest matching rows;
+    &before=CURSOR or &after=CURSOR (the `older` / `newer` of a previous answer) pages."""
     cfg = load_config()
     try:
         filters = logview.parse_filters(request.args)
     except ConfigError as e:
         return _error(400, error_text(e), e.key)
-    return jsonify(ok=True, logging=logview.logging_of(cfg).as_dict(), rows=logview.rows(cfg, filters))
+    found = logview.page(cfg, filters)
+    return jsonify(ok=True, logging=logview.logging_of(cfg).as_dict(), rows=found.rows, older=found.older,
+                   newer=found.newer)
 
 
 def _edit(verb: str) -> Response:

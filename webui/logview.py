@@ -6,6 +6,7 @@ the Devices page shows them, each profile's privacy mode, reasons in plain words
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -151,6 +152,22 @@ class Filters:
     name: str = ""
     outcome: str = ""
     limit: int = DEFAULT_ROWS
+    before: str = ""  # a cursor (cursor_of): the rows older than that row
+    after: str = ""  # a cursor: the rows newer than that row
+
+
+# A page's position in the log: "TS_ID", the row's time (repr of the float, exact) and rowid
+# (bounded to 18 digits: SQLite's integers are 64-bit, a longer one would overflow, not 400).
+_CURSOR = re.compile(r"([0-9]{1,11}(?:\.[0-9]{1,17})?)_([0-9]{1,18})")
+
+
+def cursor_of(row: dict[str, Any]) -> str:
+    return f"{float(row['ts'])!r}_{int(row['id'])}"
+
+
+def _cursor(text: str) -> tuple[float, int] | None:
+    m = _CURSOR.fullmatch(text)
+    return (float(m.group(1)), int(m.group(2))) if m else None
 
 
 def parse_filters(args: Any) -> Filters:
@@ -167,18 +184,49 @@ def parse_filters(args: Any) -> Filters:
         raise ConfigError("outcome", _("Unknown outcome."))
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ROWS:  # "²".isdigit() is True
         raise ConfigError("limit", _("The number of rows must be from 1 to %(n)d.", n=MAX_ROWS))
-    return Filters(device, name, outcome, int(raw))
+    before, after = (args.get("before") or "").strip(), (args.get("after") or "").strip()
+    for key, text in (("before", before), ("after", after)):
+        if text and _cursor(text) is None:
+            raise ConfigError(key, _("This page of the log cannot be found. Start again from the newest lookups."))
+    if before and after:
+        raise ConfigError("after", _("Choose either older or newer lookups, not both."))
+    return Filters(device, name, outcome, int(raw), before, after)
 
 
-def rows(cfg: Config, f: Filters) -> list[dict[str, Any]]:
-    """The newest rows matching the filters, with the device's name and the reason in words."""
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[dict[str, Any]]
+    older: str | None  # the cursor for the next older page, None at the oldest row
+    newer: str | None  # the cursor for the next newer page, None at the newest row
+
+
+def page(cfg: Config, f: Filters) -> Page:
+    """One page of rows matching the filters, newest first, with the cursors of its neighbours.
+    One row more than the page is read in the direction of travel, to know whether there is a
+    next page that way; the other way there is one, since that is where the cursor came from."""
     store = open_store(cfg)
     if store is None:
-        return []
+        return Page([], None, None)
+    before, after = _cursor(f.before), _cursor(f.after)
     try:
-        found = store.tail(f.limit, device=f.device or None, name=f.name or None, outcome=f.outcome or None)
+        found = store.tail(f.limit + 1, device=f.device or None, name=f.name or None, outcome=f.outcome or None,
+                           older_than=before, newer_than=after)
     finally:
         store.close()
+    more = len(found) > f.limit
+    if after is not None:
+        found = found[1:] if more else found  # read upwards: the extra row is the newest
+        newer = cursor_of(found[0]) if more else None
+        older = cursor_of(found[-1]) if found else None
+    else:
+        found = found[:f.limit]
+        older = cursor_of(found[-1]) if more else None
+        newer = cursor_of(found[0]) if before is not None and found else None
+    return Page(_described(cfg, found), older, newer)
+
+
+def _described(cfg: Config, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with the device's name, the local time and the reason in words."""
     index, tz = device_index(cfg), cfg.general.timezone
     midnight = dt.datetime.now(ZoneInfo(tz)).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     for r in found:

@@ -49,6 +49,8 @@ def _op(summary: str, ok: dict[str, Any], *, body: dict[str, Any] | None = None,
 
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
+# webui.logview._CURSOR: a row's time and id, "TS_ID" (keyset paging of the query log)
+_CURSOR = {"type": "string", "pattern": "^[0-9]{1,11}(\\.[0-9]{1,17})?_[0-9]{1,18}$", "maxLength": 48}
 _OBJ = {"type": "object"}
 
 SCHEMAS: dict[str, Any] = {
@@ -211,15 +213,26 @@ PATHS: dict[str, Any] = {
                                     "description": "null until the daemon has written its query log"},
                         "series_24h": {"type": "array", "items": _OBJ},
                         "series_7d": {"type": "array", "items": _OBJ}}}))},
-    "/log": {"get": _op("The newest query log rows matching the filters", _json(
-        {"type": "object", "required": ["ok", "logging", "rows"],
+    "/log": {"get": _op("The newest query log rows matching the filters, or the page a cursor names", _json(
+        {"type": "object", "required": ["ok", "logging", "rows", "older", "newer"],
          "properties": {"ok": {"const": True}, "logging": _ref("Logging"),
-                        "rows": {"type": "array", "items": _OBJ}}}),
+                        "rows": {"type": "array", "items": {"type": "object", "required": ["id", "ts"],
+                                                            "properties": {"id": {"type": "integer"},
+                                                                           "ts": {"type": "number"}}},
+                                 "description": "Newest first; `id` is the row's number in the log"},
+                        "older": {"type": ["string", "null"],
+                                  "description": "Send as `before` for the next older page; null: no older rows"},
+                        "newer": {"type": ["string", "null"],
+                                  "description": "Send as `after` for the next newer page; null: these are the newest"}}}),
         params=[{"name": "device", "in": "query", "schema": {"type": "string", "maxLength": 64}},
                 {"name": "name", "in": "query", "schema": {"type": "string", "maxLength": 253}},
                 {"name": "outcome", "in": "query", "schema": {"enum": ["blocked", "resolved", "cached", "stale",
                                                                        "rewritten", "local", "refused", "failed"]}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}])},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                {"name": "before", "in": "query", "schema": _CURSOR,
+                 "description": "The rows older than this cursor (`older` of a previous answer)"},
+                {"name": "after", "in": "query", "schema": _CURSOR,
+                 "description": "The rows newer than this cursor (`newer` of a previous answer); not with `before`"}])},
     "/log/allow": {"post": _op("Allow a name for a device's profile (or everyone)", _json(_ref("LogEdit")),
                                unsafe=True, body=_ref("LogEditRequest"))},
     "/log/block": {"post": _op("Block a name for a device's profile (or everyone)", _json(_ref("LogEdit")),

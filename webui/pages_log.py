@@ -35,17 +35,27 @@ def query_log() -> Response:
     except ConfigError as e:
         error, filters = error_text(e), logview.Filters()
     live = request.args.get("live") == "1"
-    found = [] if error else logview.rows(cfg, filters)
+    found = logview.Page([], None, None) if error else logview.page(cfg, filters)
     devices = sorted({(d.id, d.name) for d in logview.device_index(cfg).values()}, key=lambda t: t[1].lower())
     return Response(render_template(
-        "log.html", logging=logview.logging_of(cfg), rows=found, filters=filters, error=error, live=live,
+        "log.html", logging=logview.logging_of(cfg), rows=found.rows, older=found.older, newer=found.newer,
+        page_url=lambda **cursor: _page_url(filters, **cursor), filters=filters, error=error, live=live,
         live_seconds=LIVE_SECONDS, devices=devices, outcomes=logview.OUTCOMES,
         messages=get_flashed_messages(with_categories=True)), status=400 if error else 200)
 
 
+def _page_url(f: logview.Filters, **cursor: str) -> str:
+    """Another page of the log with the same filters (`before=` or `after=` a cursor, or none:
+    the newest rows). Not live: a page of older rows does not change by reloading it."""
+    limit = f.limit if f.limit != logview.DEFAULT_ROWS else None
+    return url_for("pages.query_log", device=f.device or None, name=f.name or None, outcome=f.outcome or None,
+                   limit=limit, **cursor)
+
+
 def _back() -> str:
-    """Back to the log with the filters the parent had (only our own query keys are kept)."""
-    keep: dict[str, Any] = {k: v for k in ("device", "name", "outcome", "limit", "live") if (v := request.form.get(f"f_{k}"))}
+    """Back to the log with the filters (and page) the parent had (only our own query keys are kept)."""
+    keys = ("device", "name", "outcome", "limit", "live", "before", "after")
+    keep: dict[str, Any] = {k: v for k in keys if (v := request.form.get(f"f_{k}"))}
     return url_for("pages.query_log", **keep)
 
 

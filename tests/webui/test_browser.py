@@ -177,6 +177,7 @@ def _allow_from_the_query_log(browser: Any, base: str, daemon: DaemonProcess) ->
     browser.get(f"{base}/")
     dashboard = _by(browser, "main").text
     assert "tiktok.com" in dashboard and KID in dashboard, dashboard
+    _page_back_and_forth(browser, base)
 
     row = _log_row(browser, base)
     old = _by(browser, "html")
@@ -200,6 +201,27 @@ def _allow_from_the_query_log(browser: Any, base: str, daemon: DaemonProcess) ->
     assert "tiktok.com is now blocked in the profile Kids." in _by(browser, "main").text
     wait_for("tiktok.com to be blocked again for 127.0.0.2 after Block this",
              lambda: answer_ips(query(daemon.port, "tiktok.com", KID)) == ["0.0.0.0"], timeout=5)
+
+
+def _page_back_and_forth(browser: Any, base: str) -> None:
+    """One row a page: "Older" goes down one row keeping the filter, "Newer" comes back to it."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base}/log?limit=1&name=tiktok.com")
+    newest = _by(browser, "li.entry").text
+    assert not browser.find_elements(By.CSS_SELECTOR, ".pager a.newer")
+    _click_and_wait(browser, ".pager a.older")
+    assert "before=" in browser.current_url and "limit=1" in browser.current_url, browser.current_url
+    assert "name=tiktok.com" in browser.current_url
+    assert _by(browser, "li.entry").text != newest
+    _click_and_wait(browser, ".pager a.newer")
+    assert _by(browser, "li.entry").text == newest
+
+
+def _click_and_wait(browser: Any, css: str) -> None:
+    old = _by(browser, "html")
+    _by(browser, css).click()
+    wait_for(f"the page after {css}", lambda: not _stale_ok(old))
 
 
 PAGES = ["/", "/log", "/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/settings"]
