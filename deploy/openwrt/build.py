@@ -37,9 +37,10 @@ import apk3  # beside this script, which is not a package
 ROOT = Path(__file__).resolve().parents[2]
 FILES = Path(__file__).resolve().parent / "files"
 MTIME = 0  # reproducible archives
-DEPENDS = ("python3-light", "python3-flask", "python3-requests", "python3-pyroute2", "python3-asyncio",
+# The same list as the Makefile's DEPENDS (tests/deploy/test_ipk.py compares them).
+DEPENDS = ("python3-light", "python3-flask", "python3-requests", "python3-asyncio",
            "python3-logging", "python3-sqlite3", "python3-openssl", "python3-urllib", "python3-codecs",
-           "zoneinfo-all")
+           "python3-ctypes", "zoneinfo-all")
 RELEASE = 1
 
 POSTINST = """#!/bin/sh

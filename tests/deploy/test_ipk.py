@@ -74,11 +74,20 @@ def test_control_fields(package):
     assert fields["Version"] == f"{build.version()}-r1"
     assert fields["Architecture"] == "all"
     deps = [d.strip() for d in fields["Depends"].split(",")]
-    for dep in ("python3-light", "python3-flask", "python3-requests", "python3-pyroute2"):
+    for dep in ("python3-light", "python3-flask", "python3-requests", "python3-ctypes"):
         assert dep in deps
+    assert "python3-pyroute2" not in deps  # nothing imports it at run time (docs/deploy.md)
+    assert [d for d in deps if d != "libc"] == list(build.DEPENDS) == makefile_depends()
     assert "dnslib" not in fields["Depends"]  # vendored, not a dependency
     assert int(fields["Installed-Size"]) > 100_000
     assert read(ctl, "./conffiles") == "/etc/config/dnsfilter\n"
+
+
+def makefile_depends() -> list[str]:
+    """The DEPENDS of the packages-feed Makefile, in order (continuation lines joined)."""
+    text = (Path(build.__file__).parent / "Makefile").read_text().replace("\\\n", " ")
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("DEPENDS:="))
+    return [d.lstrip("+") for d in line.split(":=", 1)[1].split()]
 
 
 def test_maintainer_scripts(package):
