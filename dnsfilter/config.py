@@ -261,7 +261,7 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
         raise ConfigError("profiles", N_("two profiles have the same name"))
     devices = tuple(parse_device(sec, pnames) for sec in _table_list(data, "devices"))
     if dns.workers != 1 and any(p.budgets for p in profiles):
-        raise ConfigError("dns.workers", "daily budgets are counted in one process: they need workers = 1")
+        raise ConfigError("dns.workers", N_("daily budgets are counted in one process: they need workers = 1"))
     net = parse_network(_section(data, "network"))
     fw = _firewall(_section(data, "firewall"))
     return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net, fw)
@@ -271,7 +271,7 @@ def _firewall(s: Section) -> Firewall:
     base = Firewall()
     ifaces = s.strings("interfaces", base.interfaces)
     if not ifaces:
-        raise ConfigError(s.key("interfaces"), "needs at least one LAN interface")
+        raise ConfigError(s.key("interfaces"), N_("needs at least one LAN interface"))
     for i, name in enumerate(ifaces):
         check_ifname(name, f"{s.key('interfaces')}[{i}]")
     fw = Firewall(
@@ -331,7 +331,7 @@ def _dns(s: Section) -> Dns:
     if dns.min_ttl > dns.max_ttl:
         raise ConfigError(s.key("min_ttl"), N_("must not be above max_ttl"))
     if dns.send_client_subnet:
-        raise ConfigError(s.key("send_client_subnet"), "sending client subnets upstream is not supported (privacy)")
+        raise ConfigError(s.key("send_client_subnet"), N_("sending client subnets upstream is not supported (privacy)"))
     s.done()
     return dns
 

@@ -149,12 +149,12 @@ def _csv_options(s: Section, fmt: str) -> tuple[tuple[str, Any], ...]:
     if not given:
         return ()
     if fmt not in ("csv", "auto"):
-        raise ConfigError(s.key(given[0]), "only for format = \"csv\"")
+        raise ConfigError(s.key(given[0]), N_('only for format = "csv"'))
     out: dict[str, Any] = {}
     if "delimiter" in s.data:
         d = s.get("delimiter", str, ";")
         if len(d) != 1 or d in "\r\n":
-            raise ConfigError(s.key("delimiter"), "must be one character")
+            raise ConfigError(s.key("delimiter"), N_("must be one character"))
         out["delimiter"] = d
     if "encoding" in s.data:
         import codecs
@@ -163,21 +163,21 @@ def _csv_options(s: Section, fmt: str) -> tuple[tuple[str, Any], ...]:
         try:
             codecs.lookup(enc)
         except LookupError:
-            raise ConfigError(s.key("encoding"), f"unknown encoding {enc!r}") from None
+            raise ConfigError(s.key("encoding"), N_("unknown encoding %(value)r"), value=enc) from None
         out["encoding"] = enc
     if "skip_lines" in s.data:
         out["skip_lines"] = s.int_in("skip_lines", 0, 0, 10_000)
     if "url_policy" in s.data:
         policy = s.get("url_policy", str, "skip")
         if policy not in ("skip", "host"):
-            raise ConfigError(s.key("url_policy"), "must be 'skip' or 'host'")
+            raise ConfigError(s.key("url_policy"), N_("must be 'skip' or 'host'"))
         out["url_policy"] = policy
     if "columns" in s.data:
         cols = Section(s.key("columns"), s.get("columns", dict, {}))
         table = {c: cols.int_in(c, 0, 1, 1000) for c in ("domain", "url") if c in cols.data}
         cols.done()
         if "domain" not in table:
-            raise ConfigError(cols.key("domain"), "columns needs at least the domain column (1-based)")
+            raise ConfigError(cols.key("domain"), N_("columns needs at least the domain column (1-based)"))
         out["columns"] = tuple(sorted(table.items()))
     return tuple(sorted(out.items()))
 

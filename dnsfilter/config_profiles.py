@@ -161,13 +161,13 @@ def parse_profile(s: Section) -> Profile:
                               value=sid, groups=", ".join(GROUPS))
     youtube = s.get("youtube", str, "strict")
     if youtube not in YOUTUBE_MODES:
-        raise ConfigError(s.key("youtube"), f"must be one of {', '.join(YOUTUBE_MODES)}")
+        raise ConfigError(s.key("youtube"), N_("must be one of %(modes)s"), modes=", ".join(YOUTUBE_MODES))
     raw_budgets = s.get("budgets", dict, {})
     budgets = tuple((_item(k, f"{s.key('budgets')}.{k}"), parse_minutes(v, f"{s.key('budgets')}.{k}"))
                     for k, v in raw_budgets.items())
     privacy = s.get("privacy", str, "full")
     if privacy not in ("full", "anonymous", "counts", "off"):
-        raise ConfigError(s.key("privacy"), "must be full, anonymous, counts or off")
+        raise ConfigError(s.key("privacy"), N_("must be full, anonymous, counts or off"))
     sched = s.get("schedules", list, [])
     schedules = tuple(_schedule(Section(f"{s.key('schedules')}[{i}]", item), i) for i, item in enumerate(sched))
     p = Profile(name, categories_of(s, "block_categories", None), names_of(s, "allow"), names_of(s, "deny"),
@@ -198,7 +198,7 @@ def parse_device(s: Section, profiles: list[str]) -> Device:
             raise ConfigError(s.key("mac"), N_("%(value)r is not a MAC address (e.g. aa:bb:cc:dd:ee:ff)"),
                               value=mac) from None
     if ip is None and cidr is None and mac is None:
-        raise ConfigError(s.prefix, "a device needs mac, ip or cidr")
+        raise ConfigError(s.prefix, N_("a device needs mac, ip or cidr"))
     dev = Device(name or mac or ip or cidr or "", profile, ip, cidr, mac)
     s.done()
     return dev

@@ -120,23 +120,25 @@ def parse_listen(text: str, key: str, default_port: int = 53) -> Listen:
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep:
-            raise ConfigError(key, f"{text!r}: missing ']'")
+            raise ConfigError(key, N_("%(value)r: missing ']'"), value=text)
         if rest:
             if not rest.startswith(":") or not (rest[1:].isascii() and rest[1:].isdigit()):
-                raise ConfigError(key, f"{text!r}: expected [address]:port")
+                raise ConfigError(key, N_("%(value)r: expected [address]:port"), value=text)
             port = int(rest[1:])
     elif text.count(":") == 1:
         host, p = text.split(":")
         if not (p.isascii() and p.isdigit()):
-            raise ConfigError(key, f"{text!r}: the port must be a number")
+            raise ConfigError(key, N_("%(value)r: the port must be a number"), value=text)
         port = int(p)
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        raise ConfigError(key, f"{text!r}: expected an IP address with an optional port"
-                               + (", `lan` or an interface name (br-lan, eth0)" if default_port == 53 else "")) from None
+        if default_port == 53:
+            raise ConfigError(key, N_("%(value)r: expected an IP address with an optional port, `lan` or an "
+                                      "interface name (br-lan, eth0)"), value=text) from None
+        raise ConfigError(key, N_("%(value)r: expected an IP address with an optional port"), value=text) from None
     if not 0 <= port <= 65535:
-        raise ConfigError(key, f"{text!r}: port out of range")
+        raise ConfigError(key, N_("%(value)r: port out of range"), value=text)
     return Listen(host, port)
 
 
@@ -149,7 +151,7 @@ def parse_dns_listen(text: str, key: str, default_port: int = 53) -> Listen:
     if name and ":" not in port and not name[0].isdigit() and not name.startswith("[") and looks_like_if:
         check_ifname(name, key)
         if sep and not (port.isascii() and port.isdigit() and 0 <= int(port) <= 65535):
-            raise ConfigError(key, f"{text!r}: the port must be a number up to 65535")
+            raise ConfigError(key, N_("%(value)r: the port must be a number up to 65535"), value=text)
         return Listen("", int(port) if sep else default_port, name)
     return parse_listen(text, key, default_port)
 
@@ -190,7 +192,7 @@ def check_name(name: str, key: str, wildcard: bool = False) -> str:
 def check_ifname(name: str, key: str) -> str:
     """A Linux interface name (IFNAMSIZ): it ends up quoted inside nft rules, so keep it plain."""
     if not (0 < len(name) <= 15 and name.isascii() and all(c.isalnum() or c in "_.-" for c in name)):
-        raise ConfigError(key, f"{name!r} is not an interface name (1-15 letters, digits, '_', '.', '-')")
+        raise ConfigError(key, N_("%(value)r is not an interface name (1-15 letters, digits, '_', '.', '-')"), value=name)
     return name
 
 
