@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dnsfilter import config as config_mod
 from dnsfilter.assemble import build_engine, reconfigure
@@ -27,6 +27,9 @@ from dnsfilter.shell.lists import load_matcher
 from dnsfilter.shell.logs import RateLimitedLog
 from dnsfilter.shell.server import DnsServer
 from dnsfilter.shell.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from dnsfilter.shell.doh_refresh import Refresher
 
 log = logging.getLogger("dnsfilter")
 T = TypeVar("T")
@@ -50,7 +53,7 @@ class Daemon:
         self.started = time.time()
         self.reloads = 0
         self.sync_task: asyncio.Task[None] | None = None
-        self.doh_task: asyncio.Task[None] | None = None
+        self.doh: Refresher | None = None  # worker 0 (or the only process) refreshes the DoH sets
         self.household: Household | None = None
         self.lan: LanWatcher | None = None
 
@@ -85,7 +88,8 @@ class Daemon:
         await self._start_control()
         if self.worker in (None, 0):  # one process downloads; the others map what it compiles
             self.sync_task = loop.create_task(self._periodic_sync())
-            self._start_doh_refresh(loop)
+            if self.cfg.firewall.doh_feed:
+                self._doh().start(self.cfg)
         _settle_gc()
         addrs = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.server.addresses())
         names = sum(len(s) for s in self.matcher.sets.values())
@@ -95,8 +99,8 @@ class Daemon:
         log.info("stopping: finishing queries in flight")
         if self.sync_task is not None:
             self.sync_task.cancel()
-        if self.doh_task is not None:
-            self.doh_task.cancel()
+        if self.doh is not None:
+            self.doh.stop()
         if self.control is not None:
             self.control.close()
         if self.lan is not None:
@@ -153,7 +157,9 @@ class Daemon:
                 if old_pool is not None:  # queries already sent on it finish there
                     asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
             reconfigure(self.engine, new, matcher)
-            self.cfg, self.matcher = new, matcher
+            old, self.cfg, self.matcher = self.cfg, new, matcher
+            if self.worker in (None, 0) and (self.doh is not None or new.firewall.doh_feed):
+                await self._doh().reconfigure(old, new)  # doh_feed added, changed or removed
             if self.household is not None:
                 self.household.cfg = new
             _settle_gc()
@@ -162,16 +168,14 @@ class Daemon:
             log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
             return True, msg
 
-    def _start_doh_refresh(self, loop: asyncio.AbstractEventLoop) -> None:
-        """[firewall] doh_feed: refill the forced-DNS DoH sets on a schedule, where this process
-        may change nftables (OpenWrt, root containers); elsewhere a timer runs the CLI."""
-        from dnsfilter.shell import doh_refresh
-        if not self.cfg.firewall.doh_feed:
-            return
-        if not doh_refresh.may_change_nftables():
-            log.info("DoH feed: no CAP_NET_ADMIN here; `dnsfilter firewall refresh` (a timer) fetches it")
-            return
-        self.doh_task = loop.create_task(doh_refresh.run(lambda: self.cfg, self.stopping, _in_thread))
+    def _doh(self) -> Refresher:
+        """The DoH feed refresher, made the first time a config names a feed (its module, nft
+        and fetch code are not loaded otherwise)."""
+        if self.doh is None:
+            from dnsfilter.shell.doh_refresh import Refresher
+
+            self.doh = Refresher(lambda: self.cfg, self.stopping, _in_thread)
+        return self.doh
 
     # ------------------------------------------------------------ periodic feed sync
 

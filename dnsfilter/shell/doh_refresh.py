@@ -170,3 +170,50 @@ async def run(get_cfg: Callable[[], Config], stopping: asyncio.Event,
             delay = min(delay, RETRY_AFTER_FAILURE)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), delay)
+
+
+class Refresher:
+    """The daemon's `run` loop, kept in step with the config: started at start-up when
+    `[firewall] doh_feed` is set, and on a reload that adds the feed or changes its URL or
+    interval (restarted, so the new list is fetched at once, not after the old interval);
+    stopped by a reload that removes it, after which the sets are refilled once without the
+    feed's addresses. Only where this process may change nftables."""
+
+    def __init__(self, get_cfg: Callable[[], Config], stopping: asyncio.Event,
+                 in_thread: Callable[..., Any]) -> None:
+        self.get_cfg = get_cfg
+        self.stopping = stopping
+        self.in_thread = in_thread
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, cfg: Config) -> None:
+        if not cfg.firewall.doh_feed:
+            return
+        if not may_change_nftables():
+            log.info("DoH feed: no CAP_NET_ADMIN here; `dnsfilter firewall refresh` (a timer) fetches it")
+            return
+        self.task = asyncio.get_running_loop().create_task(run(self.get_cfg, self.stopping, self.in_thread))
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()  # a round running in its thread finishes there; nothing awaits it
+            self.task = None
+
+    async def reconfigure(self, old: Config, new: Config) -> None:
+        """After a reload swapped `old` for `new` (the loop reads `get_cfg()`, which is `new`)."""
+        before = (old.firewall.doh_feed, old.firewall.doh_refresh)
+        if before == (new.firewall.doh_feed, new.firewall.doh_refresh):
+            return
+        self.stop()
+        if new.firewall.doh_feed:
+            log.info("DoH feed %s: %s", "changed" if old.firewall.doh_feed else "added", new.firewall.doh_feed)
+            self.start(new)
+            return
+        log.info("DoH feed removed: its addresses leave the DoH sets")
+        if not may_change_nftables():
+            return
+        try:
+            _st, variants = await self.in_thread(refresh_once, new)
+            log.info("DoH sets refilled without the feed: %s", ", ".join(variants) or "no loaded rules")
+        except fa.FirewallError as e:
+            log.warning("DoH sets not refilled: %s", e)

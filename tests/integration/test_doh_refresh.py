@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -179,6 +180,62 @@ def test_daemon_refreshes_the_doh_set_from_the_feed(ns: str, served: tuple[Path,
         (web / "doh.txt").write_text("# nothing\n")
         wait_for(lambda: "no addresses" in json.loads(state.read_text()).get("error", ""), 15, logged())
         assert "198.51.100.7" in elements(ns, "doh4")
+        assert daemon.poll() is None and table_handle(ns) == handle
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        log.close()
+
+
+def test_reload_starts_and_stops_the_feed(ns: str, served: tuple[Path, str], tmp_path: Path) -> None:
+    """`[firewall] doh_feed` added by a reload (SIGHUP) is fetched at once, without a restart;
+    a changed URL is fetched at once too; removed, its addresses leave the sets. The interval
+    is an hour, so only the reloads can explain what lands."""
+    web, url = served
+    cfg = write_config(tmp_path, url, interval=3600)
+    with_feed = cfg.read_text()
+    cfg.write_text(with_feed.replace(f'doh_feed = "{url}"\n', ""))  # start without the feed
+    dnsfilter(ns, "firewall", "apply", "-c", str(cfg))
+    handle = table_handle(ns)
+    log_path = tmp_path / "daemon.log"
+    log = open(log_path, "wb")
+    daemon = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "dnsfilter", "serve", "-c", str(cfg)],
+                              stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        def logged() -> str:
+            return log_path.read_text(errors="replace")
+
+        wait_for(lambda: "ready: answering" in logged(), 20, f"daemon not ready:\n{logged()}")
+        time.sleep(1.0)
+        assert elements(ns, "doh4") == {"192.0.2.99"} and not (web / "requests.log").exists()
+
+        cfg.write_text(with_feed)
+        daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: "192.0.2.10" in elements(ns, "doh4"), 15, f"added feed never fetched:\n{logged()}")
+        assert elements(ns, "doh4") == {"192.0.2.10", "192.0.2.99"} and elements(ns, "doh6") == {"2001:db8::10"}
+        assert "DoH feed added" in logged()
+
+        # another URL (the test server answers every path with doh.txt): fetched at once, not in an hour
+        cfg.write_text(with_feed.replace("/doh.txt", "/other.txt"))
+        (web / "doh.txt").write_text("203.0.113.44\n")
+        daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: "203.0.113.44" in elements(ns, "doh4"), 15, f"changed feed never fetched:\n{logged()}")
+        assert elements(ns, "doh4") == {"203.0.113.44", "192.0.2.99"} and elements(ns, "doh6") == set()
+
+        # a reload that leaves the feed as it was does not fetch again
+        fetches = len((web / "requests.log").read_text().split())
+        daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: logged().count("reloaded") >= 3, 10, f"third reload not logged:\n{logged()}")
+        time.sleep(1.0)
+        assert len((web / "requests.log").read_text().split()) == fetches
+
+        cfg.write_text(with_feed.replace(f'doh_feed = "{url}"\n', ""))
+        daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: elements(ns, "doh4") == {"192.0.2.99"}, 15, f"feed's addresses stayed:\n{logged()}")
+        assert elements(ns, "doh6") == set() and "DoH feed removed" in logged()
         assert daemon.poll() is None and table_handle(ns) == handle
     finally:
         daemon.terminate()
