@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from dnsfilter.assemble import build_engine, reconfigure
 from dnsfilter.config import Config, ConfigError, Listen
 from dnsfilter.core.engine import Engine
 from dnsfilter.core.matcher import Matcher
+from dnsfilter.shell import pauses
 from dnsfilter.shell.household import Household
 from dnsfilter.shell.lan import LanWatcher
 from dnsfilter.shell.lists import load_matcher
@@ -54,6 +54,7 @@ class Daemon:
         self.reloads = 0
         self.sync_task: asyncio.Task[None] | None = None
         self.doh: Refresher | None = None  # worker 0 (or the only process) refreshes the DoH sets
+        self.gc_task: asyncio.Task[None] | None = None
         self.household: Household | None = None
         self.lan: LanWatcher | None = None
 
@@ -90,7 +91,8 @@ class Daemon:
             self.sync_task = loop.create_task(self._periodic_sync())
             if self.cfg.firewall.doh_feed:
                 self._doh().start(self.cfg)
-        _settle_gc()
+        pauses.settle()
+        self.gc_task = loop.create_task(pauses.full_collections(self._answered))
         addrs = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.server.addresses())
         names = sum(len(s) for s in self.matcher.sets.values())
         log.info("ready: answering on %s (UDP and TCP); %d feed(s), %d names; upstreams: %s", addrs,
@@ -101,6 +103,8 @@ class Daemon:
             self.sync_task.cancel()
         if self.doh is not None:
             self.doh.stop()
+        if self.gc_task is not None:
+            self.gc_task.cancel()
         if self.control is not None:
             self.control.close()
         if self.lan is not None:
@@ -126,6 +130,12 @@ class Daemon:
             log.warning("cannot listen on %s (retried on the next address change)", err)
         if not self.server.udp:
             log.warning("no address to answer on yet: waiting for a LAN address")
+
+    def _answered(self) -> int:
+        """Queries answered so far, near enough for `pauses` to tell a quiet moment: slow-path
+        outcomes plus logged fast-path replays (replays of unlogged profiles are not counted)."""
+        e = self.engine
+        return 0 if e is None else e.qlog.pos + e.stats.outcomes.total()
 
     def _pool(self, cfg: Config) -> UpstreamPool:
         return UpstreamPool(list(cfg.dns.upstreams), timeout=cfg.dns.upstream_timeout, tls_ca_file=self.tls_ca_file,
@@ -162,7 +172,7 @@ class Daemon:
                 await self._doh().reconfigure(old, new)  # doh_feed added, changed or removed
             if self.household is not None:
                 self.household.cfg = new
-            _settle_gc()
+            pauses.settle()
             self.reloads += 1
             msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
             log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
@@ -344,14 +354,6 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
 
     threading.Thread(target=run, name="feed-sync", daemon=True).start()
     return await fut
-
-
-def _settle_gc() -> None:
-    """Move what start-up and reloads built (config, policy, lists) out of the collector's
-    sight, so full collections stay short and never stall the UDP loop for milliseconds."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
 
 
 def _with_listen(new: Config, old: Config) -> Config:
