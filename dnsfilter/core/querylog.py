@@ -10,9 +10,10 @@ entry (at install time), so a replayed answer costs one tuple and one deque appe
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import attrgetter, itemgetter
+from random import Random
 from typing import Any
 
 from dnsfilter.core.wire import wire_to_text
@@ -20,6 +21,8 @@ from dnsfilter.model import Reason
 
 RING_SIZE = 65536  # records kept between drains (a few seconds at 10k queries/s)
 FLOOD_NAMES = 200  # blocked names counted per batch beyond its rows (see batch)
+NAME_SAMPLE = 4096  # records of a flood whose names are counted (see batch)
+COUNT_CHUNK = 2048  # records counted per C call: about half a millisecond holding the GIL
 
 # Privacy modes of a profile, with the sentence the UI shows parents.
 PRIVACY_MODES: dict[str, str] = {
@@ -47,16 +50,14 @@ def log_info(profile: str, name: str, qtype: int, outcome: str, kind: str = "", 
     return (profile, name, qtype, outcome, kind, category, feed, service)
 
 
-def group(i: LogInfo) -> str:
-    """The rollup's category column: a feed category, else the service, else the rule kind."""
-    return i[5] or i[7] or i[4]  # category, service, kind (literal indexes keep the types exact)
-
-
 Record = tuple[float, str, str, LogInfo]  # (monotonic time, client ip, device, info)
 
 # A log row as stored: (unix time, device, ip, profile, name, qtype, outcome, kind, category, feed, service)
 Row = tuple[float, str, str, str, str, int, str, str, str, str, str]
 _DEVICE, _INFO = itemgetter(2), itemgetter(3)
+_SLOT_DEVICE = attrgetter("device")
+_random = Random(0x5EED)  # which records of a flood have their names counted (see batch)
+_ROLL = itemgetter(PROFILE, OUTCOME, CATEGORY, SERVICE, KIND)  # what a rollup row needs of an info
 RollupKey = tuple[int, str, str, str, str]  # (unix hour, device, profile, category group, outcome)
 NameKey = tuple[int, str, str]  # (unix hour, profile, blocked name)
 
@@ -98,16 +99,21 @@ class QueryLog:
         if info is not None:
             self.ring.append((now, ip, device, info))
 
-    def drain(self) -> tuple[list[Record], bool]:
-        """Everything recorded since the last drain, and whether a ring overflowed (the
-        oldest records were lost). Called on the event loop: the rings are not shared with threads."""
-        full = len(self.ring) == self.ring.maxlen
-        out = list(self.ring)
-        self.ring.clear()
+    def take(self) -> Drained:
+        """Everything recorded since the last take. Called on the event loop (the rings are
+        not shared with threads), so it only copies references: the slow ring is swapped for
+        an empty one and the fast ring's new span is sliced out of its three lists. Turning
+        a flood's 65k replays into record tuples here stalled the loop for tens of ms; the
+        writer's thread does it now, and only for the rows it writes."""
+        slow, full = self.ring, len(self.ring) == self.ring.maxlen
+        self.ring = deque(maxlen=self.ring.maxlen)
         pos, start, size = self.pos, self.drained, self.mask + 1
         if pos - start > size:
             full, start = True, pos - size
         self.drained = pos
+        t: list[float] = []
+        sl: list[Any] = []
+        inf: list[Any] = []
         if pos > start:
             a, b = start & self.mask, pos & self.mask
             if a < b:
@@ -116,8 +122,45 @@ class QueryLog:
                 t = self.times[a:] + self.times[:b]
                 sl = self.slots[a:] + self.slots[:b]
                 inf = self.infos[a:] + self.infos[:b]
-            out += [(when, slot.ip, slot.device, i) for when, slot, i in zip(t, sl, inf, strict=True)]
-        return out, full
+        return Drained(slow, t, sl, inf, full)
+
+    def drain(self) -> tuple[list[Record], bool]:
+        """`take` as record tuples, and whether a ring overflowed (the oldest were lost)."""
+        d = self.take()
+        return d.records(), d.full
+
+
+@dataclass(slots=True)
+class Drained:
+    """What one take found in the rings: the slow ring's records, then the fast ring's span
+    as three parallel lists (time, Slot, LogInfo), in the order they were answered within
+    each ring."""
+
+    slow: deque[Record] | list[Record]
+    times: list[float]
+    slots: list[Any]
+    infos: list[LogInfo]
+    full: bool = False
+
+    @classmethod
+    def of(cls, records: Iterable[Record]) -> Drained:
+        return cls(list(records), [], [], [])
+
+    def __len__(self) -> int:
+        return len(self.slow) + len(self.infos)
+
+    def _slow(self) -> list[Record]:
+        if not isinstance(self.slow, list):  # the swapped-out deque, listed in the writer's thread
+            self.slow = list(self.slow)
+        return self.slow
+
+    def records(self, limit: int | None = None) -> list[Record]:
+        """The first `limit` records (all when None) as tuples."""
+        slow = self._slow()
+        out = list(slow) if limit is None else slow[:limit]
+        k = len(self.infos) if limit is None else max(0, min(len(self.infos), limit - len(out)))
+        out += [(t, s.ip, s.device, i) for t, s, i in zip(self.times[:k], self.slots[:k], self.infos[:k], strict=True)]
+        return out
 
 
 @dataclass
@@ -130,25 +173,26 @@ class Batch:
     shed: int = 0  # records counted in the rollups but not written as rows (over max_rows)
 
 
-def batch(records: list[Record], wall_offset: float, privacy: Mapping[str, str],
+def batch(records: Drained | list[Record], wall_offset: float, privacy: Mapping[str, str],
           hashed_feeds: frozenset[str] = frozenset(), max_rows: int | None = None,
-          max_names: int = FLOOD_NAMES) -> Batch:
+          max_names: int = FLOOD_NAMES, pause: Callable[[], None] | None = None) -> Batch:
     """Apply each profile's privacy mode: full keeps everything; anonymous drops the device
     and address; counts keeps only the rollup (no names); off keeps nothing.
 
     Beyond `max_rows` records (a flood: a home sends tens of queries a second, not tens of
     thousands) the rest are only counted, per (device, answer), into the rollups of the last
     record's hour: those counts stay exact while the writer's cost stays bounded. Of the rest's
-    blocked names only the `max_names` most frequent are counted: a flood of distinct names
-    would otherwise cost one upsert each (the writer's largest cost under load), and "top
-    blocked names" needs only the top."""
+    blocked names only the `max_names` most frequent are counted, from a sample of at most
+    NAME_SAMPLE records (1 in k, each counted k times): a flood of distinct names would
+    otherwise cost one dict entry and one upsert each, and "top blocked names" needs only the
+    top. The rest is counted in C-level chunks with `pause()` between them, so the thread
+    running this hands the interpreter back to the event loop every millisecond or so."""
+    d = records if isinstance(records, Drained) else Drained.of(records)
     rows: list[Row] = []
     rollup: Counter[RollupKey] = Counter()
     names: Counter[NameKey] = Counter()
-    rest: list[Record] = []
-    if max_rows is not None and len(records) > max_rows:
-        records, rest = records[:max_rows], records[max_rows:]
-    for mono, ip, device, i in records:
+    head = d.records(max_rows)
+    for mono, ip, device, i in head:
         profile, name, qtype, outcome, kind, category, feed, service = i
         mode = privacy.get(profile, DEFAULT_PRIVACY)
         if mode == "off":
@@ -168,21 +212,54 @@ def batch(records: list[Record], wall_offset: float, privacy: Mapping[str, str],
         if name and outcome == "blocked":
             names[(hour, profile, name)] += 1
         rows.append((ts, device, ip, profile, name, qtype, outcome, kind, category, feed, service))
-    if rest:
-        hour = int((rest[-1][0] + wall_offset) // 3600)
-        flood: Counter[NameKey] = Counter()
-        # zip/map/itemgetter iterate in C: about 100 ns a record
-        for (device, i), n in Counter(zip(map(_DEVICE, rest), map(_INFO, rest), strict=True)).items():
-            mode = privacy.get(i[PROFILE], DEFAULT_PRIVACY)
-            if mode == "off":
+    shed = len(d) - len(head)
+    if shed:
+        if pause is not None:
+            pause()
+        _count_rest(d, len(head), wall_offset, privacy, hashed_feeds, max_names, rollup, names, pause)
+    return Batch(rows, rollup, names, shed)
+
+
+def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str, str],
+                hashed_feeds: frozenset[str], max_names: int, rollup: Counter[RollupKey],
+                names: Counter[NameKey], pause: Callable[[], None] | None) -> None:
+    slow = d._slow()
+    last = max(d.times[-1] if d.times else 0.0, slow[-1][0] if slow else 0.0)
+    hour = int((last + wall_offset) // 3600)  # the flood's rollups go to its last hour
+    slow, k = slow[skip:], max(0, skip - len(slow))
+    # (device, rollup fields) per record, counted by zip/map/itemgetter/Counter in C, a chunk
+    # at a time (about 0.2 µs a record)
+    counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
+    for a in range(0, len(slow), COUNT_CHUNK):
+        part = slow[a:a + COUNT_CHUNK]
+        counts.update(zip(map(_DEVICE, part), map(_ROLL, map(_INFO, part)), strict=True))
+        if pause is not None:
+            pause()
+    for a in range(k, len(d.infos), COUNT_CHUNK):
+        counts.update(zip(map(_SLOT_DEVICE, d.slots[a:a + COUNT_CHUNK]), map(_ROLL, d.infos[a:a + COUNT_CHUNK]),
+                          strict=True))
+        if pause is not None:
+            pause()
+    for (device, (profile, outcome, category, service, kind)), n in counts.items():
+        mode = privacy.get(profile, DEFAULT_PRIVACY)
+        if mode != "off":
+            rollup[(hour, "" if mode == "anonymous" else device, profile, category or service or kind, outcome)] += n
+    flood: Counter[NameKey] = Counter()
+    rest = len(slow) + len(d.infos) - k
+    for part in (slow, d.infos[k:] if k else d.infos):
+        # a random sample, not a stride: a stride aliases with periodic traffic
+        m = len(part) if rest <= NAME_SAMPLE else round(NAME_SAMPLE * len(part) / rest)
+        if not m:
+            continue
+        picked = part if m == len(part) else [part[j] for j in _random.sample(range(len(part)), m)]
+        weight = len(part) / m
+        for i, n in Counter(map(_INFO, picked) if part is slow else picked).items():
+            if i[OUTCOME] != "blocked" or not i[NAME] or (i[FEED] and i[FEED] in hashed_feeds):
                 continue
-            rollup[(hour, "" if mode == "anonymous" else device, i[PROFILE], group(i), i[OUTCOME])] += n
-            name = "" if i[FEED] and i[FEED] in hashed_feeds else i[NAME]
-            if mode != "counts" and name and i[OUTCOME] == "blocked":
-                flood[(hour, i[PROFILE], name)] += n
-        for key, n in (flood.most_common(max_names) if len(flood) > max_names else flood.items()):
-            names[key] += n
-    return Batch(rows, rollup, names, len(rest))
+            if privacy.get(i[PROFILE], DEFAULT_PRIVACY) in ("full", "anonymous"):
+                flood[(hour, i[PROFILE], i[NAME])] += round(n * weight)
+    for key, n in (flood.most_common(max_names) if len(flood) > max_names else flood.items()):
+        names[key] += n
 
 
 # ------------------------------------------------------------ metrics

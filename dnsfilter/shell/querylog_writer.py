@@ -1,8 +1,9 @@
 """Drains the engine's query-log ring into SQLite, off the event loop.
 
-Every few seconds the ring is emptied on the loop (a list copy: the engine is not thread-
-safe), then the records are turned into rows and rollups and written in one transaction in
-a thread, so the DNS path never waits on disk. In `log_mode = "ram"` (flash storage) the
+Every few seconds the rings are taken on the loop (reference copies only: the engine is not
+thread-safe), then the records are turned into rows and rollups and written in one
+transaction in a thread, so the DNS path never waits on disk. That thread pauses between
+chunks of its counting so the event loop never waits long for the interpreter lock. In `log_mode = "ram"` (flash storage) the
 records wait in memory and reach the disk every `log_flush` seconds (default 10 minutes).
 Retention and the size cap are applied after writes, at most once a minute.
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 from dnsfilter.config import Config
 from dnsfilter.core.engine import Engine
-from dnsfilter.core.querylog import Record, batch
+from dnsfilter.core.querylog import Drained, batch
 from dnsfilter.logstore import FILE, LogStore
 
 log = logging.getLogger("dnsfilter.querylog")
@@ -31,7 +32,14 @@ RAM_FLUSH = 600.0
 # so only a flood reaches it (one write per 50k answers).
 RAM_PENDING = 50_000
 PRUNE_EVERY = 60.0
+PAUSE = 0.0002  # seconds the writer sleeps between chunks of counting (see _pause)
 ROWS_PER_DRAIN = 1_000  # rows written per drain (500/s, far above a home); a flood beyond is only counted
+
+
+def _pause() -> None:
+    """Let the event loop have the interpreter lock if it waits for it: a sleep releases the
+    lock at once, where the switch interval would make the loop wait up to its length."""
+    time.sleep(PAUSE)
 
 
 class QueryLogWriter:
@@ -39,7 +47,7 @@ class QueryLogWriter:
         self._cfg = cfg  # callables: a reload replaces the config, and tests swap engines
         self._engine = engine
         self.store: LogStore | None = None
-        self.pending: list[tuple[float, list[Record]]] = []  # (wall offset, records) per drain
+        self.pending: list[tuple[float, Drained]] = []  # (wall offset, records) per drain
         self.task: asyncio.Task[None] | None = None
         self.written = 0
         self.shed = 0  # records counted in the rollups but not written as rows (floods)
@@ -86,13 +94,13 @@ class QueryLogWriter:
     def drain(self) -> None:
         """Move the ring's records to `pending` (on the loop)."""
         engine = self._engine()
-        records, full = engine.qlog.drain()
-        if full:
+        records = engine.qlog.take()
+        if records.full:
             self.lost += 1
         off = engine.wall_offset  # records carry the monotonic clock; rows the wall clock
         self.pending.append((off, records))
 
-    def _take(self) -> list[tuple[float, list[Record]]]:
+    def _take(self) -> list[tuple[float, Drained]]:
         out, self.pending = self.pending, []
         return out
 
@@ -103,13 +111,14 @@ class QueryLogWriter:
         """Write what is pending (in the caller's thread)."""
         self._write(self._take())
 
-    def _write(self, chunks: list[tuple[float, list[Record]]]) -> None:
+    def _write(self, chunks: list[tuple[float, Drained]]) -> None:
         if self.store is None:
             return
         engine = self._engine()
         for wall_offset, records in chunks:
-            if records:
-                b = batch(records, wall_offset, self._privacy, engine.qlog.hashed_feeds, ROWS_PER_DRAIN)
+            if len(records):
+                b = batch(records, wall_offset, self._privacy, engine.qlog.hashed_feeds, ROWS_PER_DRAIN,
+                          pause=_pause)
                 self.store.write(b)
                 self.written += len(b.rows)
                 self.shed += b.shed

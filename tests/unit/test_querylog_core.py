@@ -169,3 +169,30 @@ def test_fast_ring_drains_in_order_across_the_wrap_and_reports_overflow():
     records, full = ql.drain()
     assert [r[0] for r in records] == [float(n) for n in range(22, 30)] and full
     assert ql.drain() == ([], False)
+
+
+def test_a_flood_is_counted_in_chunks_from_both_rings_with_pauses_and_sampled_names():
+    from dnsfilter.core.fastpath import Slot
+    from dnsfilter.core.querylog import COUNT_CHUNK, NAME_SAMPLE
+
+    ql = QueryLog(size=1 << 16)
+    tablet = Slot({}, None, "tablet", "10.0.0.9")
+    hot = info(name="hot.test")
+    n_fast = 60_000
+    for k in range(n_fast):  # what the UDP loop stores per replay; every 4th replay is hot.test
+        j = ql.pos & ql.mask
+        ql.times[j], ql.slots[j], ql.infos[j] = 7200.0 + k / 1e4, tablet, hot if k % 4 == 0 else info(name=f"n{k}.t")
+        ql.pos += 1
+    for k in range(5_000):  # first sights on the slow path, from another device
+        ql.record(7200.0, "10.0.0.2", "laptop", info(name=f"s{k}.t", outcome="resolved", feed="", category=""))
+    d = ql.take()
+    assert len(d) == n_fast + 5_000 and not d.full and len(ql.ring) == 0
+    pauses = []
+    b = batch(d, 0.0, {}, max_rows=1000, max_names=50, pause=lambda: pauses.append(1))
+    assert len(b.rows) == 1000 and b.shed == n_fast + 4_000
+    assert len(pauses) >= (n_fast + 4_000) // COUNT_CHUNK  # the lock is offered back between chunks
+    assert b.rollup[(2, "laptop", "Kids", "", "resolved")] == 5_000  # rollups exact across both rings
+    assert b.rollup[(2, "tablet", "Kids", "ads", "blocked")] == n_fast
+    assert len(b.names) == 50
+    true_hot = n_fast // 4
+    assert n_fast > NAME_SAMPLE and abs(b.names[(2, "Kids", "hot.test")] - true_hot) < true_hot * 0.1
