@@ -20,7 +20,7 @@ from dnsfilter.assemble import build_engine, reconfigure
 from dnsfilter.config import Config, ConfigError, Listen
 from dnsfilter.core.engine import Engine
 from dnsfilter.core.matcher import Matcher
-from dnsfilter.shell import pauses
+from dnsfilter.shell import pauses, worker_stats
 from dnsfilter.shell.household import Household
 from dnsfilter.shell.lan import LanWatcher
 from dnsfilter.shell.lists import load_matcher
@@ -240,38 +240,55 @@ class Daemon:
             "upstreams": self.pool.status(),
         }
 
-    def metrics(self) -> str:
-        """`status` with the query log's answer counts, feed ages and workers, as Prometheus text."""
+    def own_status(self) -> dict[str, object]:
+        """`status` with the query log's counts: this process's counters."""
+        st = self.status()
+        ql = self.household.querylog if self.household is not None else None
+        st.update(answers=dict(ql.answers) if ql is not None else {},
+                  querylog={"written": ql.written, "lost": ql.lost, "shed": ql.shed} if ql is not None else {})
+        return st
+
+    async def appliance_status(self) -> dict[str, object]:
+        """The counters of the appliance: this process's, or under workers every worker's summed
+        (worker 0 asks the others: shell/worker_stats.py)."""
+        if self.worker is None:
+            return self.own_status()
+        from dnsfilter.shell.workers import worker_count
+
+        others = await worker_stats.gather(self.cfg.data_path(), worker_count(self.cfg.dns.workers))
+        return worker_stats.merge(self.own_status(), others)
+
+    async def metrics(self) -> str:
+        """The appliance's status with feed ages and workers, as Prometheus text."""
         from dnsfilter.core.querylog import metrics_text
         from dnsfilter.shell.workers import worker_count
         from feeds.sync import set_path
 
-        st = self.status()
+        st = await self.appliance_status()
         now = time.time()
         ages = {}
         for feed in self.cfg.feeds:
             with contextlib.suppress(OSError):
                 ages[feed.name] = round(now - set_path(self.cfg, feed).stat().st_mtime, 1)
-        ql = self.household.querylog if self.household is not None else None
-        st.update(feed_ages=ages, workers=worker_count(self.cfg.dns.workers),
-                  answers=dict(ql.answers) if ql is not None else {},
-                  querylog={"written": ql.written, "lost": ql.lost, "shed": ql.shed} if ql is not None else {})
-        return metrics_text(st)
+        st.update(feed_ages=ages, workers=worker_count(self.cfg.dns.workers))
+        return metrics_text(st) + worker_stats.reporting_text(st)
 
     # ------------------------------------------------------------ control socket
 
     def _control_path(self) -> Path:
+        """The appliance's control socket (worker 0's); the other workers' answer worker 0 only."""
+        if self.worker not in (None, 0):
+            return worker_stats.socket_path(self.cfg.data_path(), self.worker)
         return self.cfg.data_path() / "control.sock"
 
     async def _start_control(self) -> None:
-        if self.worker not in (None, 0):
-            return  # one control socket per appliance: worker 0 holds it
         path = self._control_path()
+        handler = self._control_conn if self.worker in (None, 0) else self._peer_conn
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-            self.control = await asyncio.start_unix_server(self._control_conn, path=str(path))
+            self.control = await asyncio.start_unix_server(handler, path=str(path))
             os.chmod(path, 0o600)  # only the appliance's own user may reload it
         except OSError as e:
             log.warning("control socket %s unavailable: %s", path, e)
@@ -287,9 +304,9 @@ class Daemon:
             if line == "reload":
                 reply: dict[str, object] = {"ok": ok, "message": msg}
             elif line == "status":
-                reply = {"ok": True, "status": self.status()}
+                reply = {"ok": True, "status": await self.appliance_status()}
             elif line == "metrics":
-                reply = {"ok": True, "metrics": self.metrics()}
+                reply = {"ok": True, "metrics": await self.metrics()}
             elif line == "ping":
                 reply = {"ok": True, "message": "pong"}
             elif line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage") and self.household is not None:
@@ -304,6 +321,18 @@ class Daemon:
         finally:
             writer.close()
 
+    async def _peer_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A worker's own socket: its counters for worker 0 (`status-self`), nothing else."""
+        try:
+            line = (await asyncio.wait_for(reader.readline(), 5.0)).decode("utf-8", "replace").strip()
+            reply = ({"ok": True, "status": self.own_status()} if line == "status-self" else
+                     {"ok": False, "message": "a worker's socket answers status-self; use control.sock"})
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
 
     def _household_command(self, line: str) -> dict[str, object]:
         """`pause TARGET MINUTES`, `resume TARGET`, `devices`, `usage` (TARGET: profile:NAME or
