@@ -278,7 +278,14 @@ class DnsServer:
                                 continue
                             if slot.bucket is not None:
                                 slot.bucket.tokens += 1.0
-                        self._execute(self._query(b.data(i), ip, (sock, b.sender(i)), now, False, local))
+                        to = (sock, b.sender(i))
+                        actions = self._query(b.data(i), ip, to, now, False, local)
+                        if len(actions) == 1:  # answered at once (blocked, cached, local): join the batch's send
+                            a = actions[0]
+                            if type(a) is Send and a.to is to and b.reply(k, i, a.wire[2:]):
+                                k += 1
+                                continue
+                        self._execute(actions)
                 finally:
                     if k:
                         b.flush(k)
