@@ -15,17 +15,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
-from tomlkit.toml_document import TOMLDocument
+from typing import TYPE_CHECKING, Any
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
 from webui import control
 
-Edit = Callable[[TOMLDocument], None]
+if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
+
+# tomlkit is imported at the first edit, not with the UI: pages that only read the config
+# (with tomllib, through dnsfilter.config) never need its ~0.8 MB (scripts/bench_footprint.py).
+Edit = Callable[["TOMLDocument"], None]
 _lock = threading.Lock()  # one writer per process: waitress serves requests from several threads
 
 
@@ -37,6 +38,9 @@ class Saved:
 
 
 def read(path: Path) -> TOMLDocument:
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     try:
         return tomlkit.parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -54,6 +58,9 @@ def validate(doc: TOMLDocument, path: Path) -> Config:
 def apply(path: Path, edit: Edit, *, reload: bool = True) -> Saved:
     """Apply `edit` to the file at `path`. Raises ConfigError (naming the key) and writes
     nothing when the edit or the resulting config is invalid."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     with _lock:
         doc = read(path)
         try:
@@ -104,17 +111,27 @@ def write_atomic(path: Path, text: str) -> None:
 def table(doc: TOMLDocument, name: str) -> Any:
     """The top-level table `name`, created at the end when missing."""
     if name not in doc:
-        doc[name] = tomlkit.table()
+        doc[name] = new_table()
     return doc[name]
 
 
+def new_table() -> Any:
+    import tomlkit
+
+    return tomlkit.table()
+
+
 def array_of_tables(doc: TOMLDocument, name: str) -> Any:
+    import tomlkit
+
     if name not in doc:
         doc[name] = tomlkit.aot()
     return doc[name]
 
 
 def string_array(values: list[str]) -> Any:
+    import tomlkit
+
     arr = tomlkit.array()
     arr.extend(values)
     return arr

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Any
-
-import tomlkit
-from tomlkit.toml_document import TOMLDocument
+from typing import TYPE_CHECKING, Any
 
 from dnsfilter.config import SECURITY_SET
 from dnsfilter.config_values import N_, ConfigError
 from dnsfilter.core.macaddr import normalise_mac
-from webui.configfile import Edit, array_of_tables, string_array, table
+from webui.configfile import Edit, array_of_tables, new_table, string_array, table
+
+if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
 
 # The protection levels offered at setup, as blocked categories of the default profile.
 LEVELS: dict[str, tuple[str, ...]] = {
@@ -77,7 +77,7 @@ def assign_device(mac: str, profile: str, name: str) -> Edit:
             if same:
                 d["profile"] = profile
                 return
-        entry = tomlkit.table()
+        entry = new_table()
         entry["name"] = name or mac
         entry["mac"] = mac
         entry["profile"] = profile
@@ -99,7 +99,7 @@ def assign_device_ip(ip: str, profile: str, name: str) -> Edit:
             if d.get("mac") is None and d.get("cidr") is None and str(d.get("ip", "")) == ip:
                 d["profile"] = profile
                 return
-        entry = tomlkit.table()
+        entry = new_table()
         entry["name"] = name or ip
         entry["ip"] = ip
         entry["profile"] = profile
@@ -120,7 +120,7 @@ def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
         if not had_profiles:
             # the first [[profiles]] entry would otherwise become everyone's default: keep the
             # household's current protection as the explicit default profile
-            base = tomlkit.table()
+            base = new_table()
             base["name"] = default_profile_name(doc)
             cats = doc.get("defaults", {}).get("block_categories")
             base["block_categories"] = string_array(list(cats) if cats is not None else list(SECURITY_SET))
@@ -128,7 +128,7 @@ def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
             table(doc, "defaults")["profile"] = base["name"]
             if base["name"] == name:
                 return
-        entry = tomlkit.table()
+        entry = new_table()
         entry["name"] = name
         entry["block_categories"] = string_array(list(categories))
         profiles.append(entry)

@@ -9,16 +9,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tomlkit
 from flask_babel import gettext as _
-from tomlkit.toml_document import TOMLDocument
 
 from dnsfilter.config import Config, ConfigError
 from webui import control
-from webui.configfile import Edit, array_of_tables
+from webui.configfile import Edit, array_of_tables, new_table
 from webui.errortext import feed_error_text
+
+if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
 
 SYNC_TIMEOUT = 120.0  # the CLI's own fetch retries stay under this on a slow line
 
@@ -85,7 +86,7 @@ def add_catalog(ident: str) -> Edit:
     def edit(doc: TOMLDocument) -> None:
         if any(f.get("catalog") == ident or f.get("name") == ident for f in doc.get("feeds", [])):
             raise ConfigError("catalog", _("This list is already added."))
-        t = tomlkit.table()
+        t = new_table()
         t["name"] = ident
         t["catalog"] = ident
         array_of_tables(doc, "feeds").append(t)
@@ -102,7 +103,7 @@ def add_custom(name: str, url: str, category: str) -> Edit:
     def edit(doc: TOMLDocument) -> None:
         if _find(doc, name) is not None:
             raise ConfigError("name", _("A list with this name already exists."))
-        t = tomlkit.table()
+        t = new_table()
         t["name"] = name
         t["url"] = url
         t["category"] = category

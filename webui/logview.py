@@ -9,17 +9,19 @@ import datetime as dt
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from tomlkit.toml_document import TOMLDocument
 
 from dnsfilter.config import Config, ConfigError
 from dnsfilter.logstore import FILE, LogStore
 from webui import edits, views
 from webui.configfile import Edit, string_array, table
+
+if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
 
 MAX_ROWS = 500  # a phone page; the CLI export is there for more
 DEFAULT_ROWS = 100

@@ -10,17 +10,16 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
-from tomlkit.toml_document import TOMLDocument
+from typing import TYPE_CHECKING, Any
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
 from dnsfilter.config_values import N_
 from webui import configfile
 from webui.configfile import Edit, string_array, table
+
+if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
 
 BLOCK_MODES = ("null", "nxdomain", "refused", "ip")
 MAX_UPSTREAMS = 8
@@ -70,6 +69,9 @@ def restore(cfg_path: Path, data: bytes) -> Config:
         raise ConfigError("file", N_("the file is empty"))
     if len(data) > MAX_RESTORE:
         raise ConfigError("file", N_("the file is larger than %(kb)s kB: not a dnsfilter config"), kb=MAX_RESTORE // 1024)
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     try:
         text = data.decode("utf-8")
         parsed = tomllib.loads(text)

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tomlkit
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from tomlkit.toml_document import TOMLDocument
 
 from dnsfilter.config import ConfigError
 from dnsfilter.config_profiles import Profile
 from webui import control, edits
 from webui.configfile import Edit, string_array
+
+if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_NAMES = {"mon": _l("Mon"), "tue": _l("Tue"), "wed": _l("Wed"), "thu": _l("Thu"), "fri": _l("Fri"),
@@ -96,6 +97,8 @@ def set_time_rules(name: str, rows: list[ScheduleRow], budgets: list[tuple[str, 
     check_rows(rows, budgets)
 
     def edit(doc: TOMLDocument) -> None:
+        import tomlkit  # at the first edit, as in configfile
+
         prof = edits.find_profile(doc, name)
         if prof is None:
             raise ConfigError("profile", f"no profile named {name!r}")
