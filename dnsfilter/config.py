@@ -34,10 +34,14 @@ from dnsfilter.config_values import (
     parse_block_mode,
     parse_dns_listen,
     parse_listen,
+    read_text,
+    toml_position,
 )
 from dnsfilter.config_values import networks as _networks
 from dnsfilter.core.upstream_spec import UpstreamError, UpstreamSpec, parse_upstream
 
+# a hand-edited file that does not parse (the web UI's pages and edits say it too)
+BROKEN_TOML = N_("%(path)s: not valid TOML: %(detail)s (line %(line)s, column %(column)s)")
 SECURITY_SET = ("ads", "trackers", "malware", "phishing")
 DEFAULT_ALLOWED = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
                    "100.64.0.0/10", "fc00::/7", "fe80::/10")
@@ -195,14 +199,13 @@ def load(path: str | Path) -> Config:
     """Read and validate a config file. Raises ConfigError naming the key at fault."""
     p = Path(path)
     try:
-        with p.open("rb") as f:
-            data = tomllib.load(f)
+        text = read_text(p)
     except FileNotFoundError:
-        raise ConfigError("", f"{p}: no such config file") from None
-    except OSError as e:
-        raise ConfigError("", f"{p}: cannot read: {e.strerror}") from None
+        raise ConfigError("", N_("%(path)s: no such config file"), path=str(p)) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError("", f"{p}: not valid TOML: {e}") from None
+        raise ConfigError("", BROKEN_TOML, path=str(p), **toml_position(e, text)) from None
     return from_dict(data, str(p))
 
 

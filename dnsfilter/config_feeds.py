@@ -62,8 +62,11 @@ def parse_feed(s: Section) -> Feed:
 
         try:
             entry = lookup(catalog)
-        except CatalogError as e:
-            raise ConfigError(s.key("catalog"), str(e)) from None
+        except CatalogError as e:  # feeds/ has no message ids: its typed error's values go into ours
+            if e.suggestions:
+                raise ConfigError(s.key("catalog"), N_("no catalog entry %(value)r (did you mean %(close)s?)"),
+                                  value=e.wanted, close=", ".join(map(repr, e.suggestions))) from None
+            raise ConfigError(s.key("catalog"), N_("no catalog entry %(value)r"), value=e.wanted) from None
         url, fmt_default, cat_default = entry.url, entry.format, entry.category
     if not url:
         raise ConfigError(s.key("url"), N_("needs a URL, a file path, or catalog = \"ID\""))

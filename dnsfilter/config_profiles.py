@@ -127,7 +127,7 @@ def _hhmm(s: Section, name: str) -> str:
 
 
 def _schedule(s: Section, index: int) -> ScheduleRule:
-    from dnsfilter.core.schedule import parse_window
+    from dnsfilter.core.schedule import ScheduleError, parse_window
 
     days = s.strings("days", ("daily",))
     start, end = _hhmm(s, "start"), _hhmm(s, "end")
@@ -141,8 +141,8 @@ def _schedule(s: Section, index: int) -> ScheduleRule:
     name = s.get("name", str, f"schedule {index + 1}")
     try:
         parse_window(list(days), start, end, block, name)
-    except ValueError as e:
-        raise ConfigError(s.prefix, str(e)) from None
+    except ScheduleError as e:  # its message id goes on, next to the part of the window at fault
+        raise ConfigError(s.key(e.field) if e.field else s.prefix, e.message, words=e.words, **e.params) from None
     s.done()
     return ScheduleRule(name, days, start, end, block)
 

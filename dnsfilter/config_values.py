@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -26,6 +28,42 @@ class ConfigError(ValueError):
         self.words = words
         self.why = why % params if params else why
         super().__init__(f"{key}: {self.why}" if key else self.why)
+
+
+def read_text(path: Path) -> str:
+    """The config file's text, or ConfigError saying why it cannot be read. FileNotFoundError
+    is left to the caller: the CLI refuses to run, the web UI's first edit starts a new file."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise
+    except PermissionError:  # the usual case (a file made by root, a UI run as another user): in words
+        raise ConfigError("", N_("%(path)s: cannot read: permission denied"), path=str(path)) from None
+    except OSError as e:
+        raise ConfigError("", N_("%(path)s: cannot read: %(reason)s"), path=str(path),
+                          reason=e.strerror or type(e).__name__) from None
+    except UnicodeDecodeError:
+        raise ConfigError("", N_("%(path)s: not UTF-8 text"), path=str(path)) from None
+
+
+_AT = re.compile(r"\s*\(?at (?:line (\d+),? col(?:umn)? (\d+)|end of document)\)?\.?\s*$")
+
+
+def toml_position(e: Exception, text: str) -> dict[str, object]:
+    """Where tomllib or tomlkit stopped reading `text`: {detail, line, column}, counted from 1.
+    `detail` is the parser's English; the Russian and Kazakh messages leave it out and give the
+    line and column only (words a parent can act on), the English ones keep it for the CLI."""
+    detail = str(e)
+    m = _AT.search(detail)
+    line, col = getattr(e, "line", None), getattr(e, "col", None)
+    if isinstance(line, int) and isinstance(col, int):  # tomlkit: columns from 0
+        line, col = max(line, 1), col + 1
+    elif m and m.group(1):
+        line, col = int(m.group(1)), int(m.group(2))
+    else:  # tomllib's "at end of document"
+        last = text.split("\n")
+        line, col = len(last), len(last[-1]) + 1
+    return {"detail": _AT.sub("", detail).rstrip(". "), "line": line, "column": col}
 
 
 # What a TOML value's Python type is called in an error (each an N_ message id the web UI

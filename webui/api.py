@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask_babel import gettext as _
 
 from dnsfilter.config import ConfigError
 from webui import (
@@ -68,7 +69,7 @@ def device_profile(mac: str) -> Response:
     body = json_body()
     profile, name = body.get("profile"), body.get("name", "")
     if not isinstance(profile, str) or not isinstance(name, str):
-        return _error(400, "profile and name must be strings", "profile")
+        return _error(400, _("profile and name must be strings"), "profile")
     return _saved(configfile.apply(state().config_path, views.assign_edit(load_config(), mac, profile, name[:64])))
 
 
@@ -82,19 +83,19 @@ def device_pause(device: str) -> Response:
     if isinstance(minutes, float) and minutes.is_integer():
         minutes = int(minutes)  # 30.0 is a whole number in JSON (and to JSON Schema)
     if not _known(device):
-        return _error(404, "unknown device")
+        return _error(404, _("unknown device"))
     if not isinstance(minutes, int) or isinstance(minutes, bool) or not 0 < minutes <= MAX_PAUSE:
-        return _error(400, f"minutes must be a whole number from 1 to {MAX_PAUSE}", "minutes")
+        return _error(400, _("minutes must be a whole number from 1 to %(n)s", n=MAX_PAUSE), "minutes")
     reply = control.send(state().data_dir / "control.sock", f"pause device:{device} {minutes}")
-    return jsonify(ok=reply.ok, message=reply.message), 200 if reply.ok else 503
+    return jsonify(ok=reply.ok, message=reply.reason), 200 if reply.ok else 503
 
 
 @bp.post("/devices/<device>/resume")
 def device_resume(device: str) -> Response:
     if not _known(device):
-        return _error(404, "unknown device")
+        return _error(404, _("unknown device"))
     reply = control.send(state().data_dir / "control.sock", f"resume device:{device}")
-    return jsonify(ok=reply.ok, message=reply.message), 200 if reply.ok else 503
+    return jsonify(ok=reply.ok, message=reply.reason), 200 if reply.ok else 503
 
 
 def _profile_json(p: Any, default_categories: tuple[str, ...]) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def profiles() -> Response:
 def add_profile() -> Response:
     name = json_body().get("name")
     if not isinstance(name, str):
-        return _error(400, "name must be a string", "name")
+        return _error(400, _("name must be a string"), "name")
     return _saved(configfile.apply(state().config_path, edits.add_profile(name)))
 
 
@@ -127,7 +128,7 @@ _TYPES = {"block_categories": list, "block_services": list, "allow": list, "deny
 def update_profile(name: str) -> Response:
     body = json_body()
     if not body:
-        return _error(400, "send a JSON object with the keys to change")
+        return _error(400, _("send a JSON object with the keys to change"))
     try:
         rows, budgets = timerules.from_json(body)
     except ConfigError as e:
@@ -136,13 +137,14 @@ def update_profile(name: str) -> Response:
     for key, value in body.items():
         kind = _TYPES.get(key)
         if kind is None:
-            return _error(400, f"{key!r} cannot be changed here (can: {', '.join(_TYPES)})", key)
+            return _error(400, _("%(key)r cannot be changed here (can: %(keys)s)", key=key, keys=", ".join(_TYPES)), key)
         if not isinstance(value, kind) or (kind is list and not all(isinstance(v, str) for v in value)):
-            return _error(400, f"{key} must be {'a list of strings' if kind is list else 'true or false'}", key)
+            return _error(400, _("%(key)s must be a list of strings", key=key) if kind is list else
+                          _("%(key)s must be true or false", key=key), key)
     cfg = load_config()
     prof = next((p for p in cfg.profiles if p.name == name), None)
     if prof is None:
-        return _error(404, f"no profile named {name!r}")
+        return _error(404, _("no profile named %(name)r", name=name))
     cur_rows, cur_budgets = timerules.rows_of(prof)
     steps = [edits.update_profile(name, body)] if body else []
     if time_keys:
@@ -178,7 +180,7 @@ def add_feed() -> Response:
     """{"catalog": ID} or {"name", "url", "category"}."""
     body = json_body()
     if not all(isinstance(v, str) for v in body.values()):
-        return _error(400, "values must be strings")
+        return _error(400, _("values must be strings"))
     if "catalog" in body:
         edit = feedsui.add_catalog(body["catalog"])
     else:
@@ -190,7 +192,7 @@ def add_feed() -> Response:
 def update_feed(name: str) -> Response:
     enabled = json_body().get("enabled")
     if not isinstance(enabled, bool):
-        return _error(400, "enabled must be true or false", "enabled")
+        return _error(400, _("%(key)s must be true or false", key="enabled"), "enabled")
     return _saved(configfile.apply(state().config_path, feedsui.set_enabled(name, enabled)))
 
 
@@ -216,15 +218,16 @@ def update_settings() -> Response:
     out keep their value."""
     body = json_body()
     if not body:
-        return _error(400, "send a JSON object with the keys to change")
+        return _error(400, _("send a JSON object with the keys to change"))
     known = {"upstreams", "block_mode", "timezone", "language"}
     for key, value in body.items():
         if key not in known:
-            return _error(400, f"{key!r} cannot be changed here (can: {', '.join(sorted(known))})", key)
+            return _error(400, _("%(key)r cannot be changed here (can: %(keys)s)", key=key, keys=", ".join(sorted(known))), key)
         ok = (isinstance(value, list) and all(isinstance(v, str) for v in value)) if key == "upstreams" \
             else isinstance(value, str)
         if not ok:
-            return _error(400, f"{key} must be {'a list of strings' if key == 'upstreams' else 'a string'}", key)
+            return _error(400, _("%(key)s must be a list of strings", key=key) if key == "upstreams" else
+                          _("%(key)s must be a string", key=key), key)
     cur = system.general_of(load_config())
     mode = body.get("block_mode", cur.mode_text())
     kind, _sep, ip = mode.partition(":")
@@ -232,9 +235,10 @@ def update_settings() -> Response:
     admin = state().secrets.admin()
     language = body.get("language", admin.language if admin else "en")
     if language not in LANGUAGES:
-        return _error(400, f"language must be one of {', '.join(LANGUAGES)}", "language")
+        return _error(400, _("%(key)s must be one of %(values)s", key="language", values=", ".join(LANGUAGES)), "language")
     if general.timezone not in timezones():
-        return _error(400, f"{general.timezone[:60]!r} is not an IANA time zone name", "timezone")
+        return _error(400, _("%(value)r is not an IANA time zone name (e.g. Asia/Almaty)", value=general.timezone[:60]),
+                      "timezone")
     saved = configfile.apply(state().config_path, system.set_general(general))
     state().secrets.set_language(language)
     return _saved(saved)
@@ -251,4 +255,4 @@ def restore() -> Response:
     """The body is the config file itself (as from /api/settings/backup)."""
     system.restore(state().config_path, request.get_data(cache=False)[: system.MAX_RESTORE + 1])
     reply = control.send(state().data_dir / "control.sock", "reload")
-    return jsonify(ok=True, reloaded=reply.ok, reload_message=reply.message)
+    return jsonify(ok=True, reloaded=reply.ok, reload_message=reply.reason)

@@ -5,6 +5,7 @@ small; the routes join the same blueprint."""
 from __future__ import annotations
 
 from flask import Response, jsonify, request
+from flask_babel import gettext as _
 
 from dnsfilter.config import ConfigError
 from webui import error_text, json_body, load_config, logview, pages_log, views
@@ -42,7 +43,7 @@ def _edit(verb: str) -> Response:
     body = json_body()
     name, device = body.get("name"), body.get("device", "")
     if not isinstance(name, str) or not isinstance(device, str):
-        return _error(400, "name and device must be strings", "name")
+        return _error(400, _("name and device must be strings"), "name")
     try:
         saved, name, target = pages_log.apply(verb, name, device)
     except ConfigError as e:

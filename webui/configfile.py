@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
+from dnsfilter.config_values import N_, read_text, toml_position
 from webui import control
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 # tomlkit is imported at the first edit, not with the UI: pages that only read the config
 # (with tomllib, through dnsfilter.config) never need its ~0.8 MB (scripts/bench_footprint.py).
 Edit = Callable[["TOMLDocument"], None]
+# a hand-written layout tomlkit cannot change in place; the detail is tomlkit's English, which
+# the Russian and Kazakh messages leave out (the parent cannot act on it; the log and en keep it)
+LAYOUT = N_("the config file's layout does not allow this edit: %(detail)s")
 _lock = threading.Lock()  # one writer per process: waitress serves requests from several threads
 
 
@@ -38,17 +42,19 @@ class Saved:
 
 
 def read(path: Path) -> TOMLDocument:
+    """The file for an edit; ConfigError (with the message ids of dnsfilter.config.load, so the
+    page says it in its language) when it cannot be read or parsed."""
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
 
     try:
-        return tomlkit.parse(path.read_text(encoding="utf-8"))
+        text = read_text(path)
     except FileNotFoundError:
         return tomlkit.document()  # first run without a file: the edit creates it
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError("", f"{path}: cannot read: {e}") from None
+    try:
+        return tomlkit.parse(text)
     except TOMLKitError as e:
-        raise ConfigError("", f"{path}: not valid TOML: {e}") from None
+        raise ConfigError("", config_mod.BROKEN_TOML, path=str(path), **toml_position(e, text)) from None
 
 
 def validate(doc: TOMLDocument, path: Path) -> Config:
@@ -66,16 +72,16 @@ def apply(path: Path, edit: Edit, *, reload: bool = True) -> Saved:
         try:
             edit(doc)
         except (TOMLKitError, TypeError) as e:
-            raise ConfigError("", f"the config file's layout does not allow this edit: {e}") from None
+            raise ConfigError("", LAYOUT, detail=str(e)) from None
         cfg = validate(doc, path)
         text = tomlkit.dumps(doc)
         if tomlkit.parse(text).unwrap() != doc.unwrap():  # what is written must read back as validated
-            raise ConfigError("", "the config file's layout does not allow this edit")
+            raise ConfigError("", LAYOUT, detail="it would not read back the same")
         write_atomic(path, text)
     if not reload:
         return Saved(cfg, False, "")
     reply = control.send(cfg.data_path() / "control.sock", "reload")
-    return Saved(cfg, reply.ok, reply.message)
+    return Saved(cfg, reply.ok, reply.reason)
 
 
 def write_atomic(path: Path, text: str) -> None:

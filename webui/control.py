@@ -9,6 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask_babel import gettext as _
+
+from dnsfilter.config_values import N_
+
+# This client's own reasons, as message ids: pages and /api say them in the session's language
+# (`Reply.reason`). The daemon's own replies are English for the CLI too; the UI
+# only sends commands it has checked, so a parent does not meet them.
+NOT_RUNNING = N_("the filter is not running")
+UNREADABLE = N_("the filter's answer could not be read")
+INVALID = N_("invalid command")
+REASONS = frozenset({NOT_RUNNING, UNREADABLE, INVALID})
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -16,11 +28,16 @@ class Reply:
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def reason(self) -> str:
+        """`message` in the request's language when it is this client's own reason."""
+        return _(self.message) if self.message in REASONS else self.message
+
 
 def send(socket_path: Path, command: str, timeout: float = 10.0) -> Reply:
     """Send one command; a daemon that is not running gives ok=False with a plain reason."""
     if "\n" in command or "\r" in command:
-        return Reply(False, "invalid command")
+        return Reply(False, INVALID)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
@@ -33,11 +50,11 @@ def send(socket_path: Path, command: str, timeout: float = 10.0) -> Reply:
                     break
                 data += chunk
     except OSError:
-        return Reply(False, "daemon not running")
+        return Reply(False, NOT_RUNNING)
     try:
         reply = json.loads(data)
     except ValueError:
-        return Reply(False, "unreadable reply from the daemon")
+        return Reply(False, UNREADABLE)
     if not isinstance(reply, dict):
-        return Reply(False, "unreadable reply from the daemon")
+        return Reply(False, UNREADABLE)
     return Reply(bool(reply.get("ok")), str(reply.get("message") or ""), reply)

@@ -49,7 +49,7 @@ def set_protection_level(level: str) -> Edit:
     """The default profile's categories: its own list when it is a [[profiles]] entry,
     otherwise [defaults].block_categories (what profile-less clients get)."""
     if level not in LEVELS:
-        raise ConfigError("level", f"unknown protection level {level!r}")
+        raise ConfigError("level", N_("unknown protection level %(value)r"), value=level[:40])
 
     def edit(doc: TOMLDocument) -> None:
         prof = find_profile(doc, default_profile_name(doc))

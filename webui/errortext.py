@@ -39,7 +39,7 @@ WORDS = {
     "mac": N_("MAC address"), "ip": N_("IP address"), "cidr": N_("network"), "profile": N_("profile"),
     "file": N_("file"), "device": N_("device"), "level": N_("protection level"),
 }
-NO_PREFIX = {"", "form"}  # errors about a whole form: the message says it all
+NO_PREFIX = {"", "form", "file"}  # about a whole form or a restored file: the message says it all
 _PART = re.compile(r"([^.\[\]]+)((?:\[\d+\])*)")
 
 

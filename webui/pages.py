@@ -65,7 +65,7 @@ def device_pause(device: str) -> Response:
         flash(_("Choose how long to pause."), "error")
     else:
         reply = control.send(state().data_dir / "control.sock", f"pause {target} {int(minutes)}")
-        flash(_("Internet paused.") if reply.ok else _("The filter is not running: %(m)s", m=reply.message),
+        flash(_("Internet paused.") if reply.ok else _("Not done: %(m)s", m=reply.reason),
               "ok" if reply.ok else "error")
     return redirect(url_for("pages.devices"))
 
@@ -77,7 +77,7 @@ def device_resume(device: str) -> Response:
         flash(_("Unknown device."), "error")
     else:
         reply = control.send(state().data_dir / "control.sock", f"resume {target}")
-        flash(_("Internet is back on.") if reply.ok else _("The filter is not running: %(m)s", m=reply.message),
+        flash(_("Internet is back on.") if reply.ok else _("Not done: %(m)s", m=reply.reason),
               "ok" if reply.ok else "error")
     return redirect(url_for("pages.devices"))
 

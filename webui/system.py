@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
-from dnsfilter.config_values import N_
+from dnsfilter.config_values import N_, toml_position
 from webui import configfile
 from webui.configfile import Edit, string_array, table
 
@@ -78,8 +78,9 @@ def restore(cfg_path: Path, data: bytes) -> Config:
         tomlkit.parse(text)  # later edits need tomlkit to read it too
     except UnicodeDecodeError:
         raise ConfigError("file", N_("the file is not text (UTF-8): not a dnsfilter config")) from None
-    except (tomllib.TOMLDecodeError, TOMLKitError) as e:
-        raise ConfigError("file", N_("not a valid TOML file: %(error)s"), error=str(e)[:200]) from None
+    except (tomllib.TOMLDecodeError, TOMLKitError) as e:  # a damaged or wrong file: where, not the parser's words
+        raise ConfigError("file", N_("not a valid TOML file: %(detail)s (line %(line)s, column %(column)s)"),
+                          **toml_position(e, text)) from None
     cfg = config_mod.from_dict(parsed, str(cfg_path))  # relative paths resolve as for the real file
     with configfile._lock:
         configfile.write_atomic(cfg_path, text)

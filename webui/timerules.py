@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from dnsfilter.config import ConfigError
 from dnsfilter.config_profiles import Profile
+from dnsfilter.config_values import N_
 from webui import control, edits
 from webui.configfile import Edit, string_array
 
@@ -101,7 +102,7 @@ def set_time_rules(name: str, rows: list[ScheduleRow], budgets: list[tuple[str, 
 
         prof = edits.find_profile(doc, name)
         if prof is None:
-            raise ConfigError("profile", f"no profile named {name!r}")
+            raise ConfigError("profile", N_("no profile named %(name)r"), name=name)
         if "schedules" in prof:
             del prof["schedules"]
         if "budgets" in prof:
@@ -159,7 +160,7 @@ def usage(socket_path: Any) -> Usage:
     reply = control.send(socket_path, "usage", timeout=3.0)
     data = reply.data.get("usage") if reply.ok else None
     if not isinstance(data, dict):
-        return Usage(False, reply.message or "no reply", {})
+        return Usage(False, reply.reason if not reply.ok else _(control.UNREADABLE), {})
     return Usage(True, "", data)
 
 
@@ -178,29 +179,30 @@ def usage_rows(u: Usage, profile: str, names: Mapping[str, str]) -> list[dict[st
 
 def from_json(body: Mapping[str, Any]) -> tuple[list[ScheduleRow] | None, list[tuple[str, str]] | None]:
     """`schedules` ([{name, days, start, end, block}]) and `budgets` ({item: "60m"}) of an API
-    call; None for a key left out. ConfigError for wrong JSON types."""
+    call; None for a key left out. ConfigError for wrong JSON types, with N_ message ids: the
+    API answers through webui.error_text in the session's language, as its other errors do."""
     rows = budgets = None
     if "schedules" in body:
         raw = body["schedules"]
         if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
-            raise ConfigError("schedules", "must be a list of objects {name, days, start, end, block}")
+            raise ConfigError("schedules", N_("must be a list of objects {name, days, start, end, block}"))
         rows = []
         for i, r in enumerate(raw):
             days, block = r.get("days", ["daily"]), r.get("block", "all")
             if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
-                raise ConfigError(f"schedules[{i}].days", "must be a list of day names")
+                raise ConfigError(f"schedules[{i}].days", N_("must be a list of day names"))
             if block != "all" and not (isinstance(block, list) and all(isinstance(b, str) for b in block)):
-                raise ConfigError(f"schedules[{i}].block", 'must be "all" or a list of categories and services')
+                raise ConfigError(f"schedules[{i}].block", N_('must be "all" or a list of categories and services'))
             for key in ("name", "start", "end"):
                 if not isinstance(r.get(key, ""), str):
-                    raise ConfigError(f"schedules[{i}].{key}", "must be a string")
+                    raise ConfigError(f"schedules[{i}].{key}", N_("must be a string"))
             rows.append(ScheduleRow(r.get("name", ""), _expand_days(days), r.get("start", ""), r.get("end", ""),
                                     block == "all", [] if block == "all" else list(block)))
     if "budgets" in body:
         raw = body["budgets"]
         if not isinstance(raw, dict) or not all(isinstance(v, str | int) and not isinstance(v, bool)
                                                 for v in raw.values()):
-            raise ConfigError("budgets", 'must be an object {item: "60m"}')
+            raise ConfigError("budgets", N_('must be an object {item: "60m"}'))
         budgets = [(str(k), str(v)) for k, v in raw.items()]
     return rows, budgets
 

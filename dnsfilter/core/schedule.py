@@ -31,7 +31,9 @@ import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["DAY_NAMES", "Pauses", "Schedules", "Window", "parse_hhmm", "parse_window", "zone"]
+from dnsfilter.core.msgid import N_, MessageError
+
+__all__ = ["DAY_NAMES", "Pauses", "ScheduleError", "Schedules", "Window", "parse_hhmm", "parse_window", "zone"]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -43,6 +45,17 @@ _GROUPS: dict[str, frozenset[int]] = {
 _HHMM = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 _DAY = dt.timedelta(days=1)
 _SEARCH_DAYS = 8  # the pattern repeats weekly: a change, if any, shows up within 7 days
+EMPTY = N_("start and end are both %(time)s: the window would be empty")
+
+
+class ScheduleError(MessageError):
+    """Why a window or a time is refused, for the person who wrote it (a parent in the
+    schedule editor): English text, a message id and its values (core/msgid.py). `field` is
+    the window's part at fault ("start", "end", "days", "block"), "" for the whole window."""
+
+    def __init__(self, message: str, *, field: str = "", words: tuple[str, ...] = (), **params: object) -> None:
+        super().__init__(message, words=words, **params)
+        self.field = field
 
 
 def zone(tz: str) -> zoneinfo.ZoneInfo:
@@ -51,7 +64,8 @@ def zone(tz: str) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"unknown time zone {tz!r} (an IANA name such as 'Europe/Berlin')") from None
+        raise ScheduleError(N_("unknown time zone %(value)r (an IANA name such as 'Europe/Berlin')"),
+                            value=tz) from None
 
 
 def _fmt(minute: int) -> str:
@@ -70,15 +84,17 @@ class Window:
         object.__setattr__(self, "days", frozenset(self.days))
         if not isinstance(self.block, str):
             object.__setattr__(self, "block", tuple(self.block))
+        # day numbers and minutes out of range are a caller's bug (parse_window never makes
+        # them), so they stay plain English; the two below can come from what a person wrote
         if not self.days or not self.days <= frozenset(range(7)):
             raise ValueError(f"days must be a non-empty set of 0 (Monday) .. 6 (Sunday), not {sorted(self.days)}")
         if not 0 <= self.start_min < 1440 or not 0 < self.end_min <= 1440:
             raise ValueError(f"window {self.start_min}..{self.end_min} minutes is outside 00:00–24:00")
         if self.start_min == self.end_min:
-            raise ValueError(f"start and end are both {_fmt(self.start_min)}: the window would be empty")
+            raise ScheduleError(EMPTY, time=_fmt(self.start_min))
         if self.block != "all" and (isinstance(self.block, str) or not self.block
                                     or not all(isinstance(b, str) and b for b in self.block)):
-            raise ValueError('block must be "all" or a non-empty list of category/service ids')
+            raise ScheduleError(N_('block must be "all" or a non-empty list of category/service ids'), field="block")
 
     @property
     def overnight(self) -> bool:
@@ -95,11 +111,13 @@ class Window:
         return f"{_fmt(self.start_min)}–{_fmt(self.end_min)}"
 
 
-def parse_hhmm(text: str, what: str = "time") -> int:
-    """"HH:MM" (00:00..24:00) -> minutes after midnight."""
+def parse_hhmm(text: str, what: str = N_("time")) -> int:
+    """"HH:MM" (00:00..24:00) -> minutes after midnight. `what` names the value in an error:
+    a message id ("start", "end"), translated by the web UI like the message."""
     m = _HHMM.fullmatch(text.strip()) if isinstance(text, str) else None
     if m is None or int(m.group(2)) > 59 or int(m.group(1)) > 24 or (m.group(1) == "24" and m.group(2) != "00"):
-        raise ValueError(f"{what} {text!r} is not a time of day (HH:MM, 00:00 to 24:00)")
+        raise ScheduleError(N_("%(what)s %(value)r is not a time of day (HH:MM, 00:00 to 24:00)"),
+                            field=what if what in ("start", "end") else "", words=("what",), what=what, value=text)
     return int(m.group(1)) * 60 + int(m.group(2))
 
 
@@ -116,27 +134,28 @@ def _parse_days(days: Iterable[str] | str) -> frozenset[int]:
         elif d in _FULL_NAMES:
             out.add(_FULL_NAMES.index(d))
         else:
-            raise ValueError(f"unknown day {raw!r} (use mon, tue, wed, thu, fri, sat, sun, "
-                             "weekdays, weekends or daily)")
+            raise ScheduleError(N_("unknown day %(value)r (use mon, tue, wed, thu, fri, sat, sun, "
+                                   "weekdays, weekends or daily)"), field="days", value=raw)
     if not out:
-        raise ValueError("days must name at least one day")
+        raise ScheduleError(N_("days must name at least one day"), field="days")
     return frozenset(out)
 
 
 def parse_window(days: list[str], start: str, end: str, block: str | Iterable[str] = "all",
                  name: str = "") -> Window:
-    """A window from config values; ValueError with a message fit for the user.
-    An empty `name` becomes the window's hours, so reasons always name something."""
+    """A window from config values; ScheduleError (a ValueError) with a message fit for the
+    user. An empty `name` becomes the window's hours, so reasons always name something."""
     d = _parse_days(days)
-    s = parse_hhmm(start, "start")
-    e = parse_hhmm(end, "end")
+    s = parse_hhmm(start, N_("start"))
+    e = parse_hhmm(end, N_("end"))
     if s == 1440:
-        raise ValueError("start 24:00 is not allowed (use 00:00 on the next day)")
+        raise ScheduleError(N_("start 24:00 is not allowed (use 00:00 on the next day)"), field="start")
     if s == e:
-        raise ValueError(f"start and end are both {_fmt(s)}: the window would be empty")
+        raise ScheduleError(EMPTY, time=_fmt(s))
     if isinstance(block, str):
         if block != "all":
-            raise ValueError(f'block must be "all" or a list of categories/services, not {block!r}')
+            raise ScheduleError(N_('block must be "all" or a list of categories/services, not %(value)r'),
+                                field="block", value=block)
         b: str | tuple[str, ...] = "all"
     else:
         b = tuple(block)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnsfilter.core.schedule import Pauses, Schedules, Window, parse_hhmm, parse_window
+from dnsfilter.core.schedule import Pauses, ScheduleError, Schedules, Window, parse_hhmm, parse_window
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 ALMATY = zoneinfo.ZoneInfo("Asia/Almaty")
@@ -64,6 +64,25 @@ def test_parse_window_fields_and_day_names():
 def test_parse_window_errors(days, start, end, block, message):
     with pytest.raises(ValueError, match=message):
         parse_window(days, start, end, block)
+
+
+@pytest.mark.parametrize("days,start,end,block,field,params", [
+    (["mun"], "21:00", "07:00", "all", "days", {"value": "mun"}),
+    (["mon"], "25:00", "07:00", "all", "start", {"what": "start", "value": "25:00"}),
+    (["mon"], "21:00", "7", "all", "end", {"what": "end", "value": "7"}),
+    (["mon"], "24:00", "07:00", "all", "start", {}),
+    (["mon"], "07:00", "07:00", "all", "", {"time": "07:00"}),
+    (["mon"], "21:00", "07:00", "none", "block", {"value": "none"}),
+    (["mon"], "21:00", "07:00", [], "block", {}),
+])
+def test_errors_carry_a_message_id_for_the_web_ui(days, start, end, block, field, params):
+    """The web UI translates `message` and fills in `params`; `str(e)` is the same text in English,
+    and `field` says which part of the window is at fault."""
+    with pytest.raises(ScheduleError) as e:
+        parse_window(days, start, end, block)
+    assert e.value.field == field and e.value.params == params
+    assert str(e.value) == (e.value.message % params if params else e.value.message)
+    assert e.value.words == (("what",) if "what" in params else ())
 
 
 def test_window_validates_direct_construction_and_unknown_zone():

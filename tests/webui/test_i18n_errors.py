@@ -132,3 +132,164 @@ def test_key_paths_in_words(set_up: Flask) -> None:
         assert feed_error_text("HTTP 404 from https://lists.example/x (1 attempt); keeping the last good version") \
             == "the server answered with error 404"
         assert feed_error_text("odd; keeping the last good version") == "the list could not be used (odd)"
+
+
+# Errors from the schedule core (ScheduleError), catalog look-ups and reading TOML, each through
+# its real form; the parent's own words ('tiktokk', 'hagezi-prp') go in as typed.
+MORE = {
+    "ru": {
+        "start_24": "Профиль 2, тихие часы 1, начало: начинать в 24:00 нельзя (укажите 00:00 следующего дня)",
+        "empty": "Профиль 2, тихие часы 1: начало и конец совпадают (21:00): промежуток получился бы пустым",
+        "item": "Профиль 2, тихие часы 1, что блокировать, запись 1: 'tiktokk' — не категория и не сервис из списка",
+        "service": "Профиль 2, заблокированные сервисы, запись 1: неизвестный сервис 'tiktokk'",
+        "catalog": "Ничего не восстановлено: Список блокировки 1, каталог: в каталоге нет списка 'hagezi-prp' "
+                   "(может быть, 'hagezi-pro', 'hagezi-pro-plus', 'hagezi-tif'?)",
+        "category": "Ничего не восстановлено: Профиль 1, заблокированные категории, запись 1: "
+                    "неизвестная категория 'candy'",
+        "toml": "Ничего не восстановлено: файл повреждён или это не файл настроек: ошибка в строке 3, символ 5",
+        "eof": "Ничего не восстановлено: файл повреждён или это не файл настроек: ошибка в строке 2, символ 9",
+        "broken": "Не сохранено: файл настроек {path} повреждён: ошибка в строке 1, символ 5",
+        "broken_page": "В файле настроек ошибка: файл настроек {path} повреждён: ошибка в строке 1, символ 5",
+        "not_text": "Не сохранено: файл настроек {path} не текстовый (UTF-8)",
+        "api_shape": "Тихие часы 1, дни: должно быть списком названий дней",
+        "api_window": "Профиль 2, тихие часы 1: начало и конец совпадают (07:00): промежуток получился бы пустым",
+    },
+    "kk": {
+        "start_24": "2-профиль, 1-тыныш сағаттар, басталуы: 24:00-де бастауға болмайды (келесі күннің 00:00-ін "
+                    "көрсетіңіз)",
+        "empty": "2-профиль, 1-тыныш сағаттар: басталуы мен аяқталуы бірдей (21:00): аралық бос болып қалады",
+        "item": "2-профиль, 1-тыныш сағаттар, нені бұғаттау, 1-жазба: 'tiktokk' — тізімдегі санат та, қызмет те емес",
+        "service": "2-профиль, бұғатталған қызметтер, 1-жазба: белгісіз қызмет 'tiktokk'",
+        "catalog": "Ештеңе қалпына келтірілмеді: 1-бұғаттау тізімі, каталог: каталогта 'hagezi-prp' тізімі жоқ "
+                   "(мүмкін, 'hagezi-pro', 'hagezi-pro-plus', 'hagezi-tif'?)",
+        "category": "Ештеңе қалпына келтірілмеді: 1-профиль, бұғатталған санаттар, 1-жазба: белгісіз санат 'candy'",
+        "toml": "Ештеңе қалпына келтірілмеді: файл бүлінген немесе баптаулар файлы емес: қате 3-жолдың 5-таңбасында",
+        "eof": "Ештеңе қалпына келтірілмеді: файл бүлінген немесе баптаулар файлы емес: қате 2-жолдың 9-таңбасында",
+        "broken": "Сақталмады: {path} баптаулар файлы бүлінген: қате 1-жолдың 5-таңбасында",
+        "broken_page": "Баптау файлында қате бар: {path} баптаулар файлы бүлінген: қате 1-жолдың 5-таңбасында",
+        "not_text": "Сақталмады: {path} баптаулар файлы мәтін емес (UTF-8)",
+        "api_shape": "1-тыныш сағаттар, күндер: күн атауларының тізімі болуы керек",
+        "api_window": "2-профиль, 1-тыныш сағаттар: басталуы мен аяқталуы бірдей (07:00): аралық бос болып қалады",
+    },
+}
+TIME = "/profiles/Kids/time"
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_schedule_errors_from_the_core_are_translated(set_up: Flask, config_path: Path, lang: str) -> None:
+    """parse_window's reasons (24:00 as a start, an empty window) and an unknown item, from the
+    schedule editor: next to the part of the window at fault, in words, and nothing saved."""
+    c = set_up.test_client()
+    login(c)
+    _in(c, lang)
+    before = config_path.read_bytes()
+    for over, field, key in [(dict(s0_start="24:00"), "s0_start", "start_24"), (dict(s0_end="21:00"), "s0", "empty"),
+                             (dict(s0_all="0", s0_block="tiktokk"), "s0_block", "item")]:
+        data = dict(csrf_token=csrf_of(c, TIME), s0_name="night", s0_mon="1", s0_start="21:00", s0_end="07:00",
+                    s0_all="1")
+        r = c.post(TIME, data={**data, **over})
+        assert r.status_code == 400
+        html = r.get_data(as_text=True)
+        assert _field_error(html, field) == MORE[lang][key]
+        assert english_words(html) == {"night"} | ({"tiktokk"} if key == "item" else set())  # the parent's words
+        assert config_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_catalog_lookups_are_translated(set_up: Flask, config_path: Path, lang: str) -> None:
+    """An unknown service from the Profile page; an unknown block list catalog entry and an unknown
+    category from a restored file. The English lists of known ids are not repeated: the page
+    offers the choices."""
+    c = set_up.test_client()
+    login(c)
+    _in(c, lang)
+    before = config_path.read_bytes()
+    r = c.post("/profiles/Kids", data=dict(csrf_token=csrf_of(c, "/profiles/Kids"), service="tiktokk"))
+    assert r.status_code == 400
+    assert _field_error(r.get_data(as_text=True), "block_services") == MORE[lang]["service"]
+    for toml, key, own in [(b'[[feeds]]\nname = "x"\ncatalog = "hagezi-prp"\n', "catalog", {"hagezi", "prp", "pro",
+                                                                                            "plus", "tif"}),
+                           (b'[[profiles]]\nname = "A"\nblock_categories = ["candy"]\n', "category", {"candy"})]:
+        r = c.post("/settings", data=dict(csrf_token=csrf_of(c, "/settings"), action="restore",
+                                          file=(io.BytesIO(toml), "config.toml")))
+        assert r.status_code == 400
+        text = _field_error(r.get_data(as_text=True), "file")
+        assert text == MORE[lang][key]
+        assert english_words(text) == own
+    assert config_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_broken_toml_and_unreadable_files_are_translated(set_up: Flask, config_path: Path, lang: str) -> None:
+    """A broken backup restored (tomllib's position, also at the end of the file), then the config
+    file itself broken by hand: the page, and an edit read with tomlkit, say where in words."""
+    c = set_up.test_client()
+    login(c)
+    _in(c, lang)
+    before = config_path.read_bytes()
+    for toml, key in [(b'# backup\n[dns]\n[dns\nupstreams = ["9.9.9.9"]\n', "toml"), (b'[general]\nx = "abc', "eof")]:
+        r = c.post("/settings", data=dict(csrf_token=csrf_of(c, "/settings"), action="restore",
+                                          file=(io.BytesIO(toml), "config.toml")))
+        assert r.status_code == 400
+        html = r.get_data(as_text=True)
+        assert _field_error(html, "file") == MORE[lang][key]
+        assert english_words(html) == set()
+        assert config_path.read_bytes() == before
+
+    csrf = csrf_of(c, "/settings")
+    general = dict(csrf_token=csrf, action="general", upstreams="9.9.9.9", block_mode="null", block_ip="",
+                   timezone="Asia/Almaty", language=lang)
+    for broken, key in [(b"[dns\nupstreams = 1\n", "broken"), (b"\xff\xfe[dns]\n", "not_text")]:
+        config_path.write_bytes(broken)
+        r = c.post("/settings", data=general)
+        assert r.status_code == 400
+        assert _field_error(r.get_data(as_text=True), "general") == MORE[lang][key].format(path=config_path)
+        assert config_path.read_bytes() == broken
+    config_path.write_bytes(b"[dns\nupstreams = 1\n")
+    r = c.get("/profiles")
+    assert r.status_code == 500
+    assert MORE[lang]["broken_page"].format(path=config_path) in r.get_data(as_text=True)
+    # the same file in English keeps the parser's own words, for the person who edits it
+    _in(c, "en")
+    r = c.post("/settings", data={**general, "csrf_token": csrf_of(c, "/settings"), "language": "en"})
+    assert _field_error(r.get_data(as_text=True), "general") == \
+        f"Not saved: {config_path}: not valid TOML: Unexpected character: '\\n' (line 1, column 5)"
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_api_shape_errors_answer_in_the_sessions_language(set_up: Flask, config_path: Path, lang: str) -> None:
+    c = set_up.test_client()
+    login(c)
+    _in(c, lang)
+    before = config_path.read_bytes()
+    headers = {"X-CSRF-Token": c.get("/api/session").get_json()["csrf_token"]}
+    r = c.patch("/api/profiles/Kids", json={"schedules": [{"days": "mon"}]}, headers=headers)
+    assert r.status_code == 400
+    assert r.get_json() == {"ok": False, "error": MORE[lang]["api_shape"], "field": "schedules[0].days"}
+    r = c.patch("/api/profiles/Kids", json={"schedules": [{"start": "07:00", "end": "07:00"}]}, headers=headers)
+    assert r.status_code == 400
+    assert r.get_json() == {"ok": False, "error": MORE[lang]["api_window"], "field": "schedules[0]"}
+    assert config_path.read_bytes() == before
+
+
+@pytest.mark.parametrize(("lang", "flash", "reason", "unknown"), [
+    ("ru", "Не выполнено: фильтр не запущен", "фильтр не запущен", "неизвестное устройство"),
+    ("kk", "Орындалмады: сүзгі іске қосылмаған", "сүзгі іске қосылмаған", "белгісіз құрылғы"),
+])
+def test_control_socket_reasons_are_translated(set_up: Flask, lang: str, flash: str, reason: str,
+                                               unknown: str) -> None:
+    """No daemon in the tests: Pause on Devices, and the same through /api, say why in words."""
+    from tests.webui.helpers import TABLET
+
+    c = set_up.test_client()
+    login(c)
+    _in(c, lang)
+    r = c.post(f"/devices/{TABLET}/pause", data=dict(csrf_token=csrf_of(c, "/devices"), minutes="30"),
+               follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert flash in html and english_words(html) == set()
+    headers = {"X-CSRF-Token": c.get("/api/session").get_json()["csrf_token"]}
+    r = c.post(f"/api/devices/{TABLET}/pause", json={"minutes": 30}, headers=headers)
+    assert r.status_code == 503 and r.get_json() == {"ok": False, "message": reason}
+    r = c.post("/api/devices/nope/pause", json={"minutes": 30}, headers=headers)
+    assert r.status_code == 404 and r.get_json() == {"ok": False, "error": unknown}
