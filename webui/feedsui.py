@@ -144,6 +144,7 @@ def sync_now(config_path: Path, cfg: Config, name: str, timeout: float = SYNC_TI
 
         feed = next(f for f in cfg.feeds if f.name == name)
         error = read_status(cfg, feed).error
-        return SyncResult(False, feed_error_text(error) if error else output, False)
+        # no status error (the CLI stopped before the download): its output, in brackets, in a sentence
+        return SyncResult(False, feed_error_text(error or output), False)
     reply = control.send(cfg.data_path() / "control.sock", "reload")
     return SyncResult(True, output, reply.ok)
