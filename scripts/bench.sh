@@ -36,5 +36,8 @@ fi
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_feeds.py" "$DST"
 # Profile figures: policy cost in process, and qps with profiles on/off.
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_profiles.py" "$DST"
+# The query log with 10M rows: the Dashboard's and the log page's reads (1.5 GB, deleted after).
+"$ROOT/.venv/bin/python" "$ROOT/scripts/bench_querylog.py" --db /var/tmp/dnsfilter-querylog-bench.db \
+  --md "$DST/results/querylog.md"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_footprint.py" "$DST" --no-write  # 128 MB router: RSS/PSS, flash writes
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_report.py" "$DST" "$ROOT/BENCHMARKS.md"

@@ -67,7 +67,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--db", default="/tmp/querylog-bench.db")
     ap.add_argument("--keep", action="store_true", help="reuse an existing database of the same path")
+    ap.add_argument("--md", help="also write the figures as a BENCHMARKS.md section to this file")
     a = ap.parse_args()
+    made = ""
     path = Path(a.db)
     if not a.keep:
         for suffix in ("", "-wal", "-shm"):
@@ -75,8 +77,9 @@ def main() -> None:
     store = LogStore(path)
     if not a.keep:
         took = generate(store, a.rows)
-        print(f"generated {a.rows:,} rows in {took:.1f} s ({a.rows / took:,.0f} rows/s); "
-              f"file {path.stat().st_size / 1e6:,.0f} MB")
+        made = (f"generated {a.rows:,} rows in {took:.1f} s ({a.rows / took:,.0f} rows/s); "
+                f"file {path.stat().st_size / 1e6:,.0f} MB")
+        print(made)
     n = store.db.execute("SELECT count(*) FROM queries").fetchone()[0]
     r = store.db.execute("SELECT count(*) FROM rollup").fetchone()[0]
     print(f"{n:,} rows, {r:,} rollup rows")
@@ -91,14 +94,28 @@ def main() -> None:
         ("tail 100, blocked", lambda: store.tail(100, outcome="blocked")),
         ("tail 100, name contains 'example5'", lambda: store.tail(100, name="example5")),
     ]
+    figures: list[tuple[str, float]] = []
     for label, fn in cases:
-        print(f"  {median_ms(fn):8.2f} ms  {label}")
+        figures.append((label, median_ms(fn)))
+        print(f"  {figures[-1][1]:8.2f} ms  {label}")
     # the writer's cost per batch: 10k records through privacy + rows + rollups + one transaction
     info = log_info("Kids", "www.example.test", 1, "cached")
     recs = [(float(i), "192.168.1.5", DEVICES[i % 20], info) for i in range(10_000)]
     ms = median_ms(lambda: store.write(batch(recs, NOW - 10_000, {"Kids": "full"})), runs=5)
     print(f"  {ms:8.2f} ms  writer: one batch of 10,000 records (in the writer thread)")
+    figures.append(("writer: one batch of 10,000 records (in the writer thread)", ms))
     store.close()
+    if a.md:
+        rows = "\n".join(f"| {label} | {v:.2f} |" for label, v in figures)
+        Path(a.md).write_text(
+            f"## Query log with {n:,} rows\n\n`scripts/bench_querylog.py` (part of `make bench`): "
+            f"{n:,} rows over 7 days written straight into a SQLite query log with their rollups "
+            f"({r:,} rollup rows; {made or 'an existing database'}), then the reads the Dashboard and "
+            "the Query log page make, median of several runs each, in process (the pages add "
+            "template rendering).\n\n| what | ms |\n|---|---|\n" + rows + "\n")
+    if not a.keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
