@@ -23,6 +23,7 @@ RING_SIZE = 65536  # records kept between drains (a few seconds at 10k queries/s
 FLOOD_NAMES = 200  # blocked names counted per batch beyond its rows (see batch)
 NAME_SAMPLE = 4096  # records of a flood whose names are counted (see batch)
 COUNT_CHUNK = 2048  # records counted per C call: about half a millisecond holding the GIL
+EXACT_COUNT = 16384  # beyond this many records of a ring in one drain, rollups are estimated (see batch)
 
 # Privacy modes of a profile, with the sentence the UI shows parents.
 PRIVACY_MODES: dict[str, str] = {
@@ -108,26 +109,31 @@ class QueryLog:
         slow, full = self.ring, len(self.ring) == self.ring.maxlen
         self.ring = deque(maxlen=self.ring.maxlen)
         pos, start, size = self.pos, self.drained, self.mask + 1
-        if pos - start > size:
+        replayed = pos - start  # fast-path answers since the last take, overwritten ones too
+        if replayed > size:
             full, start = True, pos - size
         self.drained = pos
+        if pos - start > size // 4:  # a flood: hand the lists over whole, slice them in the writer
+            t, sl, inf = self.times, self.slots, self.infos
+            self.times, self.slots, self.infos = [0.0] * size, [None] * size, [None] * size
+            return Drained(slow, t, sl, inf, full, replayed, (start & self.mask, pos - start))
         t: list[float] = []
         sl: list[Any] = []
         inf: list[Any] = []
         if pos > start:
             a, b = start & self.mask, pos & self.mask
-            if a < b:
-                t, sl, inf = self.times[a:b], self.slots[a:b], self.infos[a:b]
-            else:  # wrapped (or exactly one full turn: a == b)
-                t = self.times[a:] + self.times[:b]
-                sl = self.slots[a:] + self.slots[:b]
-                inf = self.infos[a:] + self.infos[:b]
-        return Drained(slow, t, sl, inf, full)
+            t, sl, inf = _span(self.times, a, b), _span(self.slots, a, b), _span(self.infos, a, b)
+        return Drained(slow, t, sl, inf, full, replayed)
 
     def drain(self) -> tuple[list[Record], bool]:
         """`take` as record tuples, and whether a ring overflowed (the oldest were lost)."""
         d = self.take()
         return d.records(), d.full
+
+
+def _span(ring: list[Any], a: int, b: int) -> list[Any]:
+    """Positions a..b of a ring list (a == b: one full turn)."""
+    return ring[a:b] if a < b else ring[a:] + ring[:b]
 
 
 @dataclass(slots=True)
@@ -141,13 +147,31 @@ class Drained:
     slots: list[Any]
     infos: list[LogInfo]
     full: bool = False
+    replayed: int = 0  # fast-path answers these stand for: more than len(infos) after an overflow
+    # (start, count) when times/slots/infos are the ring's own lists, handed over whole by
+    # `take` (copying 65k references three times on the loop cost it milliseconds)
+    whole: tuple[int, int] | None = None
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> Drained:
         return cls(list(records), [], [], [])
 
     def __len__(self) -> int:
-        return len(self.slow) + len(self.infos)
+        return len(self.slow) + (self.whole[1] if self.whole is not None else len(self.infos))
+
+    def _fast(self, pause: Callable[[], None] | None = None) -> None:
+        """Cut the ring's lists down to the span they hold (in the writer's thread), one list
+        at a time with `pause()` between: each is a millisecond of copying."""
+        if self.whole is not None:
+            (a, n), mask = self.whole, len(self.infos) - 1
+            b = (a + n) & mask
+            cut = []
+            for x in (self.times, self.slots, self.infos):
+                cut.append(_span(x, a, b) if n else [])
+                if pause is not None:
+                    pause()
+            self.times, self.slots, self.infos = cut
+            self.whole = None
 
     def _slow(self) -> list[Record]:
         if not isinstance(self.slow, list):  # the swapped-out deque, listed in the writer's thread
@@ -156,6 +180,7 @@ class Drained:
 
     def records(self, limit: int | None = None) -> list[Record]:
         """The first `limit` records (all when None) as tuples."""
+        self._fast()
         slow = self._slow()
         out = list(slow) if limit is None else slow[:limit]
         k = len(self.infos) if limit is None else max(0, min(len(self.infos), limit - len(out)))
@@ -181,18 +206,25 @@ def batch(records: Drained | list[Record], wall_offset: float, privacy: Mapping[
 
     Beyond `max_rows` records (a flood: a home sends tens of queries a second, not tens of
     thousands) the rest are only counted, per (device, answer), into the rollups of the last
-    record's hour: those counts stay exact while the writer's cost stays bounded. Of the rest's
-    blocked names only the `max_names` most frequent are counted, from a sample of at most
-    NAME_SAMPLE records (1 in k, each counted k times): a flood of distinct names would
-    otherwise cost one dict entry and one upsert each, and "top blocked names" needs only the
-    top. The rest is counted in C-level chunks with `pause()` between them, so the thread
-    running this hands the interpreter back to the event loop every millisecond or so."""
+    record's hour. Up to EXACT_COUNT records of a ring those counts are exact, counted in
+    C-level chunks with `pause()` between them, so the thread running this hands the
+    interpreter back to the event loop every half millisecond. Beyond that (tens of thousands
+    a second) a random sample of NAME_SAMPLE records is counted and scaled to every answer it
+    stands for, overwritten replays of an overflowed fast ring included: the writer's cost
+    stays flat however hard the flood, and the totals are estimates within a few %, where an
+    exact count of what was left would undercount an overflow by what it lost. Of the rest's
+    blocked names only the `max_names` most frequent are counted, from such a sample too: a
+    flood of distinct names would otherwise cost one dict entry and one upsert each, and "top
+    blocked names" needs only the top."""
     d = records if isinstance(records, Drained) else Drained.of(records)
+    d._fast(pause)
     rows: list[Row] = []
     rollup: Counter[RollupKey] = Counter()
     names: Counter[NameKey] = Counter()
     head = d.records(max_rows)
-    for mono, ip, device, i in head:
+    for r, (mono, ip, device, i) in enumerate(head):
+        if pause is not None and r % 250 == 249:
+            pause()
         profile, name, qtype, outcome, kind, category, feed, service = i
         mode = privacy.get(profile, DEFAULT_PRIVACY)
         if mode == "off":
@@ -226,34 +258,53 @@ def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str,
     slow = d._slow()
     last = max(d.times[-1] if d.times else 0.0, slow[-1][0] if slow else 0.0)
     hour = int((last + wall_offset) // 3600)  # the flood's rollups go to its last hour
-    slow, k = slow[skip:], max(0, skip - len(slow))
-    # (device, rollup fields) per record, counted by zip/map/itemgetter/Counter in C, a chunk
-    # at a time (about 0.2 µs a record)
+    k = max(0, skip - len(slow))
+    slow = slow[skip:]
+    slots, infos = (d.slots[k:], d.infos[k:]) if k else (d.slots, d.infos)
     counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
-    for a in range(0, len(slow), COUNT_CHUNK):
-        part = slow[a:a + COUNT_CHUNK]
-        counts.update(zip(map(_DEVICE, part), map(_ROLL, map(_INFO, part)), strict=True))
-        if pause is not None:
-            pause()
-    for a in range(k, len(d.infos), COUNT_CHUNK):
-        counts.update(zip(map(_SLOT_DEVICE, d.slots[a:a + COUNT_CHUNK]), map(_ROLL, d.infos[a:a + COUNT_CHUNK]),
-                          strict=True))
-        if pause is not None:
-            pause()
+    sampled: list[tuple[list[LogInfo], float]] = []  # infos whose names are counted, and the weight of each
+    total = len(slow) + len(infos)
+    # Each ring's rest, and the answers it stands for: the fast ring's includes the replays
+    # an overflow overwrote. `pairs(js)`: (device, rollup fields) of the records js (a slice or indexes).
+    for size, answers, pairs, info_at in (
+            (len(slow), len(slow),
+             lambda js: zip(map(_DEVICE, r := slow[js] if type(js) is slice else [slow[j] for j in js]),
+                            map(_ROLL, map(_INFO, r)), strict=True),
+             lambda j: slow[j][3]),
+            (len(infos), max(len(infos), d.replayed - k),
+             lambda js: zip(map(_SLOT_DEVICE, slots[js] if type(js) is slice else [slots[j] for j in js]),
+                            map(_ROLL, infos[js] if type(js) is slice else [infos[j] for j in js]), strict=True),
+             infos.__getitem__)):
+        if not size:
+            continue
+        if size <= EXACT_COUNT and answers == size:
+            # counted by zip/map/itemgetter/Counter in C (about 0.2 µs a record), a chunk at a time
+            for a in range(0, size, COUNT_CHUNK):
+                counts.update(pairs(slice(a, a + COUNT_CHUNK)))
+                if pause is not None:
+                    pause()
+            m = size if total <= NAME_SAMPLE else round(NAME_SAMPLE * size / total)
+        else:  # a flood: counted from a random sample (with replacement), scaled to its answers
+            m = NAME_SAMPLE
+            js = _random.choices(range(size), k=m)
+            for key, n in Counter(pairs(js)).items():
+                counts[key] += round(n * answers / m)
+            if pause is not None:
+                pause()
+        if m:
+            js = range(size) if m == size else _random.choices(range(size), k=m)
+            sampled.append(([info_at(j) for j in js], answers / m))
+            if pause is not None:
+                pause()
     for (device, (profile, outcome, category, service, kind)), n in counts.items():
         mode = privacy.get(profile, DEFAULT_PRIVACY)
         if mode != "off":
             rollup[(hour, "" if mode == "anonymous" else device, profile, category or service or kind, outcome)] += n
     flood: Counter[NameKey] = Counter()
-    rest = len(slow) + len(d.infos) - k
-    for part in (slow, d.infos[k:] if k else d.infos):
-        # a random sample, not a stride: a stride aliases with periodic traffic
-        m = len(part) if rest <= NAME_SAMPLE else round(NAME_SAMPLE * len(part) / rest)
-        if not m:
-            continue
-        picked = part if m == len(part) else [part[j] for j in _random.sample(range(len(part)), m)]
-        weight = len(part) / m
-        for i, n in Counter(map(_INFO, picked) if part is slow else picked).items():
+    for picked, weight in sampled:
+        if pause is not None:
+            pause()
+        for i, n in Counter(picked).items():
             if i[OUTCOME] != "blocked" or not i[NAME] or (i[FEED] and i[FEED] in hashed_feeds):
                 continue
             if privacy.get(i[PROFILE], DEFAULT_PRIVACY) in ("full", "anonymous"):
