@@ -186,7 +186,8 @@ def parse_filters(args: Any) -> Filters:
         raise ConfigError("outcome", _("Unknown outcome."))
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ROWS:  # "²".isdigit() is True
         raise ConfigError("limit", _("The number of rows must be from 1 to %(n)d.", n=MAX_ROWS))
-    before, after = (args.get("before") or "").strip(), (args.get("after") or "").strip()
+    # Cursors come from links this app made: taken as sent (empty: none), never tidied.
+    before, after = args.get("before") or "", args.get("after") or ""
     for key, text in (("before", before), ("after", after)):
         if text and _cursor(text) is None:
             raise ConfigError(key, _("This page of the log cannot be found. Start again from the newest lookups."))

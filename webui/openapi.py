@@ -50,7 +50,8 @@ def _op(summary: str, ok: dict[str, Any], *, body: dict[str, Any] | None = None,
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 # webui.logview._CURSOR: a row's time and id, "TS_ID" (keyset paging of the query log)
-_CURSOR = {"type": "string", "pattern": "^[0-9]{1,11}(\\.[0-9]{1,17})?_[0-9]{1,18}$", "maxLength": 48}
+# (empty: no cursor, as the page's form sends it)
+_CURSOR = {"type": "string", "pattern": "^([0-9]{1,11}(\\.[0-9]{1,17})?_[0-9]{1,18})?$", "maxLength": 48}
 _OBJ = {"type": "object"}
 
 SCHEMAS: dict[str, Any] = {
