@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import REPO
+from tests.support.daemon import REPO, terminate
 
 pytestmark = pytest.mark.integration
 
@@ -182,11 +182,7 @@ def test_daemon_refreshes_the_doh_set_from_the_feed(ns: str, served: tuple[Path,
         assert "198.51.100.7" in elements(ns, "doh4")
         assert daemon.poll() is None and table_handle(ns) == handle
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        terminate(daemon)
         log.close()
 
 
@@ -238,11 +234,7 @@ def test_reload_starts_and_stops_the_feed(ns: str, served: tuple[Path, str], tmp
         assert elements(ns, "doh6") == set() and "DoH feed removed" in logged()
         assert daemon.poll() is None and table_handle(ns) == handle
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        terminate(daemon)
         log.close()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import dns.message
 import pytest
 
-from tests.support.daemon import REPO
+from tests.support.daemon import REPO, terminate
 
 pytestmark = pytest.mark.integration
 PORT = 5399
@@ -116,11 +116,7 @@ def test_lan_listeners_follow_the_addresses(lan: tuple[str, str, str], tmp_path:
             time.sleep(0.1)
         assert daemon.poll() is None
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        terminate(daemon)
 
 
 # ------------------------------------------------------------ without namespaces

@@ -99,3 +99,14 @@ class DaemonProcess:
         q = dns.message.make_query(name, rdtype, **kw)  # type: ignore[arg-type]
         fn = dns.query.tcp if tcp else dns.query.udp
         return fn(q, "127.0.0.1", port=self.port, timeout=timeout)
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a daemon started by hand (e.g. inside a network namespace): SIGTERM, then SIGKILL
+    if it has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
