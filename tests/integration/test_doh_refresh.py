@@ -10,6 +10,7 @@ forced-DNS table is loaded with real nft, and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -138,20 +139,26 @@ def wait_for(check: Callable[[], bool], limit: float, what: str) -> float:
     return time.monotonic() - start
 
 
+@contextlib.contextmanager
+def netns_daemon(ns: str, cfg: Path, log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Callable[[], str]]]:
+    """`dnsfilter serve` inside the namespace, its output in `log_path`; yields the process and
+    a reader of that log, and stops it on the way out."""
+    with open(log_path, "wb") as log:
+        daemon = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "dnsfilter", "serve", "-c",
+                                   str(cfg)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        try:
+            yield daemon, lambda: log_path.read_text(errors="replace")
+        finally:
+            terminate(daemon)
+
+
 def test_daemon_refreshes_the_doh_set_from_the_feed(ns: str, served: tuple[Path, str], tmp_path: Path) -> None:
     web, url = served
     cfg = write_config(tmp_path, url, interval=5)
     dnsfilter(ns, "firewall", "apply", "-c", str(cfg))  # before any fetch: the config's own address
     assert elements(ns, "doh4") == {"192.0.2.99"}
     handle = table_handle(ns)
-    log_path = tmp_path / "daemon.log"
-    log = open(log_path, "wb")
-    daemon = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "dnsfilter", "serve", "-c", str(cfg)],
-                              stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    try:
-        def logged() -> str:
-            return log_path.read_text(errors="replace")
-
+    with netns_daemon(ns, cfg, tmp_path / "daemon.log") as (daemon, logged):
         wait_for(lambda: "192.0.2.10" in elements(ns, "doh4"), 20, f"first fetch never landed:\n{logged()}")
         assert elements(ns, "doh4") == {"192.0.2.10", "192.0.2.99"}
         assert elements(ns, "doh6") == {"2001:db8::10"}
@@ -181,9 +188,6 @@ def test_daemon_refreshes_the_doh_set_from_the_feed(ns: str, served: tuple[Path,
         wait_for(lambda: "no addresses" in json.loads(state.read_text()).get("error", ""), 15, logged())
         assert "198.51.100.7" in elements(ns, "doh4")
         assert daemon.poll() is None and table_handle(ns) == handle
-    finally:
-        terminate(daemon)
-        log.close()
 
 
 def test_reload_starts_and_stops_the_feed(ns: str, served: tuple[Path, str], tmp_path: Path) -> None:
@@ -196,14 +200,7 @@ def test_reload_starts_and_stops_the_feed(ns: str, served: tuple[Path, str], tmp
     cfg.write_text(with_feed.replace(f'doh_feed = "{url}"\n', ""))  # start without the feed
     dnsfilter(ns, "firewall", "apply", "-c", str(cfg))
     handle = table_handle(ns)
-    log_path = tmp_path / "daemon.log"
-    log = open(log_path, "wb")
-    daemon = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "dnsfilter", "serve", "-c", str(cfg)],
-                              stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    try:
-        def logged() -> str:
-            return log_path.read_text(errors="replace")
-
+    with netns_daemon(ns, cfg, tmp_path / "daemon.log") as (daemon, logged):
         wait_for(lambda: "ready: answering" in logged(), 20, f"daemon not ready:\n{logged()}")
         time.sleep(1.0)
         assert elements(ns, "doh4") == {"192.0.2.99"} and not (web / "requests.log").exists()
@@ -233,9 +230,6 @@ def test_reload_starts_and_stops_the_feed(ns: str, served: tuple[Path, str], tmp
         wait_for(lambda: elements(ns, "doh4") == {"192.0.2.99"}, 15, f"feed's addresses stayed:\n{logged()}")
         assert elements(ns, "doh6") == set() and "DoH feed removed" in logged()
         assert daemon.poll() is None and table_handle(ns) == handle
-    finally:
-        terminate(daemon)
-        log.close()
 
 
 def test_cli_refresh_fetches_the_feed(ns: str, served: tuple[Path, str], tmp_path: Path) -> None:
