@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -294,45 +294,34 @@ class Daemon:
             log.warning("control socket %s unavailable: %s", path, e)
 
     async def _control_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = (await asyncio.wait_for(reader.readline(), 5.0)).decode("utf-8", "replace").strip()
-            if line == "reload" and self.worker is not None:
+        await _answer_line(reader, writer, self._control_reply)
+
+    async def _control_reply(self, line: str) -> dict[str, object]:
+        if line == "reload":
+            if self.worker is not None:
                 os.kill(os.getppid(), signal.SIGHUP)  # the supervisor reloads every worker
-                ok, msg = True, "reload signalled to all workers"
-            elif line == "reload":
-                ok, msg = await self.reload()
-            if line == "reload":
-                reply: dict[str, object] = {"ok": ok, "message": msg}
-            elif line == "status":
-                reply = {"ok": True, "status": await self.appliance_status()}
-            elif line == "metrics":
-                reply = {"ok": True, "metrics": await self.metrics()}
-            elif line == "ping":
-                reply = {"ok": True, "message": "pong"}
-            elif line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage") and self.household is not None:
-                reply = self._household_command(line)
-            else:
-                reply = {"ok": False, "message": f"unknown command {line[:40]!r} "
-                                                 "(reload, status, metrics, ping, pause, resume, devices, usage)"}
-            writer.write(json.dumps(reply).encode() + b"\n")
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+                return {"ok": True, "message": "reload signalled to all workers"}
+            ok, msg = await self.reload()
+            return {"ok": ok, "message": msg}
+        if line == "status":
+            return {"ok": True, "status": await self.appliance_status()}
+        if line == "metrics":
+            return {"ok": True, "metrics": await self.metrics()}
+        if line == "ping":
+            return {"ok": True, "message": "pong"}
+        if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage") and self.household is not None:
+            return self._household_command(line)
+        return {"ok": False, "message": f"unknown command {line[:40]!r} "
+                                        "(reload, status, metrics, ping, pause, resume, devices, usage)"}
 
     async def _peer_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A worker's own socket: its counters for worker 0 (`status-self`), nothing else."""
-        try:
-            line = (await asyncio.wait_for(reader.readline(), 5.0)).decode("utf-8", "replace").strip()
-            reply = ({"ok": True, "status": self.own_status()} if line == "status-self" else
-                     {"ok": False, "message": "a worker's socket answers status-self; use control.sock"})
-            writer.write(json.dumps(reply).encode() + b"\n")
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+
+        async def reply(line: str) -> dict[str, object]:
+            return ({"ok": True, "status": self.own_status()} if line == "status-self" else
+                    {"ok": False, "message": "a worker's socket answers status-self; use control.sock"})
+
+        await _answer_line(reader, writer, reply)
 
     def _household_command(self, line: str) -> dict[str, object]:
         """`pause TARGET MINUTES`, `resume TARGET`, `devices`, `usage` (TARGET: profile:NAME or
@@ -383,6 +372,19 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
 
     threading.Thread(target=run, name="feed-sync", daemon=True).start()
     return await fut
+
+
+async def _answer_line(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       reply: Callable[[str], Awaitable[dict[str, object]]]) -> None:
+    """One command line in, one JSON line out (the control and worker sockets)."""
+    try:
+        line = (await asyncio.wait_for(reader.readline(), 5.0)).decode("utf-8", "replace").strip()
+        writer.write(json.dumps(await reply(line)).encode() + b"\n")
+        await writer.drain()
+    except (TimeoutError, ConnectionError):
+        pass
+    finally:
+        writer.close()
 
 
 def _with_listen(new: Config, old: Config) -> Config:
