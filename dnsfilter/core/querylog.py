@@ -10,8 +10,9 @@ entry (at install time), so a replayed answer costs one tuple and one deque appe
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from operator import attrgetter, itemgetter
 from random import Random
 from typing import Any
@@ -102,10 +103,11 @@ class QueryLog:
 
     def take(self) -> Drained:
         """Everything recorded since the last take. Called on the event loop (the rings are
-        not shared with threads), so it only copies references: the slow ring is swapped for
-        an empty one and the fast ring's new span is sliced out of its three lists. Turning
-        a flood's 65k replays into record tuples here stalled the loop for tens of ms; the
-        writer's thread does it now, and only for the rows it writes."""
+        not shared with threads), so it copies few references: the slow ring is swapped for an
+        empty one; the fast ring's new span is sliced out of its three lists, or, beyond a
+        quarter of the ring, the lists are handed over whole (`Drained.whole`) and the ring
+        gets fresh ones. Turning a flood's 65k replays into record tuples here stalled the loop
+        for tens of ms; the writer's thread does it now, and only for the rows it writes."""
         slow, full = self.ring, len(self.ring) == self.ring.maxlen
         self.ring = deque(maxlen=self.ring.maxlen)
         pos, start, size = self.pos, self.drained, self.mask + 1
@@ -252,6 +254,19 @@ def batch(records: Drained | list[Record], wall_offset: float, privacy: Mapping[
     return Batch(rows, rollup, names, shed)
 
 
+def _slow_pairs(records: list[Record], sel: slice | list[int]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(device, rollup fields) of the slow ring's records `sel` (a slice or indexes), in C."""
+    part = records[sel] if isinstance(sel, slice) else [records[j] for j in sel]
+    return zip(map(_DEVICE, part), map(_ROLL, map(_INFO, part)), strict=True)
+
+
+def _fast_pairs(slots: list[Any], infos: list[LogInfo], sel: slice | list[int]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """The same for the fast ring's parallel lists."""
+    if isinstance(sel, slice):
+        return zip(map(_SLOT_DEVICE, slots[sel]), map(_ROLL, infos[sel]), strict=True)
+    return zip(map(_SLOT_DEVICE, [slots[j] for j in sel]), map(_ROLL, [infos[j] for j in sel]), strict=True)
+
+
 def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str, str],
                 hashed_feeds: frozenset[str], max_names: int, rollup: Counter[RollupKey],
                 names: Counter[NameKey], pause: Callable[[], None] | None) -> None:
@@ -264,17 +279,10 @@ def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str,
     counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
     sampled: list[tuple[list[LogInfo], float]] = []  # infos whose names are counted, and the weight of each
     total = len(slow) + len(infos)
-    # Each ring's rest, and the answers it stands for: the fast ring's includes the replays
-    # an overflow overwrote. `pairs(js)`: (device, rollup fields) of the records js (a slice or indexes).
     for size, answers, pairs, info_at in (
-            (len(slow), len(slow),
-             lambda js: zip(map(_DEVICE, r := slow[js] if type(js) is slice else [slow[j] for j in js]),
-                            map(_ROLL, map(_INFO, r)), strict=True),
-             lambda j: slow[j][3]),
-            (len(infos), max(len(infos), d.replayed - k),
-             lambda js: zip(map(_SLOT_DEVICE, slots[js] if type(js) is slice else [slots[j] for j in js]),
-                            map(_ROLL, infos[js] if type(js) is slice else [infos[j] for j in js]), strict=True),
-             infos.__getitem__)):
+            (len(slow), len(slow), partial(_slow_pairs, slow), lambda j: slow[j][3]),
+            # the fast ring's rest stands for the replays an overflow overwrote too
+            (len(infos), max(len(infos), d.replayed - k), partial(_fast_pairs, slots, infos), infos.__getitem__)):
         if not size:
             continue
         if size <= EXACT_COUNT and answers == size:
@@ -284,18 +292,17 @@ def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str,
                 if pause is not None:
                     pause()
             m = size if total <= NAME_SAMPLE else round(NAME_SAMPLE * size / total)
+            if not m:
+                continue
+            js: range | list[int] = range(size) if m == size else _random.choices(range(size), k=m)
         else:  # a flood: counted from a random sample (with replacement), scaled to its answers
             m = NAME_SAMPLE
             js = _random.choices(range(size), k=m)
             for key, n in Counter(pairs(js)).items():
                 counts[key] += round(n * answers / m)
-            if pause is not None:
-                pause()
-        if m:
-            js = range(size) if m == size else _random.choices(range(size), k=m)
-            sampled.append(([info_at(j) for j in js], answers / m))
-            if pause is not None:
-                pause()
+        sampled.append(([info_at(j) for j in js], answers / m))  # its names: from the same kind of sample
+        if pause is not None:
+            pause()
     for (device, (profile, outcome, category, service, kind)), n in counts.items():
         mode = privacy.get(profile, DEFAULT_PRIVACY)
         if mode != "off":
