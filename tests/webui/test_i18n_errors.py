@@ -71,11 +71,17 @@ def _in(c: FlaskClient, lang: str) -> None:
     c.post("/language", data=dict(csrf_token=csrf_of(c, "/settings"), lang=lang))
 
 
-@pytest.mark.parametrize("lang", ["ru", "kk"])
-def test_daemon_errors_are_translated(set_up: Flask, config_path: Path, lang: str) -> None:
-    c = set_up.test_client()
+def _logged_in(app: Flask, lang: str) -> FlaskClient:
+    """A logged-in client whose pages speak `lang`."""
+    c = app.test_client()
     login(c)
     _in(c, lang)
+    return c
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+def test_daemon_errors_are_translated(set_up: Flask, config_path: Path, lang: str) -> None:
+    c = _logged_in(set_up, lang)
     before = config_path.read_bytes()
     r = c.post("/settings", data=dict(csrf_token=csrf_of(c, "/settings"), action="general",
                                       upstreams="9.9.9.9\n9.9.9.9:99999", block_mode="null", block_ip="",
@@ -99,9 +105,7 @@ def test_daemon_errors_are_translated(set_up: Flask, config_path: Path, lang: st
 def test_a_bad_list_is_explained_in_the_pages_language(set_up: Flask, not_a_list: str, lang: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the sync runs requests in a subprocess: loopback only
-    c = set_up.test_client()
-    login(c)
-    _in(c, lang)
+    c = _logged_in(set_up, lang)
     r = c.post("/feeds", data=dict(csrf_token=csrf_of(c, "/feeds"), action="custom", name="x1", url=not_a_list,
                                    category="ads"))
     assert r.status_code == 302, r.get_data(as_text=True)[-2000:]
@@ -179,9 +183,7 @@ TIME = "/profiles/Kids/time"
 def test_schedule_errors_from_the_core_are_translated(set_up: Flask, config_path: Path, lang: str) -> None:
     """parse_window's reasons (24:00 as a start, an empty window) and an unknown item, from the
     schedule editor: next to the part of the window at fault, in words, and nothing saved."""
-    c = set_up.test_client()
-    login(c)
-    _in(c, lang)
+    c = _logged_in(set_up, lang)
     before = config_path.read_bytes()
     for over, field, key in [(dict(s0_start="24:00"), "s0_start", "start_24"), (dict(s0_end="21:00"), "s0", "empty"),
                              (dict(s0_all="0", s0_block="tiktokk"), "s0_block", "item")]:
@@ -200,9 +202,7 @@ def test_catalog_lookups_are_translated(set_up: Flask, config_path: Path, lang: 
     """An unknown service from the Profile page; an unknown block list catalog entry and an unknown
     category from a restored file. The English lists of known ids are not repeated: the page
     offers the choices."""
-    c = set_up.test_client()
-    login(c)
-    _in(c, lang)
+    c = _logged_in(set_up, lang)
     before = config_path.read_bytes()
     r = c.post("/profiles/Kids", data=dict(csrf_token=csrf_of(c, "/profiles/Kids"), service="tiktokk"))
     assert r.status_code == 400
@@ -223,9 +223,7 @@ def test_catalog_lookups_are_translated(set_up: Flask, config_path: Path, lang: 
 def test_broken_toml_and_unreadable_files_are_translated(set_up: Flask, config_path: Path, lang: str) -> None:
     """A broken backup restored (tomllib's position, also at the end of the file), then the config
     file itself broken by hand: the page, and an edit read with tomlkit, say where in words."""
-    c = set_up.test_client()
-    login(c)
-    _in(c, lang)
+    c = _logged_in(set_up, lang)
     before = config_path.read_bytes()
     for toml, key in [(b'# backup\n[dns]\n[dns\nupstreams = ["9.9.9.9"]\n', "toml"), (b'[general]\nx = "abc', "eof")]:
         r = c.post("/settings", data=dict(csrf_token=csrf_of(c, "/settings"), action="restore",
@@ -258,9 +256,7 @@ def test_broken_toml_and_unreadable_files_are_translated(set_up: Flask, config_p
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
 def test_api_shape_errors_answer_in_the_sessions_language(set_up: Flask, config_path: Path, lang: str) -> None:
-    c = set_up.test_client()
-    login(c)
-    _in(c, lang)
+    c = _logged_in(set_up, lang)
     before = config_path.read_bytes()
     headers = {"X-CSRF-Token": c.get("/api/session").get_json()["csrf_token"]}
     r = c.patch("/api/profiles/Kids", json={"schedules": [{"days": "mon"}]}, headers=headers)
@@ -281,9 +277,7 @@ def test_control_socket_reasons_are_translated(set_up: Flask, lang: str, flash: 
     """No daemon in the tests: Pause on Devices, and the same through /api, say why in words."""
     from tests.webui.helpers import TABLET
 
-    c = set_up.test_client()
-    login(c)
-    _in(c, lang)
+    c = _logged_in(set_up, lang)
     r = c.post(f"/devices/{TABLET}/pause", data=dict(csrf_token=csrf_of(c, "/devices"), minutes="30"),
                follow_redirects=True)
     html = r.get_data(as_text=True)
