@@ -38,16 +38,19 @@ DEFAULT_PRIVACY = "full"
 
 # What a log row says about one answer apart from who asked and when:
 #   (profile, name, qtype, outcome, kind, category, feed, service)
-# `name` is "" when a hashed (sha256) feed decided the answer: such names are never written in
-# clear anywhere, only the feed id. A plain tuple of str/int rather than a class on purpose:
+# `name` is the question's name in wire form as the resolver read it (bytes): the writer's
+# thread turns it into text (`batch`), so a first sight on the event loop spends no microsecond
+# on it and a prebuilt entry holds the parsed question's own bytes instead of a second string.
+# Text (str) is accepted too (tests, tools). `name` is "" when a hashed (sha256) feed decided the
+# answer: such names are never written in clear anywhere, only the feed id. A plain tuple of str/int rather than a class on purpose:
 # the garbage collector stops tracking such tuples after one pass, so the prebuilt fast-path
 # entries holding one, and the ring's records, never lengthen the collections that run while
 # the UDP loop is busy (a class instance kept every entry tracked: a 20 % loss under load).
-LogInfo = tuple[str, str, int, str, str, str, str, str]
+LogInfo = tuple[str, str | bytes, int, str, str, str, str, str]
 PROFILE, NAME, QTYPE, OUTCOME, KIND, CATEGORY, FEED, SERVICE = range(8)
 
 
-def log_info(profile: str, name: str, qtype: int, outcome: str, kind: str = "", category: str = "",
+def log_info(profile: str, name: str | bytes, qtype: int, outcome: str, kind: str = "", category: str = "",
              feed: str = "", service: str = "") -> LogInfo:
     return (profile, name, qtype, outcome, kind, category, feed, service)
 
@@ -92,9 +95,9 @@ class QueryLog:
         if profile in self.off:
             return None
         if reason is None:
-            return (profile, wire_to_text(qname), qtype, outcome, "", "", "", "")
+            return (profile, qname, qtype, outcome, "", "", "", "")
         feed = reason.feed or ""
-        name = "" if feed and feed in self.hashed_feeds else wire_to_text(qname)
+        name = "" if feed and feed in self.hashed_feeds else qname
         return (profile, name, qtype, outcome, reason.kind or "", reason.category or "", feed, reason.service or "")
 
     def record(self, now: float, ip: str, device: str, info: LogInfo | None) -> None:
@@ -224,6 +227,7 @@ def batch(records: Drained | list[Record], wall_offset: float, privacy: Mapping[
     rollup: Counter[RollupKey] = Counter()
     names: Counter[NameKey] = Counter()
     head = d.records(max_rows)
+    text = _Texts()
     for r, (mono, ip, device, i) in enumerate(head):
         if pause is not None and r % 250 == 249:
             pause()
@@ -241,17 +245,26 @@ def batch(records: Drained | list[Record], wall_offset: float, privacy: Mapping[
         if mode == "counts":
             continue
         # A defence in depth: the name was blanked at record time if the feed was known hashed.
-        if feed and feed in hashed_feeds:
-            name = ""
-        if name and outcome == "blocked":
-            names[(hour, profile, name)] += 1
-        rows.append((ts, device, ip, profile, name, qtype, outcome, kind, category, feed, service))
+        shown = "" if feed and feed in hashed_feeds else text(name) if isinstance(name, bytes) else name
+        if shown and outcome == "blocked":
+            names[(hour, profile, shown)] += 1
+        rows.append((ts, device, ip, profile, shown, qtype, outcome, kind, category, feed, service))
     shed = len(d) - len(head)
     if shed:
         if pause is not None:
             pause()
-        _count_rest(d, len(head), wall_offset, privacy, hashed_feeds, max_names, rollup, names, pause)
+        _count_rest(d, len(head), wall_offset, privacy, hashed_feeds, max_names, rollup, names, pause, text)
     return Batch(rows, rollup, names, shed)
+
+
+class _Texts(dict[bytes, str]):
+    """Wire names turned into text, once per name per batch (a page of rows repeats a few names)."""
+
+    def __call__(self, name: bytes) -> str:
+        t = self.get(name)
+        if t is None:
+            t = self[name] = wire_to_text(name)
+        return t
 
 
 def _slow_pairs(records: list[Record], sel: slice | list[int]) -> Iterator[tuple[str, tuple[str, ...]]]:
@@ -269,7 +282,7 @@ def _fast_pairs(slots: list[Any], infos: list[LogInfo], sel: slice | list[int]) 
 
 def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str, str],
                 hashed_feeds: frozenset[str], max_names: int, rollup: Counter[RollupKey],
-                names: Counter[NameKey], pause: Callable[[], None] | None) -> None:
+                names: Counter[NameKey], pause: Callable[[], None] | None, text: _Texts) -> None:
     slow = d._slow()
     last = max(d.times[-1] if d.times else 0.0, slow[-1][0] if slow else 0.0)
     hour = int((last + wall_offset) // 3600)  # the flood's rollups go to its last hour
@@ -315,7 +328,8 @@ def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str,
             if i[OUTCOME] != "blocked" or not i[NAME] or (i[FEED] and i[FEED] in hashed_feeds):
                 continue
             if privacy.get(i[PROFILE], DEFAULT_PRIVACY) in ("full", "anonymous"):
-                flood[(hour, i[PROFILE], i[NAME])] += round(n * weight)
+                wname = i[NAME]
+                flood[(hour, i[PROFILE], text(wname) if isinstance(wname, bytes) else wname)] += round(n * weight)
     for key, n in (flood.most_common(max_names) if len(flood) > max_names else flood.items()):
         names[key] += n
 

@@ -42,7 +42,9 @@ def test_info_blanks_names_of_hashed_feeds_and_skips_profiles_that_log_nothing()
     hashed = ql.info("Kids", wire_name, 1, "blocked", Reason("listed", "adult", "secret", kind="category"))
     assert hashed is not None and hashed[NAME] == "" and hashed[FEED] == "secret" and hashed[CATEGORY] == "adult"
     plain = ql.info("Kids", wire_name, 1, "blocked", Reason("listed", "ads", "ads", kind="category"))
-    assert plain is not None and plain[NAME] == "bad.test"
+    # the name stays in wire form on the event loop; the writer's batch turns it into text
+    assert plain is not None and plain[NAME] == wire_name
+    assert batch([(0.0, "10.0.0.1", "d", plain)], 0.0, {}).rows[0][4] == "bad.test"
     assert ql.info("Private", wire_name, 1, "resolved", None) is None
     ql.record(1.0, "10.0.0.1", "d", None)
     assert ql.drain() == ([], False)
@@ -81,8 +83,10 @@ def test_engine_records_slow_path_answers_and_describes_fast_entries():
     eng = make()
     blocked = q("tracker.test", qid=1)
     ask(eng, blocked, 5.0)
-    [(t, ip, _dev, i)] = eng.qlog.drain()[0]
-    assert (t, i[OUTCOME], i[NAME], i[KIND], i[CATEGORY]) == (5.0, "blocked", "tracker.test", "category", "ads")
+    [rec] = eng.qlog.drain()[0]
+    t, ip, _dev, i = rec
+    assert (t, i[OUTCOME], i[NAME], i[KIND], i[CATEGORY]) == (5.0, "blocked", b"\x07tracker\x04test\x00", "category", "ads")
+    assert batch([rec], 0.0, {}).rows[0][4] == "tracker.test"
     assert ip == CLIENT and i[FEED]
     # the prebuilt entry carries the same description, so replays can be logged without a lookup
     entry = next(iter(eng.fast.tables.values()))[blocked[2:]]
@@ -92,8 +96,8 @@ def test_engine_records_slow_path_answers_and_describes_fast_entries():
     [fwd] = ask(eng, data, 6.0)
     assert eng.qlog.drain()[0] == []  # nothing answered yet
     eng.on_upstream(fwd, upstream(fwd, "www.example.com. 300 A 192.0.2.1"), 6.5)
-    [(_t, _ip, _d, res)] = eng.qlog.drain()[0]
-    assert (res[OUTCOME], res[NAME]) == ("resolved", "www.example.com")
+    [rec] = eng.qlog.drain()[0]
+    assert (rec[3][OUTCOME], batch([rec], 0.0, {}).rows[0][4]) == ("resolved", "www.example.com")
     cached = [t for t in eng.fast.tables.values() if data[2:] in t][0][data[2:]]
     assert cached[3] is not None and cached[3][OUTCOME] == "cached"  # replays are cache hits
     ask(eng, q("www.example.com", qid=3), 7.0)  # the slow path answers it from the cache too
@@ -130,6 +134,20 @@ def test_a_flood_of_distinct_names_counts_only_the_most_frequent_but_every_answe
     assert sum(b.rollup.values()) == 550  # the rollups stay exact
     assert len(b.names) == 3 and b.names[(1, "Kids", "hot.test")] == 50
     assert len(batch(recs, 0.0, {}, max_rows=0, max_names=1000).names) == 501
+
+
+def test_wire_names_become_text_in_rows_and_in_a_floods_sampled_names():
+    """The resolver records names in wire form (no text on the event loop): rows and the
+    flood's name counts hold text, and a name met in both forms is one name."""
+    wire_ads = b"\x03ads\x04test\x00"
+    as_wire = log_info("Kids", wire_ads, 1, "blocked", "category", "ads", "ads", "")
+    odd = log_info("Kids", b"\x03a.b\x04test\x00", 1, "blocked", "category", "ads", "ads", "")
+    recs = [(3600.0, "10.0.0.1", "d1", as_wire if n % 2 else info()) for n in range(40)]
+    recs.append((3600.0, "10.0.0.1", "d1", odd))
+    b = batch(recs, 0.0, {}, max_rows=5)
+    assert {r[4] for r in b.rows} == {"ads.test"}
+    assert b.names == {(1, "Kids", "ads.test"): 40, (1, "Kids", "a\\046b.test"): 1}
+    assert all(isinstance(k[2], str) for k in b.names)
 
 
 def test_infos_and_records_hold_nothing_the_collector_must_keep_tracking():
