@@ -51,9 +51,11 @@ class Edns:
     options: bytes  # raw option TLVs
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Query:
-    """One question as read from the wire."""
+    """One question as read from the wire. Not frozen, though nothing changes it: a frozen
+    dataclass sets each field through object.__setattr__, 0.8 µs per query against 0.2.
+    Hashed by value as a frozen one would be (unsafe_hash), since nothing changes it."""
 
     id: int
     flags: int
