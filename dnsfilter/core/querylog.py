@@ -89,6 +89,11 @@ class QueryLog:
         self.infos: list[LogInfo | None] = [None] * size
         self.pos = 0  # fast-path records ever written; the UDP loop keeps a local copy per batch
         self.drained = 0
+        # Lists a flood's take handed over, given back by the writer when it is done with them
+        # (Drained.release). Reusing them keeps the ring's lists old: a fresh 65k-entry list is
+        # young, and every young collection walks all its entries while it lives (~5-10 ms
+        # each on the bench machine, on whichever thread trips it, the UDP loop included).
+        self.spare: list[tuple[list[float], list[Any], list[LogInfo | None]]] = []
 
     def info(self, profile: str, qname: bytes, qtype: int, outcome: str, reason: Reason | None) -> LogInfo | None:
         """The description of an answer, or None when its profile logs nothing."""
@@ -118,10 +123,11 @@ class QueryLog:
         if replayed > size:
             full, start = True, pos - size
         self.drained = pos
-        if pos - start > size // 4:  # a flood: hand the lists over whole, slice them in the writer
+        if pos - start > size // 4:  # a flood: hand the lists over whole; the writer reads them in place
             t, sl, inf = self.times, self.slots, self.infos
-            self.times, self.slots, self.infos = [0.0] * size, [None] * size, [None] * size
-            return Drained(slow, t, sl, inf, full, replayed, (start & self.mask, pos - start))
+            self.times, self.slots, self.infos = (self.spare.pop() if self.spare
+                                                  else ([0.0] * size, [None] * size, [None] * size))
+            return Drained(slow, t, sl, inf, full, replayed, (start & self.mask, pos - start), self._give_back)
         t: list[float] = []
         sl: list[Any] = []
         inf: list[Any] = []
@@ -129,6 +135,12 @@ class QueryLog:
             a, b = start & self.mask, pos & self.mask
             t, sl, inf = _span(self.times, a, b), _span(self.slots, a, b), _span(self.infos, a, b)
         return Drained(slow, t, sl, inf, full, replayed)
+
+    def _give_back(self, lists: tuple[list[float], list[Any], list[LogInfo | None]]) -> None:
+        # from the writer's thread: list.append is atomic; stale entries in them are harmless
+        # (a take reads only the span written since the last one)
+        if len(self.spare) < 2:
+            self.spare.append(lists)
 
     def drain(self) -> tuple[list[Record], bool]:
         """`take` as record tuples, and whether a ring overflowed (the oldest were lost)."""
@@ -145,38 +157,65 @@ def _span(ring: list[Any], a: int, b: int) -> list[Any]:
 class Drained:
     """What one take found in the rings: the slow ring's records, then the fast ring's span
     as three parallel lists (time, Slot, LogInfo), in the order they were answered within
-    each ring."""
+    each ring. After a flood the lists are the ring's own, handed over whole (`whole`): they
+    are read in place, never copied whole (a copy is a young 65k-entry list, which every
+    young collection walks), and `release` gives them back to the ring's spares."""
 
     slow: deque[Record] | list[Record]
     times: list[float]
     slots: list[Any]
     infos: list[LogInfo]
     full: bool = False
-    replayed: int = 0  # fast-path answers these stand for: more than len(infos) after an overflow
+    replayed: int = 0  # fast-path answers these stand for: more than fast_len() after an overflow
     # (start, count) when times/slots/infos are the ring's own lists, handed over whole by
     # `take` (copying 65k references three times on the loop cost it milliseconds)
     whole: tuple[int, int] | None = None
+    give_back: Callable[[tuple[list[float], list[Any], list[Any]]], None] | None = None
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> Drained:
         return cls(list(records), [], [], [])
 
     def __len__(self) -> int:
-        return len(self.slow) + (self.whole[1] if self.whole is not None else len(self.infos))
+        return len(self.slow) + self.fast_len()
 
-    def _fast(self, pause: Callable[[], None] | None = None) -> None:
-        """Cut the ring's lists down to the span they hold (in the writer's thread), one list
-        at a time with `pause()` between: each is a millisecond of copying."""
-        if self.whole is not None:
-            (a, n), mask = self.whole, len(self.infos) - 1
-            b = (a + n) & mask
-            cut = []
-            for x in (self.times, self.slots, self.infos):
-                cut.append(_span(x, a, b) if n else [])
-                if pause is not None:
-                    pause()
-            self.times, self.slots, self.infos = cut
-            self.whole = None
+    def fast_len(self) -> int:
+        return self.whole[1] if self.whole is not None else len(self.infos)
+
+    def fast_span(self, lo: int, hi: int) -> tuple[list[float], list[Any], list[LogInfo]]:
+        """Copies of the fast ring's records lo..hi (positions in answer order)."""
+        hi = min(hi, self.fast_len())
+        if lo >= hi:
+            return [], [], []
+        if self.whole is None:
+            return self.times[lo:hi], self.slots[lo:hi], self.infos[lo:hi]
+        a, mask = self.whole[0], len(self.infos) - 1
+        b, e = (a + lo) & mask, (a + hi) & mask
+        return _span(self.times, b, e), _span(self.slots, b, e), _span(self.infos, b, e)
+
+    def fast_pick(self, js: Iterable[int]) -> tuple[list[Any], list[LogInfo]]:
+        """The Slots and LogInfos of the fast ring's records at positions `js`."""
+        if self.whole is None:
+            at = list(js)
+        else:
+            a, mask = self.whole[0], len(self.infos) - 1
+            at = [(a + j) & mask for j in js]
+        return list(map(self.slots.__getitem__, at)), list(map(self.infos.__getitem__, at))
+
+    def last_time(self) -> float:
+        n = self.fast_len()
+        if not n:
+            return 0.0
+        if self.whole is None:
+            return self.times[-1]
+        return self.times[(self.whole[0] + n - 1) & (len(self.times) - 1)]
+
+    def release(self) -> None:
+        """Done with the records: the ring's own lists go back to its spares."""
+        if self.whole is not None and self.give_back is not None:
+            self.give_back((self.times, self.slots, self.infos))
+        self.times, self.slots, self.infos, self.whole, self.give_back = [], [], [], None, None
+        self.slow = []
 
     def _slow(self) -> list[Record]:
         if not isinstance(self.slow, list):  # the swapped-out deque, listed in the writer's thread
@@ -185,11 +224,11 @@ class Drained:
 
     def records(self, limit: int | None = None) -> list[Record]:
         """The first `limit` records (all when None) as tuples."""
-        self._fast()
         slow = self._slow()
         out = list(slow) if limit is None else slow[:limit]
-        k = len(self.infos) if limit is None else max(0, min(len(self.infos), limit - len(out)))
-        out += [(t, s.ip, s.device, i) for t, s, i in zip(self.times[:k], self.slots[:k], self.infos[:k], strict=True)]
+        k = self.fast_len() if limit is None else max(0, limit - len(out))
+        t, sl, inf = self.fast_span(0, k)
+        out += [(t, s.ip, s.device, i) for t, s, i in zip(t, sl, inf, strict=True)]
         return out
 
 
@@ -222,7 +261,6 @@ def batch(records: Drained | list[Record], wall_offset: float, privacy: Mapping[
     flood of distinct names would otherwise cost one dict entry and one upsert each, and "top
     blocked names" needs only the top."""
     d = records if isinstance(records, Drained) else Drained.of(records)
-    d._fast(pause)
     rows: list[Row] = []
     rollup: Counter[RollupKey] = Counter()
     names: Counter[NameKey] = Counter()
@@ -273,29 +311,32 @@ def _slow_pairs(records: list[Record], sel: slice | list[int]) -> Iterator[tuple
     return zip(map(_DEVICE, part), map(_ROLL, map(_INFO, part)), strict=True)
 
 
-def _fast_pairs(slots: list[Any], infos: list[LogInfo], sel: slice | list[int]) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """The same for the fast ring's parallel lists."""
+def _fast_pairs(d: Drained, k: int, sel: slice | list[int]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """The same for the fast ring's records from position k on, read in place."""
     if isinstance(sel, slice):
-        return zip(map(_SLOT_DEVICE, slots[sel]), map(_ROLL, infos[sel]), strict=True)
-    return zip(map(_SLOT_DEVICE, [slots[j] for j in sel]), map(_ROLL, [infos[j] for j in sel]), strict=True)
+        _t, slots, infos = d.fast_span(k + sel.start, k + sel.stop)
+    else:
+        slots, infos = d.fast_pick([k + j for j in sel])
+    return zip(map(_SLOT_DEVICE, slots), map(_ROLL, infos), strict=True)
 
 
 def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str, str],
                 hashed_feeds: frozenset[str], max_names: int, rollup: Counter[RollupKey],
                 names: Counter[NameKey], pause: Callable[[], None] | None, text: _Texts) -> None:
     slow = d._slow()
-    last = max(d.times[-1] if d.times else 0.0, slow[-1][0] if slow else 0.0)
+    last = max(d.last_time(), slow[-1][0] if slow else 0.0)
     hour = int((last + wall_offset) // 3600)  # the flood's rollups go to its last hour
     k = max(0, skip - len(slow))
     slow = slow[skip:]
-    slots, infos = (d.slots[k:], d.infos[k:]) if k else (d.slots, d.infos)
+    nfast = d.fast_len() - k
     counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
     sampled: list[tuple[list[LogInfo], float]] = []  # infos whose names are counted, and the weight of each
-    total = len(slow) + len(infos)
-    for size, answers, pairs, info_at in (
-            (len(slow), len(slow), partial(_slow_pairs, slow), lambda j: slow[j][3]),
+    total = len(slow) + nfast
+    for size, answers, pairs, infos_at in (
+            (len(slow), len(slow), partial(_slow_pairs, slow), lambda js: [slow[j][3] for j in js]),
             # the fast ring's rest stands for the replays an overflow overwrote too
-            (len(infos), max(len(infos), d.replayed - k), partial(_fast_pairs, slots, infos), infos.__getitem__)):
+            (nfast, max(nfast, d.replayed - k), partial(_fast_pairs, d, k),
+             lambda js: d.fast_pick([k + j for j in js])[1])):
         if not size:
             continue
         if size <= EXACT_COUNT and answers == size:
@@ -313,14 +354,15 @@ def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str,
             js = _random.choices(range(size), k=m)
             for key, n in Counter(pairs(js)).items():
                 counts[key] += round(n * answers / m)
-        sampled.append(([info_at(j) for j in js], answers / m))  # its names: from the same kind of sample
+        sampled.append((infos_at(js), answers / m))  # its names: from the same kind of sample
         if pause is not None:
             pause()
     for (device, (profile, outcome, category, service, kind)), n in counts.items():
         mode = privacy.get(profile, DEFAULT_PRIVACY)
         if mode != "off":
             rollup[(hour, "" if mode == "anonymous" else device, profile, category or service or kind, outcome)] += n
-    flood: Counter[NameKey] = Counter()
+    # (profile, name as recorded): only the names kept are turned into text, not every one sampled
+    flood: Counter[tuple[str, str | bytes]] = Counter()
     for picked, weight in sampled:
         if pause is not None:
             pause()
@@ -328,10 +370,9 @@ def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str,
             if i[OUTCOME] != "blocked" or not i[NAME] or (i[FEED] and i[FEED] in hashed_feeds):
                 continue
             if privacy.get(i[PROFILE], DEFAULT_PRIVACY) in ("full", "anonymous"):
-                wname = i[NAME]
-                flood[(hour, i[PROFILE], text(wname) if isinstance(wname, bytes) else wname)] += round(n * weight)
-    for key, n in (flood.most_common(max_names) if len(flood) > max_names else flood.items()):
-        names[key] += n
+                flood[(i[PROFILE], i[NAME])] += round(n * weight)
+    for (profile, name), n in (flood.most_common(max_names) if len(flood) > max_names else flood.items()):
+        names[(hour, profile, text(name) if isinstance(name, bytes) else name)] += n
 
 
 # ------------------------------------------------------------ metrics
