@@ -233,3 +233,33 @@ def test_an_overflowing_flood_is_estimated_from_a_sample_for_every_answer_it_sto
     est_a, est_b = b.rollup[(2, "a", "Kids", "ads", "blocked")], b.rollup[(2, "b", "Kids", "ads", "blocked")]
     assert abs(est_a - 0.75 * n) < 0.05 * n and abs(est_b - 0.25 * n) < 0.05 * n  # not 32k: what was answered
     assert abs(sum(b.rollup.values()) - n) < 10
+
+
+def test_a_floods_lists_are_read_in_place_across_the_wrap_and_given_back_to_the_ring():
+    """A flood's take hands the ring's own lists over (nothing copied on the loop); the writer
+    reads its span in place, wrap included, and `release` gives the lists back, so the next
+    flood reuses them instead of new (young) 65k-entry lists that collections would walk."""
+    from dnsfilter.core.fastpath import Slot
+
+    ql = QueryLog(size=16)
+    slot = Slot({}, None, "dev", "10.0.0.9")
+    _replays(ql, 10, [slot], lambda k: info(name=f"a{k}.t"))
+    ql.drain()  # positions 0..9 taken (handed over too): the next span starts at 10 and wraps
+    own = (ql.times, ql.slots, ql.infos)
+    _replays(ql, 12, [slot], lambda k: info(name=f"b{k}.t"))
+    d = ql.take()
+    assert d.whole == (10, 12) and all(a is b for a, b in zip((d.times, d.slots, d.infos), own, strict=True))
+    assert ql.times is not own[0]
+    assert d.fast_len() == 12 == len(d)
+    t, sl, inf = d.fast_span(4, 9)  # positions 14..18 of the ring: across its end
+    assert [i[1] for i in inf] == [f"b{k}.t" for k in range(4, 9)] and sl == [slot] * 5 and len(t) == 5
+    assert [i[1] for i in d.fast_pick([0, 11, 5])[1]] == ["b0.t", "b11.t", "b5.t"]
+    assert d.last_time() == 7200.0 + 11 / 1e4
+    assert [r[3][1] for r in d.records()] == [f"b{k}.t" for k in range(12)]
+    b = batch(d, 0.0, {}, max_rows=3)
+    assert b.shed == 9 and sum(b.rollup.values()) == 12 and len(b.names) == 12
+    d.release()
+    assert len(d) == 0 and len(ql.spare) == 1 and all(a is b for a, b in zip(ql.spare[0], own, strict=True))
+    _replays(ql, 12, [slot], lambda k: info(name=f"c{k}.t"))
+    ql.take()
+    assert ql.times is own[0] and not ql.spare  # the next flood's take puts them back in the ring
