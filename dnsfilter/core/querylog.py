@@ -39,13 +39,13 @@ DEFAULT_PRIVACY = "full"
 # What a log row says about one answer apart from who asked and when:
 #   (profile, name, qtype, outcome, kind, category, feed, service)
 # `name` is the question's name in wire form as the resolver read it (bytes): the writer's
-# thread turns it into text (`batch`), so a first sight on the event loop spends no microsecond
-# on it and a prebuilt entry holds the parsed question's own bytes instead of a second string.
-# Text (str) is accepted too (tests, tools). `name` is "" when a hashed (sha256) feed decided the
-# answer: such names are never written in clear anywhere, only the feed id. A plain tuple of str/int rather than a class on purpose:
-# the garbage collector stops tracking such tuples after one pass, so the prebuilt fast-path
-# entries holding one, and the ring's records, never lengthen the collections that run while
-# the UDP loop is busy (a class instance kept every entry tracked: a 20 % loss under load).
+# thread turns it into text (`batch`), so a first sight on the event loop spends no time on it
+# and a prebuilt entry holds the parsed question's own bytes instead of a second string. Text
+# (str) is accepted too (tests, tools). `name` is "" when a hashed (sha256) feed decided the
+# answer: such names are never written in clear anywhere, only the feed id. A plain tuple of
+# str/bytes/int rather than a class on purpose: the garbage collector stops tracking such
+# tuples after one pass, so the prebuilt fast-path entries holding one, and the ring's records,
+# never lengthen the collections that run while the UDP loop is busy (a class instance kept every entry tracked: a 20 % loss under load).
 LogInfo = tuple[str, str | bytes, int, str, str, str, str, str]
 PROFILE, NAME, QTYPE, OUTCOME, KIND, CATEGORY, FEED, SERVICE = range(8)
 
