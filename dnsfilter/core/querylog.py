@@ -45,7 +45,8 @@ DEFAULT_PRIVACY = "full"
 # answer: such names are never written in clear anywhere, only the feed id. A plain tuple of
 # str/bytes/int rather than a class on purpose: the garbage collector stops tracking such
 # tuples after one pass, so the prebuilt fast-path entries holding one, and the ring's records,
-# never lengthen the collections that run while the UDP loop is busy (a class instance kept every entry tracked: a 20 % loss under load).
+# never lengthen the collections that run while the UDP loop is busy (a class instance kept
+# every entry tracked: a 20 % loss under load).
 LogInfo = tuple[str, str | bytes, int, str, str, str, str, str]
 PROFILE, NAME, QTYPE, OUTCOME, KIND, CATEGORY, FEED, SERVICE = range(8)
 
