@@ -21,6 +21,7 @@ from dnsfilter.core.wire import wire_to_text
 from dnsfilter.model import Reason
 
 RING_SIZE = 65536  # records kept between drains (a few seconds at 10k queries/s)
+CALM_TAKES = 30  # takes without a flood (a minute) before the spare ring lists are freed
 FLOOD_NAMES = 200  # blocked names counted per batch beyond its rows (see batch)
 NAME_SAMPLE = 4096  # records of a flood whose names are counted (see batch)
 COUNT_CHUNK = 2048  # records counted per C call: about half a millisecond holding the GIL
@@ -94,7 +95,10 @@ class QueryLog:
         # (Drained.release). Reusing them keeps the ring's lists old: a fresh 65k-entry list is
         # young, and every young collection walks all its entries while it lives (~5-10 ms
         # each on the bench machine, on whichever thread trips it, the UDP loop included).
+        # One set is enough (the writer gives a set back before the next take), and it is freed
+        # after CALM_TAKES takes without a flood: 1.5 MB a router should not keep for a burst.
         self.spare: list[tuple[list[float], list[Any], list[LogInfo | None]]] = []
+        self.calm = 0  # takes since the last flood
 
     def info(self, profile: str, qname: bytes, qtype: int, outcome: str, reason: Reason | None) -> LogInfo | None:
         """The description of an answer, or None when its profile logs nothing."""
@@ -125,10 +129,14 @@ class QueryLog:
             full, start = True, pos - size
         self.drained = pos
         if pos - start > size // 4:  # a flood: hand the lists over whole; the writer reads them in place
+            self.calm = 0
             t, sl, inf = self.times, self.slots, self.infos
             self.times, self.slots, self.infos = (self.spare.pop() if self.spare
                                                   else ([0.0] * size, [None] * size, [None] * size))
             return Drained(slow, t, sl, inf, full, replayed, (start & self.mask, pos - start), self._give_back)
+        self.calm += 1
+        if self.calm >= CALM_TAKES and self.spare:
+            self.spare.clear()
         t: list[float] = []
         sl: list[Any] = []
         inf: list[Any] = []
@@ -140,7 +148,7 @@ class QueryLog:
     def _give_back(self, lists: tuple[list[float], list[Any], list[LogInfo | None]]) -> None:
         # from the writer's thread: list.append is atomic; stale entries in them are harmless
         # (a take reads only the span written since the last one)
-        if len(self.spare) < 2:
+        if not self.spare:
             self.spare.append(lists)
 
     def drain(self) -> tuple[list[Record], bool]:

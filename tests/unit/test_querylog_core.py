@@ -263,3 +263,20 @@ def test_a_floods_lists_are_read_in_place_across_the_wrap_and_given_back_to_the_
     _replays(ql, 12, [slot], lambda k: info(name=f"c{k}.t"))
     ql.take()
     assert ql.times is own[0] and not ql.spare  # the next flood's take puts them back in the ring
+
+
+def test_spare_ring_lists_are_freed_after_a_calm_minute():
+    from dnsfilter.core.querylog import CALM_TAKES
+
+    ql = QueryLog(size=16)
+    _replays(ql, 12, [None], lambda k: info())
+    d = ql.take()
+    d.release()
+    d2 = ql.take()  # nothing new: a calm take
+    d2.release()  # (a take without a flood gives nothing back)
+    assert len(ql.spare) == 1
+    for _ in range(CALM_TAKES - 2):
+        ql.take()
+    assert len(ql.spare) == 1  # a burst a minute apart still finds them
+    ql.take()
+    assert not ql.spare  # freed: the memory is the router's again
