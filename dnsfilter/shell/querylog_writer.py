@@ -99,13 +99,15 @@ class QueryLogWriter:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.task
+        # a write the cancelled task started goes on in the thread: let it end before the last
+        # flush, which uses the same SQLite connection (a stop waits at most one batch)
+        self._thread.shutdown(wait=True)
         with contextlib.suppress(Exception):
             self.drain()
             self.flush()
         if self.store is not None:
             self.store.close()
             self.store = None
-        self._thread.shutdown(wait=False)
 
     def refresh(self) -> None:
         """Follow the config (privacy per profile) and the feeds in force (which are hashed)."""
