@@ -233,13 +233,6 @@ class DnsServer:
         ips = self._ips
         ql = self.engine.qlog
         times, slots, infos, mask, pos = ql.times, ql.slots, ql.infos, ql.mask, ql.pos
-        # Batch.key/question/reply inlined for the replay: three method calls a packet, estimated
-        # at a few % of a replay (not visible above the bench's noise; mmsg's layout: SLOT bytes
-        # per packet, NAME per address, OUT per answer).
-        inbuf, outbuf, names, rlen, siov, sq = b.inbuf, b.outbuf, b.names, b.rlen, b.siov, b.sq
-        name_addr = b.name_addr
-        ka, kb = (8, 28) if b.v6 else (4, 8)  # where Batch.key's address bytes are
-        slot_sz, name_sz, out_sz = mmsg.SLOT, mmsg.NAME, mmsg.OUT  # locals: read per packet
         now = self.clock()
         total = 0
         try:
@@ -254,8 +247,7 @@ class DnsServer:
                 k = 0
                 try:
                     for i in range(n):
-                        na = i * name_sz
-                        rk = bytes(names[na + ka : na + kb])  # Batch.key
+                        rk = b.key(i)
                         ip = ips.get(rk)
                         if ip is None:
                             if len(ips) >= 65536:
@@ -263,9 +255,7 @@ class DnsServer:
                             ip = ips[rk] = b.sender(i)[0]
                         slot = clients.get(ip)
                         if slot is not None and (slot.bucket is None or slot.bucket.take(now)):
-                            off = i * slot_sz
-                            ln = rlen[i * 16 + 14]
-                            key = bytes(inbuf[off + 2 : off + (ln if ln < slot_sz else slot_sz)])  # Batch.question
+                            key = b.question(i)
                             table = slot.table
                             e = table.get(key)
                             if e is not None and e[1] <= now:
@@ -273,18 +263,11 @@ class DnsServer:
                                 if e is not None:
                                     table[key] = e
                             if e is not None:
-                                tail = e[0]
-                                size = len(tail) + 2
-                                if size <= out_sz:  # Batch.reply
-                                    o = k * out_sz
-                                    outbuf[o : o + 2] = inbuf[off : off + 2]
-                                    outbuf[o + 2 : o + size] = tail
-                                    siov[k * 2 + 1] = size
-                                    sq[k * 8] = name_addr + na
+                                if b.reply(k, i, e[0]):
                                     k += 1
                                 else:  # longer than a send slot: on its own
                                     with contextlib.suppress(OSError):
-                                        sock.sendto(b.data(i)[:2] + tail, b.sender(i))
+                                        sock.sendto(b.data(i)[:2] + e[0], b.sender(i))
                                 info = e[3]
                                 if info is not None:
                                     j = pos & mask
