@@ -314,19 +314,24 @@ class _Texts(dict[bytes, str]):
         return t
 
 
-def _slow_pairs(records: list[Record], sel: slice | list[int]) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """(device, rollup fields) of the slow ring's records `sel` (a slice or indexes), in C."""
+def _slow_part(records: list[Record], sel: slice | list[int]) -> tuple[list[str], list[LogInfo]]:
+    """Devices and LogInfos of the slow ring's records `sel` (a slice or indexes)."""
     part = records[sel] if isinstance(sel, slice) else [records[j] for j in sel]
-    return zip(map(_DEVICE, part), map(_ROLL, map(_INFO, part)), strict=True)
+    return list(map(_DEVICE, part)), list(map(_INFO, part))
 
 
-def _fast_pairs(d: Drained, k: int, sel: slice | list[int]) -> Iterator[tuple[str, tuple[str, ...]]]:
+def _fast_part(d: Drained, k: int, sel: slice | list[int]) -> tuple[list[str], list[LogInfo]]:
     """The same for the fast ring's records from position k on, read in place."""
     if isinstance(sel, slice):
         _t, slots, infos = d.fast_span(k + sel.start, k + sel.stop)
     else:
         slots, infos = d.fast_pick([k + j for j in sel])
-    return zip(map(_SLOT_DEVICE, slots), map(_ROLL, infos), strict=True)
+    return list(map(_SLOT_DEVICE, slots)), infos
+
+
+def _pairs(devices: list[str], infos: list[LogInfo]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(device, rollup fields) per record, for a Counter to count in C."""
+    return zip(devices, map(_ROLL, infos), strict=True)
 
 
 def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str, str],
@@ -341,29 +346,28 @@ def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str,
     counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
     sampled: list[tuple[list[LogInfo], float]] = []  # infos whose names are counted, and the weight of each
     total = len(slow) + nfast
-    for size, answers, pairs, infos_at in (
-            (len(slow), len(slow), partial(_slow_pairs, slow), lambda js: [slow[j][3] for j in js]),
+    for size, answers, part in (
+            (len(slow), len(slow), partial(_slow_part, slow)),
             # the fast ring's rest stands for the replays an overflow overwrote too
-            (nfast, max(nfast, d.replayed - k), partial(_fast_pairs, d, k),
-             lambda js: d.fast_pick([k + j for j in js])[1])):
+            (nfast, max(nfast, d.replayed - k), partial(_fast_part, d, k))):
         if not size:
             continue
         if size <= EXACT_COUNT and answers == size:
             # counted by zip/map/itemgetter/Counter in C (about 0.2 µs a record), a chunk at a time
             for a in range(0, size, COUNT_CHUNK):
-                counts.update(pairs(slice(a, a + COUNT_CHUNK)))
+                counts.update(_pairs(*part(slice(a, a + COUNT_CHUNK))))
                 if pause is not None:
                     pause()
             m = size if total <= NAME_SAMPLE else round(NAME_SAMPLE * size / total)
             if not m:
                 continue
-            js: range | list[int] = range(size) if m == size else _random.choices(range(size), k=m)
+            infos = part(slice(0, size))[1] if m == size else part(_random.choices(range(size), k=m))[1]
         else:  # a flood: counted from a random sample (with replacement), scaled to its answers
             m = NAME_SAMPLE
-            js = _random.choices(range(size), k=m)
-            for key, n in Counter(pairs(js)).items():
+            devices, infos = part(_random.choices(range(size), k=m))
+            for key, n in Counter(_pairs(devices, infos)).items():
                 counts[key] += round(n * answers / m)
-        sampled.append((infos_at(js), answers / m))  # its names: from the same kind of sample
+        sampled.append((infos, answers / m))  # its names: from the same sample
         if pause is not None:
             pause()
     for (device, (profile, outcome, category, service, kind)), n in counts.items():
