@@ -65,7 +65,7 @@ class Dns:
     # Loopback is a local forwarder (dnsmasq on the router): limiting it would limit the whole LAN.
     ratelimit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     cache_size: int = 20000
-    fastpath_size: int = 50000  # prebuilt UDP answers per profile (about 250 bytes each)
+    fastpath_size: int = 50000  # prebuilt UDP answers, all profiles together (~0.5 KB each)
     batch_io: bool = True  # recvmmsg/sendmmsg for the UDP hot loop where libc has them (shell/mmsg.py)
     min_ttl: int = 0
     max_ttl: int = 86400

@@ -36,12 +36,18 @@ class Slot:
 
 
 class FastPath:
+    """The prebuilt answers of every table: one per profile, and one per profile in a time
+    state (a paused or out-of-budget device has its own). `max_entries` bounds them all
+    together: bounded per table, a home's four profiles and a few paused devices could hold
+    ten times the memory a router was sized for."""
+
     def __init__(self, max_entries: int = 50_000, max_clients: int = 65536) -> None:
         self.clients: dict[str, Slot] = {}
         self.tables: dict[str, dict[bytes, FastEntry]] = {}
         self.max_entries = max_entries
         self.max_clients = max_clients
         self.installed = 0
+        self.entries = 0  # in all tables (entries only arrive through install)
 
     def table(self, profile: str) -> dict[bytes, FastEntry]:
         t = self.tables.get(profile)
@@ -56,6 +62,7 @@ class FastPath:
         if len(self.tables) >= 1024 and profile not in self.tables:
             self.tables.clear()  # bounded: per-device states (pauses, budgets) each get a table
             self.clients.clear()
+            self.entries = 0
         slot = self.clients[ip] = Slot(self.table(profile), bucket, device, ip)
         return slot
 
@@ -64,10 +71,21 @@ class FastPath:
         if self.max_entries <= 0:
             return
         t = self.table(profile)
-        if len(t) >= self.max_entries and key not in t:
-            del t[next(iter(t))]  # bounded: the oldest prebuilt answer goes (it is rebuilt if asked)
+        if key not in t:
+            if self.entries >= self.max_entries:
+                self._evict(t)
+            self.entries += 1
         t[key] = (reply[2:], refresh_at, patch, info)
         self.installed += 1
+
+    def _evict(self, t: dict[bytes, FastEntry]) -> None:
+        """Drop one entry to make room in `t`: its own oldest while it holds at least its
+        share of the whole, else the oldest of the largest table (so a busy profile cannot
+        starve a quiet one of the few entries it has). The dropped answer is rebuilt if asked."""
+        victim = t if t and len(t) * len(self.tables) >= self.entries else max(self.tables.values(), key=len)
+        if victim:
+            del victim[next(iter(victim))]
+            self.entries -= 1
 
 
 def restamp(entry: FastEntry, now: float) -> FastEntry | None:
