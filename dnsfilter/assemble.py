@@ -23,6 +23,7 @@ from dnsfilter.model import AUTHORITY_CATEGORY, Ede
 from feeds.bypass import load_bypass
 
 if TYPE_CHECKING:
+    from dnsfilter.core.schedule import Pauses
     from dnsfilter.core.timestate import TimeRules
 
 IMPLICIT_PROFILE = "Default"
@@ -83,7 +84,7 @@ def build_policy(cfg: Config, matcher: Matcher) -> Policy:
     return Policy(matcher, feeds, rules, cfg.protection.always_allow, services, bypass)
 
 
-def build_time_rules(cfg: Config, pauses: object | None = None) -> TimeRules | None:
+def build_time_rules(cfg: Config, pauses: Pauses | None = None) -> TimeRules | None:
     """Schedules and budgets per profile (None when no profile has any and nothing is paused)."""
     from dnsfilter.core.budget import Budgets
     from dnsfilter.core.schedule import Pauses, Schedules, parse_window

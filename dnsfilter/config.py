@@ -302,7 +302,9 @@ def _dns(s: Section) -> Dns:
         try:
             ups.append(parse_upstream(text))
         except UpstreamError as e:  # its message id and parameters go on, for the web UI to translate
-            raise ConfigError(f"{s.key('upstreams')}[{i}]", e.message, **e.params) from None
+            # words=(): none of its parameters is a message id; said outright, so that no
+            # parameter can ever land on `words`
+            raise ConfigError(f"{s.key('upstreams')}[{i}]", e.message, words=(), **e.params) from None
     if not ups:
         raise ConfigError(s.key("upstreams"), N_("needs at least one upstream resolver"))
     dns = Dns(

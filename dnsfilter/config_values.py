@@ -6,7 +6,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 
 def N_(message: str) -> str:
@@ -49,7 +49,16 @@ def read_text(path: Path) -> str:
 _AT = re.compile(r"\s*\(?at (?:line (\d+),? col(?:umn)? (\d+)|end of document)\)?\.?\s*$")
 
 
-def toml_position(e: Exception, text: str) -> dict[str, object]:
+class TomlPosition(TypedDict):
+    """toml_position's result, the parameters of BROKEN_TOML-like messages. Its keys are
+    known, so it can be spread into ConfigError(**...) without one landing on `words`."""
+
+    detail: str
+    line: int
+    column: int
+
+
+def toml_position(e: Exception, text: str) -> TomlPosition:
     """Where tomllib or tomlkit stopped reading `text`: {detail, line, column}, counted from 1.
     `detail` is the parser's English; the Russian and Kazakh messages leave it out and give the
     line and column only (words a parent can act on), the English ones keep it for the CLI."""

@@ -8,6 +8,7 @@ Pure: text in, a dict or TOML text out; reading the file is the caller's job.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from typing import Any
@@ -27,7 +28,9 @@ MODES = ("forward", "replace")
 
 class _Opts:
     """Typed reads of one section's options, remembering which were read so that a
-    misspelt option is an error rather than silently ignored."""
+    misspelt option is an error rather than silently ignored. (The methods are named after
+    the types they read, so annotations below them say `builtins.str` etc.: in the class
+    body a bare `str` is the method.)"""
 
     def __init__(self, sec: Section) -> None:
         self.sec, self.seen = sec, set[str]()
@@ -48,13 +51,13 @@ class _Opts:
             raise self.err(name, "must be an option, not a list")
         return v
 
-    def list(self, name: str) -> list[str]:
+    def list(self, name: builtins.str) -> builtins.list[builtins.str]:
         """A list; a plain option counts as a one-element list (uci's own readers do the same)."""
         self.seen.add(name)
         v = self.sec.options.get(name, [])
         return [v] if isinstance(v, str) else list(v)
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         v = self.str(name)
         if v is None:
             return default
@@ -64,7 +67,7 @@ class _Opts:
             return False
         raise self.err(name, f"{v!r} is not a boolean (1/0, yes/no, on/off, true/false)")
 
-    def int(self, name: str, default: int | None = None) -> int | None:
+    def int(self, name: builtins.str, default: builtins.int | None = None) -> builtins.int | None:
         v = self.str(name)
         if v is None:
             return default

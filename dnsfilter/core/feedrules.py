@@ -68,10 +68,11 @@ def index_regexes(rules: tuple[SideRule, ...]) -> tuple[tuple[SideRule, ...], tu
     regex matches instead of hundreds of searches:
     - unconditional patterns of the form `(?:^|\.)literal...` (what adblock wildcards become)
       are indexed by the literal's first characters and matched only at label starts;
-    - other unconditional patterns are joined into one alternation per (action, important);
+    - other unconditional patterns are joined into one alternation per (action, important,
+      anchored at the start);
     - conditional ones (type, client, denyallow) stay as they are."""
     index: RegexIndex = {}
-    groups: dict[tuple[int, bool], list[str]] = {}
+    groups: dict[tuple[int, bool, bool], list[str]] = {}  # (action bits, important, anchored at ^)
     rest = []
     for r in rules:
         if r.regex is None:

@@ -32,8 +32,13 @@ class Keys:
     every feed consulted and only for the suffixes some feed can hold (FeedSet.min_labels)."""
 
     __slots__ = ("_dotted", "_hb", "_hs", "_text", "starts", "wire")
-    # _text: (dotted bytes, label offsets in them); _hb, _hs: name_key and sha256 keys by
-    # depth. These slots are set on first use only (an unset slot raises AttributeError).
+    # These slots are set on first use only (an unset slot raises AttributeError).
+    _text: tuple[bytes, list[int]]  # dotted bytes, label offsets in them
+    _dotted: str
+    _hb: list[int | None]  # name_key keys by depth
+    _hs: list[int | None]  # sha256 keys by depth
+    wire: bytes
+    starts: list[int]
 
     def __init__(self, qname: bytes) -> None:
         # qname: exactly one wire name (already lower-case), as Query.qname holds it. A suffix
@@ -211,6 +216,7 @@ class Matcher:
         best: tuple[str, Verdict] | None = None
         per_client = False
         wire, starts = keys.wire, keys.starts
+        v: Verdict | None  # None only from evaluate, and then the feed is skipped
         for name, s in self._all if names is None else self._pick(names):
             if s.names:  # Keys.listed_depth, inlined: the most specific listed suffix decides
                 hs, idx, shift, bm, bshift = s.probe

@@ -134,10 +134,10 @@ class TlsTransport:
                 conn = await self._connection(timeout)
                 return await conn.ask(q)
         except TimeoutError:
-            conn = self.conn
-            if conn is not None and conn.last_rx < start:
+            current = self.conn  # may be None: the timeout can fall before one was made
+            if current is not None and current.last_rx < start:
                 # Not a byte since we asked: a hung connection; the next query gets a new one.
-                conn.shutdown("no answers")
+                current.shutdown("no answers")
             raise UpstreamError(f"{self.spec.text}: timeout after {timeout:.2g}s over TLS") from None
 
     async def _connection(self, timeout: float) -> TlsConnection:

@@ -35,7 +35,7 @@ class MacLookup(Protocol):
     def mac_of(self, ip: str) -> str | None: ...
 
 
-_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")  # IPv6 by type too: subnet_of needs the same version
 
 
 def as_network(value: str | Network) -> Network:
