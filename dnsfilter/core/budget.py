@@ -83,6 +83,10 @@ class Budgets:
         """How many devices have minutes counted (today or a day not yet dropped)."""
         return len(self._devices)
 
+    def devices(self) -> list[str]:
+        """The devices counted, least recently seen first (as in to_dict), whatever their day."""
+        return list(self._devices)
+
     # ------------------------------------------------------------------ days
 
     def _midnight(self, day: dt.date) -> float:

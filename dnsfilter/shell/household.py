@@ -184,14 +184,14 @@ class Household:
         t = self.engine.time
         if t is None:
             return False, "time rules are off"
-        target = self._normal_target(target)
-        if target is None:
+        normal = self._normal_target(target)
+        if normal is None:
             return False, "unknown target (profile:NAME, device:MAC or device:IP)"
         until = time.time() + minutes * 60
-        t.pauses.pause(target, until)
+        t.pauses.pause(normal, until)
         self.engine.forget_all()
         self.save_state()
-        return True, f"{target} paused for {minutes:g} minutes"
+        return True, f"{normal} paused for {minutes:g} minutes"
 
     def resume(self, target: str) -> tuple[bool, str]:
         t = self.engine.time
@@ -242,8 +242,7 @@ class Household:
             if not b:
                 continue
             devices = {}
-            for entry in b.to_dict()["devices"]:  # type: ignore[union-attr]
-                device = entry["device"]
+            for device in b.devices():
                 items = {item: {"used": b.used(device, item, now), "limit": limit} for item, limit in b.limits.items()}
                 if any(v["used"] for v in items.values()):  # yesterday's devices are not shown
                     devices[device] = items

@@ -147,6 +147,8 @@ def test_device_cap_drops_the_least_recently_seen():
     assert b.used("b", "youtube", t + 180) == 0
     assert [b.used(d, "youtube", t + 180) for d in "acd"] == [2, 1, 1]
 
+    assert b.devices() == [d["device"] for d in b.to_dict()["devices"]] == ["c", "a", "d"]
+
 
 def test_ended_days_are_dropped():
     b = Budgets({"youtube": 60}, "UTC")
