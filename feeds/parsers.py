@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 try:  # IDNA 2008 + UTS 46 as browsers use it; `requests` already depends on this package.
     import idna as _idna
 except ImportError:  # pragma: no cover - exercised only where the package is missing
-    _idna = None
+
+    def _label_to_ascii(label: str) -> str:
+        return label.encode("idna").decode("ascii")  # Python's own codec: IDNA 2003
+else:
+
+    def _label_to_ascii(label: str) -> str:
+        return _idna.encode(label, uts46=True).decode("ascii")
+
 
 MAX_NAME = 253
 MAX_INVALID_LINES = 10
@@ -59,9 +66,10 @@ def normalise_name(text: str) -> str | None:
     labels (a bare TLD or `localhost` would block far too much), and no IP addresses."""
     name = text.strip().rstrip(".").lower()
     if not name.isascii():
-        name = _to_ascii(name)
-        if name is None:
+        converted = _to_ascii(name)
+        if converted is None:
             return None
+        name = converted
     if len(name) > MAX_NAME or not _LABELS.fullmatch(name):
         return None
     # No TLD is all digits, so this rejects bare IPv4 addresses (and partial ones like 10.1).
@@ -77,10 +85,7 @@ def _to_ascii(name: str) -> str | None:
             out.append(label)
             continue
         try:
-            if _idna is not None:
-                out.append(_idna.encode(label, uts46=True).decode("ascii"))
-            else:
-                out.append(label.encode("idna").decode("ascii"))
+            out.append(_label_to_ascii(label))
         except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
             return None
     return ".".join(out).lower()

@@ -127,7 +127,8 @@ def _client_value(raw: str) -> str:
 def _conditions(mods: dict[str, str | None]) -> dict[str, object]:
     kw: dict[str, object] = {}
     if "dnstype" in mods:
-        inc, exc = set(), set()
+        inc: set[str] = set()
+        exc: set[str] = set()
         for raw in (mods["dnstype"] or "").split("|"):
             neg = raw.startswith("~")
             t = raw[1:].strip().upper() if neg else raw.strip().upper()

@@ -93,7 +93,7 @@ def parse(lines: Iterable[str | bytes], counts: RuleCounts, **options: object) -
         counts.skipped += 1
     reader = csv.reader(text, delimiter=str(opts["delimiter"]),
                         quoting=csv.QUOTE_NONE if quotechar is None else csv.QUOTE_MINIMAL,
-                        **({"quotechar": str(quotechar)} if quotechar else {}))
+                        quotechar=str(quotechar) if quotechar else '"')  # '"': csv's own default
     last = 0
     for row in reader:
         lineno = skip + reader.line_num

@@ -61,7 +61,7 @@ def parse(lines: Iterable[str], counts: RuleCounts, **_options: object) -> Itera
             counts.note_unsupported(lineno)  # forwarding to a chosen upstream
             continue
         action = "allow" if key == "server" and value == "#" else "block"
-        rules = []
+        rules: list[Rule] = []
         for domain in domains:
             scope = "subtree"
             if domain.startswith("*."):
@@ -70,7 +70,7 @@ def parse(lines: Iterable[str], counts: RuleCounts, **_options: object) -> Itera
                 domain = domain[1:]
             name = normalise_name(domain)
             if name is None:  # `#` (every domain) and bare TLDs are refused: far too broad
-                rules = None
+                rules = []  # the whole line is refused, not just this domain
                 break
             rules.append(Rule(name, action, scope, line=lineno))
         if not rules:
