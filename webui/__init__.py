@@ -28,6 +28,7 @@ from flask import (
 from flask_babel import Babel
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
@@ -144,7 +145,7 @@ def _deny(status: int, message: str) -> Response:
     return resp
 
 
-def _gate() -> Response | None:
+def _gate() -> BaseResponse | None:
     """Setup first, then CSRF on every state change, then login (session or API token)."""
     endpoint = request.endpoint or ""
     if endpoint == "static":

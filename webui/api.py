@@ -78,7 +78,7 @@ def _known(device: str) -> bool:
 
 
 @bp.post("/devices/<device>/pause")
-def device_pause(device: str) -> Response:
+def device_pause(device: str) -> Response | tuple[Response, int]:
     minutes = json_body().get("minutes")
     if isinstance(minutes, float) and minutes.is_integer():
         minutes = int(minutes)  # 30.0 is a whole number in JSON (and to JSON Schema)
@@ -91,7 +91,7 @@ def device_pause(device: str) -> Response:
 
 
 @bp.post("/devices/<device>/resume")
-def device_resume(device: str) -> Response:
+def device_resume(device: str) -> Response | tuple[Response, int]:
     if not _known(device):
         return _error(404, _("unknown device"))
     reply = control.send(state().data_dir / "control.sock", f"resume device:{device}")
@@ -138,7 +138,8 @@ def update_profile(name: str) -> Response:
         kind = _TYPES.get(key)
         if kind is None:
             return _error(400, _("%(key)r cannot be changed here (can: %(keys)s)", key=key, keys=", ".join(_TYPES)), key)
-        if not isinstance(value, kind) or (kind is list and not all(isinstance(v, str) for v in value)):
+        if not isinstance(value, kind) or (isinstance(value, list)
+                                           and not all(isinstance(v, str) for v in value)):
             return _error(400, _("%(key)s must be a list of strings", key=key) if kind is list else
                           _("%(key)s must be true or false", key=key), key)
     cfg = load_config()
@@ -197,7 +198,7 @@ def update_feed(name: str) -> Response:
 
 
 @bp.post("/feeds/<name>/sync")
-def sync_feed(name: str) -> Response:
+def sync_feed(name: str) -> tuple[Response, int]:
     result = feedsui.sync_now(state().config_path, load_config(), name)
     status = next((f.as_dict() for f in feedsui.rows(load_config()) if f.name == name), None)
     return jsonify(ok=result.ok, output=result.output, reloaded=result.reloaded, feed=status), \

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
 from webui import (
@@ -43,7 +44,7 @@ def _password_problem(pw: str, again: str) -> str | None:
 
 
 @bp.route("/setup", methods=["GET", "POST"])
-def setup() -> Response | str:
+def setup() -> BaseResponse:
     st = state()
     if st.secrets.is_set_up():
         return redirect(url_for("auth.login"))
@@ -94,7 +95,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> BaseResponse:
     st = state()
     error = None
     status = 200
@@ -121,7 +122,7 @@ def login() -> Response | str:
 
 
 @bp.route("/logout", methods=["POST"])
-def logout() -> Response:
+def logout() -> BaseResponse:
     lang = session.get("lang")
     session.clear()
     if lang:
@@ -130,7 +131,7 @@ def logout() -> Response:
 
 
 @bp.route("/language", methods=["POST"])
-def language() -> Response:
+def language() -> BaseResponse:
     lang = request.form.get("lang", "")
     if lang in LANGUAGES:
         session["lang"] = lang

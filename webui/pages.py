@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
 from webui import configfile, control, edits, error_text, load_config, state, views
@@ -37,7 +38,7 @@ def devices() -> Response | str:
 
 
 @bp.route("/devices/<mac>/profile", methods=["POST"])
-def device_profile(mac: str) -> Response:
+def device_profile(mac: str) -> BaseResponse:
     try:
         edit = views.assign_edit(load_config(), mac, request.form.get("profile", ""),
                                  request.form.get("name", "")[:64])
@@ -56,7 +57,7 @@ def _pause_target(device: str) -> str | None:
 
 
 @bp.route("/devices/<device>/pause", methods=["POST"])
-def device_pause(device: str) -> Response:
+def device_pause(device: str) -> BaseResponse:
     target = _pause_target(device)
     minutes = request.form.get("minutes", "")
     if target is None:
@@ -71,7 +72,7 @@ def device_pause(device: str) -> Response:
 
 
 @bp.route("/devices/<device>/resume", methods=["POST"])
-def device_resume(device: str) -> Response:
+def device_resume(device: str) -> BaseResponse:
     target = _pause_target(device)
     if target is None:
         flash(_("Unknown device."), "error")
@@ -83,7 +84,7 @@ def device_resume(device: str) -> Response:
 
 
 @bp.route("/profiles", methods=["GET", "POST"])
-def profiles() -> Response | str:
+def profiles() -> BaseResponse:
     load_config()  # a broken file shows its mistake before any form
     errors: dict[str, str] = {}
     if request.method == "POST":

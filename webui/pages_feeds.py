@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, flash, get_flashed_messages, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
 from webui import configfile, error_text, feedsui, load_config, state, views
@@ -23,7 +24,7 @@ def _saved_message(saved: configfile.Saved) -> str:
 
 
 @bp.route("/feeds", methods=["GET", "POST"])
-def feeds() -> Response:
+def feeds() -> BaseResponse:
     if request.method == "GET":
         return _page({})
     f = request.form
@@ -47,7 +48,7 @@ def feeds() -> Response:
 
 
 @bp.route("/feeds/<name>/sync", methods=["POST"])
-def feed_sync(name: str) -> Response:
+def feed_sync(name: str) -> BaseResponse:
     cfg = load_config()
     try:
         result = feedsui.sync_now(state().config_path, cfg, name)

@@ -44,12 +44,12 @@ def query_log() -> Response:
         messages=get_flashed_messages(with_categories=True)), status=400 if error else 200)
 
 
-def _page_url(f: logview.Filters, **cursor: str) -> str:
+def _page_url(f: logview.Filters, before: str | None = None, after: str | None = None) -> str:
     """Another page of the log with the same filters (`before=` or `after=` a cursor, or none:
     the newest rows). Not live: a page of older rows does not change by reloading it."""
     limit = f.limit if f.limit != logview.DEFAULT_ROWS else None
     return url_for("pages.query_log", device=f.device or None, name=f.name or None, outcome=f.outcome or None,
-                   limit=limit, **cursor)
+                   limit=limit, before=before, after=after)  # None values are left out of the URL
 
 
 def _back() -> str:
