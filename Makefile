@@ -32,15 +32,16 @@ run: $(STAMP) $(CONFIG)
 
 test: deps-deb $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 	$(BIN)/ruff format --check . || true
 
-# mypy on dnsfilter, feeds and webui ([tool.mypy] in pyproject.toml). Not yet part of lint:
-# it joins lint once dnsfilter/core/querylog.py, core/engine.py and shell/server.py are clean.
+# mypy on dnsfilter, feeds and webui ([tool.mypy] in pyproject.toml); lint and test run it too
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 

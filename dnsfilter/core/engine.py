@@ -133,8 +133,8 @@ class Engine:
             data = bytes(data)
         try:
             q = wire.parse_query(data)
-        except WireError as e:
-            return self._invalid(data, ip, to, e, now)
+        except WireError as err:
+            return self._invalid(data, ip, to, err, now)
         # identify: access control, profile, rate limit
         client = self.identify.client(ip, now)
         if client is None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter, itemgetter
 from random import Random
-from typing import Any
+from typing import Any, Final
 
 from dnsfilter.core.wire import wire_to_text
 from dnsfilter.model import Reason
@@ -49,7 +49,15 @@ DEFAULT_PRIVACY = "full"
 # never lengthen the collections that run while the UDP loop is busy (a class instance kept
 # every entry tracked: a 20 % loss under load).
 LogInfo = tuple[str, str | bytes, int, str, str, str, str, str]
-PROFILE, NAME, QTYPE, OUTCOME, KIND, CATEGORY, FEED, SERVICE = range(8)
+# Final: literal indexes, so a type checker knows which field `info[NAME]` is
+PROFILE: Final = 0
+NAME: Final = 1
+QTYPE: Final = 2
+OUTCOME: Final = 3
+KIND: Final = 4
+CATEGORY: Final = 5
+FEED: Final = 6
+SERVICE: Final = 7
 
 
 def log_info(profile: str, name: str | bytes, qtype: int, outcome: str, kind: str = "", category: str = "",
@@ -88,7 +96,7 @@ class QueryLog:
         self.mask = size - 1
         self.times: list[float] = [0.0] * size
         self.slots: list[Any] = [None] * size  # fastpath.Slot: .ip and .device
-        self.infos: list[LogInfo | None] = [None] * size
+        self.infos: list[Any] = [None] * size  # LogInfo; a take reads only positions written since the last
         self.pos = 0  # fast-path records ever written; the UDP loop keeps a local copy per batch
         self.drained = 0
         # Lists a flood's take handed over, given back by the writer when it is done with them
@@ -130,10 +138,10 @@ class QueryLog:
         self.drained = pos
         if pos - start > size // 4:  # a flood: hand the lists over whole; the writer reads them in place
             self.calm = 0
-            t, sl, inf = self.times, self.slots, self.infos
+            own = self.times, self.slots, self.infos
             self.times, self.slots, self.infos = (self.spare.pop() if self.spare
                                                   else ([0.0] * size, [None] * size, [None] * size))
-            return Drained(slow, t, sl, inf, full, replayed, (start & self.mask, pos - start), self._give_back)
+            return Drained(slow, *own, full, replayed, (start & self.mask, pos - start), self._give_back)
         self.calm += 1
         if self.calm >= CALM_TAKES and self.spare:
             self.spare.clear()
@@ -145,7 +153,7 @@ class QueryLog:
             t, sl, inf = _span(self.times, a, b), _span(self.slots, a, b), _span(self.infos, a, b)
         return Drained(slow, t, sl, inf, full, replayed)
 
-    def _give_back(self, lists: tuple[list[float], list[Any], list[LogInfo | None]]) -> None:
+    def _give_back(self, lists: tuple[list[float], list[Any], list[Any]]) -> None:
         # from the writer's thread: list.append is atomic; stale entries in them are harmless
         # (a take reads only the span written since the last one)
         if not self.spare:

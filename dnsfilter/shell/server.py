@@ -15,6 +15,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from typing import Any, cast
 
 from dnsfilter.config import Listen
 from dnsfilter.core.engine import Action, Engine, Forward, Send
@@ -309,7 +310,7 @@ class DnsServer:
                 if isinstance(to, TcpClient):
                     to.send(a.wire)
                 else:
-                    sock, addr = to  # type: ignore[misc]
+                    sock, addr = cast("tuple[socket.socket, Any]", to)  # a UDP reply: (socket, address)
                     try:
                         sock.sendto(a.wire, addr)
                     except OSError:
