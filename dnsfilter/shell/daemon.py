@@ -191,8 +191,10 @@ class Daemon:
 
     async def _periodic_sync(self) -> None:
         """Sync due feeds (per-feed interval, ±10 % jitter; never-synced remote feeds shortly
-        after start) off the event loop, then swap the new sets in through the reload path.
-        Errors are logged and recorded in the feed status, never raised into the loop."""
+        after start) in a child process each (shell/feedsync.py), then swap the new sets in
+        through the reload path. Errors are logged and recorded in the feed status, never
+        raised into the loop. A config not read from a file (tools, tests) syncs in a thread."""
+        from dnsfilter.shell.feedsync import sync_in_child
         from feeds.sync import due_feeds, sync_feed
 
         while not self.stopping.is_set():
@@ -201,7 +203,7 @@ class Daemon:
             changed = crashed = False
             for feed in due:
                 try:
-                    st = await _in_thread(sync_feed, cfg, feed)
+                    st = await (sync_in_child(cfg, feed) if cfg.path else _in_thread(sync_feed, cfg, feed))
                     changed = changed or st.result == "new"
                 except Exception:  # a bug in one feed's sync must not stop the others, nor the loop
                     log.exception("feed %s: sync failed", feed.name)
