@@ -36,6 +36,8 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,6 +171,18 @@ def send_household(port: int, names: list[str], timeout_s: float) -> tuple[int, 
     return sent, answered
 
 
+def serve_dir(d: Path) -> ThreadingHTTPServer:
+    """The folder over HTTP on loopback, in a thread (quiet)."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(d)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
 # ------------------------------------------------------------------ processes
 
 def free_port() -> int:
@@ -289,7 +303,7 @@ def page_load(port: int) -> int:
     return len(body)
 
 
-def write_config(d: Path, dns: int, lan: int, web: int, up: int, dlist: Path, flush: float) -> Path:
+def write_config(d: Path, dns: int, lan: int, web: int, up: int, dlist: str, flush: float) -> Path:
     cfg = d / "config.toml"
     lan_spec = f', "br-lan:{lan}"' if os.environ.get(NS_ENV) else ""
     cfg.write_text(f"""# written by scripts/bench_footprint.py: a router's shape on loopback
@@ -373,19 +387,26 @@ def measure(quick: bool) -> list[str]:
         stop = threading.Event()
         threading.Thread(target=run_upstream, args=(up_sock, stop), daemon=True).start()
         flush = 5.0
-        cfg = write_config(d, dns, lan, web, up_sock.getsockname()[1], dlist, flush)
-        # compile the list and create the admin first: the measured run starts as a router boots
+        # the list is served over HTTP, as a feed is: a router (data_dir in RAM) downloads and
+        # compiles it after each boot, in the daemon's feed-sync child process
+        httpd = serve_dir(d)
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/{dlist.name}"
+        cfg = write_config(d, dns, lan, web, up_sock.getsockname()[1], url, flush)
+        # the admin exists and the code is compiled: the measured run starts as a router boots
         compile_all()
-        subprocess.run([str(ROOT / ".venv/bin/dnsfilter"), "feeds", "sync", "-c", str(cfg)], check=True,
-                       cwd=ROOT, stdout=subprocess.DEVNULL)
         subprocess.run([PY, "-c", "import sys;from pathlib import Path;from webui.secrets_store import SecretsStore;"
                         "SecretsStore(Path(sys.argv[1])).create_admin(sys.argv[2],'en')",
                         str(d / "var" / "webui"), PASSWORD], check=True, cwd=ROOT)
         idle_exit = 20.0 if quick else 40.0
         p = start(cfg, d / "serve.log", idle_exit)
         try:
+            synced = time.monotonic() + 180
+            while "reloaded:" not in (d / "serve.log").read_text(errors="replace") and time.monotonic() < synced:
+                time.sleep(0.2)
+            if "reloaded:" not in (d / "serve.log").read_text(errors="replace"):
+                raise RuntimeError("the boot's feed sync did not finish:\n" + (d / "serve.log").read_text())
             time.sleep(2.0 if quick else 5.0)
-            rows: list[tuple[str, Reading]] = [("idle after start", reading(p.pid))]
+            rows: list[tuple[str, Reading]] = [("idle after start and the boot's feed sync", reading(p.pid))]
             # a family's day: 20k queries over 3,000 names, a few popular (Zipf), 10 % of them listed,
             # from four devices in four profiles
             pool = rng.sample(listed, 300) + [f"www.site{i}.example{i % 97}.test" for i in range(2_700)]
@@ -423,9 +444,11 @@ def measure(quick: bool) -> list[str]:
             p.wait(20)
             stop.set()
             up_sock.close()
+            httpd.shutdown()
+            httpd.server_close()
         log_text = (d / "serve.log").read_text(errors="replace")
-        in_force = re.search(r"(\d+) names", log_text)
-        origin += f"; {int(in_force.group(1)):,} names in force" if in_force else ""
+        in_force = re.findall(r"(\d+) names", log_text)
+        origin += f"; {int(in_force[-1]):,} names in force" if in_force else ""
         if "Traceback" in log_text:
             raise RuntimeError("the daemon logged an error:\n" + log_text)
     return table(rows, origin, sent, answered, took, size, flash, (first_page, warm_page))
@@ -461,7 +484,9 @@ def table(rows: list[tuple[str, Reading]], origin: str, sent: int, answered: int
     mb = lambda kb: f"{kb / 1024:.1f}"  # noqa: E731
     out = [SECTION, "",
            f"Measured {time.strftime('%Y-%m-%d')} at {provenance()} by `scripts/bench_footprint.py` (part of `make bench`): the real "
-           f"`dnsfilter serve` on loopback with a router's config: one {NAMES:,}-name compiled list ({origin}), "
+           f"`dnsfilter serve` on loopback with a router's config: one {NAMES:,}-name list ({origin}) served over HTTP "
+           "on loopback and downloaded and compiled at start by the daemon's feed sync (a child process), as after "
+           "a router's boot with `data_dir` in RAM, "
            "`[web]` on (the UI is the daemon's child process under waitress, started on demand), "
            "`network.neighbours = true`, "
            f"{LAN_NOTE} and the query log in "
