@@ -21,7 +21,7 @@ from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.fastpath import NEVER, FastPath
 from dnsfilter.core.macaddr import client_hints
 from dnsfilter.core.policy import NO_TIME_STATE, Policy, TimeState
-from dnsfilter.core.querylog import LogInfo, QueryLog
+from dnsfilter.core.querylog import RING_SMALL, LogInfo, QueryLog
 from dnsfilter.core.rewrite import cname_reply
 from dnsfilter.core.seen import Seen, SeenDevices
 from dnsfilter.core.stages.identify import ClientState, Identify
@@ -123,7 +123,7 @@ class Engine:
         # Set by the shell at debug level: one line per block or rewrite the slow path decides
         # (profile, device, name, reason); answers replayed by the fast path are not repeated.
         self.trace: Callable[[str], None] | None = None
-        self.qlog = QueryLog()  # every answer is recorded here; the shell drains it to disk
+        self.qlog = QueryLog(small=RING_SMALL)  # every answer is recorded here; the shell drains it to disk
 
     # ------------------------------------------------------------ queries
 

@@ -21,6 +21,7 @@ from dnsfilter.core.wire import wire_to_text
 from dnsfilter.model import Reason
 
 RING_SIZE = 65536  # records kept between drains (a few seconds at 10k queries/s)
+RING_SMALL = 4096  # the fast ring while nothing floods it (96 KB of lists, not 1.5 MB)
 CALM_TAKES = 30  # takes without a flood (a minute) before the spare ring lists are freed
 FLOOD_NAMES = 200  # blocked names counted per batch beyond its rows (see batch)
 NAME_SAMPLE = 4096  # records of a flood whose names are counted (see batch)
@@ -86,17 +87,24 @@ class QueryLog:
     `j = pos & mask`): they only hold references to objects that exist anyway (the batch's
     clock reading, the client's Slot, the entry's LogInfo), so a replay allocates nothing and
     the ring's memory stays small and warm. A deque of fresh tuples cost about 20 % of the
-    fast path's throughput under load (cold allocations, collector passes)."""
+    fast path's throughput under load (cold allocations, collector passes).
 
-    def __init__(self, size: int = RING_SIZE) -> None:
-        assert size & (size - 1) == 0, "the fast ring's size is a power of two"
+    With `small`, the fast ring starts at that size and takes `size` only when a take finds
+    it more than half full (a home's few queries a second never do), and goes back to `small`
+    after a calm minute: a router keeps 96 KB of lists, a busy server gets the full ring at
+    its first burst (whose overflow, if any, is estimated like any other)."""
+
+    def __init__(self, size: int = RING_SIZE, small: int | None = None) -> None:
+        self.small = size if small is None else min(small, size)
+        assert not size & (size - 1) and not self.small & (self.small - 1), "the fast ring's sizes are powers of two"
+        self.size = size
         self.ring: deque[Record] = deque(maxlen=size)
         self.off: frozenset[str] = frozenset()
         self.hashed_feeds: frozenset[str] = frozenset()
-        self.mask = size - 1
-        self.times: list[float] = [0.0] * size
-        self.slots: list[Any] = [None] * size  # fastpath.Slot: .ip and .device
-        self.infos: list[Any] = [None] * size  # LogInfo; a take reads only positions written since the last
+        self.mask = self.small - 1
+        self.times: list[float] = [0.0] * self.small
+        self.slots: list[Any] = [None] * self.small  # fastpath.Slot: .ip and .device
+        self.infos: list[Any] = [None] * self.small  # LogInfo; a take reads only positions written since the last
         self.pos = 0  # fast-path records ever written; the UDP loop keeps a local copy per batch
         self.drained = 0
         # Lists a flood's take handed over, given back by the writer when it is done with them
@@ -138,25 +146,37 @@ class QueryLog:
         self.drained = pos
         if pos - start > size // 4:  # a flood: hand the lists over whole; the writer reads them in place
             self.calm = 0
-            own = self.times, self.slots, self.infos
-            self.times, self.slots, self.infos = (self.spare.pop() if self.spare
-                                                  else ([0.0] * size, [None] * size, [None] * size))
-            return Drained(slow, *own, full, replayed, (start & self.mask, pos - start), self._give_back)
+            own, at = (self.times, self.slots, self.infos), start & self.mask
+            self._use(self.size if pos - start > size // 2 else size)
+            return Drained(slow, *own, full, replayed, (at, pos - start), self._give_back)
         self.calm += 1
-        if self.calm >= CALM_TAKES and self.spare:
-            self.spare.clear()
         t: list[float] = []
         sl: list[Any] = []
         inf: list[Any] = []
         if pos > start:
             a, b = start & self.mask, pos & self.mask
             t, sl, inf = _span(self.times, a, b), _span(self.slots, a, b), _span(self.infos, a, b)
+        if self.calm >= CALM_TAKES:
+            self.spare.clear()
+            if size > self.small:
+                self._use(self.small)  # read out above: the loop starts the new lists at pos
         return Drained(slow, t, sl, inf, full, replayed)
+
+    def _use(self, n: int) -> None:
+        """Fresh lists of `n` records for the fast ring (a spare set if it has that size).
+        The UDP loop reads the lists and the mask anew at each batch, and takes run between
+        batches, so the next replay lands at `pos & mask` of these."""
+        if self.spare and len(self.spare[0][0]) == n:
+            self.times, self.slots, self.infos = self.spare.pop()
+        else:
+            self.spare.clear()  # another size: of no use any more
+            self.times, self.slots, self.infos = [0.0] * n, [None] * n, [None] * n
+        self.mask = n - 1
 
     def _give_back(self, lists: tuple[list[float], list[Any], list[Any]]) -> None:
         # from the writer's thread: list.append is atomic; stale entries in them are harmless
         # (a take reads only the span written since the last one)
-        if not self.spare:
+        if not self.spare and len(lists[0]) == self.mask + 1:
             self.spare.append(lists)
 
     def drain(self) -> tuple[list[Record], bool]:

@@ -26,7 +26,7 @@ from dnsfilter.logstore import FILE, LogStore
 
 log = logging.getLogger("dnsfilter.querylog")
 
-DRAIN = 2.0  # seconds between ring drains: the ring (65536) then holds 30k queries/s
+DRAIN = 2.0  # seconds between ring drains: the full ring (65536) then holds 30k queries/s
 DISK_FLUSH = 5.0
 RAM_FLUSH = 600.0
 # Records held in ram mode before an early flush: about 6 MB at most, a tenth of what 500k

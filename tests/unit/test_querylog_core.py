@@ -280,3 +280,40 @@ def test_spare_ring_lists_are_freed_after_a_calm_minute():
     assert len(ql.spare) == 1  # a burst a minute apart still finds them
     ql.take()
     assert not ql.spare  # freed: the memory is the router's again
+
+
+def test_the_fast_ring_starts_small_grows_at_a_burst_and_shrinks_after_a_calm_minute():
+    from dnsfilter.core.fastpath import Slot
+    from dnsfilter.core.querylog import CALM_TAKES
+
+    ql = QueryLog(size=64, small=8)
+    slot = Slot({}, None, "dev", "10.0.0.9")
+    assert ql.mask + 1 == 8 and len(ql.times) == len(ql.slots) == len(ql.infos) == 8
+    _replays(ql, 3, [slot], lambda k: info(name=f"a{k}.t"))
+    assert [r[3][1] for r in ql.take().records()] == ["a0.t", "a1.t", "a2.t"] and ql.mask + 1 == 8  # a home's pace
+    _replays(ql, 5, [slot], lambda k: info(name=f"b{k}.t"))  # more than half the small ring: a burst
+    d = ql.take()
+    assert ql.mask + 1 == 64 and len(ql.infos) == 64  # the full ring from the next replay on
+    assert [r[3][1] for r in d.records()] == [f"b{k}.t" for k in range(5)]  # the small lists, read in place
+    d.release()
+    assert not ql.spare  # lists of the old size are of no use to the ring
+    _replays(ql, 40, [slot], lambda k: info(name=f"c{k}.t"))  # across the new lists' positions
+    d = ql.take()
+    assert not d.full and [r[3][1] for r in d.records()] == [f"c{k}.t" for k in range(40)]
+    d.release()
+    assert len(ql.spare) == 1 and len(ql.spare[0][0]) == 64  # a set of the ring's size comes back
+    for _ in range(CALM_TAKES - 1):
+        assert ql.take().fast_len() == 0
+    assert ql.mask + 1 == 64
+    _replays(ql, 2, [slot], lambda k: info(name=f"d{k}.t"))
+    d = ql.take()  # the calm minute is over: what was written is read out, then the ring shrinks
+    assert [r[3][1] for r in d.records()] == ["d0.t", "d1.t"] and ql.mask + 1 == 8 and not ql.spare
+    _replays(ql, 3, [slot], lambda k: info(name=f"e{k}.t"))
+    assert [r[3][1] for r in ql.take().records()] == ["e0.t", "e1.t", "e2.t"]
+
+
+def test_a_fixed_ring_never_changes_size():
+    ql = QueryLog(size=16)
+    _replays(ql, 16, [None], lambda k: info())
+    ql.take().release()
+    assert ql.mask + 1 == 16 and len(ql.spare) == 1
