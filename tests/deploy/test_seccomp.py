@@ -6,11 +6,14 @@ systemd as PID 1 to run the unit. So this test runs the real daemon under `strac
 through a life that touches every part (start, a local feed, a remote feed synced by its child
 process, UDP and TCP answers, a forward, the query log's writes, the web UI's process, a
 reload, a stop) and checks each call it and its children made against the filter, resolved
-the way systemd resolves it (groups expanded by `systemd-analyze syscall-filter`)."""
+the way systemd resolves it (groups expanded by `systemd-analyze syscall-filter`), each
+socket's family against RestrictAddressFamilies, and that nothing maps memory writable and
+executable at once (MemoryDenyWriteExecute)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -73,18 +76,15 @@ def allowed_calls(unit_text: str) -> frozenset[str]:
     return frozenset(allow)
 
 
-def strace_calls(summary: str) -> set[str]:
-    """System call names from `strace -c` output (the table between its two rulers)."""
-    names: set[str] = set()
-    inside = False
-    for line in summary.splitlines():
-        if line.startswith("------"):
-            if inside:
-                break
-            inside = True
-        elif inside and line.split():
-            names.add(line.split()[-1])
-    return names
+_CALL = re.compile(r"^\d+\s+(?:<\.\.\. (\w+) resumed>|(\w+)\()", re.M)
+_FAMILY = re.compile(r"^\d+\s+socket(?:pair)?\((AF_\w+)", re.M)
+_WX = re.compile(r"^\d+\s+(?:mmap|mprotect|pkey_mprotect)\(.*PROT_WRITE.*PROT_EXEC|"
+                 r"^\d+\s+(?:mmap|mprotect|pkey_mprotect)\(.*PROT_EXEC.*PROT_WRITE", re.M)
+
+
+def strace_calls(trace: str) -> set[str]:
+    """System call names in `strace -f` output (`PID name(...)`, `PID <... name resumed>`)."""
+    return {a or b for a, b in _CALL.findall(trace)}
 
 
 def test_the_filter_reads_as_systemd_merges_it() -> None:
@@ -97,8 +97,12 @@ def test_the_filter_reads_as_systemd_merges_it() -> None:
     assert "setrlimit" not in allowed_calls(base + "SystemCallFilter=setpriority\n")
     assert {"read", "sendmmsg", "execve", "clone3"} <= allowed_calls(base)
     assert "reboot" not in allowed_calls(base) and "chown" not in allowed_calls(base)
-    assert strace_calls("% time  calls syscall\n------ -----\n 1.0  3 read\n 0.5  1 setpriority\n"
-                        "------ -----\n100.0 4 total\n") == {"read", "setpriority"}
+    trace = ("101 read(3, <unfinished ...>\n102 setpriority(PRIO_PROCESS, 0, 10) = 0\n"
+             "101 <... futex resumed>) = 0\n101 --- SIGCHLD {si_signo=SIGCHLD} ---\n101 +++ exited with 0 +++\n"
+             "102 socket(AF_INET6, SOCK_DGRAM, IPPROTO_IP) = 4\n"
+             "102 mmap(NULL, 4096, PROT_READ|PROT_WRITE|PROT_EXEC, MAP_PRIVATE, -1, 0) = 0x7f\n")
+    assert strace_calls(trace) == {"read", "setpriority", "futex", "socket", "mmap"}
+    assert _FAMILY.findall(trace) == ["AF_INET6"] and len(_WX.findall(trace)) == 1
 
 
 @pytest.fixture
@@ -162,9 +166,9 @@ category = "ads"
 interval = "1h"
 """)
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    log, summary = tmp_path / "daemon.log", tmp_path / "strace.txt"
-    # -f: the web UI's process and the feed sync's child too; -c: only the counts per call
-    p = subprocess.Popen(["strace", "-f", "-qq", "-c", "-o", str(summary), sys.executable, "-m", "dnsfilter", "serve",
+    log, trace = tmp_path / "daemon.log", tmp_path / "strace.txt"
+    # -f: the web UI's process and the feed sync's child too
+    p = subprocess.Popen(["strace", "-f", "-qq", "-s", "0", "-o", str(trace), sys.executable, "-m", "dnsfilter", "serve",
                           "-c", str(cfg)], stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=REPO, env=env)
     try:
         _wait(lambda: "ready: answering" in log.read_text(errors="replace") or p.poll() is not None, 60,
@@ -195,10 +199,19 @@ interval = "1h"
         up.close()
     text = log.read_text(errors="replace")
     assert "feed remote: new" in text and "Traceback" not in text
-    called = strace_calls(summary.read_text())
+    text = trace.read_text(errors="replace")
+    called = strace_calls(text)
     assert {"sendmmsg", "recvmmsg", "setpriority", "execve", "accept4"} <= called  # the trace saw it all
     outside = called - allowed_calls(UNIT.read_text()) - (ROOT_ONLY if os.geteuid() == 0 else frozenset())
     assert not outside, f"system calls the unit's SystemCallFilter does not allow: {sorted(outside)}"
+    unit = UNIT.read_text()
+    families = set(_FAMILY.findall(text))
+    restrict = re.search(r"^RestrictAddressFamilies=(.*)$", unit, re.M)
+    assert restrict is not None
+    allowed_families = set(restrict.group(1).split())
+    assert {"AF_INET", "AF_NETLINK"} <= families and families <= allowed_families, families
+    assert "MemoryDenyWriteExecute=yes" in unit
+    assert not _WX.findall(text), "writable and executable memory, which MemoryDenyWriteExecute refuses"
 
 
 def _traced_daemon(strace_pid: int) -> int:
