@@ -152,6 +152,8 @@ def parse_window(days: list[str], start: str, end: str, block: str | Iterable[st
         raise ScheduleError(N_("start 24:00 is not allowed (use 00:00 on the next day)"), field="start")
     if s == e:
         raise ScheduleError(EMPTY, time=_fmt(s))
+    if e == 0:  # "until 00:00" is until midnight, the end of the start's day (written 24:00 too)
+        e = 1440
     if isinstance(block, str):
         if block != "all":
             raise ScheduleError(N_('block must be "all" or a list of categories/services, not %(value)r'),

@@ -71,3 +71,13 @@ def test_mistakes_name_their_key(data: dict, key: str, words: str) -> None:
         from_dict(data)
     assert e.value.key.startswith(key), (e.value.key, str(e.value))
     assert words in str(e.value)
+
+
+def test_a_schedule_until_midnight_loads_and_builds() -> None:
+    from dnsfilter.assemble import build_time_rules
+
+    kids = dict(KIDS, schedules=[{"name": "late", "days": ["daily"], "start": "23:00", "end": "00:00"}])
+    c = from_dict(cfg(profiles=[kids, {"name": "Adults"}]))
+    assert c.profiles[0].schedules[0].end == "00:00"
+    rules = build_time_rules(c)
+    assert rules is not None

@@ -339,3 +339,14 @@ def test_pauses_are_bounded():
     assert len(p) == Pauses.MAX_ENTRIES
     assert p.paused("device:0", 0) is None  # the one ending soonest made room
     assert p.paused("profile:Kids", 0) == 10.0**10
+
+
+def test_a_window_until_midnight_may_end_at_00_00():
+    """A parent writes "21:00 to 00:00"; that ends at midnight, as 24:00 does (it used to stop
+    the daemon with a traceback when it loaded such a config)."""
+    w = parse_window(["daily"], "23:00", "00:00", "all")
+    assert (w.start_min, w.end_min, w.overnight) == (1380, 1440, False)
+    assert w == parse_window(["daily"], "23:00", "24:00", "all", w.name) and w.name == "23:00–24:00"
+    assert w.covers(0, 1439) and not w.covers(0, 0) and not w.covers(1, 30)
+    with pytest.raises(ScheduleError):
+        parse_window(["daily"], "00:00", "00:00", "all")  # still empty
