@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -30,7 +30,7 @@ import pytest
 
 from tests.support.daemon import REPO, free_port
 from tests.support.scripted import Scripted
-from tests.unit.test_sync import FeedServer, Route, serve_feeds
+from tests.unit.test_sync import FeedServer, Route, server  # noqa: F401 (server: a fixture)
 
 UNIT = REPO / "deploy/debian/dnsfilter.service"
 # SQLite's unix VFS gives a new journal or WAL file its database's owner, only when running as
@@ -105,17 +105,6 @@ def test_the_filter_reads_as_systemd_merges_it() -> None:
     assert _FAMILY.findall(trace) == ["AF_INET6"] and len(_WX.findall(trace)) == 1
 
 
-@pytest.fixture
-def feeds() -> Iterator[FeedServer]:
-    srv, httpd = serve_feeds()
-    try:
-        yield srv
-    finally:
-        srv.stop.set()
-        httpd.shutdown()
-        httpd.server_close()
-
-
 def _query(port: int, name: str, tcp: bool = False) -> dns.message.Message:
     q = dns.message.make_query(name, "A")
     return (dns.query.tcp if tcp else dns.query.udp)(q, "127.0.0.1", port=port, timeout=3)
@@ -135,10 +124,10 @@ def _wait(cond: Callable[[], bool], timeout: float, what: str, log: Path) -> Non
     pytest.fail(f"{what}:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def test_every_call_of_the_daemon_and_its_children_is_in_the_units_filter(feeds: FeedServer,
+def test_every_call_of_the_daemon_and_its_children_is_in_the_units_filter(server: FeedServer,  # noqa: F811
                                                                           tmp_path: Path) -> None:
     _needs("strace", "systemd-analyze")
-    feeds.routes["/feed"] = Route(b"remote.feed.test\n", etag='"1"')
+    server.routes["/feed"] = Route(b"remote.feed.test\n", etag='"1"')
     (tmp_path / "block.txt").write_text("ads.example.test\n")
     up = Scripted(zone={"www.example.test": ["www.example.test. 300 A 192.0.2.10"]})
     port, web = free_port(), free_port()
@@ -160,7 +149,7 @@ format = "domains"
 category = "ads"
 [[feeds]]
 name = "remote"
-url = "{feeds.url('/feed')}"
+url = "{server.url('/feed')}"
 format = "domains"
 category = "ads"
 interval = "1h"
