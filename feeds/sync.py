@@ -109,6 +109,12 @@ def source_url(cfg: Config, feed: Feed) -> str:
     return str(local) if local is not None else feed.url
 
 
+def log_result(st: FeedStatus) -> None:
+    """The daemon's line for a sync (run here, or in its child and read back from disk)."""
+    log.log(logging.WARNING if st.error else logging.INFO, "feed %s: %s%s", st.name, st.result,
+            f": {st.error}" if st.error else "")
+
+
 def read_status(cfg: Config, feed: Feed) -> FeedStatus:
     try:
         data = json.loads(status_path(cfg, feed).read_text())
@@ -255,8 +261,7 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
         if result in ("new", "unchanged"):
             st.last_success = now
         write_status(cfg, st)
-        level = logging.WARNING if error else logging.INFO
-        log.log(level, "feed %s: %s%s", feed.name, result, f": {st.error}" if error else "")
+        log_result(st)
         return st
 
     # Validators only when the last attempt succeeded and its set still loads: after a failure

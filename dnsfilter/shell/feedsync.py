@@ -13,17 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 import time
 
 from dnsfilter.config import Config, Feed
-from feeds.sync import FeedStatus, read_status, status_path, write_status
+from dnsfilter.shell.priority import lower_priority
+from feeds.sync import FeedStatus, log_result, read_status, status_path, write_status
 
 log = logging.getLogger("dnsfilter.feeds")
 
 DEADLINE = 1800.0  # seconds a child may take (downloads have their own, shorter deadlines)
-NICER = 10
 OUTPUT_TAIL = 400  # characters of a failed child's output quoted in the log
 
 
@@ -39,8 +38,7 @@ async def sync_in_child(cfg: Config, feed: Feed) -> FeedStatus:
     proc = await asyncio.create_subprocess_exec(
         *command(cfg, feed), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT)
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: as it is
-        os.setpriority(os.PRIO_PROCESS, proc.pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICER))
+    lower_priority(proc.pid)
     log.debug("feed %s: sync in process %d", feed.name, proc.pid)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), DEADLINE)
@@ -54,8 +52,7 @@ async def sync_in_child(cfg: Config, feed: Feed) -> FeedStatus:
             await proc.wait()
     st = read_status(cfg, feed)
     if _stamp(cfg, feed) != before:  # the child recorded this attempt (a new file: written, then renamed)
-        level = logging.WARNING if st.error else logging.INFO
-        log.log(level, "feed %s: %s%s", feed.name, st.result, f": {st.error}" if st.error else "")
+        log_result(st)
         return st
     tail = out.decode(errors="replace").strip()[-OUTPUT_TAIL:]
     log.warning("feed %s: %s before recording a result%s", feed.name, why, f": {tail}" if tail else "")

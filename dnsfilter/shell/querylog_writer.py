@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dnsfilter.config import Config
 from dnsfilter.core.engine import Engine
 from dnsfilter.core.querylog import Drained, batch
 from dnsfilter.logstore import FILE, LogStore
+from dnsfilter.shell.priority import lower_priority
 
 log = logging.getLogger("dnsfilter.querylog")
 
@@ -40,22 +40,6 @@ PRUNE_EVERY = 60.0
 # the log off): a one-off check, not part of make bench.
 PAUSE = 0.005
 ROWS_PER_DRAIN = 1_000  # rows written per drain (500/s, far above a home); a flood beyond is only counted
-
-
-NICER = 10  # how much nicer than the daemon the writer's thread runs
-
-
-def background() -> None:
-    """Lower the calling thread's priority (NICER steps; on Linux a thread has its own nice
-    value). On one core the scheduler otherwise shares the CPU between the UDP loop and the
-    writer in slices of a few ms while the writer is in SQLite (which runs without the
-    interpreter lock). Blocked queries at 78k/s, p99 over three interleaved runs each:
-    1.9-6.2 ms at the same priority, 1.0-1.5 ms ten steps nicer, 1.4-3.2 ms with SCHED_IDLE
-    (one-off runs; 0.8-0.9 ms with the log off). Not SCHED_IDLE: a thread of that class
-    that is preempted while it holds the interpreter lock waits behind every other task on
-    its CPU, and the loop waits for it (a 20 ms collection was seen)."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: as it is
-        os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICER))
 
 
 def _pause() -> None:
@@ -81,7 +65,7 @@ class QueryLogWriter:
         self._privacy: dict[str, str] = {}
         self._last_write = time.monotonic()
         self._last_prune = 0.0
-        self._thread = ThreadPoolExecutor(1, "querylog", initializer=background)
+        self._thread = ThreadPoolExecutor(1, "querylog", initializer=lower_priority)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         cfg = self._cfg()

@@ -12,7 +12,8 @@ from dnsfilter.config import load
 from dnsfilter.core.fastpath import Slot
 from dnsfilter.core.querylog import RING_SIZE, log_info
 from dnsfilter.logstore import LogStore
-from dnsfilter.shell.querylog_writer import NICER, ROWS_PER_DRAIN, QueryLogWriter
+from dnsfilter.shell.priority import NICER
+from dnsfilter.shell.querylog_writer import ROWS_PER_DRAIN, QueryLogWriter
 from tests.unit.test_engine import make
 
 
