@@ -193,9 +193,9 @@ class Daemon:
         """Sync due feeds (per-feed interval, ±10 % jitter; never-synced remote feeds shortly
         after start) in a child process each (shell/feedsync.py), then swap the new sets in
         through the reload path. Errors are logged and recorded in the feed status, never
-        raised into the loop. A config not read from a file (tools, tests) syncs in a thread."""
+        raised into the loop."""
         from dnsfilter.shell.feedsync import sync_in_child
-        from feeds.sync import due_feeds, sync_feed
+        from feeds.sync import due_feeds
 
         while not self.stopping.is_set():
             cfg = self.cfg  # a reload may replace it meanwhile: each round uses one config
@@ -203,7 +203,7 @@ class Daemon:
             changed = crashed = False
             for feed in due:
                 try:
-                    st = await (sync_in_child(cfg, feed) if cfg.path else _in_thread(sync_feed, cfg, feed))
+                    st = await sync_in_child(cfg, feed)
                     changed = changed or st.result == "new"
                 except Exception:  # a bug in one feed's sync must not stop the others, nor the loop
                     log.exception("feed %s: sync failed", feed.name)
@@ -236,7 +236,7 @@ class Daemon:
             "ratelimited": e.stats.ratelimited,
             "prefetches": e.stats.prefetches,
             "cache": {"entries": len(e.cache), "hits": e.cache.hits, "misses": e.cache.misses},
-            "fastpath": {"entries": sum(len(t) for t in e.fast.tables.values()), "clients": len(e.fast.clients)},
+            "fastpath": {"entries": e.fast.entries, "clients": len(e.fast.clients)},
             "inflight": len(e.inflight),
             "feeds": {name: len(s) for name, s in self.matcher.sets.items()},
             "upstreams": self.pool.status(),
