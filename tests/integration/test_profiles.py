@@ -187,6 +187,22 @@ def test_check_at_follows_the_schedule(zone_upstream, make_daemon):
     assert rw["decision"] == "rewrite" and rw["target"] == "forcesafesearch.google.com"
 
 
+def test_a_schedule_until_midnight_starts_the_daemon_and_ends_at_00_00(zone_upstream, make_daemon):
+    """`end = "00:00"` means midnight; a config with it used to stop the daemon at start."""
+    d = start(make_daemon, zone_upstream, PROFILES.replace('start = "21:00"\n  end = "07:00"',
+                                                          'start = "22:00"\n  end = "00:00"'))
+    assert d.alive()
+
+    def check(at: str) -> str:
+        out = cli("check", "-c", str(d.config_path), "www.example.test", "--client", "127.0.0.2", "--at", at,
+                  "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["decision"]
+
+    assert [check(at) for at in ("2026-03-10T21:59", "2026-03-10T22:00", "2026-03-10T23:59",
+                                 "2026-03-11T00:00", "2026-03-11T06:00")] == ["allow", "block", "block", "allow", "allow"]
+
+
 def test_schedule_takes_effect_on_the_running_daemon(zone_upstream, make_daemon):
     """A window that starts a few seconds from now: answers already in the fast path stop
     being served when it starts (the engine's tick), with no query in between."""
