@@ -268,7 +268,9 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     # (or a rejected version still sitting in NAME.src), or when the set in force cannot be
     # used (corrupt, or written by an older dnsfilter in a format this one refuses), the feed
     # is downloaded again in full and recompiled, so an upgrade never leaves a feed unloaded.
-    trust = not st.error and not force and st.fingerprint == fingerprint(feed) and _loads(out)
+    # The validators describe the set the status recorded: a sync killed between replacing the
+    # set and writing the status leaves another set in force, which they must not vouch for.
+    trust = not st.error and not force and st.fingerprint == fingerprint(feed) and _digest(out) == st.digest
     r = fetch(source_url(cfg, feed), src, max_bytes=feed.max_bytes, **opts,
               etag=st.etag if trust else None, last_modified=st.last_modified if trust else None,
               mtime=st.source_mtime if trust else None, size=st.source_size if trust else None)
@@ -307,11 +309,15 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
 
 
 def _loads(path: Path) -> bool:
+    return _digest(path) is not None
+
+
+def _digest(path: Path) -> str | None:
+    """The digest of the compiled set at `path` (hex), or None when it does not load."""
     try:
-        load_feed(path)
-        return True
+        return load_feed(path).digest.hex()
     except MatcherError:
-        return False
+        return None
 
 
 def _loads_unchanged(path: Path) -> bool:

@@ -25,7 +25,7 @@ from dnsfilter.config import Config, ConfigError
 from dnsfilter.core.matcher import Keys, Matcher
 from dnsfilter.core.wire import text_to_wire
 from dnsfilter.shell.lists import load_matcher, missing_remote
-from feeds.compile_rules import load_feed
+from feeds.compile_rules import compile_feed, load_feed
 from feeds.sync import (
     FIRST_SYNC_DELAY,
     RETRY_AFTER_FAILURE,
@@ -179,6 +179,23 @@ def test_first_sync_then_304_keeps_the_set(server: FeedServer, session: requests
     assert server.codes("/l") == [200, 304]
     assert in_force(cfg) == digest and set_path(cfg, cfg.feeds[0]).stat().st_mtime_ns == mtime
     assert st2.last_success > st.last_success and st2.last_change == st.last_change
+
+
+def test_a_set_the_status_does_not_describe_is_downloaded_again(server: FeedServer, session: requests.Session,
+                                                                 tmp_path: Path) -> None:
+    # A sync killed after promoting its set but before writing its status leaves the old
+    # status (and its ETag) beside another set: that ETag must not make the server's 304
+    # keep the wrong set in force for good.
+    server.routes["/l"] = Route(names("b", 100), etag='"b"')
+    cfg = feed_cfg(tmp_path, server.url("/l"))
+    assert sync(cfg, session).result == "new"
+    src = tmp_path / "a.txt"
+    src.write_bytes(names("a", 100))
+    compile_feed(src, "domains", set_path(cfg, cfg.feeds[0]))  # the killed sync's set, status untouched
+    assert blocks(cfg, "a1.example.com")
+    st = sync(cfg, session)
+    assert (st.result, st.etag) == ("new", '"b"') and server.codes("/l") == [200, 200]
+    assert blocks(cfg, "b1.example.com") and not blocks(cfg, "a1.example.com")
 
 
 def test_changed_feed_replaces_the_set(server: FeedServer, session: requests.Session, tmp_path: Path) -> None:
