@@ -9,22 +9,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dnsfilter.config import Config
-from dnsfilter.core import wire
 from dnsfilter.core.cache import Cache
-from dnsfilter.core.codec import BlockAnswer
+from dnsfilter.core.dns import wire
+from dnsfilter.core.dns.codec import BlockAnswer
 from dnsfilter.core.engine import Engine, EngineOptions, Log, _no_log
 from dnsfilter.core.fastpath import FastPath
-from dnsfilter.core.matcher import Matcher
-from dnsfilter.core.policy import FeedInfo, Policy, ProfileRules, RuleSet
-from dnsfilter.core.rulesets import ServiceIndex
+from dnsfilter.core.model import AUTHORITY_CATEGORY, Ede
+from dnsfilter.core.policy.decide import FeedInfo, Policy, ProfileRules, RuleSet
+from dnsfilter.core.policy.matcher import Matcher
+from dnsfilter.core.policy.rulesets import ServiceIndex
 from dnsfilter.core.stages.identify import DeviceRule, Identify, MacLookup
 from dnsfilter.core.stages.local import LocalZones
-from dnsfilter.model import AUTHORITY_CATEGORY, Ede
 from feeds.bypass import load_bypass
 
 if TYPE_CHECKING:
-    from dnsfilter.core.schedule import Pauses
-    from dnsfilter.core.timestate import TimeRules
+    from dnsfilter.core.household.schedule import Pauses
+    from dnsfilter.core.household.timestate import TimeRules
 
 IMPLICIT_PROFILE = "Default"
 
@@ -86,9 +86,9 @@ def build_policy(cfg: Config, matcher: Matcher) -> Policy:
 
 def build_time_rules(cfg: Config, pauses: Pauses | None = None) -> TimeRules | None:
     """Schedules and budgets per profile (None when no profile has any and nothing is paused)."""
-    from dnsfilter.core.budget import Budgets
-    from dnsfilter.core.schedule import Pauses, Schedules, parse_window
-    from dnsfilter.core.timestate import ProfileTime, TimeRules
+    from dnsfilter.core.household.budget import Budgets
+    from dnsfilter.core.household.schedule import Pauses, Schedules, parse_window
+    from dnsfilter.core.household.timestate import ProfileTime, TimeRules
 
     profiles: dict[str, ProfileTime] = {}
     for p in cfg.profiles:
@@ -101,7 +101,7 @@ def build_time_rules(cfg: Config, pauses: Pauses | None = None) -> TimeRules | N
         profiles[p.name] = pt
     kinds = {}
     if cfg.profiles:
-        from dnsfilter.config_feeds import CATEGORIES
+        from dnsfilter.config.feeds import CATEGORIES
 
         kinds = {i: ("category" if i in CATEGORIES else "service")
                  for p in cfg.profiles for i in [*(x for x, _ in p.budgets),

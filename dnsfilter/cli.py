@@ -140,7 +140,8 @@ def _serve(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     logging.basicConfig(level=args.log_level.upper(), format="dnsfilter: %(levelname)s: %(message)s")
     from dnsfilter.shell.daemon import Daemon
-    from dnsfilter.shell.workers import supervise, worker_count
+    from dnsfilter.shell.worker_stats import worker_count
+    from dnsfilter.shell.workers import supervise
 
     n = worker_count(cfg.dns.workers)
     web = _start_web(cfg, args.web_any_address)
@@ -165,8 +166,8 @@ def _start_web(cfg: Config, allow_any: bool) -> WebUI | None:
 
 def _check(args: argparse.Namespace) -> int:
     from dnsfilter.assemble import build_engine
-    from dnsfilter.core import wire
-    from dnsfilter.core.policy import NO_TIME_STATE
+    from dnsfilter.core.dns import wire
+    from dnsfilter.core.policy.decide import NO_TIME_STATE
     from dnsfilter.shell.lists import load_matcher
 
     cfg = _load(args.config)
@@ -193,7 +194,7 @@ def _check(args: argparse.Namespace) -> int:
                               "at": at.isoformat()}
     client = engine.identify.client(args.client, 0.0)
     if client is not None and args.mac:
-        from dnsfilter.core.macaddr import normalise_mac
+        from dnsfilter.core.household.macaddr import normalise_mac
 
         try:
             client = engine.identify.behind(client, normalise_mac(args.mac), args.client)
@@ -306,7 +307,7 @@ def _ctl(args: argparse.Namespace) -> int:
 
 
 def _logs_export(args: argparse.Namespace) -> int:
-    from dnsfilter.logstore import FILE, LogStore, write_export
+    from dnsfilter.storage.logstore import FILE, LogStore, write_export
 
     cfg = _load(args.config)
     since = None
@@ -333,8 +334,8 @@ def _logs_export(args: argparse.Namespace) -> int:
 
 
 def _firewall(args: argparse.Namespace) -> int:
-    from dnsfilter import firewall
-    from dnsfilter.shell import firewall_apply as fa
+    from dnsfilter.router import firewall
+    from dnsfilter.router import firewall_apply as fa
 
     cfg = _load(args.config) if args.config else None
     try:
@@ -351,7 +352,7 @@ def _firewall(args: argparse.Namespace) -> int:
         if args.sub == "apply":
             rules = fa.apply(cfg)
         else:  # refresh: fetch [firewall] doh_feed, then refill every loaded rule set's DoH sets
-            from dnsfilter.shell import doh_refresh
+            from dnsfilter.router import doh_refresh
             fa.load_rules(cfg)  # a bad doh_list fails here, before anything is fetched or run
             st, variants = doh_refresh.refresh_once(cfg)
             if not variants:

@@ -30,7 +30,7 @@ from itertools import compress
 from pathlib import Path
 from typing import Any
 
-from dnsfilter.core.feedset import (
+from dnsfilter.core.policy.feedset import (
     A_SUB,
     B_SUB,
     HEADER_SIZE,

@@ -13,6 +13,7 @@ the hot path, which works on compiled sets.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -216,13 +217,19 @@ def _in_subtree(name: str, parent: str) -> bool:
     return name == parent or name.endswith("." + parent)
 
 
+def suffix_digests(qname: str) -> list[str]:
+    """Digests of a normalised query name and each parent of two labels or more, most specific
+    first: what a hashed (sha256) feed is looked up with."""
+    labels = qname.rstrip(".").lower().split(".")
+    return [hashlib.sha256(".".join(labels[i:]).encode("ascii")).hexdigest()
+            for i in range(len(labels) - 1)]
+
+
 def name_matches(rule: Rule, qname: str) -> bool:
     """Whether `rule` covers the normalised `qname`, ignoring type and client conditions."""
     if rule.compiled is not None:
         return rule.compiled.search(qname) is not None
     if rule.hashed:
-        from feeds.formats.sha256 import suffix_digests  # lazy: formats import this module
-
         digests = suffix_digests(qname)  # the name first, then each parent
         if rule.scope == "exact":
             digests = digests[:1]

@@ -3,7 +3,7 @@ safe endpoint replaces.
 
 A profile with safe search on answers, say, `www.google.kz` with a CNAME to
 `forcesafesearch.google.com` plus that name's own addresses. This module only says which names
-go where; the policy and dnsfilter.core.rewrite build the answers. Names are exact (never
+go where; the policy and dnsfilter.core.dns.rewrite build the answers. Names are exact (never
 subtrees): `images.google.com` is not `www.google.com`.
 """
 

@@ -4,7 +4,7 @@ A profile names services (`block_services = ["tiktok"]`), schedules and budgets 
 the policy needs each service's domains. A listed domain covers itself and every name below it.
 A label may hold `*`: inside a label it stands for any characters within that label
 (`tiktokcdn-*.com`); a label that is only `*` stands for one or more whole labels. This is the
-same reading as dnsfilter.core.rulesets, which compiles these domains at run time; `covers`
+same reading as dnsfilter.core.policy.rulesets, which compiles these domains at run time; `covers`
 below is the reference implementation the tests check the catalog with.
 
 Entries may write `{a,b,c}` once per domain as shorthand (`pinterest.{com,de,co.uk}`); it is

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # feeds.sources imports it when it fetches: never on the daem
     import requests
 
 from dnsfilter.config import Config, Feed
-from dnsfilter.core.matcher import MatcherError
+from dnsfilter.core.policy.matcher import MatcherError
 from feeds.compile_rules import compile_feed, load_feed
 from feeds.sources import fetch
 

@@ -128,8 +128,8 @@ def daemon_rows(d: Path, cfg: Path, port: int, entries: int) -> list[str]:
 
 def lookup_row(dset: Path, one_m: Path) -> str:
     """In-process lookup: Keys from the wire name and Matcher.block, as the slow path does."""
-    code = ("import time,random;from feeds.compile_rules import load_feed;from dnsfilter.core.matcher import Matcher,Keys;"
-            "from dnsfilter.core.wire import text_to_wire;"
+    code = ("import time,random;from feeds.compile_rules import load_feed;from dnsfilter.core.policy.matcher import Matcher,Keys;"
+            "from dnsfilter.core.dns.wire import text_to_wire;"
             f"m=Matcher({{'b':load_feed({str(dset)!r})}});"
             f"names=[l.strip() for l in open({str(one_m)!r}) if not l.startswith('#')][:200000:2];"
             "names+=['www.example%d.com'%i for i in range(100000)];random.seed(1);random.shuffle(names);"

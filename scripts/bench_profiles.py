@@ -106,7 +106,7 @@ def in_process(cfg_path: Path, names: list[str]) -> tuple[float, float]:
     """Median µs of identify + time state + policy per query; and the same for all queries."""
     from dnsfilter.assemble import build_engine
     from dnsfilter.config import load
-    from dnsfilter.core import wire
+    from dnsfilter.core.dns import wire
     from dnsfilter.shell.lists import load_matcher
 
     cfg = load(cfg_path)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dnsfilter.core.querylog import Batch, batch, log_info
-from dnsfilter.logstore import LogStore
+from dnsfilter.storage.logstore import LogStore
 
 NOW = time.time()
 DEVICES = [f"aa:bb:cc:00:00:{i:02x}" for i in range(20)]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
-from dnsfilter.config_values import N_, read_text, toml_position
+from dnsfilter.config.values import N_, read_text, toml_position
 from webui import control
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from dnsfilter.config_values import N_
+from dnsfilter.config.values import N_
 
 # This client's own reasons, as message ids: pages and /api say them in the session's language
 # (`Reply.reason`). The daemon's own replies are English for the CLI too; the UI

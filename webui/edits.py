@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from dnsfilter.config import SECURITY_SET
-from dnsfilter.config_values import N_, ConfigError
-from dnsfilter.core.macaddr import normalise_mac
+from dnsfilter.config.values import N_, ConfigError
+from dnsfilter.core.household.macaddr import normalise_mac
 from webui.configfile import Edit, array_of_tables, new_table, string_array, table
 
 if TYPE_CHECKING:

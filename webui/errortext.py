@@ -14,7 +14,7 @@ import re
 
 from flask_babel import gettext as _
 
-from dnsfilter.config_values import N_, ConfigError
+from dnsfilter.config.values import N_, ConfigError
 
 # Tables and arrays of tables: a numbered item of an array ("Profile 2"), or a section's name.
 ITEMS = {"profiles": N_("Profile %(n)s"), "devices": N_("Device %(n)s"), "feeds": N_("Block list %(n)s"),

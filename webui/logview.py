@@ -1,5 +1,5 @@
 """What the Dashboard and Query log pages (and their JSON twins) show, read from the query
-log (`data_dir/querylog.db`, dnsfilter/logstore.py) and joined with the config: device names as
+log (`data_dir/querylog.db`, dnsfilter/storage/logstore.py) and joined with the config: device names as
 the Devices page shows them, each profile's privacy mode, reasons in plain words, and the
 "Allow this" / "Block this" edits. Shared so that a page and its JSON twin never disagree."""
 
@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from dnsfilter.config import Config, ConfigError
-from dnsfilter.logstore import FILE, LogStore
+from dnsfilter.storage.logstore import FILE, LogStore
 from webui import edits, views
 from webui.configfile import Edit, string_array, table
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
-from dnsfilter.config_values import N_, toml_position
+from dnsfilter.config.values import N_, toml_position
 from webui import configfile
 from webui.configfile import Edit, string_array, table
 

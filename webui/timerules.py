@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from dnsfilter.config import ConfigError
-from dnsfilter.config_profiles import Profile
-from dnsfilter.config_values import N_
+from dnsfilter.config.profiles import Profile
+from dnsfilter.config.values import N_
 from webui import control, edits
 from webui.configfile import Edit, string_array
 

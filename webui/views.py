@@ -10,9 +10,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from dnsfilter.config import Config, ConfigError
-from dnsfilter.config_values import N_
-from dnsfilter.core.macaddr import normalise_mac
-from dnsfilter.store import DeviceStore
+from dnsfilter.config.values import N_
+from dnsfilter.core.household.macaddr import normalise_mac
+from dnsfilter.storage.store import DeviceStore
 from webui import edits
 from webui.configfile import Edit
 

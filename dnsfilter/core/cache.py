@@ -10,8 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from dnsfilter.core import wire
-from dnsfilter.core.wire import Response
+from dnsfilter.core.dns import wire
+from dnsfilter.core.dns.wire import Response
 
 _U32 = struct.Struct(">I")
 

@@ -16,21 +16,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dnsfilter.core import codec, wire
 from dnsfilter.core.cache import Cache, Entry, cache_key
+from dnsfilter.core.dns import codec, wire
+from dnsfilter.core.dns.rewrite import cname_reply
+from dnsfilter.core.dns.wire import Query, WireError
 from dnsfilter.core.fastpath import NEVER, FastPath
-from dnsfilter.core.macaddr import client_hints
-from dnsfilter.core.policy import NO_TIME_STATE, Policy, TimeState
+from dnsfilter.core.household.macaddr import client_hints
+from dnsfilter.core.household.seen import Seen, SeenDevices
+from dnsfilter.core.model import Decision, Ede, Outcome, Reason
+from dnsfilter.core.policy.decide import NO_TIME_STATE, Policy, TimeState
 from dnsfilter.core.querylog import RING_SMALL, LogInfo, QueryLog
-from dnsfilter.core.rewrite import cname_reply
-from dnsfilter.core.seen import Seen, SeenDevices
 from dnsfilter.core.stages.identify import ClientState, Identify
 from dnsfilter.core.stages.local import LocalZones
-from dnsfilter.core.wire import Query, WireError
-from dnsfilter.model import Decision, Ede, Outcome, Reason
+from dnsfilter.core.stages.upstream import BUSY, FIRST, InFlight, Waiter
 
 if TYPE_CHECKING:
-    from dnsfilter.core.timestate import TimeRules
+    from dnsfilter.core.household.timestate import TimeRules
 
 
 @dataclass(slots=True)
@@ -51,21 +52,6 @@ class Forward:
 
 
 Action = Send | Forward
-
-
-@dataclass(slots=True)
-class Waiter:
-    q: Query
-    to: object
-    profile: str
-    ip: str
-    max_size: int
-    fast_key: bytes | None  # the UDP question bytes to install the answer under
-    exempt: bool = False  # explicitly allowed: only authority lists filter its answer
-    rewrite: bytes | None = None  # safe search: the client asked for another name
-    state: TimeState = NO_TIME_STATE
-    device: str = ""  # for the query log
-    reason: Reason | None = None
 
 
 @dataclass
@@ -110,8 +96,7 @@ class Engine:
         self.fast = fast or FastPath()
         self.opt = options or EngineOptions()
         self.log = log
-        self.inflight: dict[bytes, list[Waiter]] = {}
-        self.waiting = 0
+        self.upstream = InFlight(self.opt.max_inflight, self.opt.max_waiters)
         self.stats = Stats()
         self.time = time_rules
         self.states: dict[str, tuple[TimeState, float]] = {}  # device -> (state, valid until)
@@ -198,32 +183,19 @@ class Engine:
                 to, self._answer(q, e, client.profile, client.ip, now, max_size, fast, exempt=decision.exempt,
                                  state=state, device=client.device, why=decision.reason, outcome=Outcome.CACHED),
                 Outcome.CACHED)
-            if self.cache.wants_prefetch(e, now) and key not in self.inflight:
+            if self.cache.wants_prefetch(e, now) and self.upstream.prefetch(key):
                 e.prefetching = True
-                self.inflight[key] = []
                 self.stats.prefetches += 1
                 actions.append(Forward(key, q.qname, q.qtype, q.qclass, q.do, q.cd, prefetch=True))
             return actions
         # upstream: merge identical questions in flight
-        waiters = self.inflight.get(key)
-        if self.waiting >= self.opt.max_inflight or (waiters is not None and len(waiters) >= self.opt.max_waiters):
-            self.log("busy", "too many queries in flight, answering SERVFAIL")
-            self._rec(now, client.ip, client.device, client.profile, q, Outcome.FAILED, _BUSY)
-            return self._send(to, codec.reply(q, wire.RCODE_SERVFAIL, ede=(Ede.NOT_READY, "resolver busy")),
-                              Outcome.FAILED)
         w = Waiter(q, to, client.profile, client.ip, max_size, None if decision.per_client else fast_key,
                    decision.exempt, state=state, device=client.device, reason=decision.reason)
-        self.waiting += 1
-        if waiters is not None:
-            waiters.append(w)
-            return []
-        self.inflight[key] = [w]
-        return [Forward(key, q.qname, q.qtype, q.qclass, q.do, q.cd)]
+        return self._ask_upstream(key, q.qname, w, now)
 
     def on_upstream(self, fwd: Forward, response: bytes | None, now: float, error: str = "") -> list[Action]:
         """An upstream answer (or None when every upstream failed) for `fwd`."""
-        waiters = self.inflight.pop(fwd.key, [])
-        self.waiting -= len(waiters)
+        waiters = self.upstream.finish(fwd.key)
         entry: Entry | None = None
         if response is not None:
             try:
@@ -311,19 +283,23 @@ class Engine:
             self.stats.rewritten += 1
             self._rec(now, client.ip, client.device, client.profile, q, Outcome.REWRITTEN, reason)
             return self._send(to, cname_reply(q, target, e, now, max_size), Outcome.REWRITTEN)
-        waiters = self.inflight.get(key)
-        if self.waiting >= self.opt.max_inflight or (waiters is not None and len(waiters) >= self.opt.max_waiters):
-            self._rec(now, client.ip, client.device, client.profile, q, Outcome.FAILED, _BUSY)
-            return self._send(to, codec.reply(q, wire.RCODE_SERVFAIL, ede=(Ede.NOT_READY, "resolver busy")),
-                              Outcome.FAILED)
         w = Waiter(q, to, client.profile, client.ip, max_size, None, rewrite=target, device=client.device,
                    reason=reason)
-        self.waiting += 1
-        if waiters is not None:
-            waiters.append(w)
-            return []
-        self.inflight[key] = [w]
-        return [Forward(key, target, q.qtype, q.qclass, q.do, q.cd)]
+        return self._ask_upstream(key, target, w, now)
+
+    def _ask_upstream(self, key: bytes, qname: bytes, w: Waiter, now: float) -> list[Action]:
+        """The upstream stage: forward `qname` (the asked name, or a rewrite's target) unless the
+        same question is already in flight; SERVFAIL "busy" over the bounds."""
+        joined = self.upstream.join(key, w)
+        if joined == BUSY:
+            self.log("busy", "too many queries in flight, answering SERVFAIL")
+            self._rec(now, w.ip, w.device, w.profile, w.q, Outcome.FAILED, _BUSY)
+            return self._send(w.to, codec.reply(w.q, wire.RCODE_SERVFAIL, ede=(Ede.NOT_READY, "resolver busy")),
+                              Outcome.FAILED)
+        if joined == FIRST:
+            q = w.q
+            return [Forward(key, qname, q.qtype, q.qclass, q.do, q.cd)]
+        return []
 
     # ------------------------------------------------------------ helpers
 

@@ -2,7 +2,7 @@
 
 The core must not import gettext, Flask or the config (it runs in the daemon, and on OpenWrt
 without the web UI), so a message is English text made from an N_-marked id and parameters.
-dnsfilter/config*.py turns such an error into a ConfigError that keeps the id and the
+dnsfilter/config/ turns such an error into a ConfigError that keeps the id and the
 parameters, and webui/errortext.py says it in the page's language.
 """
 

@@ -17,8 +17,8 @@ from operator import attrgetter, itemgetter
 from random import Random
 from typing import Any, Final
 
-from dnsfilter.core.wire import wire_to_text
-from dnsfilter.model import Reason
+from dnsfilter.core.dns.wire import wire_to_text
+from dnsfilter.core.model import Reason
 
 RING_SIZE = 65536  # records kept between drains (a few seconds at 10k queries/s)
 RING_SMALL = 4096  # the fast ring while nothing floods it (96 KB of lists, not 1.5 MB)

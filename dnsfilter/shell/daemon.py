@@ -19,17 +19,17 @@ from dnsfilter import config as config_mod
 from dnsfilter.assemble import build_engine, reconfigure
 from dnsfilter.config import Config, ConfigError, Listen
 from dnsfilter.core.engine import Engine
-from dnsfilter.core.matcher import Matcher
+from dnsfilter.core.policy.matcher import Matcher
 from dnsfilter.shell import pauses, worker_stats
 from dnsfilter.shell.household import Household
-from dnsfilter.shell.lan import LanWatcher
+from dnsfilter.shell.lan.interfaces import LanWatcher
 from dnsfilter.shell.lists import load_matcher
 from dnsfilter.shell.logs import RateLimitedLog
 from dnsfilter.shell.server import DnsServer
-from dnsfilter.shell.upstream import UpstreamPool
+from dnsfilter.shell.upstream.pool import UpstreamPool
 
 if TYPE_CHECKING:
-    from dnsfilter.shell.doh_refresh import Refresher
+    from dnsfilter.router.doh_refresh import Refresher
 
 log = logging.getLogger("dnsfilter")
 T = TypeVar("T")
@@ -182,7 +182,7 @@ class Daemon:
         """The DoH feed refresher, made the first time a config names a feed (its module, nft
         and fetch code are not loaded otherwise)."""
         if self.doh is None:
-            from dnsfilter.shell.doh_refresh import Refresher
+            from dnsfilter.router.doh_refresh import Refresher
 
             self.doh = Refresher(lambda: self.cfg, self.stopping, _in_thread)
         return self.doh
@@ -237,7 +237,7 @@ class Daemon:
             "prefetches": e.stats.prefetches,
             "cache": {"entries": len(e.cache), "hits": e.cache.hits, "misses": e.cache.misses},
             "fastpath": {"entries": e.fast.entries, "clients": len(e.fast.clients)},
-            "inflight": len(e.inflight),
+            "inflight": len(e.upstream),
             "feeds": {name: len(s) for name, s in self.matcher.sets.items()},
             "upstreams": self.pool.status(),
         }
@@ -255,15 +255,12 @@ class Daemon:
         (worker 0 asks the others: shell/worker_stats.py)."""
         if self.worker is None:
             return self.own_status()
-        from dnsfilter.shell.workers import worker_count
-
-        others = await worker_stats.gather(self.cfg.data_path(), worker_count(self.cfg.dns.workers))
+        others = await worker_stats.gather(self.cfg.data_path(), worker_stats.worker_count(self.cfg.dns.workers))
         return worker_stats.merge(self.own_status(), others)
 
     async def metrics(self) -> str:
         """The appliance's status with feed ages and workers, as Prometheus text."""
         from dnsfilter.core.querylog import metrics_text
-        from dnsfilter.shell.workers import worker_count
         from feeds.sync import set_path
 
         st = await self.appliance_status()
@@ -272,7 +269,7 @@ class Daemon:
         for feed in self.cfg.feeds:
             with contextlib.suppress(OSError):
                 ages[feed.name] = round(now - set_path(self.cfg, feed).stat().st_mtime, 1)
-        st.update(feed_ages=ages, workers=worker_count(self.cfg.dns.workers))
+        st.update(feed_ages=ages, workers=worker_stats.worker_count(self.cfg.dns.workers))
         return metrics_text(st) + worker_stats.reporting_text(st)
 
     # ------------------------------------------------------------ control socket

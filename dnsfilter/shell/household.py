@@ -45,7 +45,7 @@ class Household:
         if not self.cfg.network.neighbours:
             return None
         try:
-            from dnsfilter.shell.neighbours import NeighbourTable
+            from dnsfilter.shell.lan.neighbours import NeighbourTable
 
             nt = NeighbourTable()
             nt.start(loop)
@@ -56,8 +56,8 @@ class Household:
         return nt
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        from dnsfilter.shell.leases_watch import LeaseWatch
-        from dnsfilter.store import DeviceStore
+        from dnsfilter.shell.lan.leases_watch import LeaseWatch
+        from dnsfilter.storage.store import DeviceStore
 
         if self.cfg.network.lease_files:
             self.leases = LeaseWatch(list(self.cfg.network.lease_files))
@@ -127,7 +127,7 @@ class Household:
         self._write(self.engine.drain_seen())
 
     def _write(self, seen: list[Any]) -> None:
-        from dnsfilter.core.macaddr import is_random, vendor
+        from dnsfilter.core.household.macaddr import is_random, vendor
 
         if not seen or self.store is None:
             return
@@ -164,7 +164,7 @@ class Household:
         path = self._state_path()
         if t is None or not path.exists():
             return
-        from dnsfilter.core.schedule import Pauses
+        from dnsfilter.core.household.schedule import Pauses
 
         try:
             state = json.loads(path.read_text())
@@ -215,7 +215,7 @@ class Household:
             return None
         import ipaddress
 
-        from dnsfilter.core.macaddr import normalise_mac
+        from dnsfilter.core.household.macaddr import normalise_mac
 
         try:
             return f"device:{normalise_mac(name)}"

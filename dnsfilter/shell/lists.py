@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from dnsfilter.config import Config, Feed
-from dnsfilter.core.matcher import FeedSet, Matcher, MatcherError
+from dnsfilter.core.policy.matcher import FeedSet, Matcher, MatcherError
 from feeds.compile_rules import load_feed
 from feeds.sync import FeedStatus, read_status, set_path, sync_feed
 

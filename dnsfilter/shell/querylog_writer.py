@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dnsfilter.config import Config
 from dnsfilter.core.engine import Engine
 from dnsfilter.core.querylog import Drained, batch
-from dnsfilter.logstore import FILE, LogStore
 from dnsfilter.shell.priority import lower_priority
+from dnsfilter.storage.logstore import FILE, LogStore
 
 log = logging.getLogger("dnsfilter.querylog")
 

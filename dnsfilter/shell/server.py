@@ -21,7 +21,7 @@ from dnsfilter.config import Listen
 from dnsfilter.core.engine import Action, Engine, Forward, Send
 from dnsfilter.core.fastpath import restamp
 from dnsfilter.shell import mmsg
-from dnsfilter.shell.upstream import UpstreamError, UpstreamPool
+from dnsfilter.shell.upstream.pool import UpstreamError, UpstreamPool
 
 BATCH = 512  # packets per wake-up, so TCP and upstream answers get their turn under load
 RCVBUF = 4 << 20

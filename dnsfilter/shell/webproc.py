@@ -24,7 +24,7 @@ import sys
 import threading
 
 from dnsfilter.config import Config
-from dnsfilter.config_values import parse_listen
+from dnsfilter.config.values import parse_listen
 
 log = logging.getLogger("dnsfilter.webui")
 # Seconds without requests before the UI process ends; 0 keeps it running once started.

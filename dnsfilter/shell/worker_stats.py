@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ ASK_TIMEOUT = 2.0  # per worker, asked in parallel: below the UI's 5 s wait for 
 SUMMED = ("dropped", "ratelimited", "prefetches", "inflight")  # plain numbers: the appliance's is the sum
 SUMMED_MAPS = ("outcomes", "answers", "cache", "fastpath", "querylog")  # {key: number}: summed key by key
 UPSTREAM_SUMMED = ("queries", "failures", "connections")
+
+
+def worker_count(configured: int) -> int:
+    """How many SO_REUSEPORT workers serve: `dns.workers`, or one per CPU this process may use."""
+    return configured if configured > 0 else (len(os.sched_getaffinity(0)) or 1)
 
 
 def socket_path(data_dir: Path, index: int) -> Path:

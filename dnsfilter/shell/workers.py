@@ -15,19 +15,14 @@ import signal
 import time
 
 from dnsfilter.config import Config
+from dnsfilter.shell.daemon import Daemon
 from dnsfilter.shell.lists import load_matcher
 
 log = logging.getLogger("dnsfilter")
 MAX_RESTARTS_PER_MINUTE = 5
 
 
-def worker_count(configured: int) -> int:
-    return configured if configured > 0 else (len(os.sched_getaffinity(0)) or 1)
-
-
 def _run_worker(cfg: Config, index: int, tls_ca_file: str | None) -> int:
-    from dnsfilter.shell.daemon import Daemon
-
     return asyncio.run(Daemon(cfg, reuseport=True, tls_ca_file=tls_ca_file, worker=index).run())
 
 

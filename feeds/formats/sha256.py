@@ -9,7 +9,7 @@ matcher must use it exactly:
 where the normalised name is lower-case ASCII (IDN labels as punycode, `xn--`), without a
 trailing dot, dotted (not wire format). Example: sha256_name("Example.COM.") ==
 sha256("example.com").hexdigest(). A digest blocks the name and every name below it, so a query
-is matched by hashing the query name and each parent suffix (`suffix_digests`).
+is matched by hashing the query name and each parent suffix (`feeds.rules.suffix_digests`).
 
 Only digests are ever held: parse yields Rules with `hashed=True` whose `name` is the digest, so
 no clear name reaches compiled files, logs or feed status. Lines are 64 hex digits in any case
@@ -36,14 +36,6 @@ def sha256_name(name: str) -> str:
     if norm is None:
         raise ValueError("not a usable host name")  # the name itself is not echoed: it may be secret
     return hashlib.sha256(norm.encode("ascii")).hexdigest()
-
-
-def suffix_digests(qname: str) -> list[str]:
-    """Digests of a normalised query name and each parent of two labels or more, most specific
-    first: what a hashed feed is looked up with."""
-    labels = qname.rstrip(".").lower().split(".")
-    return [hashlib.sha256(".".join(labels[i:]).encode("ascii")).hexdigest()
-            for i in range(len(labels) - 1)]
 
 
 def parse(lines: Iterable[str], counts: RuleCounts, **_options: object) -> Iterator[Rule]:

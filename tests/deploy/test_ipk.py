@@ -107,7 +107,7 @@ def test_data_layout(package):
     members = inner(parts["data.tar.gz"])
     for path, mode in (("./etc/init.d/dnsfilter", 0o755), ("./etc/config/dnsfilter", 0o600),
                        ("./etc/uci-defaults/90-dnsfilter", 0o755), ("./usr/bin/dnsfilter", 0o755),
-                       ("./usr/libexec/dnsfilter-uci", 0o755), (f"./{SITE}/dnsfilter/uci.py", 0o644),
+                       ("./usr/libexec/dnsfilter-uci", 0o755), (f"./{SITE}/dnsfilter/router/uci.py", 0o644),
                        (f"./{SITE}/dnslib/__init__.py", 0o644), (f"./{SITE}/feeds/services.toml", 0o644),
                        (f"./{SITE}/dnsfilter/data/starter.txt", 0o644)):
         assert members[path].mode == mode, path

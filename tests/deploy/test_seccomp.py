@@ -29,8 +29,8 @@ import dns.query
 import pytest
 
 from tests.support.daemon import REPO, free_port
+from tests.support.feedserver import FeedServer, Route
 from tests.support.scripted import Scripted
-from tests.unit.test_sync import FeedServer, Route, server  # noqa: F401 (server: a fixture)
 
 UNIT = REPO / "deploy/debian/dnsfilter.service"
 # SQLite's unix VFS gives a new journal or WAL file its database's owner, only when running as
@@ -124,7 +124,7 @@ def _wait(cond: Callable[[], bool], timeout: float, what: str, log: Path) -> Non
     pytest.fail(f"{what}:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def test_every_call_of_the_daemon_and_its_children_is_in_the_units_filter(server: FeedServer,  # noqa: F811
+def test_every_call_of_the_daemon_and_its_children_is_in_the_units_filter(server: FeedServer,
                                                                           tmp_path: Path) -> None:
     _needs("strace", "systemd-analyze")
     server.routes["/feed"] = Route(b"remote.feed.test\n", etag='"1"')

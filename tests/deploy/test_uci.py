@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dnsfilter import config
-from dnsfilter.uci import UciError, parse, settings, to_dict, uci_to_toml
+from dnsfilter.router.uci import UciError, parse, settings, to_dict, uci_to_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_UCI = ROOT / "deploy/openwrt/files/dnsfilter.config"
@@ -189,7 +189,7 @@ def test_awkward_strings_survive_toml():
     data = to_dict("config dnsfilter 'main'\n option hostname 'a\"b\\\\c'\n list allow 'x.example'\n")
     assert tomllib.loads(uci_to_toml("config dnsfilter 'main'\n option timezone 'Europe/Berlin'\n"))
     assert data["general"]["hostname"] == 'a"b\\\\c'
-    from dnsfilter.uci import to_toml
+    from dnsfilter.router.uci import to_toml
 
     assert tomllib.loads(to_toml(data))["general"]["hostname"] == 'a"b\\\\c'
 

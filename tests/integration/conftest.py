@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon import DaemonProcess
+from tests.support.netns import netns_pair  # noqa: F401 (a fixture: two namespaces on one veth link)
 from tests.support.scripted import Scripted
 
 BASE = """

@@ -18,16 +18,7 @@ import dns.rdatatype
 import pytest
 
 from tests.integration.conftest import needs
-from tests.support.daemon import REPO
-
-
-def ede(r: dns.message.Message) -> list[tuple[int, str]]:
-    return [(o.code, o.text or "") for o in r.options if isinstance(o, dns.edns.EDEOption)]
-
-
-def addrs(r: dns.message.Message) -> list[str]:
-    return [rd.to_text() for rrset in r.answer for rd in rrset
-            if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)]
+from tests.support.daemon import REPO, addrs, ede
 
 
 def test_forwards_and_caches(upstream, make_daemon):

@@ -20,8 +20,8 @@ import dns.message
 import pytest
 
 from tests.integration.test_lan_profiles import blocked_for_kids, in_ns
-from tests.integration.test_neighbours import CLIENT_MAC, SERVER_V4, SERVER_V6, netns_pair  # noqa: F401
 from tests.support.daemon import REPO
+from tests.support.netns import CLIENT_MAC, SERVER_V4, SERVER_V6
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("dnsmasq") is None,
@@ -83,7 +83,7 @@ def eventually_kids(ns: str, server: str, port: int, spoof_mac: str | None = Non
     return r
 
 
-def test_dnsmasq_in_front_tells_dnsfilter_the_device(netns_pair, tmp_path: Path):  # noqa: F811
+def test_dnsmasq_in_front_tells_dnsfilter_the_device(netns_pair, tmp_path: Path):
     cfg = tmp_path / "config.toml"
     cfg.write_text(CONFIG + f'\n[storage]\ndata_dir = "{tmp_path / "var"}"\n')
     log = open(tmp_path / "daemon.log", "wb")

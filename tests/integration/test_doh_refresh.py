@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon import REPO, terminate
+from tests.support.netns import namespaces, run
 
 pytestmark = pytest.mark.integration
 
@@ -54,30 +53,11 @@ SERVER = textwrap.dedent("""
 """)
 
 
-def run(*argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: {out.stderr.strip()}")
-    return out
-
-
 @pytest.fixture
 def ns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create a network namespace and load nftables rules")
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (make test installs iproute2 and nftables when run as root)")
-    name = f"dohr{os.getpid()}"
-    probe = run("ip", "netns", "add", name, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"`ip netns add` is unavailable here: {probe.stderr.strip()}")
-    try:
-        run("ip", "-n", name, "link", "set", "lo", "up")
-        # the rules' LAN interface "lan0" need not exist: iifname matches by name
-        yield name
-    finally:
-        run("ip", "netns", "del", name, check=False)
+    # the rules' LAN interface "lan0" need not exist: iifname matches by name
+    with namespaces("router", needs=("nft",)) as made:
+        yield made["router"]
 
 
 @pytest.fixture

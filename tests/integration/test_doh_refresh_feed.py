@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dnsfilter import config
-from dnsfilter.shell import doh_refresh
-from dnsfilter.shell import firewall_apply as fa
+from dnsfilter.router import doh_refresh
+from dnsfilter.router import firewall_apply as fa
 
 
 def make(tmp_path: Path, feed: str) -> config.Config:

@@ -9,7 +9,7 @@ import json
 import dns.message
 import dns.query
 
-from tests.integration.test_operations import cli
+from tests.support.daemon import cli
 
 NAMES = [f"n{i}.ads.test" for i in range(40)]
 HOUSEHOLD = """

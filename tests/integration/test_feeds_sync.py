@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from dnsfilter import config as config_mod
 from feeds.compile_rules import compile_feed, load_feed
 from feeds.sync import set_path, status_path
 from tests.support.daemon import REPO, DaemonProcess
-from tests.unit.test_sync import FeedServer, Route, names, serve_feeds
+from tests.support.feedserver import FeedServer, Route, names
 
 pytestmark = pytest.mark.integration
 
@@ -30,25 +30,6 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     return env
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    srv, httpd = serve_feeds()
-    try:
-        yield srv
-    finally:
-        srv.stop.set()
-        httpd.shutdown()
-        httpd.server_close()
-
-
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    # DaemonProcess passes os.environ on: make sure the daemon's downloads stay on loopback too
-    for k in [k for k in os.environ if "proxy" in k.lower()]:
-        monkeypatch.delenv(k)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 def _dnsfilter(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

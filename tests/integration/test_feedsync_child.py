@@ -17,10 +17,9 @@ import pytest
 from dnsfilter import config
 from dnsfilter.shell import feedsync
 from feeds.sync import read_status, set_path
-from tests.integration.test_feeds_sync import no_proxy, server  # noqa: F401 (fixtures; no_proxy: loopback only)
 from tests.support.daemon import REPO, DaemonProcess
+from tests.support.feedserver import FeedServer, Route
 from tests.support.scripted import Scripted
-from tests.unit.test_sync import FeedServer, Route
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +38,7 @@ def _children() -> set[int]:
     return kids
 
 
-def test_a_child_syncs_the_feed_and_the_daemon_reads_its_result(server: FeedServer, tmp_path: Path,  # noqa: F811 (the imported fixture)
+def test_a_child_syncs_the_feed_and_the_daemon_reads_its_result(server: FeedServer, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)  # `python -m dnsfilter` from the source tree, as the daemon runs it
     cfg = _config(tmp_path, server)
@@ -54,7 +53,7 @@ def test_a_child_syncs_the_feed_and_the_daemon_reads_its_result(server: FeedServ
     assert st.result == "failed" and "HTTP 404" in st.error and st.entries == 2  # the last good set stays
 
 
-def test_a_child_past_its_deadline_is_stopped_and_recorded_as_failed(server: FeedServer, tmp_path: Path,  # noqa: F811 (the imported fixture)
+def test_a_child_past_its_deadline_is_stopped_and_recorded_as_failed(server: FeedServer, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     cfg = _config(tmp_path, server)
@@ -71,7 +70,7 @@ def test_a_child_past_its_deadline_is_stopped_and_recorded_as_failed(server: Fee
     assert not _children()
 
 
-def test_a_cancelled_sync_leaves_no_child(server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811 (the imported fixture)
+def test_a_cancelled_sync_leaves_no_child(server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     cfg = _config(tmp_path, server)
     server.routes["/feed"] = Route(b"x" * 100, slow=60.0)
@@ -90,7 +89,7 @@ def test_a_cancelled_sync_leaves_no_child(server: FeedServer, tmp_path: Path, mo
     assert not _children()
 
 
-def test_the_daemon_syncs_its_feeds_in_a_child(server: FeedServer, tmp_path: Path) -> None:  # noqa: F811 (the imported fixture)
+def test_the_daemon_syncs_its_feeds_in_a_child(server: FeedServer, tmp_path: Path) -> None:
     server.routes["/feed"] = Route(b"remote.feed.test\n", etag='"1"')
     with Scripted() as up:
         d = DaemonProcess(tmp_path, f'[dns]\nlisten = ["127.0.0.1:{{port}}"]\nupstreams = ["{up.addr}"]\n'

@@ -12,8 +12,6 @@ refused at once and 443 to the DoH addresses goes unanswered; after removal, all
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon import REPO
+from tests.support.netns import address, in_ns, link, namespaces, run, unique
 
 pytestmark = pytest.mark.integration
 PORT = 5399
@@ -139,57 +138,23 @@ class Net:
     lan_if: str
 
 
-def run(*argv: str, check: bool = True, timeout: float = 20, **kw) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, **kw)
-    if check and out.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: {out.stderr.strip()}")
-    return out
-
-
-def in_ns(ns: str, *argv: str, **kw) -> subprocess.CompletedProcess[str]:
-    return run("ip", "netns", "exec", ns, *argv, **kw)
-
-
 @pytest.fixture
 def net() -> Iterator[Net]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create network namespaces and load nftables rules")
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (make test installs iproute2 and nftables when run as root)")
-    pid = os.getpid()
-    n = Net(f"dnsfw{pid}c", f"dnsfw{pid}r", f"dnsfw{pid}i", f"fl{pid}")
-    probe = run("ip", "netns", "add", n.router, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"`ip netns add` is unavailable here: {probe.stderr.strip()}")
-    try:
-        run("ip", "netns", "add", n.client)
-        run("ip", "netns", "add", n.internet)
-        run("ip", "link", "add", n.lan_if, "netns", n.router, "type", "veth", "peer", "name", f"fc{pid}",
-            "netns", n.client)
-        run("ip", "link", "add", f"fw{pid}", "netns", n.router, "type", "veth", "peer", "name", f"fi{pid}",
-            "netns", n.internet)
-        links = {n.client: [(f"fc{pid}", ["10.232.0.2/24"], ["fd00:232::2/64"])],
-                 n.router: [(n.lan_if, ["10.232.0.1/24"], ["fd00:232::1/64"]),
-                            (f"fw{pid}", ["198.18.0.1/24"], ["2001:db8:53::1/64"])],
-                 n.internet: [(f"fi{pid}", [f"{RESOLVER4}/24", f"{DOH4}/24"], [f"{RESOLVER6}/64", f"{DOH6}/64"])]}
-        for ns, devs in links.items():
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-            for dev, v4s, v6s in devs:
-                for a in v4s:
-                    run("ip", "-n", ns, "addr", "add", a, "dev", dev)
-                for a in v6s:
-                    run("ip", "-n", ns, "addr", "add", a, "dev", dev, "nodad")
-                run("ip", "-n", ns, "link", "set", dev, "up")
-        for ns, gw4, gw6 in ((n.client, "10.232.0.1", "fd00:232::1"), (n.internet, "198.18.0.1", "2001:db8:53::1")):
-            run("ip", "-n", ns, "route", "add", "default", "via", gw4)
-            run("ip", "-n", ns, "-6", "route", "add", "default", "via", gw6)
+    with namespaces("client", "router", "internet", needs=("nft",)) as ns:
+        n = Net(ns["client"], ns["router"], ns["internet"], unique("fl"))
+        client_if, wan_if, internet_if = unique("fc"), unique("fw"), unique("fi")
+        link(n.router, n.lan_if, n.client, client_if)
+        link(n.router, wan_if, n.internet, internet_if)
+        address(n.client, client_if, "10.232.0.2/24", "fd00:232::2/64")
+        address(n.router, n.lan_if, "10.232.0.1/24", "fd00:232::1/64")
+        address(n.router, wan_if, "198.18.0.1/24", "2001:db8:53::1/64")
+        address(n.internet, internet_if, f"{RESOLVER4}/24", f"{DOH4}/24", f"{RESOLVER6}/64", f"{DOH6}/64")
+        for host, gw4, gw6 in ((n.client, "10.232.0.1", "fd00:232::1"), (n.internet, "198.18.0.1", "2001:db8:53::1")):
+            run("ip", "-n", host, "route", "add", "default", "via", gw4)
+            run("ip", "-n", host, "-6", "route", "add", "default", "via", gw6)
         in_ns(n.router, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
         settle(n)
         yield n
-    finally:
-        for ns in (n.client, n.router, n.internet):  # a namespace takes its veth ends with it
-            run("ip", "netns", "del", ns, check=False)
 
 
 def settle(n: Net, limit: float = 10.0) -> None:

@@ -5,8 +5,6 @@ one removed is let go."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,43 +16,21 @@ import dns.message
 import pytest
 
 from tests.support.daemon import REPO, terminate
+from tests.support.netns import address, link, namespaces, run, unique
 
 pytestmark = pytest.mark.integration
 PORT = 5399
 
 
-def run(*argv: str, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: {out.stderr.strip()}")
-    return out
-
-
 @pytest.fixture
 def lan() -> Iterator[tuple[str, str, str]]:
     """(router namespace, client namespace, the router's LAN interface)."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create network namespaces")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 `ip` is not installed")
-    pid = os.getpid()
-    router, client, dev = f"dnsl{pid}r", f"dnsl{pid}c", f"ll{pid}"
-    probe = run("ip", "netns", "add", router, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"`ip netns add` is unavailable here: {probe.stderr.strip()}")
-    try:
-        run("ip", "netns", "add", client)
-        run("ip", "link", "add", dev, "netns", router, "type", "veth", "peer", "name", f"lc{pid}", "netns", client)
-        for ns, d, v4, v6 in ((router, dev, "10.233.0.1/24", "fd00:233::1/64"),
-                              (client, f"lc{pid}", "10.233.0.2/24", "fd00:233::2/64")):
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-            run("ip", "-n", ns, "addr", "add", v4, "dev", d)
-            run("ip", "-n", ns, "addr", "add", v6, "dev", d, "nodad")
-            run("ip", "-n", ns, "link", "set", d, "up")
+    with namespaces("router", "client") as ns:
+        router, client, dev, peer = ns["router"], ns["client"], unique("ll"), unique("lc")
+        link(router, dev, client, peer)
+        address(router, dev, "10.233.0.1/24", "fd00:233::1/64")
+        address(client, peer, "10.233.0.2/24", "fd00:233::2/64")
         yield router, client, dev
-    finally:
-        for ns in (client, router):
-            run("ip", "netns", "del", ns, check=False)
 
 
 def own_name(ns: str, server: str, qtype: str) -> list[str] | str:
@@ -124,8 +100,8 @@ def test_lan_listeners_follow_the_addresses(lan: tuple[str, str, str], tmp_path:
 
 def test_lan_means_the_private_interfaces_and_all_their_addresses() -> None:
     from dnsfilter.config import ConfigError, from_dict
-    from dnsfilter.config_values import Listen
-    from dnsfilter.shell.lan import IFA_F_TENTATIVE, IfAddr, listeners_for
+    from dnsfilter.config.values import Listen
+    from dnsfilter.shell.lan.interfaces import IFA_F_TENTATIVE, IfAddr, listeners_for
 
     addrs = [IfAddr("lo", "127.0.0.1", True), IfAddr("lo", "::1", True),
              IfAddr("eth1", "203.0.113.5", False), IfAddr("eth1", "fe80::1", False),

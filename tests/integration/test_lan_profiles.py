@@ -17,8 +17,8 @@ import dns.query
 import dns.rcode
 import pytest
 
-from tests.integration.test_neighbours import CLIENT_MAC, CLIENT_V4, SERVER_V4, SERVER_V6, ip, netns_pair  # noqa: F401
 from tests.support.daemon import REPO
+from tests.support.netns import CLIENT_MAC, CLIENT_V4, SERVER_V4, SERVER_V6
 
 pytestmark = pytest.mark.integration
 CLIENT_V6 = "fd00:231::2"
@@ -68,7 +68,7 @@ def blocked_for_kids(r: dns.message.Message | None) -> bool:
         isinstance(o, dns.edns.EDEOption) and o.code == 17 for o in r.options)
 
 
-def test_device_keeps_its_profile_over_ipv4_and_ipv6(netns_pair, tmp_path: Path):  # noqa: F811
+def test_device_keeps_its_profile_over_ipv4_and_ipv6(netns_pair, tmp_path: Path):
     cfg = tmp_path / "config.toml"
     # a dnsmasq lease for the tablet: the device list must show its hostname
     leases = tmp_path / "dhcp.leases"

@@ -6,71 +6,35 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.netns import (
+    CLIENT_MAC,
+    CLIENT_PRIVACY_V6,
+    CLIENT_V4,
+    CLIENT_V6,
+    SERVER_V4,
+    SERVER_V6,
+    Pair,
+    run,
+)
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIENT_MAC = "02:00:5e:10:00:01"  # locally administered: cannot clash with real hardware
-SERVER_V4, CLIENT_V4 = "10.231.0.1", "10.231.0.2"
-SERVER_V6, CLIENT_V6, CLIENT_PRIVACY_V6 = "fd00:231::1", "fd00:231::2", "fd00:231::a1b2:c3d4:e5f6:789a"
 ABSENT_V4 = "10.231.0.99"  # nobody answers: INCOMPLETE, then FAILED — never in the table
 STATIC_V4, STATIC_MAC = "10.231.0.77", "02:00:5e:10:00:77"
 PORT = 5399
 
 
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=10)
-
-
-@dataclass
-class Pair:
-    server: str
-    client: str
-    server_if: str
-    client_if: str
-
-
-@pytest.fixture
-def netns_pair() -> Iterator[Pair]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create network namespaces")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 `ip` is not installed")
-    pid = os.getpid()
-    pair = Pair(f"dnsf{pid}s", f"dnsf{pid}c", f"vs{pid}", f"vc{pid}")
-    probe = ip("netns", "add", pair.server, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"`ip netns add` is unavailable here: {probe.stderr.strip()}")
-    try:
-        ip("netns", "add", pair.client)
-        ip("link", "add", pair.server_if, "netns", pair.server, "type", "veth",
-           "peer", "name", pair.client_if, "netns", pair.client)
-        ip("-n", pair.client, "link", "set", pair.client_if, "address", CLIENT_MAC)
-        for ns, dev, v4, v6s in ((pair.server, pair.server_if, SERVER_V4, [SERVER_V6]),
-                                 (pair.client, pair.client_if, CLIENT_V4, [CLIENT_V6, CLIENT_PRIVACY_V6])):
-            ip("-n", ns, "link", "set", "lo", "up")
-            ip("-n", ns, "addr", "add", f"{v4}/24", "dev", dev)
-            for v6 in v6s:
-                ip("-n", ns, "addr", "add", f"{v6}/64", "dev", dev, "nodad")
-            ip("-n", ns, "link", "set", dev, "up")
-        yield pair
-    finally:
-        for ns in (pair.client, pair.server):  # deleting a namespace deletes its veth end too
-            ip("netns", "del", ns, check=False)
-
-
 SERVER = textwrap.dedent("""
     import json, socket, sys, time
-    from dnsfilter.shell.neighbours import NeighbourTable
+    from dnsfilter.shell.lan.neighbours import NeighbourTable
 
     wanted = sys.argv[1:]
     # a dump interval of an hour: after the first dump, only netlink events can teach the table
@@ -140,7 +104,7 @@ def test_client_addresses_map_to_its_mac(netns_pair: Pair) -> None:
                                 capture_output=True, text=True, timeout=30, env=env)
         assert client.returncode == 0, client.stderr
         # a static entry added while the table runs arrives as an event too
-        ip("-n", netns_pair.server, "neigh", "add", STATIC_V4, "lladdr", STATIC_MAC, "dev", netns_pair.server_if,
+        run("ip", "-n", netns_pair.server, "neigh", "add", STATIC_V4, "lladdr", STATIC_MAC, "dev", netns_pair.server_if,
            "nud", "permanent")
         server.stdin.write("static\n")
         server.stdin.flush()
@@ -164,7 +128,7 @@ def test_start_in_a_namespace_without_neighbours(netns_pair: Pair) -> None:
     """A fresh namespace: the table starts, is empty, and a miss does not hang or raise."""
     code = textwrap.dedent("""
         import time
-        from dnsfilter.shell.neighbours import NeighbourTable
+        from dnsfilter.shell.lan.neighbours import NeighbourTable
         t = NeighbourTable(min_dump_interval=0.1)
         t.start()
         assert t.snapshot() == {}, t.snapshot()

@@ -7,8 +7,6 @@ import json
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,14 +15,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.integration.test_daemon import addrs, ede
-from tests.support.daemon import REPO
+from tests.support.daemon import REPO, addrs, cli, ede
 from tests.support.scripted import Scripted
-
-
-def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dnsfilter", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=timeout)
 
 
 def test_dead_upstream_gives_servfail_not_nxdomain(make_daemon):

@@ -15,8 +15,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from tests.integration.test_daemon import addrs, ede
-from tests.integration.test_operations import cli
+from tests.support.daemon import addrs, cli, ede
 from tests.support.scripted import Scripted
 
 ZONE = {

@@ -10,9 +10,8 @@ import time
 import dns.message
 import dns.query
 
-from dnsfilter.logstore import FILE, LogStore
-from tests.integration.test_daemon import addrs
-from tests.integration.test_operations import cli
+from dnsfilter.storage.logstore import FILE, LogStore
+from tests.support.daemon import addrs, cli
 
 PROFILES = """
 [defaults]

@@ -16,9 +16,9 @@ from typing import Any
 import dnslib
 import pytest
 
-from dnsfilter.core import wire
-from dnsfilter.core.upstream_spec import parse_upstream
-from dnsfilter.shell.upstream import UpstreamError, UpstreamPool
+from dnsfilter.core.dns import wire
+from dnsfilter.core.dns.upstream_spec import parse_upstream
+from dnsfilter.shell.upstream.pool import UpstreamError, UpstreamPool
 from tests.support.doh_relay import DohRelay
 from tests.support.scripted import Scripted
 from tests.support.unbound import BIG_TXT_COUNT, TLS_NAME, Unbound, free_port

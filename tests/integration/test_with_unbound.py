@@ -11,7 +11,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from tests.integration.test_daemon import addrs, ede
+from tests.support.daemon import addrs, ede
 from tests.support.unbound import BIG_TXT_COUNT, Unbound
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,29 @@ import sys
 import time
 from pathlib import Path
 
+import dns.edns
 import dns.message
 import dns.query
+import dns.rdatatype
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """`dnsfilter ARGS` as a user runs it, from the repository."""
+    return subprocess.run([sys.executable, "-m", "dnsfilter", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=timeout)
+
+
+def ede(r: dns.message.Message) -> list[tuple[int, str]]:
+    """The Extended DNS Errors of a reply: (code, extra text)."""
+    return [(o.code, o.text or "") for o in r.options if isinstance(o, dns.edns.EDEOption)]
+
+
+def addrs(r: dns.message.Message) -> list[str]:
+    """The A and AAAA addresses of a reply's answer section, in order."""
+    return [rd.to_text() for rrset in r.answer for rd in rrset
+            if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from dnsfilter.store import DeviceStore, Observation
+from dnsfilter.storage.store import DeviceStore, Observation
 from tests.webui.helpers import CONFIG, LAPTOP, TABLET, do_setup, login
 from webui import create_app
 

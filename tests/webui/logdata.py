@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from dnsfilter.core.querylog import Record, batch, log_info
-from dnsfilter.logstore import FILE, LogStore
+from dnsfilter.storage.logstore import FILE, LogStore
 from tests.webui.helpers import LAPTOP, TABLET
 
 KIDS_DEVICE = f"""

@@ -142,7 +142,7 @@ def test_device_without_mac_is_placed_by_its_address(client: FlaskClient, config
     """Routed or loopback clients have no MAC: their single address goes into the config."""
     import time
 
-    from dnsfilter.store import DeviceStore, Observation
+    from dnsfilter.storage.store import DeviceStore, Observation
 
     store = DeviceStore(config_path.parent / "var" / "dnsfilter.db")
     store.observe_many([Observation("10.9.0.5", time.time(), ip="10.9.0.5")])

@@ -121,7 +121,7 @@ def test_a_bad_list_is_explained_in_the_pages_language(set_up: Flask, not_a_list
 
 def test_key_paths_in_words(set_up: Flask) -> None:
     """Unit check of the words for key paths the forms cannot reach (English page)."""
-    from dnsfilter.config_values import ConfigError
+    from dnsfilter.config.values import ConfigError
     from webui.errortext import config_error_text, feed_error_text
 
     with set_up.test_request_context("/", headers={"Accept-Language": "en"}):

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from dnsfilter import config as config_mod
 from dnsfilter.core.querylog import batch, log_info
-from dnsfilter.logstore import FILE, LogStore
+from dnsfilter.storage.logstore import FILE, LogStore
 from tests.webui.helpers import LAPTOP, TABLET, csrf_of
 from tests.webui.logdata import KIDS_DEVICE, write_log
 

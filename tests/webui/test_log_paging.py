@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from dnsfilter.core.querylog import batch, log_info
-from dnsfilter.logstore import FILE, LogStore
+from dnsfilter.storage.logstore import FILE, LogStore
 from tests.webui.helpers import LAPTOP, TABLET
 from tests.webui.logdata import KIDS_DEVICE
 

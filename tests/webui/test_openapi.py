@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from dnsfilter.store import DeviceStore, Observation
+from dnsfilter.storage.store import DeviceStore, Observation
 from tests.support.daemon import DaemonProcess
 from tests.webui.helpers import CONFIG, TABLET, do_setup
 from webui import create_app, openapi

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from dnsfilter.core import codec, wire
-from dnsfilter.core.wire import Query
-from dnsfilter.model import Outcome, Reason
+from dnsfilter.core.dns import codec, wire
+from dnsfilter.core.dns.wire import Query
+from dnsfilter.core.model import Outcome, Reason
 
 LOCAL_TTL = 300  # answers about ourselves may change with the LAN address
 RFC6303_TTL = 10800

@@ -1,0 +1,348 @@
+"""The TOML config file: frozen dataclasses per section, defaults, and validation.
+
+Every error names its key (`dns.listen[1]`) and says what is wrong in one line, so that
+`dnsfilter config check` and a reload that keeps the old config can both explain themselves.
+
+This module holds `load`, `from_dict` and `Config`; `values` the shared value parsers and
+ConfigError, `feeds` the `[[feeds]]` tables, `profiles` the profiles, devices and schedules.
+Must not import: `dnsfilter.shell`, `dnsfilter.storage`, `dnsfilter.router` or `webui` (the
+config is read by all of them).
+"""
+
+from __future__ import annotations
+
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dnsfilter.config.feeds import CATEGORIES, Feed, parse_feed  # noqa: F401 - re-exported
+from dnsfilter.config.profiles import (
+    Device,
+    Network,
+    Profile,
+    categories_of,
+    names_of,
+    parse_device,
+    parse_network,
+    parse_profile,
+)
+from dnsfilter.config.values import (
+    N_,
+    BlockMode,
+    ConfigError,
+    Listen,
+    Section,
+    check_ifname,
+    check_name,
+    parse_block_mode,
+    parse_dns_listen,
+    parse_listen,
+    read_text,
+    toml_position,
+)
+from dnsfilter.config.values import networks as _networks
+from dnsfilter.core.dns.upstream_spec import UpstreamError, UpstreamSpec, parse_upstream
+
+# a hand-edited file that does not parse (the web UI's pages and edits say it too)
+BROKEN_TOML = N_("%(path)s: not valid TOML: %(detail)s (line %(line)s, column %(column)s)")
+SECURITY_SET = ("ads", "trackers", "malware", "phishing")
+DEFAULT_ALLOWED = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                   "100.64.0.0/10", "fc00::/7", "fe80::/10")
+
+
+@dataclass(frozen=True, slots=True)
+class General:
+    hostname: str = "dnsfilter.lan"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class Dns:
+    listen: tuple[Listen, ...] = (Listen("127.0.0.1", 5353), Listen("::1", 5353))
+    upstreams: tuple[UpstreamSpec, ...] = ()
+    block_mode: BlockMode = BlockMode("null")
+    block_ttl: int = 10
+    allowed_clients: tuple[str, ...] = DEFAULT_ALLOWED
+    ratelimit_qps: int = 1000
+    ratelimit_burst: int = 2000
+    # Loopback is a local forwarder (dnsmasq on the router): limiting it would limit the whole LAN.
+    ratelimit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    cache_size: int = 20000
+    fastpath_size: int = 50000  # prebuilt UDP answers, all profiles together (~0.5 KB each)
+    batch_io: bool = True  # recvmmsg/sendmmsg for the UDP hot loop where libc has them (shell/mmsg.py)
+    min_ttl: int = 0
+    max_ttl: int = 86400
+    negative_max_ttl: int = 3600
+    serve_stale: bool = True
+    stale_max_age: int = 86400
+    stale_ttl: int = 30
+    prefetch: bool = True
+    upstream_timeout: float = 2.0
+    tcp_idle_timeout: float = 10.0
+    tcp_max_connections: int = 256
+    max_inflight: int = 2048
+    send_client_subnet: bool = False
+    workers: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    data_dir: str = "var"
+    log_days: float = 7.0  # query log retention
+    log_max_mb: float = 64.0  # size cap of data_dir/querylog.db (the oldest rows go first)
+    log_mode: str = "disk"  # disk: written every few seconds; ram: kept in memory, flushed rarely (flash)
+    log_flush: float = 0.0  # seconds between writes; 0: 5 s on disk, 600 s in ram mode
+
+
+@dataclass(frozen=True, slots=True)
+class Web:
+    listen: str = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Household-wide rules: `deny` blocks a name and its subdomains for everyone; `allow`
+    un-blocks names caught by a list (never an authority list)."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """Helplines and health resources: never blocked by categories (only by an explicit
+    deny rule or an authority list)."""
+
+    always_allow: tuple[str, ...] = ()
+
+
+# Well-known public DoH resolvers: LAN clients talking HTTPS to them bypass the filter.
+DOH_RESOLVERS = (
+    "1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001",  # Cloudflare
+    "8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844",  # Google
+    "9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9",  # Quad9
+    "94.140.14.14", "94.140.15.15", "2a10:50c0::ad1:ff", "2a10:50c0::ad2:ff",  # AdGuard
+    "208.67.222.222", "208.67.220.220", "2620:119:35::35", "2620:119:53::53",  # OpenDNS
+    "45.90.28.0/24", "45.90.30.0/24",  # NextDNS
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Firewall:
+    """Forced DNS on a router (`dnsfilter firewall`): what LAN clients may not bypass."""
+    interfaces: tuple[str, ...] = ("br-lan",)
+    port: int = 0  # where port-53 traffic is redirected; 0: the port of dns.listen[0]
+    block_dot: bool = True  # TCP and UDP 853 (RFC 7858, RFC 8094)
+    block_doq: bool = True  # UDP 853 (RFC 9250)
+    doh_addresses: tuple[str, ...] = DOH_RESOLVERS
+    doh_list: str = ""  # file with one address or network a line, added to doh_addresses
+    doh_feed: str = ""  # URL (or path) of such a list, fetched every doh_refresh seconds (docs/forced-dns.md)
+    doh_refresh: int = 21600
+
+    def redirect_port(self, dns: Dns) -> int:
+        return self.port or dns.listen[0].port
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    profile: str = "Default"
+    block_categories: tuple[str, ...] = SECURITY_SET
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str = ""
+    general: General = field(default_factory=General)
+    dns: Dns = field(default_factory=Dns)
+    storage: Storage = field(default_factory=Storage)
+    web: Web | None = None
+    feeds: tuple[Feed, ...] = ()
+    filter: Filter = field(default_factory=Filter)
+    protection: Protection = field(default_factory=Protection)
+    defaults: Defaults = field(default_factory=Defaults)
+    profiles: tuple[Profile, ...] = ()
+    devices: tuple[Device, ...] = ()
+    network: Network = field(default_factory=Network)
+    firewall: Firewall = field(default_factory=Firewall)
+
+    def data_path(self) -> Path:
+        base = Path(self.path).parent if self.path else Path.cwd()
+        return (base / self.storage.data_dir).resolve()
+
+    def feed_source(self, feed: Feed) -> Path | None:
+        """The local file behind a feed URL, relative paths against the config's folder."""
+        url = feed.url
+        if url.startswith("file://"):
+            url = url[len("file://"):]
+        elif "://" in url:
+            return None
+        p = Path(url)
+        if not p.is_absolute():
+            p = (Path(self.path).parent if self.path else Path.cwd()) / p
+        return p
+
+
+def _section(data: dict[str, Any], name: str) -> Section:
+    return Section(name, data.get(name, {}))
+
+
+def _table_list(data: dict[str, Any], name: str) -> list[Section]:
+    items = data.get(name, [])
+    if not isinstance(items, list):
+        raise ConfigError(name, N_("must be an array of tables ([[%(name)s]])"), name=name)
+    return [Section(f"{name}[{i}]", item) for i, item in enumerate(items)]
+
+
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a config file. Raises ConfigError naming the key at fault."""
+    p = Path(path)
+    try:
+        text = read_text(p)
+    except FileNotFoundError:
+        raise ConfigError("", N_("%(path)s: no such config file"), path=str(p)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("", BROKEN_TOML, path=str(p), **toml_position(e, text)) from None
+    return from_dict(data, str(p))
+
+
+def from_dict(data: dict[str, Any], path: str = "") -> Config:
+    known = {"general", "dns", "storage", "web", "feeds", "filter", "protection", "defaults", "profiles",
+             "devices", "network", "firewall"}
+    for k in data:
+        if k not in known:
+            raise ConfigError(k, N_("unknown section"))
+    g = _section(data, "general")
+    hostname = check_name(g.get("hostname", str, "dnsfilter.lan"), g.key("hostname"))
+    tz = g.get("timezone", str, "UTC")
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(g.key("timezone"), N_("%(value)r is not an IANA time zone name (e.g. Asia/Almaty)"),
+                          value=tz) from None
+    g.done()
+    general = General(hostname, tz)
+    dns = _dns(_section(data, "dns"))
+    s = _section(data, "storage")
+    log_mode = s.get("log_mode", str, "disk")
+    if log_mode not in ("disk", "ram"):
+        raise ConfigError(s.key("log_mode"), N_("must be disk or ram"))
+    storage = Storage(s.get("data_dir", str, "var"), s.float_in("log_days", 7.0, 0.0, 3660.0),
+                      s.float_in("log_max_mb", 64.0, 1.0, 1 << 20), log_mode, s.float_in("log_flush", 0.0, 0.0, 86400.0))
+    s.done()
+    web = None
+    if "web" in data:
+        w = _section(data, "web")
+        web = Web(w.get("listen", str, "127.0.0.1:8080"))
+        parse_listen(web.listen, w.key("listen"), 8080)
+        w.done()
+    feeds = tuple(parse_feed(sec) for sec in _table_list(data, "feeds"))
+    seen: set[str] = set()
+    for i, fd in enumerate(feeds):
+        if fd.name in seen:
+            raise ConfigError(f"feeds[{i}].name", N_("duplicate feed name %(name)r"), name=fd.name)
+        seen.add(fd.name)
+    f = _section(data, "filter")
+    filt = Filter(names_of(f, "allow"), names_of(f, "deny"))
+    f.done()
+    pr = _section(data, "protection")
+    protection = Protection(names_of(pr, "always_allow"))
+    pr.done()
+    d = _section(data, "defaults")
+    profiles = tuple(parse_profile(sec) for sec in _table_list(data, "profiles"))
+    pnames = [p.name for p in profiles]
+    default_profile = d.get("profile", str, pnames[0] if pnames else "Default")
+    if profiles and default_profile not in pnames:
+        raise ConfigError(d.key("profile"), N_("no profile named %(name)r (have: %(names)s)"),
+                          name=default_profile, names=", ".join(pnames))
+    defaults = Defaults(default_profile, categories_of(d, "block_categories", SECURITY_SET) or ())
+    d.done()
+    if len(set(pnames)) != len(pnames):
+        raise ConfigError("profiles", N_("two profiles have the same name"))
+    devices = tuple(parse_device(sec, pnames) for sec in _table_list(data, "devices"))
+    if dns.workers != 1 and any(p.budgets for p in profiles):
+        raise ConfigError("dns.workers", N_("daily budgets are counted in one process: they need workers = 1"))
+    net = parse_network(_section(data, "network"))
+    fw = _firewall(_section(data, "firewall"))
+    return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net, fw)
+
+
+def _firewall(s: Section) -> Firewall:
+    base = Firewall()
+    ifaces = s.strings("interfaces", base.interfaces)
+    if not ifaces:
+        raise ConfigError(s.key("interfaces"), N_("needs at least one LAN interface"))
+    for i, name in enumerate(ifaces):
+        check_ifname(name, f"{s.key('interfaces')}[{i}]")
+    fw = Firewall(
+        interfaces=ifaces,
+        port=s.int_in("port", base.port, 0, 65535),
+        block_dot=s.get("block_dot", bool, base.block_dot),
+        block_doq=s.get("block_doq", bool, base.block_doq),
+        doh_addresses=_networks(s.strings("doh_addresses", base.doh_addresses), s.key("doh_addresses")),
+        doh_list=s.get("doh_list", str, base.doh_list),
+        doh_feed=s.get("doh_feed", str, base.doh_feed),
+        doh_refresh=s.int_in("doh_refresh", base.doh_refresh, 5, 7 * 86400),
+    )
+    s.done()
+    return fw
+
+
+def _dns(s: Section) -> Dns:
+    base = Dns()
+    listen = tuple(parse_dns_listen(v, f"{s.key('listen')}[{i}]")
+                   for i, v in enumerate(s.strings("listen", tuple(map(str, base.listen)))))
+    if not listen:
+        raise ConfigError(s.key("listen"), N_("needs at least one address"))
+    ups = []
+    for i, text in enumerate(s.strings("upstreams", ("9.9.9.9", "1.1.1.1"))):
+        try:
+            ups.append(parse_upstream(text))
+        except UpstreamError as e:  # its message id and parameters go on, for the web UI to translate
+            # words=(): none of its parameters is a message id; said outright, so that no
+            # parameter can ever land on `words`
+            raise ConfigError(f"{s.key('upstreams')}[{i}]", e.message, words=(), **e.params) from None
+    if not ups:
+        raise ConfigError(s.key("upstreams"), N_("needs at least one upstream resolver"))
+    dns = Dns(
+        listen=listen,
+        upstreams=tuple(ups),
+        block_mode=parse_block_mode(s.get("block_mode", str, "null"), s.key("block_mode")),
+        block_ttl=s.int_in("block_ttl", base.block_ttl, 0, 86400),
+        allowed_clients=_networks(s.strings("allowed_clients", base.allowed_clients), s.key("allowed_clients")),
+        ratelimit_qps=s.int_in("ratelimit_qps", base.ratelimit_qps, 0, 10_000_000),
+        ratelimit_burst=s.int_in("ratelimit_burst", base.ratelimit_burst, 1, 10_000_000),
+        ratelimit_exempt=_networks(s.strings("ratelimit_exempt", base.ratelimit_exempt), s.key("ratelimit_exempt")),
+        cache_size=s.int_in("cache_size", base.cache_size, 0, 10_000_000),
+        fastpath_size=s.int_in("fastpath_size", base.fastpath_size, 0, 10_000_000),
+        batch_io=s.get("batch_io", bool, base.batch_io),
+        min_ttl=s.int_in("min_ttl", base.min_ttl, 0, 86400),
+        max_ttl=s.int_in("max_ttl", base.max_ttl, 1, 7 * 86400),
+        negative_max_ttl=s.int_in("negative_max_ttl", base.negative_max_ttl, 0, 86400),
+        serve_stale=s.get("serve_stale", bool, base.serve_stale),
+        stale_max_age=s.int_in("stale_max_age", base.stale_max_age, 0, 7 * 86400),
+        stale_ttl=s.int_in("stale_ttl", base.stale_ttl, 1, 3600),
+        prefetch=s.get("prefetch", bool, base.prefetch),
+        upstream_timeout=s.float_in("upstream_timeout", base.upstream_timeout, 0.05, 30.0),
+        tcp_idle_timeout=s.float_in("tcp_idle_timeout", base.tcp_idle_timeout, 0.1, 600.0),
+        tcp_max_connections=s.int_in("tcp_max_connections", base.tcp_max_connections, 1, 65535),
+        max_inflight=s.int_in("max_inflight", base.max_inflight, 1, 1_000_000),
+        send_client_subnet=s.get("send_client_subnet", bool, base.send_client_subnet),
+        workers=s.int_in("workers", base.workers, 0, 64),
+    )
+    if dns.min_ttl > dns.max_ttl:
+        raise ConfigError(s.key("min_ttl"), N_("must not be above max_ttl"))
+    if dns.send_client_subnet:
+        raise ConfigError(s.key("send_client_subnet"), N_("sending client subnets upstream is not supported (privacy)"))
+    s.done()
+    return dns
+
+

@@ -1,0 +1,187 @@
+"""The `[[feeds]]` part of the config: where a list comes from, how to read it, and the
+safety limits of its sync."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from dnsfilter.config.values import N_, ConfigError, Section
+from dnsfilter.core.model import AUTHORITY_CATEGORY
+
+CATEGORIES = ("ads", "trackers", "malware", "phishing", "adult", "gambling", "dating", "social", "games",
+              "video", "drugs", "violence", "piracy", "bypass", "authority", "custom")
+FEED_FORMATS = ("auto", "hosts", "domains", "adblock", "dnsmasq", "rpz", "csv", "sha256")
+DEFAULT_INTERVAL = 86400.0
+FEED_EDE = (15, 16, 17)  # Blocked, Censored, Filtered (RFC 8914)
+CSV_KEYS = ("delimiter", "encoding", "skip_lines", "columns", "url_policy")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZES = {"": 1, "b": 1, "kb": 1 << 10, "k": 1 << 10, "mb": 1 << 20, "m": 1 << 20, "gb": 1 << 30, "g": 1 << 30}
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    name: str
+    url: str
+    format: str = "auto"
+    category: str = "ads"
+    kind: str = "block"  # block | allow
+    enabled: bool = True
+    catalog: str | None = None  # the catalog id that filled url/format/category
+    ede: int | None = None  # 15 | 16 | 17: overrides the category's EDE code
+    interval: float = DEFAULT_INTERVAL  # seconds between periodic syncs (jittered by ±10 %)
+    max_shrink: float = 0.5  # a new version smaller by more than this fraction is rejected
+    min_entries: int = 0  # a new version with fewer compiled entries is rejected
+    max_bytes: int = 64 << 20  # cap on the downloaded (decoded) size
+    signature_url: str | None = None  # minisign signature of the feed file
+    public_key: str | None = None  # minisign public key (base64, the .pub file's second line)
+    # csv options as sorted (key, value) pairs: the dataclass stays frozen and hashable
+    csv: tuple[tuple[str, Any], ...] = ()
+
+    def compile_options(self) -> dict[str, Any]:
+        """Options for the format parser (feeds.formats), `columns` back as a dict."""
+        return {k: (dict(v) if k == "columns" else v) for k, v in self.csv}
+
+    @property
+    def remote(self) -> bool:
+        return self.url.split("://", 1)[0].lower() in ("http", "https") if "://" in self.url else False
+
+
+def parse_feed(s: Section) -> Feed:
+    name = s.get("name", str, "")
+    if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
+        raise ConfigError(s.key("name"), N_("needs a name of letters, digits, '-', '_' or '.'"))
+    url = s.get("url", str, "")
+    catalog = s.get("catalog", str, None)
+    fmt_default, cat_default = "auto", "ads"
+    if catalog is not None:
+        if url:
+            raise ConfigError(s.key("catalog"), N_("give either url or catalog, not both"))
+        from feeds.catalog import CatalogError, lookup  # only when used: the catalog file is read once
+
+        try:
+            entry = lookup(catalog)
+        except CatalogError as e:  # feeds/ has no message ids: its typed error's values go into ours
+            if e.suggestions:
+                raise ConfigError(s.key("catalog"), N_("no catalog entry %(value)r (did you mean %(close)s?)"),
+                                  value=e.wanted, close=", ".join(map(repr, e.suggestions))) from None
+            raise ConfigError(s.key("catalog"), N_("no catalog entry %(value)r"), value=e.wanted) from None
+        url, fmt_default, cat_default = entry.url, entry.format, entry.category
+    if not url:
+        raise ConfigError(s.key("url"), N_("needs a URL, a file path, or catalog = \"ID\""))
+    fmt = s.get("format", str, fmt_default)
+    if fmt not in FEED_FORMATS:
+        raise ConfigError(s.key("format"), N_("unknown format %(value)r (known: %(known)s)"), value=fmt,
+                          known=", ".join(FEED_FORMATS))
+    category = s.get("category", str, cat_default)
+    if category not in CATEGORIES:
+        raise ConfigError(s.key("category"), N_("unknown category %(value)r"), value=category)
+    kind = s.get("kind", str, "block")
+    if kind not in ("block", "allow"):
+        raise ConfigError(s.key("kind"), N_("must be 'block' or 'allow'"))
+    if kind == "allow" and category == AUTHORITY_CATEGORY:
+        raise ConfigError(s.key("kind"), N_("an authority list cannot be an allowlist"))
+    ede = s.get("ede", int, None)
+    if ede is not None and ede not in FEED_EDE:
+        raise ConfigError(s.key("ede"), N_("must be 15 (Blocked), 16 (Censored) or 17 (Filtered)"))
+    sig, key = s.get("signature_url", str, None), s.get("public_key", str, None)
+    if (sig is None) != (key is None):
+        raise ConfigError(s.key("public_key" if key is None else "signature_url"),
+                          N_("signature_url and public_key go together"))
+    if key is not None:
+        _check_public_key(key, s.key("public_key"))
+    feed = Feed(name, url, fmt, category, kind, s.get("enabled", bool, True), catalog, ede,
+                interval=_interval(s.get("interval", (str, int), "24h"), s.key("interval")),
+                max_shrink=s.float_in("max_shrink", 0.5, 0.0, 1.0),
+                min_entries=s.int_in("min_entries", 0, 0, 1 << 40),
+                max_bytes=_size(s.get("max_bytes", (str, int), 64 << 20), s.key("max_bytes")),
+                signature_url=sig, public_key=key, csv=_csv_options(s, fmt))
+    s.done()
+    return feed
+
+
+def _interval(value: str | int, key: str) -> float:
+    """"24h", "30m", "90s", "1d" or a number of seconds; at least 1 s (tests use "1s")."""
+    if isinstance(value, int):
+        seconds = float(value)
+    else:
+        text = value.strip().lower()
+        unit = _UNITS.get(text[-1:]) if text else None
+        try:
+            seconds = float(text[:-1]) * unit if unit else float(text)
+        except ValueError:
+            raise ConfigError(key, N_('%(value)r: expected a duration like "24h", "30m" or "90s"'), value=value) from None
+    if not 1 <= seconds <= 366 * 86400:
+        raise ConfigError(key, N_("must be between 1s and 366d"))
+    return seconds
+
+
+def _size(value: str | int, key: str) -> int:
+    if isinstance(value, int):
+        size = value
+    else:
+        text = value.strip().lower().replace(" ", "")
+        digits = text.rstrip("bkmg")
+        mult = _SIZES.get(text[len(digits):])
+        try:
+            size = int(float(digits) * mult) if mult else -1
+        except ValueError:
+            size = -1
+        if size < 0:
+            raise ConfigError(key, N_('%(value)r: expected bytes or a size like "64MB"'), value=value)
+    if not 1024 <= size <= 4 << 30:
+        raise ConfigError(key, N_("must be between 1KB and 4GB"))
+    return size
+
+
+def _check_public_key(text: str, key: str) -> None:
+    """A minisign public key: base64 of "Ed" + 8-byte key id + 32-byte Ed25519 key."""
+    import binascii
+
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 42 or raw[:2] != b"Ed":
+        raise ConfigError(key, N_("not a minisign public key (the base64 line of a minisign .pub file)"))
+
+
+def _csv_options(s: Section, fmt: str) -> tuple[tuple[str, Any], ...]:
+    given = [k for k in CSV_KEYS if k in s.data]
+    if not given:
+        return ()
+    if fmt not in ("csv", "auto"):
+        raise ConfigError(s.key(given[0]), N_('only for format = "csv"'))
+    out: dict[str, Any] = {}
+    if "delimiter" in s.data:
+        d = s.get("delimiter", str, ";")
+        if len(d) != 1 or d in "\r\n":
+            raise ConfigError(s.key("delimiter"), N_("must be one character"))
+        out["delimiter"] = d
+    if "encoding" in s.data:
+        import codecs
+
+        enc = s.get("encoding", str, "utf-8")
+        try:
+            codecs.lookup(enc)
+        except LookupError:
+            raise ConfigError(s.key("encoding"), N_("unknown encoding %(value)r"), value=enc) from None
+        out["encoding"] = enc
+    if "skip_lines" in s.data:
+        out["skip_lines"] = s.int_in("skip_lines", 0, 0, 10_000)
+    if "url_policy" in s.data:
+        policy = s.get("url_policy", str, "skip")
+        if policy not in ("skip", "host"):
+            raise ConfigError(s.key("url_policy"), N_("must be 'skip' or 'host'"))
+        out["url_policy"] = policy
+    if "columns" in s.data:
+        cols = Section(s.key("columns"), s.get("columns", dict, {}))
+        table = {c: cols.int_in(c, 0, 1, 1000) for c in ("domain", "url") if c in cols.data}
+        cols.done()
+        if "domain" not in table:
+            raise ConfigError(cols.key("domain"), N_("columns needs at least the domain column (1-based)"))
+        out["columns"] = tuple(sorted(table.items()))
+    return tuple(sorted(out.items()))
+
+

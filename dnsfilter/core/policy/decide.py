@@ -1,0 +1,185 @@
+"""Policy: what a profile allows right now, and why.
+
+Precedence, highest first (ARCHITECTURE.md §3; docs/profiles.md has it as a table):
+1. authority lists — for every client, always (EDE 16 Censored);
+2. the profile's own allow/deny plus the household `[filter]` rules: the most specific
+   entry wins, `allow` on a tie;
+3. `[protection].always_allow` — never blocked by anything below;
+4. pause, then schedules (`all` or listed categories/services), then spent budgets — the
+   time-dependent `TimeState` the caller passes in;
+5. `allow_only` (everything else is blocked), blocked services, the bypass list, blocked
+   categories (un-blocked by allowlist feeds);
+then safe search rewrites, and the counting of names toward daily budgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from dnsfilter.core.model import ALLOW_DEFAULT, AUTHORITY_CATEGORY, Decision, Ede, Reason, ede_for_category
+from dnsfilter.core.policy.matcher import Keys, Matcher, Verdict
+from dnsfilter.core.policy.rulesets import RuleSet, ServiceIndex
+
+__all__ = ["FeedInfo", "Policy", "ProfileRules", "RuleSet", "TimeState", "NO_TIME_STATE"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    name: str
+    category: str
+    kind: str = "block"  # block | allow
+    hashed: bool = False  # sha256 feeds: the matched name is never written anywhere
+    ede: Ede | None = None  # overrides the category's EDE code
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRules:
+    name: str
+    block_feeds: tuple[str, ...]
+    allow: RuleSet
+    deny: RuleSet
+    services: frozenset[str] = frozenset()  # blocked service ids
+    bypass: bool = False  # block the bypass list and bypass-category feeds
+    allow_only: bool = False
+    safe_search: Mapping[bytes, bytes] | None = None  # wire name -> wire CNAME target
+    budget_items: tuple[str, ...] = ()  # categories/services whose use is counted
+
+
+@dataclass(frozen=True, slots=True)
+class TimeState:
+    """What time-dependent rules hold for one device right now. `key` names the state
+    (answers are shared between devices in the same state); `items` are the categories and
+    services blocked by a schedule or a spent budget, with the reason for each."""
+
+    key: str = ""
+    paused: Reason | None = None
+    block_all: Reason | None = None
+    items: tuple[tuple[str, Reason], ...] = ()
+
+
+NO_TIME_STATE = TimeState()
+_FILTERED = Ede.FILTERED
+
+
+class Policy:
+    def __init__(self, matcher: Matcher, feeds: Iterable[FeedInfo], profiles: Iterable[ProfileRules],
+                 always_allow: Iterable[str] = (), services: ServiceIndex | None = None,
+                 bypass: Iterable[str] = ()) -> None:
+        self.matcher = matcher
+        self.feeds = {f.name: f for f in feeds}
+        blocking = [f for f in self.feeds.values() if f.kind == "block"]
+        self.authority = tuple(f.name for f in blocking if f.category == AUTHORITY_CATEGORY)
+        self.allow_feeds = tuple(f.name for f in self.feeds.values() if f.kind == "allow")
+        self.by_category: dict[str, tuple[str, ...]] = {}
+        for f in blocking:
+            if f.category != AUTHORITY_CATEGORY:
+                self.by_category[f.category] = (*self.by_category.get(f.category, ()), f.name)
+        self.profiles = {p.name: p for p in profiles}
+        self.always_allow = RuleSet(always_allow)
+        self.services = services or ServiceIndex({})
+        self.bypass = RuleSet(bypass)
+        self._by_feed: dict[str, Decision] = {}
+
+    def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
+               client: str | None = None, authority_only: bool = False,
+               state: TimeState = NO_TIME_STATE) -> Decision:
+        """The verdict for `qname`. Feed blocks are shared per feed; with `explain` they also
+        name the listed suffix that matched (never for hashed feeds). `authority_only` checks
+        the authority lists alone (for the CNAME targets of an explicitly allowed name)."""
+        p = self.profiles[profile]
+        keys: Keys | None = None
+        if self.authority:
+            keys = Keys(qname)
+            hit = self.matcher.block(keys, self.authority, qtype, client)
+            if hit is not None:
+                return self._feed_block(hit[0], keys, hit[1], explain)
+        if authority_only:
+            return ALLOW_DEFAULT
+        allow, deny = p.allow.match(qname), p.deny.match(qname)
+        if deny is not None and (allow is None or deny[0] < allow[0]):
+            return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1],
+                                         kind="deny"), Ede.BLOCKED)
+        if allow is not None:
+            return self._safe(p, qname) or Decision(
+                False, Reason(f"allowed by the rule {allow[1]}", rule=allow[1], kind="allow"), exempt=True)
+        protected = self.always_allow.match(qname)
+        if protected is not None:
+            return Decision(False, Reason("always allowed: protected resource", rule=protected[1],
+                                          kind="always_allow"), exempt=True)
+        if state.paused is not None:
+            return Decision(True, state.paused, _FILTERED)
+        if state.block_all is not None:
+            return Decision(True, state.block_all, _FILTERED)
+        if p.allow_only:
+            return Decision(True, Reason("only allowed sites: not on this profile's allow list",
+                                         kind="allow_only"), _FILTERED)
+        service = self.services.service_of(qname) if self.services else None
+        for item, reason in state.items:
+            if self._is_item(item, service, qname, keys, qtype, client):
+                return Decision(True, reason, _FILTERED, per_client=False)
+        if service is not None and (service in p.services or self.services.group.get(service) in p.services):
+            return Decision(True, Reason(f"service {service} is blocked", category=self.services.group.get(service),
+                                         kind="service", service=service), _FILTERED)
+        if p.bypass:
+            hit_b = self.bypass.match(qname)
+            if hit_b is not None:
+                return Decision(True, Reason("filter bypass (encrypted DNS, VPN, proxy or relay)", category="bypass",
+                                             rule=hit_b[1], kind="bypass"), _FILTERED)
+        if p.block_feeds:
+            keys = keys or Keys(qname)
+            hit = self.matcher.block(keys, p.block_feeds, qtype, client)
+            if hit is not None:
+                if self.allow_feeds:
+                    ok = self.matcher.allows(keys, self.allow_feeds, qtype, client)
+                    if ok is not None:
+                        return Decision(False, Reason("on an allowlist feed", kind="allowlist"),
+                                        per_client=ok.per_client, exempt=True)
+                return self._feed_block(hit[0], keys, hit[1], explain)
+        rewritten = self._safe(p, qname)
+        counted = tuple(i for i in p.budget_items if self._is_item(i, service, qname, keys, qtype, client))
+        if rewritten is not None:  # safe-search YouTube still counts toward a YouTube budget
+            return replace(rewritten, count=counted) if counted else rewritten
+        if counted:
+            return Decision(False, Reason(f"counted toward the daily limit for {', '.join(counted)}",
+                                          kind="budget"), count=counted)
+        return ALLOW_DEFAULT
+
+    def is_item(self, item: str, qname: bytes, qtype: int = 0, client: str | None = None) -> bool:
+        """Whether `qname` belongs to a category or service id (for schedules and budgets)."""
+        service = self.services.service_of(qname) if self.services else None
+        return self._is_item(item, service, qname, None, qtype, client)
+
+    def _is_item(self, item: str, service: str | None, qname: bytes, keys: Keys | None, qtype: int,
+                 client: str | None) -> bool:
+        if service is not None and (service == item or self.services.group.get(service) == item):
+            return True
+        feeds = self.by_category.get(item)
+        if feeds:
+            return self.matcher.block(keys or Keys(qname), feeds, qtype, client) is not None
+        return False
+
+    def _safe(self, p: ProfileRules, qname: bytes) -> Decision | None:
+        if p.safe_search:
+            target = p.safe_search.get(qname)
+            if target is not None:
+                return Decision(False, Reason("safe search enforced", kind="safe_search"), rewrite=target)
+        return None
+
+    def _feed_block(self, feed: str, keys: Keys, v: Verdict, explain: bool) -> Decision:
+        d = self._by_feed.get(feed)
+        if d is None:
+            info = self.feeds[feed]
+            if info.category == AUTHORITY_CATEGORY:
+                text, kind = f"blocked by the authority list {feed}", "authority"
+            else:
+                text, kind = f"{info.category}: on the list {feed}", "category"
+            d = self._by_feed[feed] = Decision(True, Reason(text, category=info.category, feed=feed, kind=kind),
+                                               info.ede or ede_for_category(info.category))
+        hashed = self.feeds[feed].hashed
+        if (explain and not hashed) or v.per_client:
+            rule = keys.suffix(v.depth) if explain and not hashed else None
+            r = d.reason
+            return Decision(True, Reason(r.text, r.category, feed, rule, kind=r.kind), d.ede, per_client=v.per_client)
+        return d
+

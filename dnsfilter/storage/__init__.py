@@ -1,0 +1,5 @@
+"""SQLite storage under `data_dir`: the runtime store (`store`: devices, budgets, pauses) and
+the query log (`logstore`).
+
+Must not import: `dnsfilter.shell` or `webui` (both use these stores, never the other way).
+"""

@@ -1,0 +1,245 @@
+"""SQLite runtime store (`data_dir/dnsfilter.db`): the devices seen on the network.
+
+The daemon collects sightings in memory and writes them here in batches every few seconds
+(never per query); the web UI reads the same file. WAL mode lets it read while the daemon
+writes. A file that is not a readable database is moved aside and a fresh one is created:
+device records are rebuilt from traffic, so losing them is better than not starting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dnsfilter.core.household.macaddr import normalise_mac
+
+log = logging.getLogger("dnsfilter.storage.store")
+
+SCHEMA_VERSION = 1
+MAX_IPS = 8  # addresses kept per device, most recent first (IPv6 privacy addresses rotate)
+MAX_DEVICES = 10000  # the least recently seen beyond this are dropped (randomised MACs pile up)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,        -- the MAC when known, else the address
+    mac TEXT,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    ips TEXT NOT NULL,          -- JSON list, most recent first, at most MAX_IPS
+    hostname TEXT,
+    vendor TEXT,
+    random INTEGER NOT NULL DEFAULT 0,
+    profile TEXT
+);
+CREATE INDEX IF NOT EXISTS devices_last_seen ON devices(last_seen);
+"""
+_COLUMNS = "id, mac, first_seen, last_seen, ips, hostname, vendor, random, profile"
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One device seen by the daemon since the last batch."""
+
+    device: str  # the MAC when known, else the address
+    seen: float  # Unix time of the latest query
+    mac: str | None = None
+    ip: str | None = None
+    profile: str | None = None
+    hostname: str | None = None
+    vendor: str | None = None
+    random: bool = False
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> Observation:
+        return cls(device=str(m["device"]), seen=float(m["seen"]), mac=m.get("mac"), ip=m.get("ip"),
+                   profile=m.get("profile"), hostname=m.get("hostname"), vendor=m.get("vendor"),
+                   random=bool(m.get("random", False)))
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    mac: str | None
+    first_seen: float
+    last_seen: float
+    ips: tuple[str, ...] = field(default_factory=tuple)
+    hostname: str | None = None
+    vendor: str | None = None
+    random: bool = False
+    profile: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ips"] = list(self.ips)
+        return d
+
+
+def _device(row: tuple[Any, ...]) -> Device:
+    ident, mac, first, last, ips, host, vendor, random, profile = row
+    try:
+        addresses = tuple(str(a) for a in json.loads(ips))
+    except (ValueError, TypeError):
+        addresses = ()  # a hand-edited row: the next sighting rewrites it
+    return Device(ident, mac, first, last, addresses, host, vendor, bool(random), profile)
+
+
+def _merge(old: Device | None, obs: Observation) -> Device:
+    """The record after one more sighting: known facts are kept when the sighting lacks them."""
+    if old is None:
+        return Device(obs.device, obs.mac, obs.seen, obs.seen, (obs.ip,) if obs.ip else (), obs.hostname,
+                      obs.vendor, obs.random, obs.profile)
+    newer = obs.seen >= old.last_seen
+    ips = old.ips
+    if obs.ip and newer:
+        ips = (obs.ip,) + tuple(ip for ip in old.ips if ip != obs.ip)
+    elif obs.ip and obs.ip not in old.ips:  # an older sighting (out-of-order batch): append
+        ips = old.ips + (obs.ip,)
+    return Device(old.id, obs.mac or old.mac, min(old.first_seen, obs.seen), max(old.last_seen, obs.seen), ips[:MAX_IPS],
+                  (obs.hostname if newer else None) or old.hostname or obs.hostname,
+                  obs.vendor or old.vendor, obs.random if obs.mac else old.random,
+                  (obs.profile if newer else None) or old.profile or obs.profile)
+
+
+class DeviceStore:
+    def __init__(self, path: str | os.PathLike[str], max_devices: int = MAX_DEVICES) -> None:
+        self.path = Path(path)
+        self.max_devices = max_devices
+        self._lock = threading.Lock()  # callers may write from a worker thread (asyncio.to_thread)
+        self._db = self._open()
+
+    # ------------------------------------------------------------ opening and recovery
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per batch (SD cards, flash)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema version {version}, newer than this dnsfilter "
+                                 f"knows ({SCHEMA_VERSION}); not touching it")
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            if version < SCHEMA_VERSION:
+                db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            return db
+        except BaseException:
+            db.close()
+            raise
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except StoreError:
+            raise
+        except sqlite3.DatabaseError as e:
+            self._move_aside(str(e))
+            return self._connect()
+
+    def _move_aside(self, why: str) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        log.error("%s is unreadable (%s): moved to %s, starting a new device store", self.path, why, aside)
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                os.replace(src, f"{aside}{suffix}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------ writes
+
+    def observe_many(self, observations: Iterable[Observation | Mapping[str, Any]]) -> int:
+        """Record a batch of sightings in one transaction; returns the number of devices
+        written. A corrupt file found now is moved aside and the batch written to a new one."""
+        merged: dict[str, list[Observation]] = {}
+        for item in observations:
+            obs = item if isinstance(item, Observation) else Observation.from_mapping(item)
+            merged.setdefault(obs.device, []).append(obs)  # every address of a device counts
+        if not merged:
+            return 0
+        with self._lock:
+            try:
+                return self._write(list(merged.values()))
+            except sqlite3.DatabaseError as e:
+                if not _is_corruption(e):
+                    raise
+                self._db.close()
+                self._move_aside(str(e))
+                self._db = self._connect()
+                return self._write(list(merged.values()))
+
+    def _write(self, batch: list[list[Observation]]) -> int:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            old = self._rows([group[0].device for group in batch])
+            rows = []
+            for group in batch:
+                d = old.get(group[0].device)
+                for obs in sorted(group, key=lambda o: o.seen):
+                    d = _merge(d, obs)
+                assert d is not None
+                rows.append((d.id, d.mac, d.first_seen, d.last_seen, json.dumps(list(d.ips)), d.hostname, d.vendor,
+                             int(d.random), d.profile))
+            db.executemany(f"INSERT OR REPLACE INTO devices ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            if len(old) < len(batch):  # new devices: keep the table bounded
+                db.execute("DELETE FROM devices WHERE id IN (SELECT id FROM devices ORDER BY last_seen DESC "
+                           "LIMIT -1 OFFSET ?)", (self.max_devices,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def _rows(self, ids: list[str]) -> dict[str, Device]:
+        out: dict[str, Device] = {}
+        for i in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(f"SELECT {_COLUMNS} FROM devices WHERE id IN ({marks})", chunk):
+                out[row[0]] = _device(row)
+        return out
+
+    def set_profile(self, device: str, profile: str | None) -> bool:
+        """Record the profile the UI assigned; False when the device is unknown."""
+        with self._lock:
+            cur = self._db.execute("UPDATE devices SET profile = ? WHERE id = ?", (profile, device))
+            return cur.rowcount > 0
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, device: str) -> Device | None:
+        """A device by its MAC (any case) or, for a device without one, its address."""
+        try:
+            key = normalise_mac(device)
+        except ValueError:
+            key = device
+        with self._lock:
+            return self._rows([key]).get(key)
+
+    def list_devices(self) -> list[dict[str, Any]]:
+        """Every device, the most recently seen first, as JSON-ready dicts (UI, control socket)."""
+        with self._lock:
+            cur = self._db.execute(f"SELECT {_COLUMNS} FROM devices ORDER BY last_seen DESC")
+            return [_device(row).as_dict() for row in cur]
+
+
+def _is_corruption(e: sqlite3.DatabaseError) -> bool:
+    text = str(e).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
