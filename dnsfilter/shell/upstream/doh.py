@@ -14,7 +14,7 @@ import ssl
 from dataclasses import dataclass
 
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
-from dnsfilter.shell.upstream.base import MAX_MESSAGE, Question, UpstreamError, check, open_tls
+from dnsfilter.shell.upstream.base import MAX_MESSAGE, Opener, Question, Resolve, UpstreamError, check
 from dnsfilter.shell.upstream.plain import close_writer
 
 MAX_CONNECTIONS = 8  # per upstream: queries beyond this wait for a free connection
@@ -129,9 +129,10 @@ class HttpConnection:
 
 
 class DohTransport:
-    def __init__(self, spec: UpstreamSpec, ctx: ssl.SSLContext, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(self, spec: UpstreamSpec, ctx: ssl.SSLContext, max_connections: int = MAX_CONNECTIONS,
+                 resolve: Resolve | None = None) -> None:
         self.spec = spec
-        self.ctx = ctx
+        self.opener = Opener(spec, ctx, LINE_LIMIT, resolve)
         self.slots = asyncio.Semaphore(max_connections)
         self.idle: list[HttpConnection] = []  # most recently used last: reused first
         self.connections = 0
@@ -202,7 +203,7 @@ class DohTransport:
         return None
 
     async def _connect(self, timeout: float) -> HttpConnection:
-        reader, writer = await open_tls(self.spec, self.ctx, timeout, LINE_LIMIT)
+        reader, writer = await self.opener.open(timeout)
         self.connections += 1
         return HttpConnection(reader, writer)
 
