@@ -151,9 +151,10 @@ class DohTransport:
     async def exchange(self, q: Question, timeout: float) -> bytes:
         body = q.build(0)
         head = (self.head % len(body)).encode("ascii")
+        since = asyncio.get_running_loop().time()  # waiting for a slot counts as waiting for a handshake
         try:
             async with asyncio.timeout(timeout), self.slots:
-                resp = await self._request(head, body, timeout)
+                resp = await self._request(head, body, timeout, since)
         except TimeoutError:
             raise UpstreamError(f"{self.spec.text}: timeout after {timeout:.2g}s over HTTPS") from None
         if resp.status != 200:
@@ -164,12 +165,12 @@ class DohTransport:
         check(resp.body, None, q, self.spec.text)
         return resp.body
 
-    async def _request(self, head: bytes, body: bytes, timeout: float) -> HttpResponse:
+    async def _request(self, head: bytes, body: bytes, timeout: float, since: float) -> HttpResponse:
         for _ in range(2):
             conn = self._idle_connection()
             reused = conn is not None
             if conn is None:
-                conn = await self._connect(timeout)
+                conn = await self._connect(timeout, since)
             try:
                 resp = await conn.post(head, body)
             except (asyncio.IncompleteReadError, ConnectionError) as e:
@@ -202,8 +203,8 @@ class DohTransport:
             conn.abort()
         return None
 
-    async def _connect(self, timeout: float) -> HttpConnection:
-        reader, writer = await self.opener.open(timeout)
+    async def _connect(self, timeout: float, since: float) -> HttpConnection:
+        reader, writer = await self.opener.open(timeout, since)
         self.connections += 1
         return HttpConnection(reader, writer)
 
