@@ -82,7 +82,7 @@ def check_ca_file(path: str, key: str) -> None:
         raise ConfigError(key, N_("%(path)s holds no certificate in PEM form (%(detail)s)"), path=path,
                           detail=e.reason or str(e)) from None
     except OSError as e:
-        raise ConfigError(key, N_("%(path)s: cannot read: %(reason)s"), path=path,
+        raise ConfigError(key, N_("cannot read %(path)s: %(reason)s"), path=path,
                           reason=e.strerror or type(e).__name__) from None
     if not ctx.get_ca_certs():
         raise ConfigError(key, N_("%(path)s holds no CA certificate"), path=path)
