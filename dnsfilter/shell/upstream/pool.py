@@ -32,7 +32,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +121,49 @@ class Attempt:
 Outcome = tuple[bytes | None, str, bool]  # the answer, or why not and whether to ask it again
 
 
+class Race:
+    """The attempts of one query running as tasks, and a wait for the first to end or the
+    hedge delay (asyncio.wait does the same with more work per call: this is on every query)."""
+
+    __slots__ = ("running", "finished", "newest", "waiter")
+
+    def __init__(self) -> None:
+        self.running: dict[asyncio.Task[Outcome], Attempt] = {}
+        self.finished: list[asyncio.Task[Outcome]] = []
+        self.newest: Attempt
+        self.waiter: asyncio.Future[None] | None = None
+
+    def start(self, task: asyncio.Task[Outcome], a: Attempt) -> None:
+        self.running[task] = a
+        self.newest = a
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[Outcome]) -> None:
+        if task in self.running:  # not one left behind after the query ended
+            self.finished.append(task)
+            self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def wait(self, loop: asyncio.AbstractEventLoop, delay: float | None) -> bool:
+        """True once an attempt ended; False when `delay` (seconds) ran out first."""
+        if self.finished:
+            return True
+        if delay is not None and delay <= 0:
+            return False
+        self.waiter = loop.create_future()
+        timer = None if delay is None else loop.call_later(delay, self._wake)
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+            if timer is not None:
+                timer.cancel()
+        return bool(self.finished)
+
+
 class UpstreamPool:
     def __init__(self, specs: list[UpstreamSpec], *, timeout: float = 2.0, attempts: int = 3,
                  tls_ca_file: str | None = None, max_inflight: int = MAX_INFLIGHT, explore: float = EXPLORE,
@@ -145,6 +188,7 @@ class UpstreamPool:
         self.closed = False
         self.rng = random.Random()  # only spreads load: IDs come from `secrets`
         self.background: set[asyncio.Task[Any]] = set()  # probes, and attempts that lost a race
+        self.next_probe = float("inf")  # the soonest a down upstream is due for a probe
         self.notes = RateLimitedLog(logger, *STATE_LOG)
         self.alarms = RateLimitedLog(logger, *SECURITY_LOG)
         self.bootstrap = Bootstrap(list(bootstrap))
@@ -187,24 +231,24 @@ class UpstreamPool:
         queue = self.order(start)  # an upstream that timed out goes to the back, to be asked again
         if not queue:
             raise UpstreamError("; ".join(u.health.last_error for u in self.upstreams))
-        if queue[0].health.streak == 0:  # something is up: those due for a retry are probed aside
+        if queue[0].health.streak == 0 and start >= self.next_probe:  # something is up: probe the due aside
             self._probe_due(q, start)
         errors: list[str] = []
-        running: dict[asyncio.Task[Outcome], Attempt] = {}
+        race = Race()
         launched = 0
         launch = True
         try:
             while True:
                 if launch and launched < self.attempts:
-                    up = _next(queue, running.values())
+                    up = _next(queue, race.running)
                     left = deadline - self.clock()
                     if up is not None and left > 0.001:
                         queue.remove(up)
                         launched += 1
                         a = Attempt(up, self.clock(), loop.time())
                         coro = self._ask(a, q, min(self.timeout, left))
-                        if running or (launched < self.attempts and _next(queue, (a,)) is not None):
-                            running[loop.create_task(coro)] = a
+                        if race.running or (launched < self.attempts and _next(queue, race.running, up) is not None):
+                            race.start(loop.create_task(coro), a)
                         else:  # nobody to hedge to: no task needed
                             data, why, again = await coro
                             if data is not None:
@@ -214,22 +258,23 @@ class UpstreamPool:
                                 queue.append(up)
                             continue
                 launch = False
-                if not running:
+                if not race.running:
                     break
-                newest = max(running.values(), key=lambda r: r.sent)
-                can_hedge = launched < self.attempts and _next(queue, running.values()) is not None
-                wait = max(newest.sent + self._hedge_delay(newest.up) - loop.time(), 0.0) if can_hedge else None
-                done, _ = await asyncio.wait(running, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-                if not done:  # too slow: rank them last for now, and ask the next one too
-                    for r in running.values():
+                newest = race.newest
+                wait = None
+                if launched < self.attempts and _next(queue, race.running) is not None:
+                    wait = newest.sent + self._hedge_delay(newest.up) - loop.time()
+                if not await race.wait(loop, wait):  # too slow: rank them last for now, ask the next too
+                    for r in race.running.values():
                         if not r.overdue:
                             r.overdue = True
                             r.up.health.overdue += 1
                             r.up.health.hedged += 1
                     launch = True
                     continue
-                for t in done:
-                    r = running.pop(t)
+                while race.finished:
+                    t = race.finished.pop()
+                    r = race.running.pop(t)
                     data, why, again = t.result()
                     if data is not None:
                         return data
@@ -238,7 +283,7 @@ class UpstreamPool:
                         queue.append(r.up)
                     launch = True
         finally:
-            for t in running:  # the slower ones run on: their outcome still counts
+            for t in race.running:  # the slower ones run on: their outcome still counts
                 self._keep(t)
         raise UpstreamError("; ".join(errors) if errors else "no time left to ask an upstream")
 
@@ -278,7 +323,10 @@ class UpstreamPool:
                         else "; nothing is sent in the clear")
             self.alarms(f"security: upstream {text}", reason + fallback, logging.WARNING)
         now = self.clock()
-        if a.up.health.failure(why, now, a.started, bench, refused=alarm):
+        went_down = a.up.health.failure(why, now, a.started, bench, refused=alarm)
+        if a.up.health.streak:
+            self.next_probe = min(self.next_probe, a.up.health.retry_at)
+        if went_down:
             others = [u.spec.text for u in self.upstreams if u is not a.up and u.health.streak == 0]
             self.notes(f"upstream {text}", f"down: {reason}; "
                        + (f"asking {', '.join(others)} meanwhile" if others else "no other upstream is up")
@@ -291,18 +339,25 @@ class UpstreamPool:
         return min(max(self.hedge, 2 * (up.health.ewma or 0.0)), self.timeout / 2)
 
     def _probe_due(self, q: Question, now: float) -> None:
+        soonest = float("inf")
         for u in self.upstreams:
             h = u.health
-            if h.streak and not h.probing and now >= h.retry_at:
-                h.probing = True
-                h.probes += 1
-                self._keep(asyncio.get_running_loop().create_task(self._probe(u, q)))
+            if h.streak and not h.probing:
+                if now >= h.retry_at:
+                    h.probing = True
+                    h.probes += 1
+                    self._keep(asyncio.get_running_loop().create_task(self._probe(u, q)))
+                else:
+                    soonest = min(soonest, h.retry_at)
+        self.next_probe = soonest  # a probe's end or a new failure sets it again
 
     async def _probe(self, u: Upstream, q: Question) -> None:
         try:
             await self._ask(Attempt(u, self.clock(), asyncio.get_running_loop().time()), q, self.timeout)
         finally:
             u.health.probing = False
+            if u.health.streak:
+                self.next_probe = min(self.next_probe, u.health.retry_at)
 
     def _keep(self, task: asyncio.Task[Any]) -> None:
         self.background.add(task)
@@ -362,8 +417,11 @@ class UpstreamPool:
         return out
 
 
-def _next(queue: list[Upstream], busy: Iterable[Attempt]) -> Upstream | None:
-    """The first upstream in `queue` that no attempt in `busy` is asking already."""
-    asking = {id(a.up) for a in busy}
-    return next((u for u in queue if id(u) not in asking), None)
+def _next(queue: list[Upstream], busy: dict[asyncio.Task[Outcome], Attempt],
+          also: Upstream | None = None) -> Upstream | None:
+    """The first upstream in `queue` that no attempt in `busy` is asking already (nor `also`)."""
+    for u in queue:
+        if u is not also and all(a.up is not u for a in busy.values()):
+            return u
+    return None
 
