@@ -33,7 +33,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from dnsfilter.core.dns import wire
@@ -42,15 +41,15 @@ from dnsfilter.shell.logs import RateLimitedLog
 from dnsfilter.shell.upstream.base import Question, TlsRefused, Transport, UpstreamError, tls_context
 from dnsfilter.shell.upstream.bootstrap import Bootstrap
 from dnsfilter.shell.upstream.doh import DohTransport
+from dnsfilter.shell.upstream.health import Health, Upstream
 from dnsfilter.shell.upstream.plain import DnsTransport
+from dnsfilter.shell.upstream.race import Attempt, Outcome, Race, next_free
 from dnsfilter.shell.upstream.tls import TlsTransport
 
 __all__ = ["UpstreamError", "UpstreamPool"]
 
 MAX_INFLIGHT = 1024  # queries in flight in the whole pool; more are refused at once
 EXPLORE = 0.05  # share of queries sent to a non-best upstream
-EWMA_ALPHA = 0.3
-BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0
 HEDGE = 0.125  # of the timeout: how long one upstream has before the next is asked too (250 ms at 2 s)
 POLICIES = ("any", "encrypted-only")
 # Answers that mean "this upstream will not help": REFUSED/NOTIMP benches it, SERVFAIL/FORMERR only
@@ -61,107 +60,6 @@ STATE_LOG = (5, 60.0)  # state changes logged per upstream per window (seconds)
 SECURITY_LOG = (1, 300.0)  # certificate failures logged per upstream per window
 
 log = logging.getLogger("dnsfilter")
-
-
-@dataclass(slots=True)
-class Health:
-    ewma: float | None = None  # seconds; None until first measured
-    queries: int = 0
-    failures: int = 0
-    streak: int = 0  # consecutive failures that bench it; 0: up
-    retry_at: float = 0.0
-    backoff: float = BACKOFF_MIN
-    down_since: float = 0.0  # when it last went down (or its back-off last grew)
-    last_error: str = ""
-    refused: bool = False  # the last failure was its certificate or TLS handshake: no use asking before retry_at
-    overdue: int = 0  # its attempts still running past the hedge delay: ranked last meanwhile
-    probing: bool = False
-    probes: int = 0
-    hedged: int = 0  # times another upstream was asked too because this one was slow
-
-    def success(self, latency: float) -> bool:
-        """Count an answer; True if that brings the upstream back up."""
-        self.ewma = latency if self.ewma is None else self.ewma + EWMA_ALPHA * (latency - self.ewma)
-        back = self.streak > 0
-        self.streak = 0
-        self.refused = False
-        self.backoff = BACKOFF_MIN
-        return back
-
-    def failure(self, why: str, now: float, started: float, bench: bool, refused: bool = False) -> bool:
-        """Count a failure of an attempt sent at `started`; True if that takes the upstream down."""
-        self.failures += 1
-        self.last_error = why
-        self.refused = refused
-        if not bench or (self.streak and started < self.down_since):
-            return False  # sent before it went down: that failure is already counted
-        down = self.streak == 0
-        self.streak += 1
-        self.down_since = now
-        self.retry_at = now + self.backoff
-        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
-        return down
-
-
-@dataclass(slots=True)
-class Upstream:
-    spec: UpstreamSpec
-    transport: Transport
-    health: Health
-
-
-@dataclass(slots=True)
-class Attempt:
-    up: Upstream
-    started: float  # pool clock
-    sent: float  # loop time, for the hedge delay
-    overdue: bool = False
-
-
-Outcome = tuple[bytes | None, str, bool]  # the answer, or why not and whether to ask it again
-
-
-class Race:
-    """The attempts of one query running as tasks, and a wait for the first to end or the
-    hedge delay (asyncio.wait does the same with more work per call: this is on every query)."""
-
-    __slots__ = ("running", "finished", "newest", "waiter")
-
-    def __init__(self) -> None:
-        self.running: dict[asyncio.Task[Outcome], Attempt] = {}
-        self.finished: list[asyncio.Task[Outcome]] = []
-        self.newest: Attempt
-        self.waiter: asyncio.Future[None] | None = None
-
-    def start(self, task: asyncio.Task[Outcome], a: Attempt) -> None:
-        self.running[task] = a
-        self.newest = a
-        task.add_done_callback(self._ended)
-
-    def _ended(self, task: asyncio.Task[Outcome]) -> None:
-        if task in self.running:  # not one left behind after the query ended
-            self.finished.append(task)
-            self._wake()
-
-    def _wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-    async def wait(self, loop: asyncio.AbstractEventLoop, delay: float | None) -> bool:
-        """True once an attempt ended; False when `delay` (seconds) ran out first."""
-        if self.finished:
-            return True
-        if delay is not None and delay <= 0:
-            return False
-        self.waiter = loop.create_future()
-        timer = None if delay is None else loop.call_later(delay, self._wake)
-        try:
-            await self.waiter
-        finally:
-            self.waiter = None
-            if timer is not None:
-                timer.cancel()
-        return bool(self.finished)
 
 
 class UpstreamPool:
@@ -240,14 +138,14 @@ class UpstreamPool:
         try:
             while True:
                 if launch and launched < self.attempts:
-                    up = _next(queue, race.running)
+                    up = next_free(queue, race.running)
                     left = deadline - self.clock()
                     if up is not None and left > 0.001:
                         queue.remove(up)
                         launched += 1
                         a = Attempt(up, self.clock(), loop.time())
                         coro = self._ask(a, q, min(self.timeout, left))
-                        if race.running or (launched < self.attempts and _next(queue, race.running, up) is not None):
+                        if race.running or (launched < self.attempts and next_free(queue, race.running, up) is not None):
                             race.start(loop.create_task(coro), a)
                         else:  # nobody to hedge to: no task needed
                             data, why, again = await coro
@@ -262,7 +160,7 @@ class UpstreamPool:
                     break
                 newest = race.newest
                 wait = None
-                if launched < self.attempts and _next(queue, race.running) is not None:
+                if launched < self.attempts and next_free(queue, race.running) is not None:
                     wait = newest.sent + self._hedge_delay(newest.up) - loop.time()
                 if not await race.wait(loop, wait):  # too slow: rank them last for now, ask the next too
                     for r in race.running.values():
@@ -415,13 +313,3 @@ class UpstreamPool:
                 "hedged": h.hedged,
             })
         return out
-
-
-def _next(queue: list[Upstream], busy: dict[asyncio.Task[Outcome], Attempt],
-          also: Upstream | None = None) -> Upstream | None:
-    """The first upstream in `queue` that no attempt in `busy` is asking already (nor `also`)."""
-    for u in queue:
-        if u is not also and all(a.up is not u for a in busy.values()):
-            return u
-    return None
-
