@@ -57,6 +57,11 @@ class Bootstrap:
         self.found[host] = found
         return found.addresses[0]
 
+    async def close(self) -> None:
+        for t in list(self.pending.values()):
+            t.cancel()
+        await asyncio.gather(*self.pending.values(), *(s.close() for s in self.servers), return_exceptions=True)
+
     async def _lookup(self, host: str, timeout: float) -> Found:
         if not self.servers:
             raise UpstreamError(f"no [dns] bootstrap servers to find {host}")

@@ -292,7 +292,8 @@ class UpstreamPool:
         for t in list(self.background):
             t.cancel()
         await asyncio.gather(*list(self.background), return_exceptions=True)
-        await asyncio.gather(*(u.transport.close() for u in self.upstreams), return_exceptions=True)
+        await asyncio.gather(*(u.transport.close() for u in self.upstreams), self.bootstrap.close(),
+                             return_exceptions=True)
 
     def status(self) -> list[dict]:
         now = self.clock()
