@@ -20,7 +20,7 @@ from types import TracebackType
 
 import pytest
 
-from tests.support.daemon import free_port
+from tests.support.daemon import free_port, terminate
 
 DNSDIST = "/usr/bin/dnsdist"
 
@@ -86,14 +86,8 @@ class Dnsdist:
 
     def stop(self) -> None:
         p, self.proc = self.proc, None
-        if p is None or p.poll() is not None:
-            return
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
+        if p is not None and p.poll() is None:
+            terminate(p, 5)
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
