@@ -42,7 +42,6 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the DNS service")
     s.add_argument("-c", "--config", required=True, help="config file (TOML)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    s.add_argument("--tls-ca-file", help=argparse.SUPPRESS)  # tests: trust a throwaway CA for DoT/DoH
     s.add_argument("--web-any-address", action="store_true",
                    help="let [web].listen be a public address (by default loopback and LAN only)")
 
@@ -120,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.cmd == "config":
             cfg = _load(args.config)
+            for warning in config_mod.upstream_warnings(cfg.dns.upstreams):
+                print(f"dnsfilter: warning: {warning}", file=sys.stderr)
             print(f"{cfg.path}: OK ({len(cfg.feeds)} feeds, {len(cfg.profiles)} profiles, "
                   f"{len(cfg.dns.upstreams)} upstreams)")
             return 0
@@ -147,8 +148,8 @@ def _serve(args: argparse.Namespace) -> int:
     web = _start_web(cfg, args.web_any_address)
     try:
         if n > 1:
-            return supervise(cfg, n, args.tls_ca_file)
-        return asyncio.run(Daemon(cfg, tls_ca_file=args.tls_ca_file).run())
+            return supervise(cfg, n)
+        return asyncio.run(Daemon(cfg).run())
     finally:
         if web is not None:
             web.terminate()

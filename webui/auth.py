@@ -188,7 +188,8 @@ def settings() -> Response | str:
         shown = system.General([], "null", "", "UTC")  # a broken file can still be restored from here
     return Response(render_template("settings.html", errors=errors, notice=notice, new_token=new_token,
                                     tokens=st.secrets.tokens(), general=shown, timezones=timezones(),
-                                    block_modes=system.BLOCK_MODES, language=_locale()),
+                                    block_modes=system.BLOCK_MODES, language=_locale(),
+                                    unencrypted=system.unencrypted_fallback(shown.upstreams if shown else [])),
                     status=400 if errors else 200)
 
 

@@ -28,6 +28,8 @@ WORDS = {
     "profiles": N_("Profiles"), "devices": N_("Devices"), "feeds": N_("Block lists"), "schedules": N_("quiet hours"),
     "hostname": N_("name of the appliance"), "timezone": N_("time zone"), "listen": N_("addresses"),
     "upstreams": N_("upstream resolvers"), "block_mode": N_("what blocked sites get"),
+    "bootstrap": N_("servers that find encrypted resolvers"), "upstream_policy": N_("encryption of lookups"),
+    "tls_ca_file": N_("extra certificate authorities"),
     "block_ip": N_("address for blocked sites"), "allowed_clients": N_("allowed clients"),
     "name": N_("name"), "url": N_("web address"), "format": N_("format"), "category": N_("category"),
     "kind": N_("kind"), "enabled": N_("on or off"), "catalog": N_("catalog"), "interval": N_("update interval"),

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
+from dnsfilter.config.upstreams import mixed
 from dnsfilter.config.values import N_, toml_position
+from dnsfilter.core.dns.upstream_spec import parse_upstream
 from webui import configfile
 from webui.configfile import Edit, string_array, table
 
@@ -85,6 +87,19 @@ def restore(cfg_path: Path, data: bytes) -> Config:
     with configfile._lock:
         configfile.write_atomic(cfg_path, text)
     return cfg
+
+
+def unencrypted_fallback(upstreams: list[str]) -> list[str]:
+    """The plain resolvers that take over when the encrypted ones in the same list fail (the
+    Settings page warns about them); [] when the list is all of one kind."""
+    specs = []
+    for text in upstreams:
+        try:
+            specs.append(parse_upstream(text))
+        except ValueError:  # a field with a mistake says so itself
+            continue
+    both = mixed(tuple(specs))
+    return both[1] if both else []
 
 
 def general_from_form(form: Any) -> General:

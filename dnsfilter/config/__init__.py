@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dnsfilter.config import upstreams as _upstreams
 from dnsfilter.config.feeds import CATEGORIES, Feed, parse_feed  # noqa: F401 - re-exported
 from dnsfilter.config.profiles import (
     Device,
@@ -43,7 +44,9 @@ from dnsfilter.config.values import (
     toml_position,
 )
 from dnsfilter.config.values import networks as _networks
-from dnsfilter.core.dns.upstream_spec import UpstreamError, UpstreamSpec, parse_upstream
+from dnsfilter.core.dns.upstream_spec import UpstreamSpec
+
+upstream_warnings = _upstreams.warnings
 
 # a hand-edited file that does not parse (the web UI's pages and edits say it too)
 BROKEN_TOML = N_("%(path)s: not valid TOML: %(detail)s (line %(line)s, column %(column)s)")
@@ -62,6 +65,10 @@ class General:
 class Dns:
     listen: tuple[Listen, ...] = (Listen("127.0.0.1", 5353), Listen("::1", 5353))
     upstreams: tuple[UpstreamSpec, ...] = ()
+    # plain DNS servers that find the DoT/DoH upstreams written as host names, and nothing else
+    bootstrap: tuple[UpstreamSpec, ...] = _upstreams.DEFAULT_BOOTSTRAP_SPECS
+    upstream_policy: str = "any"  # "encrypted-only": no query in the clear
+    tls_ca_file: str = ""  # CA certificates trusted for DoT/DoH besides the system store
     block_mode: BlockMode = BlockMode("null")
     block_ttl: int = 10
     allowed_clients: tuple[str, ...] = DEFAULT_ALLOWED
@@ -230,7 +237,7 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
                           value=tz) from None
     g.done()
     general = General(hostname, tz)
-    dns = _dns(_section(data, "dns"))
+    dns = _dns(_section(data, "dns"), Path(path).parent if path else Path.cwd())
     s = _section(data, "storage")
     log_mode = s.get("log_mode", str, "disk")
     if log_mode not in ("disk", "ram"):
@@ -296,25 +303,15 @@ def _firewall(s: Section) -> Firewall:
     return fw
 
 
-def _dns(s: Section) -> Dns:
+def _dns(s: Section, folder: Path) -> Dns:
     base = Dns()
     listen = tuple(parse_dns_listen(v, f"{s.key('listen')}[{i}]")
                    for i, v in enumerate(s.strings("listen", tuple(map(str, base.listen)))))
     if not listen:
         raise ConfigError(s.key("listen"), N_("needs at least one address"))
-    ups = []
-    for i, text in enumerate(s.strings("upstreams", ("9.9.9.9", "1.1.1.1"))):
-        try:
-            ups.append(parse_upstream(text))
-        except UpstreamError as e:  # its message id and parameters go on, for the web UI to translate
-            # words=(): none of its parameters is a message id; said outright, so that no
-            # parameter can ever land on `words`
-            raise ConfigError(f"{s.key('upstreams')}[{i}]", e.message, words=(), **e.params) from None
-    if not ups:
-        raise ConfigError(s.key("upstreams"), N_("needs at least one upstream resolver"))
     dns = Dns(
         listen=listen,
-        upstreams=tuple(ups),
+        **_upstreams.parse(s, listen, folder),
         block_mode=parse_block_mode(s.get("block_mode", str, "null"), s.key("block_mode")),
         block_ttl=s.int_in("block_ttl", base.block_ttl, 0, 86400),
         allowed_clients=_networks(s.strings("allowed_clients", base.allowed_clients), s.key("allowed_clients")),

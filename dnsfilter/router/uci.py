@@ -128,7 +128,9 @@ def render(sections: list[Section]) -> dict[str, Any]:
     dns = {"listen": o.list("listen") or listen, "upstreams": o.list("upstream") or None,
            "block_mode": o.str("block_mode"), "block_ttl": o.int("block_ttl"),
            "cache_size": o.int("cache_size"), "fastpath_size": o.int("fastpath_size"),
-           "workers": o.int("workers"), "allowed_clients": o.list("allowed_client") or None}
+           "workers": o.int("workers"), "allowed_clients": o.list("allowed_client") or None,
+           "bootstrap": o.list("bootstrap") or None, "upstream_policy": o.str("upstream_policy"),
+           "tls_ca_file": o.str("tls_ca_file")}
     out["dns"] = _pick(dns)
     out["storage"] = {"data_dir": o.str("data_dir", "/var/lib/dnsfilter")}
     if st["web_listen"]:

@@ -36,12 +36,10 @@ T = TypeVar("T")
 
 
 class Daemon:
-    def __init__(self, cfg: Config, *, reuseport: bool = False, tls_ca_file: str | None = None,
-                 worker: int | None = None) -> None:
+    def __init__(self, cfg: Config, *, reuseport: bool = False, worker: int | None = None) -> None:
         self.cfg = cfg
         self.worker = worker  # None: the only process; otherwise the index under a supervisor
         self.reuseport = reuseport
-        self.tls_ca_file = tls_ca_file
         self.events = RateLimitedLog(log)
         self.matcher: Matcher = Matcher({})
         self.engine: Engine | None = None
@@ -138,8 +136,11 @@ class Daemon:
         return 0 if e is None else e.qlog.pos + e.stats.outcomes.total()
 
     def _pool(self, cfg: Config) -> UpstreamPool:
-        return UpstreamPool(list(cfg.dns.upstreams), timeout=cfg.dns.upstream_timeout, tls_ca_file=self.tls_ca_file,
-                            max_inflight=cfg.dns.max_inflight)
+        d = cfg.dns
+        for warning in config_mod.upstream_warnings(d.upstreams):
+            log.warning("%s", warning)
+        return UpstreamPool(list(d.upstreams), timeout=d.upstream_timeout, tls_ca_file=d.tls_ca_file or None,
+                            max_inflight=d.max_inflight, bootstrap=d.bootstrap, policy=d.upstream_policy)
 
     def _on_hup(self) -> None:
         task = asyncio.get_running_loop().create_task(self.reload())
@@ -160,7 +161,7 @@ class Daemon:
                 notes.append("listen addresses change on restart")
                 new = _with_listen(new, self.cfg)
             matcher = await asyncio.to_thread(load_matcher, new, self.matcher)
-            if new.dns.upstreams != self.cfg.dns.upstreams or new.dns.upstream_timeout != self.cfg.dns.upstream_timeout:
+            if _upstream_keys(new) != _upstream_keys(self.cfg):
                 old_pool = self.pool
                 self.pool = self._pool(new)
                 self.server.pool = self.pool
@@ -390,6 +391,16 @@ def _with_listen(new: Config, old: Config) -> Config:
     from dataclasses import replace
 
     return replace(new, dns=replace(new.dns, listen=old.dns.listen))
+
+
+def _upstream_keys(cfg: Config) -> tuple[object, ...]:
+    """What the upstream pool is made of: a reload that changes any of it makes a new pool."""
+    d = cfg.dns
+    ca_changed = 0.0
+    if d.tls_ca_file:
+        with contextlib.suppress(OSError):
+            ca_changed = os.stat(d.tls_ca_file).st_mtime  # a renewed CA file under the same name counts
+    return d.upstreams, d.upstream_timeout, d.bootstrap, d.upstream_policy, d.tls_ca_file, ca_changed, d.max_inflight
 
 
 def _close_later(pool: UpstreamPool) -> None:

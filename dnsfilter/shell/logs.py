@@ -19,7 +19,7 @@ class RateLimitedLog:
         self.clock = clock
         self._state: dict[str, list[float]] = {}  # kind -> [window start, logged, suppressed]
 
-    def __call__(self, kind: str, msg: str) -> None:
+    def __call__(self, kind: str, msg: str, level: int | None = None) -> None:
         now = self.clock()
         st = self._state.get(kind)
         if st is None or now - st[0] >= self.window:
@@ -28,7 +28,8 @@ class RateLimitedLog:
             st = self._state[kind] = [now, 0, 0]
         if st[1] < self.per_window:
             st[1] += 1
-            level = logging.WARNING if kind in WARN_KINDS else logging.INFO
+            if level is None:
+                level = logging.WARNING if kind in WARN_KINDS else logging.INFO
             self.logger.log(level, "%s: %s", kind, msg)
         else:
             st[2] += 1

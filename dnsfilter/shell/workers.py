@@ -22,18 +22,18 @@ log = logging.getLogger("dnsfilter")
 MAX_RESTARTS_PER_MINUTE = 5
 
 
-def _run_worker(cfg: Config, index: int, tls_ca_file: str | None) -> int:
-    return asyncio.run(Daemon(cfg, reuseport=True, tls_ca_file=tls_ca_file, worker=index).run())
+def _run_worker(cfg: Config, index: int) -> int:
+    return asyncio.run(Daemon(cfg, reuseport=True, worker=index).run())
 
 
-def _spawn(cfg: Config, index: int, tls_ca_file: str | None) -> int:
+def _spawn(cfg: Config, index: int) -> int:
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            code = _run_worker(cfg, index, tls_ca_file)
+            code = _run_worker(cfg, index)
         except BaseException:
             log.exception("worker %d failed", index)
         finally:
@@ -41,7 +41,7 @@ def _spawn(cfg: Config, index: int, tls_ca_file: str | None) -> int:
     return pid
 
 
-def supervise(cfg: Config, n: int, tls_ca_file: str | None = None) -> int:
+def supervise(cfg: Config, n: int) -> int:
     load_matcher(cfg)  # compile once, before forking, so workers only map the files
     stopping = False
     pids: dict[int, int] = {}  # pid -> worker index
@@ -59,7 +59,7 @@ def supervise(cfg: Config, n: int, tls_ca_file: str | None = None) -> int:
     for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, forward)
     for i in range(n):
-        pids[_spawn(cfg, i, tls_ca_file)] = i
+        pids[_spawn(cfg, i)] = i
     log.info("started %d workers", n)
     restarts: list[float] = []
     code = 0
@@ -85,5 +85,5 @@ def supervise(cfg: Config, n: int, tls_ca_file: str | None = None) -> int:
             code = 1
             continue
         log.warning("worker %d exited (%d); restarting it", index, rc)
-        pids[_spawn(cfg, index, tls_ca_file)] = index
+        pids[_spawn(cfg, index)] = index
     return code

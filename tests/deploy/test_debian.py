@@ -224,6 +224,32 @@ def test_unit_passes_systemd_analyze_verify(tmp_path):
     assert "ProtectHomes" in r.stdout + r.stderr
 
 
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze (Debian: systemd)")
+def test_upstream_ca_drop_in_verifies_with_the_unit(tmp_path):
+    """docs/upstreams.md's drop-in for a private CA: systemd reads it with the unit, and the
+    credential's path is the one the config is told to use."""
+    fake = tmp_path / "dnsfilter"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    (tmp_path / "dnsfilter.service").write_text(
+        (DEB / "dnsfilter.service").read_text().replace("/opt/dnsfilter/venv/bin/dnsfilter", str(fake)))
+    drop = tmp_path / "dnsfilter.service.d"
+    drop.mkdir()
+    text = (DEB / "upstream-ca.conf").read_text()
+    (drop / "upstream-ca.conf").write_text(text)
+    r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "dnsfilter.service")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "dnsfilter" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "LoadCredential=upstream-ca.pem:/etc/dnsfilter/upstream-ca.pem" in text.splitlines()
+    assert 'tls_ca_file = "/run/credentials/dnsfilter.service/upstream-ca.pem"' in text
+    assert 'tls_ca_file = "/run/credentials/dnsfilter.service/upstream-ca.pem"' in (ROOT / "docs/upstreams.md").read_text()
+    # the check is live: systemd reads the drop-in (a misspelt key is reported from it)
+    (drop / "upstream-ca.conf").write_text(text.replace("LoadCredential=", "LoadCredentials="))
+    r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "dnsfilter.service")], capture_output=True,
+                       text=True, timeout=60)
+    assert "upstream-ca.conf" in r.stdout + r.stderr and "LoadCredentials" in r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_shell_scripts_parse(script):
     assert subprocess.run(["sh", "-n", str(script)]).returncode == 0

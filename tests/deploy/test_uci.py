@@ -234,3 +234,20 @@ def test_doh_feed_options_reach_the_firewall_section():
     assert plain.firewall.doh_feed == "" and plain.firewall.doh_refresh == 21600
     with pytest.raises(config.ConfigError, match="doh_refresh"):
         config.from_dict(tomllib.loads(uci_to_toml(text.replace("'3600'", "'1'"))), "/x/config.toml")
+
+
+def test_encrypted_upstream_options_reach_the_dns_section(tmp_path):
+    from tests.support.unbound import make_certs
+
+    ca = make_certs(tmp_path)[0]
+    text = ("config dnsfilter 'main'\n list upstream 'https://dns.quad9.net/dns-query'\n"
+            " option upstream_policy 'encrypted-only'\n list bootstrap '9.9.9.10'\n list bootstrap '149.112.112.10'\n"
+            f" option tls_ca_file '{ca}'\n")
+    cfg = config.from_dict(tomllib.loads(uci_to_toml(text)), "/var/etc/dnsfilter/config.toml")
+    assert cfg.dns.upstream_policy == "encrypted-only" and cfg.dns.tls_ca_file == str(ca)
+    assert [b.text for b in cfg.dns.bootstrap] == ["9.9.9.10", "149.112.112.10"]
+    plain = config.from_dict(tomllib.loads(uci_to_toml("config dnsfilter 'main'\n")), "/x/config.toml")
+    assert plain.dns.bootstrap == config.Dns().bootstrap and plain.dns.upstream_policy == "any"
+    with pytest.raises(config.ConfigError) as e:  # plain DNS with encrypted-only: named by its TOML key
+        config.from_dict(tomllib.loads(uci_to_toml(text + " list upstream '9.9.9.9'\n")), "/x/config.toml")
+    assert e.value.key == "dns.upstreams[1]"

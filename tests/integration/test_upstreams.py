@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
-import ssl
 import struct
 import threading
 import time
@@ -21,6 +20,7 @@ from dnsfilter.core.dns.upstream_spec import parse_upstream
 from dnsfilter.shell.upstream.pool import UpstreamError, UpstreamPool
 from tests.support.doh_relay import DohRelay
 from tests.support.scripted import Scripted
+from tests.support.tcp_relay import HungTls, TcpRelay
 from tests.support.unbound import BIG_TXT_COUNT, TLS_NAME, Unbound, free_port
 
 pytestmark = [
@@ -169,17 +169,24 @@ def test_dot_verifies_an_ip_address_san(ub: Unbound) -> None:
 
 
 @pytest.mark.parametrize("case", ["wrong name", "unknown CA"])
-def test_dot_rejects_a_certificate_it_cannot_verify(ub: Unbound, case: str) -> None:
-    spec = dot(ub, "other.test") if case == "wrong name" else dot(ub)
+def test_dot_rejects_a_certificate_with_one_handshake_then_backs_off(ub: Unbound, case: str) -> None:
+    name = "other.test" if case == "wrong name" else TLS_NAME
     ca = ub.ca_file if case == "wrong name" else None  # None: the system store, which lacks our CA
+    assert ub.tls_port is not None
+    with TcpRelay(("127.0.0.1", ub.tls_port)) as relay:  # counts the connections, one per handshake
+        async def body(pool: UpstreamPool) -> list[dict]:
+            results = await asyncio.gather(*(pool.resolve(WWW, wire.T_A, wire.C_IN) for _ in range(10)),
+                                           return_exceptions=True)
+            assert all(isinstance(r, UpstreamError) and "certificate not accepted" in str(r) for r in results)
+            assert relay.accepts == 1  # ten queries waited for it, three attempts each: one handshake
+            with pytest.raises(UpstreamError, match="certificate"):  # backing off: no handshake at all
+                await pool.resolve(WWW, wire.T_A, wire.C_IN)
+            assert relay.accepts == 1
+            return pool.status()
 
-    async def body(pool: UpstreamPool) -> list[dict]:
-        with pytest.raises(UpstreamError, match="certificate"):
-            await pool.resolve(WWW, wire.T_A, wire.C_IN)
-        return pool.status()
-
-    status = run(with_pool([spec], body, tls_ca_file=ca, timeout=2.0, attempts=2))
-    assert not status[0]["healthy"] and status[0]["failures"] == 2
+        status = run(with_pool([f"tls://127.0.0.1:{relay.port}#{name}"], body, tls_ca_file=ca, timeout=2.0,
+                               attempts=3))
+    assert not status[0]["healthy"] and status[0]["retry_in"] > 0 and status[0]["connections"] == 0
 
 
 def test_dot_reconnects_after_the_server_closes_an_idle_connection() -> None:
@@ -195,50 +202,9 @@ def test_dot_reconnects_after_the_server_closes_an_idle_connection() -> None:
     assert status[0]["failures"] == 0 and status[0]["healthy"]
 
 
-class HungTls:
-    """A TLS server that completes handshakes, reads, and never answers."""
-
-    def __init__(self, u: Unbound) -> None:
-        assert u.cert_file and u.key_file
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(u.cert_file, u.key_file)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.accepts = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        conns = []
-        while not self.stop.is_set():
-            try:
-                raw, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            self.accepts += 1
-            raw.settimeout(2)
-            try:
-                conns.append(self.ctx.wrap_socket(raw, server_side=True))
-            except OSError:
-                raw.close()
-        for c in conns:
-            c.close()
-
-    def __enter__(self) -> HungTls:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(3)
-        self.sock.close()
-
-
 def test_dot_replaces_a_connection_that_stopped_answering(ub: Unbound) -> None:
-    with HungTls(ub) as hung:
+    assert ub.cert_file and ub.key_file
+    with HungTls(ub.cert_file, ub.key_file) as hung:
         async def body(pool: UpstreamPool) -> list[dict]:
             with pytest.raises(UpstreamError, match="timeout"):
                 await pool.resolve(WWW, wire.T_A, wire.C_IN)
@@ -367,13 +333,17 @@ def test_failover_from_a_stopped_unbound(ub: Unbound) -> None:
 
 def test_failover_from_a_silent_upstream_within_the_timeout(ub: Unbound) -> None:
     with Hostile(lambda q: []) as silent:
-        async def body(pool: UpstreamPool) -> float:
+        async def body(pool: UpstreamPool) -> tuple[float, list[dict]]:
             t0 = time.monotonic()
             assert a_records(await pool.resolve(WWW, wire.T_A, wire.C_IN)) == ["192.0.2.10"]
-            return time.monotonic() - t0
+            took = time.monotonic() - t0
+            await pool.settle()  # the silent one's attempt runs on to its timeout: then it is down
+            return took, pool.status()
 
-        took = run(with_pool([silent.addr, plain(ub)], body, timeout=0.3))
-    assert 0.25 < took < 1.5
+        took, status = run(with_pool([silent.addr, plain(ub)], body, timeout=2.0, hedge=0.3))
+    assert 0.3 <= took < 1.0  # the next upstream was asked after the hedge delay, not the timeout
+    assert status[0]["hedged"] == 1 and not status[0]["healthy"] and "timeout" in status[0]["last_error"]
+    assert status[1]["healthy"] and status[1]["queries"] == 1
 
 
 def test_servfail_moves_on_without_benching(ub: Unbound) -> None:
@@ -415,16 +385,19 @@ def test_backoff_doubles_and_one_success_restores(ub: Unbound) -> None:
     with Hostile(script) as flaky:
         async def body(pool: UpstreamPool) -> list[float]:
             retry_in = []
-            for step in (0.0, 0.5, 1.0, 2.5):  # asked, benched, asked again (1 s over), again (2 s over)
+            # asked; benched (not asked); probed aside when 1 s is over; again when 2 s are over
+            for step in (0.0, 0.5, 1.0, 2.5):
                 now[0] += step
-                await pool.resolve(WWW, wire.T_A, wire.C_IN)
+                assert a_records(await pool.resolve(WWW, wire.T_A, wire.C_IN)) == ["192.0.2.10"]
+                await pool.settle()  # the probe's outcome
                 retry_in.append(pool.status()[0]["retry_in"])
             assert len(flaky.seen) == 3
             now[0] += 4.0
             state["up"] = True
             assert a_records(await pool.resolve(WWW, wire.T_A, wire.C_IN)) == ["192.0.2.10"]
+            await pool.settle()
             st = pool.status()[0]
-            assert st["healthy"] and st["retry_in"] == 0 and st["failures"] == 3
+            assert st["healthy"] and st["retry_in"] == 0 and st["failures"] == 3 and st["probes"] == 3
             assert len(flaky.seen) == 4
             return retry_in
 
@@ -437,11 +410,12 @@ def test_most_queries_go_to_the_fastest_upstream() -> None:
         async def body(pool: UpstreamPool) -> list[dict]:
             for _ in range(40):
                 assert a_records(await pool.resolve(WWW, wire.T_A, wire.C_IN)) == ["192.0.2.10"]
+            await pool.settle()  # the slow one's first answer, which came after the fast one's
             return pool.status()
 
         status = run(with_pool([slow.addr, fast.addr], body, timeout=1.0, explore=0.05))
         n_slow, n_fast = len(slow.queries()), len(fast.queries())
-    assert n_slow + n_fast == 40
+    assert n_slow + n_fast == 40 + status[0]["hedged"]  # the first: slow (not measured yet), then fast too
     assert n_fast >= 32 and n_slow >= 1  # the slow one was measured and is still sampled now and then
     assert status[0]["latency_ms"] > 150 > status[1]["latency_ms"]
 

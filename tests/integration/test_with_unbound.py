@@ -63,17 +63,13 @@ def test_upstream_stopped_servfail_then_stale(unbound, make_daemon):
 
 def test_dns_over_tls_to_unbound(make_daemon):
     with Unbound(tls=True) as ub:
-        d = make_daemon(f"tls://127.0.0.1:{ub.tls_port}#dns.test", start=False)
-        d.extra_args = ["--tls-ca-file", str(ub.ca_file)]
-        d.start()
+        d = make_daemon(f"tls://127.0.0.1:{ub.tls_port}#dns.test", dns=f'tls_ca_file = "{ub.ca_file}"')
         for name in ("www.example.test", "alias.example.test", "mx.example.test"):
             assert d.query(name).rcode() == dns.rcode.NOERROR
         assert addrs(d.query("www.example.test")) == ["192.0.2.10"]
         # a wrong certificate name is refused: SERVFAIL, not an answer
         d.stop()
-        d2 = make_daemon(f"tls://127.0.0.1:{ub.tls_port}#wrong.test", start=False)
-        d2.extra_args = ["--tls-ca-file", str(ub.ca_file)]
-        d2.start()
+        d2 = make_daemon(f"tls://127.0.0.1:{ub.tls_port}#wrong.test", dns=f'tls_ca_file = "{ub.ca_file}"')
         assert d2.query("www.example.test", timeout=8).rcode() == dns.rcode.SERVFAIL
 
 
@@ -81,9 +77,7 @@ def test_dns_over_https_to_unbound(make_daemon):
     from tests.support.doh_relay import DohRelay
 
     with Unbound(tls=True) as ub, DohRelay(("127.0.0.1", ub.port), ub.cert_file, ub.key_file) as relay:
-        d = make_daemon(f"https://127.0.0.1:{relay.port}/dns-query#dns.test", start=False)
-        d.extra_args = ["--tls-ca-file", str(ub.ca_file)]
-        d.start()
+        d = make_daemon(f"https://127.0.0.1:{relay.port}/dns-query#dns.test", dns=f'tls_ca_file = "{ub.ca_file}"')
         for name in ("www.example.test", "alias.example.test", "txt.example.test"):
             assert d.query(name).rcode() == dns.rcode.NOERROR
         assert addrs(d.query("www.example.test", "AAAA")) == ["2001:db8::10"]

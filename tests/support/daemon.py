@@ -54,8 +54,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 class DaemonProcess:
     """`dnsfilter serve -c <tmp>/config.toml`, with `{port}` in the config text replaced."""
 
-    def __init__(self, tmp: Path, config: str, *, port: int | None = None, extra_args: list[str] | None = None):
+    def __init__(self, tmp: Path, config: str, *, port: int | None = None, extra_args: list[str] | None = None,
+                 host: str = "127.0.0.1", prefix: list[str] | None = None):
         self.tmp = tmp
+        self.host = host  # where `query` asks
+        self.prefix = prefix or []  # a command the daemon runs under (e.g. unshare)
         self.port = port or free_port()
         self.config_path = tmp / "config.toml"
         self.write_config(config)
@@ -73,8 +76,8 @@ class DaemonProcess:
         self.logf = open(self.log_path, "ab")
         self.log_start = self.log_path.stat().st_size  # readiness is judged on this run's lines only
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dnsfilter", "serve", "-c", str(self.config_path), "--log-level", "debug",
-             *self.extra_args],
+            [*self.prefix, sys.executable, "-m", "dnsfilter", "serve", "-c", str(self.config_path), "--log-level",
+             "debug", *self.extra_args],
             stdout=self.logf, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -117,7 +120,7 @@ class DaemonProcess:
         kw.setdefault("use_edns", 0)  # like dig: EDNS on, so EDE options can come back
         q = dns.message.make_query(name, rdtype, **kw)  # type: ignore[arg-type]
         fn = dns.query.tcp if tcp else dns.query.udp
-        return fn(q, "127.0.0.1", port=self.port, timeout=timeout)
+        return fn(q, self.host, port=self.port, timeout=timeout)
 
 
 def terminate(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

@@ -4,8 +4,10 @@ backup/restore of the config file (validated before it replaces anything)."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 
 from dnsfilter import config as config_mod
@@ -86,3 +88,50 @@ def test_hostile_restore_changes_nothing(client: FlaskClient, config_path: Path)
     assert config_path.read_text() == before
     r = client.post("/api/settings/restore", data=before.encode(), headers=_api(client))
     assert r.status_code == 200
+
+
+WARNING = {
+    "en": "Encrypted and unencrypted resolvers are mixed here. Whenever the encrypted ones fail, the filter asks "
+          "these without encryption: 9.9.9.9.",
+    "ru": "Здесь смешаны зашифрованные и незашифрованные DNS-серверы. Когда зашифрованные не отвечают, фильтр "
+          "обращается без шифрования к этим: 9.9.9.9.",
+    "kk": "Мұнда шифрланған және шифрланбаған DNS серверлері аралас. Шифрланғандары жауап бермегенде, сүзгі мына "
+          "серверлерге шифрсыз жүгінеді: 9.9.9.9.",
+}
+
+
+def _warning(html: str) -> str | None:
+    m = re.search(r'<p class="warning" id="upstreams-warning" role="status">([^<]*)</p>', html)
+    return m.group(1) if m else None
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk"])
+def test_mixed_upstreams_are_warned_about_in_the_page_language(client: FlaskClient, lang: str) -> None:
+    """The Settings page says what `config check` says: with encrypted and plain resolvers in one
+    list, a failure of the encrypted ones sends lookups in the clear (the daemon does exactly that:
+    tests/integration/test_encrypted_upstreams.py)."""
+    client.post("/language", data=dict(csrf_token=csrf_of(client, "/settings"), lang=lang))
+    assert _warning(client.get("/settings").get_data(as_text=True)) is None  # the default: plain only
+    r = client.post("/settings", data=_general(client, language=lang))  # 9.9.9.9 and tls://1.1.1.1
+    assert r.status_code == 200
+    text = _warning(r.get_data(as_text=True))
+    assert text is not None and text.startswith(WARNING[lang]), text
+    assert _warning(client.get("/settings").get_data(as_text=True)) == text  # it stays while the list does
+    r = client.post("/settings", data=_general(client, language=lang,
+                                               upstreams="tls://1.1.1.1\nhttps://9.9.9.9/dns-query#dns.quad9.net"))
+    assert r.status_code == 200 and _warning(r.get_data(as_text=True)) is None
+
+
+def test_encrypted_only_refuses_a_plain_resolver_on_the_page(client: FlaskClient, config_path: Path) -> None:
+    text = config_path.read_text()
+    config_path.write_text(text.replace("[dns]\n", '[dns]\nupstream_policy = "encrypted-only"\nupstreams = ["tls://1.1.1.1"]\n', 1)
+                           if "[dns]\n" in text else text + '\n[dns]\nupstream_policy = "encrypted-only"\n'
+                           'upstreams = ["tls://1.1.1.1"]\n')
+    before = config_path.read_text()
+    client.post("/language", data=dict(csrf_token=csrf_of(client, "/settings"), lang="ru"))
+    r = client.post("/settings", data=_general(client))
+    assert r.status_code == 400
+    html = r.get_data(as_text=True).replace("&#39;", "'").replace("&#34;", '"').replace("&quot;", '"')
+    assert ("'9.9.9.9' — обычный DNS без шифрования, а upstream_policy = \"encrypted-only\" это запрещает" in html), \
+        html[-3000:]
+    assert config_path.read_text() == before

@@ -5,8 +5,9 @@
     https://dns.quad9.net/dns-query   https://1.1.1.1:8443/dns-query#one.one.one.one   DoH (RFC 8484)
 
 Plain DNS must be an IP literal: resolving a host name would need a resolver, and the
-appliance *is* the resolver. tls/https may name a host (resolved by the system resolver when
-connecting), but an IP plus `#tls-name` avoids that bootstrap question altogether.
+appliance *is* the resolver. tls/https may name a host (found through the `[dns] bootstrap`
+servers when connecting, never the system resolver), but an IP plus `#tls-name` avoids that
+bootstrap question altogether.
 """
 
 from __future__ import annotations

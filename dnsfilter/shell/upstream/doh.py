@@ -14,7 +14,7 @@ import ssl
 from dataclasses import dataclass
 
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
-from dnsfilter.shell.upstream.base import MAX_MESSAGE, Question, UpstreamError, check, open_tls
+from dnsfilter.shell.upstream.base import MAX_MESSAGE, Opener, Question, Resolve, UpstreamError, check
 from dnsfilter.shell.upstream.plain import close_writer
 
 MAX_CONNECTIONS = 8  # per upstream: queries beyond this wait for a free connection
@@ -129,9 +129,10 @@ class HttpConnection:
 
 
 class DohTransport:
-    def __init__(self, spec: UpstreamSpec, ctx: ssl.SSLContext, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(self, spec: UpstreamSpec, ctx: ssl.SSLContext, max_connections: int = MAX_CONNECTIONS,
+                 resolve: Resolve | None = None) -> None:
         self.spec = spec
-        self.ctx = ctx
+        self.opener = Opener(spec, ctx, LINE_LIMIT, resolve)
         self.slots = asyncio.Semaphore(max_connections)
         self.idle: list[HttpConnection] = []  # most recently used last: reused first
         self.connections = 0
@@ -150,9 +151,10 @@ class DohTransport:
     async def exchange(self, q: Question, timeout: float) -> bytes:
         body = q.build(0)
         head = (self.head % len(body)).encode("ascii")
+        since = asyncio.get_running_loop().time()  # waiting for a slot counts as waiting for a handshake
         try:
             async with asyncio.timeout(timeout), self.slots:
-                resp = await self._request(head, body, timeout)
+                resp = await self._request(head, body, timeout, since)
         except TimeoutError:
             raise UpstreamError(f"{self.spec.text}: timeout after {timeout:.2g}s over HTTPS") from None
         if resp.status != 200:
@@ -163,12 +165,12 @@ class DohTransport:
         check(resp.body, None, q, self.spec.text)
         return resp.body
 
-    async def _request(self, head: bytes, body: bytes, timeout: float) -> HttpResponse:
+    async def _request(self, head: bytes, body: bytes, timeout: float, since: float) -> HttpResponse:
         for _ in range(2):
             conn = self._idle_connection()
             reused = conn is not None
             if conn is None:
-                conn = await self._connect(timeout)
+                conn = await self._connect(timeout, since)
             try:
                 resp = await conn.post(head, body)
             except (asyncio.IncompleteReadError, ConnectionError) as e:
@@ -201,8 +203,8 @@ class DohTransport:
             conn.abort()
         return None
 
-    async def _connect(self, timeout: float) -> HttpConnection:
-        reader, writer = await open_tls(self.spec, self.ctx, timeout, LINE_LIMIT)
+    async def _connect(self, timeout: float, since: float) -> HttpConnection:
+        reader, writer = await self.opener.open(timeout, since)
         self.connections += 1
         return HttpConnection(reader, writer)
 

@@ -12,7 +12,7 @@ import asyncio
 import ssl
 
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
-from dnsfilter.shell.upstream.base import LEN, Question, UpstreamError, matches, new_id, open_tls
+from dnsfilter.shell.upstream.base import LEN, Opener, Question, Resolve, UpstreamError, matches, new_id
 from dnsfilter.shell.upstream.plain import close_writer
 
 MAX_INFLIGHT = 256  # per connection: beyond this, queries wait for a slot
@@ -111,9 +111,10 @@ class TlsConnection:
 
 
 class TlsTransport:
-    def __init__(self, spec: UpstreamSpec, ctx: ssl.SSLContext, max_inflight: int = MAX_INFLIGHT) -> None:
+    def __init__(self, spec: UpstreamSpec, ctx: ssl.SSLContext, max_inflight: int = MAX_INFLIGHT,
+                 resolve: Resolve | None = None) -> None:
         self.spec = spec
-        self.ctx = ctx
+        self.opener = Opener(spec, ctx, STREAM_LIMIT, resolve)
         self.max_inflight = max_inflight
         self.conn: TlsConnection | None = None
         self.lock = asyncio.Lock()
@@ -141,13 +142,14 @@ class TlsTransport:
             raise UpstreamError(f"{self.spec.text}: timeout after {timeout:.2g}s over TLS") from None
 
     async def _connection(self, timeout: float) -> TlsConnection:
+        since = asyncio.get_running_loop().time()
         async with self.lock:  # concurrent queries wait for one handshake, not start many
             if self.conn is not None and not self.conn.closed:
                 return self.conn
             if self.conn is not None:
                 await self.conn.close()
                 self.conn = None
-            reader, writer = await open_tls(self.spec, self.ctx, timeout, STREAM_LIMIT)
+            reader, writer = await self.opener.open(timeout, since)  # fails at once if it failed meanwhile
             self.connections += 1
             self.conn = TlsConnection(reader, writer, self.spec.text, self.max_inflight)
             return self.conn
