@@ -38,9 +38,18 @@ class Parts:
 
 
 def feed_infos(cfg: Config, matcher: Matcher) -> list[FeedInfo]:
-    """The enabled feeds that have a compiled set in force (hashed: from the set itself)."""
-    return [FeedInfo(f.name, f.category, f.kind, matcher.sets[f.name].hashed, Ede(f.ede) if f.ede else None)
+    """The enabled feeds that have a compiled set in force (hashed: from the set itself). An
+    authority list's version is its set's: what the daemon answers with is what it names."""
+    return [FeedInfo(f.name, f.category, f.kind, matcher.sets[f.name].hashed, Ede(f.ede) if f.ede else None,
+                     *((list_version(matcher.sets[f.name].digest), f.legal_basis)
+                       if f.category == AUTHORITY_CATEGORY else ("", "")))
             for f in cfg.feeds if f.enabled and f.name in matcher.sets]
+
+
+def list_version(digest: bytes) -> str:
+    """A compiled set's version as the daemon names it (EDE 16, the audit log, selftest): the
+    first 12 hex digits of its digest, which covers every entry it holds."""
+    return digest.hex()[:12]
 
 
 @functools.cache
