@@ -14,7 +14,7 @@ from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.codec import BlockAnswer
 from dnsfilter.core.engine import Engine, EngineOptions, Log, _no_log
 from dnsfilter.core.fastpath import FastPath
-from dnsfilter.core.model import AUTHORITY_CATEGORY, Ede
+from dnsfilter.core.model import AUTHORITY_CATEGORY, Ede, list_version
 from dnsfilter.core.policy.decide import FeedInfo, Policy, ProfileRules, RuleSet
 from dnsfilter.core.policy.matcher import Matcher
 from dnsfilter.core.policy.rulesets import ServiceIndex
@@ -45,11 +45,6 @@ def feed_infos(cfg: Config, matcher: Matcher) -> list[FeedInfo]:
                        if f.category == AUTHORITY_CATEGORY else ("", "")))
             for f in cfg.feeds if f.enabled and f.name in matcher.sets]
 
-
-def list_version(digest: bytes) -> str:
-    """A compiled set's version as the daemon names it (EDE 16, the audit log, selftest): the
-    first 12 hex digits of its digest, which covers every entry it holds."""
-    return digest.hex()[:12]
 
 
 @functools.cache

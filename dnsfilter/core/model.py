@@ -50,6 +50,12 @@ def fit_utf8(text: str, limit: int) -> str:
     return raw[: limit - 3].decode("utf-8", "ignore") + "…"
 
 
+def list_version(digest: bytes) -> str:
+    """A compiled list's version as the daemon names it (EDE 16, the audit log, the self-test):
+    the first 12 hex digits of its set's digest, which covers every entry it holds."""
+    return digest.hex()[:12]
+
+
 def authority_text(feed: str, version: str = "", legal_basis: str = "") -> str:
     """A block's reason (and EDE 16 extra text) for an authority list: the list, its version and
     the legal basis, within EDE_TEXT_MAX bytes (the legal basis is what gets cut)."""

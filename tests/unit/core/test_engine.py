@@ -6,10 +6,10 @@ from __future__ import annotations
 import dnslib
 import pytest
 
-from dnsfilter.assemble import list_version
 from dnsfilter.core.dns import wire
 from dnsfilter.core.engine import Forward
 from dnsfilter.core.fastpath import restamp
+from dnsfilter.core.model import list_version
 from tests.support.engine import (
     CLIENT,
     ask,
