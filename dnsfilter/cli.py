@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
                        ("remove", "delete the `inet dnsfilter` table (nothing to do if absent)")):
         wx = wsub.add_parser(name, help=text)
         wx.add_argument("-c", "--config", required=name != "remove")
+    from dnsfilter.authority.commands import add_parsers
+
+    add_parsers(sub)  # provider, audit, authority
     return p
 
 
@@ -120,9 +123,16 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.cmd == "config":
             cfg = _load(args.config)
+            for key, why in cfg.managed.refused:  # valid, but the household's value is not the one in force
+                print(f"dnsfilter: warning: {key}: {why}", file=sys.stderr)
+            managed = f", provider bundle serial {cfg.managed.serial}" if cfg.managed.serial else ""
             print(f"{cfg.path}: OK ({len(cfg.feeds)} feeds, {len(cfg.profiles)} profiles, "
-                  f"{len(cfg.dns.upstreams)} upstreams)")
+                  f"{len(cfg.dns.upstreams)} upstreams{managed})")
             return 0
+        if args.cmd in ("provider", "audit", "authority"):
+            from dnsfilter.authority import commands
+
+            return commands.run(args, _load, _fail)
         if args.cmd == "feeds":
             return _feeds(args)
         if args.cmd == "ctl":
