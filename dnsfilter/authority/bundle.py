@@ -112,12 +112,20 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _session(prov: Provider) -> requests.Session:
+def _session(prov: Provider, base: Path) -> requests.Session:
     import requests
 
     s = requests.Session()
     if prov.ca_file:
-        s.verify = prov.ca_file
+        # the provider's CA, even where REQUESTS_CA_BUNDLE is set (requests lets the environment
+        # override session.verify, but not a value given with the request)
+        merge = s.merge_environment_settings
+        ca = str(base / prov.ca_file)  # relative to the config file's folder
+
+        def settings(url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+            return merge(url, proxies, stream, ca if verify in (None, True) else verify, cert)
+
+        s.merge_environment_settings = settings  # type: ignore[method-assign]
     return s
 
 
@@ -134,7 +142,7 @@ def sync_bundle(cfg: Config, *, now: float | None = None, session: requests.Sess
     directory.mkdir(parents=True, exist_ok=True)
     log = audit.path_of(data_dir)
     own = session is None
-    sess = session or _session(prov)
+    sess = session or _session(prov, Path(cfg.path).parent)
     opts = {**FETCH_DEFAULTS, **(fetch_options or {}), "session": sess, "max_bytes": MAX_BUNDLE}
     try:
         with _locked(directory):
