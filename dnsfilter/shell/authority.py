@@ -154,7 +154,7 @@ class AuthorityTasks:
                 await self._sleep(60.0)
                 continue
             if self.changed.is_set():
-                await self._sleep(SELFTEST_AFTER_CHANGE)  # the new version's answers settle first
+                await self._sleep(min(SELFTEST_AFTER_CHANGE, every))  # the new version's answers settle first
             elif time.monotonic() < last + every:
                 await self._wait_change(min(last + every - time.monotonic(), 60.0))
                 continue
