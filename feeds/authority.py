@@ -80,12 +80,12 @@ def fetched(cfg: Config, feed: Feed, src: Path, new: Path, out: Path, url: str, 
         tmp.unlink(missing_ok=True)
         os.link(out, tmp)  # the old set itself, not a copy; replaced in one step
         os.replace(tmp, prev_path(out))
-    return audit.append(audit.path_of(cfg.data_path()), "fetched", feed=feed.name, url=url,
+    return audit.append(cfg.audit_path(), "fetched", feed=feed.name, url=url,
                         sha256=source_sha256(src), key_id=key_id, version=list_version(new_set.digest),
                         serial=serial, published=published, entries=len(new_set), networks=_nets(new_set),
                         added=added, removed=removed)
 
 
 def rejected(cfg: Config, feed: Feed, url: str, result: str, reason: str, sha256: str = "") -> None:
-    audit.append(audit.path_of(cfg.data_path()), "rejected", feed=feed.name, url=url, result=result,
+    audit.append(cfg.audit_path(), "rejected", feed=feed.name, url=url, result=result,
                  reason=reason, sha256=sha256)

@@ -29,14 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FILE = "audit.jsonl"
+FILE = "audit.jsonl"  # in data_dir, unless [authority] audit_log says where (Config.audit_path)
 GENESIS = "0" * 64
 TAIL_BLOCK = 64 << 10
 MAX_LINE = 1 << 20  # a longer "line" is not ours: verify reports it
-
-
-def path_of(data_dir: Path) -> Path:
-    return data_dir / FILE
 
 
 def line_hash(line: bytes) -> str:

@@ -5,7 +5,7 @@ A bundle is accepted only when
 - its minisign signature (`BUNDLE_URL.minisig`) verifies against `[provider] public_key`;
 - its `serial` is above the last accepted one (an old signed bundle cannot be replayed);
 - the household's file merged on top of it passes `config check`.
-Otherwise the last good bundle stays, and `data_dir/provider/state.json` (read by `dnsfilter
+Otherwise the last good bundle stays, and `state.json` in the provider folder (read by `dnsfilter
 provider status`, the metrics and the web UI) says why. Every accepted or refused bundle is an
 event in the audit log; `bundle_effective` is written by the daemon once it runs the merged config.
 """
@@ -67,25 +67,22 @@ class Rejected(Exception):
         self.kind, self.why, self.serial = kind, why, serial
 
 
-def folder(data_dir: Path) -> Path:
-    return data_dir / "provider"
+def state_path(directory: Path) -> Path:
+    """The state file in the provider's folder (Config.provider_dir)."""
+    return directory / "state.json"
 
 
-def state_path(data_dir: Path) -> Path:
-    return folder(data_dir) / "state.json"
-
-
-def read_state(data_dir: Path) -> BundleState:
+def read_state(directory: Path) -> BundleState:
     try:
-        data = json.loads(state_path(data_dir).read_text())
+        data = json.loads(state_path(directory).read_text())
         known = {f.name for f in fields(BundleState)}
         return BundleState(**{k: v for k, v in data.items() if k in known})
     except (OSError, ValueError, TypeError):
         return BundleState()
 
 
-def _write_state(data_dir: Path, st: BundleState) -> None:
-    _atomic(state_path(data_dir), json.dumps(asdict(st), indent=1).encode())
+def _write_state(directory: Path, st: BundleState) -> None:
+    _atomic(state_path(directory), json.dumps(asdict(st), indent=1).encode())
 
 
 def _atomic(path: Path, data: bytes) -> None:
@@ -137,21 +134,20 @@ def sync_bundle(cfg: Config, *, now: float | None = None, session: requests.Sess
     from feeds.sync import safe_url
 
     assert cfg.provider is not None
-    prov, data_dir = cfg.provider, cfg.data_path()
-    directory = folder(data_dir)
+    prov, directory = cfg.provider, cfg.provider_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    log = audit.path_of(data_dir)
+    log = cfg.audit_path()
     own = session is None
     sess = session or _session(prov, Path(cfg.path).parent)
     opts = {**FETCH_DEFAULTS, **(fetch_options or {}), "session": sess, "max_bytes": MAX_BUNDLE}
     try:
         with _locked(directory):
-            st = read_state(data_dir)
+            st = read_state(directory)
             st.last_check = time.time() if now is None else now
             st.source = safe_url(prov.bundle_url)
             before = st.last_error
             src = directory / "bundle.src"
-            trust = bool(st.serial) and not st.last_error and bundle_path(data_dir).exists()
+            trust = bool(st.serial) and not st.last_error and bundle_path(directory).exists()
             try:
                 r = fetch(prov.bundle_url, src, etag=st.etag if trust else None,
                           last_modified=st.last_modified if trust else None, **opts)
@@ -167,7 +163,7 @@ def sync_bundle(cfg: Config, *, now: float | None = None, session: requests.Sess
                 else:
                     audit.append(log, "bundle_fetched", url=st.source, serial=got["serial"], key_id=got["key_id"],
                                  sha256=got["sha256"], locked=got["locked"], previous_serial=st.serial)
-                    _atomic(bundle_path(data_dir), src.read_bytes())
+                    _atomic(bundle_path(directory), src.read_bytes())
                     st.serial, st.key_id, st.sha256, st.locked = got["serial"], got["key_id"], got["sha256"], got["locked"]
                     st.result, st.last_error, st.error_kind, st.rejected_serial = "new", "", "", 0
                     st.last_success = st.last_change = st.last_check
@@ -182,7 +178,7 @@ def sync_bundle(cfg: Config, *, now: float | None = None, session: requests.Sess
                                      serial=e.serial, serial_in_force=st.serial)
                 return st
             finally:
-                _write_state(data_dir, st)
+                _write_state(directory, st)
     finally:
         if own:
             sess.close()
@@ -196,7 +192,7 @@ def _accept(cfg: Config, prov: Provider, src: Path, st: BundleState, fetch: Any,
     from feeds.minisign import verify_minisign
 
     sha = source_sha256(src)
-    if st.serial and sha == st.sha256 and bundle_path(cfg.data_path()).exists():
+    if st.serial and sha == st.sha256 and bundle_path(cfg.provider_dir()).exists():
         return None
     sig = fetch(prov.signature_url, src.with_name("bundle.src.minisig"), **{**opts, "max_bytes": 16 << 10})
     if sig.status == "failed" or sig.path is None:
@@ -225,7 +221,7 @@ def _accept(cfg: Config, prov: Provider, src: Path, st: BundleState, fetch: Any,
     return {"serial": serial, "key_id": key_id, "sha256": sha, "locked": list(locked)}
 
 
-def effective(data_dir: Path, serial: int, locked: tuple[str, ...], refused: tuple[tuple[str, str], ...]) -> None:
+def effective(log: Path, serial: int, locked: tuple[str, ...], refused: tuple[tuple[str, str], ...]) -> None:
     """The daemon runs a config merged under bundle `serial` (written after the swap)."""
-    audit.append(audit.path_of(data_dir), "bundle_effective", serial=serial, locked=list(locked),
+    audit.append(log, "bundle_effective", serial=serial, locked=list(locked),
                  refused=[k for k, _why in refused])

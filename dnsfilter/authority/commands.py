@@ -89,7 +89,7 @@ def _provider(args: argparse.Namespace, load: Load, fail: Fail) -> int:
         print(f"bundle {st.result}: serial {st.serial}, key {st.key_id}"
               + ("; a running daemon applies it on its next reload" if st.result == "new" else ""))
         return 0
-    st = read_state(cfg.data_path())
+    st = read_state(cfg.provider_dir())
     out = {**st.public(), "bundle_url": st.source or cfg.provider.bundle_url, "in_force_serial": cfg.managed.serial,
            "refused": [{"key": k, "why": w} for k, w in cfg.managed.refused]}
     if args.json:
@@ -110,7 +110,7 @@ def _audit(args: argparse.Namespace, load: Load, fail: Fail) -> int:
     from dnsfilter.authority import audit
 
     cfg = load(args.config)
-    path = audit.path_of(cfg.data_path())
+    path = cfg.audit_path()
     if args.sub == "verify":
         rep = audit.verify(path)
         for t in rep.torn:

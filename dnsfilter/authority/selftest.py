@@ -257,7 +257,7 @@ def _is_block(msg: Any, cfg: Config) -> bool:
 def _lag(cfg: Config, res: FeedResult) -> None:
     """When the version in force was fetched and when the daemon began answering with it."""
     fetched = effective = None
-    for rec in audit.records(audit.path_of(cfg.data_path())):
+    for rec in audit.records(cfg.audit_path()):
         if rec.get("feed") != res.feed or rec.get("version") != res.version:
             continue
         if rec.get("event") == "fetched":
@@ -284,7 +284,7 @@ def read_state(data_dir: Path) -> dict[str, Any]:
 def _record(cfg: Config, results: list[FeedResult], server: tuple[str, int], sample: int | None, seed: int) -> None:
     data_dir = cfg.data_path()
     for r in results:
-        audit.append(audit.path_of(data_dir), "selftest", feed=r.feed, version=r.version, serial=r.serial,
+        audit.append(cfg.audit_path(), "selftest", feed=r.feed, version=r.version, serial=r.serial,
                      entries=r.entries, entries_probed=r.entries_probed, added_probed=r.added_probed,
                      misses=r.misses, unanswered=r.unanswered, hashed=r.hashed, networks_not_probed=r.networks,
                      mode="all" if sample is None else f"sample {sample} (seed {seed})",

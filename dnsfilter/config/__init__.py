@@ -161,6 +161,7 @@ class Authority:
     selftest_interval: float = 0.0
     selftest_sample: int = 500
     selftest_rate: int = 200  # queries per second
+    audit_log: str = ""  # "": data_dir/audit.jsonl. Keep it where it survives a reboot.
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,17 @@ class Config:
     def data_path(self) -> Path:
         base = Path(self.path).parent if self.path else Path.cwd()
         return (base / self.storage.data_dir).resolve()
+
+    def provider_dir(self) -> Path:
+        """Where the provider's bundle in force and its state are kept."""
+        assert self.provider is not None
+        return _provider_dir(self.path, self.data_path(), self.provider)
+
+    def audit_path(self) -> Path:
+        """The audit log of authority lists and provider bundles."""
+        if not self.authority.audit_log:
+            return self.data_path() / "audit.jsonl"
+        return ((Path(self.path).parent if self.path else Path.cwd()) / self.authority.audit_log).resolve()
 
     def feed_source(self, feed: Feed) -> Path | None:
         """The local file behind a feed URL, relative paths against the config's folder."""
@@ -241,7 +253,7 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
     if "provider" in data:
         provider = parse_provider(_section(data, "provider"))
         if bundle is None:
-            bundle = read_bundle(_raw_data_dir(data, path))
+            bundle = read_bundle(_provider_dir(path, _raw_data_dir(data, path), provider))
         if bundle is not None:
             data, managed = merge(bundle, data)
     g = _section(data, "general")
@@ -300,6 +312,12 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
                   _authority(_section(data, "authority")), provider, managed)
 
 
+def _provider_dir(path: str, data_dir: Path, prov: Provider) -> Path:
+    if not prov.state_dir:
+        return data_dir / "provider"
+    return ((Path(path).parent if path else Path.cwd()) / prov.state_dir).resolve()
+
+
 def _raw_data_dir(data: dict[str, Any], path: str) -> Path:
     """data_dir before the file is validated (where the provider bundle in force is kept)."""
     storage = data.get("storage")
@@ -312,7 +330,8 @@ def _authority(s: Section) -> Authority:
 
     every = s.get("selftest_interval", (str, int), 0)
     a = Authority(0.0 if every in (0, "0", "off") else _interval(every, s.key("selftest_interval")),
-                  s.int_in("selftest_sample", 500, 1, 1_000_000), s.int_in("selftest_rate", 200, 1, 10_000))
+                  s.int_in("selftest_sample", 500, 1, 1_000_000), s.int_in("selftest_rate", 200, 1, 10_000),
+                  s.get("audit_log", str, ""))
     s.done()
     return a
 

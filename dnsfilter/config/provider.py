@@ -39,6 +39,9 @@ class Provider:
     public_key: str
     interval: float = DEFAULT_INTERVAL
     ca_file: str = ""  # a CA bundle (PEM) the provider's HTTPS server is checked against; "": the system's
+    # where the bundle in force and its state are kept; "": data_dir/provider. Must survive a reboot
+    # (on a router whose data_dir is in RAM): the last accepted serial is what refuses a replay.
+    state_dir: str = ""
 
     @property
     def signature_url(self) -> str:
@@ -63,8 +66,9 @@ class Managed:
 REFUSED = N_("set by your provider (bundle serial %(serial)s): the household's setting is ignored")
 
 
-def bundle_path(data_dir: Path) -> Path:
-    return data_dir / "provider" / BUNDLE_FILE
+def bundle_path(directory: Path) -> Path:
+    """The bundle in force, in the provider's state folder (Config.provider_dir)."""
+    return directory / BUNDLE_FILE
 
 
 def parse_provider(s: Section) -> Provider:
@@ -78,14 +82,14 @@ def parse_provider(s: Section) -> Provider:
     interval = _interval(s.get("interval", (str, int), "1h"), s.key("interval"))
     if interval < 60:
         raise ConfigError(s.key("interval"), N_("must be at least 1m: the provider's server is shared by many"))
-    prov = Provider(url, key.strip(), interval, s.get("ca_file", str, ""))
+    prov = Provider(url, key.strip(), interval, s.get("ca_file", str, ""), s.get("state_dir", str, ""))
     s.done()
     return prov
 
 
-def read_bundle(data_dir: Path) -> dict[str, Any] | None:
+def read_bundle(directory: Path) -> dict[str, Any] | None:
     """The bundle in force, or None when none was accepted yet."""
-    p = bundle_path(data_dir)
+    p = bundle_path(directory)
     try:
         return tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -59,7 +59,7 @@ class AuthorityTasks:
         from dnsfilter.authority.bundle import effective as bundle_effective
         from feeds.sync import read_status
 
-        path = audit.path_of(cfg.data_path())
+        path = cfg.audit_path()
         state_file = cfg.data_path() / "authority" / STATE
         try:
             before = json.loads(state_file.read_text())
@@ -85,7 +85,7 @@ class AuthorityTasks:
                 audit.append(path, "withdrawn", feed=name, version=version, reason=why)
         serial = cfg.managed.serial
         if serial and (why == "start" or before.get("bundle_serial") != serial):
-            bundle_effective(cfg.data_path(), serial, cfg.managed.locked, cfg.managed.refused)
+            bundle_effective(path, serial, cfg.managed.locked, cfg.managed.refused)
         for key, reason in cfg.managed.refused:
             log.warning("%s: %s", key, reason)
         state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,7 @@ class AuthorityTasks:
             if prov is None:
                 await self._sleep(60.0)  # a reload may add [provider]
                 continue
-            st = read_state(cfg.data_path())
+            st = read_state(cfg.provider_dir())
             if not st.last_check:
                 due = self.started + FIRST_CHECK
             else:
@@ -128,7 +128,7 @@ class AuthorityTasks:
             try:
                 code, why, out = await run_child([sys.executable, "-m", "dnsfilter", "provider", "sync", "-c",
                                                   cfg.path], "provider bundle")
-                st2 = read_state(cfg.data_path())
+                st2 = read_state(cfg.provider_dir())
                 if st2.last_check == st.last_check:  # the child recorded nothing (killed): do not spin
                     log.warning("provider bundle: %s before recording a result: %s", why, out.strip()[-300:])
                     await self._sleep(60.0)
@@ -229,7 +229,7 @@ def metrics_text(cfg: Config, matcher: Matcher, now: float) -> str:
                [({"feed": f.name}, float(tests[f.name].get("time", 0))) for f in feeds
                 if isinstance(tests.get(f.name), dict)])
     if cfg.provider is not None:
-        b = read_state(cfg.data_path())
+        b = read_state(cfg.provider_dir())
         family("provider_bundle_serial", "Serial of the provider bundle the config in force was merged under.",
                [({}, float(cfg.managed.serial))])
         family("provider_last_check_timestamp_seconds", "When the provider's bundle was last checked.",

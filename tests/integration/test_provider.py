@@ -116,7 +116,7 @@ def assert_household_kept(cfg: config_mod.Config) -> None:
 
 
 def events(p: Path) -> list[str]:
-    return [r["event"] for r in audit.records(audit.path_of(load(p).data_path()))]
+    return [r["event"] for r in audit.records(load(p).audit_path())]
 
 
 def test_accepted_then_bad_signature_replay_and_config_failure_keep_the_last_good(
@@ -169,7 +169,7 @@ def test_accepted_then_bad_signature_replay_and_config_failure_keep_the_last_goo
     assert_household_kept(cfg)
     evs = events(path)
     assert evs.count("bundle_fetched") == 2 and evs.count("bundle_rejected") == 4
-    assert audit.verify(audit.path_of(cfg.data_path())).ok
+    assert audit.verify(cfg.audit_path()).ok
     # the CLI says it too, and exits 1
     done = subprocess.run([sys.executable, "-m", "dnsfilter", "provider", "sync", "-c", str(path)], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
@@ -247,4 +247,4 @@ def test_the_daemon_fetches_the_bundle_after_start_and_answers_with_it(
             assert 'dnsfilter_authority_list_entries{feed="national"} 2' in metrics
         finally:
             assert d.stop() == 0
-    assert read_state(load(d.config_path).data_path()).serial == 1
+    assert read_state(load(d.config_path).provider_dir()).serial == 1
