@@ -266,7 +266,7 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     if why:
         new.unlink(missing_ok=True)
         return finish("rejected", f"{why}; keeping the last good version ({old} entries)")
-    if audited(feed):  # recorded (fsynced) before it can be in force
+    if audited(feed) and stats.digest != _digest(out):  # recorded (fsynced) before it can be in force
         try:
             rec = record_fetched(cfg, feed, src, new, out, safe_url(feed.url), key_id, stats.version, st.serial + 1)
         except (OSError, MatcherError) as e:
