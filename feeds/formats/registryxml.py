@@ -36,13 +36,14 @@ later. `counts.lines` is the number of `<content>` entries read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
-from xml.etree import ElementTree as ET
-from xml.parsers import expat
+from typing import TYPE_CHECKING, Any
 
 from feeds.formats.csvdump import URL_POLICIES, is_ip, reduce_urls, url_host, url_only
 from feeds.parsers import normalise_name
 from feeds.rules import Rule, RuleCounts
+
+if TYPE_CHECKING:  # imported when a dump is read: OpenWrt's python3-light has no xml (python3-xml)
+    from xml.etree.ElementTree import Element
 
 CHUNK = 64 << 10
 IP_POLICIES = ("blocktype", "all")
@@ -65,6 +66,9 @@ class _Prolog:
         pass
 
     def __init__(self) -> None:
+        from xml.parsers import expat
+
+        self.expat = expat
         self.p = expat.ParserCreate()
         self.p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         self.p.StartDoctypeDeclHandler = self.refuse
@@ -89,8 +93,8 @@ class _Prolog:
             self.p.Parse(data, False)
         except self.Done:
             return True
-        except expat.ExpatError as e:
-            raise _malformed(e.lineno, e.offset, expat.ErrorString(e.code)) from None
+        except self.expat.ExpatError as e:
+            raise _malformed(e.lineno, e.offset, self.expat.ErrorString(e.code)) from None
         return False
 
 
@@ -102,7 +106,7 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def _rules(el: ET.Element, counts: RuleCounts, url_policy: str, ip_policy: str) -> Iterator[Rule]:
+def _rules(el: Element, counts: RuleCounts, url_policy: str, ip_policy: str) -> Iterator[Rule]:
     """The rules of one `<content>` element."""
     c = counts
     v: dict[str, list[str]] = {}
@@ -163,11 +167,15 @@ def parse(source: Iterable[str | bytes], counts: RuleCounts, **options: object) 
         raise ValueError(f"registry-xml feed: url_policy must be one of {', '.join(URL_POLICIES)}, not {url_policy!r}")
     if ip_policy not in IP_POLICIES:
         raise ValueError(f"registry-xml feed: ip_policy must be one of {', '.join(IP_POLICIES)}, not {ip_policy!r}")
+    try:
+        from xml.etree import ElementTree as ET
+    except ImportError:
+        raise RegistryXMLError("registry-xml: Python's xml package is not installed (on OpenWrt: python3-xml)") from None
     read = getattr(source, "read", None)
     pieces: Iterable[str | bytes] = iter(lambda: read(CHUNK), b"") if read is not None else source
     prolog: _Prolog | None = _Prolog()
     pull: Any = ET.XMLPullParser(events=("start", "end"))
-    root: ET.Element | None = None
+    root: Element | None = None
     entries = 0
     try:
         for piece in pieces:

@@ -138,3 +138,17 @@ def test_a_large_dump_streams_in_bounded_memory(tmp_path: Path) -> None:
     rules_n, entries, peak_big = _peak_kb(big)
     assert entries_small == 20_000 and entries == 200_000 and rules_n > 150_000
     assert peak_big - peak_small < 8 << 10, (peak_small, peak_big, big.stat().st_size)
+
+
+def test_without_the_xml_package_other_formats_still_work(tmp_path: Path) -> None:
+    """OpenWrt's python3-light has no xml (python3-xml): only a registry dump needs it."""
+    (tmp_path / "l.txt").write_text("a.example\n")
+    code = ("import sys;sys.modules['xml']=None;sys.modules['pyexpat']=None\n"
+            "from feeds.compile_rules import compile_feed\n"
+            f"print(compile_feed({str(tmp_path / 'l.txt')!r},'domains',{str(tmp_path / 'l.dset')!r}).entries)\n"
+            "try:\n"
+            f"    compile_feed({str(SAMPLE)!r},'registry-xml',{str(tmp_path / 'r.dset')!r})\n"
+            "except ValueError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
+                         check=True).stdout.splitlines()
+    assert out == ["1", "registry-xml: Python's xml package is not installed (on OpenWrt: python3-xml)"]
