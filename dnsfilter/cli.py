@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd in ("provider", "audit", "authority"):
             from dnsfilter.authority import commands
 
-            return commands.run(args, _load, _fail)
+            return commands.run(args, _load, _fail, _since)
         if args.cmd == "feeds":
             return _feeds(args)
         if args.cmd == "ctl":
@@ -320,15 +320,7 @@ def _logs_export(args: argparse.Namespace) -> int:
     from dnsfilter.storage.logstore import FILE, LogStore, write_export
 
     cfg = _load(args.config)
-    since = None
-    if args.since:
-        try:
-            at = dt.datetime.fromisoformat(args.since)
-        except ValueError:
-            _fail(f"--since: {args.since!r} is not an ISO 8601 time (e.g. 2025-06-15T08:00)")
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=zoneinfo.ZoneInfo(cfg.general.timezone))
-        since = at.timestamp()
+    since = _since(args.since, cfg.general.timezone) if args.since else None
     path = cfg.data_path() / FILE
     if not path.exists():
         _fail(f"no query log at {path} (the daemon writes it while it runs)", 1)
@@ -341,6 +333,17 @@ def _logs_export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _since(text: str, tz: str) -> float:
+    """`--since` as a timestamp; without an offset, local time in `tz`."""
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--since: {text!r} is not an ISO 8601 time (e.g. 2025-06-15T08:00)")
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=zoneinfo.ZoneInfo(tz))
+    return at.timestamp()
 
 
 def _firewall(args: argparse.Namespace) -> int:

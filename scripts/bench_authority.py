@@ -57,7 +57,7 @@ def bench_bundle(tmp: Path) -> list[tuple[str, str, str]]:
     feeds = "".join(f'\n[[feeds]]\nname = "isp{i}"\nurl = "https://lists.isp.example/{i}.txt"\n'
                     f'format = "domains"\ncategory = "{"authority" if i < 3 else "ads"}"\n'
                     + ('legal_basis = "Law No. 149, art. 15.1"\n' if i < 3 else "") for i in range(20))
-    body = (f'serial = 2\nlocked = ["dns.upstreams", "feeds.isp0", "feeds.isp1", "feeds.isp2", "protection"]\n'
+    body = ('serial = 2\nlocked = ["dns.upstreams", "feeds.isp0", "feeds.isp1", "feeds.isp2", "protection"]\n'
             '[dns]\nupstreams = ["tls://192.0.2.53#dns.isp.example", "192.0.2.54"]\n'
             '[protection]\nalways_allow = ["helpline.example", "112.example"]\n'
             '[defaults]\nblock_categories = ["ads", "malware", "phishing"]\n' + feeds).encode()

@@ -86,17 +86,9 @@ def _write_state(directory: Path, st: BundleState) -> None:
 
 
 def _atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from feeds.compile_rules import write_atomic
+
+    write_atomic(path, data)  # fsynced, renamed, the rename made durable
 
 
 @contextlib.contextmanager

@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import json
 import sys
-import zoneinfo
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -24,6 +23,7 @@ from dnsfilter.config import Config
 
 Fail = Callable[..., NoReturn]
 Load = Callable[[str], Config]
+Since = Callable[[str, str], float]  # (--since text, time zone) -> timestamp
 
 
 def add_parsers(sub: Any) -> None:
@@ -60,11 +60,11 @@ def add_parsers(sub: Any) -> None:
     st.add_argument("--json", action="store_true")
 
 
-def run(args: argparse.Namespace, load: Load, fail: Fail) -> int:
+def run(args: argparse.Namespace, load: Load, fail: Fail, since: Since) -> int:
     if args.cmd == "provider":
         return _provider(args, load, fail)
     if args.cmd == "audit":
-        return _audit(args, load, fail)
+        return _audit(args, load, since)
     return _selftest(args, load, fail)
 
 
@@ -106,7 +106,7 @@ def _provider(args: argparse.Namespace, load: Load, fail: Fail) -> int:
     return 0
 
 
-def _audit(args: argparse.Namespace, load: Load, fail: Fail) -> int:
+def _audit(args: argparse.Namespace, load: Load, since_of: Since) -> int:
     from dnsfilter.authority import audit
 
     cfg = load(args.config)
@@ -120,16 +120,7 @@ def _audit(args: argparse.Namespace, load: Load, fail: Fail) -> int:
         print(f"{path}: {rep.lines} lines, {'chain intact' if rep.ok else 'CHAIN BROKEN'}; head {rep.head} "
               "(keep this line elsewhere: a truncation at a line boundary is only seen against it)")
         return 0 if rep.ok else 1
-    since = None
-    if args.since:
-        try:
-            at = dt.datetime.fromisoformat(args.since)
-        except ValueError:
-            fail(f"--since: {args.since!r} is not an ISO 8601 time (e.g. 2026-06-15T08:00)")
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=zoneinfo.ZoneInfo(cfg.general.timezone))
-        since = at.timestamp()
-    recs = audit.records(path, since)
+    recs = audit.records(path, since_of(args.since, cfg.general.timezone) if args.since else None)
     try:
         if args.json:
             print(json.dumps(list(recs), ensure_ascii=False, indent=1))
