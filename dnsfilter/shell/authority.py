@@ -72,13 +72,15 @@ class AuthorityTasks:
             if not feed.enabled or feed.category != "authority" or fs is None:
                 continue
             version = now[feed.name] = list_version(fs.digest)
-            if why == "start" or lists.get(feed.name) != version:
+            new = lists.get(feed.name) != version
+            if why == "start" or new:
                 st = read_status(cfg, feed)
+                # the lag is the new version's: a restart answering with the same version has none
+                lag = round(time.time() - st.last_change, 3) if new and st.last_change else None
                 audit.append(path, "effective", feed=feed.name, version=version, serial=st.serial, entries=len(fs),
                              networks=len(fs.nets) if fs.nets is not None else 0, reason=why,
-                             fetched_at=st.last_change or None,
-                             lag_seconds=round(time.time() - st.last_change, 3) if st.last_change else None)
-                if lists.get(feed.name) != version:
+                             fetched_at=st.last_change or None, lag_seconds=lag)
+                if new:
                     self.changed.set()
         for name, version in lists.items():
             if name not in now:
@@ -86,11 +88,13 @@ class AuthorityTasks:
         serial = cfg.managed.serial
         if serial and (why == "start" or before.get("bundle_serial") != serial):
             bundle_effective(path, serial, cfg.managed.locked, cfg.managed.refused)
-        for key, reason in cfg.managed.refused:
-            log.warning("%s: %s", key, reason)
+        refused = sorted(k for k, _why in cfg.managed.refused)
+        if why == "start" or refused != before.get("refused"):
+            for key, reason in cfg.managed.refused:
+                log.warning("%s: %s", key, reason)
         state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = state_file.with_name(STATE + ".tmp")
-        tmp.write_text(json.dumps({"lists": now, "bundle_serial": serial}))
+        tmp.write_text(json.dumps({"lists": now, "bundle_serial": serial, "refused": refused}))
         tmp.replace(state_file)
 
     # ------------------------------------------------------------ periodic work

@@ -172,3 +172,17 @@ def test_the_daemon_runs_the_selftest_on_its_schedule(tmp_path: Path) -> None:
         assert "authority self-test: no misses" in d.log()
     finally:
         assert d.stop() == 0
+
+
+def test_a_list_taken_out_of_force_is_withdrawn_in_the_audit_log(tmp_path: Path) -> None:
+    d = DaemonProcess(tmp_path, config(tmp_path)).start()
+    try:
+        d.config_path.write_text(d.config_path.read_text().replace('name = "gov"\n', 'name = "gov"\nenabled = false\n'))
+        assert subprocess.run([sys.executable, "-m", "dnsfilter", "ctl", "reload", "-c", str(d.config_path)],
+                              cwd=REPO, capture_output=True, timeout=30).returncode == 0
+        assert not d.query("gov1.example").answer or "0.0.0.0" not in d.query("gov1.example").to_text()
+    finally:
+        assert d.stop() == 0
+    recs = [(r["event"], r.get("feed"), r.get("reason")) for r in audit.records(tmp_path / "var" / audit.FILE)]
+    assert ("effective", "gov", "start") in recs and ("withdrawn", "gov", "reload") in recs
+    assert recs.index(("effective", "gov", "start")) < recs.index(("withdrawn", "gov", "reload"))
