@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
                        ("remove", "delete the `inet dnsfilter` table (nothing to do if absent)")):
         wx = wsub.add_parser(name, help=text)
         wx.add_argument("-c", "--config", required=name != "remove")
+    from dnsfilter.authority.commands import add_parsers
+
+    add_parsers(sub)  # provider, audit, authority
     return p
 
 
@@ -121,9 +124,16 @@ def main(argv: list[str] | None = None) -> int:
             cfg = _load(args.config)
             for warning in config_mod.upstream_warnings(cfg.dns.upstreams):
                 print(f"dnsfilter: warning: {warning}", file=sys.stderr)
+            for key, why in cfg.managed.refused:  # valid, but the household's value is not the one in force
+                print(f"dnsfilter: warning: {key}: {why}", file=sys.stderr)
+            managed = f", provider bundle serial {cfg.managed.serial}" if cfg.managed.serial else ""
             print(f"{cfg.path}: OK ({len(cfg.feeds)} feeds, {len(cfg.profiles)} profiles, "
-                  f"{len(cfg.dns.upstreams)} upstreams)")
+                  f"{len(cfg.dns.upstreams)} upstreams{managed})")
             return 0
+        if args.cmd in ("provider", "audit", "authority"):
+            from dnsfilter.authority import commands
+
+            return commands.run(args, _load, _fail, _since)
         if args.cmd == "feeds":
             return _feeds(args)
         if args.cmd == "ctl":
@@ -311,15 +321,7 @@ def _logs_export(args: argparse.Namespace) -> int:
     from dnsfilter.storage.logstore import FILE, LogStore, write_export
 
     cfg = _load(args.config)
-    since = None
-    if args.since:
-        try:
-            at = dt.datetime.fromisoformat(args.since)
-        except ValueError:
-            _fail(f"--since: {args.since!r} is not an ISO 8601 time (e.g. 2025-06-15T08:00)")
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=zoneinfo.ZoneInfo(cfg.general.timezone))
-        since = at.timestamp()
+    since = _since(args.since, cfg.general.timezone) if args.since else None
     path = cfg.data_path() / FILE
     if not path.exists():
         _fail(f"no query log at {path} (the daemon writes it while it runs)", 1)
@@ -332,6 +334,17 @@ def _logs_export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _since(text: str, tz: str) -> float:
+    """`--since` as a timestamp; without an offset, local time in `tz`."""
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--since: {text!r} is not an ISO 8601 time (e.g. 2025-06-15T08:00)")
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=zoneinfo.ZoneInfo(tz))
+    return at.timestamp()
 
 
 def _firewall(args: argparse.Namespace) -> int:

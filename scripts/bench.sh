@@ -40,4 +40,6 @@ fi
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_querylog.py" --db /var/tmp/dnsfilter-querylog-bench.db \
   --md "$DST/results/querylog.md"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_footprint.py" "$DST" --no-write  # 128 MB router: RSS/PSS, flash writes
+# Authority lists and bundles: bundle verify+merge, a 1M-entry registry XML dump, the self-test of 1M names.
+"$ROOT/.venv/bin/python" "$ROOT/scripts/bench_authority.py" "$DST"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_report.py" "$DST" "$ROOT/BENCHMARKS.md"

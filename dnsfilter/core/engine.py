@@ -365,11 +365,11 @@ class Engine:
                 where = wire.wire_to_text(target) if shown else "a listed name"
                 d = Decision(True, Reason(f"CNAME to {where}: {d.reason.text}", d.reason.category,
                                           d.reason.feed, d.reason.rule), d.ede)
-                out = self._blocked(q, d, max_size)
-                info = self._rec(now, ip, device, profile, q, Outcome.BLOCKED, d.reason)
-                if fast_key is not None:
-                    self.fast.install(table, fast_key, out, e.expires, None, info)
-                return out
+                return self._answer_blocked(q, d, e, now, ip, device, profile, table, max_size, fast_key)
+        if self.policy.has_nets and e.counts[0]:  # response-IP rules: an address in a listed network
+            hit = self.policy.answer_block(profile, e.addresses(), exempt)
+            if hit is not None:
+                return self._answer_blocked(q, hit, e, now, ip, device, profile, table, max_size, fast_key)
         ad = (e.flags & wire.F_AD if (q.flags & wire.F_AD or q.do) else 0) | (e.flags & wire.F_TC)
         out = codec.reply(q, e.rcode, e.render(now, self.opt.stale_ttl if stale else None), e.counts,
                           flags=ad, ede=(Ede.STALE_ANSWER, "upstreams failed") if stale else None,
@@ -379,6 +379,16 @@ class Engine:
             if outcome is not Outcome.CACHED and info is not None:
                 info = self.qlog.info(profile, q.qname, q.qtype, _CACHED, why)
             self._install(table, fast_key, q, e, out, now, info)
+        return out
+
+    def _answer_blocked(self, q: Query, d: Decision, e: Entry, now: float, ip: str, device: str, profile: str,
+                        table: str, max_size: int, fast_key: bytes | None) -> bytes:
+        """A block for what an answer holds (a CNAME target, an address): the fast path replays it
+        only until the answer expires; the next answer is checked afresh."""
+        out = self._blocked(q, d, max_size)
+        info = self._rec(now, ip, device, profile, q, Outcome.BLOCKED, d.reason)
+        if fast_key is not None:
+            self.fast.install(table, fast_key, out, e.expires, None, info)
         return out
 
     def _install(self, profile: str, key: bytes, q: Query, e: Entry, out: bytes, now: float,

@@ -21,6 +21,7 @@ from dnsfilter.config import Config, ConfigError, Listen
 from dnsfilter.core.engine import Engine
 from dnsfilter.core.policy.matcher import Matcher
 from dnsfilter.shell import pauses, worker_stats
+from dnsfilter.shell.authority import AuthorityTasks
 from dnsfilter.shell.household import Household
 from dnsfilter.shell.lan.interfaces import LanWatcher
 from dnsfilter.shell.lists import load_matcher
@@ -55,6 +56,9 @@ class Daemon:
         self.gc_task: asyncio.Task[None] | None = None
         self.household: Household | None = None
         self.lan: LanWatcher | None = None
+        # worker 0 (or the only process): the audit of list versions in force, the provider bundle
+        self.authority = AuthorityTasks(lambda: self.cfg, self.stopping, self._reload_after_sync) \
+            if worker in (None, 0) else None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -85,6 +89,9 @@ class Daemon:
                              (signal.SIGINT, self.stopping.set)):
             loop.add_signal_handler(sig, handler)
         await self._start_control()
+        if self.authority is not None:
+            await self.authority.after_swap(self.cfg, self.matcher, "start")
+            self.authority.start(loop)
         if self.worker in (None, 0):  # one process downloads; the others map what it compiles
             self.sync_task = loop.create_task(self._periodic_sync())
             if self.cfg.firewall.doh_feed:
@@ -99,6 +106,8 @@ class Daemon:
         log.info("stopping: finishing queries in flight")
         if self.sync_task is not None:
             self.sync_task.cancel()
+        if self.authority is not None:
+            self.authority.stop()
         if self.doh is not None:
             self.doh.stop()
         if self.gc_task is not None:
@@ -169,6 +178,8 @@ class Daemon:
                     asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
             reconfigure(self.engine, new, matcher)
             old, self.cfg, self.matcher = self.cfg, new, matcher
+            if self.authority is not None:  # after the swap: the moment answering with them began
+                await self.authority.after_swap(new, matcher, "reload")
             if self.worker in (None, 0) and (self.doh is not None or new.firewall.doh_feed):
                 await self._doh().reconfigure(old, new)  # doh_feed added, changed or removed
             if self.household is not None:
@@ -271,7 +282,8 @@ class Daemon:
             with contextlib.suppress(OSError):
                 ages[feed.name] = round(now - set_path(self.cfg, feed).stat().st_mtime, 1)
         st.update(feed_ages=ages, workers=worker_stats.worker_count(self.cfg.dns.workers))
-        return metrics_text(st) + worker_stats.reporting_text(st)
+        extra = self.authority.metrics_text(self.cfg, self.matcher) if self.authority is not None else ""
+        return metrics_text(st) + worker_stats.reporting_text(st) + extra
 
     # ------------------------------------------------------------ control socket
 

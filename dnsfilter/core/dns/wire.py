@@ -346,7 +346,10 @@ def opt_record(payload: int = 1232, do: bool = False, options: bytes = b"", ext_
 
 
 def ede_option(code: int, text: str = "") -> bytes:
-    data = _U16.pack(code) + text.encode("utf-8")[:200]
+    raw = text.encode("utf-8")
+    if len(raw) > 200:  # cut on a character boundary: a client decodes the text as UTF-8
+        raw = raw[:200].decode("utf-8", "ignore").encode("utf-8")
+    data = _U16.pack(code) + raw
     return _U16.pack(OPT_EDE) + _U16.pack(len(data)) + data
 
 
