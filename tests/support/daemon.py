@@ -54,8 +54,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 class DaemonProcess:
     """`dnsfilter serve -c <tmp>/config.toml`, with `{port}` in the config text replaced."""
 
-    def __init__(self, tmp: Path, config: str, *, port: int | None = None, extra_args: list[str] | None = None):
+    def __init__(self, tmp: Path, config: str, *, port: int | None = None, extra_args: list[str] | None = None,
+                 python: list[str] | None = None, env: dict[str, str] | None = None):
+        """`python`: the command that runs the interpreter (default this one; tests/support/users.py
+        gives one that runs as another user); `env`: added to this process's environment."""
         self.tmp = tmp
+        self.python = python or [sys.executable]
+        self.env = env or {}
         self.port = port or free_port()
         self.config_path = tmp / "config.toml"
         self.write_config(config)
@@ -73,9 +78,9 @@ class DaemonProcess:
         self.logf = open(self.log_path, "ab")
         self.log_start = self.log_path.stat().st_size  # readiness is judged on this run's lines only
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dnsfilter", "serve", "-c", str(self.config_path), "--log-level", "debug",
+            [*self.python, "-m", "dnsfilter", "serve", "-c", str(self.config_path), "--log-level", "debug",
              *self.extra_args],
-            stdout=self.logf, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=self.logf, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
