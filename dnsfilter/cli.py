@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the DNS service")
     s.add_argument("-c", "--config", required=True, help="config file (TOML)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--log-to", default="stderr", choices=["stderr", "syslog"],
+                   help="syslog: to /dev/log with each line's severity (OpenWrt's init script uses it)")
     s.add_argument("--tls-ca-file", help=argparse.SUPPRESS)  # tests: trust a throwaway CA for DoT/DoH
     s.add_argument("--web-any-address", action="store_true",
                    help="let [web].listen be a public address (by default loopback and LAN only)")
@@ -157,7 +159,9 @@ def _serve(args: argparse.Namespace) -> int:
         refuse_foreign_folder(cfg.data_path(), "dnsfilter serve")
     except PrivilegeError as e:
         _fail(str(e))
-    logging.basicConfig(level=args.log_level.upper(), format="dnsfilter: %(levelname)s: %(message)s")
+    from dnsfilter.shell.logs import configure
+
+    configure(args.log_level, args.log_to)
     from dnsfilter.shell.daemon import Daemon
     from dnsfilter.shell.worker_stats import worker_count
     from dnsfilter.shell.workers import supervise
