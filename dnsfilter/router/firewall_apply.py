@@ -51,8 +51,9 @@ def doh_list_path(cfg: Config) -> Path | None:
 
 def doh_feed_path(cfg: Config) -> Path:
     """The last good copy of `[firewall] doh_feed` (written only after it parsed; doh_refresh.py)."""
-    # in data_dir itself, not data_dir/feeds: on Debian a root timer writes it, and a folder it
-    # created would be root's, where the (DynamicUser) daemon must write its own feeds
+    # in data_dir itself, not data_dir/feeds: written by whoever refreshes the sets (the daemon
+    # when it may change nftables, else dnsfilter-firewall-refresh.service), never a folder of
+    # its own that a root run could leave where the daemon must write
     return cfg.data_path() / "doh-resolvers.txt"
 
 
