@@ -78,6 +78,17 @@ def _wait_for(d: DaemonProcess, text: str, start: int, timeout: float = 10.0) ->
     assert text in d.log()[start:], d.log()[start:]
 
 
+def _root_files_then_hup(d: DaemonProcess, feeds: Path, mode: int, status: str, names: str) -> str:
+    """Root's lock and status in the feed's place, a changed list, SIGHUP: the reload's log."""
+    _as_root(feeds / "custom.lock", mode)
+    _as_root(feeds / "custom.status.json", mode, status)
+    (feeds.parent.parent / "list.txt").write_text(names)
+    mark = len(d.log())
+    d.signal(signal.SIGHUP)
+    _wait_for(d, "reloaded", mark)
+    return d.log()[mark:]
+
+
 def _blocked(d: DaemonProcess, name: str) -> bool:
     return addrs(d.query(name)) == ["0.0.0.0"]
 
@@ -98,23 +109,13 @@ def test_root_owned_lock_and_status_do_not_take_dns_down(base: Path) -> None:
         assert (feeds / "custom.lock").stat().st_uid == user.uid
         # exactly what `sudo dnsfilter feeds sync` left before: root:root 0644 lock and status
         status = (feeds / "custom.status.json").read_text()
-        _as_root(feeds / "custom.lock", 0o644)
-        _as_root(feeds / "custom.status.json", 0o644, status)
-        (base / "list.txt").write_text("old.example.test\nnew.example.test\n")
-        mark = len(d.log())
-        d.signal(signal.SIGHUP)
-        _wait_for(d, "reloaded", mark)
-        assert _blocked(d, "new.example.test") and "Permission denied" not in d.log()[mark:]
+        log = _root_files_then_hup(d, feeds, 0o644, status, "old.example.test\nnew.example.test\n")
+        assert _blocked(d, "new.example.test") and "Permission denied" not in log
         assert (feeds / "custom.status.json").stat().st_uid == user.uid  # replaced by the user's
 
         # worse: files the user cannot even read. The feed fails, its last good set stays.
-        _as_root(feeds / "custom.lock", 0o600)
-        _as_root(feeds / "custom.status.json", 0o600, status)
-        (base / "list.txt").write_text("old.example.test\nnew.example.test\nnewer.example.test\n")
-        mark = len(d.log())
-        d.signal(signal.SIGHUP)
-        _wait_for(d, "reloaded", mark)
-        lines = [ln for ln in d.log()[mark:].splitlines() if "custom.lock" in ln]
+        log = _root_files_then_hup(d, feeds, 0o600, status, "old.example.test\nnew.example.test\nnewer.example.test\n")
+        lines = [ln for ln in log.splitlines() if "custom.lock" in ln]
         assert len(lines) == 1 and "Permission denied" in lines[0] and "owned by root" in lines[0], lines
         assert "keeping the last good version" in lines[0] and "Traceback" not in d.log()
         assert d.alive() and _blocked(d, "new.example.test") and not _blocked(d, "newer.example.test")
