@@ -125,6 +125,10 @@ def test_reload_applies_or_fails_visibly(machine: Machine) -> None:
     assert r.returncode != 0  # before: "Reloaded", whatever happened
     lines = [ln for ln in m.journal("dnsfilter.service", cursor).splitlines() if "reload rejected" in ln]
     assert len(lines) == 2 and "block_mode" in lines[0], lines  # the daemon's line, and ctl's in ExecReload
+    # at priority err: the daemon's "<3>" prefix, read by journald (and not left in the text)
+    errors = m.run("journalctl", "--no-pager", "-o", "cat", "-p", "err", "-u", "dnsfilter.service",
+                   "--cursor", cursor).stdout
+    assert "reload rejected" in errors and "<3>" not in errors, errors
     wait_active(m, "dnsfilter.service")
     assert blocked(m, "blocked.example")  # the running config stays
     m.sh(f"cat > {CONF} <<'EOF'\n{good}EOF")
