@@ -76,13 +76,13 @@ def unanswered(cfg: Config, addresses: Mapping[str, Iterable[str]] | None = None
     `redirect to :PORT` sends a LAN packet to PORT on the address of the interface it came in
     on, so some `[dns] listen` entry on that port must take it there: a wildcard address, the
     interface by name (or `lan`), or one of the interface's addresses (`addresses`: each
-    interface's current addresses; None when unknown, and then any non-loopback address is
-    given the benefit of the doubt). Loopback never answers redirected traffic."""
+    interface's current addresses; where an interface's are unknown, any non-loopback address
+    is given the benefit of the doubt). Loopback never answers redirected traffic."""
     port = cfg.firewall.redirect_port(cfg.dns)
     on_port = [lst for lst in cfg.dns.listen if lst.port == port]
     missing = []
     for iface in cfg.firewall.interfaces:
-        own = None if addresses is None else {_bare(a) for a in addresses.get(iface, ())}
+        own = {_bare(a) for a in addresses[iface]} if addresses is not None and iface in addresses else None
         if not any(_reaches(lst, iface, own) for lst in on_port):
             missing.append(iface)
     if not missing:

@@ -93,7 +93,8 @@ def loaded_variants() -> list[str]:
 
 
 def interface_addresses(names: Iterable[str]) -> dict[str, list[str]] | None:
-    """Each interface's addresses now (`ip -j addr`), or None when iproute2 cannot say."""
+    """Each interface's addresses now (`ip -j addr`); an interface iproute2 cannot show (not
+    there yet) is left out, and None when there is no iproute2: unknown, not empty."""
     exe = shutil.which("ip")
     if exe is None:
         return None
@@ -101,10 +102,11 @@ def interface_addresses(names: Iterable[str]) -> dict[str, list[str]] | None:
     for name in names:
         try:
             r = subprocess.run([exe, "-j", "addr", "show", "dev", name], capture_output=True, text=True, timeout=10)
-            links = json.loads(r.stdout) if r.returncode == 0 else []
+            if r.returncode == 0:
+                links = json.loads(r.stdout)
+                out[name] = [a["local"] for link in links for a in link.get("addr_info", []) if "local" in a]
         except (OSError, subprocess.TimeoutExpired, ValueError):
             return None
-        out[name] = [a["local"] for link in links for a in link.get("addr_info", []) if "local" in a]
     return out
 
 

@@ -183,6 +183,7 @@ def test_cli_bad_list_is_one_line_and_changes_nothing(tmp_path: Path, capsys):
     (["192.168.1.2:5353"], {"eth1": ["192.168.1.2", "fe80::1"]}, True),
     (["192.168.1.2:5353"], {"eth1": ["10.0.0.1"]}, False),  # not that interface's address
     (["192.168.1.2:5353"], None, True),  # addresses unknown: not refused
+    (["192.168.1.2:5353"], {"wlan0": ["10.0.0.1"]}, True),  # eth1's unknown (not there yet): not refused
     (["[fe80::1%eth1]:5353"], {"eth1": ["fe80::1"]}, True),
 ])
 def test_the_redirect_must_reach_a_listener(listen, addresses, ok):
