@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the DNS service")
     s.add_argument("-c", "--config", required=True, help="config file (TOML)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--log-to", default="stderr", choices=["stderr", "syslog"],
+                   help="syslog: to /dev/log with each line's severity (OpenWrt's init script uses it)")
     s.add_argument("--web-any-address", action="store_true",
                    help="let [web].listen be a public address (by default loopback and LAN only)")
 
@@ -113,6 +115,19 @@ def _load(path: str) -> Config:
         _fail(f"config error: {e}")
 
 
+def _load_as_owner(path: str) -> Config:
+    """The config, with this process switched to the owner of its state folder when root runs a
+    command there (shell/privilege.py): what the command writes stays usable by the service."""
+    from dnsfilter.shell.privilege import PrivilegeError, become_owner
+
+    cfg = _load(path)
+    try:
+        become_owner(cfg.data_path())
+    except PrivilegeError as e:
+        _fail(str(e))
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -148,8 +163,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from dnsfilter.shell.privilege import PrivilegeError, refuse_foreign_folder
+
     cfg = _load(args.config)
-    logging.basicConfig(level=args.log_level.upper(), format="dnsfilter: %(levelname)s: %(message)s")
+    try:
+        refuse_foreign_folder(cfg.data_path(), "dnsfilter serve")
+    except PrivilegeError as e:
+        _fail(str(e))
+    from dnsfilter.shell.logs import configure
+
+    configure(args.log_level, args.log_to)
     from dnsfilter.shell.daemon import Daemon
     from dnsfilter.shell.worker_stats import worker_count
     from dnsfilter.shell.workers import supervise
@@ -181,7 +204,7 @@ def _check(args: argparse.Namespace) -> int:
     from dnsfilter.core.policy.decide import NO_TIME_STATE
     from dnsfilter.shell.lists import load_matcher
 
-    cfg = _load(args.config)
+    cfg = _load_as_owner(args.config)
     qtype = TYPES.get(args.type.upper()) or (int(args.type) if args.type.isdigit() else None)
     if qtype is None:
         _fail(f"unknown query type {args.type!r}")
@@ -246,7 +269,7 @@ def _parse_at(text: str, tz: str) -> dt.datetime:
 def _feeds(args: argparse.Namespace) -> int:
     from feeds.sync import read_status, sync_feed
 
-    cfg = _load(args.config)
+    cfg = _load_as_owner(args.config)
     logging.basicConfig(level="WARNING", format="dnsfilter: %(levelname)s: %(message)s")
     wanted = getattr(args, "feed", None)
     # --feed NAME syncs that feed even when disabled (to try it before enabling it)
@@ -302,6 +325,8 @@ def _ctl(args: argparse.Namespace) -> int:
                 data += chunk
     except OSError as e:
         _fail(f"cannot reach the daemon at {path}: {e.strerror or e}", 1)
+    if not data.strip():
+        _fail("the daemon closed the connection without a reply (its log says why)", 1)
     try:
         reply = json.loads(data)
     except ValueError:
@@ -320,7 +345,7 @@ def _ctl(args: argparse.Namespace) -> int:
 def _logs_export(args: argparse.Namespace) -> int:
     from dnsfilter.storage.logstore import FILE, LogStore, write_export
 
-    cfg = _load(args.config)
+    cfg = _load_as_owner(args.config)
     since = _since(args.since, cfg.general.timezone) if args.since else None
     path = cfg.data_path() / FILE
     if not path.exists():
@@ -393,7 +418,7 @@ def _control_socket(config_path: str) -> Path:
         _fail(f"{p}: no such config file")
     except (OSError, tomllib.TOMLDecodeError, AttributeError):
         pass
-    return (p.parent / data_dir).resolve() / "control.sock"
+    return (p.resolve().parent / data_dir).resolve() / "control.sock"  # as Config.data_path
 
 
 if __name__ == "__main__":

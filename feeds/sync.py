@@ -9,8 +9,13 @@ Files per feed in `data_dir/feeds/`:
 - `NAME.status.json`  what happened last, written atomically after the set is promoted;
 - `NAME.lock`         flock held during a sync: the daemon's periodic sync, each worker's reload
                       and `dnsfilter feeds sync` may run at once and must not share temp files.
+                      Opened read-only (flock needs no more), so a lock file another user
+                      created, e.g. root running the CLI, does not stop the daemon's syncs.
 
-A feed that fails at any step keeps its last good set and records why. Hashed (sha256) feeds
+A feed that fails at any step keeps its last good set and records why. That includes an
+OSError on the feed's own files (a file another user left unreadable, a full disk): it is that
+feed failing, logged once with the file's name, never an exception out of `sync_feed` that
+would stop a reload or the daemon's start. Hashed (sha256) feeds
 never have a name in clear in their status: only counts and line numbers.
 """
 
@@ -138,7 +143,9 @@ def read_status(cfg: Config, feed: Feed) -> FeedStatus:
 def write_status(cfg: Config, st: FeedStatus) -> None:
     p = feeds_dir(cfg) / f"{st.name}.status.json"
     tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "w") as f:
+    with contextlib.suppress(FileNotFoundError):  # a leftover of a killed writer, maybe another user's
+        tmp.unlink()
+    with open(tmp, "x") as f:
         json.dump(st.public(), f, indent=1)
         f.flush()
         os.fsync(f.fileno())
@@ -166,7 +173,7 @@ def fingerprint(feed: Feed) -> str:
 @contextlib.contextmanager
 def _locked(cfg: Config, feed: Feed) -> Iterator[None]:
     path = feeds_dir(cfg) / f"{feed.name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if this process is killed
         yield
@@ -203,11 +210,47 @@ def sync_feed(cfg: Config, feed: Feed, *, now: float | None = None, session: req
     """Bring one feed up to date. Never raises for feed problems: the returned (and persisted)
     status says what happened, and on any failure the last good set stays in force.
     `force` downloads and compiles even when the source looks unchanged."""
-    directory = feeds_dir(cfg)
-    directory.mkdir(parents=True, exist_ok=True)
     opts = {**FETCH_DEFAULTS, **(fetch_options or {}), "session": session}
-    with _locked(cfg, feed):
-        return _sync_locked(cfg, feed, time.time() if now is None else now, opts, force)
+    now = time.time() if now is None else now
+    try:
+        feeds_dir(cfg).mkdir(parents=True, exist_ok=True)
+        with _locked(cfg, feed):
+            return _sync_locked(cfg, feed, now, opts, force)
+    except OSError as e:  # the feed's own files: this feed fails, the others and the daemon go on
+        return _failed_on_file(cfg, feed, now, e)
+
+
+def _failed_on_file(cfg: Config, feed: Feed, now: float, e: OSError) -> FeedStatus:
+    st = read_status(cfg, feed)
+    st.last_attempt, st.result = now, "failed"
+    st.error = f"{file_error(e)}; keeping the last good version"
+    with contextlib.suppress(OSError):  # recorded when it can be: the cause may be the status file
+        write_status(cfg, st)
+    log_result(st)
+    return st
+
+
+def file_error(e: OSError) -> str:
+    """An OSError as one line naming the file, and for a permission problem who owns it and who
+    asked (a root-run command may have left the file behind)."""
+    what = e.strerror or str(e)
+    if e.filename is None:
+        return what
+    text = f"{os.fsdecode(e.filename)}: {what}"
+    if isinstance(e, PermissionError):
+        with contextlib.suppress(OSError):
+            owner = os.stat(e.filename).st_uid
+            text += f" (owned by {_user(owner)}, this process runs as {_user(os.geteuid())})"
+    return text
+
+
+def _user(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], force: bool) -> FeedStatus:

@@ -190,9 +190,14 @@ class Config:
     provider: Provider | None = None
     managed: Managed = field(default_factory=Managed)  # what the provider's bundle in force set and locked
 
+    def base_dir(self) -> Path:
+        """The folder relative paths in the config count from: the config file's real folder.
+        A config reached through a symlink (Debian's /etc/dnsfilter/config.toml, a link into
+        the state folder) counts from where the file is, so `-c` either path means the same."""
+        return Path(self.path).resolve().parent if self.path else Path.cwd()
+
     def data_path(self) -> Path:
-        base = Path(self.path).parent if self.path else Path.cwd()
-        return (base / self.storage.data_dir).resolve()
+        return (self.base_dir() / self.storage.data_dir).resolve()
 
     def provider_dir(self) -> Path:
         """Where the provider's bundle in force and its state are kept."""
@@ -213,9 +218,7 @@ class Config:
         elif "://" in url:
             return None
         p = Path(url)
-        if not p.is_absolute():
-            p = (Path(self.path).parent if self.path else Path.cwd()) / p
-        return p
+        return p if p.is_absolute() else self.base_dir() / p
 
 
 def _section(data: dict[str, Any], name: str) -> Section:

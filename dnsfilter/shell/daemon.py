@@ -28,6 +28,7 @@ from dnsfilter.shell.lists import load_matcher
 from dnsfilter.shell.logs import RateLimitedLog
 from dnsfilter.shell.server import DnsServer
 from dnsfilter.shell.upstream.pool import UpstreamPool
+from feeds.sync import file_error
 
 if TYPE_CHECKING:
     from dnsfilter.router.doh_refresh import Refresher
@@ -59,6 +60,7 @@ class Daemon:
         # worker 0 (or the only process): the audit of list versions in force, the provider bundle
         self.authority = AuthorityTasks(lambda: self.cfg, self.stopping, self._reload_after_sync) \
             if worker in (None, 0) else None
+        self._hup_task: asyncio.Task[tuple[bool, str]] | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -152,43 +154,63 @@ class Daemon:
                             max_inflight=d.max_inflight, bootstrap=d.bootstrap, policy=d.upstream_policy)
 
     def _on_hup(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload())
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        # reload() logs its own outcome, success or failure, in one line; nothing is left for
+        # a done callback but a cancellation at stop
+        self._hup_task = asyncio.get_running_loop().create_task(self.reload())
 
     async def reload(self) -> tuple[bool, str]:
-        """Re-read config and lists, then swap them in at once. An invalid config keeps the old."""
+        """Re-read config and lists, then swap them in at once. Any failure (an invalid config, a
+        list that cannot be read, a bug) keeps the running config and lists, and is logged in
+        one line with its reason, which is also returned (`ctl reload` prints it)."""
         assert self.reloading is not None and self.engine is not None and self.server is not None
         async with self.reloading:
             try:
-                new = config_mod.load(self.cfg.path)
+                return await self._reload_locked()
             except ConfigError as e:
                 msg = f"reload rejected, keeping the running config: {e}"
-                log.error("%s", msg)
-                return False, msg
-            notes = []
-            if new.dns.listen != self.cfg.dns.listen:
-                notes.append("listen addresses change on restart")
-                new = _with_listen(new, self.cfg)
-            matcher = await asyncio.to_thread(load_matcher, new, self.matcher)
-            if _upstream_keys(new) != _upstream_keys(self.cfg):
-                old_pool = self.pool
-                self.pool = self._pool(new)
-                self.server.pool = self.pool
-                if old_pool is not None:  # queries already sent on it finish there
-                    asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
-            reconfigure(self.engine, new, matcher)
-            old, self.cfg, self.matcher = self.cfg, new, matcher
-            if self.authority is not None:  # after the swap: the moment answering with them began
-                await self.authority.after_swap(new, matcher, "reload")
-            if self.worker in (None, 0) and (self.doh is not None or new.firewall.doh_feed):
+            except OSError as e:
+                msg = f"reload failed, keeping the running config: {file_error(e)}"
+            except Exception as e:  # a bug must not leave the reload silent, nor stop the daemon
+                log.debug("reload failed", exc_info=True)
+                msg = f"reload failed, keeping the running config: {type(e).__name__}: {e}"
+            log.error("%s", msg)
+            return False, msg
+
+    async def _reload_locked(self) -> tuple[bool, str]:
+        assert self.engine is not None and self.server is not None
+        new = config_mod.load(self.cfg.path)
+        notes = []
+        if new.dns.listen != self.cfg.dns.listen:
+            notes.append("listen addresses change on restart")
+            new = _with_listen(new, self.cfg)
+        matcher = await asyncio.to_thread(load_matcher, new, self.matcher)
+        # everything above may fail and has changed nothing; the new parts are built before any
+        # is swapped in, so a failure here too leaves the running ones
+        pool = None
+        if _upstream_keys(new) != _upstream_keys(self.cfg):
+            pool = self._pool(new)
+        reconfigure(self.engine, new, matcher)
+        if pool is not None:
+            old_pool, self.pool = self.pool, pool
+            self.server.pool = pool
+            if old_pool is not None:  # queries already sent on it finish there
+                asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
+        old, self.cfg, self.matcher = self.cfg, new, matcher
+        if self.authority is not None:  # after the swap: the moment answering with them began
+            await self.authority.after_swap(new, matcher, "reload")
+        if self.household is not None:
+            self.household.cfg = new
+        pauses.settle()
+        self.reloads += 1
+        msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
+        log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
+        if self.worker in (None, 0) and (self.doh is not None or new.firewall.doh_feed):
+            try:
                 await self._doh().reconfigure(old, new)  # doh_feed added, changed or removed
-            if self.household is not None:
-                self.household.cfg = new
-            pauses.settle()
-            self.reloads += 1
-            msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
-            log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
-            return True, msg
+            except Exception as e:  # the reload itself is done: say what did not follow it
+                log.error("reloaded, but the DoH feed refresher did not follow: %s", e)
+                return True, f"{msg}; the DoH feed refresher did not follow: {e}"
+        return True, msg
 
     def _doh(self) -> Refresher:
         """The DoH feed refresher, made the first time a config names a feed (its module, nft
@@ -391,7 +413,12 @@ async def _answer_line(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     """One command line in, one JSON line out (the control and worker sockets)."""
     try:
         line = (await asyncio.wait_for(reader.readline(), 5.0)).decode("utf-8", "replace").strip()
-        writer.write(json.dumps(await reply(line)).encode() + b"\n")
+        try:
+            answer = await reply(line)
+        except Exception as e:  # a command's bug: the client hears why, the daemon goes on
+            log.error("control command %r failed: %s: %s", line[:40], type(e).__name__, e)
+            answer = {"ok": False, "message": f"{line[:40]!r} failed: {type(e).__name__}: {e}"}
+        writer.write(json.dumps(answer).encode() + b"\n")
         await writer.drain()
     except (TimeoutError, ConnectionError):
         pass

@@ -18,7 +18,7 @@ import time
 
 from dnsfilter.config import Config, Feed
 from dnsfilter.shell.priority import lower_priority
-from feeds.sync import FeedStatus, log_result, read_status, status_path, write_status
+from feeds.sync import FeedStatus, file_error, log_result, read_status, status_path, write_status
 
 log = logging.getLogger("dnsfilter.feeds")
 
@@ -64,7 +64,10 @@ async def sync_in_child(cfg: Config, feed: Feed) -> FeedStatus:
     tail = out.strip()[-OUTPUT_TAIL:]
     log.warning("feed %s: %s before recording a result%s", feed.name, why, f": {tail}" if tail else "")
     st.result, st.error, st.last_attempt = "failed", why, time.time()
-    write_status(cfg, st)
+    try:
+        write_status(cfg, st)
+    except OSError as e:  # e.g. a status file another user left: the feed is retried all the same
+        log.warning("feed %s: cannot record the failure: %s", feed.name, file_error(e))
     return st
 
 
