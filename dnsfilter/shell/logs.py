@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
-WARN_KINDS = frozenset({"upstream", "busy"})
+WARN_KINDS = frozenset({"upstream", "busy", "internal"})
 
 
 class RateLimitedLog:
