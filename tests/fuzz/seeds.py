@@ -79,10 +79,10 @@ def _upstream() -> list[bytes]:
         soa = "example.test. 300 SOA ns.example.test. h.example.test. 1 7200 3600 1209600 300"
         seeds = [
             _answer(q, [f"{name} 300 {t} {data}"]),
-            _answer(q, [f"{name} 300 CNAME a.cdn.test.", f"a.cdn.test. 60 CNAME b.cdn.test.", f"b.cdn.test. 30 {t} {data}"],
+            _answer(q, [f"{name} 300 CNAME a.cdn.test.", "a.cdn.test. 60 CNAME b.cdn.test.", f"b.cdn.test. 30 {t} {data}"],
                     ["cdn.test. 300 NS ns1.cdn.test."], ["ns1.cdn.test. 300 A 192.0.2.53"]),
-            _answer(q, [f"{name} 300 {t} {data}", f"victim-an.other. 300 A 6.6.6.6"],
-                    ["other. 300 NS ns.evil.", soa], ["ns.evil. 300 A 6.6.6.6", f"victim-ar.other. 300 A 6.6.6.6"]),
+            _answer(q, [f"{name} 300 {t} {data}", "victim-an.other. 300 A 6.6.6.6"],
+                    ["other. 300 NS ns.evil.", soa], ["ns.evil. 300 A 6.6.6.6", "victim-ar.other. 300 A 6.6.6.6"]),
             _answer(q, [], [soa], rcode=3),
             _answer(q, [], [soa]),
             _answer(q, [], [], tc=True),

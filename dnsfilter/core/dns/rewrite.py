@@ -14,6 +14,7 @@ from dnsfilter.core.dns import codec, wire
 from dnsfilter.core.dns.scrub import expand_rdata
 from dnsfilter.core.dns.wire import Query
 
+
 def expanded_answers(target: bytes, qtype: int, qclass: int, e: Entry, now: float) -> tuple[bytes, int]:
     """The answer-section records of a cached entry, uncompressed, TTLs counted down."""
     body = e.render(now)
