@@ -207,10 +207,11 @@ class Engine:
                 else:  # a failure above may still be served stale below
                     clean = scrub(response, r)
                     if clean is not response:  # records that do not answer the question: dropped
-                        self.stats.scrubbed += 1
-                        self.log("scrubbed", f"{wire.wire_to_text(fwd.qname)}: "
-                                             f"{len(r.records)} records, kept what answers the question")
+                        before = len(r.records)
                         response, r = clean, wire.parse_response(clean)
+                        self.stats.scrubbed += 1
+                        self.log("scrubbed", f"{wire.wire_to_text(fwd.qname)}: dropped {before - len(r.records)} "
+                                             f"of {before} records that do not answer the question")
                     entry = self.cache.make_entry(response, r, now)
             except WireError as e:
                 error = f"unreadable upstream answer: {e}"
