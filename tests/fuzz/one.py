@@ -6,6 +6,7 @@ starts one of these per target with the corpus directories and time limit."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import atheris
@@ -20,7 +21,9 @@ def main() -> None:
               file=sys.stderr)
         raise SystemExit(2)
     target = TARGETS[sys.argv[1]]
-    atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
+    # libFuzzer re-runs argv[0] for -merge: tests/fuzz/run.py names a wrapper script for that
+    argv0 = os.environ.get("FUZZ_ARGV0", sys.argv[0])
+    atheris.Setup([argv0, *sys.argv[2:]], target)
     atheris.Fuzz()
 
 

@@ -3,7 +3,8 @@
     python -m tests.fuzz.run [--seconds 60] [--work .fuzz] [--quiet] [TARGET ...]
 
 Each target runs in its own process (tests/fuzz/one.py) on its seed corpus
-(tests/fuzz/corpus/TARGET) and its regression inputs (tests/fuzz/regressions/TARGET); the inputs
+(tests/fuzz/corpus/TARGET), what long runs found (tests/fuzz/found/TARGET) and its regression
+inputs (tests/fuzz/regressions/TARGET); the inputs
 it finds go to WORK/corpus/TARGET (kept between runs: a later run starts where this one ended)
 and a crash's input to WORK/crashes/TARGET/. Prints one line per target: executions,
 executions per second, coverage when the corpus was loaded and at the end, corpus size and
@@ -24,6 +25,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MAX_LEN = 8192  # bytes per input: a 4 KB upstream answer, a feed of a few hundred lines
+# Committed inputs: the seeds (tests/fuzz/seeds.py writes them), what long runs found (merged:
+# the fewest inputs that keep their coverage) and the inputs of crashes found and fixed.
+INPUTS = ("corpus", "found", "regressions")
 
 
 @dataclass
@@ -56,7 +60,7 @@ def run_one(name: str, seconds: float, work: Path, log: Path | None = None) -> R
     corpus.mkdir(parents=True, exist_ok=True)
     crashes.mkdir(parents=True, exist_ok=True)
     before = set(os.listdir(crashes))
-    dirs = [str(corpus)] + [str(d) for d in (HERE / "corpus" / name, HERE / "regressions" / name) if d.is_dir()]
+    dirs = [str(corpus)] + [str(d) for d in (HERE / sub / name for sub in INPUTS) if d.is_dir()]
     cmd = [sys.executable, "-m", "tests.fuzz.one", name, *dirs, f"-max_total_time={max(1, int(seconds))}",
            f"-artifact_prefix={crashes}/", f"-max_len={MAX_LEN}", "-timeout=20", "-rss_limit_mb=1536",
            "-print_final_stats=1"]
@@ -86,18 +90,39 @@ def run_one(name: str, seconds: float, work: Path, log: Path | None = None) -> R
     return r
 
 
+def merge(name: str, work: Path) -> int:
+    """Add to tests/fuzz/found/TARGET the fewest inputs of WORK/corpus/TARGET that keep the
+    coverage they reach beyond what is there (libFuzzer's -merge=1). Returns how many."""
+    found = HERE / "found" / name
+    found.mkdir(parents=True, exist_ok=True)
+    before = len(os.listdir(found))
+    wrapper = work / f"merge-{name}.sh"  # what libFuzzer re-runs for each merge step
+    wrapper.write_text(f'#!/bin/sh\ncd "{REPO}" && exec "{sys.executable}" -m tests.fuzz.one {name} "$@"\n')
+    wrapper.chmod(0o755)
+    subprocess.run([sys.executable, "-m", "tests.fuzz.one", name, "-merge=1", f"-max_len={MAX_LEN}",
+                    str(found), str(work / "corpus" / name)], cwd=REPO, capture_output=True, check=True,
+                   timeout=3600, env={**os.environ, "FUZZ_ARGV0": str(wrapper)})
+    return len(os.listdir(found)) - before
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("targets", nargs="*", help="targets to run (default: all)")
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("FUZZ_SECONDS", 60)))
     ap.add_argument("--work", type=Path, default=REPO / ".fuzz")
     ap.add_argument("--logs", action="store_true", help="keep each target's fuzzer output in WORK/logs/")
+    ap.add_argument("--merge", action="store_true",
+                    help="instead of fuzzing, merge WORK/corpus into tests/fuzz/found (after a long run)")
     args = ap.parse_args(argv)
     names = args.targets or targets()
     unknown = [n for n in names if n not in targets()]
     if unknown:
         print(f"unknown target(s): {', '.join(unknown)} (known: {', '.join(targets())})", file=sys.stderr)
         return 2
+    if args.merge:
+        for name in names:
+            print(f"{name}: {merge(name, args.work)} inputs added to tests/fuzz/found/{name}", flush=True)
+        return 0
     failed = False
     for name in names:
         log = None

@@ -1,5 +1,5 @@
-"""The fuzz targets in CI: every seed and every crash input replayed through its target (a
-fixed crash stays fixed), then each target fuzzed by atheris for a few seconds
+"""The fuzz targets in CI: every seed, every input long runs found and every crash input
+replayed through its target (a fixed crash stays fixed), then each target fuzzed by atheris for a few seconds
 (FUZZ_TEST_SECONDS, default 3), so that a regression the seeds do not reach still fails
 `make test`. `make fuzz` runs them longer (FUZZ_SECONDS, default 60)."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.run import run_one
+from tests.fuzz.run import INPUTS, run_one
 from tests.fuzz.targets import TARGETS
 
 HERE = Path(__file__).resolve().parent
@@ -18,7 +18,7 @@ SECONDS = float(os.environ.get("FUZZ_TEST_SECONDS", "3"))
 
 
 def inputs(target: str) -> list[Path]:
-    return sorted(p for d in ("corpus", "regressions") for p in (HERE / d / target).glob("*") if p.is_file())
+    return sorted(p for d in INPUTS for p in (HERE / d / target).glob("*") if p.is_file())
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
