@@ -80,7 +80,7 @@ class TcpClient:
 
     def __init__(self, writer: asyncio.StreamWriter, now: float) -> None:
         self.writer = writer
-        self.last = now  # when it last sent a query or was sent an answer
+        self.last = now  # when it connected or last sent a query
         self.pending = 0  # its queries not answered yet
         self.idle = False  # waiting for the next query, none half read
 
