@@ -96,6 +96,7 @@ def relevant(buf: bytes, r: Response) -> tuple[list[bool], set[bytes]]:
         if rec.section == 1 and owner is not None:
             at_name.setdefault(owner, []).append(i)
     chain = {r.qname}
+    has_dname = any(rec.rtype == wire.T_DNAME for rec in recs)
     dnames: set[bytes] = set()
     todo = [r.qname]
     any_type = r.qtype == wire.T_ANY
@@ -113,7 +114,7 @@ def relevant(buf: bytes, r: Response) -> tuple[list[bool], set[bytes]]:
             elif rtype != r.qtype and rtype != wire.T_RRSIG and not any_type:
                 continue
             keep[i] = True
-        for above in ancestors(name)[1:]:  # a DNAME above the name redirects it (RFC 6672)
+        for above in ancestors(name)[1:] if has_dname else ():  # a DNAME above redirects it (RFC 6672)
             for i in at_name.get(above, ()):
                 target = _target(buf, recs[i], 0) if recs[i].rtype == wire.T_DNAME else None
                 if target is None:
@@ -172,6 +173,16 @@ def scrub(buf: bytes, r: Response) -> bytes:
     a message without the rest, its names written out."""
     if not r.records:
         return buf
+    # Most answers: records of the asked type owned by a pointer to the question, no names in
+    # their data. Nothing to drop and nothing to rewrite: said without reading a name.
+    qtype, qclass = r.qtype, r.qclass
+    for rec in r.records:
+        rtype = rec.rtype
+        if (rec.section != 1 or rec.rclass != qclass or (rtype != qtype and rtype != wire.T_RRSIG)
+                or rtype in _RDATA_NAMES or buf[rec.name_off:rec.name_off + 2] != _QNAME_PTR):
+            break
+    else:
+        return buf
     keep, _chain = relevant(buf, r)
     if all(keep) and not _reads_ttls(buf, r):
         return buf
@@ -191,19 +202,26 @@ def _reads_ttls(buf: bytes, r: Response) -> bool:
     ttl = bytearray(len(buf))
     for rec in r.records:
         ttl[rec.ttl_off:rec.ttl_off + 4] = b"\x01\x01\x01\x01"
+    starts = set()  # where the question's labels start: a pointer there stays in the question
+    i = 12
+    while buf[i]:
+        starts.add(i)
+        i += buf[i] + 1
+    starts.add(i)
     for rec in r.records:
-        if _touches(buf, rec.name_off, ttl):
+        if _touches(buf, rec.name_off, ttl, starts):
             return True
         at = _RDATA_NAMES.get(rec.rtype)
-        if at is not None and rec.rdlen > at[0] and _touches(buf, rec.rdata_off + at[0], ttl):
+        if at is not None and rec.rdlen > at[0] and _touches(buf, rec.rdata_off + at[0], ttl, starts):
             return True
-        if len(at or ()) == 2 and _touches(buf, _name_end(buf, rec.rdata_off), ttl):
+        if len(at or ()) == 2 and _touches(buf, _name_end(buf, rec.rdata_off), ttl, starts):
             return True
     return False
 
 
-def _touches(buf: bytes, off: int, mask: bytearray) -> bool:
-    """The name at `off` reads a byte marked in `mask` (or does not read at all)."""
+def _touches(buf: bytes, off: int, mask: bytearray, question: set[int]) -> bool:
+    """The name at `off` reads a byte marked in `mask` (or does not read at all). A pointer to
+    a label of the question's name ends the walk: what follows is that name, up to its root."""
     n = len(buf)
     for _ in range(wire.MAX_NAME):
         if off >= n or mask[off]:
@@ -215,6 +233,8 @@ def _touches(buf: bytes, off: int, mask: bytearray) -> bool:
             if off + 1 >= n or mask[off + 1]:
                 return True
             off = ((ln & 0x3F) << 8) | buf[off + 1]
+            if off in question:
+                return False
             continue
         if ln & 0xC0 or off + 1 + ln > n or any(mask[off + 1:off + 1 + ln]):
             return True
