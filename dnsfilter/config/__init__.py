@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnsfilter.config.feeds import CATEGORIES, Feed, parse_feed  # noqa: F401 - re-exported
+from dnsfilter.config.feeds import CATEGORIES, Feed, parse_catalog_mirror, parse_feed  # noqa: F401 - re-exported
 from dnsfilter.config.profiles import (
     Device,
     Network,
@@ -216,7 +216,7 @@ def load(path: str | Path) -> Config:
 
 def from_dict(data: dict[str, Any], path: str = "") -> Config:
     known = {"general", "dns", "storage", "web", "feeds", "filter", "protection", "defaults", "profiles",
-             "devices", "network", "firewall"}
+             "devices", "network", "firewall", "catalog"}
     for k in data:
         if k not in known:
             raise ConfigError(k, N_("unknown section"))
@@ -244,7 +244,8 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
         web = Web(w.get("listen", str, "127.0.0.1:8080"))
         parse_listen(web.listen, w.key("listen"), 8080)
         w.done()
-    feeds = tuple(parse_feed(sec) for sec in _table_list(data, "feeds"))
+    mirror = parse_catalog_mirror(_section(data, "catalog"))
+    feeds = tuple(parse_feed(sec, mirror) for sec in _table_list(data, "feeds"))
     seen: set[str] = set()
     for i, fd in enumerate(feeds):
         if fd.name in seen:
