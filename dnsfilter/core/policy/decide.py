@@ -44,6 +44,10 @@ class ProfileRules:
     allow_only: bool = False
     safe_search: Mapping[bytes, bytes] | None = None  # wire name -> wire CNAME target
     budget_items: tuple[str, ...] = ()  # categories/services whose use is counted
+    # Categories this profile asks for (blocked, scheduled or budgeted) with no list in force:
+    # the promise is not kept, and a name allowed for want of a list says so in its reason.
+    unenforced: tuple[str, ...] = ()
+    fallback: Decision = ALLOW_DEFAULT  # the verdict for a name nothing matched (Policy sets it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,13 @@ class TimeState:
 
 
 NO_TIME_STATE = TimeState()
+
+
+def _fallback(unenforced: tuple[str, ...]) -> Decision:
+    """"Not on any list", and which chosen categories have no list to be on."""
+    which = (f"category {unenforced[0]}" if len(unenforced) == 1
+             else f"categories {', '.join(unenforced)}")
+    return Decision(False, Reason(f"not on any list; not enforced: no list of {which} is active"))
 _FILTERED = Ede.FILTERED
 
 
@@ -75,7 +86,8 @@ class Policy:
         for f in blocking:
             if f.category != AUTHORITY_CATEGORY:
                 self.by_category[f.category] = (*self.by_category.get(f.category, ()), f.name)
-        self.profiles = {p.name: p for p in profiles}
+        self.profiles = {p.name: replace(p, fallback=_fallback(p.unenforced)) if p.unenforced else p
+                         for p in profiles}
         self.always_allow = RuleSet(always_allow)
         self.services = services or ServiceIndex({})
         self.bypass = RuleSet(bypass)
@@ -143,7 +155,7 @@ class Policy:
         if counted:
             return Decision(False, Reason(f"counted toward the daily limit for {', '.join(counted)}",
                                           kind="budget"), count=counted)
-        return ALLOW_DEFAULT
+        return p.fallback
 
     def is_item(self, item: str, qname: bytes, qtype: int = 0, client: str | None = None) -> bool:
         """Whether `qname` belongs to a category or service id (for schedules and budgets)."""
