@@ -107,7 +107,24 @@ def assign_device_ip(ip: str, profile: str, name: str) -> Edit:
     return edit
 
 
-def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
+def household_level(doc: TOMLDocument | None = None) -> tuple[str, ...]:
+    """The categories of the household's default profile (what setup's level chose): a new
+    profile starts from them, not from the bare security set."""
+    from dnsfilter import config as config_mod
+    from webui import load_config
+
+    try:
+        cfg = config_mod.from_dict(doc.unwrap()) if doc is not None else load_config()
+    except config_mod.ConfigError:
+        return SECURITY_SET
+    prof = next((p for p in cfg.profiles if p.name == cfg.defaults.profile), None)
+    if prof is not None and prof.block_categories is not None:
+        return prof.block_categories
+    return cfg.defaults.block_categories
+
+
+def add_profile(name: str, categories: Iterable[str] | None = None) -> Edit:
+    """A new [[profiles]] entry blocking `categories` (None: the household's level)."""
     name = name.strip()
     if not name or len(name) > 64:
         raise ConfigError("name", N_("a profile needs a name of 1 to 64 characters"))
@@ -115,6 +132,7 @@ def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
     def edit(doc: TOMLDocument) -> None:
         if find_profile(doc, name) is not None:
             raise ConfigError("name", N_("a profile named %(name)r already exists"), name=name)
+        cats_new = list(categories) if categories is not None else list(household_level(doc))
         had_profiles = bool(doc.get("profiles"))
         profiles = array_of_tables(doc, "profiles")
         if not had_profiles:
@@ -130,7 +148,7 @@ def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
                 return
         entry = new_table()
         entry["name"] = name
-        entry["block_categories"] = string_array(list(categories))
+        entry["block_categories"] = string_array(cats_new)
         profiles.append(entry)
     return edit
 

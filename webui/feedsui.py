@@ -34,10 +34,12 @@ class FeedRow:
     state: str  # ok | failed | never
     status: str  # in plain words
     entries: int
+    in_force: bool = False  # a compiled set is on disk: the daemon blocks with it
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "category": self.category, "url": self.url, "enabled": self.enabled,
-                "catalog": self.catalog, "state": self.state, "status": self.status, "entries": self.entries}
+                "catalog": self.catalog, "state": self.state, "status": self.status, "entries": self.entries,
+                "in_force": self.in_force}
 
 
 def _when(ts: float) -> str:
@@ -45,7 +47,7 @@ def _when(ts: float) -> str:
 
 
 def rows(cfg: Config) -> list[FeedRow]:
-    from feeds.sync import read_status
+    from feeds.sync import read_status, set_path
 
     out = []
     for f in cfg.feeds:
@@ -61,8 +63,17 @@ def rows(cfg: Config) -> list[FeedRow]:
         else:
             state = "never"
             text = _("Not downloaded yet.")
-        out.append(FeedRow(f.name, f.category, st.url, f.enabled, f.catalog, state, text, st.entries))
+        out.append(FeedRow(f.name, f.category, st.url or f.url, f.enabled, f.catalog, state, text, st.entries,
+                           set_path(cfg, f).exists()))
     return out
+
+
+def titles(cfg: Config) -> dict[str, str]:
+    """Feed name -> the catalog's name of its list (lists added by address keep their own name)."""
+    from feeds.catalog import entries
+
+    known = entries()
+    return {f.name: known[f.catalog].name for f in cfg.feeds if f.catalog in known}
 
 
 def catalog_choices(cfg: Config) -> list[Any]:

@@ -14,10 +14,11 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
-from webui import configfile, control, edits, error_text, load_config, state, views
+from webui import configfile, control, edits, error_text, load_config, protection, state, views
 
 bp = Blueprint("pages", __name__)
 PAUSE_MINUTES = (30, 60, 120)
@@ -90,7 +91,8 @@ def profiles() -> BaseResponse:
     if request.method == "POST":
         name = request.form.get("name", "")
         try:
-            configfile.apply(state().config_path, edits.add_profile(name))
+            configfile.apply(state().config_path, protection.chain(edits.add_profile(name),
+                                                                    protection.ensure_lists(name.strip(), [])))
         except ConfigError as e:
             errors["name"] = error_text(e)
         else:
@@ -118,19 +120,38 @@ def profile(name: str) -> Response | str:
             "safe_search": bool(f.get("safe_search")),
             "block_bypass": bool(f.get("block_bypass")),
         }
+        added: list[protection.CatalogEntry] = []
         try:
-            saved = configfile.apply(state().config_path, edits.update_profile(name, form))
+            saved = configfile.apply(state().config_path, protection.chain(
+                edits.update_profile(name, form), protection.ensure_lists(name, added)))
         except ConfigError as e:
             errors[views.field_of(e.key)] = error_text(e)
         else:
             prof = next(p for p in saved.config.profiles if p.name == name)
+            cfg = saved.config
             form = None
             notice = _("Saved.") if saved.reloaded else _("Saved. The filter will use it when it next starts.")
+            if added:
+                notice = Markup("{} {}").format(notice, protection.added_words(added))
     cats = prof.block_categories if prof.block_categories is not None else cfg.defaults.block_categories
     shown = form or {"block_categories": list(cats), "block_services": list(prof.block_services),
                      "allow": list(prof.allow), "deny": list(prof.deny), "safe_search": prof.safe_search,
                      "block_bypass": prof.block_bypass}
+    states = {st.category: st for st in protection.profile_states(cfg, name)}
     return Response(render_template("profile.html", name=name, form=shown, errors=errors, notice=notice,
                                     categories=views.TOGGLE_CATEGORIES, category_name=views.CATEGORY_NAME,
-                                    category_text=views.CATEGORY_TEXT, services=views.services()),
+                                    category_text=views.CATEGORY_TEXT, services=views.services(),
+                                    states=states, words=protection.words),
                     status=400 if errors else 200)
+
+
+@bp.route("/welcome")
+def welcome() -> Response:
+    """Setup's summary: what each chosen category is blocked with, and whether it works yet.
+    While a list is still downloading the page reloads itself (no script)."""
+    cfg = load_config()
+    names = [p.name for p in cfg.profiles] or [cfg.defaults.profile]
+    summary = [(n, protection.profile_states(cfg, n)) for n in names]
+    pending = any(st.state == "pending" for _n, sts in summary for st in sts)
+    return Response(render_template("welcome.html", summary=summary, pending=pending, words=protection.words,
+                                    category_name=views.CATEGORY_NAME))

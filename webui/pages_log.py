@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
-from webui import charts, configfile, error_text, load_config, logview, state
+from webui import charts, configfile, error_text, load_config, logview, protection, state, views
 from webui.pages import bp
 
 LIVE_SECONDS = 10  # the Query log's "Live" view reloads itself this often (a meta refresh: no script)
@@ -23,7 +23,8 @@ def dashboard() -> Response:
     return Response(render_template(
         "dashboard.html", logging=logview.logging_of(cfg), summary=data["summary"],
         day=charts.chart(data["series_24h"], "24h", tz) if data["summary"] else None,
-        week=charts.chart(data["series_7d"], "7d", tz) if data["summary"] else None))
+        week=charts.chart(data["series_7d"], "7d", tz) if data["summary"] else None,
+        problems=protection.problems(cfg), words=protection.words, category_name=views.CATEGORY_NAME))
 
 
 @bp.route("/log")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 from dnsfilter.config import ConfigError
-from webui import configfile, error_text, load_config, state, timerules, views
+from webui import configfile, error_text, load_config, protection, state, timerules, views
 from webui.pages import bp
 
 # service groups (feeds.services.GROUPS) that are not also a category
@@ -46,14 +47,18 @@ def profile_time(name: str) -> Response | str:
     rows, budgets = timerules.rows_of(prof)
     if request.method == "POST":
         rows, budgets = timerules.parse_form(request.form)
+        added: list[protection.CatalogEntry] = []
         try:
-            saved = configfile.apply(state().config_path, timerules.set_time_rules(name, rows, budgets))
+            saved = configfile.apply(state().config_path, protection.chain(
+                timerules.set_time_rules(name, rows, budgets), protection.ensure_lists(name, added)))
         except ConfigError as e:
             errors[timerules.field_of(e.key)] = error_text(e)
         else:
             prof = next(p for p in saved.config.profiles if p.name == name)
             rows, budgets = timerules.rows_of(prof)
             notice = _("Saved.") if saved.reloaded else _("Saved. The filter will use it when it next starts.")
+            if added:
+                notice = Markup("{} {}").format(notice, protection.added_words(added))
     usage = timerules.usage(state().data_dir / "control.sock")
     return Response(render_template(
         "profile_time.html", name=name, rows=rows, budgets=budgets, errors=errors, notice=notice,

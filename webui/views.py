@@ -20,20 +20,20 @@ NEW_FOR = 7 * 86400  # a device nobody has placed in a profile is "new" for its 
 
 # What each category blocks, in words a parent understands.
 CATEGORY_TEXT = {
-    "ads": _l("Advertising: banners and pop-ups on websites and in apps."),
-    "trackers": _l("Trackers: services that follow what you do across sites."),
+    "ads": _l("Banners and pop-ups on websites and in apps."),
+    "trackers": _l("Services that follow what you do across sites."),
     "malware": _l("Viruses and other harmful programs."),
     "phishing": _l("Fake sites that steal passwords and bank cards."),
     "adult": _l("Pornography and other adult content."),
     "gambling": _l("Betting, casinos and lotteries."),
     "dating": _l("Dating sites and apps."),
-    "social": _l("Social networks."),
+    "social": _l("Facebook, VKontakte, Instagram and the like."),
     "games": _l("Online games."),
     "video": _l("Video sites and streaming."),
     "drugs": _l("Drugs and alcohol."),
     "violence": _l("Violence, weapons and hate."),
     "piracy": _l("Pirated films, music and programs."),
-    "bypass": _l("Ways around the filter: VPNs, proxies and other DNS services."),
+    "bypass": _l("VPNs, proxies and other DNS services that get around the filter."),
     "custom": _l("Your own lists."),
 }
 CATEGORY_NAME = {

@@ -53,6 +53,7 @@ class Daemon:
         self.started = time.time()
         self.reloads = 0
         self.sync_task: asyncio.Task[None] | None = None
+        self.sync_wake = asyncio.Event()  # a reload may add feeds: their first sync starts at once
         self.doh: Refresher | None = None  # worker 0 (or the only process) refreshes the DoH sets
         self.gc_task: asyncio.Task[None] | None = None
         self.household: Household | None = None
@@ -95,8 +96,11 @@ class Daemon:
         self.gc_task = loop.create_task(pauses.full_collections(self._answered))
         addrs = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.server.addresses())
         names = sum(len(s) for s in self.matcher.sets.values())
-        log.info("ready: answering on %s (UDP and TCP); %d feed(s), %d names; upstreams: %s", addrs,
-                 len(self.matcher.sets), names, ", ".join(u.text for u in self.cfg.dns.upstreams))
+        from dnsfilter.shell.webproc import url
+
+        web = f"; web UI: {url(self.cfg)}" if self.cfg.web is not None and self.worker in (None, 0) else ""
+        log.info("ready: answering on %s (UDP and TCP); %d feed(s), %d names; upstreams: %s%s", addrs,
+                 len(self.matcher.sets), names, ", ".join(u.text for u in self.cfg.dns.upstreams), web)
         await self.stopping.wait()
         log.info("stopping: finishing queries in flight")
         if self.sync_task is not None:
@@ -173,6 +177,7 @@ class Daemon:
             if self.household is not None:
                 self.household.cfg = new
             pauses.settle()
+            self.sync_wake.set()
             self.reloads += 1
             msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
             log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
@@ -213,8 +218,19 @@ class Daemon:
             # after a sync, recompute what is due from the clock (a sync may take long); a sync
             # that crashed recorded nothing, so it would stay due: pause rather than spin
             delay = 60.0 if crashed else 0.0 if due else min(max(wake - time.time(), 0.2), 60.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), delay)
+            if delay:
+                await self._sync_pause(delay)
+
+    async def _sync_pause(self, delay: float) -> None:
+        """Wait `delay` seconds, or less: until the daemon stops or a reload (which may have
+        added a feed: a parent who just chose a category waits for its list, not for a minute)."""
+        self.sync_wake.clear()
+        waits = [asyncio.ensure_future(self.stopping.wait()), asyncio.ensure_future(self.sync_wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _reload_after_sync(self) -> None:
         if self.worker is not None:

@@ -28,9 +28,15 @@ from tests.webui.browser import (
     full_page_png,
     missing_browser,
     query,
+    setup_code_in_log,
     wait_for,
     web_up,
 )
+from tests.webui.browser import by as _by
+from tests.webui.browser import click_and_wait as _click_and_wait
+from tests.webui.browser import select_text as _select
+from tests.webui.browser import stale_ok as _stale_ok
+from tests.webui.browser import submit as _submit
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(missing_browser() is not None, reason=missing_browser() or "")]
@@ -67,35 +73,6 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-def _by(driver: Any, css: str) -> Any:
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.CSS_SELECTOR, css)
-
-
-def _select(driver: Any, css: str, text: str) -> None:
-    from selenium.webdriver.support.ui import Select
-
-    Select(_by(driver, css)).select_by_visible_text(text)
-
-
-def _submit(driver: Any, form_css: str) -> None:
-    """Click the form's submit button and wait for the next page (bounded)."""
-    old = _by(driver, "html")
-    _by(driver, f"{form_css} button[type=submit]").click()
-    wait_for("the next page", lambda: not _stale_ok(old), timeout=15, every=0.1)
-
-
-def _stale_ok(element: Any) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    try:
-        element.tag_name  # noqa: B018 - touching it tells whether the old page is gone
-        return True
-    except StaleElementReferenceException:
-        return False
-
-
 def _kid_card(driver: Any, base: str) -> Any:
     from selenium.webdriver.common.by import By
 
@@ -112,15 +89,13 @@ def test_parent_blocks_tiktok_for_one_device(appliance: tuple[DaemonProcess, str
 
     browser.get(f"{base}/")
     wait_for("the setup page", lambda: browser.current_url.endswith("/setup"))
+    _by(browser, "#code").send_keys(setup_code_in_log(daemon.log()))
     _by(browser, "#password").send_keys(PASSWORD)
     _by(browser, "#password2").send_keys(PASSWORD)
     _select(browser, "#timezone", "Asia/Almaty")
+    _by(browser, "input[name=level][value=basic]").click()
     _submit(browser, "main form")
-    assert browser.current_url.endswith("/login"), browser.page_source[:2000]
-
-    _by(browser, "#password").send_keys(PASSWORD)
-    _submit(browser, "main form")
-    assert browser.current_url == f"{base}/", browser.page_source[:2000]  # the Dashboard
+    assert browser.current_url.endswith("/welcome"), browser.page_source[:2000]  # logged in: setup's summary
 
     browser.get(f"{base}/profiles")
     _by(browser, "#name").send_keys("Kids")
@@ -216,12 +191,6 @@ def _page_back_and_forth(browser: Any, base: str) -> None:
     assert _by(browser, "li.entry").text != newest
     _click_and_wait(browser, ".pager a.newer")
     assert _by(browser, "li.entry").text == newest
-
-
-def _click_and_wait(browser: Any, css: str) -> None:
-    old = _by(browser, "html")
-    _by(browser, css).click()
-    wait_for(f"the page after {css}", lambda: not _stale_ok(old))
 
 
 PAGES = ["/", "/log", "/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/settings"]
