@@ -163,8 +163,9 @@ def reconfigure(engine: Engine, cfg: Config, matcher: Matcher) -> None:
     engine.time = build_time_rules(cfg, old.pauses if old is not None else None)
     if old is not None and engine.time is not None:
         carry_budgets(old, engine.time)
+        engine.time.overrides = old.overrides  # kept in the runtime store, not the config
     engine.forget_all()
-    engine.fast = FastPath(d.fastpath_size)
+    engine.fast = FastPath(d.fastpath_size)  # override tables included: every answer is rebuilt
 
 
 def carry_budgets(old: TimeRules, new: TimeRules) -> None:

@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
-    k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics", "usage"],
+    k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics", "usage",
+                                       "overrides"],
                    help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP)")
     k.add_argument("args", nargs="*", help=argparse.SUPPRESS)
 
@@ -193,7 +194,9 @@ def _check(args: argparse.Namespace) -> int:
     if engine.time is not None:  # the running daemon's pauses and budgets, as last saved
         from dnsfilter.shell.household import Household
 
-        Household(cfg, lambda: engine).load_state()
+        hh = Household(cfg, lambda: engine)
+        hh.load_state()
+        hh.load_overrides()
     q = wire.parse_query(wire.build_query(0, qname, qtype))
     out: dict[str, object] = {"name": wire.wire_to_text(qname), "type": args.type.upper(), "client": args.client,
                               "at": at.isoformat()}

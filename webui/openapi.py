@@ -115,6 +115,17 @@ SCHEMAS: dict[str, Any] = {
                                "household_allows": {"type": "boolean", "description": "a block for a profile "
                                                     "that the household's [filter] allow list still overrides"},
                                "reload_message": {"type": "string"}}},
+    "Override": {"type": "object", "required": ["id", "target", "name", "action", "until"],
+                 "properties": {"id": {"type": "integer"}, "target": {"type": "string"}, "name": {"type": "string"},
+                                "action": {"enum": ["allow", "block"]},
+                                "until": {"type": ["number", "null"], "description": "epoch seconds; null: until removed"},
+                                "source": {"type": "string"}, "ok": {"const": True}}},
+    "OverrideRequest": {"type": "object", "required": ["target", "name", "action", "for"],
+                        "properties": {"target": {"type": "string", "description": "device:ID or profile:NAME"},
+                                       "name": {"type": "string", "description": "a host name; covers its subdomains"},
+                                       "action": {"enum": ["allow", "block"]},
+                                       "for": {"enum": ["15m", "1h", "today", "always"],
+                                               "description": "today: until local midnight in [general].timezone"}}},
 }
 
 _MAC = _path("mac", "the device's MAC address, or the id of a device seen without one")
@@ -151,7 +162,7 @@ PATHS: dict[str, Any] = {
             {"type": "object", "required": ["ok", "default", "profiles"],
              "properties": {"ok": {"const": True}, "default": {"type": "string"},
                             "profiles": {"type": "array", "items": _ref("Profile")}}})),
-        "post": _op("Add a profile (blocks the security categories to start with)", _json(_ref("Saved")),
+        "post": _op("Add a profile (it starts from the household's level; the lists its categories need are turned on)", _json(_ref("Saved")),
                     unsafe=True, body={"type": "object", "required": ["name"],
                                        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64}}}),
     },
@@ -241,6 +252,16 @@ PATHS: dict[str, Any] = {
                                unsafe=True, body=_ref("LogEditRequest"))},
     "/log/block": {"post": _op("Block a name for a device's profile (or everyone)", _json(_ref("LogEdit")),
                                unsafe=True, body=_ref("LogEditRequest"))},
+    "/overrides": {
+        "get": _op("The expiring allows and blocks that hold now", _json(
+            {"type": "object", "required": ["ok", "overrides"],
+             "properties": {"ok": {"const": True}, "overrides": {"type": "array", "items": _ref("Override")}}})),
+        "post": _op("Allow or block a name for a device or a profile, for a while: applied within the request",
+                    _json(_ref("Override")), unsafe=True, body=_ref("OverrideRequest"))},
+    "/overrides/{id}": {"delete": _op("End an allow or block now", _json(
+        {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}}}), unsafe=True,
+                                      params=[{"name": "id", "in": "path", "required": True,
+                                               "schema": {"type": "integer"}, "description": "its id"}])},
 }
 
 

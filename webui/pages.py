@@ -18,7 +18,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
-from webui import configfile, control, edits, error_text, load_config, protection, state, views
+from webui import configfile, control, edits, error_text, load_config, overrides, protection, state, views
 
 bp = Blueprint("pages", __name__)
 PAUSE_MINUTES = (30, 60, 120)
@@ -141,8 +141,22 @@ def profile(name: str) -> Response | str:
     return Response(render_template("profile.html", name=name, form=shown, errors=errors, notice=notice,
                                     categories=views.TOGGLE_CATEGORIES, category_name=views.CATEGORY_NAME,
                                     category_text=views.CATEGORY_TEXT, services=views.services(),
-                                    states=states, words=protection.words),
+                                    states=states, words=protection.words, temporary=overrides.active(cfg, name),
+                                    messages=get_flashed_messages(with_categories=True)),
                     status=400 if errors else 200)
+
+
+@bp.route("/overrides/<int:ident>/end", methods=["POST"])
+def override_end(ident: int) -> BaseResponse:
+    """End an allow/block before its time ("End now" on the profile page)."""
+    cfg = load_config()
+    if overrides.end(cfg, ident):
+        flash(_("The rule was removed."), "ok")
+    else:
+        flash(_("This rule had already ended."), "error")
+    back = request.form.get("profile", "")
+    known = {p.name for p in cfg.profiles}
+    return redirect(url_for("pages.profile", name=back) if back in known else url_for("pages.profiles"))
 
 
 @bp.route("/welcome")

@@ -171,6 +171,8 @@ class Daemon:
                 if old_pool is not None:  # queries already sent on it finish there
                     asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
             reconfigure(self.engine, new, matcher)
+            if self.household is not None:
+                self.household.load_overrides()  # a worker learns of new ones this way
             old, self.cfg, self.matcher = self.cfg, new, matcher
             if self.worker in (None, 0) and (self.doh is not None or new.firewall.doh_feed):
                 await self._doh().reconfigure(old, new)  # doh_feed added, changed or removed
@@ -324,10 +326,10 @@ class Daemon:
             return {"ok": True, "metrics": await self.metrics()}
         if line == "ping":
             return {"ok": True, "message": "pong"}
-        if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage") and self.household is not None:
+        if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage", "overrides") and self.household is not None:
             return self._household_command(line)
         return {"ok": False, "message": f"unknown command {line[:40]!r} "
-                                        "(reload, status, metrics, ping, pause, resume, devices, usage)"}
+                                        "(reload, status, metrics, ping, pause, resume, devices, usage, overrides)"}
 
     async def _peer_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A worker's own socket: its counters for worker 0 (`status-self`), nothing else."""
@@ -347,6 +349,12 @@ class Daemon:
             return {"ok": True, "devices": self.household.devices()}
         if parts[0] == "usage" and len(parts) == 1:
             return {"ok": True, "usage": self.household.usage()}
+        if parts[0] == "overrides" and len(parts) == 1:  # the store's overrides changed: apply them now
+            if self.worker is not None:
+                os.kill(os.getppid(), signal.SIGHUP)  # every worker reloads, overrides included
+                return {"ok": True, "message": "reload signalled to all workers"}
+            n = self.household.load_overrides()
+            return {"ok": True, "message": f"{n} override(s) in force"}
         if parts[0] == "pause" and len(parts) == 3:
             try:
                 minutes = float(parts[2])
@@ -359,7 +367,7 @@ class Daemon:
         if parts[0] == "resume" and len(parts) == 2:
             ok, msg = self.household.resume(parts[1])
             return {"ok": ok, "message": msg}
-        return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices | usage"}
+        return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices | usage | overrides"}
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:

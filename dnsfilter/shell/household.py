@@ -68,6 +68,7 @@ class Household:
             log.warning("device store unavailable: %s", e)
         self.engine.wall_offset = time.time() - time.monotonic()
         self.load_state()
+        self.load_overrides()
         self.tasks = [loop.create_task(self._ticker()), loop.create_task(self._flusher())]
         from dnsfilter.shell.querylog_writer import QueryLogWriter
 
@@ -111,6 +112,8 @@ class Household:
                 if now - last_save >= SAVE:
                     last_save = now
                     self.save_state()
+                    if self.store is not None:  # ended overrides left the engine at their end
+                        await asyncio.to_thread(self.store.prune_overrides, now)
             except Exception:  # the boundary: housekeeping must not stop
                 log.exception("household tick failed")
 
@@ -179,6 +182,33 @@ class Household:
         except (OSError, ValueError, TypeError, KeyError) as e:
             log.warning("%s unreadable (%s): starting with no pauses and fresh budgets", path, e)
         self.engine.forget_all()
+
+    def load_overrides(self) -> int:
+        """The expiring allows/blocks from the runtime store into the engine (at start, and on
+        `ctl overrides` after the web UI wrote one); the answers built under the old set go.
+        Without a store (`dnsfilter check`) the file is opened for this read alone."""
+        from dnsfilter.core.policy.overrides import Overrides
+        from dnsfilter.storage.store import DeviceStore, StoreError
+
+        t = self.engine.time
+        if t is None:
+            return 0
+        store, own = self.store, False
+        path = self.data / "dnsfilter.db"
+        if store is None and path.exists():
+            try:
+                store, own = DeviceStore(path), True
+            except (StoreError, OSError) as e:
+                log.warning("overrides unavailable: %s", e)
+        if store is None:
+            return 0
+        try:
+            t.overrides = Overrides(store.overrides(time.time()))
+        finally:
+            if own:
+                store.close()
+        self.engine.overrides_changed()
+        return len(t.overrides)
 
     def pause(self, target: str, minutes: float) -> tuple[bool, str]:
         t = self.engine.time

@@ -157,25 +157,39 @@ def _allow_from_the_query_log(browser: Any, base: str, daemon: DaemonProcess) ->
     row = _log_row(browser, base)
     old = _by(browser, "html")
     row.find_element(By.CSS_SELECTOR, "button.allow").click()
-    wait_for("the page after Allow this", lambda: not _stale_ok(old))
-    assert "tiktok.com is now allowed in the profile Kids." in _by(browser, "main").text, _by(browser, "main").text
-    assert 'allow = ["tiktok.com"]' in daemon.config_path.read_text()
-    assert "# written by the browser test" in daemon.config_path.read_text()
+    wait_for("the question after Allow this", lambda: not _stale_ok(old))
+    # it asks first: this device or the profile, for how long, and says it wins over bedtime
+    assert "Allow tiktok.com?" in _by(browser, "h1").text and "even at bedtime" in _by(browser, "main").text
+    _by(browser, "input[name=scope][value=device]").click()
+    _by(browser, "input[name=for][value='1h']").click()
+    _submit(browser, "main form")
+    assert "tiktok.com is allowed on 127.0.0.2 until" in _by(browser, "main").text, _by(browser, "main").text
+    text = daemon.config_path.read_text()
+    assert "tiktok.com" not in text.split("block_services")[0] and 'allow = ["tiktok.com"]' not in text  # no setting
     clicked = time.monotonic()
     wait_for("tiktok.com to resolve for 127.0.0.2 after Allow this",
              lambda: answer_ips(query(daemon.port, "tiktok.com", KID)) == [REAL], timeout=5)
     print(f"\nquery log row shown after {shown:.1f}s; tiktok.com resolved {time.monotonic() - clicked:.2f}s "
           "after the Allow this page came back")
 
-    # and back: "Block this" on an answered tiktok.com row takes it off the allow list again
+    # and back: "Block this" on an answered tiktok.com row, for the device: the newer rule counts
     row = wait_for("an answered tiktok.com lookup of 127.0.0.2 on the Query log page",
                    lambda: _log_row(browser, base, "answered"), timeout=20, every=1.0)
     old = _by(browser, "html")
     row.find_element(By.CSS_SELECTOR, "button.block").click()
-    wait_for("the page after Block this", lambda: not _stale_ok(old))
-    assert "tiktok.com is now blocked in the profile Kids." in _by(browser, "main").text
+    wait_for("the question after Block this", lambda: not _stale_ok(old))
+    _by(browser, "input[name=scope][value=device]").click()
+    _by(browser, "input[name=for][value=today]").click()
+    _submit(browser, "main form")
+    assert "tiktok.com is blocked on 127.0.0.2 until 00:00." in _by(browser, "main").text
     wait_for("tiktok.com to be blocked again for 127.0.0.2 after Block this",
              lambda: answer_ips(query(daemon.port, "tiktok.com", KID)) == ["0.0.0.0"], timeout=5)
+    # the profile's page lists the rule and ends it
+    browser.get(f"{base}/profiles/Kids")
+    assert "Rules for now" in _by(browser, "main").text
+    _click_and_wait(browser, "form[action*='/overrides/'] button")
+    assert "The rule was removed." in _by(browser, "main").text
+    assert answer_ips(query(daemon.port, "tiktok.com", KID)) == ["0.0.0.0"]  # the profile blocks TikTok anyway
 
 
 def _page_back_and_forth(browser: Any, base: str) -> None:

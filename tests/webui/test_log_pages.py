@@ -111,7 +111,11 @@ def test_bad_filters_get_a_clear_message(logged: FlaskClient, query: str) -> Non
 
 
 def _post(c: FlaskClient, verb: str, **data: str) -> str:
+    """The ask page's POST, "always" for the profile: the config edit (tests/webui/test_log_ask.py
+    has the other choices, which make expiring rules)."""
     data.setdefault("csrf_token", csrf_of(c, "/log"))
+    data.setdefault("scope", "profile")
+    data.setdefault("for", "always")
     r = c.post(f"/log/{verb}", data=data, follow_redirects=True)
     assert r.status_code == 200
     return r.get_data(as_text=True)

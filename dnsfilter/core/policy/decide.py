@@ -2,6 +2,7 @@
 
 Precedence, highest first (ARCHITECTURE.md §3; docs/profiles.md has it as a table):
 1. authority lists — for every client, always (EDE 16 Censored);
+1b. expiring allows/blocks of the device, then of its profile (`overrides.py`, in the TimeState);
 2. the profile's own allow/deny plus the household `[filter]` rules: the most specific
    entry wins, `allow` on a tie;
 3. `[protection].always_allow` — never blocked by anything below;
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from dnsfilter.core.model import ALLOW_DEFAULT, AUTHORITY_CATEGORY, Decision, Ede, Reason, ede_for_category
 from dnsfilter.core.policy.matcher import Keys, Matcher, Verdict
+from dnsfilter.core.policy.overrides import OverrideSet
 from dnsfilter.core.policy.rulesets import RuleSet, ServiceIndex
 
 __all__ = ["FeedInfo", "Policy", "ProfileRules", "RuleSet", "TimeState", "NO_TIME_STATE"]
@@ -60,6 +62,7 @@ class TimeState:
     paused: Reason | None = None
     block_all: Reason | None = None
     items: tuple[tuple[str, Reason], ...] = ()
+    overrides: OverrideSet | None = None  # expiring allows/blocks that hold (policy/overrides.py)
 
 
 NO_TIME_STATE = TimeState()
@@ -108,6 +111,10 @@ class Policy:
                 return self._feed_block(hit[0], keys, hit[1], explain)
         if authority_only:
             return ALLOW_DEFAULT
+        if state.overrides is not None:  # a parent's "allow/block this for now": above all but authority
+            o = state.overrides.match(qname)
+            if o is not None:
+                return (self._safe(p, qname) or o) if not o.blocked else o
         allow, deny = p.allow.match(qname), p.deny.match(qname)
         if deny is not None and (allow is None or deny[0] < allow[0]):
             return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1],
