@@ -72,8 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
     k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics", "usage",
-                                       "overrides"],
-                   help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP)")
+                                       "overrides", "budget"],
+                   help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP) | "
+                        "budget PROFILE DEVICE ITEM +MINUTES|reset")
     k.add_argument("args", nargs="*", help=argparse.SUPPRESS)
 
     sc = sub.add_parser("setup-code", help="the web UI's one-time setup code (for installers; made if missing)")

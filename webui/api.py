@@ -104,7 +104,8 @@ def _profile_json(cfg: Any, p: Any) -> dict[str, Any]:
     return {"name": p.name,
             "block_categories": list(p.block_categories if p.block_categories is not None else default_categories),
             "block_services": list(p.block_services), "allow": list(p.allow), "deny": list(p.deny),
-            "safe_search": p.safe_search, "block_bypass": p.block_bypass, **timerules.as_json(p),
+            "safe_search": p.safe_search, "block_bypass": p.block_bypass, "privacy": p.privacy,
+            **timerules.as_json(p),
             "not_enforced": [st.category for st in protection.profile_states(cfg, p.name)
                              if not st.enforced]}
 
@@ -125,7 +126,7 @@ def add_profile() -> Response:
 
 
 _TYPES = {"block_categories": list, "block_services": list, "allow": list, "deny": list,
-          "safe_search": bool, "block_bypass": bool}
+          "safe_search": bool, "block_bypass": bool, "privacy": str}
 
 
 @bp.patch("/profiles/<name>")
@@ -145,6 +146,7 @@ def update_profile(name: str) -> Response:
         if not isinstance(value, kind) or (isinstance(value, list)
                                            and not all(isinstance(v, str) for v in value)):
             return _error(400, _("%(key)s must be a list of strings", key=key) if kind is list else
+                          _("%(key)s must be a string", key=key) if kind is str else
                           _("%(key)s must be true or false", key=key), key)
     cfg = load_config()
     prof = next((p for p in cfg.profiles if p.name == name), None)

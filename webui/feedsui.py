@@ -42,8 +42,11 @@ class FeedRow:
                 "in_force": self.in_force}
 
 
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+def _when(ts: float, tz: str) -> str:
+    """Local time in [general].timezone (the process's own zone may be anything)."""
+    import zoneinfo
+
+    return dt.datetime.fromtimestamp(ts, zoneinfo.ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
 def rows(cfg: Config) -> list[FeedRow]:
@@ -56,10 +59,10 @@ def rows(cfg: Config) -> list[FeedRow]:
             state = "failed"
             text = _("The last download failed: %(e)s", e=feed_error_text(st.error))
             if st.last_success:
-                text += " " + _("The list from %(t)s is still used.", t=_when(st.last_success))
+                text += " " + _("The list from %(t)s is still used.", t=_when(st.last_success, cfg.general.timezone))
         elif st.last_success:
             state = "ok"
-            text = _("Up to date: %(n)d sites, checked %(t)s.", n=st.entries, t=_when(st.last_success))
+            text = _("Up to date: %(n)d sites, checked %(t)s.", n=st.entries, t=_when(st.last_success, cfg.general.timezone))
         else:
             state = "never"
             text = _("Not downloaded yet.")

@@ -80,6 +80,7 @@ SCHEMAS: dict[str, Any] = {
                                "safe_search": {"type": "boolean"}, "block_bypass": {"type": "boolean"},
                                "schedules": {"type": "array", "items": _ref("Schedule")},
                                "budgets": _ref("Budgets"),
+                               "privacy": {"enum": ["full", "anonymous", "counts", "off"]},
                                "not_enforced": {**_STRINGS, "description": "chosen categories with no list in "
                                                 "force yet (downloading, failed, or none turned on)"}}},
     "ProfileChanges": {"type": "object", "minProperties": 1, "additionalProperties": False,
@@ -87,6 +88,7 @@ SCHEMAS: dict[str, Any] = {
                        "properties": {"block_categories": _STRINGS, "block_services": _STRINGS,
                                       "allow": _STRINGS, "deny": _STRINGS, "safe_search": {"type": "boolean"},
                                       "block_bypass": {"type": "boolean"},
+                                      "privacy": {"enum": ["full", "anonymous", "counts", "off"]},
                                       "schedules": {"type": "array", "items": _ref("Schedule")},
                                       "budgets": _ref("Budgets")}},
     "Feed": {"type": "object", "required": ["name", "category", "url", "enabled", "state", "status", "entries"],

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Response, render_template, request
+from flask import Response, flash, get_flashed_messages, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
-from webui import configfile, error_text, load_config, protection, state, timerules, views
+from webui import configfile, conflicts, control, error_text, load_config, protection, state, timerules, views
 from webui.pages import bp
 
 # service groups (feeds.services.GROUPS) that are not also a category
@@ -63,5 +64,30 @@ def profile_time(name: str) -> Response | str:
     return Response(render_template(
         "profile_time.html", name=name, rows=rows, budgets=budgets, errors=errors, notice=notice,
         days=timerules.DAYS, day_names=timerules.DAY_NAMES, items=item_choices(), labels=dict(item_choices()), usage=usage,
-        usage_rows=timerules.usage_rows(usage, name, device_names()) if usage.running else []),
+        usage_rows=timerules.usage_rows(usage, name, device_names()) if usage.running else [],
+        conflicts=conflicts.of_profile(load_config(), name, dict(item_choices())),
+        messages=get_flashed_messages(with_categories=True)),
         status=400 if errors else 200)
+
+
+@bp.route("/profiles/<name>/budget", methods=["POST"])
+def profile_budget(name: str) -> BaseResponse:
+    """"+30 min today" or "Reset today" for one device's daily limit (the daemon keeps the use)."""
+    cfg = load_config()
+    prof = next((p for p in cfg.profiles if p.name == name), None)
+    f = request.form
+    device, item, change = f.get("device", ""), f.get("item", ""), f.get("change", "")
+    label = dict(item_choices()).get(item, item)
+    who = device_names().get(device, device)
+    if prof is None or item not in dict(prof.budgets) or change not in ("+30", "reset") or not device \
+            or any(c.isspace() for c in device):
+        flash(_("The request could not be handled."), "error")
+    else:
+        reply = control.send(state().data_dir / "control.sock", f"budget {name} {device} {item} {change}")
+        if not reply.ok:
+            flash(_("Not done: %(m)s", m=reply.reason), "error")
+        elif change == "+30":
+            flash(_("30 more minutes of %(i)s today for %(d)s.", i=label, d=who), "ok")
+        else:
+            flash(_("%(d)s starts %(i)s from zero today.", d=who, i=label), "ok")
+    return redirect(url_for("pages.profile_time", name=name) if prof is not None else url_for("pages.profiles"))

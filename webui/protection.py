@@ -184,9 +184,11 @@ def ensure_lists(profile: str | None, added: list[CatalogEntry]) -> Edit:
     profile) now asks for gets the catalog's list when it has none; `added` receives them, so
     the page can say which lists and from where."""
     def edit(doc: TOMLDocument) -> None:
-        from dnsfilter import config as config_mod
+        from pathlib import Path
 
-        cfg = config_mod.from_dict(doc.unwrap())  # the result so far; a mistake is the caller's ConfigError
+        from webui.configfile import validate
+
+        cfg = validate(doc, Path(""))  # the result so far; a mistake is the caller's ConfigError, items named
         name = profile or cfg.defaults.profile
         p = next((p for p in cfg.profiles if p.name == name), None)
         entries = lists_to_enable(cfg, wanted(cfg, name), builtin_bypass=p is not None and p.block_bypass)

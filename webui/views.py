@@ -124,6 +124,29 @@ def services() -> list[tuple[str, str]]:
     return sorted(((sid, s.title) for sid, s in load_services().items()), key=lambda t: t[1].lower())
 
 
+GROUP_TITLE = {
+    "social": _l("Social networks"), "video": _l("Video"), "games": _l("Games"), "messaging": _l("Messengers"),
+    "streaming": _l("Films and music streaming"), "ai": _l("AI chat bots"), "dating": _l("Dating"),
+    "adult": _l("Adult content"), "shopping": _l("Online shops"),
+}
+
+
+def services_by_group(find: str = "") -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(group id, its title, [(id, title)]) of the services whose title or id contains `find`
+    (all when empty), groups in a fixed order, empty groups left out."""
+    from feeds.services import GROUPS, load_services
+
+    needle = find.strip().lower()
+    found = {sid: s for sid, s in load_services().items()
+             if not needle or needle in s.title.lower() or needle in sid}
+    out = []
+    for g in GROUPS:
+        items = sorted(((sid, s.title) for sid, s in found.items() if s.group == g), key=lambda t: t[1].lower())
+        if items:
+            out.append((g, str(GROUP_TITLE.get(g, g)), items))
+    return out
+
+
 def field_of(key: str) -> str:
     """The form field a ConfigError key points at: `profiles[2].deny[0]` → `deny`."""
     last = key.rsplit(".", 1)[-1]

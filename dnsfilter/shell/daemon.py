@@ -326,10 +326,11 @@ class Daemon:
             return {"ok": True, "metrics": await self.metrics()}
         if line == "ping":
             return {"ok": True, "message": "pong"}
-        if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage", "overrides") and self.household is not None:
+        if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage", "overrides", "budget") \
+                and self.household is not None:
             return self._household_command(line)
         return {"ok": False, "message": f"unknown command {line[:40]!r} "
-                                        "(reload, status, metrics, ping, pause, resume, devices, usage, overrides)"}
+                                        "(reload, status, metrics, ping, pause, resume, devices, usage, overrides, budget)"}
 
     async def _peer_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A worker's own socket: its counters for worker 0 (`status-self`), nothing else."""
@@ -367,7 +368,11 @@ class Daemon:
         if parts[0] == "resume" and len(parts) == 2:
             ok, msg = self.household.resume(parts[1])
             return {"ok": ok, "message": msg}
-        return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices | usage | overrides"}
+        if parts[0] == "budget" and len(parts) == 5:  # budget PROFILE DEVICE ITEM +MINUTES|reset
+            ok, msg = self.household.budget(parts[1], parts[2], parts[3], parts[4])
+            return {"ok": ok, "message": msg}
+        return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices | usage | overrides"
+                                        " | budget PROFILE DEVICE ITEM +MINUTES|reset"}
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:

@@ -256,6 +256,30 @@ class Household:
         except ValueError:
             return None
 
+    def budget(self, profile: str, device: str, item: str, change: str) -> tuple[bool, str]:
+        """`+MINUTES` (more for today) or `reset` (start from zero) of one device's budget."""
+        t = self.engine.time
+        pt = t.profiles.get(profile) if t is not None else None
+        if pt is None or pt.budgets is None:
+            return False, f"profile {profile!r} has no daily limits"
+        normal = self._normal_target(f"device:{device}")
+        if normal is None:
+            return False, "unknown device (a MAC or an address)"
+        device = normal.partition(":")[2]
+        now = time.time()
+        try:
+            if change == "reset":
+                pt.budgets.reset(device, item, now)
+            elif change.startswith("+") and change[1:].isdigit():
+                pt.budgets.extend(device, item, int(change[1:]), now)
+            else:
+                return False, "change must be +MINUTES or reset"
+        except ValueError as e:
+            return False, str(e)
+        self.engine.forget_device(device)  # a spent budget may be open again: its state is rebuilt
+        self.save_state()
+        return True, f"{item} for {device}: {change}"
+
     def devices(self) -> list[dict[str, Any]]:
         return list(self.store.list_devices()) if self.store is not None else []
 
@@ -273,8 +297,9 @@ class Household:
                 continue
             devices = {}
             for device in b.devices():
-                items = {item: {"used": b.used(device, item, now), "limit": limit} for item, limit in b.limits.items()}
-                if any(v["used"] for v in items.values()):  # yesterday's devices are not shown
+                items = {item: {"used": b.used(device, item, now), "limit": b.limit_today(device, item, now),
+                                "extra": b.extra(device, item, now)} for item in b.limits}
+                if any(v["used"] or v["extra"] for v in items.values()):  # yesterday's devices are not shown
                     devices[device] = items
             out[name] = {"limits": dict(b.limits), "reset_at": b.reset_at(now), "devices": devices}
         return out

@@ -274,6 +274,14 @@ class DeviceStore:
 
     # ------------------------------------------------------------ devices
 
+    def forget(self, device: str) -> bool:
+        """Remove a device's record (the Devices page's "Forget"); its overrides go with it.
+        It comes back, as new, when it next uses the network."""
+        with self._lock:
+            gone = self._db.execute("DELETE FROM devices WHERE id = ?", (device,)).rowcount > 0
+            self._db.execute("DELETE FROM overrides WHERE target = ?", (f"device:{device}",))
+            return gone
+
     def set_profile(self, device: str, profile: str | None) -> bool:
         """Record the profile the UI assigned; False when the device is unknown."""
         with self._lock:

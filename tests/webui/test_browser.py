@@ -101,8 +101,9 @@ def test_parent_blocks_tiktok_for_one_device(appliance: tuple[DaemonProcess, str
     _by(browser, "#name").send_keys("Kids")
     _submit(browser, "main form")
     assert browser.current_url.endswith("/profiles/Kids"), browser.page_source[:2000]
+    _by(browser, "details#group-video summary").click()
     _by(browser, "input[name=service][value=tiktok]").click()
-    _submit(browser, "main form")
+    _click_and_wait(browser, "button.save")
     assert "Saved." in _by(browser, "main").text
 
     card = wait_for("the 127.0.0.2 device on the Devices page", lambda: _kid_card(browser, base), timeout=20)

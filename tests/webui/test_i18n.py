@@ -137,11 +137,11 @@ def test_config_errors_next_to_a_field_are_translated(set_up: Flask, lang: str, 
     c.post("/language", data=dict(csrf_token=csrf_of(c, "/profiles/Kids"), lang="en"))
     r = c.post("/profiles/Kids", data=dict(csrf_token=csrf_of(c, "/profiles/Kids"), deny="bad!name"))
     text = _field_error(r.get_data(as_text=True), "deny").replace("&#39;", "'")
-    assert text == "Profile 2, blocked sites, entry 1: 'bad!name' is not a valid domain name"
+    assert text == "Profile “Kids”, blocked sites, entry 1: 'bad!name' is not a valid domain name"
 
 
-WHERE = {"ru": ("Профиль 2, заблокированные сайты, запись 1: ", "Профиль 2, тихие часы 1, начало: "),
-         "kk": ("2-профиль, бұғатталған сайттар, 1-жазба: ", "2-профиль, 1-тыныш сағаттар, басталуы: ")}
+WHERE = {"ru": ("Профиль «Kids», заблокированные сайты, запись 1: ", "Профиль «Kids», тихие часы 1, начало: "),
+         "kk": ("«Kids» профилі, бұғатталған сайттар, 1-жазба: ", "«Kids» профилі, 1-тыныш сағаттар, басталуы: ")}
 
 
 def test_config_error_messages_are_in_the_catalogs() -> None:
