@@ -240,7 +240,7 @@ def profile(name: str) -> Response | str:
                                     category_text=views.CATEGORY_TEXT, service_groups=groups, find=find,
                                     hidden_services=[s for s in list(shown["block_services"])  # type: ignore[call-overload]
                                                      if s not in shown_ids],
-                                    states=states, words=protection.words, temporary=overrides.active(cfg, name),
+                                    states=states, words=protection.words, prefix=protection.prefix, temporary=overrides.active(cfg, name),
                                     conflicts=conflicts.of_profile(cfg, name, _labels()),
                                     privacy_text=logview.PRIVACY_TEXT, log_days=cfg.storage.log_days,
                                     pause_minutes=PAUSE_MINUTES,
@@ -273,10 +273,11 @@ def _labels() -> dict[str, str]:
 @bp.route("/welcome")
 def welcome() -> Response:
     """Setup's summary: what each chosen category is blocked with, and whether it works yet.
-    While a list is still downloading the page reloads itself (no script)."""
+    While a list is still downloading it offers "Check again" (no timed reload: WCAG 2.2.1)."""
     cfg = load_config()
     names = [p.name for p in cfg.profiles] or [cfg.defaults.profile]
     summary = [(n, protection.profile_states(cfg, n)) for n in names]
     pending = any(st.state == "pending" for _n, sts in summary for st in sts)
     return Response(render_template("welcome.html", summary=summary, pending=pending, words=protection.words,
+                                    prefix=protection.prefix,
                                     category_name=views.CATEGORY_NAME))

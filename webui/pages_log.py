@@ -25,7 +25,8 @@ def dashboard() -> Response:
         "dashboard.html", logging=logview.logging_of(cfg), summary=data["summary"],
         day=charts.chart(data["series_24h"], "24h", tz) if data["summary"] else None,
         week=charts.chart(data["series_7d"], "7d", tz) if data["summary"] else None,
-        problems=protection.problems(cfg), words=protection.words, category_name=views.CATEGORY_NAME))
+        problems=protection.problems(cfg), words=protection.words, prefix=protection.prefix,
+        category_name=views.CATEGORY_NAME))
 
 
 @bp.route("/log")

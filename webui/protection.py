@@ -240,7 +240,8 @@ def added_words(added: Iterable[CatalogEntry]) -> Markup:
 
 
 def words(st: CategoryState) -> Markup:
-    """What a parent is told about one chosen category."""
+    """What a parent is told about one chosen category (after the page's own "Not enforced
+    yet." / "Not enforced." for the states that are not, which `prefix` gives)."""
     if st.state == "ok":
         return _say(N_("Blocked with %(lists)s."), lists=Markup("; ").join(describe(x) for x in st.lists if x.in_force))
     if st.state == "stale":
@@ -249,9 +250,16 @@ def words(st: CategoryState) -> Markup:
                     status=x.row.status)
     if st.state == "pending":
         x = next(x for x in st.lists if x.row.state == "never")
-        return _say(N_("Not enforced yet: the list %(list)s is being downloaded."), list=describe(x))
+        return _say(N_("The list %(list)s is being downloaded."), list=describe(x))
     if st.failing:
         x = st.failing[0]
-        return _say(N_("Not enforced: the list %(list)s could not be downloaded. %(status)s"), list=_en(x.title),
+        return _say(N_("The list %(list)s could not be downloaded. %(status)s"), list=_en(x.title),
                     status=x.row.status)
-    return _say(N_("Not enforced: no list of this category is turned on."))
+    return _say(N_("No list of this category is turned on."))
+
+
+def prefix(st: CategoryState) -> str:
+    """"Not enforced yet" (downloading) or "Not enforced" (nothing in force), else ""."""
+    from flask_babel import gettext as _
+
+    return {"pending": _("Not enforced yet"), "missing": _("Not enforced")}.get(st.state, "")

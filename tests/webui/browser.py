@@ -153,3 +153,23 @@ def setup_code_in_log(log: str) -> str:
     m = re.search(r"setup code (\d{3}-\d{3}-\d{3})", log)
     assert m, f"no setup code in the daemon's log:\n{log[-3000:]}"
     return m.group(1)
+
+
+# ---------------------------------------------------------------- accessibility (axe-core)
+
+AXE = Path(__file__).resolve().parents[2] / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def axe_violations(driver: Any) -> list[dict[str, Any]]:
+    """axe-core (npm, installed by `make axe` into .axe/) injected into the page and run with
+    the WCAG 2.0-2.2 A/AA rules: the violations, each with its rule id and the nodes' selectors."""
+    if "axe" not in driver.execute_script("return Object.keys(window)"):
+        driver.execute_script(AXE.read_text(encoding="utf-8"))
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}, resultTypes: ['violations']})"
+        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))))"
+        ".catch(e => done([{id: 'axe-error', help: String(e), nodes: []}]));", AXE_TAGS)
+    return list(result)
