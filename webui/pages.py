@@ -265,9 +265,7 @@ def override_end(ident: int) -> BaseResponse:
 
 
 def _labels() -> dict[str, str]:
-    from webui.pages_time import item_choices
-
-    return dict(item_choices())
+    return dict(views.item_choices())
 
 
 @bp.route("/welcome")

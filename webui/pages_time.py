@@ -4,27 +4,13 @@ from __future__ import annotations
 
 from flask import Response, flash, get_flashed_messages, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
 from webui import configfile, conflicts, control, error_text, load_config, protection, state, timerules, views
 from webui.pages import bp
-
-# service groups (feeds.services.GROUPS) that are not also a category
-GROUP_NAME = {"messaging": _l("Messengers"), "streaming": _l("Films and music streaming"),
-              "ai": _l("AI chat bots"), "shopping": _l("Online shops")}
-
-
-def item_choices() -> list[tuple[str, str]]:
-    """(id, label) of what a schedule or a limit can name: categories, service groups, services."""
-    cats = [(c, str(views.CATEGORY_NAME[c])) for c in views.TOGGLE_CATEGORIES]
-    known = {c for c, _t in cats}
-    from feeds.services import GROUPS
-
-    groups = [(g, str(GROUP_NAME.get(g, g))) for g in GROUPS if g not in known]
-    return cats + groups + views.services()
+from webui.views import item_choices
 
 
 def device_names() -> dict[str, str]:

@@ -151,3 +151,18 @@ def field_of(key: str) -> str:
     """The form field a ConfigError key points at: `profiles[2].deny[0]` → `deny`."""
     last = key.rsplit(".", 1)[-1]
     return last.split("[", 1)[0] or "form"
+
+
+# service groups (feeds.services.GROUPS) that are not also a category
+GROUP_NAME = {"messaging": _l("Messengers"), "streaming": _l("Films and music streaming"),
+              "ai": _l("AI chat bots"), "shopping": _l("Online shops")}
+
+
+def item_choices() -> list[tuple[str, str]]:
+    """(id, label) of what a schedule or a limit can name: categories, service groups, services."""
+    cats = [(c, str(CATEGORY_NAME[c])) for c in TOGGLE_CATEGORIES]
+    known = {c for c, _t in cats}
+    from feeds.services import GROUPS
+
+    groups = [(g, str(GROUP_NAME.get(g, g))) for g in GROUPS if g not in known]
+    return cats + groups + services()

@@ -92,9 +92,10 @@ elif [ -f "$ETC/config.toml" ] && [ ! -L "$ETC/config.toml" ]; then
 	rm -f "$ETC/config.toml"
 	say "moved: $ETC/config.toml -> $CONF (the service may now save web UI edits)"
 else
-	sed -e 's|^data_dir = .*|data_dir = "/var/lib/dnsfilter"|' "$SRC/config.example.toml" > "$CONF.new"
-	printf '\n# The web UI, on the LAN address found at install time.\n[web]\nlisten = "%s:%s"\n' \
-		"$IP" "$WEB_PORT" >> "$CONF.new"
+	# the example's [web] listens on loopback: the web UI goes on the LAN address found now
+	sed -e 's|^data_dir = .*|data_dir = "/var/lib/dnsfilter"|' \
+		-e "s|^listen = \"127.0.0.1:8080\"|listen = \"$IP:$WEB_PORT\"  # the LAN address found at install time|" \
+		"$SRC/config.example.toml" > "$CONF.new"
 	chmod 0640 "$CONF.new"
 	check "$CONF.new"
 	mv "$CONF.new" "$CONF"

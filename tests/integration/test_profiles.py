@@ -239,7 +239,7 @@ def test_usage_command_reports_todays_minutes_per_device(zone_upstream, make_dae
     assert "Adults" not in before.data["usage"]  # no budgets, nothing to report
     assert addrs(ask(d, "rr1.googlevideo.com", "127.0.0.2")) == ["192.0.2.50"]
     after = control.send(sock, "usage").data["usage"]["Kids"]
-    assert after["devices"] == {"127.0.0.2": {"youtube": {"used": 1, "limit": 1}}}
+    assert after["devices"] == {"127.0.0.2": {"youtube": {"used": 1, "limit": 1, "extra": 0}}}
     assert after["reset_at"] > time.time()  # the next local midnight
     assert not control.send(sock, "usage now").ok  # no arguments taken
 
