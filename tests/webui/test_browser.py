@@ -23,7 +23,6 @@ from tests.webui.browser import (
     ARTIFACTS,
     PHONE,
     answer_ips,
-    chrome,
     ede_codes,
     full_page_png,
     missing_browser,
@@ -62,15 +61,6 @@ def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon
     finally:
         daemon.stop()
         up.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    driver = chrome()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _kid_card(driver: Any, base: str) -> Any:

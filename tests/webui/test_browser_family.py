@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import DaemonProcess, free_port
-from tests.support.feedserver import FeedServer, Route, serve_feeds
+from tests.support.feedserver import FeedServer, Route, serving
 from tests.support.scripted import Scripted
 from tests.webui.browser import (
     ARTIFACTS,
@@ -32,7 +32,6 @@ from tests.webui.browser import (
     answer_ips,
     axe_violations,
     by,
-    chrome,
     click_and_wait,
     full_page_png,
     missing_browser,
@@ -57,15 +56,10 @@ def lists() -> Iterator[FeedServer]:
     """Every default catalog list, served from memory (small, made up: these tests are about the UI)."""
     from feeds.catalog import entries
 
-    srv, httpd = serve_feeds()
-    for e in entries().values():
-        srv.routes[f"/{e.id}"] = Route(f"# {e.name}\nlisted-{e.category}.example.test\n".encode())
-    try:
+    with serving() as srv:
+        for e in entries().values():
+            srv.routes[f"/{e.id}"] = Route(f"# {e.name}\nlisted-{e.category}.example.test\n".encode())
         yield srv
-    finally:
-        srv.stop.set()
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -82,15 +76,6 @@ def appliance(tmp_path_factory: pytest.TempPathFactory, lists: FeedServer) -> It
     finally:
         daemon.stop()
         up.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    driver = chrome()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _shots() -> Path:

@@ -18,13 +18,12 @@ import pytest
 
 from feeds.catalog import default_for
 from tests.support.daemon import DaemonProcess, cli, free_port
-from tests.support.feedserver import FeedServer, Route, serve_feeds
+from tests.support.feedserver import FeedServer, Route, serving
 from tests.support.paths import SHARED_DATA
 from tests.support.scripted import Scripted
 from tests.webui.browser import (
     answer_ips,
     by,
-    chrome,
     click_and_wait,
     ede_codes,
     missing_browser,
@@ -56,19 +55,14 @@ def adult_names() -> list[str]:
 
 @pytest.fixture(scope="module")
 def feeds() -> Iterator[FeedServer]:
-    srv, httpd = serve_feeds()
     adult = adult_names()
-    for c in FAMILY:
-        e = default_for(c)
-        assert e is not None
-        body = "\n".join(adult) if c == "adult" else f"listed-{c}.example.test"
-        srv.routes[f"/{e.id}"] = Route(f"# {e.name}, served by the test\n{body}\n".encode())
-    try:
+    with serving() as srv:
+        for c in FAMILY:
+            e = default_for(c)
+            assert e is not None
+            body = "\n".join(adult) if c == "adult" else f"listed-{c}.example.test"
+            srv.routes[f"/{e.id}"] = Route(f"# {e.name}, served by the test\n{body}\n".encode())
         yield srv
-    finally:
-        srv.stop.set()
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +79,6 @@ def appliance(tmp_path_factory: pytest.TempPathFactory, feeds: FeedServer) -> It
     finally:
         daemon.stop()
         up.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    driver = chrome()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _main(browser: Any) -> str:

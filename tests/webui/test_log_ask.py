@@ -18,15 +18,6 @@ from flask.testing import FlaskClient
 
 from dnsfilter.storage.store import DeviceStore
 from tests.webui.helpers import LAPTOP, TABLET, csrf_of
-from tests.webui.logdata import KIDS_DEVICE, write_log
-
-
-@pytest.fixture
-def logged(client: FlaskClient, config_path: Path) -> FlaskClient:
-    with config_path.open("a", encoding="utf-8") as f:
-        f.write(KIDS_DEVICE)
-    write_log(config_path.parent / "var")
-    return client
 
 
 def _overrides(config_path: Path) -> list:

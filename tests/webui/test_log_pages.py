@@ -15,15 +15,7 @@ from dnsfilter import config as config_mod
 from dnsfilter.core.querylog import batch, log_info
 from dnsfilter.storage.logstore import FILE, LogStore
 from tests.webui.helpers import LAPTOP, TABLET, csrf_of
-from tests.webui.logdata import KIDS_DEVICE, write_log
-
-
-@pytest.fixture
-def logged(client: FlaskClient, config_path: Path) -> FlaskClient:
-    with config_path.open("a", encoding="utf-8") as f:
-        f.write(KIDS_DEVICE)
-    write_log(config_path.parent / "var")
-    return client
+from tests.webui.logdata import write_log
 
 
 def _text(client: FlaskClient, path: str) -> str:
