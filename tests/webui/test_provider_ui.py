@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.webui.helpers import CONFIG, csrf_of, do_setup, login
+from tests.webui.helpers import CONFIG, csrf_of, do_setup
 from webui import create_app
 
 PROVIDER = """
@@ -57,9 +57,14 @@ def client_for(path: Path, lang: str = "en") -> FlaskClient:
     c = app.test_client()
     if lang != "en":
         c.post("/language", data=dict(csrf_token=csrf_of(c, "/setup"), lang=lang))
-    do_setup(c, language=lang)
-    login(c)
+    do_setup(c, language=lang)  # setup logs the parent in
     return c
+
+
+def card(page: str, name: str) -> str:
+    """The Lists page's card of one list, from its heading to the end of its item."""
+    start = page.index(f'<h2><span lang="en" translate="no">{name}</span>')
+    return page[start:page.index("</li>", start)]
 
 
 LOCKED_LIST = {"en": "set by your provider", "ru": "задано провайдером", "kk": "провайдер орнатқан"}
@@ -75,8 +80,7 @@ REFUSED = {"en": "set by your provider: it cannot be changed here",
 def test_locked_items_are_shown_read_only_in_each_language(managed: Path, lang: str) -> None:
     c = client_for(managed, lang)
     page = c.get("/feeds").get_data(as_text=True)
-    national = page[page.index("<h2>national"):page.index("</li>", page.index("<h2>national"))]
-    own = page[page.index("<h2>own"):page.index("</li>", page.index("<h2>own"))]
+    national, own = card(page, "national"), card(page, "own")
     assert LOCKED_LIST[lang] in national and 'value="disable"' not in national  # no way to turn it off
     assert LOCKED_LIST[lang] not in own and 'value="disable"' in own  # the household's own list
     settings = c.get("/settings").get_data(as_text=True)
@@ -143,7 +147,7 @@ def test_an_unlocked_list_of_the_bundle_can_be_turned_off_by_the_household(manag
                       'url = "https://isp.example/ads.txt"\nformat = "domains"\ncategory = "ads"\n')
     c = client_for(managed)
     page = c.get("/feeds").get_data(as_text=True)
-    assert "set by your provider" not in page[page.index("<h2>isp-ads"):]
+    assert "set by your provider" not in card(page, "isp-ads")
     r = c.post("/feeds", data={"csrf_token": csrf_of(c, "/feeds"), "action": "disable", "feed": "isp-ads"})
     assert r.status_code == 302, r.get_data(as_text=True)
     own = {f["name"]: f for f in tomllib.loads(managed.read_text())["feeds"]}
