@@ -86,11 +86,22 @@ class Policy:
                state: TimeState = NO_TIME_STATE) -> Decision:
         """The verdict for `qname`. Feed blocks are shared per feed; with `explain` they also
         name the listed suffix that matched (never for hashed feeds). `authority_only` checks
-        the authority lists alone (for the CNAME targets of an explicitly allowed name)."""
+        the authority lists alone (for the CNAME targets of an explicitly allowed name).
+        A decision that consulted a feed's $client rule is `per_client`, allowed ones too: the
+        next client of the profile may get another answer, so it is never shared."""
+        if not self.matcher.client_rules:  # the common case: no feed has a $client rule
+            return self._decide(profile, qname, None, explain, qtype, client, authority_only, state)
+        keys = Keys(qname)
+        d = self._decide(profile, qname, keys, explain, qtype, client, authority_only, state)
+        if not d.per_client and getattr(keys, "per_client", False):
+            d = replace(d, per_client=True)
+        return d
+
+    def _decide(self, profile: str, qname: bytes, keys: Keys | None, explain: bool, qtype: int,
+                client: str | None, authority_only: bool, state: TimeState) -> Decision:
         p = self.profiles[profile]
-        keys: Keys | None = None
         if self.authority:
-            keys = Keys(qname)
+            keys = keys or Keys(qname)
             hit = self.matcher.block(keys, self.authority, qtype, client)
             if hit is not None:
                 return self._feed_block(hit[0], keys, hit[1], explain)

@@ -1,6 +1,6 @@
 """The side rules of a compiled feed: rules that depend on the query (type, client,
-denyallow) or are regexes, few per feed and evaluated in Python; and the index that lets a
-query try only the regexes that can match it."""
+denyallow), regexes and accept-all rules (`*$denyallow=…`), few per feed and evaluated in
+Python; and the index that lets a query try only the regexes that can match it."""
 
 from __future__ import annotations
 
@@ -20,16 +20,18 @@ class SideRule:
     exclude_dnstypes: frozenset[int] | None
     clients: tuple[Any, ...] | None  # ip networks
     exclude_clients: tuple[Any, ...] | None
-    denyallow: tuple[str, ...]
+    denyallow: frozenset[str]  # names whose subtrees the rule leaves alone
     regex: re.Pattern[str] | None
+    per_client: bool  # depends on the client's address ($client)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SideRule:
         nets = lambda v: None if v is None else tuple(ipaddress.ip_network(x, strict=False) for x in v)  # noqa: E731
         types = lambda v: None if v is None else frozenset(v)  # noqa: E731
+        clients, exclude = nets(d.get("clients")), nets(d.get("exclude_clients"))
         return cls(d["bits"], d.get("important", False), types(d.get("dnstypes")), types(d.get("exclude_dnstypes")),
-                   nets(d.get("clients")), nets(d.get("exclude_clients")), tuple(d.get("denyallow", ())),
-                   re.compile(d["regex"]) if d.get("regex") else None)
+                   clients, exclude, frozenset(d.get("denyallow", ())),
+                   re.compile(d["regex"]) if d.get("regex") else None, clients is not None or exclude is not None)
 
     def applies(self, qtype: int, client: str | None, dotted: str) -> bool:
         if self.dnstypes is not None and qtype not in self.dnstypes:
@@ -42,7 +44,24 @@ class SideRule:
                 return False
             if self.exclude_clients is not None and ip is not None and any(ip in n for n in self.exclude_clients):
                 return False
-        return not any(dotted == d or dotted.endswith("." + d) for d in self.denyallow)
+        if self.denyallow:  # the name or a parent listed: one set lookup per label, whatever the list's size
+            deny = self.denyallow
+            if dotted in deny:
+                return False
+            pos = dotted.find(".")
+            while pos >= 0:
+                if dotted[pos + 1 :] in deny and not _escaped(dotted, pos):
+                    return False
+                pos = dotted.find(".", pos + 1)
+        return True
+
+
+def _escaped(dotted: str, i: int) -> bool:
+    """Whether the dot at `i` is inside a label (`\\.` in the escaped text), not between two."""
+    n = 0
+    while i - n - 1 >= 0 and dotted[i - n - 1] == "\\":
+        n += 1
+    return n % 2 == 1
 
 
 def _ip(text: str | None) -> Any:

@@ -31,12 +31,13 @@ class Keys:
     dotted text (regex and hashed feeds, block reasons) and whole suffix keys, shared by
     every feed consulted and only for the suffixes some feed can hold (FeedSet.min_labels)."""
 
-    __slots__ = ("_dotted", "_hb", "_hs", "_text", "starts", "wire")
+    __slots__ = ("_dotted", "_hb", "_hs", "_text", "per_client", "starts", "wire")
     # These slots are set on first use only (an unset slot raises AttributeError).
     _text: tuple[bytes, list[int]]  # dotted bytes, label offsets in them
     _dotted: str
     _hb: list[int | None]  # name_key keys by depth
     _hs: list[int | None]  # sha256 keys by depth
+    per_client: bool  # set (True) by a lookup that consulted a $client rule: see Matcher.block
     wire: bytes
     starts: list[int]
 
@@ -157,8 +158,9 @@ class Keys:
         return [(d, name_key(self.wire[p:])) for d, p in enumerate(self.starts)]
 
     def suffix(self, depth: int) -> str:
+        """The listed suffix a verdict's depth names; `*` for an accept-all rule's (EVERY)."""
         whole, at = self._texts()
-        return whole[at[depth] :].decode("ascii")
+        return whole[at[depth] :].decode("ascii") if depth < len(at) else "*"
 
 
 def _escaped(qname: bytes) -> tuple[bytes, list[int]]:
@@ -181,13 +183,15 @@ def _escaped(qname: bytes) -> tuple[bytes, list[int]]:
 class Matcher:
     """An immutable, ordered group of named compiled feeds."""
 
-    __slots__ = ("_all", "_chosen", "_items", "_sets")
+    __slots__ = ("_all", "_chosen", "_items", "_sets", "client_rules")
 
     def __init__(self, sets: Mapping[str, FeedSet] | None = None) -> None:
         self._sets: Mapping[str, FeedSet] = MappingProxyType(dict(sets or {}))
         self._items = tuple(self._sets.items())
         self._chosen: dict[tuple[str, ...] | None, tuple[tuple[str, FeedSet], ...]] = {}
         self._all = self._pick(None)
+        # Some rule depends on the client's address: a lookup may then mark its Keys per_client.
+        self.client_rules = any(s.per_client for s in self._sets.values())
 
     @property
     def sets(self) -> Mapping[str, FeedSet]:
@@ -204,7 +208,7 @@ class Matcher:
         chosen = self._chosen.get(key)
         if chosen is None:  # which feeds a profile consults is worked out once, not per query
             wanted = None if key is None else set(key)
-            chosen = tuple(i for i in self._items if (wanted is None or i[0] in wanted) and (len(i[1]) or i[1].regex or i[1].regex_any or i[1].regex_at))
+            chosen = tuple(i for i in self._items if (wanted is None or i[0] in wanted) and not i[1].empty)
             if len(self._chosen) < 1024:
                 self._chosen[key] = chosen
         return chosen
@@ -212,7 +216,9 @@ class Matcher:
     def block(self, keys: Keys, names: Iterable[str] | None = None, qtype: int = 0,
               client: str | None = None) -> tuple[str, Verdict] | None:
         """The most specific block among the chosen feeds (first feed on a tie), or None.
-        A feed whose own exception covers the name does not block it."""
+        A feed whose own exception covers the name does not block it. When a $client rule
+        was consulted, the verdict depends on the client: `keys.per_client` is set (even when
+        nothing blocks, so that an allowed answer is not shared by the whole profile)."""
         best: tuple[str, Verdict] | None = None
         per_client = False
         wire, starts = keys.wire, keys.starts
@@ -245,8 +251,10 @@ class Matcher:
             per_client = per_client or v.per_client
             if v.blocked and (best is None or v.depth < best[1].depth):
                 best = (name, v)
-        if best is not None and per_client and not best[1].per_client:
-            best = (best[0], Verdict(True, best[1].depth, True))
+        if per_client:
+            keys.per_client = True
+            if best is not None and not best[1].per_client:
+                best = (best[0], Verdict(True, best[1].depth, True))
         return best
 
     def allows(self, keys: Keys, names: Iterable[str], qtype: int = 0, client: str | None = None) -> Verdict | None:
@@ -257,6 +265,8 @@ class Matcher:
                 v = s.verdicts[d] if d >= 0 else None
             else:
                 v = s.evaluate(keys.for_set(s), qtype, client, keys.dotted)
-            if v is not None and not v.blocked:
+                if v is not None and v.per_client:
+                    keys.per_client = True
+            if v is not None and not v.blocked and v.depth >= 0:  # depth -1: no rule applied
                 return v
         return None
