@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from dnsfilter.core.model import ALLOW_DEFAULT, AUTHORITY_CATEGORY, Decision, Ede, Reason, ede_for_category
-from dnsfilter.core.policy.matcher import Keys, Matcher, Verdict
+from dnsfilter.core.policy.matcher import ClientKeys, Keys, Matcher, Verdict
 from dnsfilter.core.policy.rulesets import RuleSet, ServiceIndex
 
 __all__ = ["FeedInfo", "Policy", "ProfileRules", "RuleSet", "TimeState", "NO_TIME_STATE"]
@@ -59,6 +59,7 @@ class TimeState:
 
 
 NO_TIME_STATE = TimeState()
+_ALLOW_PER_CLIENT = replace(ALLOW_DEFAULT, per_client=True)
 _FILTERED = Ede.FILTERED
 
 
@@ -67,6 +68,8 @@ class Policy:
                  always_allow: Iterable[str] = (), services: ServiceIndex | None = None,
                  bypass: Iterable[str] = ()) -> None:
         self.matcher = matcher
+        if matcher.client_rules:  # some feed has a $client rule: see _decide_per_client
+            self.decide = self._decide_per_client  # type: ignore[method-assign]
         self.feeds = {f.name: f for f in feeds}
         blocking = [f for f in self.feeds.values() if f.kind == "block"]
         self.authority = tuple(f.name for f in blocking if f.category == AUTHORITY_CATEGORY)
@@ -83,22 +86,11 @@ class Policy:
 
     def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
                client: str | None = None, authority_only: bool = False,
-               state: TimeState = NO_TIME_STATE) -> Decision:
+               state: TimeState = NO_TIME_STATE, keys: Keys | None = None) -> Decision:
         """The verdict for `qname`. Feed blocks are shared per feed; with `explain` they also
         name the listed suffix that matched (never for hashed feeds). `authority_only` checks
         the authority lists alone (for the CNAME targets of an explicitly allowed name).
-        A decision that consulted a feed's $client rule is `per_client`, allowed ones too: the
-        next client of the profile may get another answer, so it is never shared."""
-        if not self.matcher.client_rules:  # the common case: no feed has a $client rule
-            return self._decide(profile, qname, None, explain, qtype, client, authority_only, state)
-        keys = Keys(qname)
-        d = self._decide(profile, qname, keys, explain, qtype, client, authority_only, state)
-        if not d.per_client and getattr(keys, "per_client", False):
-            d = replace(d, per_client=True)
-        return d
-
-    def _decide(self, profile: str, qname: bytes, keys: Keys | None, explain: bool, qtype: int,
-                client: str | None, authority_only: bool, state: TimeState) -> Decision:
+        `keys`: the query's, when the caller has them already."""
         p = self.profiles[profile]
         if self.authority:
             keys = keys or Keys(qname)
@@ -155,6 +147,18 @@ class Policy:
             return Decision(False, Reason(f"counted toward the daily limit for {', '.join(counted)}",
                                           kind="budget"), count=counted)
         return ALLOW_DEFAULT
+
+    def _decide_per_client(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
+                           client: str | None = None, authority_only: bool = False,
+                           state: TimeState = NO_TIME_STATE, keys: Keys | None = None) -> Decision:
+        """`decide` when some feed has a $client rule (it replaces `decide` then, so that the
+        common case pays nothing): a decision that consulted such a rule is `per_client`, an
+        allowed one too, since the next client of the profile may get another answer."""
+        ck = keys if isinstance(keys, ClientKeys) else ClientKeys(qname)
+        d = Policy.decide(self, profile, qname, explain, qtype, client, authority_only, state, ck)
+        if d.per_client or not ck.per_client:
+            return d
+        return _ALLOW_PER_CLIENT if d is ALLOW_DEFAULT else replace(d, per_client=True)
 
     def is_item(self, item: str, qname: bytes, qtype: int = 0, client: str | None = None) -> bool:
         """Whether `qname` belongs to a category or service id (for schedules and budgets)."""

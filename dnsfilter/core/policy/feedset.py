@@ -135,6 +135,7 @@ class Verdict:
 _BLOCKED = tuple(Verdict(True, d) for d in range(MAX_LABELS + 1))
 _ALLOWED = tuple(Verdict(False, d) for d in range(MAX_LABELS + 1))
 EVERY = MAX_LABELS  # the depth an accept-all rule decides at: less specific than any listed name
+_EVERY = {(b, c): Verdict(b, EVERY, c) for b in (False, True) for c in (False, True)}
 # No rule of the feed applied, but one for listed clients was consulted: the answer depends
 # on the client, not only on its profile (never a decision: depth -1).
 UNDECIDED_PER_CLIENT = Verdict(False, -1, True)
@@ -166,8 +167,8 @@ class FeedSet:
     """A read-only compiled feed over a buffer (bytes or an mmap)."""
 
     __slots__ = ("_buf", "_flags", "_hashes", "_idx", "_shift", "any", "cond", "count", "digest", "empty",
-                 "hashed", "max_labels", "min_labels", "names", "plain", "probe", "regex", "regex_any", "regex_at",
-                 "verdicts", "window")
+                 "hashed", "max_labels", "min_labels", "names", "only_any", "plain", "probe", "regex", "regex_any",
+                 "regex_at", "verdicts", "window")
 
     def __init__(self, buf: Any, hashes: Any, flags: Any, count: int, digest: bytes, hashed: bool,
                  cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...], labels: tuple[int, int],
@@ -178,6 +179,8 @@ class FeedSet:
         self.any = every  # accept-all rules, tried for every name after the keys and regexes
         self.regex, self.regex_any, self.regex_at = index_regexes(regex)
         self.empty = not count and not cond and not regex and not every  # nothing can ever apply
+        # Accept-all rules and nothing else: decided by any_verdict, without keys or the name's text.
+        self.only_any = bool(every) and not count and not cond and not regex
         self.min_labels, self.max_labels = labels[0] or 1, labels[1] or MAX_LABELS
         if not count and not cond:
             self.min_labels = MAX_LABELS + 1  # no key to look up: no suffix is ever hashed
@@ -263,6 +266,22 @@ class FeedSet:
         i = bisect.bisect_left(self._hashes, h, self._idx[b], hi)
         return self._flags[i] if i < hi and self._hashes[i] == h else 0
 
+    def any_verdict(self, wire: bytes, starts: list[int], qtype: int, client: str | None) -> Verdict | None:
+        """The verdict of a feed of accept-all rules only (`only_any`), as `evaluate` gives it."""
+        block = allow = imp_b = imp_a = per_client = False
+        for r in self.any:
+            per_client = per_client or r.per_client
+            if r.applies_wire(qtype, client, wire, starts):
+                if r.bits & 7:
+                    block, imp_b = True, imp_b or r.important
+                else:
+                    allow, imp_a = True, imp_a or r.important
+        if imp_a or imp_b:
+            return _EVERY[(not imp_a, per_client)]
+        if allow or block:
+            return _EVERY[(not allow, per_client)]
+        return UNDECIDED_PER_CLIENT if per_client else None
+
     def evaluate(self, keys: list[tuple[int, int]], qtype: int = 0, client: str | None = None,
                  dotted: str = "") -> Verdict | None:
         """The feed's verdict on a name given the hash keys of its suffixes ((depth, key),
@@ -330,13 +349,14 @@ class FeedSet:
                         block, imp_b = 0 if block < 0 else block, imp_b or r.important
                     else:
                         allow, imp_a = 0 if allow < 0 else allow, imp_a or r.important
-        for r in self.any:  # accept-all rules: every name, least specific
-            per_client = per_client or r.per_client
-            if r.applies(qtype, client, dotted):
-                if r.bits & 7:
-                    block, imp_b = EVERY if block < 0 else block, imp_b or r.important
-                else:
-                    allow, imp_a = EVERY if allow < 0 else allow, imp_a or r.important
+        if self.any:  # accept-all rules: every name, least specific (a test, not a loop, for the rest)
+            for r in self.any:
+                per_client = per_client or r.per_client
+                if r.applies(qtype, client, dotted):
+                    if r.bits & 7:
+                        block, imp_b = EVERY if block < 0 else block, imp_b or r.important
+                    else:
+                        allow, imp_a = EVERY if allow < 0 else allow, imp_a or r.important
         if imp_a:
             return Verdict(False, allow, per_client)
         if imp_b:
