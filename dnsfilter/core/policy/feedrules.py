@@ -42,14 +42,18 @@ class SideRule:
             return False
         return not (self.exclude_clients is not None and ip is not None and any(ip in n for n in self.exclude_clients))
 
-    def applies_wire(self, qtype: int, client: str | None, wire: bytes, starts: list[int]) -> bool:
-        """`applies`, given the name as its wire form and label offsets (Keys.wire, Keys.starts):
-        what accept-all rules use, so that a feed of them never needs the name as text."""
+    def _when(self, qtype: int, client: str | None) -> bool:
+        """Whether the query's type and client are ones the rule is for."""
         if self.dnstypes is not None and qtype not in self.dnstypes:
             return False
         if self.exclude_dnstypes is not None and qtype in self.exclude_dnstypes:
             return False
-        if self.per_client and not self._client_ok(client):
+        return not self.per_client or self._client_ok(client)
+
+    def applies_wire(self, qtype: int, client: str | None, wire: bytes, starts: list[int]) -> bool:
+        """`applies`, given the name as its wire form and label offsets (Keys.wire, Keys.starts):
+        what accept-all rules use, so that a feed of them never needs the name as text."""
+        if not self._when(qtype, client):
             return False
         if self.deny_wire:  # the name or a parent listed: one set lookup per label
             deny = self.deny_wire
@@ -59,11 +63,7 @@ class SideRule:
         return True
 
     def applies(self, qtype: int, client: str | None, dotted: str) -> bool:
-        if self.dnstypes is not None and qtype not in self.dnstypes:
-            return False
-        if self.exclude_dnstypes is not None and qtype in self.exclude_dnstypes:
-            return False
-        if self.per_client and not self._client_ok(client):
+        if not self._when(qtype, client):
             return False
         if self.denyallow:  # the name or a parent listed: one set lookup per label, whatever the list's size
             deny = self.denyallow
