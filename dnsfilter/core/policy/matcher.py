@@ -175,6 +175,7 @@ class ClientKeys(Keys):
 
 
 def _client_dependent(keys: Keys) -> None:
+    """Note on `keys` that a $client rule took part (plain Keys have nowhere to note it)."""
     if isinstance(keys, ClientKeys):
         keys.per_client = True
 
@@ -206,7 +207,7 @@ class Matcher:
         self._items = tuple(self._sets.items())
         self._chosen: dict[tuple[str, ...] | None, tuple[tuple[str, FeedSet], ...]] = {}
         self._all = self._pick(None)
-        # Some rule depends on the client's address: a lookup may then mark its Keys per_client.
+        # Some rule depends on the client's address: a lookup may then mark ClientKeys per_client.
         self.client_rules = any(s.per_client for s in self._sets.values())
 
     @property
