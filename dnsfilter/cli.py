@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, NoReturn
 from dnsfilter import __version__
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError
+from dnsfilter.core.dns.rrtypes import rr_type
 
 if TYPE_CHECKING:
+    from dnsfilter.core.engine import Engine
+    from dnsfilter.core.stages.identify import ClientState
     from dnsfilter.shell.webproc import WebUI
 
 EXIT_USAGE = 2
-TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33,
-         "DS": 43, "DNSKEY": 48, "SVCB": 64, "HTTPS": 65, "ANY": 255}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="the decision the running policy takes for a name, without the network")
     c.add_argument("-c", "--config", required=True)
-    c.add_argument("name")
+    c.add_argument("name", nargs="+", help="one or more names (one line, or one JSON object, each)")
     c.add_argument("--client", default="127.0.0.1", help="client IP address (default 127.0.0.1)")
     c.add_argument("--mac", help="the client's MAC address, as the neighbour table would give it")
     c.add_argument("--type", default="A", help="query type (default A)")
@@ -208,15 +209,14 @@ def _start_web(cfg: Config, allow_any: bool) -> WebUI | None:
 def _check(args: argparse.Namespace) -> int:
     from dnsfilter.assemble import build_engine
     from dnsfilter.core.dns import wire
-    from dnsfilter.core.policy.decide import NO_TIME_STATE
     from dnsfilter.shell.lists import load_matcher
 
     cfg = _load_as_owner(args.config)
-    qtype = TYPES.get(args.type.upper()) or (int(args.type) if args.type.isdigit() else None)
+    qtype = rr_type(args.type) or (int(args.type) if args.type.isdigit() and 0 < int(args.type) < 65536 else None)
     if qtype is None:
         _fail(f"unknown query type {args.type!r}")
     try:
-        qname = wire.text_to_wire(config_mod.check_name(args.name, "name"))
+        qnames = [wire.text_to_wire(config_mod.check_name(n, "name")) for n in args.name]
     except (ConfigError, ValueError) as e:
         _fail(str(e))
     try:
@@ -232,9 +232,6 @@ def _check(args: argparse.Namespace) -> int:
         hh = Household(cfg, lambda: engine)
         hh.load_state()
         hh.load_overrides()
-    q = wire.parse_query(wire.build_query(0, qname, qtype))
-    out: dict[str, object] = {"name": wire.wire_to_text(qname), "type": args.type.upper(), "client": args.client,
-                              "at": at.isoformat()}
     client = engine.identify.client(args.client, 0.0)
     if client is not None and args.mac:
         from dnsfilter.core.household.macaddr import normalise_mac
@@ -243,6 +240,19 @@ def _check(args: argparse.Namespace) -> int:
             client = engine.identify.behind(client, normalise_mac(args.mac), args.client)
         except ValueError:
             _fail(f"--mac: {args.mac!r} is not a MAC address")
+    for qname in qnames:
+        _check_one(engine, client, qname, qtype, at, args)
+    return 0
+
+
+def _check_one(engine: Engine, client: ClientState | None, qname: bytes, qtype: int, at: dt.datetime,
+               args: argparse.Namespace) -> None:
+    from dnsfilter.core.dns import wire
+    from dnsfilter.core.policy.decide import NO_TIME_STATE
+
+    q = wire.parse_query(wire.build_query(0, qname, qtype))
+    out: dict[str, object] = {"name": wire.wire_to_text(qname), "type": args.type.upper(), "client": args.client,
+                              "at": at.isoformat()}
     if client is None:
         out.update(decision="block", profile=None, reason="client not in allowed_clients: REFUSED")
     elif (local := engine.local.answer(q, None, 65535)) is not None:
@@ -263,7 +273,6 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(f"{out['decision']}: {out['name']} for {args.client} (profile {out['profile']}): {out['reason']}")
-    return 0
 
 
 def _setup_code(args: argparse.Namespace) -> int:
@@ -305,6 +314,7 @@ def _feeds(args: argparse.Namespace) -> int:
     if wanted and not feeds:
         _fail(f"--feed: no feed named {wanted!r} (have: {', '.join(f.name for f in cfg.feeds) or 'none'})")
     if args.sub == "sync":
+        logging.getLogger("dnsfilter.feeds").setLevel(logging.ERROR)  # the daemon's lines: printed below instead
         failed = 0
         for f in feeds:
             st = sync_feed(cfg, f)
@@ -316,6 +326,8 @@ def _feeds(args: argparse.Namespace) -> int:
             else:
                 print(f"{f.name}: {st.entries} entries from {st.rules} rules ({st.invalid} invalid, "
                       f"{st.skipped} skipped) [{st.format}] in {st.duration:.2f}s")
+                for w in st.warnings:
+                    print(f"{f.name}: warning: {w}")
         if feeds and not failed:
             print("a running daemon picks the new sets up on `dnsfilter ctl reload` or its next periodic sync")
         return 1 if failed else 0
@@ -327,8 +339,9 @@ def _feeds(args: argparse.Namespace) -> int:
     for s in statuses:
         when = _when(s.last_success)
         err = f"\n    error: {s.error}" if s.error else ""
-        print(f"{s.name:20} {s.category:9} {s.entries:9} entries  {s.invalid:6} invalid  "
-              f"synced {when}  last try {_when(s.last_attempt)}{err}")
+        warn = "".join(f"\n    warning: {w}" for w in s.warnings)
+        print(f"{s.name:20} {s.category:9} {s.entries:9} entries  {s.invalid:6} invalid  {s.skipped:6} skipped  "
+              f"synced {when}  last try {_when(s.last_attempt)}{err}{warn}")
     return 0
 
 

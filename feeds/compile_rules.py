@@ -1,9 +1,9 @@
 """Compile a feed file (any format) into a FeedSet file, and map compiled files.
 
 Plain lists (hosts, domains, or rule formats that only hold subtree blocks) keep only names
-that no listed parent covers, so the file holds the minimal set. Lists with exceptions, scopes,
-important, conditional or regex rules keep every rule (their meaning depends on all of them).
-Files are replaced atomically; a failure leaves the old file.
+that no listed parent covers, so the file holds the minimal set. The rule formats are turned
+into a Table by feeds.table (their meaning depends on all their rules). Files are replaced
+atomically; a failure leaves the old file.
 
 Memory: a rebuild must fit next to the daemon on a small router, so a hosts or domains list is
 compiled in one streaming pass that holds only the 8-byte hashes (bucketed by top byte, sorted
@@ -24,8 +24,7 @@ import time
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from itertools import compress
 from pathlib import Path
 from typing import Any
@@ -34,99 +33,25 @@ from dnsfilter.core.policy.feedset import (
     A_SUB,
     B_SUB,
     HEADER_SIZE,
-    IMP_A,
-    IMP_B,
     LENGTH,
-    MAX_LABELS,
     P30,
-    SCOPE_BITS,
     FeedSet,
     FeedSetError,
     bucket_index,
     header,
-    hex_digest_key,
     index_image,
-    name_key,
     nets_part,
-    sort_entries,
-    wire_of,
 )
-from dnsfilter.core.policy.netset import image as netset_image
-from dnsfilter.core.policy.netset import network_range
-from feeds.formats import parse_file, resolve_format
+from feeds.formats import resolve_format
 from feeds.parsers import ParseResult, stream_names
-from feeds.rules import Rule, RuleCounts
+from feeds.table import FeedStats, Table, label_range, rule_table
+
+__all__ = ["FeedStats", "compile_feed", "load_feed", "write_atomic"]
 
 StrPath = str | os.PathLike[str]
 Buffer = bytes | bytearray | memoryview
-QTYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33,
-          "SVCB": 64, "HTTPS": 65, "ANY": 255}
-
-
-@dataclass
-class FeedStats:
-    format: str
-    entries: int = 0  # hashes in the compiled file
-    rules: int = 0
-    exceptions: int = 0
-    regex: int = 0
-    conditional: int = 0
-    invalid: int = 0
-    first_invalid_lines: list[int] = field(default_factory=list)
-    skipped: int = 0
-    first_skipped_lines: list[int] = field(default_factory=list)
-    covered: int = 0  # names dropped because a listed parent already covers them
-    urls_skipped: int = 0
-    urls_reduced: int = 0
-    hashed: bool = False
-    size: int = 0
-    digest: str = ""
-    seconds: float = 0.0
-    networks: int = 0  # response-IP rules compiled (addresses and networks as listed)
-    version: str = ""  # the version the list declares (a registry dump's updateTime), if any
-
-
 def _open_text(path: StrPath) -> Any:
     return open(path, encoding="utf-8-sig", errors="replace", newline=None)
-
-
-@dataclass
-class Table:
-    """What a compiled file holds, ready to be written: sorted keys, flags, side."""
-
-    count: int
-    keys: Any  # array of native u64, in order
-    flags: bytes
-    side: dict[str, Any] | None = None
-    hashed: bool = False
-    labels: tuple[int, int] = (0, 0)
-    nets: bytes = b""  # the networks section (response-IP rules), b"" for none
-
-
-class _Nets:
-    """The networks a feed lists, collected while it is parsed: IPv4 ranges packed two to a
-    64-bit integer (a registry lists hundreds of thousands), IPv6 ones as pairs (few)."""
-
-    def __init__(self) -> None:
-        self.v4 = array("Q")
-        self.v6: list[tuple[int, int]] = []
-
-    def add(self, text: str) -> None:
-        """Raises ValueError for a string that is no address or network."""
-        version, (first, last) = network_range(text)
-        if version == 4:
-            self.v4.append(first << 32 | last)
-        else:
-            self.v6.append((first, last))
-
-    def __len__(self) -> int:
-        return len(self.v4) + len(self.v6)
-
-    def image(self) -> bytes:
-        if not self:
-            return b""
-        v4 = ((x >> 32, x & 0xFFFFFFFF) for x in sorted(self.v4))
-        return netset_image(v4, sorted(self.v6), presorted=True)
 
 
 def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dict[str, Any] | None = None,
@@ -143,7 +68,7 @@ def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dic
         if fmt in ("hosts", "domains"):
             stats, table = _compile_names(src_path, fmt, allow, out.parent)
         else:
-            stats, table = _compile_rules(src_path, fmt, opts, allow)
+            stats, table = rule_table(src_path, fmt, opts, allow)
         stats.size = _write_table(tmp, table)
         del table
         fs = load_feed(tmp)  # self-check, mapped as the daemon will map it, before anything is replaced
@@ -206,6 +131,7 @@ def _compile_names(src: StrPath, fmt: str, allow: bool, tmp_dir: Path) -> tuple[
           tempfile.TemporaryFile(dir=tmp_dir, prefix=".hashes-") as hashes, _open_text(src) as f):
         parts = _Buckets(hashes)
         buckets = parts.held
+        n = 0  # names read (a hosts line can hold several; its localhost preamble is skipped)
         for n, name in enumerate(stream_names(f, fmt, counts), 1):
             labels = name.encode().split(b".")
             wire = b"".join([length[len(x)] + x for x in labels]) + b"\x00"
@@ -234,11 +160,11 @@ def _compile_names(src: StrPath, fmt: str, allow: bool, tmp_dir: Path) -> tuple[
         kept = array("Q", compress(keys[i : i + _CHUNK], mask))
         keys[w : w + len(kept)] = kept
         w += len(kept)
-    stats = FeedStats(fmt, rules=counts.lines - counts.skipped - counts.invalid, invalid=counts.invalid,
+    stats = FeedStats(fmt, rules=n, invalid=counts.invalid,
                       first_invalid_lines=list(counts.first_invalid_lines), skipped=counts.skipped,
                       covered=len(keys) - w)
     del keys[w:], dropped
-    return stats, Table(w, keys, bytes((bits,)) * w, labels=_label_range(seen_dots))
+    return stats, Table(w, keys, bytes((bits,)) * w, labels=label_range(seen_dots))
 
 
 class _Buckets:
@@ -307,141 +233,6 @@ def _covered(keys: array[int], spill: Any) -> bytearray:
                 j = bisect_left(keys, h, idx[b], idx[b + 1])  # every name is in keys
                 dropped[j >> 3] |= 1 << (j & 7)
     return dropped
-
-
-def _qtypes(names: frozenset[str] | None) -> list[int] | None:
-    if names is None:
-        return None
-    return sorted({QTYPES.get(n.upper(), int(n) if n.isdigit() else -1) for n in names} - {-1})
-
-
-def _side_rule(r: Rule, bits: int) -> dict[str, Any]:
-    d: dict[str, Any] = {"bits": bits, "important": r.important}
-    if r.dnstypes is not None:
-        d["dnstypes"] = _qtypes(r.dnstypes)
-    if r.exclude_dnstypes is not None:
-        d["exclude_dnstypes"] = _qtypes(r.exclude_dnstypes)
-    if r.clients is not None:
-        d["clients"] = [c for c in r.clients if _is_net(c)]
-    if r.exclude_clients is not None:
-        d["exclude_clients"] = [c for c in r.exclude_clients if _is_net(c)]
-    if r.denyallow:
-        d["denyallow"] = list(r.denyallow)
-    if r.regex:
-        d["regex"] = r.regex
-    return d
-
-
-def _is_net(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_network(text, strict=False)
-        return True
-    except ValueError:
-        return False  # client names are not known to the resolver: such a rule never matches
-
-
-def _label_range(seen_dots: bytearray) -> tuple[int, int]:
-    """(fewest, most) labels among the names marked in `seen_dots` (by their number of dots),
-    or (0, 0): look up every suffix."""
-    present = [d + 1 for d in range(256) if seen_dots[d]]
-    return (present[0], present[-1]) if present and present[-1] <= MAX_LABELS else (0, 0)
-
-
-def _has(keys: array[int], index: tuple[Any, int], h: int) -> bool:
-    idx, shift = index
-    b = h >> shift
-    i = bisect_left(keys, h, idx[b], idx[b + 1])
-    return i < idx[b + 1] and keys[i] == h
-
-
-def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) -> tuple[FeedStats, Table]:
-    counts = RuleCounts()
-    cond: dict[str, list[dict[str, Any]]] = {}
-    regex: list[dict[str, Any]] = []
-    hashed = False
-    plain = True  # only subtree blocks: the covered-name pass applies
-    conditional = 0
-    seen = bytearray(256)
-    nets = _Nets()
-
-    def entries() -> Iterator[tuple[int, int]]:
-        nonlocal hashed, plain, conditional
-        for r in parse_file(src, fmt, counts, **opts):
-            if r.network:
-                _add_network(nets, r, allow, counts)
-                continue
-            action = "allow" if allow else r.action
-            bits = SCOPE_BITS[(action, r.scope)]
-            if r.important:
-                bits |= IMP_A if action == "allow" else IMP_B
-            if (action, r.scope, r.important) != ("block", "subtree", False):
-                plain = False
-            if r.regex:
-                plain = False
-                regex.append(_side_rule(r, bits & 63))
-                continue
-            key = hex_digest_key(r.name) if r.hashed else name_key(wire_of(r.name.encode()))
-            hashed = hashed or r.hashed
-            if not r.hashed:
-                seen[min(r.name.count("."), 255)] = 1
-            if r.conditional:
-                plain = False
-                conditional += 1
-                cond.setdefault(str(key), []).append(_side_rule(r, bits & 63))
-                continue
-            yield key, bits
-
-    keys, flags = sort_entries(entries())  # consumed once; side tables filled meanwhile
-    side = {"cond": cond, "regex": regex} if cond or regex else None
-    stats = FeedStats(fmt, rules=counts.rules, exceptions=counts.exceptions, regex=len(regex),
-                      conditional=conditional, invalid=counts.invalid,
-                      first_invalid_lines=list(counts.first_invalid_lines),
-                      skipped=counts.skipped + counts.skipped_cosmetic + counts.skipped_unsupported,
-                      first_skipped_lines=list(counts.first_unsupported_lines),
-                      urls_skipped=counts.urls_skipped, urls_reduced=counts.urls_reduced, hashed=hashed,
-                      networks=len(nets), version=counts.version)
-    # A hashed feed's names are unknown, so is the label range of its entries.
-    labels = (0, 0) if hashed else _label_range(seen)
-    if plain and not hashed:
-        # A rule format holding only subtree blocks: drop names covered by a listed parent too.
-        index = bucket_index(keys, len(keys))
-        covered = 0
-
-        def keep() -> Iterator[tuple[int, int]]:
-            nonlocal covered
-            for r in parse_file(src, fmt, RuleCounts(), **opts):
-                if r.network:
-                    continue
-                raw = r.name.encode()
-                wire = wire_of(raw)
-                pos = 0
-                for x in raw.split(b".")[:-2]:  # ancestors of two or more labels
-                    pos += len(x) + 1
-                    if _has(keys, index, name_key(wire[pos:])):
-                        covered += 1
-                        break
-                else:
-                    yield name_key(wire), B_SUB
-
-        kept, flags = sort_entries(keep())
-        del keys, index
-        keys = kept
-        stats.covered = covered
-    return stats, Table(len(keys), keys, bytes(flags), side, hashed, labels, nets.image())
-
-
-def _add_network(nets: _Nets, r: Rule, allow: bool, counts: RuleCounts) -> None:
-    """A response-IP rule: only blocks are kept (an allowlist's or an exception's network is
-    counted as unsupported: nothing un-blocks an answer by its address yet)."""
-    if allow or r.action != "block":
-        counts.note_unsupported(r.line)
-        return
-    try:
-        nets.add(r.name)
-    except ValueError:
-        counts.note_invalid(r.line)
 
 
 def _promote(tmp: Path, path: Path) -> None:

@@ -101,6 +101,12 @@ def _is_ip(token: str) -> bool:
     return True
 
 
+def is_preamble(token: str) -> bool:
+    """A name of a hosts file's localhost preamble (`::1 localhost ip6-localhost ip6-loopback`)."""
+    low = token.lower()
+    return low in _HOSTS_PREAMBLE or low.startswith("ip6-")
+
+
 def parse_hosts(lines: Iterable[str], result: ParseResult) -> Iterator[str]:
     """`IP name [name…] [# comment]` with any IP as the sink; the localhost preamble is skipped."""
     for lineno, raw in enumerate(lines, 1):
@@ -114,8 +120,7 @@ def parse_hosts(lines: Iterable[str], result: ParseResult) -> Iterator[str]:
             result.note_invalid(lineno)
             continue
         for token in tokens[1:]:
-            low = token.lower()
-            if low in _HOSTS_PREAMBLE or low.startswith("ip6-"):
+            if is_preamble(token):
                 result.skipped += 1
                 continue
             name = normalise_name(token)

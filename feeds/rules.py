@@ -42,7 +42,7 @@ class Rule:
     important: bool = False
     dnstypes: frozenset[str] | None = None  # only these query types (None = all)
     exclude_dnstypes: frozenset[str] | None = None  # every type but these
-    clients: tuple[str, ...] | None = None  # only these clients: IPs, CIDRs or names
+    clients: tuple[str, ...] | None = None  # only these clients: sorted networks (`10.0.0.5/32`)
     exclude_clients: tuple[str, ...] | None = None  # every client but these
     denyallow: tuple[str, ...] = ()  # a block that never applies to these names or below them
     regex: str | None = None
@@ -58,6 +58,11 @@ class Rule:
     @property
     def subdomains_only(self) -> bool:
         return self.scope == "below"
+
+    @property
+    def any_name(self) -> bool:
+        """An accept-all pattern (`*`, `||*^`, `$dnstype=AAAA` with no pattern): every name."""
+        return not self.name and self.regex is None
 
     @property
     def conditional(self) -> bool:
@@ -83,6 +88,9 @@ class RuleCounts:
     skipped: int = 0  # comments, blank lines, headers, SOA/NS records
     skipped_cosmetic: int = 0
     skipped_unsupported: int = 0  # URL rules, unsupported modifiers/records, rewrites
+    not_applied: int = 0  # of those: DNS-level rules AdGuard applies and dnsfilter does not (rewrites, ctag…)
+    badfilter_unused: int = 0  # $badfilter rules that disabled nothing
+    first_badfilter_unused_lines: list[int] = field(default_factory=list)
     invalid: int = 0
     first_invalid_lines: list[int] = field(default_factory=list)
     first_unsupported_lines: list[int] = field(default_factory=list)
@@ -96,8 +104,10 @@ class RuleCounts:
         self.invalid += 1
         _note_line(self.first_invalid_lines, lineno)
 
-    def note_unsupported(self, lineno: int) -> None:
+    def note_unsupported(self, lineno: int, not_applied: bool = False) -> None:
+        """A rule left out: one AdGuard ignores too, or (`not_applied`) one it would apply."""
         self.skipped_unsupported += 1
+        self.not_applied += not_applied
         _note_line(self.first_unsupported_lines, lineno)
 
     def note_rule(self, rule: Rule) -> Rule:
@@ -234,6 +244,8 @@ def suffix_digests(qname: str) -> list[str]:
 
 def name_matches(rule: Rule, qname: str) -> bool:
     """Whether `rule` covers the normalised `qname`, ignoring type and client conditions."""
+    if rule.any_name:
+        return True
     if rule.compiled is not None:
         return rule.compiled.search(qname) is not None
     if rule.hashed:

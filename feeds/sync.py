@@ -47,6 +47,7 @@ from feeds.authority import fetched as record_fetched
 from feeds.authority import rejected as record_rejected
 from feeds.compile_rules import compile_feed, load_feed
 from feeds.minisign import verify_minisign
+from feeds.report import warnings
 from feeds.sources import fetch
 
 log = logging.getLogger("dnsfilter.feeds")
@@ -78,6 +79,8 @@ class FeedStatus:
     first_invalid_lines: list[int] = field(default_factory=list)
     skipped: int = 0
     skipped_examples: list[list[Any]] = field(default_factory=list)  # [line, text]; no text if hashed
+    not_applied: int = 0  # of the skipped: DNS-level rules AdGuard would apply ($dnsrewrite, $ctag…)
+    warnings: list[str] = field(default_factory=list)  # feeds.report: rules that cannot do what they say
     urls_skipped: int = 0
     urls_reduced: int = 0
     bytes: int = 0
@@ -124,9 +127,12 @@ def source_url(cfg: Config, feed: Feed) -> str:
 
 
 def log_result(st: FeedStatus) -> None:
-    """The daemon's line for a sync (run here, or in its child and read back from disk)."""
+    """The daemon's lines for a sync (run here, or in its child and read back from disk)."""
     log.log(logging.WARNING if st.error else logging.INFO, "feed %s: %s%s", st.name, st.result,
             f": {st.error}" if st.error else "")
+    if st.result == "new":
+        for w in st.warnings:
+            log.warning("feed %s: %s", st.name, w)
 
 
 def read_status(cfg: Config, feed: Feed) -> FeedStatus:
@@ -323,6 +329,7 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     st.entries, st.rules, st.exceptions, st.regex = stats.entries, stats.rules, stats.exceptions, stats.regex
     st.invalid, st.first_invalid_lines = stats.invalid, list(stats.first_invalid_lines)[:10]
     st.skipped, st.urls_skipped, st.urls_reduced = stats.skipped, stats.urls_skipped, stats.urls_reduced
+    st.not_applied, st.warnings = stats.not_applied, warnings(stats, cfg.dns.allowed_clients)
     st.skipped_examples = _examples(src, stats, hashed)
     st.bytes, st.digest, st.last_change = r.bytes or src.stat().st_size, stats.digest, now
     st.etag, st.last_modified, st.source_mtime, st.source_size = r.etag, r.last_modified, r.mtime, r.size

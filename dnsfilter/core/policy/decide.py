@@ -27,7 +27,7 @@ from dnsfilter.core.model import (
     authority_text,
     ede_for_category,
 )
-from dnsfilter.core.policy.matcher import Keys, Matcher, Verdict
+from dnsfilter.core.policy.matcher import ClientKeys, Keys, Matcher, Verdict
 from dnsfilter.core.policy.netset import NetSet, address_text
 from dnsfilter.core.policy.overrides import OverrideSet
 from dnsfilter.core.policy.rulesets import RuleSet, ServiceIndex
@@ -84,6 +84,9 @@ def _fallback(unenforced: tuple[str, ...]) -> Decision:
     which = (f"category {unenforced[0]}" if len(unenforced) == 1
              else f"categories {', '.join(unenforced)}")
     return Decision(False, Reason(f"not on any list; not enforced: no list of {which} is active"))
+
+
+_ALLOW_PER_CLIENT = replace(ALLOW_DEFAULT, per_client=True)
 _FILTERED = Ede.FILTERED
 
 
@@ -92,6 +95,8 @@ class Policy:
                  always_allow: Iterable[str] = (), services: ServiceIndex | None = None,
                  bypass: Iterable[str] = ()) -> None:
         self.matcher = matcher
+        if matcher.client_rules:  # some feed has a $client rule: see _decide_per_client
+            self.decide = self._decide_per_client  # type: ignore[method-assign]
         self.feeds = {f.name: f for f in feeds}
         blocking = [f for f in self.feeds.values() if f.kind == "block"]
         self.authority = tuple(f.name for f in blocking if f.category == AUTHORITY_CATEGORY)
@@ -118,14 +123,14 @@ class Policy:
 
     def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
                client: str | None = None, authority_only: bool = False,
-               state: TimeState = NO_TIME_STATE) -> Decision:
+               state: TimeState = NO_TIME_STATE, keys: Keys | None = None) -> Decision:
         """The verdict for `qname`. Feed blocks are shared per feed; with `explain` they also
         name the listed suffix that matched (never for hashed feeds). `authority_only` checks
-        the authority lists alone (for the CNAME targets of an explicitly allowed name)."""
+        the authority lists alone (for the CNAME targets of an explicitly allowed name).
+        `keys`: the query's, when the caller has them already."""
         p = self.profiles[profile]
-        keys: Keys | None = None
         if self.authority:
-            keys = Keys(qname)
+            keys = keys or Keys(qname)
             hit = self.matcher.block(keys, self.authority, qtype, client)
             if hit is not None:
                 return self._feed_block(hit[0], keys, hit[1], explain)
@@ -198,6 +203,18 @@ class Policy:
                     return Decision(True, Reason(r.reason.text, r.reason.category, name, address_text(addr),
                                                  kind=r.reason.kind), r.ede)
         return None
+
+    def _decide_per_client(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
+                           client: str | None = None, authority_only: bool = False,
+                           state: TimeState = NO_TIME_STATE, keys: Keys | None = None) -> Decision:
+        """`decide` when some feed has a $client rule (it replaces `decide` then, so that the
+        common case pays nothing): a decision that consulted such a rule is `per_client`, an
+        allowed one too, since the next client of the profile may get another answer."""
+        ck = keys if isinstance(keys, ClientKeys) else ClientKeys(qname)
+        d = Policy.decide(self, profile, qname, explain, qtype, client, authority_only, state, ck)
+        if d.per_client or not ck.per_client:
+            return d
+        return _ALLOW_PER_CLIENT if d is ALLOW_DEFAULT else replace(d, per_client=True)
 
     def is_item(self, item: str, qname: bytes, qtype: int = 0, client: str | None = None) -> bool:
         """Whether `qname` belongs to a category or service id (for schedules and budgets)."""

@@ -1,9 +1,10 @@
 """The side rules of a compiled feed: rules that depend on the query (type, client,
-denyallow) or are regexes, few per feed and evaluated in Python; and the index that lets a
-query try only the regexes that can match it."""
+denyallow), regexes and accept-all rules (`*$denyallow=…`), few per feed and evaluated in
+Python; and the index that lets a query try only the regexes that can match it."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -20,31 +21,76 @@ class SideRule:
     exclude_dnstypes: frozenset[int] | None
     clients: tuple[Any, ...] | None  # ip networks
     exclude_clients: tuple[Any, ...] | None
-    denyallow: tuple[str, ...]
+    denyallow: frozenset[str]  # names whose subtrees the rule leaves alone
     regex: re.Pattern[str] | None
+    per_client: bool  # depends on the client's address ($client)
+    deny_wire: frozenset[bytes]  # the denyallow names in wire form (accept-all rules: see applies_wire)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SideRule:
         nets = lambda v: None if v is None else tuple(ipaddress.ip_network(x, strict=False) for x in v)  # noqa: E731
         types = lambda v: None if v is None else frozenset(v)  # noqa: E731
+        clients, exclude = nets(d.get("clients")), nets(d.get("exclude_clients"))
+        deny = frozenset(d.get("denyallow", ()))
         return cls(d["bits"], d.get("important", False), types(d.get("dnstypes")), types(d.get("exclude_dnstypes")),
-                   nets(d.get("clients")), nets(d.get("exclude_clients")), tuple(d.get("denyallow", ())),
-                   re.compile(d["regex"]) if d.get("regex") else None)
+                   clients, exclude, deny, re.compile(d["regex"]) if d.get("regex") else None,
+                   clients is not None or exclude is not None, frozenset(map(_wire, deny)))
 
-    def applies(self, qtype: int, client: str | None, dotted: str) -> bool:
+    def _client_ok(self, client: str | None) -> bool:
+        ip = _ip(client)
+        if self.clients is not None and (ip is None or not any(ip in n for n in self.clients)):
+            return False
+        return not (self.exclude_clients is not None and ip is not None and any(ip in n for n in self.exclude_clients))
+
+    def _when(self, qtype: int, client: str | None) -> bool:
+        """Whether the query's type and client are ones the rule is for."""
         if self.dnstypes is not None and qtype not in self.dnstypes:
             return False
         if self.exclude_dnstypes is not None and qtype in self.exclude_dnstypes:
             return False
-        if self.clients is not None or self.exclude_clients is not None:
-            ip = _ip(client)
-            if self.clients is not None and (ip is None or not any(ip in n for n in self.clients)):
+        return not self.per_client or self._client_ok(client)
+
+    def applies_wire(self, qtype: int, client: str | None, wire: bytes, starts: list[int]) -> bool:
+        """`applies`, given the name as its wire form and label offsets (Keys.wire, Keys.starts):
+        what accept-all rules use, so that a feed of them never needs the name as text."""
+        if not self._when(qtype, client):
+            return False
+        if self.deny_wire:  # the name or a parent listed: one set lookup per label
+            deny = self.deny_wire
+            for p in starts:
+                if wire[p:] in deny:
+                    return False
+        return True
+
+    def applies(self, qtype: int, client: str | None, dotted: str) -> bool:
+        if not self._when(qtype, client):
+            return False
+        if self.denyallow:  # the name or a parent listed: one set lookup per label, whatever the list's size
+            deny = self.denyallow
+            if dotted in deny:
                 return False
-            if self.exclude_clients is not None and ip is not None and any(ip in n for n in self.exclude_clients):
-                return False
-        return not any(dotted == d or dotted.endswith("." + d) for d in self.denyallow)
+            pos = dotted.find(".")
+            while pos >= 0:
+                if dotted[pos + 1 :] in deny and not _escaped(dotted, pos):
+                    return False
+                pos = dotted.find(".", pos + 1)
+        return True
 
 
+def _wire(name: str) -> bytes:
+    """The wire form of a normalised name (lower-case ASCII labels of 1-63 octets)."""
+    return b"".join(bytes((len(x),)) + x for x in name.encode("ascii").split(b".")) + b"\x00"
+
+
+def _escaped(dotted: str, i: int) -> bool:
+    """Whether the dot at `i` is inside a label (`\\.` in the escaped text), not between two."""
+    n = 0
+    while i - n - 1 >= 0 and dotted[i - n - 1] == "\\":
+        n += 1
+    return n % 2 == 1
+
+
+@functools.lru_cache(maxsize=256)  # a household's or a CPE's clients: parsed once, not per query
 def _ip(text: str | None) -> Any:
     if text is None:
         return None

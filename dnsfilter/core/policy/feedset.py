@@ -1,12 +1,13 @@
 """Compiled feeds: sorted 64-bit name keys with a rule-flags byte each, a bucket index over the
 keys' top bits, and a small side table for the few rules that depend on the query (type,
-client, denyallow) or are regexes.
+client, denyallow), are regexes or match every name.
 
-File format "DNSFRUL", version 3 (little-endian)::
+File format "DNSFRUL", version 4 (little-endian)::
 
     offset  size   field
          0     8   magic b"DNSFRUL\\x00"
-         8     2   version 3 (1: blake2b keys, no index; 2: a draft of 3 with 32-bit moduli; both refused)
+         8     2   version 4 (1: blake2b keys, no index; 2: a draft of 3 with 32-bit moduli; 3: no
+                   accept-all rules, compiled by a parser that left `*$denyallow=…` dead; all refused)
         10     2   flags: bit 0 = names hashed with sha256 (a hashed feed), bit 1 = a networks
                    section follows the side table (F_NETS), others reserved
         12     1   fewest labels of a name in the table (0 = unknown: look every suffix up)
@@ -20,7 +21,8 @@ File format "DNSFRUL", version 3 (little-endian)::
          .     n   one rule-flags byte per key (bits below), then zero padding to 8 bytes
          .  4*(2^b+1)  the bucket index (u32 offsets into the keys), then zero padding to 8 bytes
          .  2^f/8  the filter (bit t is byte t >> 3, bit t & 7)
-         .     s   side table: UTF-8 JSON {"cond": {key: [rule, ...]}, "regex": [rule, ...]}
+         .     s   side table: UTF-8 JSON {"cond": {key: [rule, ...]}, "regex": [rule, ...],
+                   "any": [rule, ...]} (accept-all rules: `*$denyallow=…`, `*$client=…`, `$dnstype=…`)
          .         with F_NETS only: zero padding to 8, then the networks section (netset.py):
                    the feed's response-IP rules, covered by the digest like the rest
 
@@ -62,7 +64,7 @@ from dnsfilter.core.policy.feedrules import KEY, KEY_END, SideRule, index_regexe
 from dnsfilter.core.policy.netset import NetSet, NetSetError
 
 MAGIC = b"DNSFRUL\x00"
-VERSION = 3
+VERSION = 4
 F_HASHED = 1
 F_NETS = 2
 _HEADER = struct.Struct("<8sHHBBBBQQ32s")
@@ -137,6 +139,11 @@ class Verdict:
 # The verdicts of a plain list (one kind of entry, no side rules): shared, never rebuilt.
 _BLOCKED = tuple(Verdict(True, d) for d in range(MAX_LABELS + 1))
 _ALLOWED = tuple(Verdict(False, d) for d in range(MAX_LABELS + 1))
+EVERY = MAX_LABELS  # the depth an accept-all rule decides at: less specific than any listed name
+_EVERY = {(b, c): Verdict(b, EVERY, c) for b in (False, True) for c in (False, True)}
+# No rule of the feed applied, but one for listed clients was consulted: the answer depends
+# on the client, not only on its profile (never a decision: depth -1).
+UNDECIDED_PER_CLIENT = Verdict(False, -1, True)
 
 
 def index_bits(count: int) -> int:
@@ -164,19 +171,26 @@ def bucket_index(hs: Any, count: int) -> tuple[Any, int]:
 class FeedSet:
     """A read-only compiled feed over a buffer (bytes or an mmap)."""
 
-    __slots__ = ("_buf", "_flags", "_hashes", "_idx", "_shift", "cond", "count", "digest", "hashed", "max_labels",
-                 "min_labels", "names", "nets", "plain", "probe", "regex", "regex_any", "regex_at", "verdicts",
-                 "window")
+    __slots__ = ("_buf", "_flags", "_hashes", "_idx", "_shift", "any", "cond", "count", "digest", "empty",
+                 "hashed", "max_labels", "min_labels", "names", "nets", "only_any", "plain", "probe", "regex",
+                 "regex_any", "regex_at", "verdicts", "window")
 
     def __init__(self, buf: Any, hashes: Any, flags: Any, count: int, digest: bytes, hashed: bool,
                  cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...], labels: tuple[int, int],
-                 index: tuple[Any, int], filt: tuple[Any, int], nets: NetSet | None = None) -> None:
+                 index: tuple[Any, int], filt: tuple[Any, int], nets: NetSet | None = None,
+                 every: tuple[SideRule, ...] = ()) -> None:
         self._buf, self._hashes, self._flags = buf, hashes, flags
         self.nets = nets  # response-IP rules (netset.py), None when the feed lists no network
         self.count, self.digest, self.hashed = count, digest, hashed
         self.cond = cond
+        self.any = every  # accept-all rules, tried for every name after the keys and regexes
         self.regex, self.regex_any, self.regex_at = index_regexes(regex)
+        self.empty = not count and not cond and not regex and not every  # nothing can ever apply
+        # Accept-all rules and nothing else: decided by any_verdict, without keys or the name's text.
+        self.only_any = bool(every) and not count and not cond and not regex
         self.min_labels, self.max_labels = labels[0] or 1, labels[1] or MAX_LABELS
+        if not count and not cond:
+            self.min_labels = MAX_LABELS + 1  # no key to look up: no suffix is ever hashed
         self._idx, self._shift = index
         # For plain lookups by CRC-32 (the keys' top half): its bucket is crc >> [2], and it
         # tests bit crc & 7 of filter byte crc >> [4] (the filter's address: top bits, low 3).
@@ -186,7 +200,8 @@ class FeedSet:
         # A plain block- or allowlist (every entry the same subtree rule, nothing on the side)
         # is decided by its most specific listed suffix alone.
         first = flags[0] if count else 0
-        self.plain = first in (B_SUB, A_SUB) and not cond and not regex and bytes(flags).count(first) == count
+        self.plain = (first in (B_SUB, A_SUB) and not cond and not regex and not every
+                      and bytes(flags).count(first) == count)
         self.verdicts = _BLOCKED if first == B_SUB else _ALLOWED  # by depth, for a plain list
         self.names = self.plain and not hashed  # looked up by CRC-32 first (see Matcher.block)
 
@@ -195,8 +210,8 @@ class FeedSet:
 
     @property
     def per_client(self) -> bool:
-        return any(r.clients is not None or r.exclude_clients is not None
-                   for rules in (*self.cond.values(), self.regex) for r in rules)
+        """Whether some rule depends on the client's address ($client)."""
+        return any(r.per_client for rules in (*self.cond.values(), self.regex, self.any) for r in rules)
 
     @classmethod
     def from_buffer(cls, buf: Any, *, verify: bool = True) -> FeedSet:
@@ -248,10 +263,11 @@ class FeedSet:
             side = json.loads(bytes(mv[side_at:side_end]).decode("utf-8")) if side_len else {}
             cond = {int(k): tuple(SideRule.from_json(r) for r in v) for k, v in side.get("cond", {}).items()}
             regex = tuple(SideRule.from_json(r) for r in side.get("regex", ()))
+            every = tuple(SideRule.from_json(r) for r in side.get("any", ()))
         except (ValueError, KeyError, TypeError, re.error) as e:
             raise FeedSetError(f"compiled feed side table unreadable: {e}") from None
         return cls(buf, hashes, fl, count, bytes(digest), bool(flags & F_HASHED), cond, regex, (min_l, max_l),
-                   (idx, 64 - bits), (mv[filter_at:side_at], 64 - fbits), nets)
+                   (idx, 64 - bits), (mv[filter_at:side_at], 64 - fbits), nets, every)
 
     def index(self) -> tuple[Any, int]:
         """(starts, shift) of the bucket index, as `bucket_index` returns them."""
@@ -267,10 +283,27 @@ class FeedSet:
         i = bisect.bisect_left(self._hashes, h, self._idx[b], hi)
         return self._flags[i] if i < hi and self._hashes[i] == h else 0
 
+    def any_verdict(self, wire: bytes, starts: list[int], qtype: int, client: str | None) -> Verdict | None:
+        """The verdict of a feed of accept-all rules only (`only_any`), as `evaluate` gives it."""
+        block = allow = imp_b = imp_a = per_client = False
+        for r in self.any:
+            per_client = per_client or r.per_client
+            if r.applies_wire(qtype, client, wire, starts):
+                if r.bits & 7:
+                    block, imp_b = True, imp_b or r.important
+                else:
+                    allow, imp_a = True, imp_a or r.important
+        if imp_a or imp_b:
+            return _EVERY[(not imp_a, per_client)]
+        if allow or block:
+            return _EVERY[(not allow, per_client)]
+        return UNDECIDED_PER_CLIENT if per_client else None
+
     def evaluate(self, keys: list[tuple[int, int]], qtype: int = 0, client: str | None = None,
                  dotted: str = "") -> Verdict | None:
         """The feed's verdict on a name given the hash keys of its suffixes ((depth, key),
-        most specific first; see `suffixes`), or None when no rule of the feed applies."""
+        most specific first; see `suffixes`), or None when no rule of the feed applies
+        (UNDECIDED_PER_CLIENT when a $client rule was consulted and did not apply)."""
         hs, idx, shift, bl = self._hashes, self._idx, self._shift, bisect.bisect_left
         if self.plain:  # the most specific listed suffix decides (see also Keys.listed_depth)
             for depth, h in keys:
@@ -293,7 +326,7 @@ class FeedSet:
                 for r in rules:
                     if r.applies(qtype, client, dotted):
                         f |= r.bits | ((IMP_B if r.bits & 7 else IMP_A) if r.important else 0)
-                    per_client = per_client or r.clients is not None or r.exclude_clients is not None
+                    per_client = per_client or r.per_client
             if not f:
                 continue
             b = f & (BLOCK_SELF if depth == 0 else BLOCK_PARENT)
@@ -326,12 +359,21 @@ class FeedSet:
             else:
                 allow, imp_a = 0 if allow < 0 else allow, imp_a or important
         for r in self.regex:
-            if r.regex is not None and r.regex.search(dotted) and r.applies(qtype, client, dotted):
-                per_client = per_client or r.clients is not None or r.exclude_clients is not None
-                if r.bits & 7:
-                    block, imp_b = 0 if block < 0 else block, imp_b or r.important
-                else:
-                    allow, imp_a = 0 if allow < 0 else allow, imp_a or r.important
+            if r.regex is not None and r.regex.search(dotted):
+                per_client = per_client or r.per_client  # whether it applies or not: it was asked
+                if r.applies(qtype, client, dotted):
+                    if r.bits & 7:
+                        block, imp_b = 0 if block < 0 else block, imp_b or r.important
+                    else:
+                        allow, imp_a = 0 if allow < 0 else allow, imp_a or r.important
+        if self.any:  # accept-all rules: every name, least specific (a test, not a loop, for the rest)
+            for r in self.any:
+                per_client = per_client or r.per_client
+                if r.applies(qtype, client, dotted):
+                    if r.bits & 7:
+                        block, imp_b = EVERY if block < 0 else block, imp_b or r.important
+                    else:
+                        allow, imp_a = EVERY if allow < 0 else allow, imp_a or r.important
         if imp_a:
             return Verdict(False, allow, per_client)
         if imp_b:
@@ -340,7 +382,7 @@ class FeedSet:
             return Verdict(False, allow, per_client)
         if block >= 0:
             return Verdict(True, block, per_client)
-        return None
+        return UNDECIDED_PER_CLIENT if per_client else None
 
 
 def _swapped(code: str, view: Any) -> Any:

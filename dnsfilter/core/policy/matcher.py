@@ -23,7 +23,7 @@ _PLAIN = bytes(b for b in range(0x21, 0x7F) if b not in b"\\.")  # printable, no
 _TO_DOT = bytes(b if b in _PLAIN else 0x2E for b in range(256))
 _from_bytes = int.from_bytes
 
-__all__ = ["FeedSet", "Keys", "Matcher", "MatcherError", "Verdict"]
+__all__ = ["ClientKeys", "FeedSet", "Keys", "Matcher", "MatcherError", "Verdict"]
 
 
 class Keys:
@@ -157,8 +157,27 @@ class Keys:
         return [(d, name_key(self.wire[p:])) for d, p in enumerate(self.starts)]
 
     def suffix(self, depth: int) -> str:
+        """The listed suffix a verdict's depth names; `*` for an accept-all rule's (EVERY)."""
         whole, at = self._texts()
-        return whole[at[depth] :].decode("ascii")
+        return whole[at[depth] :].decode("ascii") if depth < len(at) else "*"
+
+
+class ClientKeys(Keys):
+    """Keys that also note whether a lookup consulted a $client rule (`per_client`), for a
+    policy whose feeds hold such rules. A slot of its own: Keys, made for every query, stay
+    as small as they were (one more slot cost ~120-600 instructions a decision)."""
+
+    __slots__ = ("per_client",)
+
+    def __init__(self, qname: bytes) -> None:
+        super().__init__(qname)
+        self.per_client = False
+
+
+def _client_dependent(keys: Keys) -> None:
+    """Note on `keys` that a $client rule took part (plain Keys have nowhere to note it)."""
+    if isinstance(keys, ClientKeys):
+        keys.per_client = True
 
 
 def _escaped(qname: bytes) -> tuple[bytes, list[int]]:
@@ -181,13 +200,15 @@ def _escaped(qname: bytes) -> tuple[bytes, list[int]]:
 class Matcher:
     """An immutable, ordered group of named compiled feeds."""
 
-    __slots__ = ("_all", "_chosen", "_items", "_sets")
+    __slots__ = ("_all", "_chosen", "_items", "_sets", "client_rules")
 
     def __init__(self, sets: Mapping[str, FeedSet] | None = None) -> None:
         self._sets: Mapping[str, FeedSet] = MappingProxyType(dict(sets or {}))
         self._items = tuple(self._sets.items())
         self._chosen: dict[tuple[str, ...] | None, tuple[tuple[str, FeedSet], ...]] = {}
         self._all = self._pick(None)
+        # Some rule depends on the client's address: a lookup may then mark ClientKeys per_client.
+        self.client_rules = any(s.per_client for s in self._sets.values())
 
     @property
     def sets(self) -> Mapping[str, FeedSet]:
@@ -204,7 +225,7 @@ class Matcher:
         chosen = self._chosen.get(key)
         if chosen is None:  # which feeds a profile consults is worked out once, not per query
             wanted = None if key is None else set(key)
-            chosen = tuple(i for i in self._items if (wanted is None or i[0] in wanted) and (len(i[1]) or i[1].regex or i[1].regex_any or i[1].regex_at))
+            chosen = tuple(i for i in self._items if (wanted is None or i[0] in wanted) and not i[1].empty)
             if len(self._chosen) < 1024:
                 self._chosen[key] = chosen
         return chosen
@@ -212,7 +233,10 @@ class Matcher:
     def block(self, keys: Keys, names: Iterable[str] | None = None, qtype: int = 0,
               client: str | None = None) -> tuple[str, Verdict] | None:
         """The most specific block among the chosen feeds (first feed on a tie), or None.
-        A feed whose own exception covers the name does not block it."""
+        A feed whose own exception covers the name does not block it. When a $client rule
+        was consulted, the verdict depends on the client: `keys.per_client` is set (even when
+        nothing blocks, so that an allowed answer is not shared by the whole profile) when
+        `keys` are ClientKeys."""
         best: tuple[str, Verdict] | None = None
         per_client = False
         wire, starts = keys.wire, keys.starts
@@ -239,14 +263,17 @@ class Matcher:
                     continue
                 v = s.verdicts[d]
             else:
-                v = s.evaluate(keys.for_set(s), qtype, client, keys.dotted)
+                v = (s.any_verdict(wire, starts, qtype, client) if s.only_any
+                     else s.evaluate(keys.for_set(s), qtype, client, keys.dotted))
                 if v is None:
                     continue
             per_client = per_client or v.per_client
             if v.blocked and (best is None or v.depth < best[1].depth):
                 best = (name, v)
-        if best is not None and per_client and not best[1].per_client:
-            best = (best[0], Verdict(True, best[1].depth, True))
+        if per_client:
+            _client_dependent(keys)
+            if best is not None and not best[1].per_client:
+                best = (best[0], Verdict(True, best[1].depth, True))
         return best
 
     def allows(self, keys: Keys, names: Iterable[str], qtype: int = 0, client: str | None = None) -> Verdict | None:
@@ -256,7 +283,10 @@ class Matcher:
                 d = keys.listed_depth(s)
                 v = s.verdicts[d] if d >= 0 else None
             else:
-                v = s.evaluate(keys.for_set(s), qtype, client, keys.dotted)
-            if v is not None and not v.blocked:
+                v = (s.any_verdict(keys.wire, keys.starts, qtype, client) if s.only_any
+                     else s.evaluate(keys.for_set(s), qtype, client, keys.dotted))
+                if v is not None and v.per_client:
+                    _client_dependent(keys)
+            if v is not None and not v.blocked and v.depth >= 0:  # depth -1: no rule applied
                 return v
         return None

@@ -69,12 +69,13 @@ def test_adblock_skips_and_counts() -> None:
         "||example.org/ads/banner.js", "||example.org:8080^", "||example.org^$third-party",
         "||example.org^$dnsrewrite=1.2.3.4", "||192.0.2.10^", "192.0.2.1 rewritten.example",
         "||bad name.example^", "||example.org^$important=yes", "||example.org^$dnstype=A B",
-        "||x.example^$client='unterminated", "@@||x.example^$denyallow=y.example",
+        "||x.example^$client='unterminated", "||x.example^$denyallow=~y.example",
         "||ok.example^",
     ])
     got, c = rules("adblock", text)
     assert [r.name for r in got] == ["ok.example"]
     assert (c.lines, c.skipped, c.skipped_cosmetic, c.skipped_unsupported, c.invalid) == (19, 4, 3, 6, 5)
+    assert c.not_applied == 3  # $dnsrewrite, an IP rule and a hosts rewrite: AdGuard applies them, we do not
     assert c.first_unsupported_lines == [8, 9, 10, 11, 12, 13] and c.first_invalid_lines == [14, 15, 16, 17, 18]
 
 
@@ -89,10 +90,13 @@ def test_adblock_modifiers() -> None:
     assert (r.action, r.important, r.dnstypes, r.exclude_dnstypes) == ("allow", True, frozenset({"A", "AAAA"}), None)
     r = one("adblock", "||t.example^$dnstype=~a|~cname")
     assert r.dnstypes is None and r.exclude_dnstypes == frozenset({"A", "CNAME"})
-    r = one("adblock", r"||k.example^$client=192.168.1.0/24|'Kid\'s tablet, new'|~10.0.0.5|" + '~"Mom"')
-    assert r.clients == ("192.168.1.0/24", "Kid's tablet, new") and r.exclude_clients == ("10.0.0.5", "Mom")
-    r = one("adblock", "*$denyallow=com|Net|xn--p1ai")
-    assert r.denyallow == ("com", "net", "xn--p1ai") and r.regex == "" and r.compiled is not None
+    r = one("adblock", "||k.example^$client=192.168.1.7/24|~10.0.0.5|'0:0000::1'")
+    assert r.clients == ("192.168.1.0/24", "::1/128") and r.exclude_clients == ("10.0.0.5/32",)
+    # A client name is an AdGuard Home persistent client: not applied, skipped and counted.
+    got, c = rules("adblock", r"||k.example^$client=192.168.1.0/24|'Kid\'s tablet, new'" + "\n||m.example^$client=~Mom")
+    assert got == [] and (c.skipped_unsupported, c.not_applied, c.invalid) == (2, 2, 0)
+    r = one("adblock", "*$denyallow=Net|com|xn--p1ai")
+    assert r.denyallow == ("com", "net", "xn--p1ai") and r.regex is None and r.any_name
 
 
 def test_important_and_exception_precedence() -> None:
@@ -110,12 +114,12 @@ def test_important_and_exception_precedence() -> None:
 def test_dnstype_client_and_denyallow_conditions() -> None:
     rs, _ = rules("adblock", "\n".join([
         "||v6.example^$dnstype=AAAA",
-        "||kids.example^$client=192.168.1.0/24|'Tablet'|~192.168.1.7",
+        "||kids.example^$client=192.168.1.0/24|~192.168.1.7",
         "||wide.example^$denyallow=ok.wide.example|fine.example",
     ]))
     assert blocked(rs, "v6.example", "AAAA") and not blocked(rs, "v6.example", "A") and not blocked(rs, "v6.example", None)
     assert blocked(rs, "kids.example", ip="192.168.1.20") and not blocked(rs, "kids.example", ip="192.168.1.7")
-    assert not blocked(rs, "kids.example", ip="10.0.0.1") and blocked(rs, "kids.example", ip="10.0.0.1", client_name="tablet")
+    assert not blocked(rs, "kids.example", ip="10.0.0.1")
     assert blocked(rs, "wide.example") and blocked(rs, "x.wide.example")
     assert not blocked(rs, "ok.wide.example") and not blocked(rs, "a.ok.wide.example")
 
