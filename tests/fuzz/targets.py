@@ -30,10 +30,10 @@ from dnsfilter.router import uci
 from dnsfilter.router.uci_grammar import UciError
 from dnsfilter.router.uci_grammar import parse as uci_parse
 from dnsfilter.shell.upstream.base import Question, matches
-from feeds.compile_rules import _side_rule
 from feeds.formats import RULE_PARSERS, adblock, detect
 from feeds.parsers import ParseResult, detect_format, stream_names
 from feeds.rules import Rule, RuleCounts
+from feeds.table import _side_rule
 
 Target = Callable[[bytes], None]
 
