@@ -13,12 +13,17 @@ imports ssl then and hands it to the asyncio modules that were imported without 
 TLS works from then on as if it had always been loaded. Anything else that imports ssl by
 itself (requests, for a provider's bundle) gets the real module; asyncio is handed it at the
 next `ssl_module()`. Once loaded it stays (a module cannot be unloaded).
+
+The web UI's process imports Flask `without_ssl()` (http.client and werkzeug then leave out
+their HTTPS parts, which the UI never uses); it keeps OpenSSL's hashes, for the login's scrypt.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 # The asyncio modules that read their `ssl` global at run time (None: "no TLS here").
@@ -30,24 +35,36 @@ _lock = threading.Lock()
 _deferred = False
 
 
+@contextmanager
+def without_ssl() -> Iterator[bool]:
+    """Imports inside take their no-ssl branch (True), unless ssl is loaded already (False).
+    Afterwards `import ssl` loads the real module. None in sys.modules is the import system's
+    own "not available": the import raises ModuleNotFoundError, which asyncio, http.client,
+    werkzeug and urllib catch."""
+    if "ssl" in sys.modules:
+        yield False
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment]
+    try:
+        yield True
+    finally:
+        if "ssl" in sys.modules and sys.modules["ssl"] is None:
+            del sys.modules["ssl"]
+
+
 def defer() -> bool:
     """Import asyncio without ssl, and keep `_hashlib` out until TLS is needed. Each only
     before the process has loaded it (False: ssl or asyncio was loaded already, so asyncio has
     TLS; `_hashlib` is still kept out if it can be)."""
     global _deferred
-    # None in sys.modules is the import system's own "not available": the import raises
-    # ModuleNotFoundError, which asyncio, hashlib and hmac catch and take their fallback for
     if OPENSSL_HASHES not in sys.modules and "ssl" not in sys.modules:
-        sys.modules[OPENSSL_HASHES] = None  # type: ignore[assignment]
-    if "ssl" in sys.modules or "asyncio" in sys.modules:
+        sys.modules[OPENSSL_HASHES] = None  # type: ignore[assignment]  # hashlib, hmac: built-in hashes
+    if "asyncio" in sys.modules:
         return False
-    sys.modules["ssl"] = None  # type: ignore[assignment]
-    try:
+    with without_ssl() as hidden:
         import asyncio  # noqa: F401
-    finally:
-        del sys.modules["ssl"]  # a later `import ssl` loads the real module
-    _deferred = True
-    return True
+    _deferred = hidden
+    return hidden
 
 
 def deferred() -> bool:
