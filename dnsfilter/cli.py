@@ -6,7 +6,6 @@ Bad arguments or a bad config print one line and exit 2; nothing prints a traceb
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import logging
@@ -171,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from dnsfilter.shell import tlsload
+
+    tlsload.defer()  # before asyncio's import: TLS is loaded when an upstream first needs it
+    import asyncio
+
     from dnsfilter.shell.privilege import PrivilegeError, refuse_foreign_folder
 
     cfg = _load(args.config)

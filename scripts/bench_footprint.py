@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
+import json
 import os
 import random
 import re
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -40,6 +42,8 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from footprint_mem import GROUPS, HEAP, OTHER, Reading, io, reading, ui_pid
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = str(ROOT / ".venv" / "bin" / "python")
 SHARED = ROOT.parent / "shared" / "data"
@@ -48,7 +52,10 @@ DAY_QUERIES = 20_000
 RAM_FLUSH = 600  # the ram-mode default of log_flush (docs/querylog.md)
 PASSWORD = "footprint-bench-pw"
 SECTION = "## Footprint (128 MB router)"
-TARGET_MB = 48  # daemon + UI on a 128 MB router (the issue's footprint target)
+# The budget on a 128 MB router (issue 17), in distinct MB (see table)
+DAEMON_MB = 40  # the resident daemon, at every moment
+TOTAL_MB = 64  # the daemon and the UI, while the UI is in use
+BACK_MB = 2  # the daemon after the UI's exit, against before the UI started
 # A family's devices, one per profile, told apart by address: each profile has its own table
 # of prebuilt answers, and `fastpath_size` bounds them together.
 HOUSEHOLD = (("Kids", "127.0.0.11"), ("Teens", "127.0.0.12"), ("Adults", "127.0.0.13"), ("Guests", "127.0.0.14"))
@@ -193,93 +200,6 @@ def free_port() -> int:
         return port
 
 
-@dataclass
-class Mem:
-    rss_kb: int
-    pss_kb: int
-    uss_kb: int  # Private_Clean + Private_Dirty: what ending this process alone would free
-    threads: int
-    pages: frozenset[int]  # the physical page frames it maps (root: /proc/PID/pagemap)
-
-
-NONE = Mem(0, 0, 0, 0, frozenset())
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def mem(pid: int) -> Mem:
-    rss = threads = pss = uss = 0
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS"):
-            rss = int(line.split()[1])
-        elif line.startswith("Threads"):
-            threads = int(line.split()[1])
-    for line in open(f"/proc/{pid}/smaps_rollup"):
-        if line.startswith("Pss:"):
-            pss = int(line.split()[1])
-        elif line.startswith(("Private_Clean:", "Private_Dirty:")):
-            uss += int(line.split()[1])
-    return Mem(rss, pss, uss, threads, frames(pid))
-
-
-def frames(pid: int) -> frozenset[int]:
-    """The page frame numbers of every resident page of the process (empty without root: the
-    kernel hides them). The union over dnsfilter's processes counts each page of RAM they hold
-    once, whoever else maps it: RSS counts a shared page in each process, PSS divides it among
-    every process that maps it, on this machine other Pythons too."""
-    out: set[int] = set()
-    try:
-        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pm:
-            for line in maps:
-                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-                if lo >= 1 << 47:  # [vsyscall]: not in the pagemap
-                    continue
-                pm.seek(lo // PAGE * 8)
-                for (e,) in struct.iter_unpack("<Q", pm.read((hi - lo) // PAGE * 8)):
-                    if e >> 63 and e & (1 << 55) - 1:  # present, with its frame number shown
-                        out.add(e & (1 << 55) - 1)
-    except OSError:
-        return frozenset()
-    return frozenset(out)
-
-
-@dataclass
-class Reading:
-    """One moment: the daemon and, when it runs, the UI process (the daemon's child)."""
-    daemon: Mem
-    ui: Mem
-
-    def all(self) -> tuple[Mem, Mem]:
-        return self.daemon, self.ui
-
-    def distinct_kb(self) -> int:
-        return len(self.daemon.pages | self.ui.pages) * PAGE // 1024
-
-
-def ui_running(pid: int) -> bool:
-    return bool(children(pid))
-
-
-def reading(pid: int) -> Reading:
-    kids = children(pid)
-    return Reading(mem(pid), mem(kids[0]) if kids else NONE)
-
-
-def io(pid: int) -> dict[str, int]:
-    out = {}
-    for line in open(f"/proc/{pid}/io"):
-        k, v = line.split(":")
-        out[k] = int(v)
-    return out
-
-
-def children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            kids += [int(x) for x in f.read().split()]
-    return kids
-
-
 def http_ok(port: int, path: str = "/login") -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
@@ -288,51 +208,61 @@ def http_ok(port: int, path: str = "/login") -> bool:
         return False
 
 
-def page_load(port: int) -> int:
-    """Log in (the admin exists) and load the devices page; the page's size in bytes."""
+PAGES = ("/devices", "/log")  # after the login's Dashboard: what a parent looks at
+
+
+def use_ui(port: int) -> int:
+    """Log in (the admin exists), which lands on the Dashboard, then load PAGES, as a parent
+    checking on the household does; the bytes of HTML received."""
     jar = http.cookiejar.CookieJar()
     op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     base = f"http://127.0.0.1:{port}"
     html = op.open(f"{base}/login", timeout=10).read().decode()
     tok = re.search(r'name="csrf_token"\s+value="([^"]+)"', html)
     form = {"password": PASSWORD} | ({"csrf_token": tok.group(1)} if tok else {})
-    op.open(f"{base}/login", data=urllib.parse.urlencode(form).encode(), timeout=10).read()
-    body = op.open(f"{base}/devices", timeout=10).read()
-    if b"logout" not in body.lower():
-        raise RuntimeError("the UI did not log in: the devices page is not the logged-in one")
-    return len(body)
+    size = len(op.open(f"{base}/login", data=urllib.parse.urlencode(form).encode(), timeout=10).read())
+    for path in PAGES:
+        body = op.open(f"{base}{path}", timeout=10).read()
+        if b"logout" not in body.lower():
+            raise RuntimeError(f"the UI did not log in: {path} is not the logged-in page")
+        size += len(body)
+    return size
 
 
-def write_config(d: Path, dns: int, lan: int, web: int, up: int, dlist: str, flush: float) -> Path:
+UCI_FILE = ROOT / "deploy" / "openwrt" / "files" / "dnsfilter.config"
+
+
+def write_config(d: Path, dns: int, web: int, up: int, feed_url: str, flush: float) -> tuple[Path, list[str]]:
+    """The OpenWrt package's /etc/config/dnsfilter rendered as its init script renders it
+    (dnsfilter/router/uci.py), with only what a run on loopback must change; returns the TOML
+    file and those changes, which the table names."""
+    from dnsfilter.config import from_dict
+    from dnsfilter.router.uci import Section, parse, render, to_toml
+
+    sections = parse(UCI_FILE.read_text())
+    main = next(s for s in sections if s.type == "dnsfilter")
+    (d / "dhcp.leases").write_text("")
+    changed = {"port": str(dns), "upstream": [f"127.0.0.1:{up}"], "data_dir": str(d / "var"),
+               "web_listen": f"127.0.0.1:{web}", "lease_file": [str(d / "dhcp.leases")]}
+    main.options |= changed
+    feeds = [s for s in sections if s.type == "feed"]
+    sections = [s for s in sections if s.type != "feed"]
+    sections.append(Section("feed", "router300k", 0, {"url": feed_url, "format": "domains", "category": "ads"}))
+    for profile, ip in HOUSEHOLD:
+        sections.append(Section("profile", profile.lower(), 0, {"name": profile}))
+        sections.append(Section("device", None, 0, {"name": f"{profile} device", "ip": ip, "profile": profile.lower()}))
+    data = render(sections)
+    # ram mode with a short flush: the flash rows below need the ram mode's writes; memory is as
+    # in the package's disk mode, which writes every 5 s
+    data["storage"] |= {"log_mode": "ram", "log_flush": flush}
     cfg = d / "config.toml"
-    lan_spec = f', "br-lan:{lan}"' if os.environ.get(NS_ENV) else ""
-    cfg.write_text(f"""# written by scripts/bench_footprint.py: a router's shape on loopback
-[dns]
-listen = ["127.0.0.1:{dns}"{lan_spec}]
-upstreams = ["127.0.0.1:{up}"]
-# the caches of deploy/openwrt/files/dnsfilter.config ("a router has little memory")
-cache_size = 5000
-fastpath_size = 10000
-
-[storage]
-data_dir = "{d}/var"
-log_mode = "ram"
-log_flush = {flush}
-
-[web]
-listen = "127.0.0.1:{web}"
-
-[network]
-neighbours = true
-
-[[feeds]]
-name = "router-300k"
-url = "{dlist}"
-format = "domains"
-category = "ads"
-""" + "".join(f'\n[[profiles]]\nname = "{p}"\n' for p, _ in HOUSEHOLD)
-      + "".join(f'\n[[devices]]\nname = "{p} device"\nip = "{ip}"\nprofile = "{p}"\n' for p, ip in HOUSEHOLD))
-    return cfg
+    from_dict(data, str(cfg))  # a config the daemon accepts, or the run stops here
+    cfg.write_text(to_toml(data))
+    notes = [f"{k} {v if isinstance(v, str) else ', '.join(v)}" for k, v in changed.items() if k != "data_dir"]
+    notes += [f"the feed {', '.join(repr(f.name) for f in feeds)} replaced by the 300k list",
+              "the household's profiles and devices added",
+              f"`log_mode = \"ram\"` with `log_flush = {flush:g}` (for the flash rows)"]
+    return cfg, notes
 
 
 PYC = Path("/var/tmp/dnsfilter-footprint-pyc")
@@ -374,14 +304,47 @@ def start(cfg: Path, log: Path, idle_exit: float) -> subprocess.Popen[bytes]:
 
 # ------------------------------------------------------------------ the run
 
-def measure(quick: bool) -> list[str]:
+Flash = tuple[int, int, int, int, int]  # write_bytes, wchar, flushes, answers per flush, log_flush it stands for
+
+
+@dataclass
+class Moment:
+    label: str
+    at: Reading
+    before_ui: int | None = None  # for a reading after the UI's exit: the row read before it started
+
+
+@dataclass
+class Run:
+    rows: list[Moment]
+    origin: str
+    changes: list[str]
+    sent: int
+    answered: int
+    took: float
+    html: int
+    pages: tuple[float, float]  # seconds of the first use (starting the UI) and the second
+    flash: list[Flash]
+    data_kb: int  # data_dir's files: on a router's tmpfs, RAM too
+
+
+def wait_ui_exit(pid: int, idle_exit: float) -> None:
+    deadline = time.monotonic() + idle_exit + 30
+    while ui_pid(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if ui_pid(pid) is not None:
+        raise RuntimeError("the UI process did not end after its idle time")
+    time.sleep(1.0)  # the daemon's reaping of its child and the control socket's last replies
+
+
+def measure(quick: bool) -> Run:
     rng = random.Random(11)
     with tempfile.TemporaryDirectory(prefix="dnsfilter-footprint-", dir="/var/tmp") as tmp:
         d = Path(tmp)
         dlist = d / "router-300k.domains"
         origin = build_list(dlist, NAMES)
         listed = dlist.read_text().split()
-        dns, lan, web = free_port(), free_port(), free_port()
+        dns, web = free_port(), free_port()
         up_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         up_sock.bind(("127.0.0.1", 0))
         stop = threading.Event()
@@ -391,7 +354,7 @@ def measure(quick: bool) -> list[str]:
         # compiles it after each boot, in the daemon's feed-sync child process
         httpd = serve_dir(d)
         url = f"http://127.0.0.1:{httpd.server_address[1]}/{dlist.name}"
-        cfg = write_config(d, dns, lan, web, up_sock.getsockname()[1], url, flush)
+        cfg, changes = write_config(d, dns, web, up_sock.getsockname()[1], url, flush)
         # the admin exists and the code is compiled: the measured run starts as a router boots
         compile_all()
         subprocess.run([PY, "-c", "import sys;from pathlib import Path;from webui.secrets_store import SecretsStore;"
@@ -406,7 +369,7 @@ def measure(quick: bool) -> list[str]:
             if "reloaded:" not in (d / "serve.log").read_text(errors="replace"):
                 raise RuntimeError("the boot's feed sync did not finish:\n" + (d / "serve.log").read_text())
             time.sleep(2.0 if quick else 5.0)
-            rows: list[tuple[str, Reading]] = [("idle after start and the boot's feed sync", reading(p.pid))]
+            rows = [Moment("idle after start and the boot's feed sync", reading(p.pid))]
             # a family's day: 20k queries over 3,000 names, a few popular (Zipf), 10 % of them listed,
             # from four devices in four profiles
             pool = rng.sample(listed, 300) + [f"www.site{i}.example{i % 97}.test" for i in range(2_700)]
@@ -416,12 +379,15 @@ def measure(quick: bool) -> list[str]:
             sent, answered = send_household(dns, day, 60)
             took = time.monotonic() - t0
             time.sleep(flush + 3)  # the writer's flush of these answers
-            rows.append((f"after a family's day: {sent:,} queries over {len(set(day)):,} names", reading(p.pid)))
+            rows.append(Moment(f"after a family's day: {sent:,} queries over {len(set(day)):,} names", reading(p.pid)))
             t1 = time.monotonic()
-            size = page_load(web)
-            first_page = time.monotonic() - t1
+            html = use_ui(web)
+            first_use = time.monotonic() - t1
             time.sleep(0.5)
-            rows.append(("then the UI in use (login + /devices)", reading(p.pid)))
+            use = "the UI in use (login, Dashboard, " + ", ".join(PAGES) + ")"
+            rows.append(Moment("then " + use, reading(p.pid)))
+            wait_ui_exit(p.pid, idle_exit)
+            rows.append(Moment(f"after the UI's idle exit ({idle_exit:g} s here, 600 s by default)", reading(p.pid), 1))
             # worst case: every query a new name, half of them listed, until both caches are full
             n = 4_000 if quick else 30_000
             burst = rng.sample(listed, n // 2) + [f"host{i}.burst{i % 500}.test" for i in range(n - n // 2)]
@@ -429,16 +395,16 @@ def measure(quick: bool) -> list[str]:
             b_sent, b_answered = send_household(dns, burst, 90)
             sent, answered = sent + b_sent, answered + b_answered
             time.sleep(flush + 3)
+            rows.append(Moment(f"then {b_sent:,} queries, each a new name", reading(p.pid)))
             t2 = time.monotonic()
-            page_load(web)
-            warm_page = time.monotonic() - t2
+            use_ui(web)
+            second_use = time.monotonic() - t2
             time.sleep(0.5)
-            rows.append((f"then {b_sent:,} queries, each a new name, and a page load", reading(p.pid)))
+            rows.append(Moment("then " + use, reading(p.pid)))
+            wait_ui_exit(p.pid, idle_exit)
+            rows.append(Moment("after the UI's idle exit", reading(p.pid), 4))
             flash = [flash_rows(p.pid, dns, flush, 3 if quick else 6, period) for period in (RAM_FLUSH, 3600)]
-            deadline = time.monotonic() + idle_exit + 30
-            while ui_running(p.pid) and time.monotonic() < deadline:
-                time.sleep(0.5)
-            rows.append((f"after the UI's idle exit ({idle_exit:g} s here, 600 s by default)", reading(p.pid)))
+            data_kb = sum(f.stat().st_size for f in (d / "var").rglob("*") if f.is_file()) // 1024
         finally:
             p.send_signal(signal.SIGTERM)
             p.wait(20)
@@ -451,10 +417,7 @@ def measure(quick: bool) -> list[str]:
         origin += f"; {int(in_force[-1]):,} names in force" if in_force else ""
         if "Traceback" in log_text:
             raise RuntimeError("the daemon logged an error:\n" + log_text)
-    return table(rows, origin, sent, answered, took, size, flash, (first_page, warm_page))
-
-
-Flash = tuple[int, int, int, int, int]  # write_bytes, wchar, flushes, answers per flush, log_flush it stands for
+    return Run(rows, origin, changes, sent, answered, took, html, (first_use, second_use), flash, data_kb)
 
 
 def flash_rows(pid: int, port: int, flush: float, flushes: int, period: int) -> Flash:
@@ -473,54 +436,101 @@ def flash_rows(pid: int, port: int, flush: float, flushes: int, period: int) -> 
     return after["write_bytes"] - before["write_bytes"], after["wchar"] - before["wchar"], flushes, per, period
 
 
-LAN_NOTE = ("an interface listener (`br-lan:PORT`, a veth pair inside the run's own network namespace, "
-            "followed over netlink as `lan` is)")
+def numbers(m: Moment, rows: list[Moment]) -> dict[str, float]:
+    """A moment's figures in MB (threads as counts): what the table shows, per run."""
+    d, ui = m.at.all()
+    out = {"d_rss": d.rss_kb, "ui_rss": ui.rss_kb, "d_pss": d.pss_kb, "ui_pss": ui.pss_kb, "ui_uss": ui.uss_kb,
+           "daemon": d.distinct_kb(), "all": m.at.distinct_kb()}
+    out = {k: v / 1024 for k, v in out.items()} | {"d_threads": d.threads, "ui_threads": ui.threads}
+    if m.before_ui is not None:
+        out["back"] = (d.distinct_kb() - rows[m.before_ui].at.daemon.distinct_kb()) / 1024
+    for name in [n for n, _ in GROUPS] + [HEAP, OTHER]:
+        out["d:" + name] = d.group_kb(name) / 1024
+        out["ui:" + name] = ui.group_kb(name, d.pages) / 1024  # the UI's pages the daemon does not map
+    return out
 
 
-def table(rows: list[tuple[str, Reading]], origin: str, sent: int, answered: int, took: float, size: int,
-          flash: list[Flash], pages: tuple[float, float]) -> list[str]:
-    if not os.environ.get(NS_ENV):
-        origin += "; no interface listener (needs root for a network namespace)"
-    mb = lambda kb: f"{kb / 1024:.1f}"  # noqa: E731
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def table(runs: list[Run]) -> list[str]:
+    first = runs[0]
+    per_run = [[numbers(m, r.rows) for m in r.rows] for r in runs]
+    rows = [{k: median([pr[i][k] for pr in per_run if k in pr[i]]) for k in per_run[0][i]} for i in range(len(first.rows))]
+    worst = [{k: max(pr[i][k] for pr in per_run if k in pr[i]) for k in per_run[0][i]} for i in range(len(first.rows))]
+    mb = lambda v: f"{v:.1f}" if v else "-"  # noqa: E731
+    n = len(runs)
+    of = f"medians of {n} runs" if n > 1 else "one run"
+    with_ui = [i for i, m in enumerate(first.rows) if m.at.ui.rss_kb]
     out = [SECTION, "",
-           f"Measured {time.strftime('%Y-%m-%d')} at {provenance()} by `scripts/bench_footprint.py` (part of `make bench`): the real "
-           f"`dnsfilter serve` on loopback with a router's config: one {NAMES:,}-name list ({origin}) served over HTTP "
-           "on loopback and downloaded and compiled at start by the daemon's feed sync (a child process), as after "
-           "a router's boot with `data_dir` in RAM, "
-           "`[web]` on (the UI is the daemon's child process under waitress, started on demand), "
-           "`network.neighbours = true`, "
-           f"{LAN_NOTE} and the query log in "
-           "`log_mode = \"ram\"`, a household of four profiles (Kids, Teens, Adults, Guests) with one device each, "
-           "which send the day's and the burst's queries in turn, both processes running from compiled bytecode as a router's package installs them; `cache_size = 5000`, `fastpath_size = 10000` as the OpenWrt package sets them. Target: daemon + UI ≤ 48 MB on a 128 MB router, judged on "
-           "**distinct MB**: the physical pages the daemon and the UI map, each page counted once "
-           "(the union of their /proc/PID/pagemap frames), which is the RAM they hold together. The RSS sum counts a "
-           "page both map (libpython, libc, libssl) twice; "
-           "the PSS sum divides shared library pages with every other process mapping them, on this machine "
-           "other Pythons too, so it reads low. Both are shown.", "",
-           "| moment | daemon RSS MB | UI RSS MB | sum RSS | daemon PSS MB | UI PSS MB | sum PSS "
-           "| UI USS MB | **distinct MB** | threads d/UI |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-    for label, r in rows:
-        d, ui = r.all()
-        out.append(f"| {label} | {mb(d.rss_kb)} | {mb(ui.rss_kb)} | {mb(d.rss_kb + ui.rss_kb)} | "
-                   f"{mb(d.pss_kb)} | {mb(ui.pss_kb)} | {mb(d.pss_kb + ui.pss_kb)} | {mb(ui.uss_kb)} | "
-                   f"**{mb(r.distinct_kb())}** | {d.threads}/{ui.threads} |".replace(" 0.0 |", " - |"))
-    met = [label for label, r in rows if r.distinct_kb() <= TARGET_MB * 1024]
-    missed = [f"{label} ({mb(r.distinct_kb())} MB)" for label, r in rows if r.distinct_kb() > TARGET_MB * 1024]
-    out += ["", f"Against the target ({TARGET_MB} MB, distinct): met at: {'; '.join(met) or 'no moment'}. "
-            f"**Not met** at: {'; '.join(missed)}." if missed else f"Against the target ({TARGET_MB} MB, distinct): met at every moment."]
-    out += ["", f"Queries: {sent:,} sent, {answered:,} answered (the day's took {took:.1f} s; allowed names "
-            "from a local upstream); the page load logs in and renders "
-            f"/devices ({size:,} bytes) in {pages[0]:.2f} s, starting the UI process; the same again with it "
-            f"running, after the burst, took {pages[1]:.2f} s. `-`: the UI process is not running (the daemon holds its socket and "
-            "starts it at the first connection; it ends after `DNSFILTER_WEB_IDLE_EXIT` seconds without "
-            "requests).", "",
+           f"Measured {time.strftime('%Y-%m-%d')} at {provenance()} by `scripts/bench_footprint.py` (part of `make bench`), "
+           f"{of} (the machine may be shared: each cell is the median, the budget lines give the worst run too). "
+           f"The real `dnsfilter serve` with **the OpenWrt package's config**: `{UCI_FILE.relative_to(ROOT)}` rendered "
+           "by `dnsfilter/router/uci.py` as the package's init script renders it (forward mode behind dnsmasq, "
+           "`cache_size = 5000`, `fastpath_size = 10000`, the neighbour table), with only what a run on loopback "
+           f"needs changed: {'; '.join(first.changes)}. One {NAMES:,}-name list ({first.origin}) served over HTTP on "
+           "loopback and downloaded and compiled at start by the daemon's feed sync (a child process), as after a "
+           "router's boot with `data_dir` in RAM; a household of four profiles (Kids, Teens, Adults, Guests) with "
+           "one device each, which send the day's and the burst's queries in turn; the UI is the daemon's child "
+           "process under waitress, started at the first connection and ended after its idle time; both processes "
+           "run from compiled bytecode as the package installs them.", "",
+           f"**The budget** (issue 17), judged on distinct pages: the daemon ≤ {DAEMON_MB} MB at every moment; the "
+           f"daemon and the UI together ≤ {TOTAL_MB} MB while the UI is in use; after the UI exits, the daemon "
+           f"within {BACK_MB} MB of where it was before the UI started. *Distinct MB*: the physical pages a process "
+           "maps (the daemon's column), or the two map, each page counted once (the union of their /proc/PID/pagemap "
+           "frames), which is the RAM they hold. The RSS sum counts a page both map (the interpreter, libc) twice; "
+           "the PSS sum divides shared pages with every other process mapping them, on this machine other Pythons "
+           "too, so it reads low. Both are shown.", "",
+           "| moment | daemon RSS MB | UI RSS MB | sum RSS | daemon PSS MB | UI PSS MB | sum PSS | UI USS MB "
+           "| **daemon MB** | **daemon + UI MB** | threads d/UI |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m, r in zip(first.rows, rows, strict=True):
+        out.append(f"| {m.label} | {mb(r['d_rss'])} | {mb(r['ui_rss'])} | {mb(r['d_rss'] + r['ui_rss'])} | "
+                   f"{mb(r['d_pss'])} | {mb(r['ui_pss'])} | {mb(r['d_pss'] + r['ui_pss'])} | {mb(r['ui_uss'])} | "
+                   f"**{mb(r['daemon'])}** | **{mb(r['all']) if r['ui_rss'] else '-'}** | "
+                   f"{r['d_threads']:.0f}/{r['ui_threads']:.0f} |".replace("/0 |", "/- |"))
+    d_worst = max(range(len(rows)), key=lambda i: rows[i]["daemon"])
+    t_worst = max(with_ui, key=lambda i: rows[i]["all"])
+    backs = [i for i, m in enumerate(first.rows) if m.before_ui is not None]
+    verdict = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    in_use = " and ".join(f"{rows[i]['all']:.1f}" for i in with_ui)
+    back = " and ".join(f"{rows[i]['back']:+.1f}" for i in backs)
+    out += ["", "Against the budget:", "",
+            f"- the daemon ≤ {DAEMON_MB} MB at every moment: {verdict(rows[d_worst]['daemon'] <= DAEMON_MB)} "
+            f"(the most: {rows[d_worst]['daemon']:.1f} MB {first.rows[d_worst].label.split(':')[0]}; worst run "
+            f"{max(w['daemon'] for w in worst):.1f} MB);",
+            f"- the daemon and the UI ≤ {TOTAL_MB} MB while the UI is in use: {verdict(rows[t_worst]['all'] <= TOTAL_MB)} "
+            f"({in_use} MB; worst run {max(worst[i]['all'] for i in with_ui):.1f} MB);",
+            f"- after the UI exits, the daemon within {BACK_MB} MB of before it started: "
+            f"{verdict(all(rows[i]['back'] <= BACK_MB for i in backs))} "
+            f"({back} MB; worst run "
+            f"{max(worst[i]['back'] for i in backs):+.1f} MB)."]
+    cols = [(0, "d:", "daemon, idle"), (d_worst, "d:", "daemon, at its most"), (t_worst, "ui:", "the UI's own, in use")]
+    out += ["", "Where the resident pages are (MB, medians; *the UI's own*: its pages the daemon does not map, "
+            "so the two columns add up to the daemon + UI figure):", "",
+            "| part | " + " | ".join(c for _i, _p, c in cols) + " |", "|---|" + "---|" * len(cols)]
+    for name in [HEAP] + [n for n, _ in GROUPS] + [OTHER]:
+        out.append(f"| {name} | " + " | ".join(f"{rows[i][p + name]:.1f}" for i, p, _c in cols) + " |")
+    tls = [m.label for m in first.rows if m.at.daemon.tls]
+    out += ["", "TLS in the daemon (libssl mapped): " + ("at " + "; ".join(tls) if tls else "never (plain upstreams, an http feed)")
+            + f". data_dir's files at the end: {first.data_kb / 1024:.1f} MB (on the package's tmpfs `data_dir` "
+            "that is RAM as well, outside both processes: the list's download and compiled set, the query log, "
+            "the device store)."]
+    first_use, second_use = first.pages
+    out += ["", f"Queries: {first.sent:,} sent, {first.answered:,} answered (the day's took {first.took:.1f} s; "
+            "allowed names from a local upstream); using the UI (login, the Dashboard, "
+            f"{', '.join(PAGES)}: {first.html:,} bytes of HTML) took {first_use:.2f} s the first time, starting the "
+            f"UI process, and {second_use:.2f} s the second. `-`: the UI process is not running (the daemon holds "
+            "its socket and starts it at the first connection; it ends after `DNSFILTER_WEB_IDLE_EXIT` seconds "
+            "without requests).", "",
             f"Flash writes with the query log in RAM mode, for a family's {DAY_QUERIES:,} queries a day: the "
             "daemon's /proc/PID/io `write_bytes` (what reaches the block layer, before the filesystem's journal; "
-            "`wchar`: bytes in write calls) over several flushes, each with the answers of one `log_flush` period:", "",
+            "`wchar`: bytes in write calls) over several flushes, each with the answers of one `log_flush` period "
+            f"({'the first run' if n > 1 else 'this run'}):", "",
             "| log_flush | answers per write | KiB per write | wchar KiB per write | MB a day |", "|---|---|---|---|---|",
-            *(f"| {period} s{' (default)' if period == RAM_FLUSH else ''} | {per} | {wb / n / 1024:.1f} | "
-              f"{wc / n / 1024:.1f} | **{wb / n * 86_400 / period / 2**20:.1f}** |" for wb, wc, n, per, period in flash),
+            *(f"| {period} s{' (default)' if period == RAM_FLUSH else ''} | {per} | {wb / k / 1024:.1f} | "
+              f"{wc / k / 1024:.1f} | **{wb / k * 86_400 / period / 2**20:.1f}** |" for wb, wc, k, per, period in first.flash),
             "",
             "Before and after the footprint work, and what a router should set: "
             "[docs/deploy.md](docs/deploy.md#footprint-on-a-128-mb-router).", ""]
@@ -577,11 +587,16 @@ def main() -> int:
     ap.add_argument("bench_dir", nargs="?")
     ap.add_argument("--quick", action="store_true", help="fewer queries and flushes (development)")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--runs", type=int, default=3, help="runs whose medians the table shows (default 3)")
+    ap.add_argument("--json", help="also write every run's figures here (for comparing changes)")
     a = ap.parse_args()
     in_own_netns()
     if os.environ.get(NS_ENV):
         set_up_netns()
-    section = measure(a.quick)
+    runs = [measure(a.quick) for _ in range(max(1, a.runs))]
+    section = table(runs)
+    if a.json:
+        Path(a.json).write_text(json.dumps([[{"label": m.label} | numbers(m, r.rows) for m in r.rows] for r in runs], indent=1))
     print("\n".join(section))
     if a.bench_dir:
         results = Path(a.bench_dir) / "results"

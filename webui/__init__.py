@@ -13,22 +13,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import (
-    Flask,
-    Response,
-    current_app,
-    g,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
-from flask_babel import Babel
-from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
+from dnsfilter.shell import tlsload
+
+# Flask without ssl: werkzeug's dev server and http.client then leave out their HTTPS parts,
+# which the UI never uses (it serves plain HTTP under waitress), and the UI's process does not
+# load the ssl module and libssl (shell/tlsload.py). A no-op where ssl is loaded already.
+with tlsload.without_ssl():
+    from flask import (
+        Flask,
+        Response,
+        current_app,
+        g,
+        jsonify,
+        redirect,
+        render_template,
+        request,
+        session,
+        url_for,
+    )
+    from flask_babel import Babel
+    from flask_babel import gettext as _
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
 from dnsfilter import config as config_mod
 from dnsfilter.config import Config, ConfigError

@@ -5,7 +5,6 @@ upstreams mixed: when the encrypted ones fail, queries would go in the clear).""
 from __future__ import annotations
 
 import ipaddress
-import ssl
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +72,8 @@ def _specs(s: Section, name: str, default: tuple[str, ...]) -> tuple[UpstreamSpe
 
 def check_ca_file(path: str, key: str) -> None:
     """A readable PEM file with at least one certificate, or ConfigError saying why not."""
+    import ssl  # here: a daemon without TLS upstreams never loads it (shell/tlsload.py)
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # empty: only the file's certificates count
     try:
         ctx.load_verify_locations(cafile=path)

@@ -29,10 +29,12 @@ log = logging.getLogger("dnsfilter.querylog")
 DRAIN = 2.0  # seconds between ring drains: the full ring (65536) then holds 30k queries/s
 DISK_FLUSH = 5.0
 RAM_FLUSH = 600.0
-# Records held in ram mode before an early flush: about 6 MB at most, a tenth of what 500k
-# cost, which a 128 MB router cannot spare. A family's ten minutes are a few hundred records,
-# so only a flood reaches it (one write per 50k answers).
-RAM_PENDING = 50_000
+# Records held in ram mode before an early write: a first-sight answer's record costs about
+# 270 bytes until written (its tuple, its LogInfo and the name's bytes: a one-off tracemalloc
+# reading), so 10k are under 3 MB at most, which a 128 MB router can spare (50k were 13 MB).
+# A family's ten minutes are a few hundred records, so only a burst of new names reaches it
+# (then one write per 10k answers).
+RAM_PENDING = 10_000
 PRUNE_EVERY = 60.0
 # Seconds the writer sleeps between chunks of counting (see _pause). Spreading a flood's
 # counting over a few hundred ms rather than running it back to back kept the event loop's
@@ -118,6 +120,13 @@ class QueryLogWriter:
     def _pending_count(self) -> int:
         return sum(len(r) for _o, r in self.pending)
 
+    def due(self, now: float) -> bool:
+        """Whether the pending records are written now: their flush period is over, or they
+        reached RAM_PENDING (a burst in ram mode: written early rather than held in memory)."""
+        st = self._cfg().storage
+        every = st.log_flush or (RAM_FLUSH if st.log_mode == "ram" else DISK_FLUSH)
+        return now - self._last_write >= every or self._pending_count() >= RAM_PENDING
+
     def flush(self) -> None:
         """Write what is pending (in the caller's thread)."""
         self._write(self._take())
@@ -148,10 +157,8 @@ class QueryLogWriter:
             try:
                 self.refresh()
                 self.drain()
-                st = self._cfg().storage
-                every = st.log_flush or (RAM_FLUSH if st.log_mode == "ram" else DISK_FLUSH)
                 now = time.monotonic()
-                if now - self._last_write >= every or self._pending_count() >= RAM_PENDING:
+                if self.due(now):
                     self._last_write = now
                     # SQLite off the loop, in the writer's own low-priority thread
                     await asyncio.get_running_loop().run_in_executor(self._thread, self._write, self._take())

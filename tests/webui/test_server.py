@@ -126,3 +126,41 @@ def _get_patiently(port: int, path: str) -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", path)
     return conn.getresponse()
+
+
+def _maps(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.integration
+def test_the_ui_process_loads_no_ssl_and_starts_with_a_ca_file_in_the_config(tmp_path: Path) -> None:
+    """Flask is imported without ssl (dnsfilter/shell/tlsload.py): the UI process maps no
+    libssl (OpenSSL's libcrypto stays, for the login's scrypt). A config whose tls_ca_file the
+    UI checks with ssl still starts it and shows the page."""
+    from tests.support.unbound import make_certs
+
+    ca, _crt, _key = make_certs(tmp_path)
+    for extra in ("", f'tls_ca_file = "{ca}"\n'):
+        web, dns = free_port(), free_port()
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(f'[dns]\nlisten = ["127.0.0.1:{dns}"]\nupstreams = ["127.0.0.1:9"]\n{extra}'
+                       f'[storage]\ndata_dir = "{tmp_path / "var"}"\n[web]\nlisten = "127.0.0.1:{web}"\n')
+        proc = subprocess.Popen([sys.executable, "-m", "dnsfilter", "serve", "-c", str(cfg), "--log-level", "info"],
+                                stderr=subprocess.PIPE)
+        try:
+            seen = b""
+            while b"ready: answering" not in seen:  # the web socket is bound before the DNS service
+                line = proc.stderr.readline() if proc.stderr else b""
+                assert line, "the daemon ended before it was ready"
+                seen += line
+            assert _get_patiently(web, "/setup").status == 200
+            (ui,) = _ui_children(proc.pid)
+            maps = _maps(ui)
+            assert "libcrypto" in maps  # hashlib's scrypt
+            if not extra:
+                assert "libssl" not in maps and "/_ssl." not in maps
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err.decode()
+        assert b"Traceback" not in seen + err

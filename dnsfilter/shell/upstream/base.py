@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import ssl
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
 from dnsfilter.core.dns.wire import WireError
+from dnsfilter.shell import tlsload
+
+if TYPE_CHECKING:
+    import ssl
 
 EDNS_PAYLOAD = 1232  # RFC 9715 / DNS flag day 2020: avoids IP fragmentation
 MAX_MESSAGE = 65535
@@ -74,7 +77,9 @@ def check(data: bytes, qid: int | None, q: Question, who: str) -> wire.Response:
 
 def tls_context(extra_ca: str | None = None, alpn: list[str] | None = None) -> ssl.SSLContext:
     """Certificate and host name verification on, against the system store, plus the CA
-    certificates in `extra_ca` (`dns.tls_ca_file`: a private CA *added* to the public ones)."""
+    certificates in `extra_ca` (`dns.tls_ca_file`: a private CA *added* to the public ones).
+    The first one loads TLS into the daemon (shell/tlsload.py)."""
+    ssl = tlsload.ssl_module()
     ctx = ssl.create_default_context()
     if extra_ca:
         ctx.load_verify_locations(cafile=extra_ca)
@@ -92,6 +97,7 @@ async def open_tls(spec: UpstreamSpec, ctx: ssl.SSLContext, timeout: float, limi
                    address: str | None = None) -> Streams:
     """A verified TLS stream to an upstream (DoT or DoH), at `address` when given (a host name
     found by the bootstrap servers), else at spec.host. Failures become one-line UpstreamErrors."""
+    ssl = tlsload.ssl_module()  # loaded already: `ctx` came from tls_context
     try:
         return await asyncio.open_connection(
             address or spec.host, spec.port, ssl=ctx, server_hostname=spec.server_name,

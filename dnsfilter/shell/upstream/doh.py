@@ -10,12 +10,15 @@ matched by its question instead.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
 from dnsfilter.shell.upstream.base import MAX_MESSAGE, Opener, Question, Resolve, UpstreamError, check
 from dnsfilter.shell.upstream.plain import close_writer
+
+if TYPE_CHECKING:
+    import ssl
 
 MAX_CONNECTIONS = 8  # per upstream: queries beyond this wait for a free connection
 MAX_HEADER_LINES = 100

@@ -9,11 +9,14 @@ sent once more on a fresh one, because the server may simply have closed it whil
 from __future__ import annotations
 
 import asyncio
-import ssl
+from typing import TYPE_CHECKING
 
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
 from dnsfilter.shell.upstream.base import LEN, Opener, Question, Resolve, UpstreamError, matches, new_id
 from dnsfilter.shell.upstream.plain import close_writer
+
+if TYPE_CHECKING:
+    import ssl
 
 MAX_INFLIGHT = 256  # per connection: beyond this, queries wait for a slot
 STREAM_LIMIT = 1 << 16

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 from dnsfilter.config import load
+from dnsfilter.core.dns.wire import text_to_wire
 from dnsfilter.core.fastpath import Slot
 from dnsfilter.core.querylog import RING_SIZE, log_info
 from dnsfilter.shell.priority import NICER
-from dnsfilter.shell.querylog_writer import ROWS_PER_DRAIN, QueryLogWriter
+from dnsfilter.shell.querylog_writer import RAM_PENDING, ROWS_PER_DRAIN, QueryLogWriter
 from dnsfilter.storage.logstore import LogStore
 from tests.support.engine import make
 
@@ -50,6 +51,44 @@ def test_the_writer_thread_runs_nicer_than_the_daemon_and_writes_a_flood(tmp_pat
         assert ql.spare  # the ring's lists came back after the write
         rows = w.store.tail(5)
         assert rows and rows[0]["name"] == "ads.test"
+    finally:
+        w.store.close()
+        w._thread.shutdown()
+
+
+def test_ram_mode_writes_early_at_the_pending_cap_and_lets_the_records_go(tmp_path: Path) -> None:
+    """In ram mode (a flush every hour here) records wait in memory, but never more than
+    RAM_PENDING of them: a burst of new names is written at the cap, and the written records
+    are released (the writer keeps nothing of them). The cap is what a 128 MB router's budget
+    leaves for them (docs/deploy.md): under 3 MB at about 270 bytes a record."""
+    assert RAM_PENDING * 270 < 3 << 20
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(f'[storage]\ndata_dir = "{tmp_path}/var"\nlog_mode = "ram"\nlog_flush = 3600\n')
+    cfg, eng = load(cfg_path), make()
+    w = QueryLogWriter(lambda: cfg, lambda: eng)
+    w.store = LogStore(tmp_path / "log.sqlite")
+    try:
+        now = time.monotonic()
+        w._last_write = now
+
+        def burst(n: int, start: int) -> None:
+            for i in range(start, start + n):
+                info = eng.qlog.info("Kids", text_to_wire(f"host{i}.burst.test"), 1, "forwarded", None)
+                eng.qlog.record(now, "10.0.0.9", "tablet", info)
+            w.drain()
+
+        burst(RAM_PENDING - 1, 0)
+        assert not w.due(now + 60)  # a family's records wait for the hour
+        burst(1, RAM_PENDING)
+        assert w.due(now + 60)  # the cap: written now
+        chunks = w._take()
+        assert w.pending == [] and sum(len(c) for _o, c in chunks) == RAM_PENDING
+        w._write(chunks)
+        assert all(len(c) == 0 for _o, c in chunks)  # released once written
+        assert w.written == ROWS_PER_DRAIN + 1  # the rows of each drain; the rest counted
+        assert w.answers["forwarded"] == RAM_PENDING
+        assert not w.due(now + 60)
+        assert w.due(now + 3600)  # and the hour still brings a write
     finally:
         w.store.close()
         w._thread.shutdown()
