@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import sys
+import time
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -259,15 +260,22 @@ def _feeds(args: argparse.Namespace) -> int:
             print("a running daemon picks the new sets up on `dnsfilter ctl reload` or its next periodic sync")
         return 1 if failed else 0
     statuses = [read_status(cfg, f) for f in cfg.feeds]
+    now = time.time()
     if args.json:
-        print(json.dumps([dict(s.public(), enabled=f.enabled) for s, f in zip(statuses, cfg.feeds, strict=True)],
-                         indent=1))
+        print(json.dumps([dict(s.public(), enabled=f.enabled, **({"stale": s.stale(now)} if f.xfr else {}))
+                          for s, f in zip(statuses, cfg.feeds, strict=True)], indent=1))
         return 0
-    for s in statuses:
+    for s, f in zip(statuses, cfg.feeds, strict=True):
         when = _when(s.last_success)
         err = f"\n    error: {s.error}" if s.error else ""
+        xfr = ""
+        if f.xfr is not None:
+            xfr = (f"\n    zone {f.xfr.zone}: serial {s.serial if s.serial is not None else '-'} in force"
+                   f" ({s.transfer or 'not transferred yet'}); primary last answered {_when(s.last_contact)}"
+                   + ("; STALE: past the zone's SOA expire, the last good version stays in force"
+                      if s.stale(now) else ""))
         print(f"{s.name:20} {s.category:9} {s.entries:9} entries  {s.invalid:6} invalid  "
-              f"synced {when}  last try {_when(s.last_attempt)}{err}")
+              f"synced {when}  last try {_when(s.last_attempt)}{xfr}{err}")
     return 0
 
 

@@ -46,6 +46,10 @@ class Rule:
     regex: str | None = None
     hashed: bool = False
     line: int = 0
+    # RPZ: the action the policy zone names ("" for formats that only say "block"); see
+    # feeds/formats/rpz.py. `data` is the local data of a "local" rule: (type, rdata in wire form).
+    rpz: str = ""
+    data: tuple[tuple[int, bytes], ...] = ()
     compiled: re.Pattern[str] | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
@@ -86,6 +90,7 @@ class RuleCounts:
     ips_ignored: int = 0  # IP addresses in name fields (CSV)
     urls_skipped: int = 0  # URL-only entries left out (CSV, url_policy="skip")
     urls_reduced: int = 0  # URL-only entries reduced to their hosts (CSV, url_policy="host")
+    rpz_ns: int = 0  # RPZ rpz-nsdname / rpz-nsip triggers: out of scope for a forwarder, counted
 
     def note_invalid(self, lineno: int) -> None:
         self.invalid += 1

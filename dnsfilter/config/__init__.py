@@ -29,6 +29,7 @@ from dnsfilter.config.profiles import (
     parse_network,
     parse_profile,
 )
+from dnsfilter.config.rpz import Rpz, parse_rpz
 from dnsfilter.config.values import (
     N_,
     BlockMode,
@@ -173,6 +174,30 @@ class Config:
     devices: tuple[Device, ...] = ()
     network: Network = field(default_factory=Network)
     firewall: Firewall = field(default_factory=Firewall)
+    rpz: Rpz = field(default_factory=Rpz)
+
+    def folder(self) -> Path:
+        """The config file's folder: relative paths in it are read against this."""
+        return Path(self.path).parent if self.path else Path.cwd()
+
+    def tsig_secret(self, feed: Feed) -> bytes:
+        """The TSIG secret of an xfr feed, decoded. Raises ValueError naming the file (never
+        its content) when it cannot be read or is not base64."""
+        import base64
+        import binascii
+
+        assert feed.tsig is not None
+        path = self.folder() / feed.tsig.secret_file
+        try:
+            text = path.read_text(encoding="ascii", errors="strict").strip()
+            secret = base64.b64decode(text.split()[-1] if text else "", validate=True)
+        except OSError as e:
+            raise ValueError(f"TSIG secret file {path}: {e.strerror or type(e).__name__}") from None
+        except (UnicodeDecodeError, binascii.Error, ValueError):
+            raise ValueError(f"TSIG secret file {path}: not a base64 secret") from None
+        if len(secret) < 8:
+            raise ValueError(f"TSIG secret file {path}: the secret is shorter than 8 bytes")
+        return secret
 
     def data_path(self) -> Path:
         base = Path(self.path).parent if self.path else Path.cwd()
@@ -223,7 +248,7 @@ def load(path: str | Path) -> Config:
 
 def from_dict(data: dict[str, Any], path: str = "") -> Config:
     known = {"general", "dns", "storage", "web", "feeds", "filter", "protection", "defaults", "profiles",
-             "devices", "network", "firewall"}
+             "devices", "network", "firewall", "rpz"}
     for k in data:
         if k not in known:
             raise ConfigError(k, N_("unknown section"))
@@ -279,7 +304,9 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
         raise ConfigError("dns.workers", N_("daily budgets are counted in one process: they need workers = 1"))
     net = parse_network(_section(data, "network"))
     fw = _firewall(_section(data, "firewall"))
-    return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net, fw)
+    rpz = parse_rpz(_section(data, "rpz"))
+    return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net, fw,
+                  rpz)
 
 
 def _firewall(s: Section) -> Firewall:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
+from dnsfilter.core.dns.notify import OPCODE_NOTIFY, NotifyPolicy, opcode
 from dnsfilter.core.dns.rewrite import cname_reply
 from dnsfilter.core.dns.wire import Query, WireError
 from dnsfilter.core.fastpath import NEVER, FastPath
@@ -51,7 +52,14 @@ class Forward:
     prefetch: bool = False
 
 
-Action = Send | Forward
+@dataclass(slots=True)
+class SyncFeed:
+    """Sync this feed now: its primary sent a NOTIFY we accepted (core/dns/notify.py)."""
+
+    feed: str
+
+
+Action = Send | Forward | SyncFeed
 
 
 @dataclass
@@ -70,6 +78,7 @@ class Stats:
     prefetches: int = 0
     upstream_failures: int = 0
     rewritten: int = 0
+    notify: Counter[str] = field(default_factory=Counter)  # NOTIFY messages by result
 
 
 Log = Callable[[str, str], None]  # (kind, message): the shell rate-limits and writes them
@@ -109,6 +118,7 @@ class Engine:
         # (profile, device, name, reason); answers replayed by the fast path are not repeated.
         self.trace: Callable[[str], None] | None = None
         self.qlog = QueryLog(small=RING_SMALL)  # every answer is recorded here; the shell drains it to disk
+        self.notify = NotifyPolicy({})  # the zones of xfr:// feeds (assemble.build_notify)
 
     # ------------------------------------------------------------ queries
 
@@ -119,6 +129,8 @@ class Engine:
         try:
             q = wire.parse_query(data)
         except WireError as err:
+            if err.rcode == wire.RCODE_NOTIMP and opcode(data) == OPCODE_NOTIFY:  # only on this error path
+                return self._notify(data, ip, to, now)
             return self._invalid(data, ip, to, err, now)
         # identify: access control, profile, rate limit
         client = self.identify.client(ip, now)
@@ -325,6 +337,19 @@ class Engine:
             self.stats.dropped += 1
             return []
         return self._send(to, out, Outcome.INVALID)
+
+    def _notify(self, data: bytes, ip: str, to: object, now: float) -> list[Action]:
+        """A NOTIFY: answered as RFC 1996 says; when accepted, its feed syncs now."""
+        try:
+            d = self.notify.decide(data, ip)
+        except WireError as e:
+            self.stats.notify["malformed"] += 1
+            return self._invalid(data, ip, to, e, now)
+        self.stats.notify[d.result] += 1
+        if d.feed is None:
+            self.log("notify", f"{ip}: NOTIFY refused ({d.result.replace('_', ' ')})")
+            return [Send(to, d.reply)]
+        return [Send(to, d.reply), SyncFeed(d.feed)]
 
     def _unsupported(self, q: Query) -> bytes | None:
         if q.edns is not None and q.edns.version > 0:

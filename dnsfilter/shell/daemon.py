@@ -55,6 +55,8 @@ class Daemon:
         self.gc_task: asyncio.Task[None] | None = None
         self.household: Household | None = None
         self.lan: LanWatcher | None = None
+        self.urgent: set[str] = set()  # feeds whose primary sent a NOTIFY: synced at once
+        self.wake = asyncio.Event()  # the sync loop's: a NOTIFY came
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -63,12 +65,14 @@ class Daemon:
         self.household = Household(self.cfg, lambda: self.engine)
         neighbours = self.household.start_neighbours(loop)
         self.engine = build_engine(self.cfg, self.matcher, self.events, neighbours)
+        self._arm_notify(self.cfg)
         if log.isEnabledFor(logging.DEBUG):
             self.engine.trace = logging.getLogger("dnsfilter.decisions").debug
         self.household.start(loop)
         self.pool = self._pool(self.cfg)
         self.server = DnsServer(self.engine, self.pool, tcp_idle=self.cfg.dns.tcp_idle_timeout,
                                 tcp_max=self.cfg.dns.tcp_max_connections, batch_io=self.cfg.dns.batch_io)
+        self.server.on_sync = self.notify_feed
         try:
             await self.server.start([lst for lst in self.cfg.dns.listen if not lst.interface], self.reuseport)
             interfaces = tuple(lst for lst in self.cfg.dns.listen if lst.interface)
@@ -168,6 +172,7 @@ class Daemon:
                 if old_pool is not None:  # queries already sent on it finish there
                     asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
             reconfigure(self.engine, new, matcher)
+            self._arm_notify(new)
             old, self.cfg, self.matcher = self.cfg, new, matcher
             if self.worker in (None, 0) and (self.doh is not None or new.firewall.doh_feed):
                 await self._doh().reconfigure(old, new)  # doh_feed added, changed or removed
@@ -188,6 +193,36 @@ class Daemon:
             self.doh = Refresher(lambda: self.cfg, self.stopping, _in_thread)
         return self.doh
 
+    # ------------------------------------------------------------ NOTIFY
+
+    def _arm_notify(self, cfg: Config) -> None:
+        """The TSIG keys of the signed xfr:// feeds, for the engine's NOTIFY decisions."""
+        assert self.engine is not None
+        if self.engine.notify.zones:
+            from dnsfilter.shell.notify_tsig import TsigVerifier
+
+            self.engine.notify.verifier = TsigVerifier.from_config(cfg)
+
+    def notify_feed(self, name: str) -> None:
+        """A NOTIFY for `name` was accepted: sync it now (syncs already due run first; repeats
+        while it runs make one more sync). A worker other than 0 hands it to worker 0."""
+        if self.worker not in (None, 0):
+            asyncio.get_running_loop().create_task(self._tell_worker0(f"notify {name}"))
+            return
+        log.info("feed %s: NOTIFY from its primary: syncing now", name)
+        self.urgent.add(name)
+        self.wake.set()
+
+    async def _tell_worker0(self, line: str) -> None:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(str(self.cfg.data_path() / "control.sock")), 5.0)
+            writer.write(line.encode() + b"\n")
+            await asyncio.wait_for(reader.readline(), 5.0)
+            writer.close()
+        except (OSError, TimeoutError) as e:
+            log.warning("cannot pass a NOTIFY on to worker 0: %s", e)
+
     # ------------------------------------------------------------ periodic feed sync
 
     async def _periodic_sync(self) -> None:
@@ -201,6 +236,9 @@ class Daemon:
         while not self.stopping.is_set():
             cfg = self.cfg  # a reload may replace it meanwhile: each round uses one config
             due, wake = due_feeds(cfg, time.time(), self.started)
+            self.wake.clear()
+            urgent, self.urgent = self.urgent, set()
+            due += [f for f in cfg.feeds if f.name in urgent and f.enabled and f not in due]
             changed = crashed = False
             for feed in due:
                 try:
@@ -214,8 +252,9 @@ class Daemon:
             # after a sync, recompute what is due from the clock (a sync may take long); a sync
             # that crashed recorded nothing, so it would stay due: pause rather than spin
             delay = 60.0 if crashed else 0.0 if due else min(max(wake - time.time(), 0.2), 60.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), delay)
+            if self.urgent:
+                delay = 0.0
+            await _first(delay, self.stopping, self.wake)
 
     async def _reload_after_sync(self) -> None:
         if self.worker is not None:
@@ -239,6 +278,7 @@ class Daemon:
             "cache": {"entries": len(e.cache), "hits": e.cache.hits, "misses": e.cache.misses},
             "fastpath": {"entries": e.fast.entries, "clients": len(e.fast.clients)},
             "inflight": len(e.upstream),
+            "notify": dict(e.stats.notify),
             "feeds": {name: len(s) for name, s in self.matcher.sets.items()},
             "upstreams": self.pool.status(),
         }
@@ -262,7 +302,7 @@ class Daemon:
     async def metrics(self) -> str:
         """The appliance's status with feed ages and workers, as Prometheus text."""
         from dnsfilter.core.querylog import metrics_text
-        from feeds.sync import set_path
+        from feeds.sync import read_status, set_path
 
         st = await self.appliance_status()
         now = time.time()
@@ -270,7 +310,12 @@ class Daemon:
         for feed in self.cfg.feeds:
             with contextlib.suppress(OSError):
                 ages[feed.name] = round(now - set_path(self.cfg, feed).stat().st_mtime, 1)
-        st.update(feed_ages=ages, workers=worker_stats.worker_count(self.cfg.dns.workers))
+        xfr = {}
+        for feed in self.cfg.feeds:
+            if feed.xfr is not None:
+                fs = read_status(self.cfg, feed)
+                xfr[feed.name] = {"serial": fs.serial, "stale": fs.stale(now)}
+        st.update(feed_ages=ages, feed_xfr=xfr, workers=worker_stats.worker_count(self.cfg.dns.workers))
         return metrics_text(st) + worker_stats.reporting_text(st)
 
     # ------------------------------------------------------------ control socket
@@ -309,6 +354,9 @@ class Daemon:
             return {"ok": True, "metrics": await self.metrics()}
         if line == "ping":
             return {"ok": True, "message": "pong"}
+        if line.startswith("notify ") and any(f.name == line[7:] and f.xfr for f in self.cfg.feeds):
+            self.notify_feed(line[7:])  # from another worker, which accepted the NOTIFY
+            return {"ok": True, "message": "syncing"}
         if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage") and self.household is not None:
             return self._household_command(line)
         return {"ok": False, "message": f"unknown command {line[:40]!r} "
@@ -345,6 +393,16 @@ class Daemon:
             ok, msg = self.household.resume(parts[1])
             return {"ok": ok, "message": msg}
         return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices | usage"}
+
+
+async def _first(timeout: float, *events: asyncio.Event) -> None:
+    """Wait until one of `events` is set, or `timeout` seconds."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
