@@ -69,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("-c", "--config", required=True)
     ft.add_argument("--json", action="store_true")
 
+    r = sub.add_parser("rpz", help="the policy as Response Policy Zones for other resolvers (docs/rpz.md)")
+    rsub = r.add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    re_ = rsub.add_parser("export", help="write one RPZ zone file per zone into a folder")
+    re_.add_argument("-c", "--config", required=True)
+    re_.add_argument("--out", required=True, help="the folder for the ZONE.zone files (created if missing)")
+    re_.add_argument("--json", action="store_true")
+    rp = rsub.add_parser("publish", help="export into [rpz] out_dir, then run [rpz] reload_command")
+    rp.add_argument("-c", "--config", required=True)
+    rp.add_argument("--json", action="store_true")
+
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
     k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics", "usage"],
@@ -129,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             return _feeds(args)
         if args.cmd == "ctl":
             return _ctl(args)
+        if args.cmd == "rpz":
+            return _rpz(args)
         if args.cmd == "firewall":
             return _firewall(args)
         if args.cmd == "logs":
@@ -277,6 +289,64 @@ def _feeds(args: argparse.Namespace) -> int:
         print(f"{s.name:20} {s.category:9} {s.entries:9} entries  {s.invalid:6} invalid  "
               f"synced {when}  last try {_when(s.last_attempt)}{xfr}{err}")
     return 0
+
+
+def _rpz(args: argparse.Namespace) -> int:
+    from feeds.rpz_export import export
+
+    cfg = _load(args.config)
+    logging.basicConfig(level="WARNING", format="dnsfilter: %(levelname)s: %(message)s")
+    if args.sub == "export":
+        out = Path(args.out)
+    elif not cfg.rpz.out_dir:
+        _fail("[rpz] out_dir is not set: where should `rpz publish` write the zones?")
+    else:
+        out = cfg.folder() / cfg.rpz.out_dir
+    try:
+        result = export(cfg, out)
+    except OSError as e:
+        _fail(f"cannot write the zones into {out}: {e.strerror or e}", 1)
+    changed = any(z.changed for z in result.zones) or bool(result.emptied)
+    reload = None
+    if args.sub == "publish" and changed and result.zones and cfg.rpz.reload_command:
+        reload = _run_reload(cfg.rpz.reload_command)
+    if args.json:
+        print(json.dumps({"zones": [dict(vars(z), file=str(out / f"{z.zone}.zone")) for z in result.zones],
+                          "refused": result.refused, "notes": result.notes, "emptied": result.emptied,
+                          **({"reload": reload} if reload is not None else {})}, indent=1))
+    else:
+        for z in result.zones:
+            ede = f"  ede {z.ede}" if z.ede else ""
+            print(f"{z.zone}  serial {z.serial}  {z.records} records  {'written' if z.changed else 'unchanged'}{ede}")
+        for line in result.emptied:
+            print(f"{line}  emptied: no longer exported")
+        for line in result.refused:
+            print(f"dnsfilter: refused: {line}", file=sys.stderr)
+        for line in result.notes:
+            print(f"dnsfilter: note: {line}", file=sys.stderr)
+        if reload is not None:
+            print(f"reload: {reload['command']}: {'ok' if reload['ok'] else reload['error']}")
+        elif args.sub == "publish" and result.zones:
+            print("reload: not needed (no zone changed)" if not changed else
+                  "reload: no [rpz] reload_command set: reload the server yourself")
+    if not result.zones:
+        _fail("nothing could be exported" + (f" ({len(result.refused)} list(s) refused)" if result.refused else ""))
+    return 0 if reload is None or reload["ok"] else 1
+
+
+def _run_reload(command: str) -> dict[str, object]:
+    """Run `[rpz] reload_command` (no shell); what happened, for the output."""
+    import shlex
+    import subprocess
+
+    argv = shlex.split(command)
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"command": command, "ok": False, "error": f"cannot run it: {e}"}
+    tail = " ".join((p.stderr or p.stdout).split())[-300:]
+    return {"command": command, "ok": p.returncode == 0,
+            "error": "" if p.returncode == 0 else f"exit {p.returncode}" + (f": {tail}" if tail else "")}
 
 
 def _when(ts: float) -> str:
