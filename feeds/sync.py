@@ -341,7 +341,7 @@ def _transfer(cfg: Config, feed: Feed, src: Path, st: FeedStatus, now: float) ->
     if x.status != "failed":
         st.last_contact, st.xfr_serial, st.transfer = now, x.serial, x.kind
         st.soa_refresh, st.soa_retry, st.soa_expire = x.soa[:3]
-    return FetchResult(x.status, src if src.exists() else None, bytes=x.bytes, error=x.error)
+    return FetchResult(x.status, src if src.exists() else None, bytes=x.wire_bytes, error=x.error)
 
 
 def good_source(cfg: Config, feed: Feed) -> Path:
