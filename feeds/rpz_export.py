@@ -24,7 +24,6 @@ RPZ form: left out and counted.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,12 +37,9 @@ from dnsfilter.core.policy.matcher import Keys, Matcher, MatcherError
 from dnsfilter.core.policy.rulesets import RuleSet
 from feeds.compile_rules import load_feed
 from feeds.formats import parse_file
-from feeds.rpz_zone import Action, Soa, ZoneWriter, empty_stale, owners
+from feeds.rpz_zone import PASSTHRU, PROBE, Action, Soa, ZoneWriter, empty_stale, owners
 from feeds.rules import Rule, RuleCounts
 from feeds.sync import good_source, read_status, set_path
-
-PROBE = "dnsfilter-rpz-probe"  # a child label no list holds: what `*.name` is checked with
-PASSTHRU = Action("passthru")
 
 
 @dataclass
@@ -199,7 +195,7 @@ class _Exporter:
         seen: set[tuple[str, str]] = set()  # (owner, rdata) of local data, which may repeat an owner
         done = bytearray((len(fs) >> 2) + 1)  # 2 bits per key: self and below owners written
         for r in self.rules(f):
-            action = self._action(r, allowlist)
+            action = self.action(r, allowlist)
             for owner in owners(r.name, r.scope):
                 below = owner.startswith("*.")
                 probe = f"{PROBE}.{r.name}" if below else r.name
@@ -226,7 +222,10 @@ class _Exporter:
                         done[at >> 2] |= bit
                 yield owner, action
 
-    def _action(self, r: Rule, allowlist: bool) -> Action:
+    def note(self, text: str) -> None:
+        self.result.notes.append(text)
+
+    def action(self, r: Rule, allowlist: bool) -> Action:
         if allowlist or r.action == "allow":
             return PASSTHRU
         if r.rpz == "local":
@@ -261,10 +260,6 @@ def _position(fs: FeedSet, keys: Keys, depth: int) -> int:
 
 def fs_format(cfg: Config, f: Feed) -> str:
     return f.format if f.format != "auto" else (read_status(cfg, f).format or "auto")
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "profile"
 
 
 def export(cfg: Config, out_dir: Path, now: float | None = None) -> Export:

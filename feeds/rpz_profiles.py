@@ -12,26 +12,42 @@ and allow_only have no RPZ form and are not in a profile zone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
+from dnsfilter.config import Config, Feed
 from dnsfilter.core.dns import wire
 from dnsfilter.core.model import Decision
-from feeds.rpz_zone import Action, owners
+from dnsfilter.core.policy.matcher import Matcher
+from feeds.rpz_zone import PASSTHRU, PROBE, Action, ZoneWriter, owners, slug
+from feeds.rules import Rule
 
 if TYPE_CHECKING:
     from dnsfilter.core.policy.decide import Policy
-    from feeds.rpz_export import _Exporter
+
+
+class _Exporter(Protocol):
+    """What a profile zone needs of feeds.rpz_export's exporter."""
+
+    cfg: Config
+    matcher: Matcher
+    sets: dict[str, Any]
+    default: Action
+
+    def open(self, zone: str, kind: str, ede: int | None, feeds: list[str], about: str) -> ZoneWriter: ...
+    def closed(self, w: ZoneWriter) -> None: ...
+    def rules(self, f: Feed) -> Any: ...
+    def action(self, r: Rule, allowlist: bool) -> Action: ...
+    def note(self, text: str) -> None: ...
 
 FILTERED = 17  # a profile zone mixes categories: one code for all its blocks (Filtered)
 
 
 def profile_zones(exp: _Exporter) -> None:
     from dnsfilter.assemble import build_policy
-    from feeds.rpz_export import slug
 
     policy = build_policy(exp.cfg, exp.matcher)
     used: set[str] = set()
-    exp.result.notes.append("profile zones: services, schedules, budgets, safe search and allow_only are not "
+    exp.note("profile zones: services, schedules, budgets, safe search and allow_only are not "
                             "exported (no RPZ form)")
     for name in policy.profiles:
         label = slug(name)
@@ -42,8 +58,6 @@ def profile_zones(exp: _Exporter) -> None:
 
 
 def _profile_zone(exp: _Exporter, policy: Policy, name: str, zone: str) -> None:
-    from feeds.rpz_export import PASSTHRU, PROBE
-
     cfg, p = exp.cfg, policy.profiles[name]
     profile = next((x for x in cfg.profiles if x.name == name), None)
     allows = (*cfg.filter.allow, *cfg.protection.always_allow, *(profile.allow if profile else ()))
@@ -74,7 +88,7 @@ def _profile_zone(exp: _Exporter, policy: Policy, name: str, zone: str) -> None:
                     put(owner, exp.default)
         for f in feeds:
             for r in exp.rules(f):
-                action = exp._action(r, f.kind == "allow")
+                action = exp.action(r, f.kind == "allow")
                 for owner in owners(r.name, r.scope):
                     d = decide(f"{PROBE}.{r.name}" if owner.startswith("*.") else r.name)
                     if action.kind == "passthru":

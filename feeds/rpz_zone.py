@@ -51,6 +51,17 @@ class Action:
         return [f"{TYPE_NAMES[t]} {rdata_text(t, d)}" for t, d in self.data]
 
 
+PASSTHRU = Action("passthru")
+PROBE = "dnsfilter-rpz-probe"  # a child label no list holds: what a `*.name` trigger is checked with
+
+
+def slug(name: str) -> str:
+    """A profile's name as a DNS label."""
+    import re
+
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "profile"
+
+
 def rdata_text(rtype: int, data: bytes) -> str:
     if rtype == T_A:
         return str(ipaddress.IPv4Address(data))

@@ -168,6 +168,8 @@ def safe_url(url: str) -> str:
 def fingerprint(feed: Feed) -> str:
     """What the compiled set depends on besides the source bytes."""
     key = repr((feed.format, feed.kind, feed.csv, feed.signature_url, feed.public_key))
+    if feed.format in ("rpz", "auto"):
+        key += "|rpz-actions"  # policy zones compile their actions since: recompile sets made before
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -173,12 +173,16 @@ class Engine:
         decision = self.policy.decide(client.profile, q.qname, qtype=q.qtype, client=client.ip, state=state)
         if self.trace is not None and (decision.blocked or decision.rewrite is not None):
             self._trace(client, q.qname, decision)
-        if decision.blocked:
-            out = self._blocked(q, decision, max_size)
+        act = decision.action
+        if decision.blocked and not (tcp and act is not None and act.kind == "tcp-only"):  # TCP-only: TCP passes
+            if act is not None and act.cname is not None and q.qtype not in (wire.T_CNAME, wire.T_ANY):
+                # a policy zone's walled garden: a CNAME to it, and the garden's own answer
+                return self._rewrite(q, act.cname, client, to, max_size, now, decision.reason, self._ede(decision))
+            answer = self._blocked(q, decision, max_size)
             info = self._rec(now, client.ip, client.device, client.profile, q, Outcome.BLOCKED, decision.reason)
-            if fast_key is not None and not decision.per_client:
-                self.fast.install(profile_key, fast_key, out, NEVER, None, info)
-            return self._send(to, out, Outcome.BLOCKED)
+            if answer is not None and fast_key is not None and not decision.per_client:  # a drop is never replayed
+                self.fast.install(profile_key, fast_key, answer, NEVER, None, info)
+            return self._send(to, answer, Outcome.BLOCKED)
         if decision.count:
             fast_key = None  # every use must reach the budget counter
             if self.time is not None and self.time.record(client.profile, client.device, decision.count, wall):
@@ -288,15 +292,15 @@ class Engine:
                    f"{r.text} ({detail})")
 
     def _rewrite(self, q: Query, target: bytes, client: ClientState, to: object, max_size: int,
-                 now: float, reason: Reason) -> list[Action]:
+                 now: float, reason: Reason, ede: tuple[int, str] | None = None) -> list[Action]:
         key = cache_key(target, q.qtype, q.qclass, q.do, q.cd)
         e = self.cache.get(key, now)
         if e is not None:
             self.stats.rewritten += 1
             self._rec(now, client.ip, client.device, client.profile, q, Outcome.REWRITTEN, reason)
-            return self._send(to, cname_reply(q, target, e, now, max_size), Outcome.REWRITTEN)
+            return self._send(to, cname_reply(q, target, e, now, max_size, ede=ede), Outcome.REWRITTEN)
         w = Waiter(q, to, client.profile, client.ip, max_size, None, rewrite=target, device=client.device,
-                   reason=reason)
+                   reason=reason, ede=ede)
         return self._ask_upstream(key, target, w, now)
 
     def _ask_upstream(self, key: bytes, qname: bytes, w: Waiter, now: float) -> list[Action]:
@@ -323,9 +327,10 @@ class Engine:
         self.qlog.record(now, ip, device, info)
         return info
 
-    def _send(self, to: object, out: bytes, outcome: Outcome) -> list[Action]:
+    def _send(self, to: object, out: bytes | None, outcome: Outcome) -> list[Action]:
+        """Count an answer and send it; None is a policy zone's rpz-drop: nothing is sent."""
         self.stats.outcomes[outcome._value_] += 1
-        return [Send(to, out)]
+        return [Send(to, out)] if out is not None else []
 
     def _invalid(self, data: bytes, ip: str, to: object, e: WireError, now: float) -> list[Action]:
         self.log("malformed", f"{ip}: {e}")
@@ -362,14 +367,21 @@ class Engine:
             return codec.reply(q, wire.RCODE_NOTIMP)
         return None
 
-    def _blocked(self, q: Query, d: Decision, max_size: int) -> bytes:
-        return self.block.build(q, (int(d.ede or Ede.BLOCKED), d.reason.text), max_size)
+    def _blocked(self, q: Query, d: Decision, max_size: int) -> bytes | None:
+        """A block's answer: as block_mode says, or as its policy zone's action (None: drop)."""
+        if d.action is not None:
+            return codec.action_reply(q, d.action, self._ede(d), max_size, self.block.ttl)
+        return self.block.build(q, self._ede(d), max_size)
 
-    def _reply_for(self, w: Waiter, e: Entry, now: float, stale: bool = False) -> bytes:
+    @staticmethod
+    def _ede(d: Decision) -> tuple[int, str]:
+        return int(d.ede or Ede.BLOCKED), d.reason.text
+
+    def _reply_for(self, w: Waiter, e: Entry, now: float, stale: bool = False) -> bytes | None:
         if w.rewrite is not None:
             self.stats.rewritten += 1
             self._rec(now, w.ip, w.device, w.profile, w.q, Outcome.REWRITTEN, w.reason)
-            return cname_reply(w.q, w.rewrite, e, now, w.max_size)
+            return cname_reply(w.q, w.rewrite, e, now, w.max_size, ede=w.ede)
         return self._answer(w.q, e, w.profile, w.ip, now, w.max_size, None if stale else w.fast_key, stale=stale,
                             exempt=w.exempt, state=w.state, device=w.device, why=w.reason,
                             outcome=Outcome.STALE if stale else Outcome.RESOLVED)
@@ -377,22 +389,23 @@ class Engine:
     def _answer(self, q: Query, e: Entry, profile: str, ip: str, now: float, max_size: int,
                 fast_key: bytes | None, stale: bool = False, exempt: bool = False,
                 state: TimeState = NO_TIME_STATE, device: str = "", why: Reason | None = None,
-                outcome: Outcome = Outcome.CACHED) -> bytes:
-        """A reply from a cache entry, unless its CNAME chain reaches a name this profile blocks."""
+                outcome: Outcome = Outcome.CACHED) -> bytes | None:
+        """A reply from a cache entry, unless its CNAME chain reaches a name this profile blocks
+        (None: a policy zone drops it)."""
         table = state.key or profile
         for target in e.targets:
             d = self.policy.decide(profile, target, explain=True, qtype=q.qtype, client=ip, authority_only=exempt,
                                    state=state)
             if d.per_client:
                 fast_key = None
-            if d.blocked:
+            if d.blocked and not (max_size == 65535 and d.action is not None and d.action.kind == "tcp-only"):
                 shown = d.reason.rule is not None or d.reason.feed is None
                 where = wire.wire_to_text(target) if shown else "a listed name"
                 d = Decision(True, Reason(f"CNAME to {where}: {d.reason.text}", d.reason.category,
-                                          d.reason.feed, d.reason.rule), d.ede)
+                                          d.reason.feed, d.reason.rule), d.ede, action=d.action)
                 out = self._blocked(q, d, max_size)
                 info = self._rec(now, ip, device, profile, q, Outcome.BLOCKED, d.reason)
-                if fast_key is not None:
+                if out is not None and fast_key is not None:
                     self.fast.install(table, fast_key, out, e.expires, None, info)
                 return out
         ad = (e.flags & wire.F_AD if (q.flags & wire.F_AD or q.do) else 0) | (e.flags & wire.F_TC)

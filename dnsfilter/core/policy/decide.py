@@ -176,10 +176,17 @@ class Policy:
                 text, kind = f"{info.category}: on the list {feed}", "category"
             d = self._by_feed[feed] = Decision(True, Reason(text, category=info.category, feed=feed, kind=kind),
                                                info.ede or ede_for_category(info.category))
+        s = self.matcher.sets.get(feed)
+        if s is not None and s.rpz is not None:  # a policy zone: the trigger's own action
+            key = next(h for depth, h in keys.for_set(s) if depth == v.depth)
+            act = s.rpz.of(key, v.depth > 0)
+            if act is not None:
+                d = replace(d, action=act)
         hashed = self.feeds[feed].hashed
         if (explain and not hashed) or v.per_client:
             rule = keys.suffix(v.depth) if explain and not hashed else None
             r = d.reason
-            return Decision(True, Reason(r.text, r.category, feed, rule, kind=r.kind), d.ede, per_client=v.per_client)
+            return Decision(True, Reason(r.text, r.category, feed, rule, kind=r.kind), d.ede, per_client=v.per_client,
+                            action=d.action)
         return d
 

@@ -19,7 +19,9 @@ File format "DNSFRUL", version 3 (little-endian)::
          .     n   one rule-flags byte per key (bits below), then zero padding to 8 bytes
          .  4*(2^b+1)  the bucket index (u32 offsets into the keys), then zero padding to 8 bytes
          .  2^f/8  the filter (bit t is byte t >> 3, bit t & 7)
-         .     s   side table: UTF-8 JSON {"cond": {key: [rule, ...]}, "regex": [rule, ...]}
+         .     s   side table: UTF-8 JSON {"cond": {key: [rule, ...]}, "regex": [rule, ...],
+                   "rpz": {"default": code, "keys": [...], "codes": [...], "local": {...}}}
+                   ("rpz": a list compiled from a policy zone: its actions, see rpzactions.py)
 
 A name's key (`name_key`) is built from its lower-case wire form (length-prefixed labels and
 the root's zero byte): CRC-32 in the top 32 bits, and the bytes read as a big-endian
@@ -56,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dnsfilter.core.policy.feedrules import KEY, KEY_END, SideRule, index_regexes
+from dnsfilter.core.policy.rpzactions import RpzActions
 
 MAGIC = b"DNSFRUL\x00"
 VERSION = 3
@@ -160,12 +163,13 @@ class FeedSet:
     """A read-only compiled feed over a buffer (bytes or an mmap)."""
 
     __slots__ = ("_buf", "_flags", "_hashes", "_idx", "_shift", "cond", "count", "digest", "hashed", "max_labels",
-                 "min_labels", "names", "plain", "probe", "regex", "regex_any", "regex_at", "verdicts", "window")
+                 "min_labels", "names", "plain", "probe", "regex", "regex_any", "regex_at", "rpz", "verdicts", "window")
 
     def __init__(self, buf: Any, hashes: Any, flags: Any, count: int, digest: bytes, hashed: bool,
                  cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...], labels: tuple[int, int],
-                 index: tuple[Any, int], filt: tuple[Any, int]) -> None:
+                 index: tuple[Any, int], filt: tuple[Any, int], rpz: RpzActions | None = None) -> None:
         self._buf, self._hashes, self._flags = buf, hashes, flags
+        self.rpz = rpz  # a policy zone's actions; its most specific trigger decides
         self.count, self.digest, self.hashed = count, digest, hashed
         self.cond = cond
         self.regex, self.regex_any, self.regex_at = index_regexes(regex)
@@ -231,10 +235,11 @@ class FeedSet:
             side = json.loads(bytes(mv[side_at:]).decode("utf-8")) if side_len else {}
             cond = {int(k): tuple(SideRule.from_json(r) for r in v) for k, v in side.get("cond", {}).items()}
             regex = tuple(SideRule.from_json(r) for r in side.get("regex", ()))
+            rpz = RpzActions.from_json(side["rpz"]) if "rpz" in side else None
         except (ValueError, KeyError, TypeError, re.error) as e:
             raise FeedSetError(f"compiled feed side table unreadable: {e}") from None
         return cls(buf, hashes, fl, count, bytes(digest), bool(flags & F_HASHED), cond, regex, (min_l, max_l),
-                   (idx, 64 - bits), (mv[filter_at:side_at], 64 - fbits))
+                   (idx, 64 - bits), (mv[filter_at:side_at], 64 - fbits), rpz)
 
     def index(self) -> tuple[Any, int]:
         """(starts, shift) of the bucket index, as `bucket_index` returns them."""
@@ -263,9 +268,19 @@ class FeedSet:
                 if i < hi and hs[i] == h:
                     return self.verdicts[depth]
             return None
+        fl, cond = self._flags, self.cond
+        if self.rpz is not None:  # a policy zone: its most specific trigger decides, passthru or not
+            for depth, h in keys:
+                b = h >> shift
+                hi = idx[b + 1]
+                i = bl(hs, h, idx[b], hi)
+                if i < hi and hs[i] == h:
+                    f = fl[i] & ((BLOCK_SELF | ALLOW_SELF) if depth == 0 else (BLOCK_PARENT | ALLOW_PARENT))
+                    if f:
+                        return Verdict(not f & (ALLOW_SELF | ALLOW_PARENT), depth)
+            return None
         block = allow = -1
         imp_b = imp_a = per_client = False
-        fl, cond = self._flags, self.cond
         for depth, h in keys:
             b = h >> shift
             hi = idx[b + 1]
