@@ -31,11 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dnsfilter.core.policy.feedset import (
-    A_BELOW,
-    A_EXACT,
     A_SUB,
-    B_BELOW,
-    B_EXACT,
     B_SUB,
     HEADER_SIZE,
     IMP_A,
@@ -54,7 +50,7 @@ from dnsfilter.core.policy.feedset import (
     sort_entries,
     wire_of,
 )
-from dnsfilter.core.policy.rpzactions import CODES, LOCAL, NONE
+from feeds.compile_rpz import RpzTable
 from feeds.formats import parse_file, resolve_format
 from feeds.parsers import ParseResult, stream_names
 from feeds.rules import Rule, RuleCounts
@@ -335,13 +331,13 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
     conditional = 0
     seen = bytearray(256)
 
-    actions = _Actions()
+    rpz = RpzTable()  # a policy zone's actions and nodes (feeds/compile_rpz.py)
 
     def entries() -> Iterator[tuple[int, int]]:
         nonlocal hashed, plain, conditional
         for r in parse_file(src, fmt, counts, **opts):
             if r.rpz and not allow:
-                actions.add(name_key(wire_of(r.name.encode())), r)
+                rpz.add(r)
             action = "allow" if allow else r.action
             bits = SCOPE_BITS[(action, r.scope)]
             if r.important:
@@ -365,9 +361,9 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
 
     keys, flags = sort_entries(entries())  # consumed once; side tables filled meanwhile
     side: dict[str, Any] | None = {"cond": cond, "regex": regex} if cond or regex else None
-    if actions.keys:  # a policy zone: its actions, and its triggers' scopes as one flag where they can be
-        side = {**(side or {}), "rpz": actions.table(keys, counts)}
-        flags = flags.tobytes().translate(_RPZ_FLAGS)
+    if rpz:
+        keys, flags, table = rpz.finish(keys, flags, counts, seen)
+        side = {**(side or {}), "rpz": table}
         plain = False
     stats = FeedStats(fmt, rules=counts.rules, exceptions=counts.exceptions, regex=len(regex),
                       conditional=conditional, invalid=counts.invalid,
@@ -401,46 +397,6 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
         keys = kept
         stats.covered = covered
     return stats, Table(len(keys), keys, bytes(flags), side, hashed, labels)
-
-
-# `name` and `*.name` together are the name's subtree: one flag, so a zone of such pairs with one
-# action compiles to a plain set (looked up by CRC-32 first, like a hosts list)
-_RPZ_FLAGS = bytes(B_SUB if f == B_EXACT | B_BELOW else A_SUB if f == A_EXACT | A_BELOW else f for f in range(256))
-
-
-class _Actions:
-    """A policy zone's actions while it compiles (dnsfilter/core/policy/rpzactions.py): one
-    (key, code) pair per trigger in two arrays (9 bytes each), the local data aside."""
-
-    def __init__(self) -> None:
-        self.keys = array("Q")
-        self.codes = array("B")
-        self.local: dict[int, dict[str, list[list[Any]]]] = {}
-
-    def add(self, key: int, r: Rule) -> None:
-        code = CODES.get(r.rpz, NONE)  # passthru: no code, the allow flag says it
-        below = r.scope == "below"
-        self.keys.append(key)
-        self.codes.append(code << 4 if below else code)
-        if code == LOCAL:
-            part = self.local.setdefault(key, {}).setdefault("below" if below else "self", [])
-            part.extend(x for x in ([t, data.hex()] for t, data in r.data) if x not in part)
-
-    def table(self, keys: Any, counts: RuleCounts) -> dict[str, Any]:
-        """The side table for the sorted `keys`: the commonest code and the keys that differ."""
-        codes = bytearray(len(keys))
-        for k, c in zip(self.keys, self.codes, strict=True):
-            i = bisect_left(keys, k)
-            half = 0xF0 if c > 15 else 0x0F
-            if codes[i] & half and codes[i] & half != c:
-                counts.invalid += 1  # two actions for one trigger: the first stays
-                continue
-            codes[i] |= c
-        self.keys, self.codes = array("Q"), array("B")
-        default = max(range(256), key=codes.count) if codes else 0
-        differ = [i for i, c in enumerate(codes) if c != default]
-        return {"default": default, "keys": [keys[i] for i in differ], "codes": [codes[i] for i in differ],
-                "local": {str(k): v for k, v in self.local.items()}}
 
 
 def _promote(tmp: Path, path: Path) -> None:

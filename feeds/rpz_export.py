@@ -32,7 +32,7 @@ from pathlib import Path
 from dnsfilter.config import Config, Feed
 from dnsfilter.core.dns import wire
 from dnsfilter.core.model import AUTHORITY_CATEGORY, ede_for_category
-from dnsfilter.core.policy.feedset import FeedSet, Verdict
+from dnsfilter.core.policy.feedset import A_BELOW, A_SUB, B_BELOW, B_SUB, FeedSet, Verdict, name_key
 from dnsfilter.core.policy.matcher import Keys, Matcher, MatcherError
 from dnsfilter.core.policy.rulesets import RuleSet
 from feeds.compile_rules import load_feed
@@ -167,11 +167,59 @@ class _Exporter:
 
     def _feeds_zone(self, zone: str, kind: str, feeds: list[Feed], ede: int | None) -> None:
         about = f"{kind}: {', '.join(f.name for f in feeds)}"
+        filled: set[str] = set()
         with self.open(zone, kind, ede, [f.name for f in feeds], about) as w:
             for j, f in enumerate(feeds):
                 for owner, action in self.triggers(f, feeds[:j]):
                     w.add(owner, action)
+                    for fill, fill_action in self.fills(feeds, owner, filled):
+                        w.add(fill, fill_action)
         self.closed(w)
+
+    # -------------------------------------------------------------- nodes below a wildcard
+
+    def fills(self, zone: list[Feed], owner: str, filled: set[str]) -> Iterator[tuple[str, Action]]:
+        """Triggers that keep a zone meaning the same in every resolver. BIND and Unbound read a
+        policy zone as a DNS zone: an owner, or the empty node above one, shields the names
+        below it from a wildcard further up (RFC 4592), where PowerDNS Recursor and Knot
+        Resolver still apply that wildcard. Where dnsfilter blocks such a name (an exception
+        below a blocked parent: `||c^` and `@@||a.b.c^` leave `b.c` and `x.b.c` blocked), the
+        block is written there explicitly, so no resolver's reading lets it through."""
+        name = owner.removeprefix("*.")
+        labels = name.split(".")
+        above = [".".join(labels[i:]) for i in range(1, len(labels))]  # parent first
+        top = next((j for j, a in enumerate(above) if self._flags(zone, a) & _WILDCARD), None)
+        if top is None:
+            return
+        if owner == name and not self._flags(zone, name) & _WILDCARD:
+            yield from self._fill(zone, f"*.{name}", f"{PROBE}.{name}", filled)
+        for a in above[:top]:  # between the name and the wildcard: empty nodes, unless listed
+            if not self._flags(zone, a):
+                yield from self._fill(zone, a, a, filled)
+                yield from self._fill(zone, f"*.{a}", f"{PROBE}.{a}", filled)
+
+    def _flags(self, zone: list[Feed], name: str) -> int:
+        key = name_key(wire.text_to_wire(name))
+        out = 0
+        for f in zone:
+            out |= self.sets[f.name].flags_of(key)
+        return out
+
+    def _fill(self, zone: list[Feed], owner: str, probe: str, filled: set[str]) -> Iterator[tuple[str, Action]]:
+        if owner in filled:
+            return
+        filled.add(owner)
+        keys = Keys(wire.text_to_wire(probe))
+        for f in zone:
+            fs = self.sets[f.name]
+            v = fs.evaluate(keys.for_set(fs), 1, None, keys.dotted)
+            if v is not None and v.blocked:
+                act = None
+                if fs.rpz is not None:
+                    key = next(h for d, h in keys.for_set(fs) if d == v.depth)
+                    act = fs.rpz.of(key, v.depth > 0)
+                yield owner, Action(act.kind, act.records) if act is not None else self.default
+                return
 
     # -------------------------------------------------------------- one list's triggers
 
@@ -237,6 +285,9 @@ class _Exporter:
         exception written as rpz-passthru. would lift that block too."""
         others = tuple(n for n in self.blocking if n != feed)
         return (others and self.matcher.block(keys, others, 1) is not None) or self.deny.match(keys.wire) is not None
+
+
+_WILDCARD = B_SUB | B_BELOW | A_SUB | A_BELOW  # a `*.name` trigger (block or passthru)
 
 
 def _blocks(fs: FeedSet, keys: Keys, depth: int) -> bool:

@@ -269,15 +269,18 @@ class FeedSet:
                     return self.verdicts[depth]
             return None
         fl, cond = self._flags, self.cond
-        if self.rpz is not None:  # a policy zone: its most specific trigger decides, passthru or not
+        if self.rpz is not None:
+            # A policy zone, looked up as a DNS zone (RFC 4592, as BIND and Unbound do): the
+            # closest node that exists decides, by its own trigger for the name itself or its
+            # wildcard for a name below it; a node without one (an owner of another kind, or an
+            # empty node: compile_rpz.py) shields the name from the wildcards above it.
             for depth, h in keys:
                 b = h >> shift
                 hi = idx[b + 1]
                 i = bl(hs, h, idx[b], hi)
                 if i < hi and hs[i] == h:
                     f = fl[i] & ((BLOCK_SELF | ALLOW_SELF) if depth == 0 else (BLOCK_PARENT | ALLOW_PARENT))
-                    if f:
-                        return Verdict(not f & (ALLOW_SELF | ALLOW_PARENT), depth)
+                    return Verdict(not f & (ALLOW_SELF | ALLOW_PARENT), depth) if f else None
             return None
         block = allow = -1
         imp_b = imp_a = per_client = False
