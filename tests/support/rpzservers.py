@@ -353,14 +353,17 @@ class BindPrimary(Server):
 
     name = "bind-primary"
 
-    def __init__(self, zone: str, records: list[str], key: str = KEY_NAME, secret: str = SECRET) -> None:
+    def __init__(self, zone: str, records: list[str], key: str = KEY_NAME, secret: str = SECRET, *,
+                 serial: int = 1, refresh: int = 3600) -> None:
         super().__init__()
         self.zone, self.records, self.key, self.secret = zone, records, key, secret
+        self.first_serial, self.refresh = serial, refresh
         self.notify_port = 0
 
     def command(self) -> list[str]:
         (self.dir / "zone.db").write_text(
-            "$TTL 60\n@ SOA localhost. root.localhost. 1 1 1 86400 60\n@ NS localhost.\n"
+            f"$TTL 60\n@ SOA localhost. root.localhost. {self.first_serial} {self.refresh} 60 86400 60\n"
+            "@ NS localhost.\n"
             + "".join(r + "\n" for r in self.records))
         notify = (f"  notify explicit;\n  also-notify {{ 127.0.0.1 port {self.notify_port} key {self.key}; }};\n"
                   "  notify-source 127.0.0.1;\n" if self.notify_port else "  notify no;\n")
