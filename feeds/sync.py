@@ -291,7 +291,7 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     # set and writing the status leaves another set in force, which they must not vouch for.
     trust = not st.error and not force and st.fingerprint == fingerprint(feed) and _digest(out) == st.digest
     if feed.xfr is not None:
-        r = _transfer(cfg, feed, src, st, now)
+        r = _transfer(cfg, feed, src, st, now, opts)
     else:
         r = fetch(source_url(cfg, feed), src, max_bytes=feed.max_bytes, **opts,
                   etag=st.etag if trust else None, last_modified=st.last_modified if trust else None,
@@ -334,12 +334,12 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     return finish("new")
 
 
-def _transfer(cfg: Config, feed: Feed, src: Path, st: FeedStatus, now: float) -> FetchResult:
+def _transfer(cfg: Config, feed: Feed, src: Path, st: FeedStatus, now: float, opts: dict[str, Any]) -> FetchResult:
     """An xfr:// feed's "download": the zone transfer (feeds/xfr.py, dnspython imported here
-    only, in the sync child)."""
-    from feeds.xfr import transfer
+    only, in the sync child), with the fetch's read timeout per message and total deadline."""
+    from feeds.xfr import LIFETIME, transfer
 
-    x = transfer(cfg, feed, src)
+    x = transfer(cfg, feed, src, timeout=opts["read_timeout"], lifetime=opts.get("total_timeout", LIFETIME))
     if x.status != "failed":
         st.last_contact, st.xfr_serial, st.transfer = now, x.serial, x.kind
         st.soa_refresh, st.soa_retry, st.soa_expire = x.soa[:3]

@@ -234,6 +234,15 @@ def test_a_serial_going_backwards_changes_nothing(world: World) -> None:
     assert _set_digest(cfg) == digest
 
 
+def test_max_bytes_applies_to_transfers(world: World) -> None:
+    cfg = _copy(world, "small", f"xfr://127.0.0.1:{world.primary.port}/{ZONE}", keep_zone=False)
+    cfg.write_text(cfg.read_text().replace('category = "malware"', 'category = "malware"\nmax_bytes = "4KB"'))
+    digest = _set_digest(cfg)
+    r = cli("feeds", "sync", "-c", str(cfg))
+    assert r.returncode == 1 and "max_bytes" in r.stdout, r.stdout
+    assert _set_digest(cfg) == digest
+
+
 def test_shrink_limit_applies_to_transfers(world: World) -> None:
     """Most of the zone deleted at once: the IXFR arrives, the new version is refused by
     max_shrink, and the last good one stays in force."""
@@ -281,3 +290,28 @@ def _answer(r: dns.message.Message | None) -> str:
         data = ["pass"]
     tc = " TC" if r.flags & dns.flags.TC else ""
     return f"{dns.rcode.to_text(r.rcode())}{tc} {' '.join(data)}".strip()
+
+
+def test_an_ixfr_that_disagrees_with_the_stored_zone_falls_back_to_an_axfr(world: World) -> None:
+    """The stored zone lost a record (a disk that lies, a hand edit): an IXFR deleting it cannot
+    be applied, so the zone is transferred whole instead."""
+    cfg = _copy(world, "disagree", f"xfr://127.0.0.1:{world.primary.port}/{ZONE}")
+    src = cfg.parent / "var" / "feeds" / "isp.src"
+    kept = [x for x in src.read_text().splitlines(keepends=True) if not x.startswith("mixed.rpz-actions.example ")]
+    assert len(kept) < len(src.read_text().splitlines())
+    src.write_text("".join(kept))
+    world.primary.update(delete=[("mixed.rpz-actions.example", "CNAME", ".")])
+    r = cli("feeds", "sync", "-c", str(cfg))
+    st = json.loads((cfg.parent / "var" / "feeds" / "isp.status.json").read_text())
+    assert (st["transfer"], st["xfr_serial"]) == ("axfr", world.primary.serial()), (r.stdout, st)
+
+
+def test_a_silent_primary_times_out(world: World) -> None:
+    from dnsfilter.config import load
+    from feeds.sync import sync_feed
+
+    with TcpRelay(("127.0.0.1", world.primary.port), hang=True) as relay:
+        cfg = load(_copy(world, "silent", f"xfr://127.0.0.1:{relay.port}/{ZONE}", keep_zone=False))
+        started = time.monotonic()
+        st = sync_feed(cfg, cfg.feeds[0], fetch_options={"read_timeout": 0.5, "total_timeout": 2.0})
+    assert st.result == "failed" and "timed out" in st.error and time.monotonic() - started < 10
