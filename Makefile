@@ -10,9 +10,11 @@ CONFIG ?= config.toml
 # DoH/DoT server) and util-linux (unshare, nsenter) for the encrypted-upstream tests; knot, bind9,
 # pdns-recursor and knot-resolver (+ lua-cqueues, its file watch) for the RPZ tests (docs/rpz.md).
 DEB_TEST_PKGS := unbound nsd bind9-dnsutils knot-dnsutils dnsperf dnsmasq-base openssl iproute2 nftables procps chromium chromium-driver busybox-static systemd shellcheck strace dnsdist util-linux knot bind9 pdns-recursor knot-resolver lua-cqueues
+# `make test-system` also needs these (a Debian 12 root, booted under systemd-nspawn).
+DEB_SYSTEM_PKGS := debootstrap systemd-container util-linux
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench deps-deb clean check
+.PHONY: run test test-system lint typecheck bench fuzz deps-deb clean check
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +40,14 @@ test: deps-deb $(STAMP)
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
+# deploy/debian under a real systemd: a Debian 12 root debootstrapped from the mirror apt uses
+# (cached in .cache/system/, git-ignored; about a minute the first time), booted with
+# systemd-nspawn -b; the installer from wheels of this checkout, hardening, DNS, reload, restart,
+# the firewall table, uninstall (tests/system/). Needs root; a few minutes: not part of `make test`.
+test-system: $(STAMP)
+	@bash scripts/install-debs.sh $(DEB_SYSTEM_PKGS)
+	DNSFILTER_SYSTEM_TEST=1 $(BIN)/python -m pytest -q -p no:cacheprovider -rA tests/system
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
@@ -50,8 +60,14 @@ typecheck: $(STAMP)
 bench: deps-deb $(STAMP)
 	bash scripts/bench.sh
 
+# Coverage-guided fuzzing (atheris): every target in tests/fuzz/targets.py for FUZZ_SECONDS each.
+# New inputs are kept in .fuzz/corpus, crash inputs in .fuzz/crashes (see docs/fuzzing.md).
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
+
 check: $(STAMP) $(CONFIG)
 	$(BIN)/dnsfilter config check -c $(CONFIG)
 
 clean:
-	rm -rf $(VENV) .bench .pytest_cache build *.egg-info
+	rm -rf $(VENV) .bench .fuzz .pytest_cache build *.egg-info

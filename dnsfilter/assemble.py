@@ -15,7 +15,7 @@ from dnsfilter.core.dns.codec import BlockAnswer
 from dnsfilter.core.dns.notify import NotifyPolicy, NotifyZone
 from dnsfilter.core.engine import Engine, EngineOptions, Log, _no_log
 from dnsfilter.core.fastpath import FastPath
-from dnsfilter.core.model import AUTHORITY_CATEGORY, Ede
+from dnsfilter.core.model import AUTHORITY_CATEGORY, Ede, list_version
 from dnsfilter.core.policy.decide import FeedInfo, Policy, ProfileRules, RuleSet
 from dnsfilter.core.policy.matcher import Matcher
 from dnsfilter.core.policy.rulesets import ServiceIndex
@@ -39,9 +39,13 @@ class Parts:
 
 
 def feed_infos(cfg: Config, matcher: Matcher) -> list[FeedInfo]:
-    """The enabled feeds that have a compiled set in force (hashed: from the set itself)."""
-    return [FeedInfo(f.name, f.category, f.kind, matcher.sets[f.name].hashed, Ede(f.ede) if f.ede else None)
+    """The enabled feeds that have a compiled set in force (hashed: from the set itself). An
+    authority list's version is its set's: what the daemon answers with is what it names."""
+    return [FeedInfo(f.name, f.category, f.kind, matcher.sets[f.name].hashed, Ede(f.ede) if f.ede else None,
+                     *((list_version(matcher.sets[f.name].digest), f.legal_basis)
+                       if f.category == AUTHORITY_CATEGORY else ("", "")))
             for f in cfg.feeds if f.enabled and f.name in matcher.sets]
+
 
 
 @functools.cache

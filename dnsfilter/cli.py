@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the DNS service")
     s.add_argument("-c", "--config", required=True, help="config file (TOML)")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--log-to", default="stderr", choices=["stderr", "syslog"],
+                   help="syslog: to /dev/log with each line's severity (OpenWrt's init script uses it)")
     s.add_argument("--web-any-address", action="store_true",
                    help="let [web].listen be a public address (by default loopback and LAN only)")
 
@@ -106,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
                        ("remove", "delete the `inet dnsfilter` table (nothing to do if absent)")):
         wx = wsub.add_parser(name, help=text)
         wx.add_argument("-c", "--config", required=name != "remove")
+    from dnsfilter.authority.commands import add_parsers
+
+    add_parsers(sub)  # provider, audit, authority
     return p
 
 
@@ -121,6 +126,19 @@ def _load(path: str) -> Config:
         _fail(f"config error: {e}")
 
 
+def _load_as_owner(path: str) -> Config:
+    """The config, with this process switched to the owner of its state folder when root runs a
+    command there (shell/privilege.py): what the command writes stays usable by the service."""
+    from dnsfilter.shell.privilege import PrivilegeError, become_owner
+
+    cfg = _load(path)
+    try:
+        become_owner(cfg.data_path())
+    except PrivilegeError as e:
+        _fail(str(e))
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -132,9 +150,16 @@ def main(argv: list[str] | None = None) -> int:
             cfg = _load(args.config)
             for warning in config_mod.upstream_warnings(cfg.dns.upstreams):
                 print(f"dnsfilter: warning: {warning}", file=sys.stderr)
+            for key, why in cfg.managed.refused:  # valid, but the household's value is not the one in force
+                print(f"dnsfilter: warning: {key}: {why}", file=sys.stderr)
+            managed = f", provider bundle serial {cfg.managed.serial}" if cfg.managed.serial else ""
             print(f"{cfg.path}: OK ({len(cfg.feeds)} feeds, {len(cfg.profiles)} profiles, "
-                  f"{len(cfg.dns.upstreams)} upstreams)")
+                  f"{len(cfg.dns.upstreams)} upstreams{managed})")
             return 0
+        if args.cmd in ("provider", "audit", "authority"):
+            from dnsfilter.authority import commands
+
+            return commands.run(args, _load, _fail, _since)
         if args.cmd == "feeds":
             return _feeds(args)
         if args.cmd == "ctl":
@@ -151,8 +176,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from dnsfilter.shell.privilege import PrivilegeError, refuse_foreign_folder
+
     cfg = _load(args.config)
-    logging.basicConfig(level=args.log_level.upper(), format="dnsfilter: %(levelname)s: %(message)s")
+    try:
+        refuse_foreign_folder(cfg.data_path(), "dnsfilter serve")
+    except PrivilegeError as e:
+        _fail(str(e))
+    from dnsfilter.shell.logs import configure
+
+    configure(args.log_level, args.log_to)
     from dnsfilter.shell.daemon import Daemon
     from dnsfilter.shell.worker_stats import worker_count
     from dnsfilter.shell.workers import supervise
@@ -184,7 +217,7 @@ def _check(args: argparse.Namespace) -> int:
     from dnsfilter.core.policy.decide import NO_TIME_STATE
     from dnsfilter.shell.lists import load_matcher
 
-    cfg = _load(args.config)
+    cfg = _load_as_owner(args.config)
     qtype = TYPES.get(args.type.upper()) or (int(args.type) if args.type.isdigit() else None)
     if qtype is None:
         _fail(f"unknown query type {args.type!r}")
@@ -249,7 +282,7 @@ def _parse_at(text: str, tz: str) -> dt.datetime:
 def _feeds(args: argparse.Namespace) -> int:
     from feeds.sync import read_status, sync_feed
 
-    cfg = _load(args.config)
+    cfg = _load_as_owner(args.config)
     logging.basicConfig(level="WARNING", format="dnsfilter: %(levelname)s: %(message)s")
     wanted = getattr(args, "feed", None)
     # --feed NAME syncs that feed even when disabled (to try it before enabling it)
@@ -282,7 +315,7 @@ def _feeds(args: argparse.Namespace) -> int:
         err = f"\n    error: {s.error}" if s.error else ""
         xfr = ""
         if f.xfr is not None:
-            xfr = (f"\n    zone {f.xfr.zone}: serial {s.serial if s.serial is not None else '-'} in force"
+            xfr = (f"\n    zone {f.xfr.zone}: serial {s.zone_serial if s.zone_serial is not None else '-'} in force"
                    f" ({s.transfer or 'not transferred yet'}); primary last answered {_when(s.last_contact)}"
                    + ("; STALE: past the zone's SOA expire, the last good version stays in force"
                       if s.stale(now) else ""))
@@ -301,7 +334,7 @@ def _rpz(args: argparse.Namespace) -> int:
     elif not cfg.rpz.out_dir:
         _fail("[rpz] out_dir is not set: where should `rpz publish` write the zones?")
     else:
-        out = cfg.folder() / cfg.rpz.out_dir
+        out = cfg.base_dir() / cfg.rpz.out_dir
     try:
         result = export(cfg, out)
     except OSError as e:
@@ -370,6 +403,8 @@ def _ctl(args: argparse.Namespace) -> int:
                 data += chunk
     except OSError as e:
         _fail(f"cannot reach the daemon at {path}: {e.strerror or e}", 1)
+    if not data.strip():
+        _fail("the daemon closed the connection without a reply (its log says why)", 1)
     try:
         reply = json.loads(data)
     except ValueError:
@@ -388,16 +423,8 @@ def _ctl(args: argparse.Namespace) -> int:
 def _logs_export(args: argparse.Namespace) -> int:
     from dnsfilter.storage.logstore import FILE, LogStore, write_export
 
-    cfg = _load(args.config)
-    since = None
-    if args.since:
-        try:
-            at = dt.datetime.fromisoformat(args.since)
-        except ValueError:
-            _fail(f"--since: {args.since!r} is not an ISO 8601 time (e.g. 2025-06-15T08:00)")
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=zoneinfo.ZoneInfo(cfg.general.timezone))
-        since = at.timestamp()
+    cfg = _load_as_owner(args.config)
+    since = _since(args.since, cfg.general.timezone) if args.since else None
     path = cfg.data_path() / FILE
     if not path.exists():
         _fail(f"no query log at {path} (the daemon writes it while it runs)", 1)
@@ -410,6 +437,17 @@ def _logs_export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _since(text: str, tz: str) -> float:
+    """`--since` as a timestamp; without an offset, local time in `tz`."""
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--since: {text!r} is not an ISO 8601 time (e.g. 2025-06-15T08:00)")
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=zoneinfo.ZoneInfo(tz))
+    return at.timestamp()
 
 
 def _firewall(args: argparse.Namespace) -> int:
@@ -458,7 +496,7 @@ def _control_socket(config_path: str) -> Path:
         _fail(f"{p}: no such config file")
     except (OSError, tomllib.TOMLDecodeError, AttributeError):
         pass
-    return (p.parent / data_dir).resolve() / "control.sock"
+    return (p.resolve().parent / data_dir).resolve() / "control.sock"  # as Config.data_path
 
 
 if __name__ == "__main__":

@@ -47,9 +47,12 @@ from dnsfilter.core.policy.feedset import (
     hex_digest_key,
     index_image,
     name_key,
+    nets_part,
     sort_entries,
     wire_of,
 )
+from dnsfilter.core.policy.netset import image as netset_image
+from dnsfilter.core.policy.netset import network_range
 from feeds.compile_rpz import RpzTable
 from feeds.formats import parse_file, resolve_format
 from feeds.parsers import ParseResult, stream_names
@@ -80,6 +83,8 @@ class FeedStats:
     size: int = 0
     digest: str = ""
     seconds: float = 0.0
+    networks: int = 0  # response-IP rules compiled (addresses and networks as listed)
+    version: str = ""  # the version the list declares (a registry dump's updateTime), if any
 
 
 def _open_text(path: StrPath) -> Any:
@@ -96,6 +101,33 @@ class Table:
     side: dict[str, Any] | None = None
     hashed: bool = False
     labels: tuple[int, int] = (0, 0)
+    nets: bytes = b""  # the networks section (response-IP rules), b"" for none
+
+
+class _Nets:
+    """The networks a feed lists, collected while it is parsed: IPv4 ranges packed two to a
+    64-bit integer (a registry lists hundreds of thousands), IPv6 ones as pairs (few)."""
+
+    def __init__(self) -> None:
+        self.v4 = array("Q")
+        self.v6: list[tuple[int, int]] = []
+
+    def add(self, text: str) -> None:
+        """Raises ValueError for a string that is no address or network."""
+        version, (first, last) = network_range(text)
+        if version == 4:
+            self.v4.append(first << 32 | last)
+        else:
+            self.v6.append((first, last))
+
+    def __len__(self) -> int:
+        return len(self.v4) + len(self.v6)
+
+    def image(self) -> bytes:
+        if not self:
+            return b""
+        v4 = ((x >> 32, x & 0xFFFFFFFF) for x in sorted(self.v4))
+        return netset_image(v4, sorted(self.v6), presorted=True)
 
 
 def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dict[str, Any] | None = None,
@@ -144,11 +176,14 @@ def _write_table(path: Path, t: Table) -> int:
         for part in (t.flags, *index, side):
             digest.update(part)
             f.write(part)
-        size = f.tell()
-        if len(t.keys) != t.count or size != HEADER_SIZE + 9 * t.count + sum(map(len, index)) + len(side):
+        if len(t.keys) != t.count or f.tell() != HEADER_SIZE + 9 * t.count + sum(map(len, index)) + len(side):
             raise ValueError(f"compiled table holds a different number of keys than its count {t.count}")
+        for part in nets_part(f.tell(), t.nets):
+            digest.update(part)
+            f.write(part)
+        size = f.tell()
         f.seek(0)
-        f.write(header(t.count, len(side), digest.digest(), t.hashed, t.labels))
+        f.write(header(t.count, len(side), digest.digest(), t.hashed, t.labels, bool(t.nets)))
         f.flush()
         os.fsync(f.fileno())
     return size
@@ -330,12 +365,16 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
     plain = True  # only subtree blocks: the covered-name pass applies
     conditional = 0
     seen = bytearray(256)
+    nets = _Nets()
 
     rpz = RpzTable()  # a policy zone's actions and nodes (feeds/compile_rpz.py)
 
     def entries() -> Iterator[tuple[int, int]]:
         nonlocal hashed, plain, conditional
         for r in parse_file(src, fmt, counts, **opts):
+            if r.network:
+                _add_network(nets, r, allow, counts)
+                continue
             if r.rpz and not allow:
                 rpz.add(r)
             action = "allow" if allow else r.action
@@ -370,7 +409,8 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
                       first_invalid_lines=list(counts.first_invalid_lines),
                       skipped=counts.skipped + counts.skipped_cosmetic + counts.skipped_unsupported,
                       first_skipped_lines=list(counts.first_unsupported_lines),
-                      urls_skipped=counts.urls_skipped, urls_reduced=counts.urls_reduced, hashed=hashed)
+                      urls_skipped=counts.urls_skipped, urls_reduced=counts.urls_reduced, hashed=hashed,
+                      networks=len(nets), version=counts.version)
     # A hashed feed's names are unknown, so is the label range of its entries.
     labels = (0, 0) if hashed else _label_range(seen)
     if plain and not hashed:
@@ -381,6 +421,8 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
         def keep() -> Iterator[tuple[int, int]]:
             nonlocal covered
             for r in parse_file(src, fmt, RuleCounts(), **opts):
+                if r.network:
+                    continue
                 raw = r.name.encode()
                 wire = wire_of(raw)
                 pos = 0
@@ -396,7 +438,19 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
         del keys, index
         keys = kept
         stats.covered = covered
-    return stats, Table(len(keys), keys, bytes(flags), side, hashed, labels)
+    return stats, Table(len(keys), keys, bytes(flags), side, hashed, labels, nets.image())
+
+
+def _add_network(nets: _Nets, r: Rule, allow: bool, counts: RuleCounts) -> None:
+    """A response-IP rule: only blocks are kept (an allowlist's or an exception's network is
+    counted as unsupported: nothing un-blocks an answer by its address yet)."""
+    if allow or r.action != "block":
+        counts.note_unsupported(r.line)
+        return
+    try:
+        nets.add(r.name)
+    except ValueError:
+        counts.note_invalid(r.line)
 
 
 def _promote(tmp: Path, path: Path) -> None:

@@ -31,8 +31,10 @@ class Rule:
 
     `name` is a normalised name (lower-case ASCII, punycode, no trailing dot); for a hashed
     feed (`hashed=True`) it is the sha256 hex digest of such a name, never the name itself; for
-    a regex rule it is "" and `regex` holds the source. `compiled` is the precompiled regex
-    (left out of equality, hashing and repr)."""
+    a regex rule it is "" and `regex` holds the source. With `network=True` it is an address or
+    a CIDR network instead: a response-IP rule (an answer pointing into it is blocked; see
+    dnsfilter/core/policy/netset.py). `compiled` is the precompiled regex (left out of
+    equality, hashing and repr)."""
 
     name: str
     action: str = "block"
@@ -46,6 +48,7 @@ class Rule:
     regex: str | None = None
     hashed: bool = False
     line: int = 0
+    network: bool = False
     # RPZ: the action the policy zone names ("" for formats that only say "block"); see
     # feeds/formats/rpz.py. `data` is the local data of a "local" rule: (type, rdata in wire form).
     rpz: str = ""
@@ -90,6 +93,8 @@ class RuleCounts:
     ips_ignored: int = 0  # IP addresses in name fields (CSV)
     urls_skipped: int = 0  # URL-only entries left out (CSV, url_policy="skip")
     urls_reduced: int = 0  # URL-only entries reduced to their hosts (CSV, url_policy="host")
+    networks: int = 0  # response-IP rules (addresses and networks) yielded
+    version: str = ""  # the version the list declares about itself (a registry's updateTime), if any
     rpz_ns: int = 0  # RPZ rpz-nsdname / rpz-nsip triggers: out of scope for a forwarder, counted
 
     def note_invalid(self, lineno: int) -> None:
@@ -102,6 +107,8 @@ class RuleCounts:
 
     def note_rule(self, rule: Rule) -> Rule:
         self.rules += 1
+        if rule.network:
+            self.networks += 1
         if rule.action == "allow":
             self.exceptions += 1
         if rule.important:

@@ -12,8 +12,13 @@ Files per feed in `data_dir/feeds/`:
 - `NAME.status.json`  what happened last, written atomically after the set is promoted;
 - `NAME.lock`         flock held during a sync: the daemon's periodic sync, each worker's reload
                       and `dnsfilter feeds sync` may run at once and must not share temp files.
+                      Opened read-only (flock needs no more), so a lock file another user
+                      created, e.g. root running the CLI, does not stop the daemon's syncs.
 
-A feed that fails at any step keeps its last good set and records why. Hashed (sha256) feeds
+A feed that fails at any step keeps its last good set and records why. That includes an
+OSError on the feed's own files (a file another user left unreadable, a full disk): it is that
+feed failing, logged once with the file's name, never an exception out of `sync_feed` that
+would stop a reload or the daemon's start. Hashed (sha256) feeds
 never have a name in clear in their status: only counts and line numbers.
 """
 
@@ -40,7 +45,11 @@ if TYPE_CHECKING:  # feeds.sources imports it when it fetches: never on the daem
 
 from dnsfilter.config import Config, Feed
 from dnsfilter.core.policy.matcher import MatcherError
+from feeds.authority import audited, source_sha256
+from feeds.authority import fetched as record_fetched
+from feeds.authority import rejected as record_rejected
 from feeds.compile_rules import compile_feed, load_feed
+from feeds.minisign import verify_minisign
 from feeds.sources import FetchResult, fetch
 
 log = logging.getLogger("dnsfilter.feeds")
@@ -84,9 +93,14 @@ class FeedStatus:
     duration: float = 0.0
     error: str = ""
     hashed: bool = False
-    # xfr:// feeds: the serial of the version in force and of the last one transferred, the
-    # SOA timers that drive syncs, and the last time the primary answered (for expire).
-    serial: int | None = None
+    networks: int = 0  # response-IP ranges in the set (registry IP entries, RPZ rpz-ip)
+    published: str = ""  # the version the list declares about itself (a registry dump's updateTime)
+    serial: int = 0  # authority lists: versions accepted so far (the audit log's `serial`)
+    sha256: str = ""  # authority lists: of the source the set in force was compiled from
+    key_id: str = ""  # signed feeds: the minisign key id that signed the version in force
+    # xfr:// feeds: the zone's SOA serial of the version in force and of the last one transferred,
+    # the SOA timers that drive syncs, and the last time the primary answered (for expire).
+    zone_serial: int | None = None
     xfr_serial: int | None = None
     transfer: str = ""  # axfr | ixfr | up to date
     soa_refresh: int = 0
@@ -146,7 +160,9 @@ def read_status(cfg: Config, feed: Feed) -> FeedStatus:
 def write_status(cfg: Config, st: FeedStatus) -> None:
     p = feeds_dir(cfg) / f"{st.name}.status.json"
     tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "w") as f:
+    with contextlib.suppress(FileNotFoundError):  # a leftover of a killed writer, maybe another user's
+        tmp.unlink()
+    with open(tmp, "x") as f:
         json.dump(st.public(), f, indent=1)
         f.flush()
         os.fsync(f.fileno())
@@ -176,7 +192,7 @@ def fingerprint(feed: Feed) -> str:
 @contextlib.contextmanager
 def _locked(cfg: Config, feed: Feed) -> Iterator[None]:
     path = feeds_dir(cfg) / f"{feed.name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel if this process is killed
         yield
@@ -195,60 +211,14 @@ def _fsync_dir(path: Path) -> None:
 # ------------------------------------------------------------------ minisign
 
 
-def verify_minisign(data_path: Path, sig_text: str, public_key: str) -> None:
-    """Check a minisign signature of the file at `data_path`. Raises ValueError saying why.
-
-    Both algorithms minisign writes are accepted: 'Ed' (legacy: Ed25519 over the file) and
-    'ED' (Ed25519 over the BLAKE2b-512 of the file, minisign's default since 0.8). The trusted
-    comment's global signature is checked too, so the comment cannot be swapped."""
-    import base64
-    import binascii
-
-    try:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    except ImportError:
-        raise ValueError("signature check needs the Python package 'cryptography', which is not installed") from None
-    lines = [ln.rstrip("\r") for ln in sig_text.splitlines()]
-    try:
-        pk = base64.b64decode(public_key.strip(), validate=True)
-        sig = base64.b64decode(lines[1], validate=True)
-        trusted = lines[2]
-        global_sig = base64.b64decode(lines[3], validate=True)
-    except (IndexError, binascii.Error, ValueError):
-        raise ValueError("signature file is not in minisign format") from None
-    if len(pk) != 42 or pk[:2] != b"Ed":
-        raise ValueError("public_key is not a minisign Ed25519 public key")
-    if len(sig) != 74 or sig[:2] not in (b"Ed", b"ED") or len(global_sig) != 64:
-        raise ValueError("signature file is not in minisign format")
-    if not trusted.startswith("trusted comment: "):
-        raise ValueError("signature file has no trusted comment")
-    if sig[2:10] != pk[2:10]:
-        raise ValueError(f"signed with another key (key id {sig[2:10][::-1].hex().upper()})")
-    key = Ed25519PublicKey.from_public_bytes(pk[10:])
-    if sig[:2] == b"ED":
-        h = hashlib.blake2b(digest_size=64)
-        with open(data_path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        message = h.digest()
-    else:
-        message = data_path.read_bytes()  # legacy: the whole file is the message (capped by max_bytes)
-    try:
-        key.verify(sig[10:], message)
-        key.verify(global_sig, sig[10:] + trusted[len("trusted comment: "):].encode())
-    except InvalidSignature:
-        raise ValueError("signature does not verify: the file was changed or not signed by this key") from None
-
-
-def _check_signature(cfg: Config, feed: Feed, src: Path, opts: dict[str, Any]) -> None:
+def _check_signature(cfg: Config, feed: Feed, src: Path, opts: dict[str, Any]) -> str:
     assert feed.signature_url is not None and feed.public_key is not None
     sig_feed = Feed(feed.name, feed.signature_url)
     dest = feeds_dir(cfg) / f"{feed.name}.minisig"
     r = fetch(source_url(cfg, sig_feed), dest, max_bytes=SIG_MAX_BYTES, **opts)
     if r.status == "failed" or r.path is None:
         raise ValueError(f"cannot fetch the signature: {r.error}")
-    verify_minisign(src, r.path.read_text(encoding="utf-8", errors="replace"), feed.public_key)
+    return verify_minisign(src, r.path.read_text(encoding="utf-8", errors="replace"), feed.public_key)
 
 
 # ------------------------------------------------------------------ sync
@@ -259,11 +229,47 @@ def sync_feed(cfg: Config, feed: Feed, *, now: float | None = None, session: req
     """Bring one feed up to date. Never raises for feed problems: the returned (and persisted)
     status says what happened, and on any failure the last good set stays in force.
     `force` downloads and compiles even when the source looks unchanged."""
-    directory = feeds_dir(cfg)
-    directory.mkdir(parents=True, exist_ok=True)
     opts = {**FETCH_DEFAULTS, **(fetch_options or {}), "session": session}
-    with _locked(cfg, feed):
-        return _sync_locked(cfg, feed, time.time() if now is None else now, opts, force)
+    now = time.time() if now is None else now
+    try:
+        feeds_dir(cfg).mkdir(parents=True, exist_ok=True)
+        with _locked(cfg, feed):
+            return _sync_locked(cfg, feed, now, opts, force)
+    except OSError as e:  # the feed's own files: this feed fails, the others and the daemon go on
+        return _failed_on_file(cfg, feed, now, e)
+
+
+def _failed_on_file(cfg: Config, feed: Feed, now: float, e: OSError) -> FeedStatus:
+    st = read_status(cfg, feed)
+    st.last_attempt, st.result = now, "failed"
+    st.error = f"{file_error(e)}; keeping the last good version"
+    with contextlib.suppress(OSError):  # recorded when it can be: the cause may be the status file
+        write_status(cfg, st)
+    log_result(st)
+    return st
+
+
+def file_error(e: OSError) -> str:
+    """An OSError as one line naming the file, and for a permission problem who owns it and who
+    asked (a root-run command may have left the file behind)."""
+    what = e.strerror or str(e)
+    if e.filename is None:
+        return what
+    text = f"{os.fsdecode(e.filename)}: {what}"
+    if isinstance(e, PermissionError):
+        with contextlib.suppress(OSError):
+            owner = os.stat(e.filename).st_uid
+            text += f" (owned by {_user(owner)}, this process runs as {_user(os.geteuid())})"
+    return text
+
+
+def _user(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], force: bool) -> FeedStatus:
@@ -273,9 +279,15 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     out = set_path(cfg, feed)
     src = feeds_dir(cfg) / f"{feed.name}.src"
     hashed = feed.format == "sha256" or st.hashed
+    before = st.error
 
     def finish(result: str, error: str = "") -> FeedStatus:
         st.result, st.error = result, _scrub(error, hashed)
+        if audited(feed) and result in ("failed", "rejected") and st.error != before:
+            # a version refused, or a new reason for failing: not every retry of the same failure
+            with contextlib.suppress(OSError):
+                got = source_sha256(src) if r.status == "new" and src.exists() else ""
+                record_rejected(cfg, feed, safe_url(feed.url), result, st.error, got)
         st.duration = round(time.monotonic() - started, 3)
         if result in ("new", "unchanged"):
             st.last_success = now
@@ -306,9 +318,10 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     if r.path is None:
         return finish("failed", "nothing downloaded")
     new = out.with_name(out.name + ".new")
+    key_id = ""
     try:
         if feed.signature_url:
-            _check_signature(cfg, feed, src, opts)
+            key_id = _check_signature(cfg, feed, src, opts)
         stats = compile_feed(src, feed.format, new, options=feed.compile_options(), allow=feed.kind == "allow")
         hashed = hashed or stats.hashed or stats.format == "sha256"
         load_feed(new)  # the candidate maps and verifies, as the daemon will map it
@@ -316,14 +329,22 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
         new.unlink(missing_ok=True)
         return finish("failed", f"{e}; keeping the last good version")
     old = _entries(out)
-    why = _rejected(feed, stats.entries, old)
+    why = _rejected(feed, _entries(new), old)
     if why:
         new.unlink(missing_ok=True)
         return finish("rejected", f"{why}; keeping the last good version ({old} entries)")
+    if audited(feed) and stats.digest != _digest(out):  # recorded (fsynced) before it can be in force
+        try:
+            rec = record_fetched(cfg, feed, src, new, out, safe_url(feed.url), key_id, stats.version, st.serial + 1)
+        except (OSError, MatcherError) as e:
+            new.unlink(missing_ok=True)
+            return finish("failed", f"cannot write the audit log: {e}; keeping the last good version")
+        st.serial, st.sha256 = rec["serial"], rec["sha256"]
     os.replace(new, out)
     keep_source(src, good_source(cfg, feed))
     _fsync_dir(out.parent)
-    st.serial = st.xfr_serial if feed.xfr is not None else None
+    st.key_id, st.published, st.networks = key_id, stats.version, stats.networks
+    st.zone_serial = st.xfr_serial if feed.xfr is not None else None
     st.format, st.hashed, st.fingerprint = stats.format, hashed, fingerprint(feed)
     st.entries, st.rules, st.exceptions, st.regex = stats.entries, stats.rules, stats.exceptions, stats.regex
     st.invalid, st.first_invalid_lines = stats.invalid, list(stats.first_invalid_lines)[:10]
@@ -392,8 +413,10 @@ def _loads_version(path: str, _mtime_ns: int, _size: int, _ino: int) -> bool:
 
 
 def _entries(path: Path) -> int:
+    """Names and response-IP ranges in the compiled set at `path` (what the safety checks count)."""
     try:
-        return len(load_feed(path))
+        fs = load_feed(path)
+        return len(fs) + (len(fs.nets) if fs.nets is not None else 0)
     except MatcherError:
         return 0  # missing or corrupt: nothing to protect, any valid set is better
 

@@ -194,7 +194,7 @@ def update_feed(name: str) -> Response:
     enabled = json_body().get("enabled")
     if not isinstance(enabled, bool):
         return _error(400, _("%(key)s must be true or false", key="enabled"), "enabled")
-    return _saved(configfile.apply(state().config_path, feedsui.set_enabled(name, enabled)))
+    return _saved(configfile.apply(state().config_path, feedsui.set_enabled(name, enabled, load_config())))
 
 
 @bp.post("/feeds/<name>/sync")
@@ -207,10 +207,11 @@ def sync_feed(name: str) -> tuple[Response, int]:
 
 @bp.get("/settings")
 def settings() -> Response:
-    g = system.general_of(load_config())
+    cfg = load_config()
+    g = system.general_of(cfg)
     admin = state().secrets.admin()
     return jsonify(ok=True, upstreams=g.upstreams, block_mode=g.mode_text(), timezone=g.timezone,
-                   language=admin.language if admin else "en")
+                   language=admin.language if admin else "en", locked=sorted(system.locked_fields(cfg)))
 
 
 @bp.patch("/settings")
@@ -240,7 +241,7 @@ def update_settings() -> Response:
     if general.timezone not in timezones():
         return _error(400, _("%(value)r is not an IANA time zone name (e.g. Asia/Almaty)", value=general.timezone[:60]),
                       "timezone")
-    saved = configfile.apply(state().config_path, system.set_general(general))
+    saved = configfile.apply(state().config_path, system.set_general(general, system.current(load_config)))
     state().secrets.set_language(language)
     return _saved(saved)
 

@@ -182,13 +182,17 @@ def settings() -> Response | str:
                     _("The settings were restored. The filter will use them when it next starts.")
         else:
             errors["action"] = _("The request could not be handled.")
+    locked: set[str] = set()
     try:
-        shown = general if errors.keys() & GENERAL_FIELDS else system.general_of(load_config())
+        cfg = load_config()
+        shown = general if errors.keys() & GENERAL_FIELDS else system.general_of(cfg)
+        locked = system.locked_fields(cfg)
     except ConfigError:
         shown = system.General([], "null", "", "UTC")  # a broken file can still be restored from here
     return Response(render_template("settings.html", errors=errors, notice=notice, new_token=new_token,
                                     tokens=st.secrets.tokens(), general=shown, timezones=timezones(),
                                     block_modes=system.BLOCK_MODES, language=_locale(),
+                                    locked=locked,
                                     unencrypted=system.unencrypted_fallback(shown.upstreams if shown else [])),
                     status=400 if errors else 200)
 
@@ -205,7 +209,7 @@ def _save_general(general: system.General, language: str, errors: dict[str, str]
     if errors:
         return None
     try:
-        saved = configfile.apply(state().config_path, system.set_general(general))
+        saved = configfile.apply(state().config_path, system.set_general(general, system.current(load_config)))
     except ConfigError as e:
         field = e.key.rsplit(".", 1)[-1].split("[", 1)[0]
         if field == "block_mode" and general.block_mode == "ip":

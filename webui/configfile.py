@@ -4,6 +4,8 @@ Every edit goes: parse with tomlkit → change → validate the whole result wit
 `dnsfilter.config.from_dict` → write atomically (temp file, fsync, rename; the old file kept
 as `<name>.bak`) → ask the daemon to reload. A ConfigError stops it before anything is
 written, so a bad edit can never leave a half-changed file or a daemon on a broken config.
+On a managed router an edit that touches what the provider's bundle locks is refused the same
+way (`check_locked`): the loader would ignore it, so the UI says so instead of saving it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 # tomlkit is imported at the first edit, not with the UI: pages that only read the config
 # (with tomllib, through dnsfilter.config) never need its ~0.8 MB (scripts/bench_footprint.py).
 Edit = Callable[["TOMLDocument"], None]
+LOCKED = N_("set by your provider: it cannot be changed here")
 # a hand-written layout tomlkit cannot change in place; the detail is tomlkit's English, which
 # the Russian and Kazakh messages leave out (the parent cannot act on it; the log and en keep it)
 LAYOUT = N_("the config file's layout does not allow this edit: %(detail)s")
@@ -69,11 +72,13 @@ def apply(path: Path, edit: Edit, *, reload: bool = True) -> Saved:
 
     with _lock:
         doc = read(path)
+        before = doc.unwrap()
         try:
             edit(doc)
         except (TOMLKitError, TypeError) as e:
             raise ConfigError("", LAYOUT, detail=str(e)) from None
         cfg = validate(doc, path)
+        check_locked(cfg, before, path)
         text = tomlkit.dumps(doc)
         if tomlkit.parse(text).unwrap() != doc.unwrap():  # what is written must read back as validated
             raise ConfigError("", LAYOUT, detail="it would not read back the same")
@@ -82,6 +87,23 @@ def apply(path: Path, edit: Edit, *, reload: bool = True) -> Saved:
         return Saved(cfg, False, "")
     reply = control.send(cfg.data_path() / "control.sock", "reload")
     return Saved(cfg, reply.ok, reply.reason)
+
+
+def check_locked(cfg: Config, before: dict[str, Any], path: Path) -> None:
+    """Refuse a change the provider's bundle locks: a household value the merge now refuses that
+    it did not refuse before, or a change to [provider] itself while a bundle is in force."""
+    if not cfg.managed.refused and not (before.get("provider") and cfg.provider is None):
+        return
+    try:
+        old = config_mod.from_dict(before, str(path))
+    except ConfigError:
+        old = None
+    if old is not None and old.provider is not None and old.managed.serial and old.provider != cfg.provider:
+        raise ConfigError("provider", LOCKED)
+    known = {k for k, _why in old.managed.refused} if old is not None else set()
+    for key, _why in cfg.managed.refused:
+        if key not in known:
+            raise ConfigError(key, LOCKED)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -34,10 +34,12 @@ class FeedRow:
     state: str  # ok | failed | never
     status: str  # in plain words
     entries: int
+    locked: bool = False  # set by the provider's bundle: shown read-only, never turned off here
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "category": self.category, "url": self.url, "enabled": self.enabled,
-                "catalog": self.catalog, "state": self.state, "status": self.status, "entries": self.entries}
+                "catalog": self.catalog, "state": self.state, "status": self.status, "entries": self.entries,
+                "locked": self.locked}
 
 
 def _when(ts: float) -> str:
@@ -61,7 +63,8 @@ def rows(cfg: Config) -> list[FeedRow]:
         else:
             state = "never"
             text = _("Not downloaded yet.")
-        out.append(FeedRow(f.name, f.category, st.url, f.enabled, f.catalog, state, text, st.entries))
+        out.append(FeedRow(f.name, f.category, st.url, f.enabled, f.catalog, state, text, st.entries,
+                           cfg.managed.is_locked(f"feeds.{f.name}")))
     return out
 
 
@@ -111,13 +114,38 @@ def add_custom(name: str, url: str, category: str) -> Edit:
     return edit
 
 
-def set_enabled(name: str, enabled: bool) -> Edit:
+def set_enabled(name: str, enabled: bool, cfg: Config | None = None) -> Edit:
+    """Turn a list on or off. A list the provider locks is refused with that reason; one its
+    bundle brings unlocked gets a copy in the household's file to carry the switch."""
+    from webui.configfile import LOCKED
+
+    if cfg is not None and cfg.managed.is_locked(f"feeds.{name}"):
+        raise ConfigError(f"feeds.{name}", LOCKED)
+
     def edit(doc: TOMLDocument) -> None:
         f = _find(doc, name)
         if f is None:
-            raise ConfigError("feed", _("There is no such list."))
+            f = _bundle_copy(cfg, name)
+            if f is None:
+                raise ConfigError("feed", _("There is no such list."))
+            array_of_tables(doc, "feeds").append(f)
         f["enabled"] = enabled
     return edit
+
+
+def _bundle_copy(cfg: Config | None, name: str) -> Any | None:
+    """The provider bundle's table of list `name`, as a new table of the household's file."""
+    if cfg is None or cfg.provider is None or name not in cfg.managed.feeds:
+        return None
+    from dnsfilter.config.provider import read_bundle
+
+    raw = next((f for f in (read_bundle(cfg.provider_dir()) or {}).get("feeds", []) if f.get("name") == name), None)
+    if raw is None:
+        return None
+    t = new_table()
+    for k, v in raw.items():
+        t[k] = v
+    return t
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,7 +91,9 @@ SCHEMAS: dict[str, Any] = {
              "properties": {"name": {"type": "string"}, "category": {"type": "string"}, "url": {"type": "string"},
                             "enabled": {"type": "boolean"}, "catalog": {"type": ["string", "null"]},
                             "state": {"enum": ["ok", "failed", "never"]}, "status": {"type": "string"},
-                            "entries": {"type": "integer"}}},
+                            "entries": {"type": "integer"},
+                            "locked": {"type": "boolean", "description": "set by the provider's bundle: it cannot "
+                                                                         "be turned off here"}}},
     "Settings": {"type": "object", "minProperties": 1, "additionalProperties": False,
                  "properties": {"upstreams": {**_STRINGS, "minItems": 1, "maxItems": 8},
                                 "block_mode": {"type": "string", "description": "null, nxdomain, refused or ip:ADDR[,ADDR6]"},
@@ -194,7 +196,10 @@ PATHS: dict[str, Any] = {
         "get": _op("Upstream resolvers, how blocked names are answered, time zone and language", _json(
             {"type": "object", "required": ["ok", "upstreams", "block_mode", "timezone", "language"],
              "properties": {"ok": {"const": True}, "upstreams": _STRINGS, "block_mode": {"type": "string"},
-                            "timezone": {"type": "string"}, "language": {"type": "string"}}})),
+                            "timezone": {"type": "string"}, "language": {"type": "string"},
+                            "locked": {"type": "array", "items": {"enum": ["upstreams", "block_mode", "timezone"]},
+                                       "description": "fields set by the provider's bundle (a managed router): a "
+                                                      "change to them is refused"}}})),
         "patch": _op("Change appliance settings (keys left out keep their value)", _json(_ref("Saved")),
                      unsafe=True, body=_ref("Settings")),
     },

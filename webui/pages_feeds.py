@@ -36,7 +36,7 @@ def feeds() -> BaseResponse:
         elif action == "custom":
             edit = feedsui.add_custom(form["name"], form["url"], form["category"])
         elif action in ("enable", "disable"):
-            edit = feedsui.set_enabled(f.get("feed", ""), action == "enable")
+            edit = feedsui.set_enabled(f.get("feed", ""), action == "enable", load_config())
         else:
             return _page({"form": _("The request could not be handled.")})
         saved = configfile.apply(state().config_path, edit)

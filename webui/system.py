@@ -45,7 +45,27 @@ def general_of(cfg: Config) -> General:
     return General([u.text for u in cfg.dns.upstreams], bm.kind, ips, cfg.general.timezone)
 
 
-def set_general(g: General) -> Edit:
+# The form's fields and the config keys they write: a locked one is not written back unchanged.
+GENERAL_KEYS = {"upstreams": "dns.upstreams", "block_mode": "dns.block_mode", "timezone": "general.timezone"}
+
+
+def current(load: Any) -> Config | None:
+    """The config in force for an edit's lock check, or None when the file is broken (the edit
+    then says what is wrong with it, in tomlkit's words)."""
+    try:
+        return load()  # type: ignore[no-any-return]
+    except ConfigError:
+        return None
+
+
+def locked_fields(cfg: Config) -> set[str]:
+    """The settings fields the provider's bundle sets: shown read-only, as set by the provider."""
+    return {f for f, key in GENERAL_KEYS.items() if cfg.managed.is_locked(key)}
+
+
+def set_general(g: General, cfg: Config | None = None) -> Edit:
+    """The settings edit. With `cfg`, a field the provider locks is left alone when it keeps its
+    value (the page shows it read-only); a changed one is written, and refused by the check."""
     if not g.upstreams:
         raise ConfigError("upstreams", N_("give at least one upstream resolver"))
     if len(g.upstreams) > MAX_UPSTREAMS:
@@ -56,11 +76,21 @@ def set_general(g: General) -> Edit:
     if g.block_mode == "ip" and not g.block_ip.strip():
         raise ConfigError("block_ip", N_("give the address blocked names should point to"))
 
+    keep = set()
+    if cfg is not None:
+        cur = general_of(cfg)
+        same = {"upstreams": cur.upstreams == g.upstreams, "block_mode": cur.mode_text() == g.mode_text(),
+                "timezone": cur.timezone == g.timezone}
+        keep = {f for f in locked_fields(cfg) if same[f]}
+
     def edit(doc: TOMLDocument) -> None:
         dns = table(doc, "dns")
-        dns["upstreams"] = string_array(g.upstreams)
-        dns["block_mode"] = g.mode_text()
-        table(doc, "general")["timezone"] = g.timezone
+        if "upstreams" not in keep:
+            dns["upstreams"] = string_array(g.upstreams)
+        if "block_mode" not in keep:
+            dns["block_mode"] = g.mode_text()
+        if "timezone" not in keep:
+            table(doc, "general")["timezone"] = g.timezone
     return edit
 
 
@@ -84,6 +114,11 @@ def restore(cfg_path: Path, data: bytes) -> Config:
         raise ConfigError("file", N_("not a valid TOML file: %(detail)s (line %(line)s, column %(column)s)"),
                           **toml_position(e, text)) from None
     cfg = config_mod.from_dict(parsed, str(cfg_path))  # relative paths resolve as for the real file
+    try:
+        current = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        current = {}  # a broken or missing file: nothing locked to keep
+    configfile.check_locked(cfg, current, cfg_path)  # a restore cannot undo what the provider locks
     with configfile._lock:
         configfile.write_atomic(cfg_path, text)
     return cfg

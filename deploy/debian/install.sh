@@ -1,16 +1,18 @@
 #!/bin/sh
-# Install dnsfilter on Debian or Raspberry Pi OS: a venv in /opt/dnsfilter/venv, the config in
-# /var/lib/dnsfilter/config.toml (kept if it exists) with /etc/dnsfilter/config.toml a symlink
-# to it, a hardened systemd unit. Safe to run again: it upgrades the venv and leaves the config
-# alone.
+# Install dnsfilter on Debian or Raspberry Pi OS: a venv in /opt/dnsfilter/venv, the system
+# user `dnsfilter`, the config in /var/lib/dnsfilter/config.toml (kept if it exists) with
+# /etc/dnsfilter/config.toml a symlink to it, a hardened systemd unit. Safe to run again: it
+# upgrades the venv and leaves the config alone.
 #
 #   sudo sh deploy/debian/install.sh [--firewall IFACE[,IFACE...]]
 #
 # --firewall: this machine routes the LAN (IFACE: its LAN interfaces): forced DNS too. It sets
-# [firewall] interfaces in the config (when the config has no [firewall] table yet), and
-# installs and enables dnsfilter-firewall.service (the nftables rules, loaded while dnsfilter
-# runs) and dnsfilter-firewall-refresh.timer (the DoH resolver feed). Opt-in: a Pi that is
-# only the LAN's DNS server does not route, and redirecting is not its business.
+# [firewall] interfaces in the config (when the config has no [firewall] table yet), and on a
+# first install makes dnsfilter listen on port 53 of those interfaces (where the redirect
+# sends LAN DNS) and loopback; it installs and enables dnsfilter-firewall.service (the
+# nftables rules, loaded while dnsfilter runs) and dnsfilter-firewall-refresh.timer (the DoH
+# resolver feed). Opt-in: a Pi that is only the LAN's DNS server does not route, and
+# redirecting is not its business.
 #
 # Environment: ROOT=DIR installs into DIR instead of / (and never calls systemctl);
 # PYTHON (default python3); PIP_OPTS extra options for pip; PACKAGE what pip installs (default:
@@ -29,6 +31,8 @@ ETC="$ROOT/etc/dnsfilter"
 UNITS="$ROOT/etc/systemd/system"
 UNIT="$UNITS/dnsfilter.service"
 FW_UNITS="dnsfilter-firewall.service dnsfilter-firewall-refresh.service dnsfilter-firewall-refresh.timer"
+SYSUSERS="$ROOT/etc/sysusers.d/dnsfilter.conf"
+SERVICE_USER=dnsfilter
 WEB_PORT=8080
 
 say() { printf '%s\n' "$*"; }
@@ -62,21 +66,64 @@ mkdir -p "$OPT"
 "$OPT/venv/bin/python" -m pip install -q --disable-pip-version-check $PIP_OPTS "$PACKAGE"
 say "installed: $OPT/venv"
 
-# 2. the config. It lives in the state directory, the one place the hardened service may write
-# (web UI edits); /etc/dnsfilter/config.toml is a symlink to it. With DynamicUser, systemd keeps
-# the state in /var/lib/private/dnsfilter and makes /var/lib/dnsfilter a symlink to it (it moves
-# a plain directory there on first start), so the real folder is whichever exists.
+# 2. the service's user: a system user (systemd-sysusers, from the file installed here) that
+# owns the state folder. Not DynamicUser: a root-run command (`dnsfilter feeds sync`) must be
+# able to become the service's user, which a transient user under /var/lib/private prevents.
+mkdir -p "$(dirname "$SYSUSERS")"
+install -m 0644 "$SRC/deploy/debian/dnsfilter.sysusers" "$SYSUSERS"
+if [ -z "$ROOT" ]; then
+	if command -v systemd-sysusers >/dev/null 2>&1; then
+		systemd-sysusers "$SYSUSERS" || die "systemd-sysusers could not create the user $SERVICE_USER"
+	elif ! getent passwd "$SERVICE_USER" >/dev/null; then
+		useradd --system --user-group --home-dir /var/lib/dnsfilter --no-create-home \
+			--shell /usr/sbin/nologin "$SERVICE_USER" || die "could not create the user $SERVICE_USER"
+	fi
+	say "user: $SERVICE_USER"
+fi
+
+# 3. the config. It lives in the state directory, the one place the hardened service may write
+# (web UI edits); /etc/dnsfilter/config.toml is a symlink to it.
+
+# The address LAN devices reach this machine on (the web UI's, and the one the advice below
+# names). With --firewall, the first LAN interface's; otherwise the default route's source
+# address when it is private, else any private (RFC 1918) or ULA address. Never a public one:
+# on a router the default route leaves through the WAN.
+private_addr() {
+	while read -r a; do
+		case "$a" in
+		10.*|192.168.*|172.1[6-9].*|172.2[0-9].*|172.3[01].*) echo "$a"; return 0 ;;
+		f[cd][0-9a-f][0-9a-f]:*) echo "[$a]"; return 0 ;;
+		esac
+	done
+	return 1
+}
+if_addrs() {  # if_addrs -4|-6 [IFACE]: global addresses, one a line
+	ip -o "$1" addr show ${2:+dev "$2"} scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4 }'
+}
 lan_ip() {
-	# the source address of the default route: the address LAN devices reach this machine on
-	ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | head -n 1
+	command -v ip >/dev/null 2>&1 || return 0
+	if [ -n "$FIREWALL" ]; then
+		{ if_addrs -4 "${FIREWALL%%,*}"; if_addrs -6 "${FIREWALL%%,*}"; } | private_addr && return 0
+	fi
+	ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' | private_addr && return 0
+	{ if_addrs -4; if_addrs -6; } | private_addr || true
 }
 IP="${LAN_IP:-$(lan_ip)}"
-IP="${IP:-127.0.0.1}"
-if [ -d "$ROOT/var/lib/private/dnsfilter" ]; then
-	STATE="$ROOT/var/lib/private/dnsfilter"
-else
-	STATE="$ROOT/var/lib/dnsfilter"
+if [ -z "$IP" ]; then
+	IP=127.0.0.1
+	say "no LAN address found (RFC 1918 or ULA): the web UI listens on $IP; set [web] listen later"
 fi
+# An install from the DynamicUser days has the state in /var/lib/private/dnsfilter, with
+# /var/lib/dnsfilter a symlink to it: it moves back (systemd would do the same at the next start).
+if [ -L "$ROOT/var/lib/dnsfilter" ] && [ -d "$ROOT/var/lib/private/dnsfilter" ]; then
+	if [ -z "$ROOT" ] && command -v systemctl >/dev/null 2>&1; then
+		systemctl stop dnsfilter.service 2>/dev/null || true
+	fi
+	rm "$ROOT/var/lib/dnsfilter"
+	mv "$ROOT/var/lib/private/dnsfilter" "$ROOT/var/lib/dnsfilter"
+	say "moved: $ROOT/var/lib/private/dnsfilter -> $ROOT/var/lib/dnsfilter"
+fi
+STATE="$ROOT/var/lib/dnsfilter"
 mkdir -p "$ETC" "$STATE"
 chmod 0750 "$STATE"
 CONF="$STATE/config.toml"
@@ -93,6 +140,14 @@ elif [ -f "$ETC/config.toml" ] && [ ! -L "$ETC/config.toml" ]; then
 	say "moved: $ETC/config.toml -> $CONF (the service may now save web UI edits)"
 else
 	sed -e 's|^data_dir = .*|data_dir = "/var/lib/dnsfilter"|' "$SRC/config.example.toml" > "$CONF.new"
+	if [ -n "$FIREWALL" ]; then
+		# the redirect sends LAN port-53 traffic to port 53 of the interface it came in on:
+		# listen there, and on loopback for the router itself
+		listen="$(printf '%s' "$FIREWALL" | sed 's/[^,][^,]*/"&:53"/g; s/,/, /g')"
+		sed -i -e "s|^listen = \[\"127.0.0.1:5353\", \"\[::1\]:5353\"\]|listen = [$listen, \"127.0.0.1:53\", \"[::1]:53\"]|" \
+			"$CONF.new"
+		grep -q "^listen = \[$listen" "$CONF.new" || die "config.example.toml's [dns] listen line changed: update install.sh"
+	fi
 	printf '\n# The web UI, on the LAN address found at install time.\n[web]\nlisten = "%s:%s"\n' \
 		"$IP" "$WEB_PORT" >> "$CONF.new"
 	chmod 0640 "$CONF.new"
@@ -113,10 +168,15 @@ if [ -n "$FIREWALL" ]; then
 		say "written: [firewall] interfaces = [$list] in $CONF"
 	fi
 fi
-# owned like its folder: systemd hands the folder (recursively) to the service's transient user,
-# and the service replaces the file and hard-links the old one to config.toml.bak, which
-# fs.protected_hardlinks refuses on a file someone else owns
-chown --reference="$STATE" "$CONF"
+# The state folder and everything in it belong to the service's user: the service replaces the
+# config and hard-links the old one to config.toml.bak (which fs.protected_hardlinks refuses on
+# a file someone else owns), and a file an older root-run command left there (a feed's lock
+# or status) would stop its reloads. Into a folder (ROOT), owned like the folder.
+if [ -z "$ROOT" ]; then
+	chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE"
+else
+	chown --reference="$STATE" "$CONF"
+fi
 # the admin's path; absolute, so it points into the real root however ROOT is set. A plain file
 # still there (both layouts present) is set aside, never overwritten.
 if [ -f "$ETC/config.toml" ] && [ ! -L "$ETC/config.toml" ]; then
@@ -126,8 +186,10 @@ fi
 ln -sfn /var/lib/dnsfilter/config.toml "$ETC/config.toml"
 say "linked: $ETC/config.toml -> /var/lib/dnsfilter/config.toml"
 
-# 3. the units; the firewall ones with --firewall, or when an earlier run installed them
-mkdir -p "$UNITS"
+# 4. the units; the firewall ones with --firewall, or when an earlier run installed them. Their
+# Documentation= points at the docs copied here.
+mkdir -p "$UNITS" "$OPT/doc"
+install -m 0644 "$SRC/docs/deploy.md" "$SRC/docs/forced-dns.md" "$OPT/doc/"
 install -m 0644 "$SRC/deploy/debian/dnsfilter.service" "$UNIT"
 say "installed: $UNIT"
 if [ -z "$FIREWALL" ] && [ -e "$UNITS/dnsfilter-firewall.service" ]; then
@@ -140,32 +202,43 @@ if [ -n "$FIREWALL" ]; then
 	done
 	command -v nft >/dev/null 2>&1 || [ -n "$ROOT" ] \
 		|| say "forced DNS needs nftables: apt-get install nftables"
-	say "forced DNS: LAN port-53 traffic is redirected to the port of [dns] listen's first address;"
-	say "  dnsfilter must listen on the LAN address (e.g. listen = [\"lan:53\"]) for that to answer."
+	say "forced DNS: LAN port-53 traffic is redirected to dnsfilter's port on the interface it came in on,"
+	say "  so [dns] listen must include that interface (e.g. \"eth1:53\"); \`dnsfilter firewall apply\`"
+	say "  refuses rules whose traffic nothing would answer."
 fi
 
-# 4. who holds port 53? Only explained, never changed.
+# 5. who holds port 53? Only explained, never changed. dnsfilter itself is told apart by its
+# command line (a Python process could be another DNS server).
 port53() {
 	command -v ss >/dev/null 2>&1 || return 0
-	ss -H -lntup 'sport = :53' 2>/dev/null | sed -n 's/.*users:(("\([^"]*\)".*/\1/p' | sort -u
+	ss -H -lntup 'sport = :53' 2>/dev/null | sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1 \2/p' | sort -u |
+		while read -r name pid; do
+			if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q 'dnsfilter.* serve '; then
+				echo dnsfilter
+			else
+				echo "$name"
+			fi
+		done | sort -u
 }
 holders="${PORT53_HOLDERS-$(port53)}"
 for name in $holders; do
 	case "$name" in
 	systemd-resolve*)
 		say "port 53: systemd-resolved's stub listener holds 127.0.0.53:53. dnsfilter can coexist:"
-		say "  listen on the LAN address only, e.g. [dns] listen = [\"$IP:53\"] in $ETC/config.toml." ;;
+		say "  listen on the LAN address only, e.g. [dns] listen = [\"$IP:53\"] in $CONF." ;;
 	dnsmasq)
 		say "port 53: dnsmasq is running. Either let it forward to dnsfilter (dnsmasq: server=127.0.0.1#5353,"
 		say "  add-mac, strip-mac; dnsfilter: [network] trusted_forwarders = [\"127.0.0.1/32\"]) or stop"
 		say "  dnsmasq's DNS (port=0) before giving dnsfilter port 53. Nothing was changed." ;;
-	dnsfilter|python3*) ;;
+	dnsfilter) ;;
 	*)
 		say "port 53: held by $name; stop it before dnsfilter listens on port 53. Nothing was changed." ;;
 	esac
 done
 
-# 5. start (not when installing into a folder)
+# 6. start (not when installing into a folder). One restart: dnsfilter-firewall.service is
+# wanted by dnsfilter.service and PartOf it, so it follows; restarting it again here would kill
+# the start already under way.
 if [ -z "$ROOT" ] && command -v systemctl >/dev/null 2>&1; then
 	systemctl daemon-reload
 	systemctl enable dnsfilter.service >/dev/null
@@ -174,11 +247,12 @@ if [ -z "$ROOT" ] && command -v systemctl >/dev/null 2>&1; then
 	fi
 	systemctl restart dnsfilter.service
 	if [ -n "$FIREWALL" ]; then
-		systemctl restart dnsfilter-firewall.service dnsfilter-firewall-refresh.timer
+		systemctl start dnsfilter-firewall-refresh.timer
 	fi
 	say "started: systemctl status dnsfilter"
 else
 	say "not started (ROOT is set or there is no systemctl)"
 fi
-say "dnsfilter answers on the addresses in $ETC/config.toml ([dns] listen); edit that file or use the web UI."
+say "dnsfilter answers on the addresses in $CONF ([dns] listen); edit it (sudoedit $CONF:"
+say "  sudoedit refuses the link in $ETC), then systemctl reload dnsfilter; or use the web UI."
 say "Web UI: http://$IP:$WEB_PORT/"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Remove dnsfilter installed by install.sh: the units and /opt/dnsfilter. The config
-# (/var/lib/dnsfilter/config.toml, linked from /etc/dnsfilter) and the state stay unless
-# --purge is given.
+# (/var/lib/dnsfilter/config.toml, linked from /etc/dnsfilter), the state and the system user
+# dnsfilter that owns them stay unless --purge is given.
 #
 #   sudo sh deploy/debian/uninstall.sh [--purge]
 #
@@ -25,9 +25,15 @@ done
 [ -z "$ROOT" ] && command -v systemctl >/dev/null 2>&1 && systemctl daemon-reload
 rm -rf "$ROOT/opt/dnsfilter"
 if [ "$PURGE" = 1 ]; then
-	# DynamicUser keeps state under /var/lib/private, with /var/lib/dnsfilter a symlink to it
+	# an install from the DynamicUser days kept the state under /var/lib/private
 	rm -rf "$ROOT/etc/dnsfilter" "$ROOT/var/lib/dnsfilter" "$ROOT/var/lib/private/dnsfilter"
-	echo "removed dnsfilter, its config and its state"
+	rm -f "$ROOT/etc/sysusers.d/dnsfilter.conf"
+	if [ -z "$ROOT" ] && getent passwd dnsfilter >/dev/null 2>&1; then
+		userdel dnsfilter 2>/dev/null || echo "uninstall.sh: could not remove the user dnsfilter" >&2
+		# userdel leaves the user's group when another user has it as a supplementary group
+		! getent group dnsfilter >/dev/null 2>&1 || groupdel dnsfilter 2>/dev/null || true
+	fi
+	echo "removed dnsfilter, its config, its state and its user"
 else
-	echo "removed dnsfilter; kept $ROOT/var/lib/dnsfilter (the config and state) and the link in $ROOT/etc/dnsfilter (--purge removes them)"
+	echo "removed dnsfilter; kept $ROOT/var/lib/dnsfilter (the config and state), the link in $ROOT/etc/dnsfilter and the user dnsfilter (--purge removes them)"
 fi

@@ -2,16 +2,18 @@
 """Build dnsfilter's OpenWrt packages straight from this repository, without the SDK:
 the .ipk for OpenWrt 24.10 (opkg) and, with --apk, the .apk for OpenWrt 25.12 (apk-tools v3).
 
-    python3 deploy/openwrt/build.py [--out DIR] [--python 3.11] [--ar]
+    python3 deploy/openwrt/build.py [--out DIR] [--python 3.11]
     python3 deploy/openwrt/build.py --apk [--out DIR] [--python 3.13]
 
 The package is architecture independent (pure Python): the dnsfilter, feeds and webui
-packages plus a copy of dnslib (not in OpenWrt's feed) go to /usr/lib/pythonX.Y/site-packages,
-and the init script, UCI config, uci-defaults and helpers from deploy/openwrt/files go where
-the SDK Makefile would put them. The container is what OpenWrt's scripts/ipkg-build writes:
-a gzipped tar of ./debian-binary, ./data.tar.gz and ./control.tar.gz (opkg also reads the
-Debian-style ar container, written with --ar). Members are owned by root, sorted, with a
-fixed mtime, so two builds of the same tree give the same bytes.
+packages go to /usr/lib/pythonX.Y/site-packages (dnslib is not shipped: nothing imports it at
+run time, only the tests), and the init script, UCI config, uci-defaults, sysupgrade keep list
+and helpers from deploy/openwrt/files go where the SDK Makefile would put them. The container
+is what OpenWrt's scripts/ipkg-build writes: a gzipped tar of ./debian-binary, ./data.tar.gz
+and ./control.tar.gz, the only form OpenWrt's opkg (opkg-lede) reads (a Debian-style ar
+container is "Malformed package file" to it). Installed-Size is the size of the uncompressed
+data tar, as ipkg-build computes it. Members are owned by root, sorted, with a fixed mtime,
+so two builds of the same tree give the same bytes.
 
 OpenWrt 25.12 uses apk v3 packages (the binary "ADB" format): apk3.py writes them, with the
 same payload plus what OpenWrt's include/package-pack.mk adds for apk (lib/apk/packages/
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import importlib.util
 import io
 import sys
 import tarfile
@@ -42,13 +43,20 @@ DEPENDS = ("python3-light", "python3-flask", "python3-requests", "python3-asynci
            "python3-logging", "python3-sqlite3", "python3-openssl", "python3-urllib", "python3-codecs",
            "python3-ctypes", "zoneinfo-all")
 RELEASE = 1
+MAINTAINER = "dnsfilter developers"  # the Makefile's PKG_MAINTAINER (tests/deploy/test_ipk.py compares them)
 
+# After the install on a router (not in an image build): where things are, the web UI's URL
+# first (`/etc/init.d/dnsfilter info` prints it; a router owner without LuCI looks for it).
+FIRST_RUN = """[ -z "${IPKG_INSTROOT}" ] && /etc/init.d/dnsfilter info
+exit "$rc"
+"""
 POSTINST = """#!/bin/sh
 [ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
 [ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
 . ${IPKG_INSTROOT}/lib/functions.sh
 default_postinst $0 $@
-"""
+rc=$?
+""" + FIRST_RUN
 PRERM = """#!/bin/sh
 [ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
 . ${IPKG_INSTROOT}/lib/functions.sh
@@ -68,7 +76,8 @@ export root="${IPKG_INSTROOT}"
 export pkgname="dnsfilter"
 add_group_and_user
 default_postinst
-"""
+rc=$?
+""" + FIRST_RUN
 APK_PRE_DEINSTALL = """#!/bin/sh
 [ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
 . ${IPKG_INSTROOT}/lib/functions.sh
@@ -88,11 +97,7 @@ def data_files(python: str) -> list[tuple[str, bytes, int]]:
     """(path inside the package, content, mode) for every installed file."""
     site = f"usr/lib/python{python}/site-packages"
     out: list[tuple[str, bytes, int]] = []
-    spec = importlib.util.find_spec("dnslib")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("build.py: dnslib is not installed here (pip install dnslib); it is vendored into the package")
-    trees = [(ROOT / "dnsfilter", "dnsfilter"), (ROOT / "feeds", "feeds"), (ROOT / "webui", "webui"),
-             (Path(next(iter(spec.submodule_search_locations))), "dnslib")]
+    trees = [(ROOT / "dnsfilter", "dnsfilter"), (ROOT / "feeds", "feeds"), (ROOT / "webui", "webui")]
     for src, name in trees:
         for p in sorted(src.rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
@@ -101,7 +106,8 @@ def data_files(python: str) -> list[tuple[str, bytes, int]]:
                            ("dnsfilter-uci", "usr/libexec/dnsfilter-uci", 0o755),
                            ("dnsfilter.init", "etc/init.d/dnsfilter", 0o755),
                            ("dnsfilter.config", "etc/config/dnsfilter", 0o600),
-                           ("dnsfilter.uci-defaults", "etc/uci-defaults/90-dnsfilter", 0o755)):
+                           ("dnsfilter.uci-defaults", "etc/uci-defaults/90-dnsfilter", 0o755),
+                           ("dnsfilter.keep", "lib/upgrade/keep.d/dnsfilter", 0o644)):
         out.append((dst, (FILES / src).read_bytes(), mode))
     return out
 
@@ -130,34 +136,26 @@ def control(installed_size: int, ver: str) -> str:
             f"Source: deploy/openwrt\n"
             f"SourceName: dnsfilter\n"
             f"License: GPL-3.0-or-later\n"
+            f"LicenseFiles: LICENSE\n"
+            f"Maintainer: {MAINTAINER}\n"
             f"Section: net\n"
             f"Architecture: all\n"
             f"Installed-Size: {installed_size}\n"
             f"Description: Filtering DNS resolver with per-device profiles, behind dnsmasq or on port 53\n")
 
 
-def ar(members: list[tuple[str, bytes]]) -> bytes:
-    out = [b"!<arch>\n"]
-    for name, content in members:
-        header = f"{name + '/':<16}{MTIME:<12}{0:<6}{0:<6}{0o100644:<8o}{len(content):<10}`\n"
-        out += [header.encode(), content, b"\n" if len(content) % 2 else b""]
-    return b"".join(out)
-
-
-def build(out_dir: Path, python: str = "3.11", use_ar: bool = False) -> Path:
+def build(out_dir: Path, python: str = "3.11") -> Path:
     files = data_files(python)
     ver = version()
     data = targz(files)
-    ctl = targz([("control", control(sum(len(c) for _, c, _ in files), ver).encode(), 0o644),
+    installed = len(gzip.decompress(data))  # ipkg-build: `zcat data.tar.gz | wc -c`
+    ctl = targz([("control", control(installed, ver).encode(), 0o644),
                  ("conffiles", b"/etc/config/dnsfilter\n", 0o644),
                  ("postinst", POSTINST.encode(), 0o755),
                  ("prerm", PRERM.encode(), 0o755)])
-    parts = [("debian-binary", b"2.0\n"), ("control.tar.gz", ctl), ("data.tar.gz", data)]
-    if use_ar:
-        blob = ar(parts)
-    else:
-        outer = [parts[0], parts[2], parts[1]]  # ipkg-build: ./debian-binary ./data.tar.gz ./control.tar.gz
-        blob = targz([(name, content, 0o644) for name, content in outer], keep_order=True)
+    # ipkg-build's order: ./debian-binary ./data.tar.gz ./control.tar.gz
+    outer = [("debian-binary", b"2.0\n"), ("data.tar.gz", data), ("control.tar.gz", ctl)]
+    blob = targz([(name, content, 0o644) for name, content in outer], keep_order=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"dnsfilter_{ver}-r{RELEASE}_all.ipk"
     path.write_bytes(blob)
@@ -180,7 +178,7 @@ def apk_package(python: str = "3.13") -> apk3.Package:
         name="dnsfilter", version=f"{version()}-r{RELEASE}", arch="noarch",
         description="Filtering DNS resolver with per-device profiles, behind dnsmasq or on port 53",
         files=[apk3.File(p, c, m) for p, c, m in files], depends=("libc", *DEPENDS),
-        license="GPL-3.0-or-later", origin="deploy/openwrt", maintainer="dnsfilter developers",
+        license="GPL-3.0-or-later", origin="deploy/openwrt", maintainer=MAINTAINER,
         scripts={"post-install": APK_POST_INSTALL.encode(), "post-upgrade": post_upgrade.encode(),
                  "pre-deinstall": APK_PRE_DEINSTALL.encode()})
 
@@ -198,13 +196,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", default=str(ROOT / "build"), help="output folder (default: build/)")
     ap.add_argument("--python", default=None,
                     help="the router's Python version (OpenWrt 24.10: 3.11, the default; with --apk: 3.13)")
-    ap.add_argument("--ar", action="store_true", help="Debian-style ar container instead of ipkg-build's tar.gz")
     ap.add_argument("--apk", action="store_true", help="an apk v3 package for OpenWrt 25.12 instead of the .ipk")
     args = ap.parse_args(argv)
     if args.apk:
         print(build_apk(Path(args.out), args.python or "3.13"))
     else:
-        print(build(Path(args.out), args.python or "3.11", args.ar))
+        print(build(Path(args.out), args.python or "3.11"))
     return 0
 
 

@@ -4,7 +4,8 @@ Every error names its key (`dns.listen[1]`) and says what is wrong in one line, 
 `dnsfilter config check` and a reload that keeps the old config can both explain themselves.
 
 This module holds `load`, `from_dict` and `Config`; `values` the shared value parsers and
-ConfigError, `feeds` the `[[feeds]]` tables, `profiles` the profiles, devices and schedules.
+ConfigError, `feeds` the `[[feeds]]` tables, `profiles` the profiles, devices and schedules,
+`provider` the managed router's `[provider]` and the merge of its bundle under the household's file.
 Must not import: `dnsfilter.shell`, `dnsfilter.storage`, `dnsfilter.router` or `webui` (the
 config is read by all of them).
 """
@@ -29,6 +30,7 @@ from dnsfilter.config.profiles import (
     parse_network,
     parse_profile,
 )
+from dnsfilter.config.provider import Managed, Provider, merge, parse_provider, read_bundle
 from dnsfilter.config.rpz import Rpz, parse_rpz
 from dnsfilter.config.values import (
     N_,
@@ -160,6 +162,17 @@ class Defaults:
 
 
 @dataclass(frozen=True, slots=True)
+class Authority:
+    """Proof of enforcement run by the daemon (`dnsfilter authority selftest`): every
+    `selftest_interval` seconds (0: never) a sample of each authority list, at a bounded rate."""
+
+    selftest_interval: float = 0.0
+    selftest_sample: int = 500
+    selftest_rate: int = 200  # queries per second
+    audit_log: str = ""  # "": data_dir/audit.jsonl. Keep it where it survives a reboot.
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: str = ""
     general: General = field(default_factory=General)
@@ -174,11 +187,16 @@ class Config:
     devices: tuple[Device, ...] = ()
     network: Network = field(default_factory=Network)
     firewall: Firewall = field(default_factory=Firewall)
+    authority: Authority = field(default_factory=Authority)
+    provider: Provider | None = None
+    managed: Managed = field(default_factory=Managed)  # what the provider's bundle in force set and locked
     rpz: Rpz = field(default_factory=Rpz)
 
-    def folder(self) -> Path:
-        """The config file's folder: relative paths in it are read against this."""
-        return Path(self.path).parent if self.path else Path.cwd()
+    def base_dir(self) -> Path:
+        """The folder relative paths in the config count from: the config file's real folder.
+        A config reached through a symlink (Debian's /etc/dnsfilter/config.toml, a link into
+        the state folder) counts from where the file is, so `-c` either path means the same."""
+        return Path(self.path).resolve().parent if self.path else Path.cwd()
 
     def tsig_secret(self, feed: Feed) -> bytes:
         """The TSIG secret of an xfr feed, decoded. Raises ValueError naming the file (never
@@ -187,7 +205,7 @@ class Config:
         import binascii
 
         assert feed.tsig is not None
-        path = self.folder() / feed.tsig.secret_file
+        path = self.base_dir() / feed.tsig.secret_file
         try:
             text = path.read_text(encoding="ascii", errors="strict").strip()
             secret = base64.b64decode(text.split()[-1] if text else "", validate=True)
@@ -200,8 +218,18 @@ class Config:
         return secret
 
     def data_path(self) -> Path:
-        base = Path(self.path).parent if self.path else Path.cwd()
-        return (base / self.storage.data_dir).resolve()
+        return (self.base_dir() / self.storage.data_dir).resolve()
+
+    def provider_dir(self) -> Path:
+        """Where the provider's bundle in force and its state are kept."""
+        assert self.provider is not None
+        return _provider_dir(self.path, self.data_path(), self.provider)
+
+    def audit_path(self) -> Path:
+        """The audit log of authority lists and provider bundles."""
+        if not self.authority.audit_log:
+            return self.data_path() / "audit.jsonl"
+        return ((Path(self.path).parent if self.path else Path.cwd()) / self.authority.audit_log).resolve()
 
     def feed_source(self, feed: Feed) -> Path | None:
         """The local file behind a feed URL, relative paths against the config's folder."""
@@ -211,9 +239,7 @@ class Config:
         elif "://" in url:
             return None
         p = Path(url)
-        if not p.is_absolute():
-            p = (Path(self.path).parent if self.path else Path.cwd()) / p
-        return p
+        return p if p.is_absolute() else self.base_dir() / p
 
 
 def _section(data: dict[str, Any], name: str) -> Section:
@@ -246,12 +272,21 @@ def load(path: str | Path) -> Config:
     return from_dict(data, str(p))
 
 
-def from_dict(data: dict[str, Any], path: str = "") -> Config:
+def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | None = None) -> Config:
+    """The config of a household file's `data`; with a `[provider]`, merged under the bundle in
+    force (or `bundle`: a candidate the sync child checks before accepting it)."""
     known = {"general", "dns", "storage", "web", "feeds", "filter", "protection", "defaults", "profiles",
-             "devices", "network", "firewall", "rpz"}
+             "devices", "network", "firewall", "authority", "provider", "rpz"}
     for k in data:
         if k not in known:
             raise ConfigError(k, N_("unknown section"))
+    provider, managed = None, Managed()
+    if "provider" in data:
+        provider = parse_provider(_section(data, "provider"))
+        if bundle is None:
+            bundle = read_bundle(_provider_dir(path, _raw_data_dir(data, path), provider))
+        if bundle is not None:
+            data, managed = merge(bundle, data)
     g = _section(data, "general")
     hostname = check_name(g.get("hostname", str, "dnsfilter.lan"), g.key("hostname"))
     tz = g.get("timezone", str, "UTC")
@@ -304,9 +339,32 @@ def from_dict(data: dict[str, Any], path: str = "") -> Config:
         raise ConfigError("dns.workers", N_("daily budgets are counted in one process: they need workers = 1"))
     net = parse_network(_section(data, "network"))
     fw = _firewall(_section(data, "firewall"))
-    rpz = parse_rpz(_section(data, "rpz"))
     return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net, fw,
-                  rpz)
+                  _authority(_section(data, "authority")), provider, managed, parse_rpz(_section(data, "rpz")))
+
+
+def _provider_dir(path: str, data_dir: Path, prov: Provider) -> Path:
+    if not prov.state_dir:
+        return data_dir / "provider"
+    return ((Path(path).parent if path else Path.cwd()) / prov.state_dir).resolve()
+
+
+def _raw_data_dir(data: dict[str, Any], path: str) -> Path:
+    """data_dir before the file is validated (where the provider bundle in force is kept)."""
+    storage = data.get("storage")
+    d = storage.get("data_dir", "var") if isinstance(storage, dict) else "var"
+    return ((Path(path).parent if path else Path.cwd()) / str(d)).resolve()
+
+
+def _authority(s: Section) -> Authority:
+    from dnsfilter.config.feeds import _interval
+
+    every = s.get("selftest_interval", (str, int), 0)
+    a = Authority(0.0 if every in (0, "0", "off") else _interval(every, s.key("selftest_interval")),
+                  s.int_in("selftest_sample", 500, 1, 1_000_000), s.int_in("selftest_rate", 200, 1, 10_000),
+                  s.get("audit_log", str, ""))
+    s.done()
+    return a
 
 
 def _firewall(s: Section) -> Firewall:

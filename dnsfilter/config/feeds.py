@@ -12,11 +12,13 @@ from dnsfilter.core.model import AUTHORITY_CATEGORY
 
 CATEGORIES = ("ads", "trackers", "malware", "phishing", "adult", "gambling", "dating", "social", "games",
               "video", "drugs", "violence", "piracy", "bypass", "authority", "custom")
-FEED_FORMATS = ("auto", "hosts", "domains", "adblock", "dnsmasq", "rpz", "csv", "sha256")
+FEED_FORMATS = ("auto", "hosts", "domains", "adblock", "dnsmasq", "rpz", "csv", "sha256", "registry-xml")
 DEFAULT_INTERVAL = 86400.0
 FEED_EDE = (15, 16, 17)  # Blocked, Censored, Filtered (RFC 8914)
 TSIG_ALGORITHMS = ("hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512")
-CSV_KEYS = ("delimiter", "encoding", "skip_lines", "columns", "url_policy")
+CSV_KEYS = ("delimiter", "encoding", "skip_lines", "columns", "url_policy", "ip_policy")
+REGISTRY_KEYS = ("url_policy", "ip_policy")  # of CSV_KEYS, those a registry-xml feed takes
+MAX_LEGAL_BASIS = 500
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SIZES = {"": 1, "b": 1, "kb": 1 << 10, "k": 1 << 10, "mb": 1 << 20, "m": 1 << 20, "gb": 1 << 30, "g": 1 << 30}
 
@@ -56,8 +58,10 @@ class Feed:
     max_bytes: int = 64 << 20  # cap on the downloaded (decoded) size
     signature_url: str | None = None  # minisign signature of the feed file
     public_key: str | None = None  # minisign public key (base64, the .pub file's second line)
-    # csv options as sorted (key, value) pairs: the dataclass stays frozen and hashable
+    # csv and registry-xml options as sorted (key, value) pairs: the dataclass stays frozen and hashable
     csv: tuple[tuple[str, Any], ...] = ()
+    legal_basis: str = ""  # authority lists: why the list is enforced (a law, a court order), in EDE 16
+    appeal_url: str = ""  # authority lists: where a block can be contested
     tsig: Tsig | None = None  # xfr:// feeds only
 
     def compile_options(self) -> dict[str, Any]:
@@ -168,7 +172,8 @@ def parse_feed(s: Section) -> Feed:
                 max_shrink=s.float_in("max_shrink", 0.5, 0.0, 1.0),
                 min_entries=s.int_in("min_entries", 0, 0, 1 << 40),
                 max_bytes=_size(s.get("max_bytes", (str, int), 64 << 20), s.key("max_bytes")),
-                signature_url=sig, public_key=key, csv=_csv_options(s, fmt), tsig=tsig)
+                signature_url=sig, public_key=key, csv=_csv_options(s, fmt),
+                legal_basis=_legal_basis(s), appeal_url=_appeal_url(s), tsig=tsig)
     s.done()
     return feed
 
@@ -187,6 +192,21 @@ def _tsig(s: Section) -> Tsig:
         raise ConfigError(t.key("secret_file"), N_("needs the file that holds the key's base64 secret"))
     t.done()
     return Tsig(name, algorithm, secret_file)
+
+
+def _legal_basis(s: Section) -> str:
+    text = " ".join(s.get("legal_basis", str, "").split())
+    if len(text) > MAX_LEGAL_BASIS:
+        raise ConfigError(s.key("legal_basis"), N_("at most %(n)s characters"), n=MAX_LEGAL_BASIS)
+    return text
+
+
+def _appeal_url(s: Section) -> str:
+    url = s.get("appeal_url", str, "").strip()
+    if url and (not url.lower().startswith(("https://", "http://")) or len(url) > 2000
+                or any(c.isspace() for c in url)):
+        raise ConfigError(s.key("appeal_url"), N_("must be a web address starting with https://"))
+    return url
 
 
 def _interval(value: str | int, key: str) -> float:
@@ -239,7 +259,12 @@ def _csv_options(s: Section, fmt: str) -> tuple[tuple[str, Any], ...]:
     given = [k for k in CSV_KEYS if k in s.data]
     if not given:
         return ()
-    if fmt not in ("csv", "auto"):
+    if fmt == "registry-xml":
+        if any(k not in REGISTRY_KEYS for k in given):
+            raise ConfigError(s.key(next(k for k in given if k not in REGISTRY_KEYS)), N_('only for format = "csv"'))
+    elif "ip_policy" in given:
+        raise ConfigError(s.key("ip_policy"), N_('only for format = "registry-xml"'))
+    elif fmt not in ("csv", "auto"):
         raise ConfigError(s.key(given[0]), N_('only for format = "csv"'))
     out: dict[str, Any] = {}
     if "delimiter" in s.data:
@@ -263,6 +288,11 @@ def _csv_options(s: Section, fmt: str) -> tuple[tuple[str, Any], ...]:
         if policy not in ("skip", "host"):
             raise ConfigError(s.key("url_policy"), N_("must be 'skip' or 'host'"))
         out["url_policy"] = policy
+    if "ip_policy" in s.data:
+        ipp = s.get("ip_policy", str, "blocktype")
+        if ipp not in ("blocktype", "all"):
+            raise ConfigError(s.key("ip_policy"), N_("must be 'blocktype' or 'all'"))
+        out["ip_policy"] = ipp
     if "columns" in s.data:
         cols = Section(s.key("columns"), s.get("columns", dict, {}))
         table = {c: cols.int_in(c, 0, 1, 1000) for c in ("domain", "url") if c in cols.data}

@@ -30,6 +30,20 @@ class Entry:
     targets: tuple[bytes, ...]  # CNAME/DNAME targets in the answer, for deep blocking
     hits: int = 0
     prefetching: bool = False
+    addrs: tuple[bytes, ...] | None = None  # A/AAAA data of the answer section, read on first use
+
+    def addresses(self) -> tuple[bytes, ...]:
+        """The A and AAAA record data of the answer section (for response-IP rules), read from
+        the body once and only when asked: no list has networks in most homes."""
+        if self.addrs is None:
+            body, out = self.body, []
+            for off in self.ttl_offs[: self.counts[0]]:  # the answer section's records come first
+                rtype = body[off - 4] << 8 | body[off - 3]
+                if rtype == wire.T_A or rtype == wire.T_AAAA:
+                    n = body[off + 4] << 8 | body[off + 5]
+                    out.append(bytes(body[off + 6 : off + 6 + n]))
+            self.addrs = tuple(out)
+        return self.addrs
 
     def remaining(self, now: float) -> float:
         return self.expires - now

@@ -20,6 +20,7 @@ from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
 from dnsfilter.core.dns.notify import OPCODE_NOTIFY, NotifyPolicy, opcode
 from dnsfilter.core.dns.rewrite import cname_reply
+from dnsfilter.core.dns.scrub import scrub
 from dnsfilter.core.dns.wire import Query, WireError
 from dnsfilter.core.fastpath import NEVER, FastPath
 from dnsfilter.core.household.macaddr import client_hints
@@ -78,6 +79,7 @@ class Stats:
     prefetches: int = 0
     upstream_failures: int = 0
     rewritten: int = 0
+    scrubbed: int = 0  # upstream answers that carried records not answering the question
     notify: Counter[str] = field(default_factory=Counter)  # NOTIFY messages by result
 
 
@@ -219,6 +221,13 @@ class Engine:
                 if r.rcode in (wire.RCODE_SERVFAIL, wire.RCODE_REFUSED):
                     error = f"upstream answered {'SERVFAIL' if r.rcode == wire.RCODE_SERVFAIL else 'REFUSED'}"
                 else:  # a failure above may still be served stale below
+                    clean = scrub(response, r)
+                    if clean is not response:  # records that do not answer the question: dropped
+                        before = len(r.records)
+                        response, r = clean, wire.parse_response(clean)
+                        self.stats.scrubbed += 1
+                        self.log("scrubbed", f"{wire.wire_to_text(fwd.qname)}: dropped {before - len(r.records)} "
+                                             f"of {before} records that do not answer the question")
                     entry = self.cache.make_entry(response, r, now)
             except WireError as e:
                 error = f"unreadable upstream answer: {e}"
@@ -398,16 +407,16 @@ class Engine:
                                    state=state)
             if d.per_client:
                 fast_key = None
-            if d.blocked and not (max_size == 65535 and d.action is not None and d.action.kind == "tcp-only"):
+            if d.blocked and not _tcp_passes(d, max_size):
                 shown = d.reason.rule is not None or d.reason.feed is None
                 where = wire.wire_to_text(target) if shown else "a listed name"
                 d = Decision(True, Reason(f"CNAME to {where}: {d.reason.text}", d.reason.category,
                                           d.reason.feed, d.reason.rule), d.ede, action=d.action)
-                out = self._blocked(q, d, max_size)
-                info = self._rec(now, ip, device, profile, q, Outcome.BLOCKED, d.reason)
-                if out is not None and fast_key is not None:
-                    self.fast.install(table, fast_key, out, e.expires, None, info)
-                return out
+                return self._answer_blocked(q, d, e, now, ip, device, profile, table, max_size, fast_key)
+        if self.policy.has_nets and e.counts[0]:  # response-IP rules: an address in a listed network
+            hit = self.policy.answer_block(profile, e.addresses(), exempt)
+            if hit is not None and not _tcp_passes(hit, max_size):
+                return self._answer_blocked(q, hit, e, now, ip, device, profile, table, max_size, fast_key)
         ad = (e.flags & wire.F_AD if (q.flags & wire.F_AD or q.do) else 0) | (e.flags & wire.F_TC)
         out = codec.reply(q, e.rcode, e.render(now, self.opt.stale_ttl if stale else None), e.counts,
                           flags=ad, ede=(Ede.STALE_ANSWER, "upstreams failed") if stale else None,
@@ -419,6 +428,17 @@ class Engine:
             self._install(table, fast_key, q, e, out, now, info)
         return out
 
+    def _answer_blocked(self, q: Query, d: Decision, e: Entry, now: float, ip: str, device: str, profile: str,
+                        table: str, max_size: int, fast_key: bytes | None) -> bytes | None:
+        """A block for what an answer holds (a CNAME target, an address): the fast path replays it
+        only until the answer expires; the next answer is checked afresh. None: a policy zone's
+        rpz-drop, never replayed."""
+        out = self._blocked(q, d, max_size)
+        info = self._rec(now, ip, device, profile, q, Outcome.BLOCKED, d.reason)
+        if out is not None and fast_key is not None:
+            self.fast.install(table, fast_key, out, e.expires, None, info)
+        return out
+
     def _install(self, profile: str, key: bytes, q: Query, e: Entry, out: bytes, now: float,
                  info: LogInfo | None) -> None:
         if out[2] & 0x02 or not e.ttl_offs:  # truncated, or nothing to count down
@@ -428,3 +448,9 @@ class Engine:
         prefetch_at = e.expires - e.ttl / 10 if self.cache.prefetch and e.ttl >= 10 else e.expires
         patch = (tuple(base + o for o in e.ttl_offs), e.ttls, e.stored, e.expires, prefetch_at)
         self.fast.install(profile, key, out, min(now + 1.0, e.expires), patch, info)
+
+
+def _tcp_passes(d: Decision, max_size: int) -> bool:
+    """A policy zone's rpz-tcp-only asked over TCP (the only transport with a 65535-byte limit):
+    resolved as if nothing had matched."""
+    return max_size == 65535 and d.action is not None and d.action.kind == "tcp-only"

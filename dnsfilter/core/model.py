@@ -39,6 +39,30 @@ SECURITY_CATEGORIES = frozenset({"ads", "trackers", "malware", "phishing"})
 AUTHORITY_CATEGORY = "authority"
 
 
+EDE_TEXT_MAX = 200  # bytes of EDE extra text sent (RFC 8914 sets no limit; a UDP answer must fit)
+
+
+def fit_utf8(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes on a character boundary, "…" marking a cut."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text
+    return raw[: limit - 3].decode("utf-8", "ignore") + "…"
+
+
+def list_version(digest: bytes) -> str:
+    """A compiled list's version as the daemon names it (EDE 16, the audit log, the self-test):
+    the first 12 hex digits of its set's digest, which covers every entry it holds."""
+    return digest.hex()[:12]
+
+
+def authority_text(feed: str, version: str = "", legal_basis: str = "") -> str:
+    """A block's reason (and EDE 16 extra text) for an authority list: the list, its version and
+    the legal basis, within EDE_TEXT_MAX bytes (the legal basis is what gets cut)."""
+    head = f"blocked by the authority list {feed}" + (f" version {version}" if version else "")
+    return fit_utf8(f"{head}: {legal_basis}" if legal_basis else head, EDE_TEXT_MAX)
+
+
 def ede_for_category(category: str) -> Ede:
     if category == AUTHORITY_CATEGORY:
         return Ede.CENSORED

@@ -87,7 +87,7 @@ def sync_feed(cfg: Config, *, now: float | None = None, **fetch_opts: Any) -> Fe
     st.last_attempt = time.time() if now is None else now
     src = good.with_suffix(".src")
     if not (cfg.firewall.doh_feed.startswith(("http://", "https://", "file:")) or Path(url).is_absolute()):
-        url = str(Path(cfg.path).parent / url) if cfg.path else url  # relative paths: the config's folder
+        url = str(cfg.base_dir() / url)  # relative paths: the config's folder
     r = fetch(url, src, etag=st.etag, last_modified=st.last_modified, mtime=st.mtime, size=st.size,
               max_bytes=fetch_opts.pop("max_bytes", 4 << 20), **fetch_opts)
     if r.status == "failed":

@@ -17,10 +17,10 @@ whose chains and sets live inside fw4's own `inet fw4` table.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from dnsfilter.config import Config
+from dnsfilter.config import Config, Listen
 
 TABLE = "dnsfilter"
 VARIANTS = ("table", "fw4")
@@ -68,6 +68,45 @@ def plan(cfg: Config, extra_doh: Iterable[str] = ()) -> Rules:
         doh4=tuple(_element(n) for n in v4),
         doh6=tuple(_element(n) for n in v6),
     )
+
+
+def unanswered(cfg: Config, addresses: Mapping[str, Iterable[str]] | None = None) -> str:
+    """Why LAN DNS redirected by these rules would find nothing listening, or "" when it would.
+
+    `redirect to :PORT` sends a LAN packet to PORT on the address of the interface it came in
+    on, so some `[dns] listen` entry on that port must take it there: a wildcard address, the
+    interface by name (or `lan`), or one of the interface's addresses (`addresses`: each
+    interface's current addresses; where an interface's are unknown, any non-loopback address
+    is given the benefit of the doubt). Loopback never answers redirected traffic."""
+    port = cfg.firewall.redirect_port(cfg.dns)
+    on_port = [lst for lst in cfg.dns.listen if lst.port == port]
+    missing = []
+    for iface in cfg.firewall.interfaces:
+        own = {_bare(a) for a in addresses[iface]} if addresses is not None and iface in addresses else None
+        if not any(_reaches(lst, iface, own) for lst in on_port):
+            missing.append(iface)
+    if not missing:
+        return ""
+    listening = ", ".join(str(lst) for lst in cfg.dns.listen)
+    return (f"LAN DNS on {', '.join(missing)} would be redirected to port {port}, where dnsfilter does not "
+            f"listen for {'it' if len(missing) == 1 else 'them'} ([dns] listen = {listening}): add "
+            f"\"{missing[0]}:{port}\" to [dns] listen, or set [firewall] port to a port it listens on there")
+
+
+def _bare(address: str) -> str:
+    return address.split("%", 1)[0].strip("[]")
+
+
+def _reaches(lst: Listen, iface: str, own: set[str] | None) -> bool:
+    if lst.interface:
+        return lst.interface in (iface, "lan")
+    host = _bare(lst.host)
+    ip = ipaddress.ip_address(host)
+    if ip.is_unspecified:
+        return True
+    if ip.is_loopback:
+        return False
+    return own is None or host in own
 
 
 def _element(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:

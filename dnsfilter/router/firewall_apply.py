@@ -5,12 +5,22 @@ Every change is one nft transaction: the ruleset is either fully replaced or lef
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
 from dnsfilter.config import Config
-from dnsfilter.router.firewall import Rules, parse_address_list, plan, render, render_remove, render_sets
+from dnsfilter.router.firewall import (
+    Rules,
+    parse_address_list,
+    plan,
+    render,
+    render_remove,
+    render_sets,
+    unanswered,
+)
 
 
 class FirewallError(Exception):
@@ -36,13 +46,14 @@ def doh_list_path(cfg: Config) -> Path | None:
     if not cfg.firewall.doh_list:
         return None
     p = Path(cfg.firewall.doh_list)
-    return p if p.is_absolute() else (Path(cfg.path).parent if cfg.path else Path.cwd()) / p
+    return p if p.is_absolute() else cfg.base_dir() / p
 
 
 def doh_feed_path(cfg: Config) -> Path:
     """The last good copy of `[firewall] doh_feed` (written only after it parsed; doh_refresh.py)."""
-    # in data_dir itself, not data_dir/feeds: on Debian a root timer writes it, and a folder it
-    # created would be root's, where the (DynamicUser) daemon must write its own feeds
+    # in data_dir itself, not data_dir/feeds: written by whoever refreshes the sets (the daemon
+    # when it may change nftables, else dnsfilter-firewall-refresh.service), never a folder of
+    # its own that a root run could leave where the daemon must write
     return cfg.data_path() / "doh-resolvers.txt"
 
 
@@ -81,8 +92,31 @@ def loaded_variants() -> list[str]:
     return out
 
 
+def interface_addresses(names: Iterable[str]) -> dict[str, list[str]] | None:
+    """Each interface's addresses now (`ip -j addr`); an interface iproute2 cannot show (not
+    there yet) is left out, and None when there is no iproute2: unknown, not empty."""
+    exe = shutil.which("ip")
+    if exe is None:
+        return None
+    out: dict[str, list[str]] = {}
+    for name in names:
+        try:
+            r = subprocess.run([exe, "-j", "addr", "show", "dev", name], capture_output=True, text=True, timeout=10)
+            if r.returncode == 0:
+                links = json.loads(r.stdout)
+                out[name] = [a["local"] for link in links for a in link.get("addr_info", []) if "local" in a]
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            return None
+    return out
+
+
 def apply(cfg: Config) -> Rules:
+    """Load the rules; refused when LAN DNS they redirect would find nothing listening (the
+    redirect goes to dnsfilter's port on the address of the interface a packet came in on)."""
     rules = load_rules(cfg)
+    why = unanswered(cfg, interface_addresses(cfg.firewall.interfaces))
+    if why:
+        raise FirewallError(f"not loading the forced-DNS rules: {why}")
     nft(render(rules, "table"))
     return rules
 

@@ -108,7 +108,7 @@ def _main(sections: list[Section]) -> Section | None:
 
 def render(sections: list[Section]) -> dict[str, Any]:
     """The TOML config (as a dict for config.from_dict) of a parsed /etc/config/dnsfilter."""
-    known = {"dnsfilter", "feed", "profile", "schedule", "device"}
+    known = {"dnsfilter", "feed", "profile", "schedule", "device", "provider", "authority"}
     for s in sections:
         if s.type not in known:
             raise UciError(s.line, f"unknown section type {s.type!r} (known: {', '.join(sorted(known))})")
@@ -163,6 +163,45 @@ def render(sections: list[Section]) -> dict[str, Any]:
     devices = [_device(s, by_section) for s in sections if s.type == "device"]
     if devices:
         out["devices"] = devices
+    out |= _managed(sections)
+    return out
+
+
+# On flash: the provider's last accepted serial (what refuses a replayed bundle) and the audit
+# trail must outlive a reboot, unlike data_dir (RAM). Written only when a bundle or list changes.
+PERSISTENT = "/etc/dnsfilter"
+
+
+def _managed(sections: list[Section]) -> dict[str, Any]:
+    """`config provider` → [provider] (an ACS or USP agent provisions a router by writing these
+    four options) and `config authority` → [authority]; docs/authority.md has the mapping."""
+    out: dict[str, Any] = {}
+    for kind in ("provider", "authority"):
+        found = [s for s in sections if s.type == kind]
+        if len(found) > 1:
+            raise UciError(found[1].line, f"only one `config {kind}` section is allowed")
+    for s in sections:
+        o = _Opts(s)
+        if s.type == "provider":
+            if not o.bool("enabled", True):
+                o.seen.update(s.options)
+                o.done()
+                continue
+            url, key = o.str("bundle_url"), o.str("public_key")
+            if not url or not key:
+                raise UciError(s.line, "provider: needs option bundle_url and option public_key")
+            out["provider"] = _pick({"bundle_url": url, "public_key": key, "interval": o.str("interval"),
+                                     "ca_file": o.str("ca_file"),
+                                     "state_dir": o.str("state_dir", f"{PERSISTENT}/provider")})
+            o.done()
+        elif s.type == "authority":
+            out["authority"] = _pick({"selftest_interval": o.str("selftest_interval"),
+                                      "selftest_sample": o.int("selftest_sample"),
+                                      "selftest_rate": o.int("selftest_rate"),
+                                      "audit_log": o.str("audit_log", f"{PERSISTENT}/audit.jsonl")})
+            o.done()
+    if "provider" in out and "authority" not in out:
+        out["authority"] = {"audit_log": f"{PERSISTENT}/audit.jsonl"}
     return out
 
 
@@ -178,7 +217,10 @@ def _feed(s: Section) -> dict[str, Any]:
     enabled = o.bool("enabled", True)
     d = _pick({"name": name, "url": o.str("url"), "catalog": o.str("catalog"), "format": o.str("format"),
                "category": o.str("category"), "kind": o.str("kind"), "interval": o.str("interval"),
-               "ede": o.int("ede"), "max_bytes": o.str("max_bytes"), "min_entries": o.int("min_entries")})
+               "ede": o.int("ede"), "max_bytes": o.str("max_bytes"), "min_entries": o.int("min_entries"),
+               "legal_basis": o.str("legal_basis"), "appeal_url": o.str("appeal_url"),
+               "signature_url": o.str("signature_url"), "public_key": o.str("public_key"),
+               "url_policy": o.str("url_policy"), "ip_policy": o.str("ip_policy")})
     shrink = o.str("max_shrink")
     if shrink is not None:
         try:
@@ -292,12 +334,18 @@ def _value(v: Any) -> str:
     if isinstance(v, int | float):
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+        return _string(v)
     if isinstance(v, list):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_value(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{_string(k)} = {_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def _string(text: str) -> str:
+    """A TOML basic string. JSON's escapes are TOML's, but JSON leaves DEL (U+007F) as it is,
+    which TOML forbids: a UCI value holding one made TOML the loader refused (the fuzzer's find)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def uci_to_toml(text: str) -> str:

@@ -21,12 +21,14 @@ from dnsfilter.config import Config, ConfigError, Listen
 from dnsfilter.core.engine import Engine
 from dnsfilter.core.policy.matcher import Matcher
 from dnsfilter.shell import pauses, worker_stats
+from dnsfilter.shell.authority import AuthorityTasks
 from dnsfilter.shell.household import Household
 from dnsfilter.shell.lan.interfaces import LanWatcher
 from dnsfilter.shell.lists import load_matcher
 from dnsfilter.shell.logs import RateLimitedLog
-from dnsfilter.shell.server import DnsServer
+from dnsfilter.shell.server import PEER_ERRORS, DnsServer
 from dnsfilter.shell.upstream.pool import UpstreamPool
+from feeds.sync import file_error
 
 if TYPE_CHECKING:
     from dnsfilter.router.doh_refresh import Refresher
@@ -55,11 +57,16 @@ class Daemon:
         self.gc_task: asyncio.Task[None] | None = None
         self.household: Household | None = None
         self.lan: LanWatcher | None = None
+        # worker 0 (or the only process): the audit of list versions in force, the provider bundle
+        self.authority = AuthorityTasks(lambda: self.cfg, self.stopping, self._reload_after_sync) \
+            if worker in (None, 0) else None
+        self._hup_task: asyncio.Task[tuple[bool, str]] | None = None
         self.urgent: set[str] = set()  # feeds whose primary sent a NOTIFY: synced at once
         self.wake = asyncio.Event()  # the sync loop's: a NOTIFY came
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_error)
         self.reloading = asyncio.Lock()
         self.matcher = await asyncio.to_thread(load_matcher, self.cfg)
         self.household = Household(self.cfg, lambda: self.engine)
@@ -89,6 +96,9 @@ class Daemon:
                              (signal.SIGINT, self.stopping.set)):
             loop.add_signal_handler(sig, handler)
         await self._start_control()
+        if self.authority is not None:
+            await self.authority.after_swap(self.cfg, self.matcher, "start")
+            self.authority.start(loop)
         if self.worker in (None, 0):  # one process downloads; the others map what it compiles
             self.sync_task = loop.create_task(self._periodic_sync())
             if self.cfg.firewall.doh_feed:
@@ -103,6 +113,8 @@ class Daemon:
         log.info("stopping: finishing queries in flight")
         if self.sync_task is not None:
             self.sync_task.cancel()
+        if self.authority is not None:
+            self.authority.stop()
         if self.doh is not None:
             self.doh.stop()
         if self.gc_task is not None:
@@ -119,6 +131,23 @@ class Daemon:
             self._control_path().unlink()
         log.info("stopped")
         return 0
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """What asyncio would log with a traceback (a callback or task that raised): one line,
+        rate-limited, so that no peer can fill the log. Peers' doings (resets, half-closed or
+        stalled connections) are routine; anything else is a bug, named with where it was raised."""
+        exc = context.get("exception")
+        what = context.get("message") or "error in the event loop"
+        if isinstance(exc, PEER_ERRORS):
+            self.events("peer", f"{what}: {exc!r}")
+            return
+        where = ""
+        tb = exc.__traceback__ if isinstance(exc, BaseException) else None
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+        self.events("internal", f"{what}: {exc!r}{where}")
 
     async def _bind_lan(self, wanted: list[Listen]) -> None:
         assert self.server is not None
@@ -147,42 +176,64 @@ class Daemon:
                             max_inflight=d.max_inflight, bootstrap=d.bootstrap, policy=d.upstream_policy)
 
     def _on_hup(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload())
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        # reload() logs its own outcome, success or failure, in one line; nothing is left for
+        # a done callback but a cancellation at stop
+        self._hup_task = asyncio.get_running_loop().create_task(self.reload())
 
     async def reload(self) -> tuple[bool, str]:
-        """Re-read config and lists, then swap them in at once. An invalid config keeps the old."""
+        """Re-read config and lists, then swap them in at once. Any failure (an invalid config, a
+        list that cannot be read, a bug) keeps the running config and lists, and is logged in
+        one line with its reason, which is also returned (`ctl reload` prints it)."""
         assert self.reloading is not None and self.engine is not None and self.server is not None
         async with self.reloading:
             try:
-                new = config_mod.load(self.cfg.path)
+                return await self._reload_locked()
             except ConfigError as e:
                 msg = f"reload rejected, keeping the running config: {e}"
-                log.error("%s", msg)
-                return False, msg
-            notes = []
-            if new.dns.listen != self.cfg.dns.listen:
-                notes.append("listen addresses change on restart")
-                new = _with_listen(new, self.cfg)
-            matcher = await asyncio.to_thread(load_matcher, new, self.matcher)
-            if _upstream_keys(new) != _upstream_keys(self.cfg):
-                old_pool = self.pool
-                self.pool = self._pool(new)
-                self.server.pool = self.pool
-                if old_pool is not None:  # queries already sent on it finish there
-                    asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
-            reconfigure(self.engine, new, matcher)
-            self._arm_notify(new)
-            old, self.cfg, self.matcher = self.cfg, new, matcher
-            if self.worker in (None, 0) and (self.doh is not None or new.firewall.doh_feed):
+            except OSError as e:
+                msg = f"reload failed, keeping the running config: {file_error(e)}"
+            except Exception as e:  # a bug must not leave the reload silent, nor stop the daemon
+                log.debug("reload failed", exc_info=True)
+                msg = f"reload failed, keeping the running config: {type(e).__name__}: {e}"
+            log.error("%s", msg)
+            return False, msg
+
+    async def _reload_locked(self) -> tuple[bool, str]:
+        assert self.engine is not None and self.server is not None
+        new = config_mod.load(self.cfg.path)
+        notes = []
+        if new.dns.listen != self.cfg.dns.listen:
+            notes.append("listen addresses change on restart")
+            new = _with_listen(new, self.cfg)
+        matcher = await asyncio.to_thread(load_matcher, new, self.matcher)
+        # everything above may fail and has changed nothing; the new parts are built before any
+        # is swapped in, so a failure here too leaves the running ones
+        pool = None
+        if _upstream_keys(new) != _upstream_keys(self.cfg):
+            pool = self._pool(new)
+        reconfigure(self.engine, new, matcher)
+        self._arm_notify(new)
+        if pool is not None:
+            old_pool, self.pool = self.pool, pool
+            self.server.pool = pool
+            if old_pool is not None:  # queries already sent on it finish there
+                asyncio.get_running_loop().call_later(new.dns.upstream_timeout * 4, _close_later, old_pool)
+        old, self.cfg, self.matcher = self.cfg, new, matcher
+        if self.authority is not None:  # after the swap: the moment answering with them began
+            await self.authority.after_swap(new, matcher, "reload")
+        if self.household is not None:
+            self.household.cfg = new
+        pauses.settle()
+        self.reloads += 1
+        msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
+        log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
+        if self.worker in (None, 0) and (self.doh is not None or new.firewall.doh_feed):
+            try:
                 await self._doh().reconfigure(old, new)  # doh_feed added, changed or removed
-            if self.household is not None:
-                self.household.cfg = new
-            pauses.settle()
-            self.reloads += 1
-            msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
-            log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
-            return True, msg
+            except Exception as e:  # the reload itself is done: say what did not follow it
+                log.error("reloaded, but the DoH feed refresher did not follow: %s", e)
+                return True, f"{msg}; the DoH feed refresher did not follow: {e}"
+        return True, msg
 
     def _doh(self) -> Refresher:
         """The DoH feed refresher, made the first time a config names a feed (its module, nft
@@ -278,6 +329,8 @@ class Daemon:
             "cache": {"entries": len(e.cache), "hits": e.cache.hits, "misses": e.cache.misses},
             "fastpath": {"entries": e.fast.entries, "clients": len(e.fast.clients)},
             "inflight": len(e.upstream),
+            "scrubbed": e.stats.scrubbed,
+            "tcp": self.server.tcp_status() if self.server is not None else {},
             "notify": dict(e.stats.notify),
             "feeds": {name: len(s) for name, s in self.matcher.sets.items()},
             "upstreams": self.pool.status(),
@@ -314,9 +367,10 @@ class Daemon:
         for feed in self.cfg.feeds:
             if feed.xfr is not None:
                 fs = read_status(self.cfg, feed)
-                xfr[feed.name] = {"serial": fs.serial, "stale": fs.stale(now)}
+                xfr[feed.name] = {"serial": fs.zone_serial, "stale": fs.stale(now)}
         st.update(feed_ages=ages, feed_xfr=xfr, workers=worker_stats.worker_count(self.cfg.dns.workers))
-        return metrics_text(st) + worker_stats.reporting_text(st)
+        extra = self.authority.metrics_text(self.cfg, self.matcher) if self.authority is not None else ""
+        return metrics_text(st) + worker_stats.reporting_text(st) + extra
 
     # ------------------------------------------------------------ control socket
 
@@ -437,9 +491,14 @@ async def _answer_line(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     """One command line in, one JSON line out (the control and worker sockets)."""
     try:
         line = (await asyncio.wait_for(reader.readline(), 5.0)).decode("utf-8", "replace").strip()
-        writer.write(json.dumps(await reply(line)).encode() + b"\n")
+        try:
+            answer = await reply(line)
+        except Exception as e:  # a command's bug: the client hears why, the daemon goes on
+            log.error("control command %r failed: %s: %s", line[:40], type(e).__name__, e)
+            answer = {"ok": False, "message": f"{line[:40]!r} failed: {type(e).__name__}: {e}"}
+        writer.write(json.dumps(answer).encode() + b"\n")
         await writer.drain()
-    except (TimeoutError, ConnectionError):
+    except (*PEER_ERRORS, ValueError):  # ValueError: a line longer than the stream's limit
         pass
     finally:
         writer.close()

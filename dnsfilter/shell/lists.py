@@ -37,15 +37,14 @@ def missing_remote(cfg: Config) -> list[Feed]:
 
 def load_matcher(cfg: Config, previous: Matcher | None = None, compile_sources: bool = True) -> Matcher:
     """Map every enabled feed's compiled set; a set that cannot be loaded is left out (or kept
-    from `previous`), with the reason logged."""
+    from `previous`), with the reason logged. Never raises for one feed's files: a file the
+    daemon may not read or write is that feed failing, not the reload or the start."""
     sets: dict[str, FeedSet] = {}
     for feed in cfg.feeds:
         if not feed.enabled:
             continue
         if compile_sources and not feed.remote:
-            st = compile_local(cfg, feed)
-            if st.error:
-                log.warning("feed %s: %s", feed.name, st.error)
+            compile_local(cfg, feed)  # logs its own line; a failure leaves the last good set on disk
         path = set_path(cfg, feed)
         try:
             sets[feed.name] = load_feed(path)

@@ -1,4 +1,5 @@
-"""Rule-producing feed formats: adblock/AdGuard, dnsmasq, RPZ, CSV registry dumps, sha256 lists.
+"""Rule-producing feed formats: adblock/AdGuard, dnsmasq, RPZ, CSV and XML registry dumps, sha256
+lists.
 
 Each format is a streaming generator `parse(lines, counts, **options) -> Iterator[Rule]`
 registered in RULE_PARSERS; it holds nothing beyond the current line (the adblock parser also
@@ -7,7 +8,8 @@ formats of feeds.parsers are registered too, through an adapter, so a caller can
 format alike; they keep their own meaning (each name blocks its subtree).
 
 `detect()` tries the richer formats first, then falls back to feeds.parsers.detect_format.
-`parse_file()` opens a downloaded feed with the right encoding, resolves "auto", and for adblock
+`parse_file()` opens a downloaded feed with the right encoding (registry XML as bytes: its XML
+declaration names the encoding), resolves "auto", and for adblock
 runs the cheap $badfilter pass first, so a badfilter that comes after its rule still applies.
 """
 
@@ -17,7 +19,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from feeds.formats import adblock, csvdump, dnsmasq, rpz, sha256
+from feeds.formats import adblock, csvdump, dnsmasq, registryxml, rpz, sha256
 from feeds.parsers import DETECT_SAMPLE, ParseResult, detect_format, stream_names
 from feeds.rules import Rule, RuleCounts
 
@@ -45,6 +47,7 @@ RULE_PARSERS: dict[str, RuleParser] = {
     "dnsmasq": dnsmasq.parse,
     "rpz": rpz.parse,
     "csv": csvdump.parse,
+    "registry-xml": registryxml.parse,
     "sha256": sha256.parse,
     "hosts": _names_adapter("hosts"),
     "domains": _names_adapter("domains"),
@@ -53,6 +56,7 @@ RULE_PARSERS: dict[str, RuleParser] = {
 # Tried in this order before the hosts/domains detection of feeds.parsers. sha256 first: a hex
 # digest also looks like a (bad) domain; csv before adblock: a dump line can hold `|`.
 DETECTORS: dict[str, Callable[[str], bool]] = {
+    "registry-xml": registryxml.looks_like,
     "sha256": sha256.looks_like,
     "rpz": rpz.looks_like,
     "dnsmasq": dnsmasq.looks_like,
@@ -96,6 +100,8 @@ def parse_lines(lines: Iterable[Any], fmt: str, counts: RuleCounts, **options: o
 
 
 def _open(path: str | os.PathLike[str], fmt: str, options: dict[str, object]) -> Any:
+    if fmt == "registry-xml":
+        return open(path, "rb")
     encoding = options.get("encoding")
     if not encoding:
         # utf-8-sig: a BOM is dropped rather than glued to the first rule

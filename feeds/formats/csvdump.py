@@ -43,7 +43,7 @@ DEFAULTS: dict[str, object] = {
 URL_POLICIES = ("skip", "host")
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text.strip("[]"))
     except ValueError:
@@ -51,7 +51,7 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _url_host(url: str) -> tuple[str | None, bool]:
+def url_host(url: str) -> tuple[str | None, bool]:
     """(host, names a page below the root) of a URL; host None when unusable."""
     if "://" not in url:
         url = "http://" + url
@@ -116,7 +116,7 @@ def _entry(row: list[str], lineno: int, dom_col: int, url_col: int | None, sep: 
     names: list[str] = []
     masked = False
     for value in _split_field(row, dom_col, sep):
-        if _is_ip(value):
+        if is_ip(value):
             counts.ips_ignored += 1
             continue
         if value.startswith("*."):
@@ -126,20 +126,9 @@ def _entry(row: list[str], lineno: int, dom_col: int, url_col: int | None, sep: 
             counts.note_invalid(lineno)
         else:
             names.append(name)
-    urls = [_url_host(u) for u in _split_field(row, url_col, sep)]
-    url_only = bool(urls) and not masked and all(page for _host, page in urls)
-    if url_only:
-        if policy == "skip":
-            counts.urls_skipped += 1
-            return
-        counts.urls_reduced += 1
-        hosts = dict.fromkeys(h for h, _page in urls if h and not _is_ip(h))
-        for host in hosts:
-            name = normalise_name(host)
-            if name is None:
-                counts.note_invalid(lineno)
-            else:
-                yield counts.note_rule(Rule(name, "block", "exact", line=lineno))
+    urls = _split_field(row, url_col, sep)
+    if not masked and url_only(urls):
+        yield from reduce_urls(urls, policy, lineno, counts)
         return
     if not names:
         counts.skipped += 1  # IP-only entry: nothing a DNS filter can act on
@@ -148,7 +137,29 @@ def _entry(row: list[str], lineno: int, dom_col: int, url_col: int | None, sep: 
         yield counts.note_rule(Rule(name, "block", "subtree", line=lineno))
 
 
+def url_only(urls: list[str]) -> bool:
+    """Whether these URLs (at least one) all name pages below a site's root: DNS cannot block a
+    page, only its whole host."""
+    return bool(urls) and all(page for _host, page in map(url_host, urls))
+
+
+def reduce_urls(urls: list[str], policy: str, lineno: int, counts: RuleCounts) -> Iterator[Rule]:
+    """A URL-only entry under `url_policy`: "skip" leaves it out (urls_skipped); "host" blocks
+    exactly the hosts of its URLs (urls_reduced). Shared by the CSV and registry XML formats."""
+    if policy == "skip":
+        counts.urls_skipped += 1
+        return
+    counts.urls_reduced += 1
+    hosts = dict.fromkeys(h for h, _page in map(url_host, urls) if h and not is_ip(h))
+    for host in hosts:
+        name = normalise_name(host)
+        if name is None:
+            counts.note_invalid(lineno)
+        else:
+            yield counts.note_rule(Rule(name, "block", "exact", line=lineno))
+
+
 def looks_like(line: str) -> bool:
     """The z-i layout: at least five `;` fields with a URL or an IP in the usual places."""
     fields = line.split(";")
-    return len(fields) >= 5 and ("://" in fields[2] or _is_ip(fields[0].split("|")[0].strip()))
+    return len(fields) >= 5 and ("://" in fields[2] or is_ip(fields[0].split("|")[0].strip()))

@@ -48,3 +48,10 @@ uci() {
 	*) return 1 ;;
 	esac
 }
+
+# procd's answer for `status`: $PROCD_STATUS (default running); exit 0 only when running
+_procd_status() {
+	record _procd_status "$@"
+	echo "${PROCD_STATUS:-running}"
+	[ "${PROCD_STATUS:-running}" = running ]
+}

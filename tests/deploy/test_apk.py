@@ -49,7 +49,8 @@ def test_package_info(built):
     assert info["arch"] == b"noarch" and info["license"] == b"GPL-3.0-or-later"
     deps = [d["name"].decode() for d in info["depends"]]
     assert deps == sorted(deps) and "python3-light" in deps and "python3-flask" in deps and "libc" in deps
-    assert "dnslib" not in deps  # vendored
+    assert "dnslib" not in deps  # only the tests use it
+    assert info["maintainer"] == build.MAINTAINER.encode()
     assert all(set(d) == {"name"} for d in info["depends"])  # no version constraints
     assert info["installed-size"] == sum(len(c) for c in pkg.data.values())
     # the unique id: SHA-256 of the ADB block with the id zeroed, first 20 bytes (apk mkpkg)
@@ -64,6 +65,7 @@ def test_scripts_match_openwrt_package_pack(built):
     scripts = {k: v.decode() for k, v in pkg.meta["scripts"].items()}
     assert set(scripts) == {"post-install", "post-upgrade", "pre-deinstall"}
     assert "default_postinst" in scripts["post-install"] and 'export pkgname="dnsfilter"' in scripts["post-install"]
+    assert '[ -z "${IPKG_INSTROOT}" ] && /etc/init.d/dnsfilter info' in scripts["post-install"]
     assert scripts["post-upgrade"].startswith("#!/bin/sh\nexport PKG_UPGRADE=1\n")
     assert "default_prerm" in scripts["pre-deinstall"]
     for text in scripts.values():
@@ -91,7 +93,9 @@ def test_tree_is_the_ipk_payload_plus_apk_metadata(built):
         assert names == sorted(names)
         assert d.get("acl", {}) == {"mode": 0o755, "user": b"root", "group": b"root"}
     dirs = [d.get("name", b"") for d in pkg.meta["paths"]]
-    assert dirs == sorted(dirs) and dirs[0] == b"" and b"usr/lib/python3.13/site-packages/dnslib" in dirs
+    assert dirs == sorted(dirs) and dirs[0] == b"" and b"usr/lib/python3.13/site-packages/dnsfilter" in dirs
+    assert not [d for d in dirs if b"dnslib" in d]  # a test oracle, not shipped
+    assert b"lib/upgrade/keep.d" in dirs  # sysupgrade keeps /etc/config/dnsfilter and /etc/dnsfilter
 
 
 def test_same_as_ipk_payload():
@@ -163,12 +167,12 @@ def test_installed_tree_works(built, tmp_path):
     site = tmp_path / SITE
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
     out = tmp_path / "config.toml"
-    r = subprocess.run([sys.executable, "-s", str(tmp_path / "usr/libexec/dnsfilter-uci"),
+    r = subprocess.run([sys.executable, "-S", str(tmp_path / "usr/libexec/dnsfilter-uci"),
                         str(tmp_path / "etc/config/dnsfilter"), str(out)],
                        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
     assert config.load(out).feeds[0].url == "builtin:starter"
-    r = subprocess.run([sys.executable, "-s", str(tmp_path / "usr/bin/dnsfilter"), "config", "check", "-c", str(out)],
+    r = subprocess.run([sys.executable, "-S", str(tmp_path / "usr/bin/dnsfilter"), "config", "check", "-c", str(out)],
                        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "etc/init.d/dnsfilter").stat().st_mode & 0o777 == 0o755

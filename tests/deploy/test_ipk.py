@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -24,15 +23,6 @@ SITE = "usr/lib/python3.11/site-packages"
 
 
 def outer_members(blob: bytes) -> dict[str, bytes]:
-    if blob.startswith(b"!<arch>\n"):
-        out, pos = {}, 8
-        while pos < len(blob):
-            header = blob[pos:pos + 60]
-            assert header[58:60] == b"`\n"
-            name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
-            out[name] = blob[pos + 60:pos + 60 + size]
-            pos += 60 + size + (size % 2)
-        return out
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
         assert tar.getnames() == ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]
         return {m.name[2:]: tar.extractfile(m).read() for m in tar.getmembers()}
@@ -48,21 +38,23 @@ def read(blob: bytes, name: str) -> str:
         return tar.extractfile(name).read().decode()
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["ipkg-build-targz", "ar"])
-def package(request, tmp_path_factory):
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
     out = tmp_path_factory.mktemp("ipk")
-    path = build.build(out, "3.11", use_ar=request.param)
+    path = build.build(out, "3.11")
     return path, outer_members(path.read_bytes())
 
 
 def test_container(package):
+    """ipkg-build's gzipped tar, the only container OpenWrt's opkg reads (it rejects the
+    Debian-style ar archive as "Malformed package file", so build.py no longer writes one)."""
     path, parts = package
     assert path.name == f"dnsfilter_{build.version()}-r1_all.ipk"
+    assert path.read_bytes()[:2] == b"\x1f\x8b"
     assert parts["debian-binary"] == b"2.0\n"
     assert set(parts) == {"debian-binary", "control.tar.gz", "data.tar.gz"}
-    if shutil.which("ar") and path.read_bytes().startswith(b"!<arch>"):
-        listing = subprocess.run(["ar", "t", str(path)], capture_output=True, text=True, check=True).stdout
-        assert listing.split() == ["debian-binary", "control.tar.gz", "data.tar.gz"]
+    r = subprocess.run([sys.executable, str(ROOT / "deploy/openwrt/build.py"), "--ar"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unrecognized arguments: --ar" in r.stderr
 
 
 def test_control_fields(package):
@@ -78,9 +70,19 @@ def test_control_fields(package):
         assert dep in deps
     assert "python3-pyroute2" not in deps  # nothing imports it at run time (docs/deploy.md)
     assert [d for d in deps if d != "libc"] == list(build.DEPENDS) == makefile_depends()
-    assert "dnslib" not in fields["Depends"]  # vendored, not a dependency
-    assert int(fields["Installed-Size"]) > 100_000
+    assert "dnslib" not in fields["Depends"]  # only the tests use it
+    # as ipkg-build computes it: the size of the uncompressed data tar
+    assert int(fields["Installed-Size"]) == len(gzip.decompress(parts["data.tar.gz"]))
+    assert fields["Maintainer"] == build.MAINTAINER == makefile_value("PKG_MAINTAINER")
+    assert fields["License"] == makefile_value("PKG_LICENSE") == "GPL-3.0-or-later"
+    assert fields["LicenseFiles"] == makefile_value("PKG_LICENSE_FILES") == "LICENSE"
+    assert (ROOT / "LICENSE").read_text().lstrip().startswith("GNU GENERAL PUBLIC LICENSE\n                       Version 3")
     assert read(ctl, "./conffiles") == "/etc/config/dnsfilter\n"
+
+
+def makefile_value(name: str) -> str:
+    text = (Path(build.__file__).parent / "Makefile").read_text()
+    return next(ln.split(":=", 1)[1].strip() for ln in text.splitlines() if ln.startswith(f"{name}:="))
 
 
 def makefile_depends() -> list[str]:
@@ -100,6 +102,8 @@ def test_maintainer_scripts(package):
         assert text.startswith("#!/bin/sh\n") and call in text and ". ${IPKG_INSTROOT}/lib/functions.sh" in text
         assert subprocess.run(["sh", "-n"], input=text, text=True).returncode == 0
     assert 'IPKG_NO_SCRIPT}" = "1" ] && exit 0' in read(ctl, "./postinst")
+    # on a router (not an image build), the install ends with where the web UI is
+    assert '[ -z "${IPKG_INSTROOT}" ] && /etc/init.d/dnsfilter info' in read(ctl, "./postinst")
 
 
 def test_data_layout(package):
@@ -108,11 +112,12 @@ def test_data_layout(package):
     for path, mode in (("./etc/init.d/dnsfilter", 0o755), ("./etc/config/dnsfilter", 0o600),
                        ("./etc/uci-defaults/90-dnsfilter", 0o755), ("./usr/bin/dnsfilter", 0o755),
                        ("./usr/libexec/dnsfilter-uci", 0o755), (f"./{SITE}/dnsfilter/router/uci.py", 0o644),
-                       (f"./{SITE}/dnslib/__init__.py", 0o644), (f"./{SITE}/feeds/services.toml", 0o644),
-                       (f"./{SITE}/dnsfilter/data/starter.txt", 0o644)):
+                       (f"./{SITE}/feeds/services.toml", 0o644), (f"./{SITE}/dnsfilter/data/starter.txt", 0o644),
+                       ("./lib/upgrade/keep.d/dnsfilter", 0o644)):
         assert members[path].mode == mode, path
         assert members[path].uid == 0 and members[path].gid == 0
     assert not [n for n in members if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in members if "dnslib" in n]  # a test oracle, not shipped (tests/unit/test_runtime_deps.py)
     assert members[f"./{SITE}"].isdir()
 
 
@@ -137,15 +142,17 @@ def test_installed_tree_works(package, tmp_path):
     site = tmp_path / SITE
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
     out = tmp_path / "config.toml"
-    r = subprocess.run([sys.executable, "-s", str(tmp_path / "usr/libexec/dnsfilter-uci"),
+    r = subprocess.run([sys.executable, "-S", str(tmp_path / "usr/libexec/dnsfilter-uci"),
                         str(tmp_path / "etc/config/dnsfilter"), str(out)],
                        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "DNSFILTER_MODE=forward" in r.stdout
     assert config.load(out).feeds[0].url == "builtin:starter"
-    r = subprocess.run([sys.executable, "-s", "-c", "import dnslib, dnsfilter, sys; print(dnsfilter.__file__)"],
+    # the package's modules, and no other site-packages: dnslib is not there and not needed
+    r = subprocess.run([sys.executable, "-S", "-c", "import dnsfilter.cli, feeds.sync, importlib.util; "
+                        "print(dnsfilter.__file__, importlib.util.find_spec('dnslib'))"],
                        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert r.returncode == 0 and r.stdout.startswith(str(site)), r.stderr
-    r = subprocess.run([sys.executable, "-s", str(tmp_path / "usr/bin/dnsfilter"), "config", "check", "-c", str(out)],
+    assert r.returncode == 0 and r.stdout.startswith(str(site)) and r.stdout.split()[1] == "None", r.stderr
+    r = subprocess.run([sys.executable, "-S", str(tmp_path / "usr/bin/dnsfilter"), "config", "check", "-c", str(out)],
                        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dnsfilter import config
+from tests.support.daemon import free_port, terminate
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "deploy/openwrt/files"
@@ -50,17 +51,17 @@ class Router:
         path.chmod(0o755)
         return path
 
-    def sh(self, script: Path, actions: str) -> subprocess.CompletedProcess[str]:
+    def sh(self, script: Path, actions: str, **extra: str) -> subprocess.CompletedProcess[str]:
         self.calls.write_text("")
-        env = {"PATH": os.environ["PATH"], "CALLS": str(self.calls), "UCI_STATE": str(self.state),
+        env = {**extra, "PATH": os.environ["PATH"], "CALLS": str(self.calls), "UCI_STATE": str(self.state),
                "PROG": str(self.prog), "HELPER": str(self.helper), "UCI_CONFIG": str(self.uci),
                "RUN_DIR": str(self.run), "FW_INCLUDE": str(self.fw), "DNSMASQ_INIT": str(self.dnsmasq),
                "FIREWALL_INIT": str(self.firewall), "PYTHONPATH": str(ROOT)}
         cmd = f'. "{SHIM}"; . "{script}"; {actions}'
         return subprocess.run([BUSYBOX, "ash", "-c", cmd], env=env, capture_output=True, text=True, timeout=60)
 
-    def init(self, actions: str) -> subprocess.CompletedProcess[str]:
-        return self.sh(FILES / "dnsfilter.init", actions)
+    def init(self, actions: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return self.sh(FILES / "dnsfilter.init", actions, **extra)
 
     def recorded(self) -> list[str]:
         return self.calls.read_text().splitlines()
@@ -84,7 +85,8 @@ def test_start_registers_the_procd_instance(router: Router):
     calls = router.recorded()
     toml = router.run / "config.toml"
     assert "procd_open_instance [dnsfilter]" in calls
-    assert f"procd_set_param [command] [{router.prog}] [serve] [-c] [{toml}]" in calls
+    # to syslog: procd would log each stderr line as daemon.err (tests/integration/test_log_targets.py)
+    assert f"procd_set_param [command] [{router.prog}] [serve] [-c] [{toml}] [--log-to] [syslog]" in calls
     assert "procd_set_param [respawn] [3600] [5] [5]" in calls
     assert f"procd_set_param [file] [{router.uci}] [{toml}]" in calls
     assert "procd_add_reload_trigger [dnsfilter]" in calls
@@ -115,6 +117,49 @@ def test_default_dnsmasq_confdir_is_per_instance(router: Router):
     router.state.write_text("")
     r = router.init("dnsmasq_confdir")
     assert r.stdout.strip() == "/tmp/dnsmasq.cfg01411c.d"
+
+
+def test_dnsmasq_confdir_drops_a_file_filter(router: Router):
+    """dnsmasq's conf-dir takes `DIR,*.conf` (only .conf files) or `DIR,.bak` (not .bak files):
+    the folder is the part before the comma."""
+    router.state.write_text(f"dhcp.@dnsmasq[0].confdir={router.dnsmasq_dir},*.conf\n")
+    assert router.init("dnsmasq_confdir").stdout.strip() == str(router.dnsmasq_dir)
+    assert router.init("start_service").returncode == 0
+    assert (router.dnsmasq_dir / "dnsfilter.conf").exists()
+    assert not list(router.tmp.glob("dnsmasq.d,*"))
+
+
+def test_info_gives_the_web_uis_address(router: Router):
+    r = router.init("info")
+    assert r.returncode == 0, r.stderr
+    assert "web UI off" in r.stdout and "uci set dnsfilter.main.web_listen='192.168.1.1:8080'" in r.stdout
+    assert "open http://192.168.1.1:8080/" in r.stdout and "logread -e dnsfilter" in r.stdout
+    with router.state.open("a") as f:
+        f.write("dnsfilter.main.web_listen=192.168.1.1:8080\n")
+    assert "dnsfilter: web UI at http://192.168.1.1:8080/" in router.init("info").stdout
+
+
+def test_status_says_whether_it_answers_and_how_the_feeds_are(router: Router):
+    r = router.init("status_service", PROCD_STATUS="inactive")
+    assert r.returncode != 0 and r.stdout.strip() == "inactive"
+    # procd says running but nothing answers on the control socket: said so
+    state = router.tmp / "state"
+    router.set_uci(port=str(free_port()), data_dir=str(state))
+    assert router.init("start_service").returncode == 0
+    r = router.init("status_service")
+    assert r.returncode == 1 and "does not answer on its control socket" in r.stdout
+    daemon = subprocess.Popen([sys.executable, "-m", "dnsfilter", "serve", "-c", str(router.run / "config.toml")],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    try:
+        assert daemon.stdout is not None
+        while "ready: answering" not in (line := daemon.stdout.readline()):
+            assert line, "the daemon exited"
+        r = router.init("status_service")
+    finally:
+        terminate(daemon)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "running" and any(ln.startswith("starter") for ln in lines[1:]), lines
 
 
 def test_replace_mode_turns_dnsmasq_dns_off_and_back(router: Router):

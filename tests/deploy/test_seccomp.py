@@ -34,7 +34,7 @@ from tests.support.scripted import Scripted
 
 UNIT = REPO / "deploy/debian/dnsfilter.service"
 # SQLite's unix VFS gives a new journal or WAL file its database's owner, only when running as
-# root (robustFchown: `osGeteuid() ? 0 : osFchown(...)`); the unit runs as a DynamicUser.
+# root (robustFchown: `osGeteuid() ? 0 : osFchown(...)`); the unit runs as the user dnsfilter.
 ROOT_ONLY = frozenset({"fchown"})
 
 

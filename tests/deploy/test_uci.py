@@ -194,6 +194,19 @@ def test_awkward_strings_survive_toml():
     assert tomllib.loads(to_toml(data))["general"]["hostname"] == 'a"b\\\\c'
 
 
+def test_control_characters_survive_toml():
+    """The fuzzer's find (tests/fuzz/regressions/uci/del-character-in-a-value): JSON's escapes
+    leave DEL (U+007F) as it is and TOML forbids it, so a value holding one made TOML that the
+    config loader refused instead of the value the file holds."""
+    from dnsfilter.router.uci import to_toml
+
+    odd = "a\x7fb\u2028c"  # the grammar refuses the C0 controls, like uci
+    data = to_dict(f"config dnsfilter 'main'\n option hostname '{odd}'\n")
+    assert tomllib.loads(to_toml(data))["general"]["hostname"] == odd
+    data["profiles"] = [{"name": "K", "services": {odd: odd}}]
+    assert tomllib.loads(to_toml(data))["profiles"][0]["services"] == {odd: odd}
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [
@@ -251,3 +264,46 @@ def test_encrypted_upstream_options_reach_the_dns_section(tmp_path):
     with pytest.raises(config.ConfigError) as e:  # plain DNS with encrypted-only: named by its TOML key
         config.from_dict(tomllib.loads(uci_to_toml(text + " list upstream '9.9.9.9'\n")), "/x/config.toml")
     assert e.value.key == "dns.upstreams[1]"
+
+
+MANAGED = """config dnsfilter 'main'
+	option data_dir '/var/lib/dnsfilter'
+
+config provider 'provider'
+	option bundle_url 'https://acs.isp.example/dnsfilter/bundle.toml'
+	option public_key 'RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3'
+	option interval '30m'
+
+config authority 'authority'
+	option selftest_interval '6h'
+	option selftest_sample '200'
+
+config feed 'national'
+	option url 'https://registry.example/dump.xml'
+	option format 'registry-xml'
+	option category 'authority'
+	option legal_basis 'Law 149, art. 15.1'
+	option appeal_url 'https://registry.example/appeal'
+	option url_policy 'host'
+"""
+
+
+def test_an_acs_or_usp_agent_provisions_a_managed_router_through_uci():
+    """The four options of `config provider` are all an agent writes (docs/authority.md); the
+    provider's state and the audit log go to flash, data_dir stays in RAM."""
+    cfg = config.from_dict(tomllib.loads(uci_to_toml(MANAGED)), "/var/etc/dnsfilter/config.toml")
+    assert cfg.provider is not None and cfg.provider.bundle_url.endswith("/bundle.toml")
+    assert cfg.provider.interval == 1800 and cfg.provider.state_dir == "/etc/dnsfilter/provider"
+    assert cfg.provider_dir() == Path("/etc/dnsfilter/provider")
+    assert cfg.audit_path() == Path("/etc/dnsfilter/audit.jsonl")
+    assert cfg.authority.selftest_interval == 6 * 3600 and cfg.authority.selftest_sample == 200
+    feed = cfg.feeds[0]
+    assert (feed.format, feed.category, feed.legal_basis) == ("registry-xml", "authority", "Law 149, art. 15.1")
+    assert feed.appeal_url == "https://registry.example/appeal" and dict(feed.csv) == {"url_policy": "host"}
+    # a provider section alone still puts the audit log on flash; `enabled 0` leaves the router unmanaged
+    only = config.from_dict(tomllib.loads(uci_to_toml(MANAGED.split("config authority")[0])), "/x/config.toml")
+    assert only.audit_path() == Path("/etc/dnsfilter/audit.jsonl")
+    off = MANAGED.replace("option interval '30m'", "option interval '30m'\n\toption enabled '0'")
+    assert config.from_dict(tomllib.loads(uci_to_toml(off)), "/x/config.toml").provider is None
+    with pytest.raises(UciError, match="needs option bundle_url"):
+        to_dict("config provider 'provider'\n option public_key 'x'\n")

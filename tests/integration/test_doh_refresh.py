@@ -82,7 +82,7 @@ def write_config(tmp_path: Path, url: str, interval: int = 5) -> Path:
     cfg = tmp_path / "config.toml"
     cfg.write_text(textwrap.dedent(f"""
         [dns]
-        listen = ["127.0.0.1:5397"]
+        listen = ["127.0.0.1:5397", "lan0:5397"]  # lan0: where the rules' redirect sends LAN DNS
 
         [storage]
         data_dir = "{tmp_path / "var"}"

@@ -269,3 +269,23 @@ def test_refresh_without_the_table_says_so(net: Net, tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.strip() == ("dnsfilter: the dnsfilter table is not loaded: "
                                   "run `dnsfilter firewall apply` first")
+
+
+def test_apply_refuses_rules_nothing_would_answer(net: Net, tmp_path: Path) -> None:
+    """The redirect sends a LAN packet to dnsfilter's port on the LAN interface's address: a
+    config that listens only on loopback (what install.sh --firewall once wrote) would turn
+    every LAN query into "connection refused", so the rules are not loaded."""
+    cfg = tmp_path / "config.toml"
+    for listen in ('["127.0.0.1:5399", "[::1]:5399"]', '["198.18.0.1:5399"]'):  # loopback; the WAN's address
+        cfg.write_text(f'[dns]\nlisten = {listen}\n[firewall]\ninterfaces = ["{net.lan_if}"]\n')
+        out = dnsfilter(net, "firewall", "apply", "-c", str(cfg), check=False)
+        assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+        assert f"LAN DNS on {net.lan_if} would be redirected to port 5399" in out.stderr
+        assert f'add "{net.lan_if}:5399"' in out.stderr
+        assert "dnsfilter" not in in_ns(net.router, "nft", "list", "tables").stdout
+    # by interface name, by the interface's own address, or every address: loaded
+    for listen in (f'["{net.lan_if}:5399", "127.0.0.1:5399"]', '["10.232.0.1:5399"]', '["0.0.0.0:5399"]'):
+        cfg.write_text(f'[dns]\nlisten = {listen}\n[firewall]\ninterfaces = ["{net.lan_if}"]\n')
+        dnsfilter(net, "firewall", "apply", "-c", str(cfg))
+        assert "dnsfilter" in in_ns(net.router, "nft", "list", "tables").stdout
+        dnsfilter(net, "firewall", "remove")

@@ -114,7 +114,7 @@ def metrics(w: World) -> str:
 def test_first_sync_is_an_axfr(world: World) -> None:
     wait_until(lambda: rcode(world, "nx.rpz-actions.example") == "NXDOMAIN", 30, "the first transfer is in force")
     st = status(world)
-    assert (st["transfer"], st["result"], st["serial"], st["xfr_serial"]) == ("axfr", "new", 1, 1)
+    assert (st["transfer"], st["result"], st["zone_serial"], st["xfr_serial"]) == ("axfr", "new", 1, 1)
     assert st["entries"] >= FILLER and not st["stale"] and st["soa_refresh"] == 3600
     assert "dnsfilter_feed_serial{feed=\"isp\"} 1" in metrics(world)
 
@@ -176,7 +176,7 @@ def test_a_change_arrives_by_ixfr_within_seconds_of_the_notify(world: World) -> 
     took = time.monotonic() - started
     assert rcode(world, "filler-0.rpz-fill.example") == "NOERROR"  # the deletion too
     st = status(world)
-    assert (st["transfer"], st["serial"]) == ("ixfr", serial)
+    assert (st["transfer"], st["zone_serial"]) == ("ixfr", serial)
     assert st["bytes"] < 2000  # the differences, not the zone
     assert 'dnsfilter_notify_total{result="accepted"}' in metrics(world)
     assert "NOTIFY from its primary: syncing now" in world.daemon.log()
@@ -250,7 +250,7 @@ def test_shrink_limit_applies_to_transfers(world: World) -> None:
     serial = world.primary.update(delete=deleted)
     wait_until(lambda: status(world)["xfr_serial"] == serial, 20, "the daemon transfers the shrunk zone")
     st = status(world)
-    assert st["result"] == "rejected" and "max_shrink" in st["error"] and st["serial"] != serial
+    assert st["result"] == "rejected" and "max_shrink" in st["error"] and st["zone_serial"] != serial
     assert rcode(world, "filler-7.rpz-fill.example") == "NXDOMAIN"  # still blocked
 
 

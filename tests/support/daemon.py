@@ -55,10 +55,16 @@ class DaemonProcess:
     """`dnsfilter serve -c <tmp>/config.toml`, with `{port}` in the config text replaced."""
 
     def __init__(self, tmp: Path, config: str, *, port: int | None = None, extra_args: list[str] | None = None,
-                 host: str = "127.0.0.1", prefix: list[str] | None = None):
+                 host: str = "127.0.0.1", prefix: list[str] | None = None,
+                 python: list[str] | None = None, env: dict[str, str] | None = None):
+        """`python`: the command that runs the interpreter (default this one; tests/support/users.py
+        gives one that runs as another user); `env`: added to this process's environment;
+        `prefix`: a command the daemon runs under (e.g. unshare)."""
         self.tmp = tmp
         self.host = host  # where `query` asks
-        self.prefix = prefix or []  # a command the daemon runs under (e.g. unshare)
+        self.prefix = prefix or []
+        self.python = python or [sys.executable]
+        self.env = env or {}
         self.port = port or free_port()
         self.config_path = tmp / "config.toml"
         self.write_config(config)
@@ -76,9 +82,9 @@ class DaemonProcess:
         self.logf = open(self.log_path, "ab")
         self.log_start = self.log_path.stat().st_size  # readiness is judged on this run's lines only
         self.proc = subprocess.Popen(
-            [*self.prefix, sys.executable, "-m", "dnsfilter", "serve", "-c", str(self.config_path), "--log-level",
+            [*self.prefix, *self.python, "-m", "dnsfilter", "serve", "-c", str(self.config_path), "--log-level",
              "debug", *self.extra_args],
-            stdout=self.logf, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=self.logf, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

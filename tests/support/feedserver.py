@@ -3,6 +3,7 @@ truncated and stalled bodies, and a log of every request's status."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,10 +92,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def serve_feeds() -> tuple[FeedServer, ThreadingHTTPServer]:
+def serve_feeds(tls: ssl.SSLContext | None = None) -> tuple[FeedServer, ThreadingHTTPServer]:
+    """A feed server on 127.0.0.1 (port 0); with `tls`, over HTTPS."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
-    srv = FeedServer(f"http://127.0.0.1:{httpd.server_address[1]}")
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    srv = FeedServer(f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_address[1]}")
     httpd.feeds = srv  # type: ignore[attr-defined]
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return srv, httpd

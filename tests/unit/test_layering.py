@@ -74,6 +74,7 @@ RULES = [
     ("dnsfilter.config", ["dnsfilter.shell", "dnsfilter.storage", "dnsfilter.router", "webui"]),
     ("dnsfilter.storage", ["dnsfilter.shell", "dnsfilter.router", "webui"]),
     ("dnsfilter.router", ["dnsfilter.shell", "webui"]),
+    ("dnsfilter.authority", ["dnsfilter.shell", "webui"]),
     ("dnsfilter.shell.lan", ["dnsfilter.shell.server", "dnsfilter.shell.daemon", "dnsfilter.shell.workers"]),
     ("dnsfilter.shell.upstream", ["dnsfilter.shell.server", "dnsfilter.shell.daemon", "dnsfilter.shell.workers"]),
     ("dnsfilter", ["webui"]),

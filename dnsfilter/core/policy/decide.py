@@ -17,8 +17,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from dnsfilter.core.model import ALLOW_DEFAULT, AUTHORITY_CATEGORY, Decision, Ede, Reason, ede_for_category
+from dnsfilter.core.model import (
+    ALLOW_DEFAULT,
+    AUTHORITY_CATEGORY,
+    Decision,
+    Ede,
+    Reason,
+    authority_text,
+    ede_for_category,
+)
 from dnsfilter.core.policy.matcher import Keys, Matcher, Verdict
+from dnsfilter.core.policy.netset import NetSet, address_text
 from dnsfilter.core.policy.rulesets import RuleSet, ServiceIndex
 
 __all__ = ["FeedInfo", "Policy", "ProfileRules", "RuleSet", "TimeState", "NO_TIME_STATE"]
@@ -31,6 +40,8 @@ class FeedInfo:
     kind: str = "block"  # block | allow
     hashed: bool = False  # sha256 feeds: the matched name is never written anywhere
     ede: Ede | None = None  # overrides the category's EDE code
+    version: str = ""  # authority lists: the version in force, named in EDE 16's text
+    legal_basis: str = ""  # authority lists: why it is enforced, in EDE 16's text
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,15 @@ class Policy:
         self.services = services or ServiceIndex({})
         self.bypass = RuleSet(bypass)
         self._by_feed: dict[str, Decision] = {}
+        # Response-IP rules (netset.py): the feeds with networks each profile answers to, the
+        # authority ones first. `has_nets` keeps the whole check off answers when none has any.
+        nets = {n: s.nets for n, s in matcher.sets.items()
+                if s.nets is not None and n in self.feeds and self.feeds[n].kind == "block"}
+        self.ip_authority = tuple((n, nets[n]) for n in self.authority if n in nets)
+        self.ip_feeds: dict[str, tuple[tuple[str, NetSet], ...]] = {
+            p.name: self.ip_authority + tuple((n, nets[n]) for n in p.block_feeds if n in nets)
+            for p in self.profiles.values()}
+        self.has_nets = bool(nets)
 
     def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
                client: str | None = None, authority_only: bool = False,
@@ -145,6 +165,21 @@ class Policy:
                                           kind="budget"), count=counted)
         return ALLOW_DEFAULT
 
+    def answer_block(self, profile: str, addrs: Iterable[bytes], exempt: bool = False) -> Decision | None:
+        """The block of an answer whose A/AAAA address (record data) lies in a network listed
+        by a feed this profile applies (only authority feeds when the name was `exempt`), or
+        None. The reason is the feed's, as for a listed name; its rule is the address."""
+        feeds = self.ip_authority if exempt else self.ip_feeds.get(profile, self.ip_authority)
+        if not feeds:
+            return None
+        for addr in addrs:
+            for name, nets in feeds:
+                if nets.has(addr):
+                    r = self._feed_decision(name)
+                    return Decision(True, Reason(r.reason.text, r.reason.category, name, address_text(addr),
+                                                 kind=r.reason.kind), r.ede)
+        return None
+
     def is_item(self, item: str, qname: bytes, qtype: int = 0, client: str | None = None) -> bool:
         """Whether `qname` belongs to a category or service id (for schedules and budgets)."""
         service = self.services.service_of(qname) if self.services else None
@@ -166,16 +201,21 @@ class Policy:
                 return Decision(False, Reason("safe search enforced", kind="safe_search"), rewrite=target)
         return None
 
-    def _feed_block(self, feed: str, keys: Keys, v: Verdict, explain: bool) -> Decision:
+    def _feed_decision(self, feed: str) -> Decision:
+        """The block a feed gives (shared by all its names)."""
         d = self._by_feed.get(feed)
         if d is None:
             info = self.feeds[feed]
             if info.category == AUTHORITY_CATEGORY:
-                text, kind = f"blocked by the authority list {feed}", "authority"
+                text, kind = authority_text(feed, info.version, info.legal_basis), "authority"
             else:
                 text, kind = f"{info.category}: on the list {feed}", "category"
             d = self._by_feed[feed] = Decision(True, Reason(text, category=info.category, feed=feed, kind=kind),
                                                info.ede or ede_for_category(info.category))
+        return d
+
+    def _feed_block(self, feed: str, keys: Keys, v: Verdict, explain: bool) -> Decision:
+        d = self._feed_decision(feed)
         s = self.matcher.sets.get(feed)
         if s is not None and s.rpz is not None:  # a policy zone: the trigger's own action
             key = next(h for depth, h in keys.for_set(s) if depth == v.depth)

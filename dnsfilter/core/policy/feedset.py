@@ -7,7 +7,8 @@ File format "DNSFRUL", version 3 (little-endian)::
     offset  size   field
          0     8   magic b"DNSFRUL\\x00"
          8     2   version 3 (1: blake2b keys, no index; 2: a draft of 3 with 32-bit moduli; both refused)
-        10     2   flags: bit 0 = names hashed with sha256 (a hashed feed), others reserved
+        10     2   flags: bit 0 = names hashed with sha256 (a hashed feed), bit 1 = a networks
+                   section follows the side table (F_NETS), others reserved
         12     1   fewest labels of a name in the table (0 = unknown: look every suffix up)
         13     1   most labels of a name in the table (0 = unknown)
         14     1   index bits b: keys whose top b bits are t lie in keys[index[t]:index[t + 1]]
@@ -22,6 +23,8 @@ File format "DNSFRUL", version 3 (little-endian)::
          .     s   side table: UTF-8 JSON {"cond": {key: [rule, ...]}, "regex": [rule, ...],
                    "rpz": {"default": code, "keys": [...], "codes": [...], "local": {...}}}
                    ("rpz": a list compiled from a policy zone: its actions, see rpzactions.py)
+         .         with F_NETS only: zero padding to 8, then the networks section (netset.py):
+                   the feed's response-IP rules, covered by the digest like the rest
 
 A name's key (`name_key`) is built from its lower-case wire form (length-prefixed labels and
 the root's zero byte): CRC-32 in the top 32 bits, and the bytes read as a big-endian
@@ -58,11 +61,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from dnsfilter.core.policy.feedrules import KEY, KEY_END, SideRule, index_regexes
+from dnsfilter.core.policy.netset import NetSet, NetSetError
 from dnsfilter.core.policy.rpzactions import RpzActions
 
 MAGIC = b"DNSFRUL\x00"
 VERSION = 3
 F_HASHED = 1
+F_NETS = 2
 _HEADER = struct.Struct("<8sHHBBBBQQ32s")
 MAX_LABELS = 127  # a name of 255 wire bytes has at most 127 labels
 HEADER_SIZE = _HEADER.size  # 64
@@ -163,13 +168,16 @@ class FeedSet:
     """A read-only compiled feed over a buffer (bytes or an mmap)."""
 
     __slots__ = ("_buf", "_flags", "_hashes", "_idx", "_shift", "cond", "count", "digest", "hashed", "max_labels",
-                 "min_labels", "names", "plain", "probe", "regex", "regex_any", "regex_at", "rpz", "verdicts", "window")
+                 "min_labels", "names", "nets", "plain", "probe", "regex", "regex_any", "regex_at", "rpz", "verdicts",
+                 "window")
 
     def __init__(self, buf: Any, hashes: Any, flags: Any, count: int, digest: bytes, hashed: bool,
                  cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...], labels: tuple[int, int],
-                 index: tuple[Any, int], filt: tuple[Any, int], rpz: RpzActions | None = None) -> None:
+                 index: tuple[Any, int], filt: tuple[Any, int], nets: NetSet | None = None,
+                 rpz: RpzActions | None = None) -> None:
         self._buf, self._hashes, self._flags = buf, hashes, flags
-        self.rpz = rpz  # a policy zone's actions; its most specific trigger decides
+        self.nets = nets  # response-IP rules (netset.py), None when the feed lists no network
+        self.rpz = rpz  # a policy zone's actions: read as a DNS zone (evaluate), each trigger's own
         self.count, self.digest, self.hashed = count, digest, hashed
         self.cond = cond
         self.regex, self.regex_any, self.regex_at = index_regexes(regex)
@@ -206,7 +214,7 @@ class FeedSet:
         if version != VERSION:
             raise FeedSetError(f"compiled feed format version {version}, this dnsfilter reads version {VERSION} only: "
                                "recompile it (`dnsfilter feeds sync` does, and so does the daemon's next sync)")
-        if flags & ~F_HASHED:
+        if flags & ~(F_HASHED | F_NETS):
             raise FeedSetError(f"compiled feed has unknown flags {flags:#06x}")
         if (min_l > max_l and max_l) or max_l > MAX_LABELS:
             raise FeedSetError(f"compiled feed has a bad label range {min_l}-{max_l} (corrupt)")
@@ -218,13 +226,23 @@ class FeedSet:
         index_end = index_at + 4 * ((1 << bits) + 1)
         filter_at = index_end + (-index_end % 8)
         side_at = filter_at + (1 << (fbits - 3))
-        if len(mv) != side_at + side_len:
+        side_end = end = side_at + side_len
+        nets = None
+        little = struct.pack("=H", 1) == b"\x01\x00"
+        if flags & F_NETS:
+            nets_at = side_end + (-side_end % 8)
+            try:
+                nets, size = NetSet.from_view(mv[nets_at:], little)
+            except NetSetError as e:
+                raise FeedSetError(f"compiled feed: {e}") from None
+            end = nets_at + size
+        if len(mv) != end:
             raise FeedSetError(f"compiled feed size {len(mv)} does not match its header (truncated?)")
         if verify and hashlib.blake2b(mv[HEADER_SIZE:], digest_size=32).digest() != digest:
             raise FeedSetError("compiled feed checksum mismatch (corrupt)")
         hashes: Any = mv[HEADER_SIZE : HEADER_SIZE + 8 * count]
         idx: Any = mv[index_at:index_end]
-        if struct.pack("=H", 1) == b"\x01\x00":
+        if little:
             hashes, idx = hashes.cast("Q"), idx.cast("I")
         else:  # big-endian routers: private, byteswapped copies
             hashes, idx = _swapped("Q", hashes), _swapped("I", idx)
@@ -232,14 +250,14 @@ class FeedSet:
             raise FeedSetError("compiled feed has a bad bucket index (corrupt)")
         fl = mv[HEADER_SIZE + 8 * count : flags_end]
         try:
-            side = json.loads(bytes(mv[side_at:]).decode("utf-8")) if side_len else {}
+            side = json.loads(bytes(mv[side_at:side_end]).decode("utf-8")) if side_len else {}
             cond = {int(k): tuple(SideRule.from_json(r) for r in v) for k, v in side.get("cond", {}).items()}
             regex = tuple(SideRule.from_json(r) for r in side.get("regex", ()))
             rpz = RpzActions.from_json(side["rpz"]) if "rpz" in side else None
         except (ValueError, KeyError, TypeError, re.error) as e:
             raise FeedSetError(f"compiled feed side table unreadable: {e}") from None
         return cls(buf, hashes, fl, count, bytes(digest), bool(flags & F_HASHED), cond, regex, (min_l, max_l),
-                   (idx, 64 - bits), (mv[filter_at:side_at], 64 - fbits), rpz)
+                   (idx, 64 - bits), (mv[filter_at:side_at], 64 - fbits), nets, rpz)
 
     def index(self) -> tuple[Any, int]:
         """(starts, shift) of the bucket index, as `bucket_index` returns them."""
@@ -357,11 +375,12 @@ def _swapped(code: str, view: Any) -> Any:
 
 
 def build(entries: Iterable[tuple[int, int]], side: dict[str, Any] | None = None, hashed: bool = False,
-          labels: tuple[int, int] = (0, 0)) -> list[bytes]:
+          labels: tuple[int, int] = (0, 0), nets: bytes = b"") -> list[bytes]:
     """The file image, in pieces, of (key, flag bits) entries (any order; repeats OR-merged).
-    `labels`: the fewest and most labels of the names hashed, (0, 0) when unknown."""
+    `labels`: the fewest and most labels of the names hashed, (0, 0) when unknown; `nets`: a
+    networks section (netset.image), or b"" for none."""
     keys_out, flags_out = sort_entries(entries)
-    return image(keys_out, flags_out, side, hashed, labels)
+    return image(keys_out, flags_out, side, hashed, labels, nets)
 
 
 def sort_entries(entries: Iterable[tuple[int, int]]) -> tuple[Any, Any]:
@@ -395,7 +414,7 @@ def sort_entries(entries: Iterable[tuple[int, int]]) -> tuple[Any, Any]:
 
 
 def image(keys: Any, flags: Any, side: dict[str, Any] | None = None, hashed: bool = False,
-          labels: tuple[int, int] = (0, 0)) -> list[bytes]:
+          labels: tuple[int, int] = (0, 0), nets: bytes = b"") -> list[bytes]:
     """The file image, in pieces, of sorted unique keys (array('Q')) and their flag bytes."""
     count = len(keys)
     index = index_image(keys, count)
@@ -404,10 +423,17 @@ def image(keys: Any, flags: Any, side: dict[str, Any] | None = None, hashed: boo
         keys.byteswap()
     side_bytes = json.dumps(side, separators=(",", ":")).encode() if side else b""
     body = [keys.tobytes(), bytes(flags), *index, side_bytes]
+    body += nets_part(HEADER_SIZE + sum(map(len, body)), nets)
     digest = hashlib.blake2b(digest_size=32)
     for part in body:
         digest.update(part)
-    return [header(count, len(side_bytes), digest.digest(), hashed, labels), *body]
+    return [header(count, len(side_bytes), digest.digest(), hashed, labels, bool(nets)), *body]
+
+
+def nets_part(at: int, nets: bytes) -> list[bytes]:
+    """What follows the side table, which ends at file offset `at`: padding to 8 bytes and the
+    networks section, or nothing."""
+    return [bytes(-at % 8), nets] if nets else []
 
 
 def index_image(keys: Any, count: int) -> list[bytes]:
@@ -425,9 +451,11 @@ def index_image(keys: Any, count: int) -> list[bytes]:
     return [bytes(-(HEADER_SIZE + 9 * count) % 8), raw, bytes(-len(raw) % 8), bytes(bm)]
 
 
-def header(count: int, side_len: int, digest: bytes, hashed: bool, labels: tuple[int, int]) -> bytes:
+def header(count: int, side_len: int, digest: bytes, hashed: bool, labels: tuple[int, int],
+           nets: bool = False) -> bytes:
     lo, hi = labels
     if not 0 < lo <= hi <= MAX_LABELS:
         lo = hi = 0  # unknown: every suffix is looked up
-    return _HEADER.pack(MAGIC, VERSION, F_HASHED if hashed else 0, lo, hi, index_bits(count), filter_bits(count),
-                        count, side_len, digest)
+    flags = (F_HASHED if hashed else 0) | (F_NETS if nets else 0)
+    return _HEADER.pack(MAGIC, VERSION, flags, lo, hi, index_bits(count), filter_bits(count), count, side_len,
+                        digest)

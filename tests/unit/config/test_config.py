@@ -205,3 +205,29 @@ def test_any_string_gives_a_config_or_a_config_error(i, value):
         from_dict(_FIELDS[i](value))
     except ConfigError as e:
         assert e.key and "\n" not in str(e)
+
+
+def test_relative_paths_count_from_the_real_config_not_its_symlink(tmp_path, capsys):
+    """Debian's /etc/dnsfilter/config.toml is a symlink into the state folder; docs/deploy.md
+    says relative paths count from the state folder, whichever path `-c` names."""
+    from dnsfilter import cli
+    from dnsfilter.router.firewall_apply import doh_list_path
+
+    state, etc = tmp_path / "state", tmp_path / "etc"
+    (state / "lists").mkdir(parents=True)
+    etc.mkdir()
+    (state / "lists" / "mine.txt").write_text("mine.example.test\n")
+    (state / "doh.txt").write_text("192.0.2.1\n")
+    (state / "config.toml").write_text('[storage]\ndata_dir = "var"\n[firewall]\ndoh_list = "doh.txt"\n'
+                                       '[[feeds]]\nname = "mine"\nurl = "lists/mine.txt"\nformat = "domains"\n')
+    (etc / "config.toml").symlink_to(state / "config.toml")
+    for path in (etc / "config.toml", state / "config.toml"):
+        c = config.load(path)
+        assert c.base_dir() == state
+        assert c.feed_source(c.feeds[0]) == state / "lists" / "mine.txt"
+        assert c.data_path() == state / "var" and doh_list_path(c) == state / "doh.txt"
+    assert cli._control_socket(str(etc / "config.toml")) == state / "var" / "control.sock"
+    # the CLI through the link compiles the list it names and blocks from it
+    assert cli.main(["check", "-c", str(etc / "config.toml"), "mine.example.test"]) == 0
+    assert capsys.readouterr().out.startswith("block:")
+    assert (state / "var" / "feeds" / "mine.dset").exists() and not (etc / "var").exists()

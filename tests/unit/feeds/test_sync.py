@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -44,6 +43,7 @@ from tests.support.feedserver import (
     names,
     sync,
 )
+from tests.support.signing import new_signer
 
 # ------------------------------------------------------------------ fetch outcomes
 
@@ -210,38 +210,16 @@ def test_hashed_feed_status_holds_no_name(tmp_path: Path) -> None:
 
 
 
-def _minisign(data: bytes, *, prehashed: bool, key: object, key_id: bytes) -> str:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    assert isinstance(key, Ed25519PrivateKey)
-    alg = b"ED" if prehashed else b"Ed"
-    msg = hashlib.blake2b(data, digest_size=64).digest() if prehashed else data
-    sig = key.sign(msg)
-    trusted = "timestamp:1700000000\tfile:list.txt"
-    glob = key.sign(sig + trusted.encode())
-    return (f"untrusted comment: signature from minisign secret key\n{base64.b64encode(alg + key_id + sig).decode()}\n"
-            f"trusted comment: {trusted}\n{base64.b64encode(glob).decode()}\n")
-
-
-def _keypair() -> tuple[object, bytes, str]:
-    ed = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ed25519",
-                             reason="the 'cryptography' package is not installed")
-    from cryptography.hazmat.primitives import serialization
-
-    key = ed.Ed25519PrivateKey.generate()
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    key_id = os.urandom(8)
-    return key, key_id, base64.b64encode(b"Ed" + key_id + raw).decode()
-
-
 @pytest.mark.parametrize("prehashed", [True, False], ids=["ED-prehashed", "Ed-legacy"])
 def test_signed_feed(server: FeedServer, session: requests.Session, tmp_path: Path, prehashed: bool) -> None:
-    key, key_id, pub = _keypair()
+    signer = new_signer()
+    pub = signer.public_key
     body = names("a", 100)
     server.routes["/l"] = Route(body)
-    server.routes["/l.minisig"] = Route(_minisign(body, prehashed=prehashed, key=key, key_id=key_id).encode())
+    server.routes["/l.minisig"] = Route(signer.sign(body, prehashed=prehashed).encode())
     cfg = feed_cfg(tmp_path, server.url("/l"), f'signature_url = "{server.url("/l.minisig")}"\npublic_key = "{pub}"')
-    assert sync(cfg, session).result == "new"
+    st = sync(cfg, session)
+    assert st.result == "new" and st.key_id == signer.key_id_hex
     before = in_force(cfg)
     # the feed changes but the signature is the old one: rejected, old set kept
     server.routes["/l"] = Route(body + b"evil.example.com\n")
@@ -249,19 +227,18 @@ def test_signed_feed(server: FeedServer, session: requests.Session, tmp_path: Pa
     assert st.result == "failed" and "signature does not verify" in st.error
     assert in_force(cfg) == before
     # signed by another key (another key id): rejected too
-    other, other_id, _ = _keypair()
-    server.routes["/l.minisig"] = Route(_minisign(body + b"evil.example.com\n", prehashed=prehashed, key=other,
-                                                  key_id=other_id).encode())
+    server.routes["/l.minisig"] = Route(new_signer().sign(body + b"evil.example.com\n", prehashed=prehashed).encode())
     st = sync(cfg, session)
     assert st.result == "failed" and "another key" in st.error and in_force(cfg) == before
 
 
 def test_tampered_trusted_comment_is_rejected(tmp_path: Path) -> None:
-    key, key_id, pub = _keypair()
+    signer = new_signer()
+    pub = signer.public_key
     data = tmp_path / "f"
     data.write_bytes(b"x.example\n")
-    sig = _minisign(data.read_bytes(), prehashed=True, key=key, key_id=key_id)
-    verify_minisign(data, sig, pub)
+    sig = signer.sign(data.read_bytes())
+    assert verify_minisign(data, sig, pub) == signer.key_id_hex
     with pytest.raises(ValueError, match="does not verify"):
         verify_minisign(data, sig.replace("timestamp:1700000000", "timestamp:1900000000"), pub)
     with pytest.raises(ValueError, match="minisign format"):

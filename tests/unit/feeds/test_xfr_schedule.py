@@ -32,7 +32,7 @@ def test_soa_refresh_and_retry_drive_syncs(cfg) -> None:
 
 
 def test_stale_past_expire(cfg, capsys: pytest.CaptureFixture[str]) -> None:
-    st = FeedStatus("isp", result="failed", last_attempt=10_000.0, last_contact=1_000.0, soa_expire=3600, serial=7)
+    st = FeedStatus("isp", result="failed", last_attempt=10_000.0, last_contact=1_000.0, soa_expire=3600, zone_serial=7)
     assert st.stale(1_000.0 + 3601) and not st.stale(1_000.0 + 3599)
     assert not FeedStatus("isp").stale(1e12)  # never transferred: nothing to be stale
     write_status(cfg, st)

@@ -167,3 +167,38 @@ def test_cli_bad_list_is_one_line_and_changes_nothing(tmp_path: Path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["firewall", "apply", "-c", str(conf)])
     assert e.value.code == 2 and "firewall.interfaces[0]" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ the redirect must reach a listener
+
+
+@pytest.mark.parametrize("listen, addresses, ok", [
+    (["127.0.0.1:5353", "[::1]:5353"], None, False),  # the installer's old default with --firewall
+    (["eth1:5353", "127.0.0.1:5353"], None, True),
+    (["lan:5353"], None, True),
+    (["0.0.0.0:5353"], None, True),
+    (["[::]:5353"], None, True),
+    (["eth2:5353"], None, False),  # another interface
+    (["127.0.0.1:5353", "eth1:53"], None, False),  # the right interface, another port than listen[0]'s
+    (["192.168.1.2:5353"], {"eth1": ["192.168.1.2", "fe80::1"]}, True),
+    (["192.168.1.2:5353"], {"eth1": ["10.0.0.1"]}, False),  # not that interface's address
+    (["192.168.1.2:5353"], None, True),  # addresses unknown: not refused
+    (["192.168.1.2:5353"], {"wlan0": ["10.0.0.1"]}, True),  # eth1's unknown (not there yet): not refused
+    (["[fe80::1%eth1]:5353"], {"eth1": ["fe80::1"]}, True),
+])
+def test_the_redirect_must_reach_a_listener(listen, addresses, ok):
+    from dnsfilter.router.firewall import unanswered
+
+    c = from_dict({"dns": {"listen": listen}, "firewall": {"interfaces": ["eth1"]}})
+    why = unanswered(c, addresses)
+    assert (why == "") == ok, why
+    if not ok:
+        assert why.startswith("LAN DNS on eth1 would be redirected to port 5353") and '"eth1:5353"' in why
+
+
+def test_the_redirect_port_can_be_set_apart_from_listen():
+    from dnsfilter.router.firewall import unanswered
+
+    c = from_dict({"dns": {"listen": ["127.0.0.1:5353", "eth1:53"]},
+                   "firewall": {"interfaces": ["eth1", "wlan0"], "port": 53}})
+    assert unanswered(c, None).startswith("LAN DNS on wlan0 would be redirected to port 53")
