@@ -2,7 +2,8 @@
 
 Actions (dnsfilter/core/policy/rpzactions.py): one code byte per key (the name's own trigger
 in the low half, `*.name`'s in the high half), stored as the commonest code plus the keys that
-differ, and the local data aside.
+differ, and the local data aside; the action of the zone's rpz-ip triggers (its networks are the
+set's response-IP rules, dnsfilter/core/policy/netset.py).
 
 Nodes: a policy zone is a DNS zone, and BIND and Unbound match its triggers as a name is looked
 up in a zone (RFC 4592): a wildcard `*.c` answers for `x.c` and `a.x.c` only while no node
@@ -51,9 +52,24 @@ class RpzTable:
         self.codes = array("B")
         self.local: dict[int, dict[str, list[list[Any]]]] = {}
         self.chains = array("Q")  # per name: the ancestors' keys, parent first, then 0
+        self.ip: list[Any] | None = None  # the action of the zone's rpz-ip triggers: [code, local data]
 
     def __bool__(self) -> bool:
-        return bool(self.keys)
+        return bool(self.keys) or self.ip is not None
+
+    def add_ip(self, r: Rule, counts: RuleCounts) -> bool:
+        """Whether an rpz-ip trigger goes into the set's networks: those of a zone share one
+        action (the networks are merged ranges, looked up in one bisection), the first trigger's.
+        A trigger with another action, or a passthru (nothing un-blocks an answer by its address
+        yet), is counted as unsupported."""
+        code = CODES.get(r.rpz, NONE)
+        action = [code, [[t, d.hex()] for t, d in r.data]]
+        if self.ip is None and code != NONE:
+            self.ip = action
+        if code == NONE or action != self.ip:
+            counts.note_unsupported(r.line)
+            return False
+        return True
 
     def add(self, r: Rule) -> None:
         raw = r.name.encode()
@@ -78,6 +94,8 @@ class RpzTable:
         """The set's keys and flags with the shielding empty nodes added (`seen` marks their
         label counts), and the side table of the actions."""
         flags = bytes(flags).translate(_FLAGS)
+        if not keys:
+            return keys, flags, self._table(keys, counts)
         empty = self._empty_nodes(keys, flags, seen)
         if empty:
             keys, merged = sort_entries(chain(zip(keys, flags, strict=True), ((k, 0) for k in empty)))
@@ -122,5 +140,8 @@ class RpzTable:
         self.keys, self.codes = array("Q"), array("B")
         default = max(range(256), key=codes.count) if codes else 0
         differ = [i for i, c in enumerate(codes) if c != default]
-        return {"default": default, "keys": [keys[i] for i in differ], "codes": [codes[i] for i in differ],
-                "local": {str(k): v for k, v in self.local.items()}}
+        table = {"default": default, "keys": [keys[i] for i in differ], "codes": [codes[i] for i in differ],
+                 "local": {str(k): v for k, v in self.local.items()}}
+        if self.ip is not None:
+            table["ip"] = self.ip
+        return table

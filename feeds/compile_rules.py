@@ -373,7 +373,8 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
         nonlocal hashed, plain, conditional
         for r in parse_file(src, fmt, counts, **opts):
             if r.network:
-                _add_network(nets, r, allow, counts)
+                if allow or not r.rpz or rpz.add_ip(r, counts):  # a policy zone's: one action (compile_rpz.py)
+                    _add_network(nets, r, allow, counts)
                 continue
             if r.rpz and not allow:
                 rpz.add(r)

@@ -37,7 +37,7 @@ from dnsfilter.core.policy.matcher import Keys, Matcher, MatcherError
 from dnsfilter.core.policy.rulesets import RuleSet
 from feeds.compile_rules import load_feed
 from feeds.formats import parse_file
-from feeds.rpz_zone import PASSTHRU, PROBE, Action, Soa, ZoneWriter, empty_stale, owners
+from feeds.rpz_zone import PASSTHRU, PROBE, Action, Soa, ZoneWriter, empty_stale, ip_owner, owners
 from feeds.rules import Rule, RuleCounts
 from feeds.sync import good_source, read_status, set_path
 
@@ -242,8 +242,14 @@ class _Exporter:
         allowlist = f.kind == "allow"
         seen: set[tuple[str, str]] = set()  # (owner, rdata) of local data, which may repeat an owner
         done = bytearray((len(fs) >> 2) + 1)  # 2 bits per key: self and below owners written
+        networks: set[str] = set()
         for r in self.rules(f):
             action = self.action(r, allowlist)
+            if r.network:  # a response-IP rule (a registry's IP entries, a zone's rpz-ip): an IP trigger
+                if action is not PASSTHRU and r.name not in networks and (not r.rpz or _ip_kept(fs, action)):
+                    networks.add(r.name)
+                    yield ip_owner(r.name), action
+                continue
             for owner in owners(r.name, r.scope):
                 below = owner.startswith("*.")
                 probe = f"{PROBE}.{r.name}" if below else r.name
@@ -288,6 +294,12 @@ class _Exporter:
 
 
 _WILDCARD = B_SUB | B_BELOW | A_SUB | A_BELOW  # a `*.name` trigger (block or passthru)
+
+
+def _ip_kept(fs: FeedSet, action: Action) -> bool:
+    """Whether an rpz-ip trigger is one the compiled set enforces (its zone's first IP action)."""
+    ip = fs.rpz.ip if fs.rpz is not None else None
+    return ip is not None and ip.kind == action.kind and ip.records == action.data
 
 
 def _blocks(fs: FeedSet, keys: Keys, depth: int) -> bool:

@@ -90,6 +90,27 @@ def wire_text(name: bytes) -> str:
     return ".".join(labels) + "."
 
 
+def ip_owner(network: str) -> str:
+    """The rpz-ip trigger owner of a network (192.0.2.0/24 -> 24.0.2.0.192.rpz-ip, 2001:db8::/32
+    -> 32.zz.db8.2001.rpz-ip: IPv6 groups reversed, the longest run of zero groups as zz)."""
+    net = ipaddress.ip_network(network, strict=False)
+    if net.version == 4:
+        return f"{net.prefixlen}.{'.'.join(reversed(str(net.network_address).split('.')))}.rpz-ip"
+    groups = net.network_address.exploded.split(":")
+    best, at, run = 0, -1, 0
+    for i, g in enumerate(groups + ["x"]):
+        if g == "0000":
+            run += 1
+            continue
+        if run > best:
+            best, at = run, i - run
+        run = 0
+    labels = [format(int(g, 16), "x") for g in groups]
+    if best > 1:
+        labels = labels[:at] + ["zz"] + labels[at + best:]
+    return f"{net.prefixlen}.{'.'.join(reversed(labels))}.rpz-ip"
+
+
 def owners(name: str, scope: str) -> tuple[str, ...]:
     """The trigger owner names for a rule's scope: the name, `*.name`, or both."""
     return {"subtree": (name, "*." + name), "exact": (name,), "below": ("*." + name,)}[scope]

@@ -16,8 +16,9 @@ when it is absolute) is removed from absolute names, as a resolver strips the zo
 the trigger. A line that starts with blanks reuses the previous owner. $TTL, SOA (also over
 several lines in parentheses) and NS records are skipped.
 
-IP triggers (`24.0.2.0.192.rpz-ip`) are parsed into networks by `ip_trigger` and counted as
-unsupported until response-IP rules are compiled (docs/rpz.md). rpz-nsdname and rpz-nsip
+IP triggers (`24.0.2.0.192.rpz-ip`) become response-IP rules (`Rule.network`, the network as
+its name): a forwarded answer with an A/AAAA address in the network gets the trigger's action
+(docs/rpz.md). rpz-nsdname and rpz-nsip
 triggers ask about the name servers of the answer, which a forwarder never sees: counted in
 `RuleCounts.rpz_ns` (and as unsupported). rpz-client-ip triggers, wildcard CNAME targets
 (`CNAME *.example.`) and local data of other types are counted as unsupported.
@@ -152,7 +153,13 @@ def parse(lines: Iterable[str], counts: RuleCounts, **_options: object) -> Itera
 def _rule(owner: str, rtype: str, rdata: list[str], text: str, origin: str, apex: str, lineno: int,
           counts: RuleCounts) -> Rule | None:
     trigger = _trigger(_absolute(owner, origin), apex)
-    if trigger.endswith(_OTHER_TRIGGERS) or trigger.startswith("rpz-"):
+    network = None
+    if trigger.endswith(".rpz-ip"):
+        network = ip_trigger(trigger[: -len(".rpz-ip")])
+        if network is None:
+            counts.note_invalid(lineno)
+            return None
+    elif trigger.endswith(_OTHER_TRIGGERS) or trigger.startswith("rpz-"):
         if trigger.endswith(_NS_TRIGGERS):
             counts.rpz_ns += 1
         counts.note_unsupported(lineno)
@@ -168,6 +175,8 @@ def _rule(owner: str, rtype: str, rdata: list[str], text: str, origin: str, apex
     if not action:
         counts.note_unsupported(lineno)
         return None
+    if network is not None:  # a response-IP rule: an answer with an address in it gets the action
+        return Rule(network, action, line=lineno, network=True, rpz=rpz, data=data)
     scope = "exact"
     if trigger.startswith("*."):
         scope, trigger = "below", trigger[2:]

@@ -219,9 +219,11 @@ def outcome(r: dns.message.Message | None, server: str = "") -> str:
     return ", ".join(data)
 
 
-# What Knot Resolver 5.6 does otherwise (docs/rpz.md): rpz-drop answers SERVFAIL (EDE 18), and a
-# CNAME to another name (a walled garden) is ignored ("not supported yet" in its log).
-KRESD_DIFFERS = {"drop.rpz-actions.example": "servfail", "garden.rpz-actions.example": "pass"}
+# What Knot Resolver 5.6 does otherwise (docs/rpz.md): rpz-drop answers SERVFAIL (EDE 18), a
+# CNAME to another name (a walled garden) is ignored ("not supported yet" in its log), and it has
+# no IP triggers (rpz-ip).
+KRESD_DIFFERS = {"drop.rpz-actions.example": "servfail", "garden.rpz-actions.example": "pass",
+                 "ipsink.rpz-actions.example": "pass"}
 # A name below an owner that has no wildcard (`pass.nx` under `*.nx`): BIND, Unbound and dnsfilter
 # read the zone as a DNS zone (the owner shields it: no trigger), PowerDNS Recursor and Knot
 # Resolver apply the wildcard above (docs/rpz.md, "Nodes").
@@ -235,7 +237,8 @@ def questions(w: World) -> list[tuple[str, str]]:
         for n in names:
             out += [(n, "A"), (f"www.{n}", "A")]
     out += [(f"{x}.rpz-actions.example", "A") for x in ("nx", "sub.nx", "pass.nx", "x.pass.nx", "nodata", "tcp",
-                                                         "local", "garden", "mixed", "a.mixed", "unlisted")]
+                                                         "local", "garden", "mixed", "a.mixed", "unlisted",
+                                                         "ipsink")]
     out += [("local.rpz-actions.example", t) for t in ("AAAA", "TXT", "MX")]
     out += [("denied.rpz-test.example", "A"), ("x.denied.rpz-test.example", "AAAA"), ("www.example.com", "A")]
     cfg = w.config.read_text()

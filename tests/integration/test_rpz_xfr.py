@@ -262,7 +262,8 @@ def test_actions_as_unbound_answers_the_same_zone(world: World) -> None:
     path.write_text("$TTL 60\n@ SOA localhost. root.localhost. 1 3600 600 86400 60\n@ NS localhost.\n" + zone_text)
     rpz = f'server:\n    module-config: "respip iterator"\nrpz:\n    name: {ZONE}\n    zonefile: {path}\n'
     names = [(f"{x}.rpz-actions.example", "A") for x in ("nx", "sub.nx", "pass.nx", "x.pass.nx", "nodata",
-                                                         "tcp", "local", "garden", "mixed", "a.mixed", "unlisted")]
+                                                         "tcp", "local", "garden", "mixed", "a.mixed", "unlisted",
+                                                         "ipsink")]
     names += [("local.rpz-actions.example", t) for t in ("AAAA", "TXT", "MX")]
     names += [(f"{x}.c.rpz-nodes.example", "A") for x in ("x", "x.b", "a.b", "x.a.b", "d", "x.d", "x.e", "f", "x.f",
                                                          "y.x")]

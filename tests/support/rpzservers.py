@@ -37,6 +37,7 @@ EXAMPLES = REPO / "deploy" / "rpz"
 KEY_NAME = "dnsfilter-rpz"
 SECRET = base64.b64encode(b"dnsfilter rpz test secret 32 by!").decode()
 BACKEND_A, BACKEND_AAAA = "192.0.2.1", "2001:db8::1"
+IP_SINK = "198.51.100.77"
 
 
 def need(*programs: str) -> None:
@@ -134,7 +135,7 @@ class Server:
 
 
 class Backend(Server):
-    """The "internet": a root zone whose wildcard answers every name."""
+    """The "internet": a root zone whose wildcards answer every name (but one)."""
 
     name = "backend"
 
@@ -142,7 +143,10 @@ class Backend(Server):
         (self.dir / "db").mkdir(exist_ok=True)
         (self.dir / "root.zone").write_text(
             "$ORIGIN .\n$TTL 60\n@ SOA ns.backend. host.backend. 1 3600 600 86400 60\n@ NS ns.backend.\n"
-            f"* A {BACKEND_A}\n* AAAA {BACKEND_AAAA}\n* TXT \"backend\"\n")
+            + "".join(f"{w} A {BACKEND_A}\n{w} AAAA {BACKEND_AAAA}\n{w} TXT \"backend\"\n"
+                      for w in ("*", "*.example", "*.rpz-actions.example"))
+            # the one name with another address: what the IP trigger of tests/data/rpz/actions.rpz lists
+            + f"ipsink.rpz-actions.example A {IP_SINK}\n")
         (self.dir / "knot.conf").write_text(
             f"server:\n    rundir: {self.dir}\n    listen: 127.0.0.1@{self.port}\n"
             f"database:\n    storage: {self.dir}/db\nlog:\n  - target: stderr\n    any: warning\n"

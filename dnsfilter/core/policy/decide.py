@@ -176,8 +176,10 @@ class Policy:
             for name, nets in feeds:
                 if nets.has(addr):
                     r = self._feed_decision(name)
+                    s = self.matcher.sets.get(name)
+                    act = s.rpz.ip if s is not None and s.rpz is not None else None  # a policy zone's rpz-ip
                     return Decision(True, Reason(r.reason.text, r.reason.category, name, address_text(addr),
-                                                 kind=r.reason.kind), r.ede)
+                                                 kind=r.reason.kind), r.ede, action=act)
         return None
 
     def is_item(self, item: str, qname: bytes, qtype: int = 0, client: str | None = None) -> bool:

@@ -25,11 +25,13 @@ _FIXED = {code: PolicyAction(kind) for kind, code in CODES.items() if code != LO
 
 
 class RpzActions:
-    __slots__ = ("codes", "default", "keys", "local")
+    __slots__ = ("codes", "default", "ip", "keys", "local")
 
     def __init__(self, default: int, keys: Any, codes: bytes,
-                 local: dict[int, tuple[PolicyAction | None, PolicyAction | None]]) -> None:
+                 local: dict[int, tuple[PolicyAction | None, PolicyAction | None]],
+                 ip: PolicyAction | None = None) -> None:
         self.default, self.keys, self.codes, self.local = default, keys, codes, local
+        self.ip = ip  # the action of the zone's rpz-ip triggers (the set's networks)
 
     def of(self, key: int, below: bool) -> PolicyAction | None:
         """The action of the trigger `key` names (its own name, or `below` it); None when
@@ -58,4 +60,8 @@ class RpzActions:
             return PolicyAction("local", tuple((int(t), bytes.fromhex(data)) for t, data in records))
 
         local = {int(k): (action(v.get("self")), action(v.get("below"))) for k, v in d.get("local", {}).items()}
-        return cls(int(d.get("default", 0)), keys, codes, local)
+        ip = None
+        if d.get("ip"):
+            code, records = d["ip"]
+            ip = action(records) if code == LOCAL else _FIXED.get(int(code))
+        return cls(int(d.get("default", 0)), keys, codes, local, ip)

@@ -29,6 +29,8 @@ local.test TXT "walled garden"
 garden.test CNAME portal.isp.example.
 mixed.test CNAME .
 *.mixed.test CNAME *.
+32.77.100.51.198.rpz-ip CNAME .
+24.0.0.10.rpz-ip CNAME *.
 """
 
 
@@ -128,3 +130,17 @@ def test_a_cname_chain_into_a_dropped_name_is_dropped(eng: Engine) -> None:
                                         "drop.test. 60 IN A 192.0.2.1"), 0.0)
     assert sends(out) == []
     assert ask(eng, q("www.example.com"), ip=CLIENT) == []  # from the cache: dropped too
+
+
+def test_an_answer_with_a_listed_address_gets_the_ip_triggers_action(eng: Engine) -> None:
+    """rpz-ip: the zone's IP triggers are the set's response-IP rules, with the zone's action."""
+    [fwd] = forwards(ask(eng, q("www.example.com")))
+    r = reply_of(eng.on_upstream(fwd, upstream(fwd, "www.example.com. 60 IN A 198.51.100.77"), 0.0))
+    assert r.header.rcode == 3 and not r.rr and ede(r)[0] == 15
+    [fwd] = forwards(ask(eng, q("other.example.com")))
+    r = reply_of(eng.on_upstream(fwd, upstream(fwd, "other.example.com. 60 IN A 198.51.100.78"), 0.0))
+    assert [str(x.rdata) for x in r.rr] == ["198.51.100.78"]
+    # 10.0.0.0/24 CNAME *. is a second action for the zone's IP triggers: not enforced (counted)
+    [fwd] = forwards(ask(eng, q("lan.example.com")))
+    r = reply_of(eng.on_upstream(fwd, upstream(fwd, "lan.example.com. 60 IN A 10.0.0.5"), 0.0))
+    assert [str(x.rdata) for x in r.rr] == ["10.0.0.5"]

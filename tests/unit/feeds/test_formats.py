@@ -250,15 +250,17 @@ def test_rpz_records() -> None:
         ("ok.bad.example", "allow", "exact", "passthru"), ("drop.example", "block", "exact", "drop"),
         ("nodata.example", "block", "exact", "nodata"), ("sink.example", "block", "exact", "local"),
         ("abs.example", "block", "exact", "nxdomain"), ("walled.example", "block", "exact", "local"),
+        ("192.0.2.1/32", "block", "subtree", "nxdomain"),  # the IP trigger: a response-IP rule
         ("txt.example", "block", "exact", "local"), ("x.sub", "block", "exact", "nxdomain"),
     ]
+    assert [r.network for r in got].count(True) == 1
     local = {r.name: r.data for r in got if r.rpz == "local"}
     assert local == {"sink.example": ((1, bytes(4)),),
                      "walled.example": ((5, b"\x06garden\x07example\x00"),),
                      "txt.example": ((16, b"\x05hello"),)}
     # skipped: $TTL, the SOA over three lines, NS, two $ORIGIN; `@ CNAME .` names the apex: invalid;
-    # the rpz-ip and rpz-nsdname triggers are unsupported, the latter also counted on its own
-    assert (c.skipped, c.skipped_unsupported, c.invalid, c.rpz_ns) == (7, 2, 1, 1)
+    # the rpz-nsdname trigger is unsupported and counted on its own
+    assert (c.skipped, c.skipped_unsupported, c.invalid, c.rpz_ns) == (7, 1, 1, 1)
     assert not blocked(got, "ok.bad.example") and blocked(got, "a.bad.example") and blocked(got, "bad.example")
     assert not blocked(got, "sub.nodata.example")
 

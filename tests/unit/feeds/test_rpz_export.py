@@ -148,7 +148,7 @@ def test_rpz_sources_keep_their_actions(tmp_path: Path) -> None:
     for line in ("nodata.rpz-actions.example CNAME *.", "drop.rpz-actions.example CNAME rpz-drop.",
                  "tcp.rpz-actions.example CNAME rpz-tcp-only.", "local.rpz-actions.example TXT \"walled garden\"",
                  "garden.rpz-actions.example CNAME portal.isp.example.", "*.mixed.rpz-actions.example CNAME *.",
-                 "pass.nx.rpz-actions.example CNAME rpz-passthru."):
+                 "pass.nx.rpz-actions.example CNAME rpz-passthru.", "32.77.100.51.198.rpz-ip CNAME ."):
         assert line in got, line
 
 

@@ -35,12 +35,15 @@ Bücher.test CNAME .
 8.zz.ns.test.rpz-nsdname CNAME .
 32.1.2.0.192.rpz-nsip CNAME .
 32.1.2.0.192.rpz-client-ip CNAME .
+24.0.2.0.192.rpz-ip CNAME *.
+48.zz.db8.2001.rpz-ip A 192.0.2.80
+33.0.2.0.192.rpz-ip CNAME .
 """
 
 
 def test_every_action_kept() -> None:
     got, c = rules(ZONE)
-    assert [(r.name, r.scope, r.action, r.rpz) for r in got] == [
+    assert [(r.name, r.scope, r.action, r.rpz) for r in got if not r.network] == [
         ("nx.test", "exact", "block", "nxdomain"), ("nx.test", "below", "block", "nxdomain"),
         ("nodata.test", "exact", "block", "nodata"), ("drop.test", "exact", "block", "drop"),
         ("tcp.test", "exact", "block", "tcp-only"), ("pass.nx.test", "exact", "allow", "passthru"),
@@ -48,7 +51,7 @@ def test_every_action_kept() -> None:
         ("local.test", "exact", "block", "local"), ("garden.test", "below", "block", "local"),
         ("relative.test", "exact", "block", "local"), ("xn--bcher-kva.test", "exact", "block", "nxdomain"),
     ]
-    data = [r.data for r in got if r.rpz == "local"]
+    data = [r.data for r in got if r.rpz == "local" and not r.network]
     assert data == [
         ((1, bytes([192, 0, 2, 7])),),
         ((28, bytes.fromhex("20010db8000000000000000000000007")),),
@@ -57,8 +60,11 @@ def test_every_action_kept() -> None:
         ((5, wire_name("portal.policy.example")),),  # a relative name is below $ORIGIN, as in any zone
     ]
     # wild.test's wildcard target, mx.test's MX, and the three other trigger kinds are unsupported;
-    # the two name-server triggers are also counted on their own
-    assert (c.skipped_unsupported, c.rpz_ns, c.invalid) == (5, 2, 0)
+    # the two name-server triggers are also counted on their own; /33 is no IPv4 network
+    assert (c.skipped_unsupported, c.rpz_ns, c.invalid) == (5, 2, 1)
+    nets = [(r.name, r.network, r.rpz, r.data) for r in got if r.network]
+    assert nets == [("192.0.2.0/24", True, "nodata", ()),
+                    ("2001:db8::/48", True, "local", ((1, bytes([192, 0, 2, 80])),))]
 
 
 def test_common_lines_take_the_fast_path_with_the_same_result() -> None:
