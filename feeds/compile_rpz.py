@@ -16,6 +16,7 @@ trigger or its wildcard, or nothing.
 
 from __future__ import annotations
 
+import zlib
 from array import array
 from bisect import bisect_left
 from itertools import chain
@@ -29,6 +30,7 @@ from dnsfilter.core.policy.feedset import (
     B_EXACT,
     B_SUB,
     BLOCK_PARENT,
+    P30,
     name_key,
     sort_entries,
     wire_of,
@@ -75,20 +77,25 @@ class RpzTable:
         raw = r.name.encode()
         wire = wire_of(raw)
         key = name_key(wire)
-        code = CODES.get(r.rpz, NONE)  # passthru: no code, the allow flag says it
-        below = r.scope == "below"
+        code = CODES.get(r.rpz, NONE)
+        self.add_key(key, wire, raw.count(b".") + 1, r.scope == "below", code)
+        if code == LOCAL:
+            part = self.local.setdefault(key, {}).setdefault("below" if r.scope == "below" else "self", [])
+            part.extend(x for x in ([t, data.hex()] for t, data in r.data) if x not in part)
+
+    def add_key(self, key: int, wire: bytes, labels: int, below: bool, code: int) -> None:
+        """A trigger: its key, action code (passthru: none, the allow flag says it), and the keys
+        of its name's ancestors when it has three labels or more."""
         self.keys.append(key)
         self.codes.append(code << 4 if below else code)
-        if code == LOCAL:
-            part = self.local.setdefault(key, {}).setdefault("below" if below else "self", [])
-            part.extend(x for x in ([t, data.hex()] for t, data in r.data) if x not in part)
-        labels = raw.split(b".")
-        if len(labels) > 2:
-            pos = 0
-            for x in labels[:-1]:
-                pos += len(x) + 1
-                self.chains.append(name_key(wire[pos:]))
-            self.chains.append(0)
+        if labels > 2:
+            chains, crc, from_bytes = self.chains, zlib.crc32, int.from_bytes
+            pos = wire[0] + 1
+            while wire[pos]:
+                up = wire[pos:]
+                chains.append(crc(up) << 32 | from_bytes(up) % P30)  # name_key, inlined
+                pos += wire[pos] + 1
+            chains.append(0)
 
     def finish(self, keys: Any, flags: Any, counts: RuleCounts, seen: bytearray) -> tuple[Any, bytes, dict[str, Any]]:
         """The set's keys and flags with the shielding empty nodes added (`seen` marks their

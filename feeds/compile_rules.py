@@ -53,8 +53,10 @@ from dnsfilter.core.policy.feedset import (
 )
 from dnsfilter.core.policy.netset import image as netset_image
 from dnsfilter.core.policy.netset import network_range
+from dnsfilter.core.policy.rpzactions import CODES
 from feeds.compile_rpz import RpzTable
 from feeds.formats import parse_file, resolve_format
+from feeds.formats import rpz as rpz_format
 from feeds.parsers import ParseResult, stream_names
 from feeds.rules import Rule, RuleCounts
 
@@ -369,9 +371,28 @@ def _compile_rules(src: StrPath, fmt: str, opts: dict[str, Any], allow: bool) ->
 
     rpz = RpzTable()  # a policy zone's actions and nodes (feeds/compile_rpz.py)
 
+    def rules() -> Iterator[Any]:
+        if fmt == "rpz":
+            with _open_text(src) as f:
+                yield from rpz_format.parse_fast(f, counts)
+        else:
+            yield from parse_file(src, fmt, counts, **opts)
+
     def entries() -> Iterator[tuple[int, int]]:
         nonlocal hashed, plain, conditional
-        for r in parse_file(src, fmt, counts, **opts):
+        crc, from_bytes, length, scope_bits = zlib.crc32, int.from_bytes, LENGTH, SCOPE_BITS
+        for r in rules():
+            if type(r) is tuple:  # a policy zone's common line, `name CNAME .` (formats/rpz.py, parse_fast)
+                name, scope, action, kind = r
+                labels = name.encode().split(b".")
+                wire = b"".join([length[len(x)] + x for x in labels]) + b"\x00"
+                key = crc(wire) << 32 | from_bytes(wire) % P30  # name_key, inlined
+                if not allow:
+                    rpz.add_key(key, wire, len(labels), scope == "below", CODES.get(kind, 0))
+                seen[len(labels) - 1] = 1
+                plain = False
+                yield key, scope_bits[("allow" if allow else action, scope)]
+                continue
             if r.network:
                 if allow or not r.rpz or rpz.add_ip(r, counts):  # a policy zone's: one action (compile_rpz.py)
                     _add_network(nets, r, allow, counts)

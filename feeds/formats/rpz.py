@@ -27,6 +27,7 @@ triggers ask about the name servers of the answer, which a forwarder never sees:
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Iterator
 
 from feeds.parsers import _FAST_NAME, MAX_NAME, normalise_name
@@ -41,6 +42,11 @@ ACTIONS = {".": ("block", "nxdomain"), "*.": ("block", "nodata"), "rpz-drop.": (
            "rpz-tcp-only.": ("block", "tcp-only"), "rpz-passthru.": ("allow", "passthru")}
 T_A, T_CNAME, T_TXT, T_AAAA = 1, 5, 16, 28
 LOCAL_TYPES = {"A": T_A, "AAAA": T_AAAA, "TXT": T_TXT, "CNAME": T_CNAME}
+
+
+# `name [TTL] [IN] CNAME action`: a plain lower-case name (see parsers._FAST_NAME) and an action
+_FAST_LINE = re.compile(r"(\*\.)?((?:[a-z0-9_-]{1,63}\.)+[a-z0-9_-]*[a-z_-][a-z0-9_-]*)(?:[ \t]+\d+)?(?:[ \t]+IN)?"
+                        r"[ \t]+CNAME[ \t]+(\.|\*\.|rpz-drop\.|rpz-tcp-only\.|rpz-passthru\.)[ \t]*(?:;[^\n]*)?\r?\n?")
 
 
 def _ttl_like(token: str) -> bool:
@@ -90,12 +96,36 @@ def _after(text: str, n: int) -> str:
 
 
 def parse(lines: Iterable[str], counts: RuleCounts, **_options: object) -> Iterator[Rule]:
+    """The rules of a policy zone."""
+    for r in _parse(lines, counts, False):
+        assert type(r) is Rule
+        yield r
+
+
+def parse_fast(lines: Iterable[str], counts: RuleCounts) -> Iterator[Rule | tuple[str, str, str, str]]:
+    """As `parse`, but the common lines (`name CNAME .` and the like) come as (name, scope,
+    action, rpz) tuples: no Rule made, the compiler's fast path for million-line zones."""
+    return _parse(lines, counts, True)
+
+
+def _parse(lines: Iterable[str], counts: RuleCounts, fast: bool) -> Iterator[Rule | tuple[str, str, str, str]]:
     origin = apex = below_apex = ""  # below_apex: what $ORIGIN adds to a trigger (".sub" for sub.APEX)
     owner = ""
     in_parens = False
     fast_name = _FAST_NAME.fullmatch
+    fast_line = _FAST_LINE.fullmatch
     for lineno, raw in enumerate(lines, 1):
         counts.lines += 1
+        m = fast_line(raw) if fast and (origin == apex or below_apex) else None
+        if m is not None and "rpz-" not in m[2]:  # the commonest line, read by one regex
+            name = m[2] + below_apex if below_apex else m[2]
+            if len(name) <= MAX_NAME:
+                owner = (m[1] or "") + m[2]  # a following line that starts with blanks reuses it
+                action, rpz = ACTIONS[m[3]]
+                counts.rules += 1
+                counts.exceptions += action == "allow"
+                yield name, "below" if m[1] else "exact", action, rpz
+                continue
         if in_parens:
             in_parens = ")" not in raw.split(";", 1)[0]
             counts.skipped += 1
@@ -115,7 +145,7 @@ def parse(lines: Iterable[str], counts: RuleCounts, **_options: object) -> Itera
                     action, rpz = ACTIONS[tokens[-1]]
                     counts.rules += 1
                     counts.exceptions += action == "allow"
-                    yield Rule(name, action, scope, line=lineno, rpz=rpz)
+                    yield (name, scope, action, rpz) if fast else Rule(name, action, scope, line=lineno, rpz=rpz)
                     continue
         first = tokens[0].upper()
         if first == "$ORIGIN" and len(tokens) >= 2:
