@@ -24,6 +24,7 @@ from types import TracebackType
 
 import dns.exception
 import dns.message
+import dns.name
 import dns.query
 import dns.rcode
 import dns.tsigkeyring
@@ -178,6 +179,10 @@ class KnotPrimary(Server):
             "address: 192.0.2.63": "address: 127.0.0.1",
             "/var/lib/knot/rpz": str(self.storage),
         })
+        if "dnsfilter" in self.notify:  # a dnsfilter following the zones by xfr:// (the benchmark)
+            text = text.replace("remote:\n", f"remote:\n  - id: dnsfilter\n    address: 127.0.0.1@{self.notify['dnsfilter']}"
+                                              f"\n    key: {KEY_NAME}\n", 1)
+            text = text.replace("notify: [ bind-resolver,", "notify: [ dnsfilter, bind-resolver,", 1)
         head, _, _zones = text.partition("\nzone:\n")  # the zones are the export's (the same in the tests)
         text = head + "\nzone:\n" + "".join(f"  - domain: {z}\n" for z in self.zones)
         text = text.replace("server:\n", f"server:\n    rundir: {self.dir}\n", 1)
@@ -389,7 +394,7 @@ class BindPrimary(Server):
     def update(self, add: list[tuple[str, str, str]] = (), delete: list[tuple[str, str, str]] = ()) -> int:  # type: ignore[assignment]
         """Change the zone by a signed dynamic update; the new serial."""
         kr = dns.tsigkeyring.from_text({self.key: ("hmac-sha256", self.secret)})
-        u = dns.update.UpdateMessage(self.zone, keyring=kr, keyname=self.key)
+        u = dns.update.UpdateMessage(self.zone, keyring=kr, keyname=dns.name.from_text(self.key))
         for name, rtype, data in delete:
             u.delete(name, rtype, data)
         for name, rtype, data in add:
