@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "ctl":
             return _ctl(args)
         if args.cmd == "rpz":
-            return _rpz(args)
+            from dnsfilter.cli_rpz import rpz
+
+            return rpz(args, _load(args.config), _fail)
         if args.cmd == "firewall":
             return _firewall(args)
         if args.cmd == "logs":
@@ -322,64 +324,6 @@ def _feeds(args: argparse.Namespace) -> int:
         print(f"{s.name:20} {s.category:9} {s.entries:9} entries  {s.invalid:6} invalid  "
               f"synced {when}  last try {_when(s.last_attempt)}{xfr}{err}")
     return 0
-
-
-def _rpz(args: argparse.Namespace) -> int:
-    from feeds.rpz_export import export
-
-    cfg = _load(args.config)
-    logging.basicConfig(level="WARNING", format="dnsfilter: %(levelname)s: %(message)s")
-    if args.sub == "export":
-        out = Path(args.out)
-    elif not cfg.rpz.out_dir:
-        _fail("[rpz] out_dir is not set: where should `rpz publish` write the zones?")
-    else:
-        out = cfg.base_dir() / cfg.rpz.out_dir
-    try:
-        result = export(cfg, out)
-    except OSError as e:
-        _fail(f"cannot write the zones into {out}: {e.strerror or e}", 1)
-    changed = any(z.changed for z in result.zones) or bool(result.emptied)
-    reload = None
-    if args.sub == "publish" and changed and result.zones and cfg.rpz.reload_command:
-        reload = _run_reload(cfg.rpz.reload_command)
-    if args.json:
-        print(json.dumps({"zones": [dict(vars(z), file=str(out / f"{z.zone}.zone")) for z in result.zones],
-                          "refused": result.refused, "notes": result.notes, "emptied": result.emptied,
-                          **({"reload": reload} if reload is not None else {})}, indent=1))
-    else:
-        for z in result.zones:
-            ede = f"  ede {z.ede}" if z.ede else ""
-            print(f"{z.zone}  serial {z.serial}  {z.records} records  {'written' if z.changed else 'unchanged'}{ede}")
-        for line in result.emptied:
-            print(f"{line}  emptied: no longer exported")
-        for line in result.refused:
-            print(f"dnsfilter: refused: {line}", file=sys.stderr)
-        for line in result.notes:
-            print(f"dnsfilter: note: {line}", file=sys.stderr)
-        if reload is not None:
-            print(f"reload: {reload['command']}: {'ok' if reload['ok'] else reload['error']}")
-        elif args.sub == "publish" and result.zones:
-            print("reload: not needed (no zone changed)" if not changed else
-                  "reload: no [rpz] reload_command set: reload the server yourself")
-    if not result.zones:
-        _fail("nothing could be exported" + (f" ({len(result.refused)} list(s) refused)" if result.refused else ""))
-    return 0 if reload is None or reload["ok"] else 1
-
-
-def _run_reload(command: str) -> dict[str, object]:
-    """Run `[rpz] reload_command` (no shell); what happened, for the output."""
-    import shlex
-    import subprocess
-
-    argv = shlex.split(command)
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return {"command": command, "ok": False, "error": f"cannot run it: {e}"}
-    tail = " ".join((p.stderr or p.stdout).split())[-300:]
-    return {"command": command, "ok": p.returncode == 0,
-            "error": "" if p.returncode == 0 else f"exit {p.returncode}" + (f": {tail}" if tail else "")}
 
 
 def _when(ts: float) -> str:
