@@ -259,7 +259,8 @@ def _check(args: argparse.Namespace) -> int:
         out.update(decision=d.verdict, profile=client.profile, reason=d.reason.text, kind=d.reason.kind)
         if d.blocked:
             out.update(category=d.reason.category, feed=d.reason.feed, rule=d.reason.rule,
-                       service=d.reason.service, ede=int(d.ede) if d.ede else None)
+                       service=d.reason.service, ede=int(d.ede) if d.ede else None,
+                       action=d.action.kind if d.action is not None else cfg.dns.block_mode.kind)
         if d.rewrite is not None:
             out.update(target=wire.wire_to_text(d.rewrite))
         if d.count:

@@ -178,3 +178,15 @@ def test_profile_zones_hold_what_each_profile_decides(tmp_path: Path) -> None:
     assert "ads.example CNAME ." in adults and "help.ads.example CNAME rpz-passthru." in adults
     assert not any(x.startswith("adult.") for x in adults)
     assert "adult.example CNAME ." in kids and "game.example CNAME ." in kids
+
+
+def test_check_names_the_action_of_a_policy_zone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    src = Path(__file__).parents[2] / "data" / "rpz" / "actions.rpz"
+    cfg = setup(tmp_path, feed("p", str(src), "rpz", "malware") + feed("l", "l.txt", "domains", "ads")
+                if (tmp_path / "l.txt").write_text("x.example\n") else "")
+    for name, action in (("nodata.rpz-actions.example", "nodata"), ("drop.rpz-actions.example", "drop"),
+                         ("x.example", "null")):
+        assert cli.main(["check", "-c", cfg.path, name, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["action"] == action, name
