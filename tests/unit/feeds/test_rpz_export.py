@@ -190,3 +190,24 @@ def test_check_names_the_action_of_a_policy_zone(tmp_path: Path, capsys: pytest.
                          ("x.example", "null")):
         assert cli.main(["check", "-c", cfg.path, name, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["action"] == action, name
+
+
+def test_publish_runs_the_reload_command_after_a_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "l.txt").write_text("x.example\n")
+    marker = tmp_path / "reloaded"
+    setup(tmp_path, feed("l", "l.txt", "domains", "ads"),
+          f'[rpz]\nout_dir = "zones"\nreload_command = "touch {marker}"\n')
+    args = ["rpz", "publish", "-c", str(tmp_path / "config.toml")]
+    assert cli.main(args) == 0 and marker.exists()
+    assert (tmp_path / "zones" / "ads.rpz.dnsfilter.zone").exists() and "reload: touch" in capsys.readouterr().out
+    marker.unlink()
+    assert cli.main(args) == 0 and not marker.exists()  # nothing changed: no reload
+    assert "reload: not needed" in capsys.readouterr().out
+    (tmp_path / "l.txt").write_text("x.example\ny.example\n")
+    cfg = setup(tmp_path, feed("l", "l.txt", "domains", "ads"), '[rpz]\nout_dir = "zones"\nreload_command = "false"\n')
+    assert cli.main(["rpz", "publish", "-c", cfg.path]) == 1  # the reload failed: said, exit 1
+    assert "reload: false: exit 1" in capsys.readouterr().out
+    (tmp_path / "config.toml").write_text('[storage]\ndata_dir = "var"\n' + feed("l", "l.txt", "domains", "ads"))
+    with pytest.raises(SystemExit) as e:
+        cli.main(args)
+    assert e.value.code == 2 and "out_dir is not set" in capsys.readouterr().err
