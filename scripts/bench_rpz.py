@@ -146,6 +146,7 @@ def bench(tmp: Path, n: int) -> list[tuple[str, str, str]]:
                      f"{n:,} names from a compiled domains list to a {size / 1e6:.0f} MB zone file"))
         _empty_zones(knot.storage, zones)
         knot.notify["dnsfilter"] = daemon_port  # Knot notifies dnsfilter too (its xfr:// feed), signed
+        knot.start_timeout = 900.0  # it reads the whole zone before it answers
         with knot:
             # AXFR into dnsfilter: a feed following the zone, synced from the command line
             follower = tmp / "follower"

@@ -81,6 +81,7 @@ class Server:
     """A server process in its own temporary folder, stopped on exit."""
 
     name = "server"
+    start_timeout = 20.0  # `with server:` waits this long for it to answer
 
     def __init__(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix=f"rpz-{self.name}-")
@@ -124,7 +125,7 @@ class Server:
 
     def __enter__(self) -> Server:
         try:
-            return self.start()
+            return self.start(self.start_timeout)
         except BaseException:
             self.stop()
             self._tmp.cleanup()
