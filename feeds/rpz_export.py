@@ -238,8 +238,12 @@ class _Exporter:
         """(owner, action) of every trigger list `f` contributes to its zone, after the lists
         `before` it in the same zone."""
         fs = self.sets[f.name]
-        native = fs_format(self.cfg, f) == "rpz"  # already RPZ: its own precedence, kept as written
+        fmt = fs_format(self.cfg, f)
+        native = fmt == "rpz"  # already RPZ: its own precedence, kept as written
         allowlist = f.kind == "allow"
+        if fs.names and fmt in ("hosts", "domains") and not allowlist and not before:
+            yield from self._plain(f, fs, fmt)  # a plain list alone in its zone: one lookup a name
+            return
         seen: set[tuple[str, str]] = set()  # (owner, rdata) of local data, which may repeat an owner
         done = bytearray((len(fs) >> 2) + 1)  # 2 bits per key: self and below owners written
         networks: set[str] = set()
@@ -275,6 +279,29 @@ class _Exporter:
                             continue
                         done[at >> 2] |= bit
                 yield owner, action
+
+    def _plain(self, f: Feed, fs: FeedSet, fmt: str) -> Iterator[tuple[str, Action]]:
+        """A hosts or domains list's triggers: each name the compiled set holds (a name under a
+        listed parent is not: its `*.` trigger covers it), as `name` and `*.name`, once."""
+        from bisect import bisect_left
+
+        from feeds.parsers import ParseResult, stream_names
+
+        hs = fs.keys()
+        done = bytearray((len(fs) >> 3) + 1)
+        action, to_wire = self.default, wire.text_to_wire
+        with open(good_source(self.cfg, f), encoding="utf-8-sig", errors="replace") as lines:
+            for name in stream_names(lines, fmt, ParseResult()):
+                keys = Keys(to_wire(name))
+                if keys.listed_depth(fs) != 0:
+                    continue
+                h = name_key(keys.wire)
+                i = bisect_left(hs, h)
+                if done[i >> 3] & (1 << (i & 7)):
+                    continue
+                done[i >> 3] |= 1 << (i & 7)
+                yield name, action
+                yield f"*.{name}", action
 
     def note(self, text: str) -> None:
         self.result.notes.append(text)
