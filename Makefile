@@ -7,8 +7,9 @@ CONFIG ?= config.toml
 # Debian packages the tests use: a real upstream (unbound, nsd), real clients (dig, kdig),
 # dnsperf for the benchmark, nft and busybox for the router tests, chromium + its driver for the web UI;
 # busybox-static (ash), systemd (systemd-analyze) and shellcheck for the deploy/ tests; dnsdist (a real
-# DoH/DoT server) and util-linux (unshare, nsenter) for the encrypted-upstream tests.
-DEB_TEST_PKGS := unbound nsd bind9-dnsutils knot-dnsutils dnsperf dnsmasq-base openssl iproute2 nftables procps chromium chromium-driver busybox-static systemd shellcheck strace dnsdist util-linux
+# DoH/DoT server) and util-linux (unshare, nsenter) for the encrypted-upstream tests; knot, bind9,
+# pdns-recursor and knot-resolver (+ lua-cqueues, its file watch) for the RPZ tests (docs/rpz.md).
+DEB_TEST_PKGS := unbound nsd bind9-dnsutils knot-dnsutils dnsperf dnsmasq-base openssl iproute2 nftables procps chromium chromium-driver busybox-static systemd shellcheck strace dnsdist util-linux knot bind9 pdns-recursor knot-resolver lua-cqueues
 # `make test-system` also needs these (a Debian 12 root, booted under systemd-nspawn).
 DEB_SYSTEM_PKGS := debootstrap systemd-container util-linux
 STAMP := $(VENV)/.installed

@@ -13,6 +13,7 @@ from dnsfilter.config.profiles import unenforced
 from dnsfilter.core.cache import Cache
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.codec import BlockAnswer
+from dnsfilter.core.dns.notify import NotifyPolicy, NotifyZone
 from dnsfilter.core.engine import Engine, EngineOptions, Log, _no_log
 from dnsfilter.core.fastpath import FastPath
 from dnsfilter.core.model import AUTHORITY_CATEGORY, Ede, list_version
@@ -147,10 +148,23 @@ def engine_options(cfg: Config) -> EngineOptions:
                          max_inflight=cfg.dns.max_inflight)
 
 
+def build_notify(cfg: Config) -> NotifyPolicy:
+    """The zones the daemon accepts NOTIFY for: one per enabled xfr:// feed. The shell adds the
+    TSIG verifier (shell/notify_tsig.py)."""
+    zones = {}
+    for f in cfg.feeds:
+        x = f.xfr
+        if f.enabled and x is not None:
+            zones[wire.text_to_wire(x.zone)] = NotifyZone(f.name, x.host, f.tsig.name if f.tsig else None)
+    return NotifyPolicy(zones)
+
+
 def build_engine(cfg: Config, matcher: Matcher, log: Log = _no_log, neighbours: MacLookup | None = None) -> Engine:
     p = build_parts(cfg, matcher, neighbours)
-    return Engine(p.identify, p.local, p.policy, p.block, build_cache(cfg), FastPath(cfg.dns.fastpath_size),
-                  engine_options(cfg), log, build_time_rules(cfg))
+    engine = Engine(p.identify, p.local, p.policy, p.block, build_cache(cfg), FastPath(cfg.dns.fastpath_size),
+                    engine_options(cfg), log, build_time_rules(cfg))
+    engine.notify = build_notify(cfg)
+    return engine
 
 
 def reconfigure(engine: Engine, cfg: Config, matcher: Matcher) -> None:
@@ -162,6 +176,7 @@ def reconfigure(engine: Engine, cfg: Config, matcher: Matcher) -> None:
     cache.size, cache.min_ttl, cache.max_ttl = d.cache_size, d.min_ttl, d.max_ttl
     cache.negative_max_ttl, cache.stale_max_age, cache.prefetch = d.negative_max_ttl, d.stale_max_age, d.prefetch
     engine.identify, engine.local, engine.policy, engine.block = p.identify, p.local, p.policy, p.block
+    engine.notify = build_notify(cfg)
     engine.opt = engine_options(cfg)
     old = engine.time
     engine.time = build_time_rules(cfg, old.pauses if old is not None else None)

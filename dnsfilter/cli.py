@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 import sys
+import time
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -69,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     ft = fsub.add_parser("status", help="show feed status")
     ft.add_argument("-c", "--config", required=True)
     ft.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("rpz", help="the policy as Response Policy Zones for other resolvers (docs/rpz.md)")
+    rsub = r.add_subparsers(dest="sub", required=True, parser_class=_Parser)
+    re_ = rsub.add_parser("export", help="write one RPZ zone file per zone into a folder")
+    re_.add_argument("-c", "--config", required=True)
+    re_.add_argument("--out", required=True, help="the folder for the ZONE.zone files (created if missing)")
+    re_.add_argument("--json", action="store_true")
+    rp = rsub.add_parser("publish", help="export into [rpz] out_dir, then run [rpz] reload_command")
+    rp.add_argument("-c", "--config", required=True)
+    rp.add_argument("--json", action="store_true")
 
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
@@ -158,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             return _feeds(args)
         if args.cmd == "ctl":
             return _ctl(args)
+        if args.cmd == "rpz":
+            from dnsfilter.cli_rpz import rpz
+
+            return rpz(args, _load(args.config), _fail)
         if args.cmd == "firewall":
             return _firewall(args)
         if args.cmd == "logs":
@@ -245,12 +260,12 @@ def _check(args: argparse.Namespace) -> int:
         except ValueError:
             _fail(f"--mac: {args.mac!r} is not a MAC address")
     for qname in qnames:
-        _check_one(engine, client, qname, qtype, at, args)
+        _check_one(engine, client, qname, qtype, at, args, cfg.dns.block_mode.kind)
     return 0
 
 
 def _check_one(engine: Engine, client: ClientState | None, qname: bytes, qtype: int, at: dt.datetime,
-               args: argparse.Namespace) -> None:
+               args: argparse.Namespace, block_mode: str) -> None:
     from dnsfilter.core.dns import wire
     from dnsfilter.core.policy.decide import NO_TIME_STATE
 
@@ -268,7 +283,8 @@ def _check_one(engine: Engine, client: ClientState | None, qname: bytes, qtype: 
                    not_enforced=list(engine.policy.profiles[client.profile].unenforced))
         if d.blocked:
             out.update(category=d.reason.category, feed=d.reason.feed, rule=d.reason.rule,
-                       service=d.reason.service, ede=int(d.ede) if d.ede else None)
+                       service=d.reason.service, ede=int(d.ede) if d.ede else None,
+                       action=d.action.kind if d.action is not None else block_mode)
         if d.rewrite is not None:
             out.update(target=wire.wire_to_text(d.rewrite))
         if d.count:
@@ -336,16 +352,23 @@ def _feeds(args: argparse.Namespace) -> int:
             print("a running daemon picks the new sets up on `dnsfilter ctl reload` or its next periodic sync")
         return 1 if failed else 0
     statuses = [read_status(cfg, f) for f in cfg.feeds]
+    now = time.time()
     if args.json:
-        print(json.dumps([dict(s.public(), enabled=f.enabled) for s, f in zip(statuses, cfg.feeds, strict=True)],
-                         indent=1))
+        print(json.dumps([dict(s.public(), enabled=f.enabled, **({"stale": s.stale(now)} if f.xfr else {}))
+                          for s, f in zip(statuses, cfg.feeds, strict=True)], indent=1))
         return 0
-    for s in statuses:
+    for s, f in zip(statuses, cfg.feeds, strict=True):
         when = _when(s.last_success)
         err = f"\n    error: {s.error}" if s.error else ""
         warn = "".join(f"\n    warning: {w}" for w in s.warnings)
+        xfr = ""
+        if f.xfr is not None:
+            xfr = (f"\n    zone {f.xfr.zone}: serial {s.zone_serial if s.zone_serial is not None else '-'} in force"
+                   f" ({s.transfer or 'not transferred yet'}); primary last answered {_when(s.last_contact)}"
+                   + ("; STALE: past the zone's SOA expire, the last good version stays in force"
+                      if s.stale(now) else ""))
         print(f"{s.name:20} {s.category:9} {s.entries:9} entries  {s.invalid:6} invalid  {s.skipped:6} skipped  "
-              f"synced {when}  last try {_when(s.last_attempt)}{err}{warn}")
+              f"synced {when}  last try {_when(s.last_attempt)}{xfr}{err}{warn}")
     return 0
 
 

@@ -49,6 +49,10 @@ class Rule:
     hashed: bool = False
     line: int = 0
     network: bool = False
+    # RPZ: the action the policy zone names ("" for formats that only say "block"); see
+    # feeds/formats/rpz.py. `data` is the local data of a "local" rule: (type, rdata in wire form).
+    rpz: str = ""
+    data: tuple[tuple[int, bytes], ...] = ()
     compiled: re.Pattern[str] | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
@@ -99,6 +103,7 @@ class RuleCounts:
     urls_reduced: int = 0  # URL-only entries reduced to their hosts (CSV, url_policy="host")
     networks: int = 0  # response-IP rules (addresses and networks) yielded
     version: str = ""  # the version the list declares about itself (a registry's updateTime), if any
+    rpz_ns: int = 0  # RPZ rpz-nsdname / rpz-nsip triggers: out of scope for a forwarder, counted
 
     def note_invalid(self, lineno: int) -> None:
         self.invalid += 1

@@ -2,6 +2,9 @@
 
 Files per feed in `data_dir/feeds/`:
 - `NAME.src`          the last download (feeds.sources renames it into place only when complete);
+                      for an xfr:// feed, the zone as last transferred (feeds/xfr.py);
+- `NAME.good`         the source of the set in force (a hard link to the `NAME.src` it was compiled
+                      from): what `dnsfilter rpz export` writes out, never a rejected version;
 - `NAME.dset`         the compiled set in force: only ever replaced by os.replace of a complete,
                       fsynced, self-checked file, so a kill -9 or power cut at any moment leaves the
                       old set or the new one, never a torn or empty one;
@@ -48,7 +51,7 @@ from feeds.authority import rejected as record_rejected
 from feeds.compile_rules import compile_feed, load_feed
 from feeds.minisign import verify_minisign
 from feeds.report import warnings
-from feeds.sources import fetch
+from feeds.sources import FetchResult, fetch
 
 log = logging.getLogger("dnsfilter.feeds")
 
@@ -98,6 +101,20 @@ class FeedStatus:
     serial: int = 0  # authority lists: versions accepted so far (the audit log's `serial`)
     sha256: str = ""  # authority lists: of the source the set in force was compiled from
     key_id: str = ""  # signed feeds: the minisign key id that signed the version in force
+    # xfr:// feeds: the zone's SOA serial of the version in force and of the last one transferred,
+    # the SOA timers that drive syncs, and the last time the primary answered (for expire).
+    zone_serial: int | None = None
+    xfr_serial: int | None = None
+    transfer: str = ""  # axfr | ixfr | up to date
+    soa_refresh: int = 0
+    soa_retry: int = 0
+    soa_expire: int = 0
+    last_contact: float = 0.0
+
+    def stale(self, now: float) -> bool:
+        """An xfr feed whose primary has not answered for longer than the zone's SOA expire:
+        its last good version stays in force, and status and metrics say so."""
+        return bool(self.soa_expire and self.last_contact and now - self.last_contact > self.soa_expire)
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
@@ -173,6 +190,8 @@ def safe_url(url: str) -> str:
 def fingerprint(feed: Feed) -> str:
     """What the compiled set depends on besides the source bytes."""
     key = repr((feed.format, feed.kind, feed.csv, feed.signature_url, feed.public_key))
+    if feed.format in ("rpz", "auto"):
+        key += "|rpz-actions"  # policy zones compile their actions since: recompile sets made before
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -289,13 +308,18 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     # The validators describe the set the status recorded: a sync killed between replacing the
     # set and writing the status leaves another set in force, which they must not vouch for.
     trust = not st.error and not force and st.fingerprint == fingerprint(feed) and _digest(out) == st.digest
-    r = fetch(source_url(cfg, feed), src, max_bytes=feed.max_bytes, **opts,
-              etag=st.etag if trust else None, last_modified=st.last_modified if trust else None,
-              mtime=st.source_mtime if trust else None, size=st.source_size if trust else None)
+    if feed.xfr is not None:
+        r = _transfer(cfg, feed, src, st, now, opts)
+    else:
+        r = fetch(source_url(cfg, feed), src, max_bytes=feed.max_bytes, **opts,
+                  etag=st.etag if trust else None, last_modified=st.last_modified if trust else None,
+                  mtime=st.source_mtime if trust else None, size=st.source_size if trust else None)
     if r.status == "failed":
         return finish("failed", f"{r.error}; keeping the last good version")
     if r.status == "unchanged" and trust:
         st.etag, st.last_modified = r.etag, r.last_modified
+        if not good_source(cfg, feed).exists():  # a set compiled before sources were kept
+            keep_source(src, good_source(cfg, feed))
         return finish("unchanged")
     if r.path is None:
         return finish("failed", "nothing downloaded")
@@ -323,8 +347,10 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
             return finish("failed", f"cannot write the audit log: {e}; keeping the last good version")
         st.serial, st.sha256 = rec["serial"], rec["sha256"]
     os.replace(new, out)
+    keep_source(src, good_source(cfg, feed))
     _fsync_dir(out.parent)
     st.key_id, st.published, st.networks = key_id, stats.version, stats.networks
+    st.zone_serial = st.xfr_serial if feed.xfr is not None else None
     st.format, st.hashed, st.fingerprint = stats.format, hashed, fingerprint(feed)
     st.entries, st.rules, st.exceptions, st.regex = stats.entries, stats.rules, stats.exceptions, stats.regex
     st.invalid, st.first_invalid_lines = stats.invalid, list(stats.first_invalid_lines)[:10]
@@ -334,6 +360,37 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     st.bytes, st.digest, st.last_change = r.bytes or src.stat().st_size, stats.digest, now
     st.etag, st.last_modified, st.source_mtime, st.source_size = r.etag, r.last_modified, r.mtime, r.size
     return finish("new")
+
+
+def _transfer(cfg: Config, feed: Feed, src: Path, st: FeedStatus, now: float, opts: dict[str, Any]) -> FetchResult:
+    """An xfr:// feed's "download": the zone transfer (feeds/xfr.py, dnspython imported here
+    only, in the sync child), with the fetch's read timeout per message and total deadline."""
+    from feeds.xfr import LIFETIME, transfer
+
+    x = transfer(cfg, feed, src, timeout=opts["read_timeout"], lifetime=opts.get("total_timeout", LIFETIME))
+    if x.status != "failed":
+        st.last_contact, st.xfr_serial, st.transfer = now, x.serial, x.kind
+        st.soa_refresh, st.soa_retry, st.soa_expire = x.soa[:3]
+    return FetchResult(x.status, src if src.exists() else None, bytes=x.wire_bytes, error=x.error)
+
+
+def good_source(cfg: Config, feed: Feed) -> Path:
+    return feeds_dir(cfg) / f"{feed.name}.good"
+
+
+def keep_source(src: Path, good: Path) -> None:
+    """Keep the source of the set just put in force as `good`: a hard link (no copy: the next
+    download replaces `src` by rename, so `good` keeps this version), or a copy where the file
+    system has no links."""
+    tmp = good.with_name(good.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, good)
 
 
 def _loads(path: Path) -> bool:
@@ -428,7 +485,12 @@ def next_due(cfg: Config, feed: Feed, started: float, st: FeedStatus | None = No
         # not tried since start and its set cannot be used (gone, corrupt, or an older format
         # after an upgrade): the feed is not in force, so sync it now rather than at its interval
         return started + FIRST_SYNC_DELAY
-    wait = feed.interval if st.result in ("new", "unchanged", "") else min(feed.interval, RETRY_AFTER_FAILURE)
+    ok = st.result in ("new", "unchanged", "")
+    if feed.xfr is not None and st.soa_refresh:
+        # the zone's SOA refresh and retry drive a transfer feed (interval is the longest wait)
+        wait = min(feed.interval, float(st.soa_refresh if ok or st.result == "rejected" else st.soa_retry))
+    else:
+        wait = feed.interval if ok else min(feed.interval, RETRY_AFTER_FAILURE)
     return st.last_attempt + wait * jitter(feed, st.last_attempt)
 
 

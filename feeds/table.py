@@ -10,6 +10,7 @@ listed parent covers, as plain lists do.
 from __future__ import annotations
 
 import os
+import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ from dnsfilter.core.policy.feedset import (
     B_SUB,
     IMP_A,
     IMP_B,
+    LENGTH,
     MAX_LABELS,
+    P30,
     SCOPE_BITS,
     bucket_index,
     hex_digest_key,
@@ -31,7 +34,10 @@ from dnsfilter.core.policy.feedset import (
 )
 from dnsfilter.core.policy.netset import image as netset_image
 from dnsfilter.core.policy.netset import network_range
+from dnsfilter.core.policy.rpzactions import CODES
+from feeds.compile_rpz import RpzTable
 from feeds.formats import parse_file
+from feeds.formats import rpz as rpz_format
 from feeds.rules import Rule, RuleCounts
 
 MAX_CLIENT_NETS = 64  # client networks kept for the "no rule can apply" check (feeds.report)
@@ -167,12 +173,37 @@ def rule_table(src: str | os.PathLike[str], fmt: str, opts: dict[str, Any], allo
     seen = bytearray(256)
     ipnets = _Nets()  # response-IP rules
 
+    rpz = RpzTable()  # a policy zone's actions and nodes (feeds/compile_rpz.py)
+
+    def rules() -> Iterator[Any]:
+        if fmt == "rpz":
+            with open(src, encoding="utf-8-sig", errors="replace", newline=None) as f:
+                yield from rpz_format.parse_fast(f, counts)
+        else:
+            yield from parse_file(src, fmt, counts, **opts)
+
     def entries() -> Iterator[tuple[int, int]]:
         nonlocal hashed, plain, conditional, nets
-        for r in parse_file(src, fmt, counts, **opts):
-            if r.network:
-                _add_network(ipnets, r, allow, counts)
+        crc, from_bytes, length, scope_bits = zlib.crc32, int.from_bytes, LENGTH, SCOPE_BITS
+        for r in rules():
+            if type(r) is tuple:  # a policy zone's common line, `name CNAME .` (formats/rpz.py, parse_fast)
+                name, scope, action, kind = r
+                labels = name.encode().split(b".")
+                wire = b"".join([length[len(x)] + x for x in labels]) + b"\x00"
+                key = crc(wire) << 32 | from_bytes(wire) % P30  # name_key, inlined
+                if not allow:
+                    rpz.add_key(key, wire, len(labels), scope == "below", CODES.get(kind, 0))
+                seen[len(labels) - 1] = 1
+                plain = False
+                nets = None
+                yield key, scope_bits[("allow" if allow else action, scope)]
                 continue
+            if r.network:
+                if allow or not r.rpz or rpz.add_ip(r, counts):  # a policy zone's: one action (compile_rpz.py)
+                    _add_network(ipnets, r, allow, counts)
+                continue
+            if r.rpz and not allow:
+                rpz.add(r)
             action = "allow" if allow else r.action
             bits = SCOPE_BITS[(action, r.scope)]
             if r.important:
@@ -205,7 +236,11 @@ def rule_table(src: str | os.PathLike[str], fmt: str, opts: dict[str, Any], allo
             yield key, bits
 
     keys, flags = sort_entries(entries())  # consumed once; side tables filled meanwhile
-    side = {"cond": cond, "regex": regex, "any": every} if cond or regex or every else None
+    side: dict[str, Any] | None = {"cond": cond, "regex": regex, "any": every} if cond or regex or every else None
+    if rpz:
+        keys, flags, table = rpz.finish(keys, flags, counts, seen)
+        side = {**(side or {}), "rpz": table}
+        plain = False
     stats = FeedStats(fmt, rules=counts.rules, exceptions=counts.exceptions, regex=len(regex),
                       conditional=conditional, invalid=counts.invalid,
                       first_invalid_lines=list(counts.first_invalid_lines),

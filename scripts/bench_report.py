@@ -92,7 +92,7 @@ def main() -> int:
     notes = Path(__file__).with_name("bench_notes.md")
     if notes.exists():
         lines += ["", notes.read_text().strip()]
-    for extra in ("extra.md", "feeds.md", "profiles.md", "querylog.md", "footprint.md", "authority.md"):
+    for extra in ("extra.md", "feeds.md", "profiles.md", "querylog.md", "footprint.md", "authority.md", "rpz.md"):
         path = bench / "results" / extra
         if path.exists():
             lines += ["", path.read_text().strip()]

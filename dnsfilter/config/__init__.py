@@ -31,6 +31,7 @@ from dnsfilter.config.profiles import (
     parse_profile,
 )
 from dnsfilter.config.provider import Managed, Provider, merge, parse_provider, read_bundle
+from dnsfilter.config.rpz import Rpz, parse_rpz
 from dnsfilter.config.values import (
     N_,
     BlockMode,
@@ -189,12 +190,32 @@ class Config:
     authority: Authority = field(default_factory=Authority)
     provider: Provider | None = None
     managed: Managed = field(default_factory=Managed)  # what the provider's bundle in force set and locked
+    rpz: Rpz = field(default_factory=Rpz)
 
     def base_dir(self) -> Path:
         """The folder relative paths in the config count from: the config file's real folder.
         A config reached through a symlink (Debian's /etc/dnsfilter/config.toml, a link into
         the state folder) counts from where the file is, so `-c` either path means the same."""
         return Path(self.path).resolve().parent if self.path else Path.cwd()
+
+    def tsig_secret(self, feed: Feed) -> bytes:
+        """The TSIG secret of an xfr feed, decoded. Raises ValueError naming the file (never
+        its content) when it cannot be read or is not base64."""
+        import base64
+        import binascii
+
+        assert feed.tsig is not None
+        path = self.base_dir() / feed.tsig.secret_file
+        try:
+            text = path.read_text(encoding="ascii", errors="strict").strip()
+            secret = base64.b64decode(text.split()[-1] if text else "", validate=True)
+        except OSError as e:
+            raise ValueError(f"TSIG secret file {path}: {e.strerror or type(e).__name__}") from None
+        except (UnicodeDecodeError, binascii.Error, ValueError):
+            raise ValueError(f"TSIG secret file {path}: not a base64 secret") from None
+        if len(secret) < 8:
+            raise ValueError(f"TSIG secret file {path}: the secret is shorter than 8 bytes")
+        return secret
 
     def data_path(self) -> Path:
         return (self.base_dir() / self.storage.data_dir).resolve()
@@ -255,7 +276,7 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
     """The config of a household file's `data`; with a `[provider]`, merged under the bundle in
     force (or `bundle`: a candidate the sync child checks before accepting it)."""
     known = {"general", "dns", "storage", "web", "feeds", "filter", "protection", "defaults", "profiles",
-             "devices", "network", "firewall", "authority", "provider", "catalog"}
+             "devices", "network", "firewall", "authority", "provider", "catalog", "rpz"}
     for k in data:
         if k not in known:
             raise ConfigError(k, N_("unknown section"))
@@ -320,7 +341,7 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
     net = parse_network(_section(data, "network"))
     fw = _firewall(_section(data, "firewall"))
     return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net, fw,
-                  _authority(_section(data, "authority")), provider, managed)
+                  _authority(_section(data, "authority")), provider, managed, parse_rpz(_section(data, "rpz")))
 
 
 def _provider_dir(path: str, data_dir: Path, prov: Provider) -> Path:

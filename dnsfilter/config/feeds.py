@@ -15,11 +15,31 @@ CATEGORIES = ("ads", "trackers", "malware", "phishing", "adult", "gambling", "da
 FEED_FORMATS = ("auto", "hosts", "domains", "adblock", "dnsmasq", "rpz", "csv", "sha256", "registry-xml")
 DEFAULT_INTERVAL = 86400.0
 FEED_EDE = (15, 16, 17)  # Blocked, Censored, Filtered (RFC 8914)
+TSIG_ALGORITHMS = ("hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512")
 CSV_KEYS = ("delimiter", "encoding", "skip_lines", "columns", "url_policy", "ip_policy")
 REGISTRY_KEYS = ("url_policy", "ip_policy")  # of CSV_KEYS, those a registry-xml feed takes
 MAX_LEGAL_BASIS = 500
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SIZES = {"": 1, "b": 1, "kb": 1 << 10, "k": 1 << 10, "mb": 1 << 20, "m": 1 << 20, "gb": 1 << 30, "g": 1 << 30}
+
+
+@dataclass(frozen=True, slots=True)
+class Tsig:
+    """A TSIG key (RFC 8945) for a feed followed by zone transfer. The secret stays in its file
+    (base64, as `tsig-keygen` and `keymgr` print it): read where it is used, never logged."""
+
+    name: str  # the key's name, as the primary knows it
+    algorithm: str
+    secret_file: str  # relative to the config file's folder
+
+
+@dataclass(frozen=True, slots=True)
+class XfrSource:
+    """Where an `xfr://HOST[:PORT]/ZONE` feed is transferred from."""
+
+    host: str  # an IP address: NOTIFY is accepted from it, and only from it
+    port: int
+    zone: str  # lower case, no final dot
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +62,7 @@ class Feed:
     csv: tuple[tuple[str, Any], ...] = ()
     legal_basis: str = ""  # authority lists: why the list is enforced (a law, a court order), in EDE 16
     appeal_url: str = ""  # authority lists: where a block can be contested
+    tsig: Tsig | None = None  # xfr:// feeds only
 
     def compile_options(self) -> dict[str, Any]:
         """Options for the format parser (feeds.formats), `columns` back as a dict."""
@@ -49,7 +70,44 @@ class Feed:
 
     @property
     def remote(self) -> bool:
-        return self.url.split("://", 1)[0].lower() in ("http", "https") if "://" in self.url else False
+        return self.url.split("://", 1)[0].lower() in ("http", "https", "xfr") if "://" in self.url else False
+
+    @property
+    def xfr(self) -> XfrSource | None:
+        """The primary and zone of a feed followed by zone transfer, None for other feeds."""
+        return xfr_source(self.url) if self.url[:6].lower() == "xfr://" else None
+
+
+_XFR_ERRORS = {
+    "shape": N_("%(value)r: expected xfr://ADDRESS[:PORT]/ZONE"),
+    "host": N_("%(value)r: the primary must be an IP address (NOTIFY is accepted from it, and only from it)"),
+    "zone": N_("%(value)r: the zone is not a DNS name"),
+}
+
+
+def xfr_source(url: str) -> XfrSource:
+    """`xfr://HOST[:PORT]/ZONE` read; raises ValueError("shape" | "host" | "zone") when it is
+    not one."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        p = urlsplit(url)
+        port = p.port or 53
+        host = p.hostname or ""
+    except ValueError:
+        raise ValueError("shape") from None
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise ValueError("host") from None
+    zone = p.path.strip("/").rstrip(".").lower()
+    if p.scheme.lower() != "xfr" or not zone or p.query or p.fragment or p.username or "/" in zone:
+        raise ValueError("shape")
+    labels = zone.split(".")
+    if len(zone) > 253 or any(not 0 < len(lab) < 64 for lab in labels) or not zone.isascii():
+        raise ValueError("zone")
+    return XfrSource(host, port, zone)
 
 
 def parse_catalog_mirror(s: Section) -> str:
@@ -87,6 +145,13 @@ def parse_feed(s: Section, mirror: str = "") -> Feed:
             url = f"{mirror}/{entry.id}"
     if not url:
         raise ConfigError(s.key("url"), N_("needs a URL, a file path, or catalog = \"ID\""))
+    xfr = url[:6].lower() == "xfr://"
+    if xfr:
+        try:
+            xfr_source(url)
+        except ValueError as e:
+            raise ConfigError(s.key("url"), _XFR_ERRORS[str(e)], value=url) from None
+        fmt_default = "rpz"
     fmt = s.get("format", str, fmt_default)
     if fmt not in FEED_FORMATS:
         raise ConfigError(s.key("format"), N_("unknown format %(value)r (known: %(known)s)"), value=fmt,
@@ -108,15 +173,38 @@ def parse_feed(s: Section, mirror: str = "") -> Feed:
                           N_("signature_url and public_key go together"))
     if key is not None:
         _check_public_key(key, s.key("public_key"))
+    if xfr and fmt != "rpz":
+        raise ConfigError(s.key("format"), N_('a feed followed by zone transfer (xfr://) has format = "rpz"'))
+    if xfr and sig is not None:
+        raise ConfigError(s.key("signature_url"), N_("not for xfr:// feeds: a TSIG key authenticates a transfer"))
+    tsig = _tsig(s) if "tsig" in s.data else None
+    if tsig is not None and not xfr:
+        raise ConfigError(s.key("tsig"), N_("only for feeds followed by zone transfer (xfr://)"))
     feed = Feed(name, url, fmt, category, kind, s.get("enabled", bool, True), catalog, ede,
                 interval=_interval(s.get("interval", (str, int), "24h"), s.key("interval")),
                 max_shrink=s.float_in("max_shrink", 0.5, 0.0, 1.0),
                 min_entries=s.int_in("min_entries", 0, 0, 1 << 40),
                 max_bytes=_size(s.get("max_bytes", (str, int), 64 << 20), s.key("max_bytes")),
                 signature_url=sig, public_key=key, csv=_csv_options(s, fmt),
-                legal_basis=_legal_basis(s), appeal_url=_appeal_url(s))
+                legal_basis=_legal_basis(s), appeal_url=_appeal_url(s), tsig=tsig)
     s.done()
     return feed
+
+
+def _tsig(s: Section) -> Tsig:
+    t = Section(s.key("tsig"), s.get("tsig", dict, {}))
+    name = t.get("name", str, "").strip().rstrip(".").lower()
+    if not name or len(name) > 253 or any(not 0 < len(lab) < 64 for lab in name.split(".")) or not name.isascii():
+        raise ConfigError(t.key("name"), N_("needs the key's name (a DNS name, as the primary calls the key)"))
+    algorithm = t.get("algorithm", str, "hmac-sha256").lower()
+    if algorithm not in TSIG_ALGORITHMS:
+        raise ConfigError(t.key("algorithm"), N_("unknown algorithm %(value)r (known: %(known)s)"), value=algorithm,
+                          known=", ".join(TSIG_ALGORITHMS))
+    secret_file = t.get("secret_file", str, "")
+    if not secret_file:
+        raise ConfigError(t.key("secret_file"), N_("needs the file that holds the key's base64 secret"))
+    t.done()
+    return Tsig(name, algorithm, secret_file)
 
 
 def _legal_basis(s: Section) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
+from dnsfilter.core.dns.notify import OPCODE_NOTIFY, NotifyPolicy, opcode
 from dnsfilter.core.dns.rewrite import cname_reply
 from dnsfilter.core.dns.scrub import scrub
 from dnsfilter.core.dns.wire import Query, WireError
@@ -52,7 +53,14 @@ class Forward:
     prefetch: bool = False
 
 
-Action = Send | Forward
+@dataclass(slots=True)
+class SyncFeed:
+    """Sync this feed now: its primary sent a NOTIFY we accepted (core/dns/notify.py)."""
+
+    feed: str
+
+
+Action = Send | Forward | SyncFeed
 
 
 @dataclass
@@ -72,6 +80,7 @@ class Stats:
     upstream_failures: int = 0
     rewritten: int = 0
     scrubbed: int = 0  # upstream answers that carried records not answering the question
+    notify: Counter[str] = field(default_factory=Counter)  # NOTIFY messages by result
 
 
 Log = Callable[[str, str], None]  # (kind, message): the shell rate-limits and writes them
@@ -116,6 +125,7 @@ class Engine:
         # (profile, device, name, reason); answers replayed by the fast path are not repeated.
         self.trace: Callable[[str], None] | None = None
         self.qlog = QueryLog(small=RING_SMALL)  # every answer is recorded here; the shell drains it to disk
+        self.notify = NotifyPolicy({})  # the zones of xfr:// feeds (assemble.build_notify)
 
     # ------------------------------------------------------------ queries
 
@@ -126,6 +136,8 @@ class Engine:
         try:
             q = wire.parse_query(data)
         except WireError as err:
+            if err.rcode == wire.RCODE_NOTIMP and opcode(data) == OPCODE_NOTIFY:  # only on this error path
+                return self._notify(data, ip, to, now)
             return self._invalid(data, ip, to, err, now)
         # identify: access control, profile, rate limit
         client = self.identify.client(ip, now)
@@ -168,12 +180,16 @@ class Engine:
         decision = self.policy.decide(client.profile, q.qname, qtype=q.qtype, client=client.ip, state=state)
         if self.trace is not None and (decision.blocked or decision.rewrite is not None):
             self._trace(client, q.qname, decision)
-        if decision.blocked:
-            out = self._blocked(q, decision, max_size)
+        act = decision.action
+        if decision.blocked and not (tcp and act is not None and act.kind == "tcp-only"):  # TCP-only: TCP passes
+            if act is not None and act.cname is not None and q.qtype not in (wire.T_CNAME, wire.T_ANY):
+                # a policy zone's walled garden: a CNAME to it, and the garden's own answer
+                return self._rewrite(q, act.cname, client, to, max_size, now, decision.reason, self._ede(decision))
+            answer = self._blocked(q, decision, max_size)
             info = self._rec(now, client.ip, client.device, client.profile, q, Outcome.BLOCKED, decision.reason)
-            if fast_key is not None and not decision.per_client:
-                self.fast.install(profile_key, fast_key, out, self._ends(client.device), None, info)
-            return self._send(to, out, Outcome.BLOCKED)
+            if answer is not None and fast_key is not None and not decision.per_client:  # a drop is never replayed
+                self.fast.install(profile_key, fast_key, answer, self._ends(client.device), None, info)
+            return self._send(to, answer, Outcome.BLOCKED)
         if decision.count:
             fast_key = None  # every use must reach the budget counter
             if self.time is not None and self.time.record(client.profile, client.device, decision.count, wall):
@@ -299,15 +315,15 @@ class Engine:
                    f"{r.text} ({detail})")
 
     def _rewrite(self, q: Query, target: bytes, client: ClientState, to: object, max_size: int,
-                 now: float, reason: Reason) -> list[Action]:
+                 now: float, reason: Reason, ede: tuple[int, str] | None = None) -> list[Action]:
         key = cache_key(target, q.qtype, q.qclass, q.do, q.cd)
         e = self.cache.get(key, now)
         if e is not None:
             self.stats.rewritten += 1
             self._rec(now, client.ip, client.device, client.profile, q, Outcome.REWRITTEN, reason)
-            return self._send(to, cname_reply(q, target, e, now, max_size), Outcome.REWRITTEN)
+            return self._send(to, cname_reply(q, target, e, now, max_size, ede=ede), Outcome.REWRITTEN)
         w = Waiter(q, to, client.profile, client.ip, max_size, None, rewrite=target, device=client.device,
-                   reason=reason)
+                   reason=reason, ede=ede)
         return self._ask_upstream(key, target, w, now)
 
     def _ask_upstream(self, key: bytes, qname: bytes, w: Waiter, now: float) -> list[Action]:
@@ -334,9 +350,10 @@ class Engine:
         self.qlog.record(now, ip, device, info)
         return info
 
-    def _send(self, to: object, out: bytes, outcome: Outcome) -> list[Action]:
+    def _send(self, to: object, out: bytes | None, outcome: Outcome) -> list[Action]:
+        """Count an answer and send it; None is a policy zone's rpz-drop: nothing is sent."""
         self.stats.outcomes[outcome._value_] += 1
-        return [Send(to, out)]
+        return [Send(to, out)] if out is not None else []
 
     def _invalid(self, data: bytes, ip: str, to: object, e: WireError, now: float) -> list[Action]:
         self.log("malformed", f"{ip}: {e}")
@@ -349,6 +366,19 @@ class Engine:
             return []
         return self._send(to, out, Outcome.INVALID)
 
+    def _notify(self, data: bytes, ip: str, to: object, now: float) -> list[Action]:
+        """A NOTIFY: answered as RFC 1996 says; when accepted, its feed syncs now."""
+        try:
+            d = self.notify.decide(data, ip)
+        except WireError as e:
+            self.stats.notify["malformed"] += 1
+            return self._invalid(data, ip, to, e, now)
+        self.stats.notify[d.result] += 1
+        if d.feed is None:
+            self.log("notify", f"{ip}: NOTIFY refused ({d.result.replace('_', ' ')})")
+            return [Send(to, d.reply)]
+        return [Send(to, d.reply), SyncFeed(d.feed)]
+
     def _unsupported(self, q: Query) -> bytes | None:
         if q.edns is not None and q.edns.version > 0:
             return codec.badvers(q)
@@ -360,14 +390,21 @@ class Engine:
             return codec.reply(q, wire.RCODE_NOTIMP)
         return None
 
-    def _blocked(self, q: Query, d: Decision, max_size: int) -> bytes:
-        return self.block.build(q, (int(d.ede or Ede.BLOCKED), d.reason.text), max_size)
+    def _blocked(self, q: Query, d: Decision, max_size: int) -> bytes | None:
+        """A block's answer: as block_mode says, or as its policy zone's action (None: drop)."""
+        if d.action is not None:
+            return codec.action_reply(q, d.action, self._ede(d), max_size, self.block.ttl)
+        return self.block.build(q, self._ede(d), max_size)
 
-    def _reply_for(self, w: Waiter, e: Entry, now: float, stale: bool = False) -> bytes:
+    @staticmethod
+    def _ede(d: Decision) -> tuple[int, str]:
+        return int(d.ede or Ede.BLOCKED), d.reason.text
+
+    def _reply_for(self, w: Waiter, e: Entry, now: float, stale: bool = False) -> bytes | None:
         if w.rewrite is not None:
             self.stats.rewritten += 1
             self._rec(now, w.ip, w.device, w.profile, w.q, Outcome.REWRITTEN, w.reason)
-            return cname_reply(w.q, w.rewrite, e, now, w.max_size)
+            return cname_reply(w.q, w.rewrite, e, now, w.max_size, ede=w.ede)
         return self._answer(w.q, e, w.profile, w.ip, now, w.max_size, None if stale else w.fast_key, stale=stale,
                             exempt=w.exempt, state=w.state, device=w.device, why=w.reason,
                             outcome=Outcome.STALE if stale else Outcome.RESOLVED)
@@ -375,23 +412,24 @@ class Engine:
     def _answer(self, q: Query, e: Entry, profile: str, ip: str, now: float, max_size: int,
                 fast_key: bytes | None, stale: bool = False, exempt: bool = False,
                 state: TimeState = NO_TIME_STATE, device: str = "", why: Reason | None = None,
-                outcome: Outcome = Outcome.CACHED) -> bytes:
-        """A reply from a cache entry, unless its CNAME chain reaches a name this profile blocks."""
+                outcome: Outcome = Outcome.CACHED) -> bytes | None:
+        """A reply from a cache entry, unless its CNAME chain reaches a name this profile blocks
+        (None: a policy zone drops it)."""
         table = state.key or profile
         for target in e.targets:
             d = self.policy.decide(profile, target, explain=True, qtype=q.qtype, client=ip, authority_only=exempt,
                                    state=state)
             if d.per_client:
                 fast_key = None
-            if d.blocked:
+            if d.blocked and not _tcp_passes(d, max_size):
                 shown = d.reason.rule is not None or d.reason.feed is None
                 where = wire.wire_to_text(target) if shown else "a listed name"
                 d = Decision(True, Reason(f"CNAME to {where}: {d.reason.text}", d.reason.category,
-                                          d.reason.feed, d.reason.rule), d.ede)
+                                          d.reason.feed, d.reason.rule), d.ede, action=d.action)
                 return self._answer_blocked(q, d, e, now, ip, device, profile, table, max_size, fast_key)
         if self.policy.has_nets and e.counts[0]:  # response-IP rules: an address in a listed network
             hit = self.policy.answer_block(profile, e.addresses(), exempt)
-            if hit is not None:
+            if hit is not None and not _tcp_passes(hit, max_size):
                 return self._answer_blocked(q, hit, e, now, ip, device, profile, table, max_size, fast_key)
         ad = (e.flags & wire.F_AD if (q.flags & wire.F_AD or q.do) else 0) | (e.flags & wire.F_TC)
         out = codec.reply(q, e.rcode, e.render(now, self.opt.stale_ttl if stale else None), e.counts,
@@ -405,12 +443,13 @@ class Engine:
         return out
 
     def _answer_blocked(self, q: Query, d: Decision, e: Entry, now: float, ip: str, device: str, profile: str,
-                        table: str, max_size: int, fast_key: bytes | None) -> bytes:
+                        table: str, max_size: int, fast_key: bytes | None) -> bytes | None:
         """A block for what an answer holds (a CNAME target, an address): the fast path replays it
-        only until the answer expires; the next answer is checked afresh."""
+        only until the answer expires; the next answer is checked afresh. None: a policy zone's
+        rpz-drop, never replayed."""
         out = self._blocked(q, d, max_size)
         info = self._rec(now, ip, device, profile, q, Outcome.BLOCKED, d.reason)
-        if fast_key is not None:
+        if out is not None and fast_key is not None:
             self.fast.install(table, fast_key, out, min(e.expires, self._ends(device)), None, info)
         return out
 
@@ -431,3 +470,9 @@ class Engine:
         prefetch_at = e.expires - e.ttl / 10 if self.cache.prefetch and e.ttl >= 10 else e.expires
         patch = (tuple(base + o for o in e.ttl_offs), e.ttls, e.stored, expires, min(prefetch_at, expires))
         self.fast.install(profile, key, out, min(now + 1.0, expires), patch, info)
+
+
+def _tcp_passes(d: Decision, max_size: int) -> bool:
+    """A policy zone's rpz-tcp-only asked over TCP (the only transport with a 65535-byte limit):
+    resolved as if nothing had matched."""
+    return max_size == 65535 and d.action is not None and d.action.kind == "tcp-only"

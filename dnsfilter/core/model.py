@@ -89,6 +89,22 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyAction:
+    """How a block from a Response Policy Zone answers, as the zone says (docs/rpz.md): kind
+    "nxdomain", "nodata", "drop" (no answer at all), "tcp-only" (TC over UDP; TCP asks go
+    through) or "local" (these records, as written). A Decision without one answers as
+    `[dns] block_mode` says."""
+
+    kind: str
+    records: tuple[tuple[int, bytes], ...] = ()  # local data: (type, rdata in wire form)
+
+    @property
+    def cname(self) -> bytes | None:
+        """The target of a local-data CNAME (a walled garden), asked in the client's stead."""
+        return next((data for rtype, data in self.records if rtype == 5), None)
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The policy's verdict for one name: allow, or block with an EDE code and a reason."""
 
@@ -99,6 +115,7 @@ class Decision:
     exempt: bool = False  # explicitly allowed: answers are not filtered further (but by authority lists)
     rewrite: bytes | None = None  # safe search: answer with a CNAME to this wire name
     count: tuple[str, ...] = ()  # budget items this name counts toward (never answered from the fast path)
+    action: PolicyAction | None = None  # a block from a policy zone: answered as the zone says
 
     @property
     def verdict(self) -> str:

@@ -486,6 +486,17 @@ def metrics_text(status: Mapping[str, object]) -> str:
     metric("feed_names", "gauge", "Names in each compiled feed in force.", (({"feed": k}, v) for k, v in sorted(feeds.items())))
     metric("feed_age_seconds", "gauge", "Seconds since each feed was last compiled.",
            (({"feed": k}, v) for k, v in sorted(ages.items())))
+    xfr = get("feed_xfr") or {}
+    assert isinstance(xfr, Mapping)
+    metric("feed_serial", "gauge", "SOA serial of the version in force of each feed followed by zone transfer.",
+           (({"feed": k}, v.get("serial")) for k, v in sorted(xfr.items())))
+    metric("feed_stale", "gauge", "1 when a zone-transfer feed's primary has not answered for longer than the "
+           "zone's SOA expire (its last good version stays in force).",
+           (({"feed": k}, 1 if v.get("stale") else 0) for k, v in sorted(xfr.items())))
+    notify = get("notify") or {}
+    assert isinstance(notify, Mapping)
+    metric("notify_total", "counter", "NOTIFY messages received, by result (accepted, unknown_zone, "
+           "wrong_source, bad_tsig, malformed).", (({"result": k}, v) for k, v in sorted(notify.items())))
     ql = get("querylog") or {}
     assert isinstance(ql, Mapping)
     metric("querylog_rows_written_total", "counter", "Query log rows written to disk.", [({}, ql.get("written"))])

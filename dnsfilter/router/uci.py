@@ -227,6 +227,11 @@ def _feed(s: Section) -> dict[str, Any]:
             d["max_shrink"] = float(shrink)
         except ValueError:
             raise o.err("max_shrink", f"{shrink!r} is not a number") from None
+    # an xfr:// feed's TSIG key (docs/rpz.md): tsig_name, tsig_algorithm, tsig_secret_file
+    tsig = _pick({"name": o.str("tsig_name"), "algorithm": o.str("tsig_algorithm"),
+                  "secret_file": o.str("tsig_secret_file")})
+    if tsig:
+        d["tsig"] = tsig
     d["enabled"] = enabled
     o.done()
     return d

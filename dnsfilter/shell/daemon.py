@@ -53,7 +53,6 @@ class Daemon:
         self.started = time.time()
         self.reloads = 0
         self.sync_task: asyncio.Task[None] | None = None
-        self.sync_wake = asyncio.Event()  # a reload may add feeds: their first sync starts at once
         self.doh: Refresher | None = None  # worker 0 (or the only process) refreshes the DoH sets
         self.gc_task: asyncio.Task[None] | None = None
         self.household: Household | None = None
@@ -62,6 +61,8 @@ class Daemon:
         self.authority = AuthorityTasks(lambda: self.cfg, self.stopping, self._reload_after_sync) \
             if worker in (None, 0) else None
         self._hup_task: asyncio.Task[tuple[bool, str]] | None = None
+        self.urgent: set[str] = set()  # feeds whose primary sent a NOTIFY: synced at once
+        self.wake = asyncio.Event()  # the sync loop's: a NOTIFY came, or a reload (which may add feeds)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -71,12 +72,14 @@ class Daemon:
         self.household = Household(self.cfg, lambda: self.engine)
         neighbours = self.household.start_neighbours(loop)
         self.engine = build_engine(self.cfg, self.matcher, self.events, neighbours)
+        self._arm_notify(self.cfg)
         if log.isEnabledFor(logging.DEBUG):
             self.engine.trace = logging.getLogger("dnsfilter.decisions").debug
         self.household.start(loop)
         self.pool = self._pool(self.cfg)
         self.server = DnsServer(self.engine, self.pool, tcp_idle=self.cfg.dns.tcp_idle_timeout,
                                 tcp_max=self.cfg.dns.tcp_max_connections, batch_io=self.cfg.dns.batch_io)
+        self.server.on_sync = self.notify_feed
         try:
             await self.server.start([lst for lst in self.cfg.dns.listen if not lst.interface], self.reuseport)
             interfaces = tuple(lst for lst in self.cfg.dns.listen if lst.interface)
@@ -214,6 +217,7 @@ class Daemon:
         reconfigure(self.engine, new, matcher)
         if self.household is not None:
             self.household.load_overrides()  # a worker learns of new ones this way
+        self._arm_notify(new)
         if pool is not None:
             old_pool, self.pool = self.pool, pool
             self.server.pool = pool
@@ -225,7 +229,7 @@ class Daemon:
         if self.household is not None:
             self.household.cfg = new
         pauses.settle()
-        self.sync_wake.set()
+        self.wake.set()  # a feed a reload added (a parent's new category) syncs at once
         self.reloads += 1
         msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
         log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
@@ -246,6 +250,36 @@ class Daemon:
             self.doh = Refresher(lambda: self.cfg, self.stopping, _in_thread)
         return self.doh
 
+    # ------------------------------------------------------------ NOTIFY
+
+    def _arm_notify(self, cfg: Config) -> None:
+        """The TSIG keys of the signed xfr:// feeds, for the engine's NOTIFY decisions."""
+        assert self.engine is not None
+        if self.engine.notify.zones:
+            from dnsfilter.shell.notify_tsig import TsigVerifier
+
+            self.engine.notify.verifier = TsigVerifier.from_config(cfg)
+
+    def notify_feed(self, name: str) -> None:
+        """A NOTIFY for `name` was accepted: sync it now (syncs already due run first; repeats
+        while it runs make one more sync). A worker other than 0 hands it to worker 0."""
+        if self.worker not in (None, 0):
+            asyncio.get_running_loop().create_task(self._tell_worker0(f"notify {name}"))
+            return
+        log.info("feed %s: NOTIFY from its primary: syncing now", name)
+        self.urgent.add(name)
+        self.wake.set()
+
+    async def _tell_worker0(self, line: str) -> None:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(str(self.cfg.data_path() / "control.sock")), 5.0)
+            writer.write(line.encode() + b"\n")
+            await asyncio.wait_for(reader.readline(), 5.0)
+            writer.close()
+        except (OSError, TimeoutError) as e:
+            log.warning("cannot pass a NOTIFY on to worker 0: %s", e)
+
     # ------------------------------------------------------------ periodic feed sync
 
     async def _periodic_sync(self) -> None:
@@ -259,6 +293,9 @@ class Daemon:
         while not self.stopping.is_set():
             cfg = self.cfg  # a reload may replace it meanwhile: each round uses one config
             due, wake = due_feeds(cfg, time.time(), self.started)
+            self.wake.clear()
+            urgent, self.urgent = self.urgent, set()
+            due += [f for f in cfg.feeds if f.name in urgent and f.enabled and f not in due]
             changed = crashed = False
             for feed in due:
                 try:
@@ -272,19 +309,9 @@ class Daemon:
             # after a sync, recompute what is due from the clock (a sync may take long); a sync
             # that crashed recorded nothing, so it would stay due: pause rather than spin
             delay = 60.0 if crashed else 0.0 if due else min(max(wake - time.time(), 0.2), 60.0)
-            if delay:
-                await self._sync_pause(delay)
-
-    async def _sync_pause(self, delay: float) -> None:
-        """Wait `delay` seconds, or less: until the daemon stops or a reload (which may have
-        added a feed: a parent who just chose a category waits for its list, not for a minute)."""
-        self.sync_wake.clear()
-        waits = [asyncio.ensure_future(self.stopping.wait()), asyncio.ensure_future(self.sync_wake.wait())]
-        try:
-            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+            if self.urgent:
+                delay = 0.0
+            await _first(delay, self.stopping, self.wake)
 
     async def _reload_after_sync(self) -> None:
         if self.worker is not None:
@@ -310,6 +337,7 @@ class Daemon:
             "inflight": len(e.upstream),
             "scrubbed": e.stats.scrubbed,
             "tcp": self.server.tcp_status() if self.server is not None else {},
+            "notify": dict(e.stats.notify),
             "feeds": {name: len(s) for name, s in self.matcher.sets.items()},
             "upstreams": self.pool.status(),
         }
@@ -333,7 +361,7 @@ class Daemon:
     async def metrics(self) -> str:
         """The appliance's status with feed ages and workers, as Prometheus text."""
         from dnsfilter.core.querylog import metrics_text
-        from feeds.sync import set_path
+        from feeds.sync import read_status, set_path
 
         st = await self.appliance_status()
         now = time.time()
@@ -341,7 +369,12 @@ class Daemon:
         for feed in self.cfg.feeds:
             with contextlib.suppress(OSError):
                 ages[feed.name] = round(now - set_path(self.cfg, feed).stat().st_mtime, 1)
-        st.update(feed_ages=ages, workers=worker_stats.worker_count(self.cfg.dns.workers))
+        xfr = {}
+        for feed in self.cfg.feeds:
+            if feed.xfr is not None:
+                fs = read_status(self.cfg, feed)
+                xfr[feed.name] = {"serial": fs.zone_serial, "stale": fs.stale(now)}
+        st.update(feed_ages=ages, feed_xfr=xfr, workers=worker_stats.worker_count(self.cfg.dns.workers))
         extra = self.authority.metrics_text(self.cfg, self.matcher) if self.authority is not None else ""
         return metrics_text(st) + worker_stats.reporting_text(st) + extra
 
@@ -381,6 +414,9 @@ class Daemon:
             return {"ok": True, "metrics": await self.metrics()}
         if line == "ping":
             return {"ok": True, "message": "pong"}
+        if line.startswith("notify ") and any(f.name == line[7:] and f.xfr for f in self.cfg.feeds):
+            self.notify_feed(line[7:])  # from another worker, which accepted the NOTIFY
+            return {"ok": True, "message": "syncing"}
         if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage", "overrides", "budget") \
                 and self.household is not None:
             return self._household_command(line)
@@ -428,6 +464,16 @@ class Daemon:
             return {"ok": ok, "message": msg}
         return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices | usage | overrides"
                                         " | budget PROFILE DEVICE ITEM +MINUTES|reset"}
+
+
+async def _first(timeout: float, *events: asyncio.Event) -> None:
+    """Wait until one of `events` is set, or `timeout` seconds."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:

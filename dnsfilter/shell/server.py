@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from dnsfilter.config import Listen
-from dnsfilter.core.engine import Action, Engine, Forward, Send
+from dnsfilter.core.engine import Action, Engine, Forward, Send, SyncFeed
 from dnsfilter.core.fastpath import restamp
 from dnsfilter.shell import mmsg
 from dnsfilter.shell.upstream.pool import UpstreamError, UpstreamPool
@@ -117,6 +117,7 @@ class DnsServer:
         if batch_io and not self.batch_io:
             log.info("%s: one UDP packet per system call", mmsg.available())
         self._ips: dict[bytes, str] = {}  # raw sender address -> its text (batched path)
+        self.on_sync: Callable[[str], None] | None = None  # a feed's primary sent a NOTIFY we accepted
 
     async def start(self, listens: tuple[Listen, ...] | list[Listen], reuseport: bool = False) -> None:
         self.loop = asyncio.get_running_loop()
@@ -332,6 +333,8 @@ class DnsServer:
                 task = asyncio.get_running_loop().create_task(self._forward(a))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
+            elif isinstance(a, SyncFeed) and self.on_sync is not None:
+                self.on_sync(a.feed)
 
     async def _forward(self, fwd: Forward) -> None:
         try:

@@ -307,3 +307,16 @@ def test_an_acs_or_usp_agent_provisions_a_managed_router_through_uci():
     assert config.from_dict(tomllib.loads(uci_to_toml(off)), "/x/config.toml").provider is None
     with pytest.raises(UciError, match="needs option bundle_url"):
         to_dict("config provider 'provider'\n option public_key 'x'\n")
+
+
+def test_an_xfr_feed_with_its_tsig_key() -> None:
+    text = uci_to_toml("""
+config feed 'isp'
+	option url 'xfr://192.0.2.53/isp.rpz.example'
+	option category 'authority'
+	option tsig_name 'k1'
+	option tsig_secret_file '/etc/dnsfilter/k1.secret'
+""")
+    feed = config.from_dict(tomllib.loads(text), "/x/config.toml").feeds[0]
+    assert (feed.format, feed.xfr.zone, feed.tsig.name, feed.tsig.algorithm, feed.tsig.secret_file) == (
+        "rpz", "isp.rpz.example", "k1", "hmac-sha256", "/etc/dnsfilter/k1.secret")

@@ -6,7 +6,8 @@ neither DoT nor DoH resumes one on an open connection).
         ...
 
 It can also hold connections without forwarding (`hang=True`): a server that accepts and
-then never says a word, not even its half of the TLS handshake. `HungTls` goes one step
+then never says a word, not even its half of the TLS handshake; or pass on only the first
+`cut` bytes of each answer and then close (a transfer cut off halfway). `HungTls` goes one step
 further: it completes the handshake, reads the queries, and never answers."""
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import threading
 
 
 class TcpRelay:
-    def __init__(self, target: tuple[str, int], *, hang: bool = False) -> None:
+    def __init__(self, target: tuple[str, int], *, hang: bool = False, cut: int | None = None) -> None:
         self.target = target
         self.hang = hang
+        self.cut = cut
         self.accepts = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -52,15 +54,20 @@ class TcpRelay:
                 continue
             with self.lock:
                 self.conns.append(server)
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, limit in ((client, server, None), (server, client, self.cut)):
+                threading.Thread(target=self._pipe, args=(a, b, limit), daemon=True).start()
 
     @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(src: socket.socket, dst: socket.socket, limit: int | None = None) -> None:
         src.settimeout(None)
+        sent = 0
         try:
             while data := src.recv(65536):
+                if limit is not None and sent + len(data) >= limit:
+                    dst.sendall(data[: limit - sent])
+                    break
                 dst.sendall(data)
+                sent += len(data)
         except OSError:
             pass
         finally:

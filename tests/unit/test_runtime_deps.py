@@ -3,7 +3,9 @@ oracle for the tests (an independent DNS codec) and the bench's baseline: nothin
 dnsfilter/, feeds/ or webui/ may import it, so the packages leave it out (flash is scarce on a
 router) and pyproject.toml keeps it in the dev extras. dnspython is a run-time dependency of the
 commands that speak DNS as a client (`authority selftest`; zone transfers run in the sync child),
-imported only by those modules, never by the resident daemon."""
+imported only by those modules, never by the resident daemon at start: the one exception is the
+TSIG check of a signed NOTIFY (dnsfilter/shell/notify_tsig.py), imported when the first one
+arrives (docs/rpz.md, "Memory")."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from tests.support.paths import REPO
 PACKAGES = ("dnsfilter", "feeds", "webui")
 TEST_ONLY = ("dnslib", "pyroute2")
 # the only places that may import dnspython (`dns`): DNS clients run as commands or in the sync child
-DNSPYTHON_USERS = ("dnsfilter/authority/", "feeds/")
+DNSPYTHON_USERS = ("dnsfilter/authority/", "feeds/", "dnsfilter/shell/notify_tsig.py")
 
 
 def _imports(path) -> set[str]:

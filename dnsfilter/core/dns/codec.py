@@ -13,6 +13,7 @@ import struct
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.wire import F_AA, F_AD, F_CD, F_QR, F_RA, F_RD, F_TC, Query
+from dnsfilter.core.model import PolicyAction
 
 OUR_PAYLOAD = 1232
 _HDR = struct.Struct(">HHHHHH")
@@ -88,6 +89,25 @@ class BlockAnswer:
         if record is None:  # NODATA: e.g. HTTPS/SVCB/MX of a blocked name
             return reply(q, wire.RCODE_NOERROR, ede=ede, max_size=max_size)
         return reply(q, wire.RCODE_NOERROR, record, (1, 0, 0), ede=ede, max_size=max_size)
+
+
+def action_reply(q: Query, action: PolicyAction, ede: tuple[int, str], max_size: int, ttl: int) -> bytes | None:
+    """The answer a policy zone's action gives (None: "drop", no answer at all). Local data
+    answers the records of the asked type (all of them for ANY), or its CNAME (the engine
+    resolves a CNAME's target itself when it can: see Engine), or NODATA."""
+    kind = action.kind
+    if kind == "nxdomain":
+        return reply(q, wire.RCODE_NXDOMAIN, ede=ede, max_size=max_size)
+    if kind == "nodata":
+        return reply(q, wire.RCODE_NOERROR, ede=ede, max_size=max_size)
+    if kind == "tcp-only":  # truncated and empty: the client asks again over TCP
+        return reply(q, wire.RCODE_NOERROR, flags=F_TC, ede=ede, max_size=max_size)
+    if kind != "local":
+        return None
+    records = [wire.rr(t, ttl, data) for t, data in action.records if t == q.qtype or q.qtype == wire.T_ANY]
+    if not records and action.cname is not None:
+        records = [wire.rr(wire.T_CNAME, ttl, action.cname)]
+    return reply(q, wire.RCODE_NOERROR, b"".join(records), (len(records), 0, 0), ede=ede, max_size=max_size)
 
 
 def soa_rdata(zone: bytes, minimum: int) -> bytes:

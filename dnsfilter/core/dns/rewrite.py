@@ -30,9 +30,10 @@ def expanded_answers(target: bytes, qtype: int, qclass: int, e: Entry, now: floa
     return b"".join(out), len(out)
 
 
-def cname_reply(q: Query, target: bytes, e: Entry, now: float, max_size: int, ttl: int = 300) -> bytes:
+def cname_reply(q: Query, target: bytes, e: Entry, now: float, max_size: int, ttl: int = 300,
+                ede: tuple[int, str] | None = None) -> bytes:
     """The client's question answered by a CNAME to `target` plus the target's answers. An
     upstream failure for the target (an rcode other than NOERROR) is passed on."""
     records, n = expanded_answers(target, q.qtype, q.qclass, e, now)
     cname = wire.rr(wire.T_CNAME, min(ttl, e.ttl or ttl), target)
-    return codec.reply(q, e.rcode, cname + records, (1 + n, 0, 0), max_size=max_size)
+    return codec.reply(q, e.rcode, cname + records, (1 + n, 0, 0), max_size=max_size, ede=ede)

@@ -200,8 +200,10 @@ class Policy:
             for name, nets in feeds:
                 if nets.has(addr):
                     r = self._feed_decision(name)
+                    s = self.matcher.sets.get(name)
+                    act = s.rpz.ip if s is not None and s.rpz is not None else None  # a policy zone's rpz-ip
                     return Decision(True, Reason(r.reason.text, r.reason.category, name, address_text(addr),
-                                                 kind=r.reason.kind), r.ede)
+                                                 kind=r.reason.kind), r.ede, action=act)
         return None
 
     def _decide_per_client(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
@@ -252,10 +254,17 @@ class Policy:
 
     def _feed_block(self, feed: str, keys: Keys, v: Verdict, explain: bool) -> Decision:
         d = self._feed_decision(feed)
+        s = self.matcher.sets.get(feed)
+        if s is not None and s.rpz is not None:  # a policy zone: the trigger's own action
+            key = next(h for depth, h in keys.for_set(s) if depth == v.depth)
+            act = s.rpz.of(key, v.depth > 0)
+            if act is not None:
+                d = replace(d, action=act)
         hashed = self.feeds[feed].hashed
         if (explain and not hashed) or v.per_client:
             rule = keys.suffix(v.depth) if explain and not hashed else None
             r = d.reason
-            return Decision(True, Reason(r.text, r.category, feed, rule, kind=r.kind), d.ede, per_client=v.per_client)
+            return Decision(True, Reason(r.text, r.category, feed, rule, kind=r.kind), d.ede, per_client=v.per_client,
+                            action=d.action)
         return d
 

@@ -22,7 +22,9 @@ File format "DNSFRUL", version 4 (little-endian)::
          .  4*(2^b+1)  the bucket index (u32 offsets into the keys), then zero padding to 8 bytes
          .  2^f/8  the filter (bit t is byte t >> 3, bit t & 7)
          .     s   side table: UTF-8 JSON {"cond": {key: [rule, ...]}, "regex": [rule, ...],
-                   "any": [rule, ...]} (accept-all rules: `*$denyallow=…`, `*$client=…`, `$dnstype=…`)
+                   "any": [rule, ...], (accept-all rules: `*$denyallow=…`, `*$client=…`, `$dnstype=…`)
+                   "rpz": {"default": code, "keys": [...], "codes": [...], "local": {...}}}
+                   ("rpz": a list compiled from a policy zone: its actions, see rpzactions.py)
          .         with F_NETS only: zero padding to 8, then the networks section (netset.py):
                    the feed's response-IP rules, covered by the digest like the rest
 
@@ -62,6 +64,7 @@ from typing import Any
 
 from dnsfilter.core.policy.feedrules import KEY, KEY_END, SideRule, index_regexes
 from dnsfilter.core.policy.netset import NetSet, NetSetError
+from dnsfilter.core.policy.rpzactions import RpzActions
 
 MAGIC = b"DNSFRUL\x00"
 VERSION = 4
@@ -173,14 +176,15 @@ class FeedSet:
 
     __slots__ = ("_buf", "_flags", "_hashes", "_idx", "_shift", "any", "cond", "count", "digest", "empty",
                  "hashed", "max_labels", "min_labels", "names", "nets", "only_any", "plain", "probe", "regex",
-                 "regex_any", "regex_at", "verdicts", "window")
+                 "regex_any", "regex_at", "rpz", "verdicts", "window")
 
     def __init__(self, buf: Any, hashes: Any, flags: Any, count: int, digest: bytes, hashed: bool,
                  cond: dict[int, tuple[SideRule, ...]], regex: tuple[SideRule, ...], labels: tuple[int, int],
                  index: tuple[Any, int], filt: tuple[Any, int], nets: NetSet | None = None,
-                 every: tuple[SideRule, ...] = ()) -> None:
+                 every: tuple[SideRule, ...] = (), rpz: RpzActions | None = None) -> None:
         self._buf, self._hashes, self._flags = buf, hashes, flags
         self.nets = nets  # response-IP rules (netset.py), None when the feed lists no network
+        self.rpz = rpz  # a policy zone's actions: read as a DNS zone (evaluate), each trigger's own
         self.count, self.digest, self.hashed = count, digest, hashed
         self.cond = cond
         self.any = every  # accept-all rules, tried for every name after the keys and regexes
@@ -264,10 +268,11 @@ class FeedSet:
             cond = {int(k): tuple(SideRule.from_json(r) for r in v) for k, v in side.get("cond", {}).items()}
             regex = tuple(SideRule.from_json(r) for r in side.get("regex", ()))
             every = tuple(SideRule.from_json(r) for r in side.get("any", ()))
+            rpz = RpzActions.from_json(side["rpz"]) if "rpz" in side else None
         except (ValueError, KeyError, TypeError, re.error) as e:
             raise FeedSetError(f"compiled feed side table unreadable: {e}") from None
         return cls(buf, hashes, fl, count, bytes(digest), bool(flags & F_HASHED), cond, regex, (min_l, max_l),
-                   (idx, 64 - bits), (mv[filter_at:side_at], 64 - fbits), nets, every)
+                   (idx, 64 - bits), (mv[filter_at:side_at], 64 - fbits), nets, every, rpz)
 
     def index(self) -> tuple[Any, int]:
         """(starts, shift) of the bucket index, as `bucket_index` returns them."""
@@ -313,9 +318,22 @@ class FeedSet:
                 if i < hi and hs[i] == h:
                     return self.verdicts[depth]
             return None
+        fl, cond = self._flags, self.cond
+        if self.rpz is not None:
+            # A policy zone, looked up as a DNS zone (RFC 4592, as BIND and Unbound do): the
+            # closest node that exists decides, by its own trigger for the name itself or its
+            # wildcard for a name below it; a node without one (an owner of another kind, or an
+            # empty node: compile_rpz.py) shields the name from the wildcards above it.
+            for depth, h in keys:
+                b = h >> shift
+                hi = idx[b + 1]
+                i = bl(hs, h, idx[b], hi)
+                if i < hi and hs[i] == h:
+                    f = fl[i] & ((BLOCK_SELF | ALLOW_SELF) if depth == 0 else (BLOCK_PARENT | ALLOW_PARENT))
+                    return Verdict(not f & (ALLOW_SELF | ALLOW_PARENT), depth) if f else None
+            return None
         block = allow = -1
         imp_b = imp_a = per_client = False
-        fl, cond = self._flags, self.cond
         for depth, h in keys:
             b = h >> shift
             hi = idx[b + 1]

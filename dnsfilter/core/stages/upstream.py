@@ -30,6 +30,7 @@ class Waiter:
     fast_key: bytes | None  # the UDP question bytes to install the answer under
     exempt: bool = False  # explicitly allowed: only authority lists filter its answer
     rewrite: bytes | None = None  # safe search: the client asked for another name
+    ede: tuple[int, str] | None = None  # a rewrite by a policy zone's local CNAME: its block's EDE
     state: TimeState = NO_TIME_STATE
     device: str = ""  # for the query log
     reason: Reason | None = None

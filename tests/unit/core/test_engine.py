@@ -326,12 +326,17 @@ def test_malformed_packets():
     assert r.header.rcode == 1 and r.header.id == 0x2222 and r.header.q == 0
     # Truncated question: FORMERR.
     assert reply_of(ask(eng, good[:20])).header.rcode == 1
-    # Opcode NOTIFY: NOTIMP with the opcode echoed.
+    # Opcode NOTIFY about an A record (a NOTIFY names a zone's SOA): FORMERR, the opcode echoed.
     notify = bytearray(good)
     notify[2] = (notify[2] & 0x87) | (4 << 3)
     r = reply_of(ask(eng, bytes(notify)))
-    assert r.header.rcode == 4 and r.header.opcode == 4
-    assert eng.stats.dropped == 3 and eng.stats.outcomes["invalid"] == 3
+    assert r.header.rcode == 1 and r.header.opcode == 4 and eng.stats.notify["malformed"] == 1
+    # Opcode UPDATE: NOTIMP with the opcode echoed.
+    update = bytearray(good)
+    update[2] = (update[2] & 0x87) | (5 << 3)
+    r = reply_of(ask(eng, bytes(update)))
+    assert r.header.rcode == 4 and r.header.opcode == 5
+    assert eng.stats.dropped == 3 and eng.stats.outcomes["invalid"] == 4
 
 
 def test_malformed_from_a_refused_client_is_dropped():

@@ -15,7 +15,7 @@ import dnslib
 
 from dnsfilter.assemble import build_engine
 from dnsfilter.config import from_dict
-from dnsfilter.core.dns import codec, wire
+from dnsfilter.core.dns import codec, notify, wire
 from dnsfilter.core.engine import Engine, Forward, Send
 from dnsfilter.core.policy.feedset import B_SUB, FeedSet, build, text_key
 from dnsfilter.core.policy.matcher import Matcher
@@ -137,7 +137,10 @@ def check_reply(query: bytes, out: bytes, tcp: bool) -> None:
         try:
             q = wire.parse_query(query)
         except wire.WireError:
-            assert len(out) == 12  # header-only FORMERR/NOTIMP
+            if notify.opcode(query) == notify.OPCODE_NOTIFY:  # RFC 1996: the question is echoed
+                assert (out[2] >> 3) & 0xF == notify.OPCODE_NOTIFY and len(out) <= len(query)
+            else:
+                assert len(out) == 12  # header-only FORMERR/NOTIMP
             return
         assert len(out) <= q.max_udp()
 

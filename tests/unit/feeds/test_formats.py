@@ -248,14 +248,23 @@ x CNAME .
 
 def test_rpz_records() -> None:
     got, c = rules("rpz", RPZ)
-    assert [(r.name, r.action, r.scope) for r in got] == [
-        ("bad.example", "block", "exact"), ("bad.example", "block", "below"), ("below.example", "block", "exact"),
-        ("below.example", "block", "below"), ("ok.bad.example", "allow", "exact"), ("drop.example", "block", "exact"),
-        ("nodata.example", "block", "exact"), ("sink.example", "block", "exact"), ("abs.example", "block", "exact"),
-        ("x.sub", "block", "exact"),
+    assert [(r.name, r.action, r.scope, r.rpz) for r in got] == [
+        ("bad.example", "block", "exact", "nxdomain"), ("bad.example", "block", "below", "nxdomain"),
+        ("below.example", "block", "exact", "nxdomain"), ("below.example", "block", "below", "nxdomain"),
+        ("ok.bad.example", "allow", "exact", "passthru"), ("drop.example", "block", "exact", "drop"),
+        ("nodata.example", "block", "exact", "nodata"), ("sink.example", "block", "exact", "local"),
+        ("abs.example", "block", "exact", "nxdomain"), ("walled.example", "block", "exact", "local"),
+        ("192.0.2.1/32", "block", "subtree", "nxdomain"),  # the IP trigger: a response-IP rule
+        ("txt.example", "block", "exact", "local"), ("x.sub", "block", "exact", "nxdomain"),
     ]
-    # skipped: $TTL, the SOA over three lines, NS, two $ORIGIN; `@ CNAME .` names the apex: invalid
-    assert (c.skipped, c.skipped_unsupported, c.invalid) == (7, 4, 1)
+    assert [r.network for r in got].count(True) == 1
+    local = {r.name: r.data for r in got if r.rpz == "local"}
+    assert local == {"sink.example": ((1, bytes(4)),),
+                     "walled.example": ((5, b"\x06garden\x07example\x00"),),
+                     "txt.example": ((16, b"\x05hello"),)}
+    # skipped: $TTL, the SOA over three lines, NS, two $ORIGIN; `@ CNAME .` names the apex: invalid;
+    # the rpz-nsdname trigger is unsupported and counted on its own
+    assert (c.skipped, c.skipped_unsupported, c.invalid, c.rpz_ns) == (7, 1, 1, 1)
     assert not blocked(got, "ok.bad.example") and blocked(got, "a.bad.example") and blocked(got, "bad.example")
     assert not blocked(got, "sub.nodata.example")
 

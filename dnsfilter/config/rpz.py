@@ -1,0 +1,51 @@
+"""The `[rpz]` section: how `dnsfilter rpz export` / `rpz publish` write Response Policy Zones
+for other resolvers (docs/rpz.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dnsfilter.config.values import N_, ConfigError, Section
+
+
+@dataclass(frozen=True, slots=True)
+class Rpz:
+    out_dir: str = ""  # where `rpz publish` writes the zone files (relative to the config's folder)
+    reload_command: str = ""  # run after a publish that changed a zone, e.g. "knotc zone-reload"
+    suffix: str = "rpz.dnsfilter"  # zones are CATEGORY.SUFFIX, FEED.authority.SUFFIX, …
+    profile_zones: bool = False  # also one combined zone per profile: PROFILE.profile.SUFFIX
+    ttl: int = 60  # of every policy record: how long a resolver may keep a rewritten answer
+    refresh: int = 600  # SOA timers, for the resolvers that follow the zones by transfer
+    retry: int = 60
+    expire: int = 1209600  # long: a secondary past expire stops applying the zone at all
+    minimum: int = 60
+
+
+def parse_rpz(s: Section) -> Rpz:
+    base = Rpz()
+    suffix = s.get("suffix", str, base.suffix).strip().rstrip(".").lower()
+    if (not suffix or len(suffix) > 200 or not suffix.isascii()
+            or any(not 0 < len(lab) < 64 or not all(c.isalnum() or c in "-_" for c in lab)
+                   for lab in suffix.split("."))):
+        raise ConfigError(s.key("suffix"), N_("must be a DNS name (labels of letters, digits, '-' and '_')"))
+    rpz = Rpz(
+        out_dir=s.get("out_dir", str, base.out_dir),
+        reload_command=s.get("reload_command", str, base.reload_command),
+        suffix=suffix,
+        profile_zones=s.get("profile_zones", bool, base.profile_zones),
+        ttl=s.int_in("ttl", base.ttl, 0, 86400),
+        refresh=s.int_in("refresh", base.refresh, 1, 86400 * 7),
+        retry=s.int_in("retry", base.retry, 1, 86400),
+        expire=s.int_in("expire", base.expire, 60, 86400 * 365),
+        minimum=s.int_in("minimum", base.minimum, 0, 86400),
+    )
+    if rpz.reload_command:
+        import shlex
+
+        try:
+            if not shlex.split(rpz.reload_command):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(s.key("reload_command"), N_("not a command line (check its quotes)")) from None
+    s.done()
+    return rpz
