@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
-    k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics", "usage"],
+    k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics", "usage",
+                                       "report"],
                    help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP)")
     k.add_argument("args", nargs="*", help=argparse.SUPPRESS)
 

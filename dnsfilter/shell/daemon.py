@@ -22,6 +22,7 @@ from dnsfilter.core.engine import Engine
 from dnsfilter.core.policy.matcher import Matcher
 from dnsfilter.shell import pauses, worker_stats
 from dnsfilter.shell.authority import AuthorityTasks
+from dnsfilter.shell.childside import ChildSide
 from dnsfilter.shell.household import Household
 from dnsfilter.shell.lan.interfaces import LanWatcher
 from dnsfilter.shell.lists import load_matcher
@@ -61,6 +62,7 @@ class Daemon:
         self.authority = AuthorityTasks(lambda: self.cfg, self.stopping, self._reload_after_sync) \
             if worker in (None, 0) else None
         self._hup_task: asyncio.Task[tuple[bool, str]] | None = None
+        self.child: ChildSide | None = None  # the portal, notifications, the weekly report, the block page
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -91,6 +93,9 @@ class Daemon:
                              (signal.SIGINT, self.stopping.set)):
             loop.add_signal_handler(sig, handler)
         await self._start_control()
+        self.child = ChildSide(lambda: self.cfg, self._engine, self.household, lambda: self.server,
+                               self.worker in (None, 0))
+        await self.child.start(loop)
         if self.authority is not None:
             await self.authority.after_swap(self.cfg, self.matcher, "start")
             self.authority.start(loop)
@@ -116,6 +121,8 @@ class Daemon:
             self.gc_task.cancel()
         if self.control is not None:
             self.control.close()
+        if self.child is not None:
+            await self.child.stop()
         if self.lan is not None:
             await self.lan.stop()
         await self.server.close()
@@ -139,6 +146,12 @@ class Daemon:
             log.warning("cannot listen on %s (retried on the next address change)", err)
         if not self.server.udp:
             log.warning("no address to answer on yet: waiting for a LAN address")
+        if self.child is not None:
+            await self.child.update_block_page()
+
+    def _engine(self) -> Engine:
+        assert self.engine is not None  # built before anything that asks for it starts
+        return self.engine
 
     def _answered(self) -> int:
         """Queries answered so far, near enough for `pauses` to tell a quiet moment: slow-path
@@ -200,6 +213,8 @@ class Daemon:
             await self.authority.after_swap(new, matcher, "reload")
         if self.household is not None:
             self.household.cfg = new
+        if self.child is not None:
+            await self.child.update_block_page()
         pauses.settle()
         self.reloads += 1
         msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
@@ -274,6 +289,7 @@ class Daemon:
             "inflight": len(e.upstream),
             "feeds": {name: len(s) for name, s in self.matcher.sets.items()},
             "upstreams": self.pool.status(),
+            **(self.child.status() if self.child is not None else {}),
         }
 
     def own_status(self) -> dict[str, object]:
@@ -343,10 +359,12 @@ class Daemon:
             return {"ok": True, "metrics": await self.metrics()}
         if line == "ping":
             return {"ok": True, "message": "pong"}
+        if line == "report" and self.child is not None:
+            return await self.child.command(line)
         if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage") and self.household is not None:
             return self._household_command(line)
         return {"ok": False, "message": f"unknown command {line[:40]!r} "
-                                        "(reload, status, metrics, ping, pause, resume, devices, usage)"}
+                                        "(reload, status, metrics, ping, pause, resume, devices, usage, report)"}
 
     async def _peer_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A worker's own socket: its counters for worker 0 (`status-self`), nothing else."""
