@@ -1,10 +1,13 @@
 """The child's page and the block page as HTML: phone first, no script, one inline style sheet,
-every text through the page's language (i18n.py), every value escaped."""
+every text through the page's language (i18n.py), every value escaped.
+
+Texts are translated by `t("…")` calls outside f-strings (pybabel cannot see inside them);
+`el()` puts escaped text and already-built HTML together.
+"""
 
 from __future__ import annotations
 
 from html import escape
-from urllib.parse import quote
 
 from dnsfilter.config.portal import Helpline
 from dnsfilter.portal import words
@@ -21,52 +24,62 @@ section{background:#fff;border-radius:14px;padding:1rem;margin:0 0 1rem;box-shad
 .hero{background:#2457a6;color:#fff}.hero p{margin:.25rem 0}.hero a{color:#fff}
 .stop{background:#b3261e;color:#fff}.stop a{color:#fff}
 .help{background:#e8f5e9;border:2px solid #2e7d32}.help a{color:#1b5e20;font-weight:700}
-ul{margin:.25rem 0;padding-left:1.2rem}li{margin:.35rem 0}small,.muted{color:#55606e}
-.hero small,.stop small{color:#e3e9f5}
+ul{margin:.25rem 0;padding-left:1.2rem}li{margin:.35rem 0}small{color:#4d5765}
 .tel{display:block;font-size:1.6rem;font-weight:800;text-decoration:none}
 label{display:block;margin:.5rem 0 .25rem;font-weight:600}
-input[type=text],select{width:100%;font:inherit;padding:.6rem;border:2px solid #8a94a3;border-radius:10px}
+input[type=text],select{width:100%;font:inherit;padding:.6rem;border:2px solid #6b7684;border-radius:10px}
 button{font:inherit;font-weight:700;padding:.75rem 1.1rem;margin:.75rem 0 0;border:0;border-radius:12px;
 background:#2457a6;color:#fff;min-height:48px;width:100%}
 .langs{display:flex;gap:.5rem;justify-content:flex-end;flex-wrap:wrap;margin:.25rem 0}
 .langs a{padding:.4rem .7rem;border-radius:999px;background:#fff;color:#2457a6;min-height:44px;
 display:inline-flex;align-items:center}.langs a[aria-current]{background:#2457a6;color:#fff}
-.bar{height:12px;border-radius:6px;background:#dfe4ee;overflow:hidden}.bar i{display:block;height:100%;
-background:#2e7d32}.note{background:#fff8e1;border-left:6px solid #f9a825}.code{word-break:break-all}
+.bar{height:12px;border-radius:6px;background:#dfe4ee;overflow:hidden;margin:.25rem 0}.bar i{display:block;
+height:100%;background:#2e7d32}.note{background:#fff8e1;border-left:6px solid #f9a825}.name{word-break:break-all}
 """
 
 
-def _e(text: object) -> str:
+def e(text: object) -> str:
+    """Text as HTML."""
     return escape(str(text), quote=True)
+
+
+def el(tag: str, *inner: str, **attrs: str) -> str:
+    """An element around already-built HTML; attribute values are escaped (`class_` is class)."""
+    a = "".join(f' {k.rstrip("_").replace("_", "-")}="{e(v)}"' for k, v in attrs.items())
+    return f"<{tag}{a}>{''.join(inner)}</{tag}>"
+
+
+def section(title: str, ident: str, *inner: str, cls: str = "") -> str:
+    head = el("h2", e(title), id=ident)
+    return el("section", head, *inner, class_=cls, aria_labelledby=ident) if cls else \
+        el("section", head, *inner, aria_labelledby=ident)
 
 
 def shell(lang: str, title: str, body: str, here: str) -> str:
     """A whole page: the language links keep the page's path (`here`) and set the choice."""
+    t = translator(lang)
     links = "".join(
-        f'<a href="{_e(here)}?lang={code}" lang="{code}" hreflang="{code}"'
-        f'{" aria-current=true" if code == lang else ""}>{_e(NAMES[code])}</a>' for code in LANGS)
+        f'<a href="{e(here)}?lang={code}" lang="{code}" hreflang="{code}"'
+        f'{" aria-current=true" if code == lang else ""}>{e(NAMES[code])}</a>' for code in LANGS)
+    nav = el("nav", links, class_="langs", aria_label=t("Language"))
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
-            f'<nav class="langs" aria-label="{_e(translator(lang)("Language"))}">{links}</nav>{body}</main></body></html>')
+            f"<title>{e(title)}</title><style>{CSS}</style></head><body><main>{nav}{body}</main></body></html>")
 
 
 def helplines(t: Translate, lang: str, lines: tuple[Helpline, ...], report_url: str) -> str:
-    intro = t("If something online worries you, or someone hurts or frightens you, you can call. "
-              "It is free and you do not have to give your name.")
-    out = [f'<section class="help" aria-labelledby="help"><h2 id="help">{_e(t("Need to talk to someone?"))}</h2>',
-           f"<p>{_e(intro)}</p>"]
+    out = [el("p", e(t("If something online worries you, or someone hurts or frightens you, you can call. "
+                       "It is free and you do not have to give your name.")))]
     for h in lines:
-        out.append(f'<p><a class="tel" href="tel:{_e(h.phone.replace(" ", ""))}">{_e(h.phone)}</a>'
-                   f"{_e(h.name(lang))}"
-                   + (f' · <a href="{_e(h.url)}">{_e(t("website"))}</a>' if h.url else "") + "</p>")
+        site = " · " + el("a", e(t("website")), href=h.url) if h.url else ""
+        out.append(el("p", el("a", e(h.phone), class_="tel", href="tel:" + h.phone.replace(" ", "")),
+                      e(h.name(lang)), site))
     if not lines:
-        out.append(f"<p>{_e(t('Talk to a parent, a teacher or another adult you trust.'))}</p>")
+        out.append(el("p", e(t("Talk to a parent, a teacher or another adult you trust."))))
     if report_url:
-        hint = t("Saw something that should not be online? Tell the national hotline.")
-        out.append(f'<p><a href="{_e(report_url)}">{_e(t("Report a harmful site"))}</a><br>'
-                   f"<small>{_e(hint)}</small></p>")
-    return "".join(out) + "</section>"
+        out.append(el("p", el("a", e(t("Report a harmful site")), href=report_url), "<br>",
+                      el("small", e(t("Saw something that should not be online? Tell the national hotline.")))))
+    return section(t("Need to talk to someone?"), "help", *out, cls="help")
 
 
 def _category(t: Translate, cat: str) -> str:
@@ -78,37 +91,41 @@ def _days(t: Translate, days: tuple[str, ...]) -> str:
     return ", ".join(t(words.DAYS.get(d, d)) for d in days)
 
 
-def _items(t: Translate, items: tuple[str, ...], titles: dict[str, str] | None = None) -> str:
+def items_text(t: Translate, items: tuple[str, ...], titles: dict[str, str] | None = None) -> str:
     """Categories in words, services by their titles."""
     return ", ".join(_category(t, i) if i in words.CATEGORIES else (titles or {}).get(i, i) for i in items)
+
+
+def _hidden(name: str, value: str) -> str:
+    return f'<input type="hidden" name="{name}" value="{e(value)}">'
 
 
 def ask_form(t: Translate, token: str, name: str = "", kind: str = "site", item: str = "") -> str:
     """The ask form: a fixed site (the block page), a site to type (the child's page), or more
     time for a spent budget."""
-    hidden = f'<input type="hidden" name="token" value="{_e(token)}"><input type="hidden" name="kind" value="{kind}">'
+    hidden = _hidden("token", token) + _hidden("kind", kind)
     if kind == "time":
-        return (f'<form method="post" action="{ASK_PATH}">{hidden}<input type="hidden" name="name" value="{_e(item)}">'
-                f'<input type="hidden" name="for" value="1h"><button type="submit">'
-                f'{_e(t("Ask for more time"))}</button></form>')
-    field = (f'<input type="hidden" name="name" value="{_e(name)}">' if name else
-             f'<label for="ask-name">{_e(t("Site"))}</label>'
-             f'<input type="text" id="ask-name" name="name" inputmode="url" autocomplete="off" '
-             f'autocapitalize="none" spellcheck="false" maxlength="253" required placeholder="example.org">')
-    options = "".join(f'<option value="{k}"{" selected" if k == "1h" else ""}>{_e(t(v))}</option>'
+        return el("form", hidden, _hidden("name", item), _hidden("for", "1h"),
+                  el("button", e(t("Ask for more time")), type="submit"), method="post", action=ASK_PATH)
+    if name:
+        field = _hidden("name", name)
+    else:
+        field = el("label", e(t("Site")), for_="ask-name") + (
+            '<input type="text" id="ask-name" name="name" inputmode="url" autocomplete="off" autocapitalize="none" '
+            'spellcheck="false" maxlength="253" required placeholder="example.org">')
+    options = "".join(el("option", e(t(v)), value=k, **({"selected": "selected"} if k == "1h" else {}))
                       for k, v in words.DURATIONS.items())
-    return (f'<form method="post" action="{ASK_PATH}">{hidden}{field}'
-            f'<label for="ask-for">{_e(t("For how long?"))}</label><select id="ask-for" name="for">{options}</select>'
-            f'<button type="submit">{_e(t("Ask a parent"))}</button></form>')
+    return el("form", hidden, field, el("label", e(t("For how long?")), for_="ask-for"),
+              el("select", options, id="ask-for", name="for"), el("button", e(t("Ask a parent")), type="submit"),
+              method="post", action=ASK_PATH)
 
 
 def child_page(v: DeviceView, lang: str, here: str, notice: str = "") -> str:
     t = translator(lang)
-    hello = t("Hi! This is what this network does for {device}").format(device=v.label)
-    parts = [f'<section class="hero"><h1>{_e(hello)}</h1>'
-             f"<p>{_e(t('Your settings: {profile}').format(profile=v.profile))}</p></section>"]
+    parts = [el("section", el("h1", e(t("Hi! This is what this network does for {device}").format(device=v.label))),
+                el("p", e(t("Your settings: {profile}").format(profile=v.profile))), class_="hero")]
     if notice:
-        parts.append(f'<section class="note" role="status"><p>{_e(notice)}</p></section>')
+        parts.append(el("section", el("p", e(notice)), class_="note", role="status"))
     now = []
     if v.paused_until is not None:
         now.append(t("A parent paused the internet on this device until {time}.").format(time=v.clock(v.paused_until)))
@@ -116,78 +133,74 @@ def child_page(v: DeviceView, lang: str, here: str, notice: str = "") -> str:
         now.append(t("The internet is resting until {time}.").format(time=v.clock(v.resting_until)))
     elif v.resting and v.resting_until is not None:
         now.append(t("Resting until {time}: {what}.").format(time=v.clock(v.resting_until),
-                                                            what=_items(t, tuple(v.resting), v.titles)))
+                                                            what=items_text(t, tuple(v.resting), v.titles)))
     if now:
-        parts.append('<section class="stop" aria-labelledby="now"><h2 id="now">' + _e(t("Right now")) + "</h2>"
-                     + "".join(f"<p>{_e(x)}</p>" for x in now) + "</section>")
-    # what is closed and why
-    closed = [f"<li><strong>{_e(t(words.CATEGORIES[c][0]))}</strong><br><small>{_e(t(words.CATEGORIES[c][1]))}"
-              "</small></li>" for c in v.categories if c in words.CATEGORIES]
-    if v.services:
-        closed.append(f"<li><strong>{_e(t('Closed apps and sites'))}</strong><br>"
-                      f"<small>{_e(', '.join(v.services))}</small></li>")
-    if v.safe_search:
-        closed.append(f"<li><strong>{_e(t('Safe search'))}</strong><br>"
-                      f"<small>{_e(t('Search engines and YouTube show results for children.'))}</small></li>")
-    if v.allow_only:
-        closed.append(f"<li><strong>{_e(t('Only your own list of sites opens'))}</strong><br>"
-                      f"<small>{_e(', '.join(v.allow))}</small></li>")
-    parts.append(f'<section aria-labelledby="closed"><h2 id="closed">{_e(t("What is closed, and why"))}</h2>'
-                 + (f"<ul>{''.join(closed)}</ul>" if closed else f"<p>{_e(t('Nothing is closed on this device.'))}</p>")
-                 + "</section>")
+        parts.append(section(t("Right now"), "now", *(el("p", e(x)) for x in now), cls="stop"))
+    parts.append(_closed(t, v))
     if v.schedules:
-        items = []
+        rows = []
         for s in v.schedules:
-            if s.block == "all":
-                line = t("The internet rests from {start} to {end} ({days})")
-            else:
-                line = t("Resting from {start} to {end} ({days}): {what}")
-            items.append("<li>" + _e(line.format(what=_items(t, tuple(s.block), v.titles), start=s.start,
-                                                 end=s.end, days=_days(t, s.days))) + "</li>")
-        parts.append(f'<section aria-labelledby="times"><h2 id="times">{_e(t("Rest times"))}</h2>'
-                     f"<ul>{''.join(items)}</ul></section>")
+            line = (t("The internet rests from {start} to {end} ({days})") if s.block == "all"
+                    else t("Resting from {start} to {end} ({days}): {what}"))
+            rows.append(el("li", e(line.format(what=items_text(t, tuple(s.block), v.titles), start=s.start, end=s.end,
+                                               days=_days(t, s.days)))))
+        parts.append(section(t("Rest times"), "times", el("ul", *rows)))
     if v.budgets:
         rows = []
         for b in v.budgets:
-            pct = 100 if b.limit == 0 else min(100, round(100 * b.used / b.limit))
-            rows.append(f"<li><strong>{_e(_items(t, (b.item,), v.titles))}</strong>: "
-                        + _e(t("{used} of {limit} minutes used, {left} left").format(used=b.used, limit=b.limit,
-                                                                                     left=b.left))
-                        + f'<div class="bar" role="img" aria-label="{pct}%"><i style="width:{100 - pct}%"></i></div>'
-                        + (ask_form(t, v.token, kind="time", item=b.item) if b.left == 0 else "") + "</li>")
-        parts.append(f'<section aria-labelledby="budgets"><h2 id="budgets">{_e(t("Time today"))}</h2>'
-                     f"<ul>{''.join(rows)}</ul></section>")
+            left = 0 if b.limit == 0 else max(0, 100 - round(100 * b.used / b.limit))
+            used = t("{used} of {limit} minutes used, {left} left").format(used=b.used, limit=b.limit, left=b.left)
+            rows.append(el("li", el("strong", e(items_text(t, (b.item,), v.titles))), ": ", e(used),
+                           el("div", f'<i style="width:{left}%"></i>', class_="bar", role="img",
+                              aria_label=used),
+                           ask_form(t, v.token, kind="time", item=b.item) if b.left == 0 else ""))
+        parts.append(section(t("Time today"), "budgets", el("ul", *rows)))
     if v.allowed_now:
-        rows = [f'<li class="code">{_e(n)} · ' + (_e(t("until {time}").format(time=v.clock(u))) if u is not None
-                                                  else _e(t("always"))) + "</li>" for n, u in v.allowed_now]
-        parts.append(f'<section aria-labelledby="allowed"><h2 id="allowed">{_e(t("Opened for you"))}</h2>'
-                     f"<ul>{''.join(rows)}</ul></section>")
+        rows = [el("li", el("span", e(n), class_="name"), " · ",
+                   e(t("until {time}").format(time=v.clock(u)) if u is not None else t("always")))
+                for n, u in v.allowed_now]
+        parts.append(section(t("Opened for you"), "allowed", el("ul", *rows)))
     parts.append(_recent(t, v))
-    parts.append(f'<section aria-labelledby="ask"><h2 id="ask">{_e(t("Ask to open a site"))}</h2>'
-                 f"<p><small>{_e(t('A parent gets your request and answers it from their phone.'))}</small></p>"
-                 + ask_form(t, v.token) + _requests(t, v) + "</section>")
-    https = t("Sites opened with https:// cannot show this page when they are closed: "
-              "your browser shows an error instead. Come back here to see why.")
-    parts.append(f'<section aria-labelledby="kept"><h2 id="kept">{_e(t("What is recorded about you"))}</h2>'
-                 f"<p>{_e(t(words.PRIVACY.get(v.privacy, words.PRIVACY['full'])))}</p>"
-                 f"<p><small>{_e(https)}</small></p></section>")
+    parts.append(section(t("Ask to open a site"), "ask",
+                         el("p", el("small", e(t("A parent gets your request and answers it from their phone.")))),
+                         ask_form(t, v.token), _requests(t, v)))
+    parts.append(section(t("What is recorded about you"), "kept",
+                         el("p", e(t(words.PRIVACY.get(v.privacy, words.PRIVACY["full"])))),
+                         el("p", el("small", e(t("Sites opened with https:// cannot show this page when they are "
+                                                 "closed: your browser shows an error instead. Come back here to "
+                                                 "see why."))))))
     parts.append(helplines(t, lang, v.helplines, v.report_url))
     return shell(lang, t("Your internet"), "".join(parts), here)
 
 
+def _closed(t: Translate, v: DeviceView) -> str:
+    rows = [el("li", el("strong", e(t(words.CATEGORIES[c][0]))), "<br>", el("small", e(t(words.CATEGORIES[c][1]))))
+            for c in v.categories if c in words.CATEGORIES]
+    if v.services:
+        rows.append(el("li", el("strong", e(t("Closed apps and sites"))), "<br>", el("small", e(", ".join(v.services)))))
+    if v.safe_search:
+        rows.append(el("li", el("strong", e(t("Safe search"))), "<br>",
+                       el("small", e(t("Search engines and YouTube show results for children.")))))
+    if v.allow_only:
+        rows.append(el("li", el("strong", e(t("Only your own list of sites opens"))), "<br>",
+                       el("small", e(", ".join(v.allow)))))
+    body = el("ul", *rows) if rows else el("p", e(t("Nothing is closed on this device.")))
+    return section(t("What is closed, and why"), "closed", body)
+
+
 def _recent(t: Translate, v: DeviceView) -> str:
-    head = f'<section aria-labelledby="recent"><h2 id="recent">{_e(t("Recently closed"))}</h2>'
+    title = t("Recently closed")
     if v.recent is None:
-        none = t("Site names are not recorded for this device, so none can be shown.")
-        return head + f"<p><small>{_e(none)}</small></p></section>"
+        return section(title, "recent", el("p", el("small", e(t("Site names are not recorded for this device, so "
+                                                                "none can be shown.")))))
     if not v.recent:
-        return head + f"<p><small>{_e(t('Nothing was closed lately.'))}</small></p></section>"
+        return section(title, "recent", el("p", el("small", e(t("Nothing was closed lately.")))))
     rows = []
     for r in v.recent:
         why = t(words.REASONS[r.kind]) if r.kind in words.REASONS else _category(t, r.category or r.service)
-        rows.append(f'<li><span class="code"><strong>{_e(r.name)}</strong></span> · {_e(v.clock(r.ts))}<br>'
-                    f"<small>{_e(why)}</small></li>")
-    return head + f"<ul>{''.join(rows)}</ul></section>"
+        rows.append(el("li", el("span", el("strong", e(r.name)), class_="name"), " · ", e(v.clock(r.ts)), "<br>",
+                       el("small", e(why))))
+    return section(title, "recent", el("ul", *rows))
 
 
 def _requests(t: Translate, v: DeviceView) -> str:
@@ -195,21 +208,21 @@ def _requests(t: Translate, v: DeviceView) -> str:
         return ""
     rows = []
     for r in v.requests:
-        what = r.name if r.kind == "site" else t("more time: {item}").format(item=_items(t, (r.name,), v.titles))
+        what = r.name if r.kind == "site" else t("more time: {item}").format(item=items_text(t, (r.name,), v.titles))
         state = t(words.STATES.get(r.state, r.state))
         if r.state == "approved" and r.duration:
             state += " · " + t(words.DURATIONS.get(r.duration, r.duration))
-        rows.append(f'<li><span class="code">{_e(what)}</span> · <strong>{_e(state)}</strong></li>')
-    return f'<h2 style="margin-top:1rem">{_e(t("Your requests"))}</h2><ul>{"".join(rows)}</ul>'
+        rows.append(el("li", el("span", e(what), class_="name"), " · ", el("strong", e(state))))
+    return el("h3", e(t("Your requests"))) + el("ul", *rows)
 
 
 def block_page(b: BlockView, v: DeviceView, lang: str, home: str, here: str) -> str:
     """The page a plain-HTTP visit to a closed site gets. `home` is the child's page's address."""
     t = translator(lang)
     if not b.blocked:
-        wait = t("Your browser still remembers the old address. Wait a minute and open the site again.")
-        body = (f'<section class="hero"><h1>{_e(t("This site is open for you now"))}</h1>'
-                f'<p class="code">{_e(b.name)}</p><p>{_e(wait)}</p></section>')
+        body = el("section", el("h1", e(t("This site is open for you now"))), el("p", e(b.name), class_="name"),
+                  el("p", e(t("Your browser still remembers the old address. Wait a minute and open the site "
+                              "again."))), class_="hero")
         return shell(lang, b.name, body + helplines(t, lang, v.helplines, v.report_url), here)
     why = []
     if b.kind in words.REASONS:
@@ -218,37 +231,29 @@ def block_page(b: BlockView, v: DeviceView, lang: str, home: str, here: str) -> 
         name, reason = words.CATEGORIES[b.category]
         why += [t(name) + ".", t(reason)]
     elif b.kind == "budget" and b.budget_item:
-        why.append(_items(t, (b.budget_item,), v.titles))
-    parts = [f'<section class="stop"><h1>{_e(t("This site is closed on this device"))}</h1>'
-             f'<p class="code"><strong>{_e(b.name)}</strong></p>'
-             + "".join(f"<p>{_e(w)}</p>" for w in why) + "</section>"]
+        why.append(items_text(t, (b.budget_item,), v.titles))
+    parts = [el("section", el("h1", e(t("This site is closed on this device"))),
+                el("p", el("strong", e(b.name)), class_="name"), *(el("p", e(w)) for w in why), class_="stop")]
     if b.authority:
         law = []
         if b.legal_basis:
-            law.append(f"<p>{_e(t('Legal basis:'))} {_e(b.legal_basis)}</p>")
-        appeal = t("A parent cannot open it. If you think it is closed by mistake, the site can be appealed:")
-        law.append(f"<p><small>{_e(appeal)}</small></p>")
+            law.append(el("p", e(t("Legal basis:")), " ", e(b.legal_basis)))
+        law.append(el("p", el("small", e(t("A parent cannot open it. If you think it is closed by mistake, the site "
+                                           "can be appealed:")))))
         if b.appeal_url:
-            law.append(f'<p><a href="{_e(b.appeal_url)}">{_e(t("How to appeal"))}</a></p>')
-        parts.append(f'<section aria-labelledby="law"><h2 id="law">{_e(t("Closed by law"))}</h2>{"".join(law)}</section>')
+            law.append(el("p", el("a", e(t("How to appeal")), href=b.appeal_url)))
+        parts.append(section(t("Closed by law"), "law", *law))
     elif b.kind == "budget" and b.budget_item:
-        parts.append(f'<section aria-labelledby="ask"><h2 id="ask">{_e(t("Need more time?"))}</h2>'
-                     + ask_form(t, v.token, kind="time", item=b.budget_item) + "</section>")
+        parts.append(section(t("Need more time?"), "ask", ask_form(t, v.token, kind="time", item=b.budget_item)))
     else:
-        parts.append(f'<section aria-labelledby="ask"><h2 id="ask">{_e(t("Think you need it?"))}</h2>'
-                     f"<p><small>{_e(t('Ask a parent: they get your request on their phone.'))}</small></p>"
-                     + ask_form(t, v.token, name=b.name) + "</section>")
-    parts.append(f'<section><p><a href="{_e(home)}">{_e(t("See everything about your internet"))}</a></p></section>')
+        parts.append(section(t("Think you need it?"), "ask",
+                             el("p", el("small", e(t("Ask a parent: they get your request on their phone.")))),
+                             ask_form(t, v.token, name=b.name)))
+    parts.append(el("section", el("p", el("a", e(t("See everything about your internet")), href=home))))
     parts.append(helplines(t, lang, v.helplines, v.report_url))
     return shell(lang, t("Closed: {name}").format(name=b.name), "".join(parts), here)
 
 
 def simple_page(lang: str, title: str, text: str, here: str, link: tuple[str, str] | None = None) -> str:
-    body = f'<section class="hero"><h1>{_e(title)}</h1><p>{_e(text)}</p>'
-    if link is not None:
-        body += f'<p><a href="{_e(link[0])}">{_e(link[1])}</a></p>'
-    return shell(lang, title, body + "</section>", here)
-
-
-def quote_host(host: str) -> str:
-    return quote(host, safe=".-:[]")
+    more = el("p", el("a", e(link[1]), href=link[0])) if link is not None else ""
+    return shell(lang, title, el("section", el("h1", e(title)), el("p", e(text)), more, class_="hero"), here)
