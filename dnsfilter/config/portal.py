@@ -14,6 +14,7 @@ from dnsfilter.config.values import N_, ConfigError, Listen, Section, parse_dns_
 
 LANGS = ("en", "ru", "kk")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_HELPLINES = 8
 MAX_NOTIFY_URLS = 16
 
@@ -127,7 +128,7 @@ def parse_weekly(text: str, key: str) -> WeeklyTime | None:
         minutes = parse_hhmm(hhmm.strip())
     except ValueError:
         minutes = -1
-    if day[:3] not in DAYS or not 0 <= minutes < 24 * 60:
+    if (day not in DAYS and day not in FULL_DAYS) or not 0 <= minutes < 24 * 60:
         raise ConfigError(key, N_('%(value)r: expected a weekday and a time, e.g. "sun 18:00", or "off"'),
                           value=text)
     return WeeklyTime(DAYS.index(day[:3]), minutes // 60, minutes % 60)

@@ -14,8 +14,14 @@ from dnsfilter.storage.report import WeeklyReport
 
 
 def _item(t: Translate, item: str) -> str:
+    """A category in words, a service by its title."""
     what = words.CATEGORIES.get(item)
-    return t(what[0]) if what else item
+    if what:
+        return t(what[0])
+    from feeds.services import load_services
+
+    svc = load_services().get(item)
+    return svc.title if svc is not None else item
 
 
 def request_message(r: Request, lang: str, admin_url: str) -> tuple[str, str]:

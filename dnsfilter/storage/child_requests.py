@@ -194,8 +194,8 @@ class RequestStore:
         return None if row is None else _request(row)
 
     def find(self, *, device: str | None = None, state: str | None = None, since: float | None = None,
-             limit: int = 200) -> list[Request]:
-        """Requests, newest first."""
+             limit: int = 200, now: float | None = None) -> list[Request]:
+        """Requests, newest first (open ones older than OPEN_DAYS at `now` are expired first)."""
         where, args = [], []
         for col, value in (("device = ?", device), ("state = ?", state), ("created >= ?", since)):
             if value is not None:
@@ -204,13 +204,15 @@ class RequestStore:
         sql = (f"SELECT {_COLS} FROM requests {'WHERE ' + ' AND '.join(where) if where else ''} "
                "ORDER BY id DESC LIMIT ?")
         with self._lock:
-            self._expire(time.time())
+            self._expire(time.time() if now is None else now)
             return [_request(r) for r in self._db.execute(sql, [*args, int(limit)])]
 
-    def open_count(self) -> int:
+    def open_count(self, now: float | None = None) -> int:
+        """Open requests (the web UI's badge)."""
+        now = time.time() if now is None else now
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM requests WHERE state = 'open' AND created > ?",
-                                        (time.time() - OPEN_DAYS * 86400,)).fetchone()[0])
+                                        (now - OPEN_DAYS * 86400,)).fetchone()[0])
 
     def _expire(self, now: float) -> None:
         self._db.execute("UPDATE requests SET state = 'expired' WHERE state = 'open' AND created <= ?",
