@@ -13,7 +13,7 @@ DEB_TEST_PKGS := unbound nsd bind9-dnsutils knot-dnsutils dnsperf dnsmasq-base o
 DEB_SYSTEM_PKGS := debootstrap systemd-container util-linux
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-system lint typecheck bench deps-deb clean check
+.PHONY: run test test-system lint typecheck bench fuzz deps-deb clean check
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -59,8 +59,14 @@ typecheck: $(STAMP)
 bench: deps-deb $(STAMP)
 	bash scripts/bench.sh
 
+# Coverage-guided fuzzing (atheris): every target in tests/fuzz/targets.py for FUZZ_SECONDS each.
+# New inputs are kept in .fuzz/corpus, crash inputs in .fuzz/crashes (see docs/fuzzing.md).
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
+
 check: $(STAMP) $(CONFIG)
 	$(BIN)/dnsfilter config check -c $(CONFIG)
 
 clean:
-	rm -rf $(VENV) .bench .pytest_cache build *.egg-info
+	rm -rf $(VENV) .bench .fuzz .pytest_cache build *.egg-info

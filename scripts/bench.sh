@@ -42,4 +42,6 @@ fi
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_footprint.py" "$DST" --no-write  # 128 MB router: RSS/PSS, flash writes
 # Authority lists and bundles: bundle verify+merge, a 1M-entry registry XML dump, the self-test of 1M names.
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_authority.py" "$DST"
+# Fuzz executions per second per target (tests/fuzz), 20 s each.
+"$ROOT/.venv/bin/python" "$ROOT/scripts/bench_fuzz.py" --seconds "${FUZZ_BENCH_SECONDS:-20}" --md "$DST/results/fuzz.md"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_report.py" "$DST" "$ROOT/BENCHMARKS.md"

@@ -20,6 +20,7 @@ from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
 from dnsfilter.core.dns.blockpage import BlockPage
 from dnsfilter.core.dns.rewrite import cname_reply
+from dnsfilter.core.dns.scrub import scrub
 from dnsfilter.core.dns.wire import Query, WireError
 from dnsfilter.core.fastpath import NEVER, FastPath
 from dnsfilter.core.household.macaddr import client_hints
@@ -71,6 +72,7 @@ class Stats:
     prefetches: int = 0
     upstream_failures: int = 0
     rewritten: int = 0
+    scrubbed: int = 0  # upstream answers that carried records not answering the question
 
 
 Log = Callable[[str, str], None]  # (kind, message): the shell rate-limits and writes them
@@ -211,6 +213,13 @@ class Engine:
                 if r.rcode in (wire.RCODE_SERVFAIL, wire.RCODE_REFUSED):
                     error = f"upstream answered {'SERVFAIL' if r.rcode == wire.RCODE_SERVFAIL else 'REFUSED'}"
                 else:  # a failure above may still be served stale below
+                    clean = scrub(response, r)
+                    if clean is not response:  # records that do not answer the question: dropped
+                        before = len(r.records)
+                        response, r = clean, wire.parse_response(clean)
+                        self.stats.scrubbed += 1
+                        self.log("scrubbed", f"{wire.wire_to_text(fwd.qname)}: dropped {before - len(r.records)} "
+                                             f"of {before} records that do not answer the question")
                     entry = self.cache.make_entry(response, r, now)
             except WireError as e:
                 error = f"unreadable upstream answer: {e}"

@@ -459,6 +459,15 @@ def metrics_text(status: Mapping[str, object]) -> str:
     assert isinstance(fast, Mapping)
     metric("fastpath_entries", "gauge", "Prebuilt answers in the UDP fast path.", [({}, fast.get("entries"))])
     metric("inflight", "gauge", "Upstream questions in flight.", [({}, get("inflight"))])
+    metric("scrubbed_total", "counter", "Upstream answers that carried records not answering the question (dropped).",
+           [({}, get("scrubbed"))])
+    tcp = get("tcp") or {}
+    assert isinstance(tcp, Mapping)
+    metric("tcp_connections", "gauge", "Open DNS-over-TCP client connections.", [({}, tcp.get("connections"))])
+    metric("tcp_evicted_total", "counter", "Idle TCP connections closed to admit a new client at the limit.",
+           [({}, tcp.get("evicted"))])
+    metric("tcp_refused_total", "counter", "TCP connections closed at once: at the limit with none idle.",
+           [({}, tcp.get("refused"))])
     metric("uptime_seconds", "gauge", "Seconds since the daemon started.", [({}, get("uptime"))])
     metric("workers", "gauge", "DNS worker processes.", [({}, get("workers"))])
     ups = get("upstreams") or []

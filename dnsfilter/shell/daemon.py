@@ -27,7 +27,7 @@ from dnsfilter.shell.household import Household
 from dnsfilter.shell.lan.interfaces import LanWatcher
 from dnsfilter.shell.lists import load_matcher
 from dnsfilter.shell.logs import RateLimitedLog
-from dnsfilter.shell.server import DnsServer
+from dnsfilter.shell.server import PEER_ERRORS, DnsServer
 from dnsfilter.shell.upstream.pool import UpstreamPool
 from feeds.sync import file_error
 
@@ -66,6 +66,7 @@ class Daemon:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_error)
         self.reloading = asyncio.Lock()
         self.matcher = await asyncio.to_thread(load_matcher, self.cfg)
         self.household = Household(self.cfg, lambda: self.engine)
@@ -133,6 +134,23 @@ class Daemon:
             self._control_path().unlink()
         log.info("stopped")
         return 0
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """What asyncio would log with a traceback (a callback or task that raised): one line,
+        rate-limited, so that no peer can fill the log. Peers' doings (resets, half-closed or
+        stalled connections) are routine; anything else is a bug, named with where it was raised."""
+        exc = context.get("exception")
+        what = context.get("message") or "error in the event loop"
+        if isinstance(exc, PEER_ERRORS):
+            self.events("peer", f"{what}: {exc!r}")
+            return
+        where = ""
+        tb = exc.__traceback__ if isinstance(exc, BaseException) else None
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+        self.events("internal", f"{what}: {exc!r}{where}")
 
     async def _bind_lan(self, wanted: list[Listen]) -> None:
         assert self.server is not None
@@ -287,6 +305,8 @@ class Daemon:
             "cache": {"entries": len(e.cache), "hits": e.cache.hits, "misses": e.cache.misses},
             "fastpath": {"entries": e.fast.entries, "clients": len(e.fast.clients)},
             "inflight": len(e.upstream),
+            "scrubbed": e.stats.scrubbed,
+            "tcp": self.server.tcp_status() if self.server is not None else {},
             "feeds": {name: len(s) for name, s in self.matcher.sets.items()},
             "upstreams": self.pool.status(),
             **(self.child.status() if self.child is not None else {}),
@@ -438,7 +458,7 @@ async def _answer_line(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
             answer = {"ok": False, "message": f"{line[:40]!r} failed: {type(e).__name__}: {e}"}
         writer.write(json.dumps(answer).encode() + b"\n")
         await writer.drain()
-    except (TimeoutError, ConnectionError):
+    except (*PEER_ERRORS, ValueError):  # ValueError: a line longer than the stream's limit
         pass
     finally:
         writer.close()

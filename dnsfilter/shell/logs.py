@@ -69,7 +69,7 @@ def configure(level: str, target: str = "stderr") -> None:
     if problem:
         logging.getLogger("dnsfilter").warning("%s", problem)
 
-WARN_KINDS = frozenset({"upstream", "busy"})
+WARN_KINDS = frozenset({"upstream", "busy", "internal"})
 
 
 class RateLimitedLog:

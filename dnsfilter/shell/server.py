@@ -76,12 +76,23 @@ def tcp_socket(listen: Listen, reuseport: bool = False) -> socket.socket:
 class TcpClient:
     """One TCP connection: length-prefixed queries, pipelined, answered in any order."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    __slots__ = ("writer", "last", "pending", "idle")
+
+    def __init__(self, writer: asyncio.StreamWriter, now: float) -> None:
         self.writer = writer
+        self.last = now  # when it connected or last sent a query
+        self.pending = 0  # its queries not answered yet
+        self.idle = False  # waiting for the next query, none half read
 
     def send(self, data: bytes) -> None:
+        if self.pending:
+            self.pending -= 1
         if not self.writer.is_closing():
             self.writer.write(_LEN.pack(len(data)) + data)
+
+
+# What a peer can do to a connection: close it, reset it, stall, or send a short message.
+PEER_ERRORS = (ConnectionError, TimeoutError, asyncio.IncompleteReadError, OSError)
 
 
 class DnsServer:
@@ -95,6 +106,8 @@ class DnsServer:
         self.udp: list[tuple[socket.socket, str]] = []
         self.tcp_servers: list[asyncio.Server] = []
         self.tcp_clients: set[TcpClient] = set()
+        self.tcp_evicted = 0  # idle connections closed to admit a new one at tcp_max (RFC 7766 §6.2.3)
+        self.tcp_refused = 0  # connections closed at once: tcp_max reached and none idle
         self.tasks: set[asyncio.Task[None]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         # listeners that follow interface addresses (listen = ["lan"]), opened and closed at run time
@@ -338,23 +351,51 @@ class DnsServer:
     # ------------------------------------------------------------ TCP (RFC 7766)
 
     async def _tcp_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.tcp_clients) >= self.tcp_max:
-            writer.close()
+        """A client connection. Nothing the peer does (reset, half close, stall, garbage) gets
+        past this function: its connection ends, quietly, and the listener goes on."""
+        if len(self.tcp_clients) >= self.tcp_max and not self._evict_idle():
+            self.tcp_refused += 1
+            writer.transport.abort()
             return
-        client = TcpClient(writer)
+        client = TcpClient(writer, self.clock())
         self.tcp_clients.add(client)
-        peer = writer.get_extra_info("peername")
-        sockname = writer.get_extra_info("sockname")
         try:
+            peer = writer.get_extra_info("peername")
+            sockname = writer.get_extra_info("sockname")
+            if peer is None or sockname is None:  # reset before we got to it
+                return
+            stats = self.engine.stats
             while True:
-                try:
-                    head = await asyncio.wait_for(reader.readexactly(2), self.tcp_idle)
-                    (size,) = _LEN.unpack(head)
-                    data = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
-                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-                    break
-                self._execute(self._query(data, peer[0], client, self.clock(), True, sockname[0]))
-                await writer.drain()  # back-pressure on a client that does not read its answers
+                client.idle = True
+                first = await asyncio.wait_for(reader.readexactly(1), self.tcp_idle)
+                client.idle = False  # a query has begun: this connection is not idle
+                (size,) = _LEN.unpack(first + await asyncio.wait_for(reader.readexactly(1), self.tcp_idle))
+                data = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
+                client.last = self.clock()
+                client.pending += 1
+                dropped = stats.dropped
+                self._execute(self._query(data, peer[0], client, client.last, True, sockname[0]))
+                if stats.dropped != dropped and client.pending:  # no answer will come for it
+                    client.pending -= 1
+                # back-pressure on a client that does not read its answers, bounded like a read
+                await asyncio.wait_for(writer.drain(), self.tcp_idle)
+        except PEER_ERRORS:
+            pass
         finally:
             self.tcp_clients.discard(client)
             writer.close()
+
+    def _evict_idle(self) -> bool:
+        """At the connection limit: close the connection idle the longest (waiting for a query,
+        every answer sent), so that a new client is served rather than reset. False if none is."""
+        idle = [c for c in self.tcp_clients if c.idle and not c.pending]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda c: c.last)
+        self.tcp_clients.discard(victim)
+        victim.writer.close()
+        self.tcp_evicted += 1
+        return True
+
+    def tcp_status(self) -> dict[str, int]:
+        return {"connections": len(self.tcp_clients), "evicted": self.tcp_evicted, "refused": self.tcp_refused}

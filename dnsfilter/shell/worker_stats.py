@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 ASK_TIMEOUT = 2.0  # per worker, asked in parallel: below the UI's 5 s wait for the metrics
-SUMMED = ("dropped", "ratelimited", "prefetches", "inflight")  # plain numbers: the appliance's is the sum
-SUMMED_MAPS = ("outcomes", "answers", "cache", "fastpath", "querylog")  # {key: number}: summed key by key
+SUMMED = ("dropped", "ratelimited", "prefetches", "inflight", "scrubbed")  # plain numbers: the appliance's is the sum
+SUMMED_MAPS = ("outcomes", "answers", "cache", "fastpath", "querylog", "tcp")  # {key: number}: summed key by key
 UPSTREAM_SUMMED = ("queries", "failures", "connections")
 
 

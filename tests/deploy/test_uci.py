@@ -194,6 +194,19 @@ def test_awkward_strings_survive_toml():
     assert tomllib.loads(to_toml(data))["general"]["hostname"] == 'a"b\\\\c'
 
 
+def test_control_characters_survive_toml():
+    """The fuzzer's find (tests/fuzz/regressions/uci/del-character-in-a-value): JSON's escapes
+    leave DEL (U+007F) as it is and TOML forbids it, so a value holding one made TOML that the
+    config loader refused instead of the value the file holds."""
+    from dnsfilter.router.uci import to_toml
+
+    odd = "a\x7fb\u2028c"  # the grammar refuses the C0 controls, like uci
+    data = to_dict(f"config dnsfilter 'main'\n option hostname '{odd}'\n")
+    assert tomllib.loads(to_toml(data))["general"]["hostname"] == odd
+    data["profiles"] = [{"name": "K", "services": {odd: odd}}]
+    assert tomllib.loads(to_toml(data))["profiles"][0]["services"] == {odd: odd}
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [

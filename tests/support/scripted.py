@@ -1,5 +1,6 @@
 """A scripted upstream for failure tests: a real UDP+TCP DNS server on loopback whose
-behaviour a test sets (answer, drop, delay, garbage, wrong ID), and which records every
+behaviour a test sets (answer, drop, delay, garbage, wrong ID, wrong question, SERVFAIL,
+REFUSED, truncation, answers from another address, injected records), and which records every
 query it receives with its source address."""
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ class Seen:
 
 @dataclass
 class Scripted:
-    """`mode`: answer | drop | delay | garbage | wrong_id | servfail | truncate."""
+    """`mode`: answer | drop | garbage | wrong_id | wrong_question | servfail | refused | truncate
+    (every UDP answer has TC set, the TCP one is whole) | other_source (UDP answers come from
+    another port of 127.0.0.1). `delay` holds every answer back that long. `inject` adds records
+    (zone lines, "section:" prefixed: "answer:", "authority:" or "additional:") to every
+    answer. With `honour_payload`, a UDP answer longer than the query's EDNS payload (512
+    without EDNS) is truncated, as a real server does."""
 
     zone: dict[str, list[str]] = field(default_factory=dict)  # name -> zone-format RR lines
     mode: str = "answer"
@@ -35,6 +41,8 @@ class Scripted:
     ttl: int = 300
     seen: list[Seen] = field(default_factory=list)
     extra: Callable[[dnslib.DNSRecord, dnslib.DNSRecord], None] | None = None
+    inject: list[str] = field(default_factory=list)
+    honour_payload: bool = False
 
     def __post_init__(self) -> None:
         # UDP and TCP on the same port; the TCP half may be taken, so try a few ports.
@@ -53,6 +61,8 @@ class Scripted:
         else:
             raise OSError("no free loopback port for both UDP and TCP")
         self.tcp.listen(16)
+        self.other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # for mode other_source
+        self.other.bind(("127.0.0.1", 0))
         self.addr = f"127.0.0.1:{self.port}"
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._udp_loop, daemon=True),
@@ -64,6 +74,7 @@ class Scripted:
         self._stop.set()
         self.udp.close()
         self.tcp.close()
+        self.other.close()
 
     def __enter__(self) -> Scripted:
         return self
@@ -82,8 +93,8 @@ class Scripted:
         if self.mode == "garbage":
             return b"\x00\x01garbage" + bytes(20)
         r = q.reply()
-        if self.mode == "servfail":
-            r.header.rcode = dnslib.RCODE.SERVFAIL
+        if self.mode in ("servfail", "refused"):
+            r.header.rcode = dnslib.RCODE.SERVFAIL if self.mode == "servfail" else dnslib.RCODE.REFUSED
             return r.pack()
         name = str(q.q.qname).rstrip(".").lower()
         rrs = self.zone.get(name)
@@ -96,12 +107,20 @@ class Scripted:
                 for rr in dnslib.RR.fromZone(line):
                     if dnslib.QTYPE[rr.rtype] in (qt, "CNAME", "RRSIG") or qt == "ANY":
                         r.add_answer(rr)
+        for line in self.inject:
+            section, _, rr_text = line.partition(":")
+            add = {"answer": r.add_answer, "authority": r.add_auth, "additional": r.add_ar}[section]
+            add(*dnslib.RR.fromZone(rr_text.strip()))
         if self.extra is not None:
             self.extra(q, r)
         if self.mode == "wrong_id":
             r.header.id = (q.header.id + 1) & 0xFFFF
+        if self.mode == "wrong_question":
+            r.q = dnslib.DNSQuestion("other." + str(q.q.qname), q.q.qtype, q.q.qclass)
         out = r.pack()
-        if self.mode == "truncate" and not tcp:
+        opt = [rr for rr in q.ar if rr.rtype == dnslib.QTYPE.OPT]
+        limit = max(512, opt[0].rclass) if opt else 512
+        if not tcp and (self.mode == "truncate" or (self.honour_payload and len(out) > limit)):
             t = q.reply()
             t.header.tc = 1
             out = t.pack()
@@ -127,7 +146,7 @@ class Scripted:
 
     def _send_later(self, out: bytes, src: tuple[str, int]) -> None:
         try:
-            self.udp.sendto(out, src)
+            (self.other if self.mode == "other_source" else self.udp).sendto(out, src)
         except OSError:
             pass
 

@@ -1,7 +1,9 @@
 """What the installed program needs at run time, and what only the tests need. dnslib is an
 oracle for the tests (an independent DNS codec) and the bench's baseline: nothing under
 dnsfilter/, feeds/ or webui/ may import it, so the packages leave it out (flash is scarce on a
-router) and pyproject.toml keeps it in the dev extras."""
+router) and pyproject.toml keeps it in the dev extras. dnspython is a run-time dependency of the
+commands that speak DNS as a client (`authority selftest`; zone transfers run in the sync child),
+imported only by those modules, never by the resident daemon."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import tomllib
 from tests.support.paths import REPO
 
 PACKAGES = ("dnsfilter", "feeds", "webui")
-TEST_ONLY = ("dnslib", "dnspython", "pyroute2")
+TEST_ONLY = ("dnslib", "pyroute2")
+# the only places that may import dnspython (`dns`): DNS clients run as commands or in the sync child
+DNSPYTHON_USERS = ("dnsfilter/authority/", "feeds/")
 
 
 def _imports(path) -> set[str]:
@@ -28,8 +32,19 @@ def _imports(path) -> set[str]:
 
 def test_no_run_time_module_imports_a_test_only_package():
     found = {(str(p.relative_to(REPO)), name) for pkg in PACKAGES for p in (REPO / pkg).rglob("*.py")
-             for name in _imports(p) if name in ("dnslib", "dns", "pyroute2")}
+             for name in _imports(p) if name in ("dnslib", "pyroute2")
+             or (name == "dns" and not str(p.relative_to(REPO)).startswith(DNSPYTHON_USERS))}
     assert not found
+
+
+def test_the_daemon_does_not_load_dnspython():
+    """The resident daemon's modules (serve: config, engine, server, upstream pool, web UI
+    launcher) leave dnspython out of memory on a router."""
+    code = ("import sys\n"
+            "import dnsfilter.cli, dnsfilter.shell.daemon, dnsfilter.shell.workers, dnsfilter.assemble\n"
+            "print(sorted(m for m in sys.modules if m == 'dns' or m.startswith('dns.')))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
 def test_every_module_imports_without_dnslib():
@@ -53,4 +68,4 @@ def test_pyproject_keeps_test_oracles_in_the_dev_extras():
     runtime = {d.split(">")[0].split("=")[0].split("<")[0].strip().lower() for d in project["dependencies"]}
     dev = {d.split(">")[0].split("=")[0].split("<")[0].strip().lower() for d in project["optional-dependencies"]["dev"]}
     assert not runtime & set(TEST_ONLY)
-    assert {"dnslib", "dnspython", "pyroute2"} <= dev
+    assert {"dnslib", "pyroute2"} <= dev

@@ -11,26 +11,8 @@ import struct
 
 from dnsfilter.core.cache import Entry
 from dnsfilter.core.dns import codec, wire
+from dnsfilter.core.dns.scrub import expand_rdata
 from dnsfilter.core.dns.wire import Query
-
-# Types whose rdata holds names that may be compressed (RFC 3597 §4): name offsets in rdata.
-_NAME_RDATA = {wire.T_CNAME, wire.T_DNAME, 2, 12}  # + NS, PTR
-_MX, _SOA, _SRV = 15, 6, 33
-
-
-def _expand_rdata(buf: bytes, rec: wire.Record) -> bytes:
-    start, end = rec.rdata_off, rec.rdata_off + rec.rdlen
-    if rec.rtype in _NAME_RDATA:
-        labels, _ = wire.read_name(buf, start)
-        return wire.labels_to_wire(labels)
-    if rec.rtype == _MX:
-        labels, _ = wire.read_name(buf, start + 2)
-        return buf[start:start + 2] + wire.labels_to_wire(labels)
-    if rec.rtype == _SOA:
-        mname, off = wire.read_name(buf, start)
-        rname, off = wire.read_name(buf, off)
-        return wire.labels_to_wire(mname) + wire.labels_to_wire(rname) + buf[off:end]
-    return buf[start:end]  # everything else is never compressed (SRV/SVCB/HTTPS names included)
 
 
 def expanded_answers(target: bytes, qtype: int, qclass: int, e: Entry, now: float) -> tuple[bytes, int]:
@@ -43,7 +25,7 @@ def expanded_answers(target: bytes, qtype: int, qclass: int, e: Entry, now: floa
         if rec.section != 1:
             continue
         owner, _ = wire.read_name(packet, rec.name_off)
-        rdata = _expand_rdata(packet, rec)
+        rdata = expand_rdata(packet, rec)
         out.append(wire.rr(rec.rtype, rec.ttl, rdata, owner=wire.labels_to_wire(owner), rclass=rec.rclass))
     return b"".join(out), len(out)
 

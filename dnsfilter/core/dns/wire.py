@@ -141,6 +141,8 @@ def read_name(buf: bytes, off: int) -> tuple[list[bytes], int]:
                 end = off + 2
             if ptr >= off or hops >= MAX_POINTER_HOPS:
                 raise WireError("compression pointer loop")
+            if ptr < 12:  # no name starts in the header; a reply's header is not the upstream's
+                raise WireError("compression pointer into the header")
             hops += 1
             off = ptr
             continue
@@ -222,6 +224,8 @@ def parse_query(buf: bytes) -> Query:
         _labels, off = read_name(buf, off)  # e.g. TSIG: skipped, not supported
         if off + 10 > n:
             raise WireError("truncated additional record")
+        if buf[off:off + 2] == b"\x00\x29":  # RFC 6891 §6.1.1: an OPT record is owned by the root
+            raise WireError("OPT record not owned by the root")
         rdlen = _U16.unpack_from(buf, off + 8)[0]
         off += 10 + rdlen
         if off > n:

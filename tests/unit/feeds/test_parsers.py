@@ -140,3 +140,11 @@ def test_detect_format() -> None:
         detect_format(["||ads.example^", "||b.example^", "c.example"])
     with pytest.raises(ValueError, match="cannot detect"):
         detect_format(["# only comments", ""])
+
+
+def test_domains_lines_with_a_last_label_over_63_octets_are_invalid() -> None:
+    """The fuzzer's find (tests/fuzz/regressions/hosts/last-label-of-64-octets): the fast path of
+    the domains parser let a 64-octet last label through, a name no DNS message can carry."""
+    result = ParseResult()
+    names = list(stream_names(["4.0.0." + "s" * 63 + "t\n", "ok." + "s" * 63 + "\n"], "domains", result))
+    assert names == ["ok." + "s" * 63] and result.invalid == 1

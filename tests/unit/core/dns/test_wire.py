@@ -198,12 +198,20 @@ def test_read_name_rejects_forward_and_self_pointers(prefix, ptr_extra):
 @settings(max_examples=300, deadline=None)
 def test_read_name_follows_backward_pointers(prefix, suffix):
     first = wire.labels_to_wire(prefix)
-    second = wire.labels_to_wire(suffix)[:-1] + b"\xc0\x00"  # suffix labels, then a pointer to `first`
+    second = wire.labels_to_wire(suffix)[:-1] + b"\xc0\x0c"  # suffix labels, then a pointer to `first`
     if wire_len(suffix) + len(first) - 1 > 255:
         return
-    buf = first + second
-    labels, end = read_name(buf, len(first))
+    buf = bytes(12) + first + second  # names start after the header
+    labels, end = read_name(buf, 12 + len(first))
     assert labels == suffix + prefix and end == len(buf)
+
+
+def test_read_name_rejects_pointers_into_the_header():
+    # No name starts in the header, and a reply built from a cached answer has another header.
+    buf = wire.header(0x0203, 0, 1, 0, 0, 0) + b"\x01a\xc0\x03"
+    with pytest.raises(WireError, match="header"):
+        read_name(buf, 12)
+    assert read_name(b"\x00" * 12 + b"\x01a\x00\xc0\x0c", 15)[0] == [b"a"]
 
 
 def test_read_name_rejects_backward_loops_and_pointer_chains():
@@ -286,6 +294,12 @@ MALFORMED = [
     ("OPT cut short", Q[:-5], wire.RCODE_FORMERR),
     ("ARCOUNT larger than the records", with_header(Q, ar=2), wire.RCODE_FORMERR),
     ("an answer record in a query", with_header(Q, an=1), wire.RCODE_FORMERR),
+    # RFC 6891 §6.1.1: the OPT record's owner is the root; the repro, owner `a.`
+    ("OPT not owned by the root",
+     bytes.fromhex("1234010000010000000000010377777704746573740000010001016100002904d0000000000000"),
+     wire.RCODE_FORMERR),
+    ("OPT owned by a pointer to the question", Q[:QNAME_END + 4] + b"\xc0\x0c" + Q[QNAME_END + 5:],
+     wire.RCODE_FORMERR),
 ]
 
 

@@ -1,0 +1,291 @@
+"""Scrubbing upstream answers: only the records that answer the question are cached and passed on.
+
+An upstream answer may carry records that have nothing to do with the question (a forged or
+broken answer to `x.test` that also says `victim.other A 6.6.6.6`). Like Unbound's scrubber
+(iter_scrub.c), and unlike dnsmasq, such records are dropped before the answer is cached or
+sent to anyone. What stays, section by section (RFC 2181 §5.4.1 ranks, RFC 1034 §4.3.2):
+
+- answer: the chain from the question name: records of the asked type (any type for ANY)
+  at a chain name, the CNAMEs that lead on, DNAMEs above a chain name (and the names they
+  lead to), and RRSIGs at those names;
+- authority: SOA and NS records of a zone that holds a chain name (an ancestor of it, the
+  root included), and the DNSSEC proofs (NSEC, NSEC3, DS, RRSIG) inside such a zone or inside
+  the zone that signed the answer;
+- additional: addresses (A, AAAA, their RRSIGs) of the names the kept records point at (NS,
+  MX, SRV, SVCB/HTTPS targets). The OPT record is kept as it was.
+- everything of another class than the question's is dropped.
+
+An answer with nothing to drop is returned as the same object (no copy). Otherwise a new
+message is written: the header and question as they were, each kept record with its names
+written out in full (a compression pointer could point into a dropped record), and the OPT
+record last.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from dnsfilter.core.dns import wire
+from dnsfilter.core.dns.wire import Record, Response, WireError
+
+T_NSEC, T_NSEC3, T_SRV = 47, 50, 33
+MAX_MESSAGE = 65535
+_PROOFS = frozenset({T_NSEC, T_NSEC3, wire.T_DS, wire.T_RRSIG})
+_ADDRESSES = frozenset({wire.T_A, wire.T_AAAA, wire.T_RRSIG})
+# Where a kept record names a host whose addresses may follow in the additional section.
+_TARGET_AT = {wire.T_NS: 0, wire.T_MX: 2, T_SRV: 6, wire.T_SVCB: 2, wire.T_HTTPS: 2}
+# Types whose rdata names may be compressed (RFC 3597 §4): written out in full when copied.
+_NAME_RDATA = frozenset({wire.T_CNAME, wire.T_DNAME, wire.T_NS, wire.T_PTR})
+# Where names that a client decompresses sit in rdata: (offset of the first, [a second follows]).
+_RDATA_NAMES = {wire.T_CNAME: (0,), wire.T_DNAME: (0,), wire.T_NS: (0,), wire.T_PTR: (0,), wire.T_MX: (2,),
+                T_SRV: (6,), wire.T_SOA: (0, 1)}
+_RRFIXED = struct.Struct(">HHIH")
+_QNAME_PTR = b"\xc0\x0c"
+
+
+def ancestors(name: bytes) -> list[bytes]:
+    """`name` and every name above it up to the root (lower-case wire forms)."""
+    out = []
+    i = 0
+    while True:
+        out.append(name[i:])
+        n = name[i]
+        if n == 0:
+            return out
+        i += n + 1
+
+
+def is_below(name: bytes, zone: bytes) -> bool:
+    """`name` is `zone` or a name under it."""
+    return len(zone) <= len(name) and zone in ancestors(name)
+
+
+def _target(buf: bytes, rec: Record, at: int) -> bytes | None:
+    """The lower-case name in a record's rdata at offset `at`, None when it does not read."""
+    if rec.rdlen <= at:
+        return None
+    try:
+        labels, end = wire.read_name(buf, rec.rdata_off + at)
+    except WireError:
+        return None
+    if end > rec.rdata_off + rec.rdlen:
+        return None
+    return wire.labels_to_wire([lab.lower() for lab in labels])
+
+
+def _signer(buf: bytes, rec: Record, owner: bytes) -> bytes | None:
+    """An RRSIG's signer (RFC 4034 §3.1.7, never compressed), if it is above the owner."""
+    signer = _target(buf, rec, 18)
+    return signer if signer is not None and is_below(owner, signer) else None
+
+
+def relevant(buf: bytes, r: Response) -> tuple[list[bool], set[bytes]]:
+    """Which of `r.records` belong to the answer, and the chain's names. Linear in the records
+    (times the labels of a name): a hostile answer cannot make it quadratic."""
+    recs = r.records
+    owners: list[bytes | None] = []
+    for rec in recs:
+        try:
+            owners.append(wire.record_name(buf, rec) if rec.rclass == r.qclass else None)
+        except WireError:
+            owners.append(None)
+    keep = [False] * len(recs)
+    at_name: dict[bytes, list[int]] = {}  # answer records by owner
+    for i, rec in enumerate(recs):
+        owner = owners[i]
+        if rec.section == 1 and owner is not None:
+            at_name.setdefault(owner, []).append(i)
+    chain = {r.qname}
+    has_dname = any(rec.rtype == wire.T_DNAME for rec in recs)
+    dnames: set[bytes] = set()
+    todo = [r.qname]
+    any_type = r.qtype == wire.T_ANY
+    while todo:  # the chain, in whatever order its records came
+        name = todo.pop()
+        for i in at_name.get(name, ()):
+            rtype = recs[i].rtype
+            if rtype == wire.T_CNAME:
+                target = _target(buf, recs[i], 0)
+                if target is None:
+                    continue
+                if target not in chain:
+                    chain.add(target)
+                    todo.append(target)
+            elif rtype != r.qtype and rtype != wire.T_RRSIG and not any_type:
+                continue
+            keep[i] = True
+        for above in ancestors(name)[1:] if has_dname else ():  # a DNAME above redirects it (RFC 6672)
+            for i in at_name.get(above, ()):
+                target = _target(buf, recs[i], 0) if recs[i].rtype == wire.T_DNAME else None
+                if target is None:
+                    continue
+                keep[i] = True
+                dnames.add(above)
+                moved = name[: len(name) - len(above)] + target
+                if len(moved) <= wire.MAX_NAME and moved not in chain:
+                    chain.add(moved)
+                    todo.append(moved)
+    for owner in dnames:  # the DNAMEs' signatures
+        for i in at_name[owner]:
+            if recs[i].rtype == wire.T_RRSIG:
+                keep[i] = True
+    # The zones the answer comes from: those that signed it, and those whose SOA or NS records
+    # own a chain name.
+    zones: set[bytes] = set()
+    for i, rec in enumerate(recs):
+        owner = owners[i]
+        if keep[i] and rec.rtype == wire.T_RRSIG and owner is not None:
+            signer = _signer(buf, rec, owner)
+            if signer is not None:
+                zones.add(signer)
+    above_chain = {a for c in chain for a in ancestors(c)}
+    authority = [i for i, rec in enumerate(recs) if rec.section == 2 and owners[i] is not None]
+    for i in authority:
+        if recs[i].rtype in (wire.T_SOA, wire.T_NS) and owners[i] in above_chain:
+            keep[i] = True
+            zones.add(owners[i])  # type: ignore[arg-type]
+    for i in authority:
+        owner = owners[i]
+        if recs[i].rtype in _PROOFS and owner is not None and not zones.isdisjoint(ancestors(owner)):
+            keep[i] = True
+    wanted: set[bytes] = set()
+    for i, rec in enumerate(recs):
+        at = _TARGET_AT.get(rec.rtype)
+        if keep[i] and at is not None:
+            target = _target(buf, rec, at)
+            if target == b"\x00" and rec.rtype in (wire.T_SVCB, wire.T_HTTPS):
+                target = owners[i]  # TargetName "." is the owner itself (RFC 9460 §2.5)
+            if target is not None:
+                wanted.add(target)
+    for i, rec in enumerate(recs):
+        if rec.section == 3 and rec.rtype in _ADDRESSES and owners[i] in wanted:
+            keep[i] = True
+    return keep, chain
+
+
+def chain_names(buf: bytes, r: Response) -> set[bytes]:
+    """The names the answer's chain goes through, the question's first."""
+    return relevant(buf, r)[1]
+
+
+def scrub(buf: bytes, r: Response) -> bytes:
+    """`buf` when every record belongs to the answer and its names can be replayed; otherwise
+    a message without the rest, its names written out."""
+    if not r.records:
+        return buf
+    # Most answers: records of the asked type owned by a pointer to the question, no names in
+    # their data. Nothing to drop and nothing to rewrite: said without reading a name.
+    qtype, qclass = r.qtype, r.qclass
+    for rec in r.records:
+        rtype = rec.rtype
+        if (rec.section != 1 or rec.rclass != qclass or (rtype != qtype and rtype != wire.T_RRSIG)
+                or rtype in _RDATA_NAMES or buf[rec.name_off:rec.name_off + 2] != _QNAME_PTR):
+            break
+    else:
+        return buf
+    keep, _chain = relevant(buf, r)
+    if all(keep) and not _reads_ttls(buf, r):
+        return buf
+    kept = [rec for rec, k in zip(r.records, keep, strict=True) if k]
+    out = _write(buf, r, kept)
+    if len(out) > MAX_MESSAGE:  # written out in full it no longer fits: the answer alone
+        out = _write(buf, r, [rec for rec in kept if rec.section == 1])
+    if len(out) > MAX_MESSAGE:  # still not: truncated, so that it is asked again over TCP
+        out = _write(buf, r, [], wire.F_TC)
+    return out
+
+
+def _reads_ttls(buf: bytes, r: Response) -> bool:
+    """Some name reads bytes of a TTL field through a compression pointer. The cache counts
+    TTLs down in place, which would change such a name: a forged answer could make a cached
+    reply unreadable (the fuzzer found one). Such a message is written out in full instead."""
+    ttl = bytearray(len(buf))
+    for rec in r.records:
+        ttl[rec.ttl_off:rec.ttl_off + 4] = b"\x01\x01\x01\x01"
+    starts = set()  # where the question's labels start: a pointer there stays in the question
+    i = 12
+    while buf[i]:
+        starts.add(i)
+        i += buf[i] + 1
+    starts.add(i)
+    for rec in r.records:
+        if _touches(buf, rec.name_off, ttl, starts):
+            return True
+        at = _RDATA_NAMES.get(rec.rtype)
+        if at is not None and rec.rdlen > at[0] and _touches(buf, rec.rdata_off + at[0], ttl, starts):
+            return True
+        if len(at or ()) == 2 and _touches(buf, _name_end(buf, rec.rdata_off), ttl, starts):
+            return True
+    return False
+
+
+def _touches(buf: bytes, off: int, mask: bytearray, question: set[int]) -> bool:
+    """The name at `off` reads a byte marked in `mask` (or does not read at all). A pointer to
+    a label of the question's name ends the walk: what follows is that name, up to its root."""
+    n = len(buf)
+    for _ in range(wire.MAX_NAME):
+        if off >= n or mask[off]:
+            return True
+        ln = buf[off]
+        if ln == 0:
+            return False
+        if ln & 0xC0 == 0xC0:
+            if off + 1 >= n or mask[off + 1]:
+                return True
+            off = ((ln & 0x3F) << 8) | buf[off + 1]
+            if off in question:
+                return False
+            continue
+        if ln & 0xC0 or off + 1 + ln > n or any(mask[off + 1:off + 1 + ln]):
+            return True
+        off += 1 + ln
+    return True
+
+
+def _name_end(buf: bytes, off: int) -> int:
+    try:
+        return wire.read_name(buf, off)[1]
+    except WireError:
+        return len(buf)
+
+
+def _write(buf: bytes, r: Response, kept: list[Record], flags: int = 0) -> bytes:
+    counts = [0, 0, 0]
+    body = []
+    for rec in kept:
+        labels, _ = wire.read_name(buf, rec.name_off)
+        owner = wire.labels_to_wire(labels)
+        if owner.lower() == r.qname:
+            owner = _QNAME_PTR  # the question's name: as compact as the upstream sent it
+        try:
+            rdata = expand_rdata(buf, rec)
+        except WireError:  # a name in it does not read: the record goes too
+            continue
+        counts[rec.section - 1] += 1
+        body.append(owner + _RRFIXED.pack(rec.rtype, rec.rclass, rec.ttl, len(rdata)) + rdata)
+    opt = buf[r.opt_span[0]:r.opt_span[1]] if r.opt_span else b""
+    head = wire.header(r.id, r.flags | flags, 1, counts[0], counts[1], counts[2] + (1 if opt else 0))
+    return head + buf[12:r.question_end] + b"".join(body) + opt
+
+
+def expand_rdata(buf: bytes, rec: Record) -> bytes:
+    """A record's rdata with any compressed names written out in full. WireError when a name
+    in it does not read or runs past the rdata."""
+    start, end = rec.rdata_off, rec.rdata_off + rec.rdlen
+    if rec.rtype in _NAME_RDATA:
+        labels, off = wire.read_name(buf, start)
+        out = wire.labels_to_wire(labels)
+    elif rec.rtype == wire.T_MX and rec.rdlen > 2:
+        labels, off = wire.read_name(buf, start + 2)
+        out = buf[start:start + 2] + wire.labels_to_wire(labels)
+    elif rec.rtype == wire.T_SOA:
+        mname, off = wire.read_name(buf, start)
+        rname, off = wire.read_name(buf, off)
+        if end - off != 20:
+            raise WireError("SOA rdata of the wrong length")
+        return wire.labels_to_wire(mname) + wire.labels_to_wire(rname) + buf[off:end]
+    else:
+        return buf[start:end]
+    if off > end:
+        raise WireError("a name runs past its rdata")
+    return out  # everything else is never compressed (SRV/SVCB/HTTPS names included)
