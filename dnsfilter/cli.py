@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     from dnsfilter.authority.commands import add_parsers
 
     add_parsers(sub)  # provider, audit, authority
+    from dnsfilter.requests_cli import add_parsers as add_requests
+
+    add_requests(sub)
     return p
 
 
@@ -150,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             from dnsfilter.authority import commands
 
             return commands.run(args, _load, _fail, _since)
+        if args.cmd == "requests":
+            from dnsfilter import requests_cli
+
+            return requests_cli.run(args, _load_as_owner, _fail)
         if args.cmd == "feeds":
             return _feeds(args)
         if args.cmd == "ctl":
