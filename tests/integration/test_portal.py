@@ -83,7 +83,7 @@ def test_block_page_over_plain_http(home: Household) -> None:
 def test_ask_dedupe_and_limits(home: Household) -> None:
     status, where = home.ask("game.example.test", KID)
     assert status == 303 and where.endswith("/why?sent=1")
-    _s, _h, page = home.get(where.split("127.0.0.1:%d" % home.portal, 1)[1], source=KID)
+    _s, _h, page = home.get(where.split(f"127.0.0.1:{home.portal}", 1)[1], source=KID)
     assert "Your request for game.example.test was sent to a parent" in page and "waiting for an answer" in page
     assert home.ask("https://GAME.example.test/level/2", KID)[1].endswith("sent=1")  # the same request again
     [r] = requests_json(home)
