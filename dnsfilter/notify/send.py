@@ -38,7 +38,7 @@ def main() -> int:
             print(f"notify: {masked(url)}: not an address Apprise knows", file=sys.stderr)
             failed += 1
             continue
-        if not a.notify(title=title, body=body):
+        if not a.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT):
             print(f"notify: {masked(url)}: sending failed", file=sys.stderr)
             failed += 1
     return 1 if failed else 0
