@@ -16,10 +16,12 @@ MAX_BODY = 4096
 REASONS = {200: "OK", 204: "No Content", 303: "See Other", 400: "Bad Request", 403: "Forbidden",
            404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 429: "Too Many Requests",
            451: "Unavailable For Legal Reasons", 500: "Internal Server Error"}
-# No script, no outside resource, no framing; the forms post to the page's own host.
-SECURITY = (("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-            ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+# No script, no outside resource, no framing; the forms post to the page's own host, which
+# answers with a redirect to the child's page at the portal's address (`home`): form-action
+# must allow that origin too, as browsers check a form's redirects against it.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'{home}; "
+       "frame-ancestors 'none'; base-uri 'none'")
+SECURITY = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
             ("Cache-Control", "no-store"))
 
 
@@ -103,9 +105,11 @@ def parse_form(req: Request) -> dict[str, str]:
 
 
 def response(status: int, body: bytes = b"", ctype: str = "text/html; charset=utf-8",
-             headers: tuple[tuple[str, str], ...] = (), head_only: bool = False) -> bytes:
+             headers: tuple[tuple[str, str], ...] = (), head_only: bool = False, home: str = "") -> bytes:
+    """A whole response. `home`: the portal's origin (http://address[:port]), where forms may lead."""
+    csp = CSP.format(home=f" {home}" if home and all(c.isalnum() or c in ":/.[]-" for c in home) else "")
     lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'OK')}", f"Content-Length: {len(body)}",
-             "Connection: close"]
+             "Connection: close", f"Content-Security-Policy: {csp}"]
     if body:
         lines.append(f"Content-Type: {ctype}")
     lines += [f"{k}: {v}" for k, v in (*SECURITY, *headers)]

@@ -180,13 +180,15 @@ class Portal:
         if chosen == lang and chosen != cookie:
             extra = (("Set-Cookie", f"{LANG_COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax"),)
         host = f"[{local}]" if ":" in local else local
-        home = f"http://{host}{'' if port == 80 else f':{port}'}/why"
+        origin = f"http://{host}{'' if port == 80 else f':{port}'}"
+        home = origin + "/why"
         head_only = req.method == "HEAD"
         status, body, headers = await self.views.route(req, peer, lang, home)
         if status == 405:
             t = translator(lang)
             body = simple_page(lang, t("This page only shows things"), t("Use the buttons on the page."), req.path)
-        return response(status, body.encode("utf-8") if body else b"", headers=extra + headers, head_only=head_only)
+        return response(status, body.encode("utf-8") if body else b"", headers=extra + headers, head_only=head_only,
+                        home=origin)
 
 
 def _cookie(header: str, name: str) -> str:
