@@ -88,6 +88,8 @@ class WeeklyTask:
         cfg = self._cfg()
         from dnsfilter.notify.messages import weekly_message
 
+        if not await asyncio.to_thread(self.notifier.urls):
+            return False, "weekly report not sent: no notification address is set"
         rep = await asyncio.to_thread(compute, cfg, self.household, time.time())
         title, body = weekly_message(rep, self.notifier.language(), self.notifier.admin_url())
         ok = await self.notifier.deliver(title, body)
