@@ -12,8 +12,11 @@ DEB_TEST_PKGS := unbound nsd bind9-dnsutils knot-dnsutils dnsperf dnsmasq-base o
 # `make test-system` also needs these (a Debian 12 root, booted under systemd-nspawn).
 DEB_SYSTEM_PKGS := debootstrap systemd-container util-linux
 STAMP := $(VENV)/.installed
+# axe-core (npm) for the web UI's accessibility test, in a git-ignored folder; no browser download
+AXE_VERSION := 4.14.1
+AXE := .axe/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-system lint typecheck bench fuzz deps-deb clean check
+.PHONY: run test test-system lint typecheck bench fuzz deps-deb clean check axe screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,7 +36,19 @@ deps-deb:
 run: $(STAMP) $(CONFIG)
 	$(BIN)/dnsfilter serve -c $(CONFIG)
 
-test: deps-deb $(STAMP)
+# Without npm the accessibility test skips and says why.
+$(AXE):
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --no-audit --no-fund --no-save --prefix .axe axe-core@$(AXE_VERSION); \
+	else echo "npm not found: tests/webui/test_browser_family.py will skip its axe-core checks"; fi
+
+axe: $(AXE)
+
+# Fresh screenshots of the real UI (phone width, en/ru/kk) into docs/screenshots/
+screenshots: deps-deb $(STAMP) $(AXE)
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/webui/test_browser_family.py
+
+test: deps-deb $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q; rc=$$?; \
@@ -69,4 +84,4 @@ check: $(STAMP) $(CONFIG)
 	$(BIN)/dnsfilter config check -c $(CONFIG)
 
 clean:
-	rm -rf $(VENV) .bench .fuzz .pytest_cache build *.egg-info
+	rm -rf $(VENV) .bench .fuzz .pytest_cache build *.egg-info .axe

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dnsfilter.config import Config
+from dnsfilter.config.profiles import unenforced
 from dnsfilter.core.cache import Cache
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.codec import BlockAnswer
@@ -68,10 +69,12 @@ def build_policy(cfg: Config, matcher: Matcher) -> Policy:
     blockable = [f for f in feeds if f.kind == "block" and f.category != AUTHORITY_CATEGORY]
     hh_allow, hh_deny = cfg.filter.allow, cfg.filter.deny
     rules: list[ProfileRules] = []
+    covered = {f.category for f in blockable}
     if not cfg.profiles:
         # No profiles: every feed applies to every client.
         rules.append(ProfileRules(cfg.defaults.profile, tuple(f.name for f in blockable),
-                                  RuleSet(hh_allow), RuleSet(hh_deny)))
+                                  RuleSet(hh_allow), RuleSet(hh_deny),
+                                  unenforced=unenforced(tuple(cfg.defaults.block_categories), covered)))
     uses_catalogs = any(p.block_services or p.safe_search or p.block_bypass or p.budgets or p.schedules
                         for p in cfg.profiles)
     services, bypass = (_services(), load_bypass()) if uses_catalogs else (None, ())
@@ -84,7 +87,9 @@ def build_policy(cfg: Config, matcher: Matcher) -> Policy:
             RuleSet(hh_allow + p.allow), RuleSet(hh_deny + p.deny),
             services=frozenset(p.block_services), bypass=p.block_bypass, allow_only=p.allow_only,
             safe_search=safe_search_table(p.youtube) if p.safe_search else None,
-            budget_items=tuple(item for item, _m in p.budgets)))
+            budget_items=tuple(item for item, _m in p.budgets),
+            unenforced=unenforced(p.wanted_categories(cfg.defaults.block_categories),
+                                  covered | ({"bypass"} if p.block_bypass else set()))))
     return Policy(matcher, feeds, rules, cfg.protection.always_allow, services, bypass)
 
 
@@ -162,8 +167,9 @@ def reconfigure(engine: Engine, cfg: Config, matcher: Matcher) -> None:
     engine.time = build_time_rules(cfg, old.pauses if old is not None else None)
     if old is not None and engine.time is not None:
         carry_budgets(old, engine.time)
+        engine.time.overrides = old.overrides  # kept in the runtime store, not the config
     engine.forget_all()
-    engine.fast = FastPath(d.fastpath_size)
+    engine.fast = FastPath(d.fastpath_size)  # override tables included: every answer is rebuilt
 
 
 def carry_budgets(old: TimeRules, new: TimeRules) -> None:

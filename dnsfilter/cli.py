@@ -73,9 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
     k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics", "usage",
-                                       "report"],
-                   help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP)")
+                                       "overrides", "budget", "report"],
+                   help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP) | "
+                        "budget PROFILE DEVICE ITEM +MINUTES|reset | report (the weekly report, now)")
     k.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+
+    sc = sub.add_parser("setup-code", help="the web UI's one-time setup code (for installers; made if missing)")
+    sc.add_argument("-c", "--config", required=True)
 
     lg = sub.add_parser("logs", help="the query log")
     lsub = lg.add_subparsers(dest="sub", required=True, parser_class=_Parser)
@@ -165,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             return _firewall(args)
         if args.cmd == "logs":
             return _logs_export(args)
+        if args.cmd == "setup-code":
+            return _setup_code(args)
     except KeyboardInterrupt:
         return 130
     return EXIT_USAGE
@@ -230,7 +236,9 @@ def _check(args: argparse.Namespace) -> int:
     if engine.time is not None:  # the running daemon's pauses and budgets, as last saved
         from dnsfilter.shell.household import Household
 
-        Household(cfg, lambda: engine).load_state()
+        hh = Household(cfg, lambda: engine)
+        hh.load_state()
+        hh.load_overrides()
     q = wire.parse_query(wire.build_query(0, qname, qtype))
     out: dict[str, object] = {"name": wire.wire_to_text(qname), "type": args.type.upper(), "client": args.client,
                               "at": at.isoformat()}
@@ -249,7 +257,8 @@ def _check(args: argparse.Namespace) -> int:
     else:
         state = engine.time.state(client.profile, client.device, at.timestamp())[0] if engine.time else NO_TIME_STATE
         d = engine.policy.decide(client.profile, qname, explain=True, qtype=qtype, client=client.ip, state=state)
-        out.update(decision=d.verdict, profile=client.profile, reason=d.reason.text, kind=d.reason.kind)
+        out.update(decision=d.verdict, profile=client.profile, reason=d.reason.text, kind=d.reason.kind,
+                   not_enforced=list(engine.policy.profiles[client.profile].unenforced))
         if d.blocked:
             out.update(category=d.reason.category, feed=d.reason.feed, rule=d.reason.rule,
                        service=d.reason.service, ede=int(d.ede) if d.ede else None)
@@ -261,6 +270,24 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(f"{out['decision']}: {out['name']} for {args.client} (profile {out['profile']}): {out['reason']}")
+    return 0
+
+
+def _setup_code(args: argparse.Namespace) -> int:
+    """What an installer prints at its end, so the owner can finish setup in the browser."""
+    from dnsfilter.shell.webproc import url
+    from dnsfilter.storage import setup_code
+
+    cfg = _load(args.config)
+    try:
+        code = setup_code.ensure(cfg.data_path())
+    except OSError as e:
+        _fail(f"cannot make the setup code in {cfg.data_path()}: {e.strerror or e}", 1)
+    if code is None:
+        print("setup is done: log in with the admin password")
+        return 0
+    where = f"enter it at {url(cfg)}setup" if cfg.web is not None else "the config has no [web] section yet"
+    print(f"setup code: {setup_code.shown(code)} ({where})")
     return 0
 
 

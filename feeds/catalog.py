@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
-FIELDS = ("name", "url", "format", "category", "licence", "description")
+FIELDS = ("name", "url", "format", "category", "licence", "description", "homepage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,9 @@ class CatalogEntry:
     category: str
     licence: str
     description: str
+    homepage: str  # the project's page: where its terms are, and where a parent can read more
+    entries: int  # about how many names, rounded (feeds/catalog.toml says where each figure is from)
+    default: bool = False  # the list enabled when a parent chooses this category
 
 
 class CatalogError(KeyError):
@@ -49,13 +52,23 @@ def parse(text: str) -> dict[str, CatalogEntry]:
     for ident, table in data.items():
         if not isinstance(table, dict):
             raise ValueError(f"catalog: {ident!r} must be a table")
-        extra = sorted(set(table) - set(FIELDS))
+        extra = sorted(set(table) - set(FIELDS) - {"entries", "default"})
         if extra:
             raise ValueError(f"catalog: {ident}.{extra[0]}: unknown field")
         for f in FIELDS:
             if not isinstance(table.get(f), str) or not table[f]:
                 raise ValueError(f"catalog: {ident}.{f}: missing or not a string")
-        out[ident] = CatalogEntry(ident, **{f: table[f] for f in FIELDS})
+        size = table.get("entries")
+        if type(size) is not int or size <= 0:
+            raise ValueError(f"catalog: {ident}.entries: missing or not a positive integer")
+        default = table.get("default", False)
+        if type(default) is not bool:
+            raise ValueError(f"catalog: {ident}.default: must be true or false")
+        out[ident] = CatalogEntry(ident, **{f: table[f] for f in FIELDS}, entries=size, default=default)
+    defaults = [e.category for e in out.values() if e.default]
+    twice = sorted({c for c in defaults if defaults.count(c) > 1})
+    if twice:
+        raise ValueError(f"catalog: more than one default list for the category {twice[0]!r}")
     return out
 
 
@@ -63,6 +76,11 @@ def parse(text: str) -> dict[str, CatalogEntry]:
 def entries() -> dict[str, CatalogEntry]:
     """Every shipped catalog entry by id (read once per process)."""
     return parse(CATALOG_PATH.read_text(encoding="utf-8"))
+
+
+def default_for(category: str) -> CatalogEntry | None:
+    """The list enabled when a parent chooses `category` (None: the catalog has none)."""
+    return next((e for e in entries().values() if e.default and e.category == category), None)
 
 
 def close_matches(wanted: str, limit: int = 3) -> list[str]:

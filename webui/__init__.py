@@ -99,9 +99,26 @@ def create_app(config_path: str, *, testing: bool = False) -> Flask:
     app.after_request(add_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _internal_error)
-    app.jinja_env.filters["isotime"] = lambda ts: dt.datetime.fromtimestamp(float(ts)).strftime("%Y-%m-%d %H:%M")
+    app.jinja_env.filters["isotime"] = lambda ts: _local(ts).isoformat(timespec="minutes")
+    app.jinja_env.filters["localtime"] = lambda ts: _local(ts).strftime("%Y-%m-%d %H:%M")
     app.jinja_env.globals.update(csrf_token=csrf_token, LANGUAGES=LANGUAGES, current_language=_locale)
     return app
+
+
+def _zone() -> Any:
+    """[general].timezone, read once per request: every time a page shows is in it."""
+    import zoneinfo
+
+    if "zone" not in g:
+        try:
+            g.zone = zoneinfo.ZoneInfo(load_config().general.timezone)
+        except (ConfigError, zoneinfo.ZoneInfoNotFoundError, ValueError):
+            g.zone = dt.UTC
+    return g.zone
+
+
+def _local(ts: float | str) -> dt.datetime:
+    return dt.datetime.fromtimestamp(float(ts), _zone())
 
 
 def _locale() -> str:
@@ -189,7 +206,7 @@ def error_text(e: ConfigError) -> str:
     """A ConfigError in the page's language: where, in plain words, then why (webui/errortext.py)."""
     from webui.errortext import config_error_text  # imported when an error is shown, not at start-up
 
-    return config_error_text(e)
+    return config_error_text(e, getattr(e, "item_names", None))
 
 
 def json_body() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from webui import (
     json_body,
     load_config,
     openapi,
+    protection,
     state,
     system,
     timerules,
@@ -98,18 +99,21 @@ def device_resume(device: str) -> Response | tuple[Response, int]:
     return jsonify(ok=reply.ok, message=reply.reason), 200 if reply.ok else 503
 
 
-def _profile_json(p: Any, default_categories: tuple[str, ...]) -> dict[str, Any]:
+def _profile_json(cfg: Any, p: Any) -> dict[str, Any]:
+    default_categories = cfg.defaults.block_categories
     return {"name": p.name,
             "block_categories": list(p.block_categories if p.block_categories is not None else default_categories),
             "block_services": list(p.block_services), "allow": list(p.allow), "deny": list(p.deny),
-            "safe_search": p.safe_search, "block_bypass": p.block_bypass, **timerules.as_json(p)}
+            "safe_search": p.safe_search, "block_bypass": p.block_bypass, "privacy": p.privacy,
+            **timerules.as_json(p),
+            "not_enforced": [st.category for st in protection.profile_states(cfg, p.name)
+                             if not st.enforced]}
 
 
 @bp.get("/profiles")
 def profiles() -> Response:
     cfg = load_config()
-    return jsonify(ok=True, default=cfg.defaults.profile,
-                   profiles=[_profile_json(p, cfg.defaults.block_categories) for p in cfg.profiles])
+    return jsonify(ok=True, default=cfg.defaults.profile, profiles=[_profile_json(cfg, p) for p in cfg.profiles])
 
 
 @bp.post("/profiles")
@@ -117,11 +121,12 @@ def add_profile() -> Response:
     name = json_body().get("name")
     if not isinstance(name, str):
         return _error(400, _("name must be a string"), "name")
-    return _saved(configfile.apply(state().config_path, edits.add_profile(name)))
+    return _saved(configfile.apply(state().config_path, protection.chain(
+        edits.add_profile(name), protection.ensure_lists(name.strip(), []))))
 
 
 _TYPES = {"block_categories": list, "block_services": list, "allow": list, "deny": list,
-          "safe_search": bool, "block_bypass": bool}
+          "safe_search": bool, "block_bypass": bool, "privacy": str}
 
 
 @bp.patch("/profiles/<name>")
@@ -141,6 +146,7 @@ def update_profile(name: str) -> Response:
         if not isinstance(value, kind) or (isinstance(value, list)
                                            and not all(isinstance(v, str) for v in value)):
             return _error(400, _("%(key)s must be a list of strings", key=key) if kind is list else
+                          _("%(key)s must be a string", key=key) if kind is str else
                           _("%(key)s must be true or false", key=key), key)
     cfg = load_config()
     prof = next((p for p in cfg.profiles if p.name == name), None)
@@ -151,6 +157,7 @@ def update_profile(name: str) -> Response:
     if time_keys:
         steps.append(timerules.set_time_rules(name, cur_rows if rows is None else rows,
                                               cur_budgets if budgets is None else budgets))
+    steps.append(protection.ensure_lists(name, []))  # a chosen category gets its list
 
     def edit(doc: Any) -> None:  # one file write for profile and time keys: all or nothing
         for step in steps:

@@ -4,11 +4,14 @@ small; the routes join the same blueprint."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from flask import Response, jsonify, request
 from flask_babel import gettext as _
 
 from dnsfilter.config import ConfigError
-from webui import error_text, json_body, load_config, logview, pages_log, views
+from webui import error_text, json_body, load_config, logview, overrides, pages_log, views
 from webui.api import bp
 
 
@@ -63,3 +66,59 @@ def log_allow() -> Response:
 def log_block() -> Response:
     """{"name": NAME, "device": ID or ""}: block NAME for the device's profile (or everyone)."""
     return _edit("block")
+
+
+@bp.get("/overrides")
+def overrides_list() -> Response:
+    """The expiring allows and blocks that hold now."""
+    cfg = load_config()
+    return jsonify(ok=True, overrides=[{"id": o.id, "target": o.target, "name": o.name, "action": o.action,
+                                        "until": o.until, "source": o.source}
+                                       for o in _holding(cfg)])
+
+
+def _holding(cfg: Any) -> list[Any]:
+    from dnsfilter.storage.store import DeviceStore
+
+    path = cfg.data_path() / "dnsfilter.db"
+    if not path.exists():
+        return []
+    store = DeviceStore(path)
+    try:
+        return store.overrides(time.time())
+    finally:
+        store.close()
+
+
+@bp.post("/overrides")
+def overrides_add() -> Response:
+    """{"target": "device:ID" | "profile:NAME", "name", "action": "allow" | "block",
+    "for": "15m" | "1h" | "today" | "always"}: applied by the daemon before this answers."""
+    body = json_body()
+    values = {k: body.get(k) for k in ("target", "name", "action", "for")}
+    for k, v in values.items():
+        if not isinstance(v, str):
+            return _error(400, _("%(key)s must be a string", key=k), k)
+    if values["action"] not in ("allow", "block"):
+        return _error(400, _("action must be allow or block"), "action")
+    if values["for"] not in overrides.API_DURATIONS:
+        return _error(400, _("for must be one of %(v)s", v=", ".join(overrides.API_DURATIONS)), "for")
+    cfg = load_config()
+    try:
+        name = logview.check_name(str(values["name"]))
+        target = overrides.target_of(cfg, str(values["target"]))
+    except ConfigError as e:
+        return _error(400, e.why, e.key)
+    until = overrides.until_of(str(values["for"]), cfg.general.timezone, time.time())
+    try:
+        o = overrides.add(cfg, target, name, str(values["action"]), until, source="api")
+    except ValueError as e:
+        return _error(400, str(e))
+    return jsonify(ok=True, id=o.id, target=o.target, name=o.name, action=o.action, until=o.until)
+
+
+@bp.delete("/overrides/<id>")
+def overrides_end(id: str) -> Response | tuple[Response, int]:
+    if not id.isdigit() or len(id) > 18 or not overrides.end(load_config(), int(id)):
+        return _error(404, _("no such rule"))
+    return jsonify(ok=True)

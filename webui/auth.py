@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
@@ -11,6 +12,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
+from dnsfilter.storage import setup_code
 from webui import (
     LANGUAGES,
     _locale,
@@ -20,8 +22,10 @@ from webui import (
     error_text,
     load_config,
     logged_in,
+    protection,
     state,
     system,
+    zones,
 )
 from webui.secrets_store import MAX_PASSWORD, MIN_PASSWORD
 
@@ -48,10 +52,26 @@ def setup() -> BaseResponse:
     st = state()
     if st.secrets.is_set_up():
         return redirect(url_for("auth.login"))
-    form = {"language": session.get("lang", "en"), "timezone": "UTC", "level": "family"}
+    setup_code.ensure(st.data_dir)  # the daemon printed it at start; made here if the UI runs alone
+    try:
+        zone = load_config().general.timezone
+    except ConfigError:
+        zone = "UTC"
+    form = {"language": _locale(), "timezone": zone, "level": "family"}
     errors: dict[str, str] = {}
     if request.method == "POST":
-        form = {k: request.form.get(k, "") for k in ("language", "timezone", "level")}
+        form = {k: request.form.get(k, "")[:200] for k in ("language", "timezone", "level", "code")}
+        ip = request.remote_addr or "?"
+        wait = st.throttle.wait(f"setup:{ip}")
+        if wait > 0:
+            return _setup_page(form, {"code": _("Too many failed attempts. Try again in %(s)d seconds.",
+                                                s=int(wait) + 1)}, 429)
+        if not setup_code.matches(st.data_dir, form["code"]):
+            st.throttle.failed(f"setup:{ip}")
+            form["code"] = ""
+            # nothing else is looked at: without the code, setup changes nothing
+            return _setup_page(form, {"code": _("This is not the setup code. It is printed in the filter's log "
+                                                "when it starts, and by the installer.")}, 403)
         problem = _password_problem(request.form.get("password", ""), request.form.get("password2", ""))
         if problem:
             errors["password"] = problem
@@ -63,20 +83,40 @@ def setup() -> BaseResponse:
             errors["level"] = _("Choose a protection level.")
         if not errors:
             try:
-                def both(doc: configfile.TOMLDocument) -> None:
-                    edits.set_timezone(form["timezone"])(doc)
-                    edits.set_protection_level(form["level"])(doc)
-                configfile.apply(st.config_path, both)
+                # the time zone, the default profile's level and the lists that level needs: one write
+                configfile.apply(st.config_path, protection.chain(
+                    edits.set_timezone(form["timezone"]), edits.set_protection_level(form["level"]),
+                    protection.ensure_lists(None, [])))
             except ConfigError as e:
                 errors["config"] = error_text(e)
         if not errors:
             if not st.secrets.create_admin(request.form["password"], form["language"]):
                 return redirect(url_for("auth.login"))  # someone else finished setup first
+            setup_code.clear(st.data_dir)
+            st.throttle.succeeded(f"setup:{ip}")
+            admin = st.secrets.admin()
+            assert admin is not None
             session.clear()
-            session["lang"] = form["language"]
-            return redirect(url_for("auth.login"))
+            session.permanent = True  # the parent who just chose the password is logged in
+            session.update(user="admin", gen=admin.generation, lang=form["language"])
+            return redirect(url_for("pages.welcome"))
+    return _setup_page(form, errors, 400 if errors else 200)
+
+
+def _setup_page(form: dict[str, str], errors: dict[str, str], status: int) -> Response:
     return Response(render_template("setup.html", form=form, errors=errors, timezones=timezones(),
-                                    levels=list(edits.LEVELS)), status=400 if errors else 200)
+                                    zone_choices=zones.by_country(), tz_warning=zones.outdated_warning(form["timezone"]),
+                                    levels=list(edits.LEVELS), level_lists=_level_lists(),
+                                    describe=protection.catalog_words), status=status)
+
+
+def _level_lists() -> dict[str, list[Any]]:
+    """The catalog lists each protection level would turn on, shown before the parent chooses."""
+    try:
+        cfg = load_config()
+    except ConfigError:
+        return {}
+    return {level: protection.lists_to_enable(cfg, cats) for level, cats in edits.LEVELS.items()}
 
 
 def _safe_next(target: str | None) -> str:
@@ -191,6 +231,7 @@ def settings() -> Response | str:
         shown = system.General([], "null", "", "UTC")  # a broken file can still be restored from here
     return Response(render_template("settings.html", errors=errors, notice=notice, new_token=new_token,
                                     tokens=st.secrets.tokens(), general=shown, timezones=timezones(),
+                                    tz_warning=zones.outdated_warning(shown.timezone if shown else "UTC"),
                                     block_modes=system.BLOCK_MODES, language=_locale(),
                                     locked=locked,
                                     unencrypted=system.unencrypted_fallback(shown.upstreams if shown else [])),

@@ -61,7 +61,23 @@ def read(path: Path) -> TOMLDocument:
 
 
 def validate(doc: TOMLDocument, path: Path) -> Config:
-    return config_mod.from_dict(doc.unwrap(), str(path))
+    data = doc.unwrap()
+    try:
+        return config_mod.from_dict(data, str(path))
+    except ConfigError as e:
+        name_items(e, data)
+        raise
+
+
+def name_items(e: ConfigError, data: dict[str, Any]) -> None:
+    """Give the error the names of the document's profiles, devices and block lists, so the
+    page says "Profile “Kids”" rather than "Profile 2" (webui/errortext.py)."""
+    names: dict[str, list[str]] = {}
+    for section in ("profiles", "devices", "feeds"):
+        items = data.get(section)
+        if isinstance(items, list):
+            names[section] = [str(i.get("name", "")) if isinstance(i, dict) else "" for i in items]
+    e.item_names = names  # type: ignore[attr-defined]  # read by webui.error_text
 
 
 def apply(path: Path, edit: Edit, *, reload: bool = True) -> Saved:

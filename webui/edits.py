@@ -76,6 +76,8 @@ def assign_device(mac: str, profile: str, name: str) -> Edit:
                 same = False
             if same:
                 d["profile"] = profile
+                if name:
+                    d["name"] = name  # renamed on the Devices page
                 return
         entry = new_table()
         entry["name"] = name or mac
@@ -98,6 +100,8 @@ def assign_device_ip(ip: str, profile: str, name: str) -> Edit:
         for d in devices:
             if d.get("mac") is None and d.get("cidr") is None and str(d.get("ip", "")) == ip:
                 d["profile"] = profile
+                if name:
+                    d["name"] = name
                 return
         entry = new_table()
         entry["name"] = name or ip
@@ -107,7 +111,24 @@ def assign_device_ip(ip: str, profile: str, name: str) -> Edit:
     return edit
 
 
-def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
+def household_level(doc: TOMLDocument | None = None) -> tuple[str, ...]:
+    """The categories of the household's default profile (what setup's level chose): a new
+    profile starts from them, not from the bare security set."""
+    from dnsfilter import config as config_mod
+    from webui import load_config
+
+    try:
+        cfg = config_mod.from_dict(doc.unwrap()) if doc is not None else load_config()
+    except config_mod.ConfigError:
+        return SECURITY_SET
+    prof = next((p for p in cfg.profiles if p.name == cfg.defaults.profile), None)
+    if prof is not None and prof.block_categories is not None:
+        return prof.block_categories
+    return cfg.defaults.block_categories
+
+
+def add_profile(name: str, categories: Iterable[str] | None = None) -> Edit:
+    """A new [[profiles]] entry blocking `categories` (None: the household's level)."""
     name = name.strip()
     if not name or len(name) > 64:
         raise ConfigError("name", N_("a profile needs a name of 1 to 64 characters"))
@@ -115,6 +136,7 @@ def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
     def edit(doc: TOMLDocument) -> None:
         if find_profile(doc, name) is not None:
             raise ConfigError("name", N_("a profile named %(name)r already exists"), name=name)
+        cats_new = list(categories) if categories is not None else list(household_level(doc))
         had_profiles = bool(doc.get("profiles"))
         profiles = array_of_tables(doc, "profiles")
         if not had_profiles:
@@ -130,7 +152,7 @@ def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
                 return
         entry = new_table()
         entry["name"] = name
-        entry["block_categories"] = string_array(list(categories))
+        entry["block_categories"] = string_array(cats_new)
         profiles.append(entry)
     return edit
 
@@ -138,7 +160,7 @@ def add_profile(name: str, categories: Iterable[str] = SECURITY_SET) -> Edit:
 def update_profile(name: str, changes: dict[str, Any]) -> Edit:
     """Set the given keys of the profile (block_categories, block_services, allow, deny,
     safe_search, block_bypass); values are validated with the whole config afterwards."""
-    allowed = {"block_categories", "block_services", "allow", "deny", *PROFILE_SWITCHES}
+    allowed = {"block_categories", "block_services", "allow", "deny", "privacy", *PROFILE_SWITCHES}
     unknown = set(changes) - allowed
     if unknown:
         raise ConfigError(sorted(unknown)[0], N_("cannot be changed here"))
@@ -153,5 +175,43 @@ def update_profile(name: str, changes: dict[str, Any]) -> Edit:
 
 
 def parse_names(text: str) -> list[str]:
-    """One name per line (or separated by spaces/commas), as typed into an allow/deny box."""
-    return [w.strip().lower() for w in text.replace(",", " ").split() if w.strip()]
+    """One name per line (or separated by spaces/commas), as typed into an allow/deny box; a
+    pasted address (`https://www.youtube.com/watch?v=…`) is reduced to its host name."""
+    out = []
+    for w in text.replace(",", " ").split():
+        w = w.strip().lower()
+        if "/" in w:
+            from urllib.parse import urlsplit
+
+            try:
+                host = urlsplit(w if "//" in w else f"//{w}").hostname
+            except ValueError:
+                host = None
+            w = host or w  # not an address after all: the config's check says what is wrong
+        if w:
+            out.append(w)
+    return out
+
+
+def forget_device(mac: str | None, ip: str | None) -> Edit:
+    """Drop the [[devices]] entry of this MAC (or of this one address): the device goes back to
+    the default profile, and is listed as new if it comes back."""
+    def edit(doc: TOMLDocument) -> None:
+        devices = doc.get("devices")
+        if devices is None:
+            return
+        drop = []
+        for i, d in enumerate(devices):
+            raw = d.get("mac")
+            try:
+                same = mac is not None and raw is not None and normalise_mac(str(raw)) == mac
+            except ValueError:
+                same = False
+            if same or (ip is not None and raw is None and d.get("cidr") is None and str(d.get("ip", "")) == ip):
+                drop.append(i)
+        if len(drop) == len(devices):
+            del doc["devices"]
+            return
+        for i in reversed(drop):
+            del devices[i]
+    return edit

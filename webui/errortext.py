@@ -45,14 +45,23 @@ NO_PREFIX = {"", "form", "file"}  # about a whole form or a restored file: the m
 _PART = re.compile(r"([^.\[\]]+)((?:\[\d+\])*)")
 
 
-def where(key: str) -> str:
-    """`profiles[1].deny[0]` → "Profile 2, blocked sites, entry 1" in the page's language; a
-    part with no words of its own (an unknown key the parent wrote) is quoted as written."""
+NAMED = {"profiles": N_("Profile “%(n)s”"), "devices": N_("Device “%(n)s”"), "feeds": N_("Block list “%(n)s”"),
+         "schedules": N_("quiet hours “%(n)s”")}  # the item by its name, when the file names it
+
+
+def where(key: str, names: dict[str, list[str]] | None = None) -> str:
+    """`profiles[1].deny[0]` → "Profile Kids, blocked sites, entry 1" in the page's language
+    (the item's name from `names` when known, else its number: people count from 1); a part
+    with no words of its own (an unknown key the parent wrote) is quoted as written."""
     parts: list[str] = []
     for name, indexes in _PART.findall(key):
-        numbers = [int(i) + 1 for i in re.findall(r"\d+", indexes)]  # people count from 1
+        numbers = [int(i) + 1 for i in re.findall(r"\d+", indexes)]
         if numbers and name in ITEMS:
-            parts.append(_(ITEMS[name], n=numbers.pop(0)))
+            index = numbers.pop(0)
+            known = (names or {}).get(name) or []
+            named = known[index - 1] if 0 < index <= len(known) and known[index - 1] else None
+            parts.append(_(NAMED[name], n=named) if named else _(ITEMS[name], n=index))
+            names = None if name == "profiles" else names  # nested lists (schedules) are not looked up
         else:
             parts.append(_(WORDS[name]) if name in WORDS else f"“{name}”")
         parts += [_(ENTRY, n=n) for n in numbers]
@@ -60,10 +69,10 @@ def where(key: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def config_error_text(e: ConfigError) -> str:
+def config_error_text(e: ConfigError, names: dict[str, list[str]] | None = None) -> str:
     params = {k: (_(v) if k in e.words and isinstance(v, str) else v) for k, v in e.params.items()}
     why = _(e.message, **params) if params else _(e.message)
-    return why if e.key in NO_PREFIX else f"{where(e.key)}: {why}"
+    return why if e.key in NO_PREFIX else f"{where(e.key, names)}: {why}"
 
 
 # Feed sync errors (feeds/sources.py, feeds/parsers.py, feeds/sync.py) by their shape → message id.

@@ -35,19 +35,23 @@ class FeedRow:
     status: str  # in plain words
     entries: int
     locked: bool = False  # set by the provider's bundle: shown read-only, never turned off here
+    in_force: bool = False  # a compiled set is on disk: the daemon blocks with it
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "category": self.category, "url": self.url, "enabled": self.enabled,
                 "catalog": self.catalog, "state": self.state, "status": self.status, "entries": self.entries,
-                "locked": self.locked}
+                "locked": self.locked, "in_force": self.in_force}
 
 
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+def _when(ts: float, tz: str) -> str:
+    """Local time in [general].timezone (the process's own zone may be anything)."""
+    import zoneinfo
+
+    return dt.datetime.fromtimestamp(ts, zoneinfo.ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
 def rows(cfg: Config) -> list[FeedRow]:
-    from feeds.sync import read_status
+    from feeds.sync import read_status, set_path
 
     out = []
     for f in cfg.feeds:
@@ -56,16 +60,24 @@ def rows(cfg: Config) -> list[FeedRow]:
             state = "failed"
             text = _("The last download failed: %(e)s", e=feed_error_text(st.error))
             if st.last_success:
-                text += " " + _("The list from %(t)s is still used.", t=_when(st.last_success))
+                text += " " + _("The list from %(t)s is still used.", t=_when(st.last_success, cfg.general.timezone))
         elif st.last_success:
             state = "ok"
-            text = _("Up to date: %(n)d sites, checked %(t)s.", n=st.entries, t=_when(st.last_success))
+            text = _("Up to date: %(n)d sites, checked %(t)s.", n=st.entries, t=_when(st.last_success, cfg.general.timezone))
         else:
             state = "never"
             text = _("Not downloaded yet.")
-        out.append(FeedRow(f.name, f.category, st.url, f.enabled, f.catalog, state, text, st.entries,
-                           cfg.managed.is_locked(f"feeds.{f.name}")))
+        out.append(FeedRow(f.name, f.category, st.url or f.url, f.enabled, f.catalog, state, text, st.entries,
+                           cfg.managed.is_locked(f"feeds.{f.name}"), set_path(cfg, f).exists()))
     return out
+
+
+def titles(cfg: Config) -> dict[str, str]:
+    """Feed name -> the catalog's name of its list (lists added by address keep their own name)."""
+    from feeds.catalog import entries
+
+    known = entries()
+    return {f.name: known[f.catalog].name for f in cfg.feeds if f.catalog in known}
 
 
 def catalog_choices(cfg: Config) -> list[Any]:

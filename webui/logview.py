@@ -60,6 +60,9 @@ KIND_TEXT = {
 }
 
 
+OVERRIDE_TEXT = {"allow": _l("Allowed by your rule for now"), "block": _l("Blocked by your rule for now")}
+
+
 @dataclass(frozen=True, slots=True)
 class Logging:
     """How much the log holds: per profile privacy, and whether the file exists yet."""
@@ -72,8 +75,8 @@ class Logging:
         return all(m == "off" for m in self.modes.values())
 
     def notes(self) -> list[tuple[str, str, str]]:
-        """(profile, mode, sentence) for every profile that does not log everything."""
-        return [(p, m, str(PRIVACY_TEXT[m])) for p, m in self.modes.items() if m != "full"]
+        """(profile, mode, sentence) for every profile: what is recorded about its devices."""
+        return [(p, m, str(PRIVACY_TEXT[m])) for p, m in self.modes.items()]
 
     def as_dict(self) -> dict[str, Any]:
         return {"exists": self.exists, "all_off": self.all_off, "privacy": self.modes,
@@ -123,12 +126,16 @@ def group_label(group: str) -> str:
         return titles[group]
     if group in ("schedule", "budget", "pause", "deny", "allow_only"):
         return str(KIND_TEXT["budget_blocked" if group == "budget" else group])
+    if group == "override":
+        return str(OVERRIDE_TEXT["block"])
     return group or _("Other")
 
 
 def reason_text(row: dict[str, Any]) -> str:
     """'Blocked: Adult content', 'Blocked by your deny list', 'Allowed'..."""
     outcome, kind = row.get("outcome") or "", row.get("kind") or ""
+    if kind == "override":  # a parent's rule for now (core/policy/overrides.py)
+        return str(OVERRIDE_TEXT["block" if outcome == "blocked" else "allow"])
     if outcome == "blocked":
         if kind == "budget":
             return str(KIND_TEXT["budget_blocked"])
@@ -253,8 +260,15 @@ def dashboard(cfg: Config, now: float | None = None) -> dict[str, Any]:
     index = device_index(cfg)
     for d in summary["devices"]:
         d["name"] = device_label(d["device"], index)
+    # the rollup's column holds a category, a service, or (for blocks of no category) the reason
+    # kind: categories and apps in one list, the reasons ("blocked by a schedule") in their own
+    titles = dict(views.services())
+    groups: list[dict[str, Any]] = []
+    reasons: list[dict[str, Any]] = []
     for c in summary["top_blocked_categories"]:
         c["label"] = group_label(c["category"])
+        (groups if c["category"] in views.CATEGORY_NAME or c["category"] in titles else reasons).append(c)
+    summary["top_blocked_categories"], summary["top_block_reasons"] = groups, reasons
     return {"summary": summary, "series_24h": s24, "series_7d": s7}
 
 

@@ -79,12 +79,16 @@ SCHEMAS: dict[str, Any] = {
                                "block_services": _STRINGS, "allow": _STRINGS, "deny": _STRINGS,
                                "safe_search": {"type": "boolean"}, "block_bypass": {"type": "boolean"},
                                "schedules": {"type": "array", "items": _ref("Schedule")},
-                               "budgets": _ref("Budgets")}},
+                               "budgets": _ref("Budgets"),
+                               "privacy": {"enum": ["full", "anonymous", "counts", "off"]},
+                               "not_enforced": {**_STRINGS, "description": "chosen categories with no list in "
+                                                "force yet (downloading, failed, or none turned on)"}}},
     "ProfileChanges": {"type": "object", "minProperties": 1, "additionalProperties": False,
                        "description": "Only the keys sent change; the whole config is validated before saving.",
                        "properties": {"block_categories": _STRINGS, "block_services": _STRINGS,
                                       "allow": _STRINGS, "deny": _STRINGS, "safe_search": {"type": "boolean"},
                                       "block_bypass": {"type": "boolean"},
+                                      "privacy": {"enum": ["full", "anonymous", "counts", "off"]},
                                       "schedules": {"type": "array", "items": _ref("Schedule")},
                                       "budgets": _ref("Budgets")}},
     "Feed": {"type": "object", "required": ["name", "category", "url", "enabled", "state", "status", "entries"],
@@ -93,7 +97,8 @@ SCHEMAS: dict[str, Any] = {
                             "state": {"enum": ["ok", "failed", "never"]}, "status": {"type": "string"},
                             "entries": {"type": "integer"},
                             "locked": {"type": "boolean", "description": "set by the provider's bundle: it cannot "
-                                                                         "be turned off here"}}},
+                                                                         "be turned off here"},
+                            "in_force": {"type": "boolean", "description": "a compiled copy is on disk"}}},
     "Settings": {"type": "object", "minProperties": 1, "additionalProperties": False,
                  "properties": {"upstreams": {**_STRINGS, "minItems": 1, "maxItems": 8},
                                 "block_mode": {"type": "string", "description": "null, nxdomain, refused or ip:ADDR[,ADDR6]"},
@@ -114,6 +119,17 @@ SCHEMAS: dict[str, Any] = {
                                "household_allows": {"type": "boolean", "description": "a block for a profile "
                                                     "that the household's [filter] allow list still overrides"},
                                "reload_message": {"type": "string"}}},
+    "Override": {"type": "object", "required": ["id", "target", "name", "action", "until"],
+                 "properties": {"id": {"type": "integer"}, "target": {"type": "string"}, "name": {"type": "string"},
+                                "action": {"enum": ["allow", "block"]},
+                                "until": {"type": ["number", "null"], "description": "epoch seconds; null: until removed"},
+                                "source": {"type": "string"}, "ok": {"const": True}}},
+    "OverrideRequest": {"type": "object", "required": ["target", "name", "action", "for"],
+                        "properties": {"target": {"type": "string", "description": "device:ID or profile:NAME"},
+                                       "name": {"type": "string", "description": "a host name; covers its subdomains"},
+                                       "action": {"enum": ["allow", "block"]},
+                                       "for": {"enum": ["15m", "1h", "today", "always"],
+                                               "description": "today: until local midnight in [general].timezone"}}},
 }
 
 _MAC = _path("mac", "the device's MAC address, or the id of a device seen without one")
@@ -150,7 +166,7 @@ PATHS: dict[str, Any] = {
             {"type": "object", "required": ["ok", "default", "profiles"],
              "properties": {"ok": {"const": True}, "default": {"type": "string"},
                             "profiles": {"type": "array", "items": _ref("Profile")}}})),
-        "post": _op("Add a profile (blocks the security categories to start with)", _json(_ref("Saved")),
+        "post": _op("Add a profile (it starts from the household's level; the lists its categories need are turned on)", _json(_ref("Saved")),
                     unsafe=True, body={"type": "object", "required": ["name"],
                                        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64}}}),
     },
@@ -243,6 +259,16 @@ PATHS: dict[str, Any] = {
                                unsafe=True, body=_ref("LogEditRequest"))},
     "/log/block": {"post": _op("Block a name for a device's profile (or everyone)", _json(_ref("LogEdit")),
                                unsafe=True, body=_ref("LogEditRequest"))},
+    "/overrides": {
+        "get": _op("The expiring allows and blocks that hold now", _json(
+            {"type": "object", "required": ["ok", "overrides"],
+             "properties": {"ok": {"const": True}, "overrides": {"type": "array", "items": _ref("Override")}}})),
+        "post": _op("Allow or block a name for a device or a profile, for a while: applied within the request",
+                    _json(_ref("Override")), unsafe=True, body=_ref("OverrideRequest"))},
+    "/overrides/{id}": {"delete": _op("End an allow or block now", _json(
+        {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}}}), unsafe=True,
+                                      params=[{"name": "id", "in": "path", "required": True,
+                                               "schema": {"type": "integer"}, "description": "its id"}])},
 }
 
 

@@ -15,6 +15,7 @@ def _page(errors: dict[str, str], form: dict[str, str] | None = None) -> Respons
     cfg = load_config()
     return Response(render_template(
         "feeds.html", feeds=feedsui.rows(cfg), catalog=feedsui.catalog_choices(cfg), errors=errors,
+        titles=feedsui.titles(cfg),
         form=form or {}, categories=views.CATEGORY_NAME, messages=get_flashed_messages(with_categories=True)),
         status=400 if errors else 200)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Response, flash, get_flashed_messages, redirect, render_template, request, url_for
@@ -9,7 +10,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
-from webui import charts, configfile, error_text, load_config, logview, state
+from webui import charts, configfile, error_text, load_config, logview, overrides, protection, state, views
 from webui.pages import bp
 
 LIVE_SECONDS = 10  # the Query log's "Live" view reloads itself this often (a meta refresh: no script)
@@ -23,7 +24,9 @@ def dashboard() -> Response:
     return Response(render_template(
         "dashboard.html", logging=logview.logging_of(cfg), summary=data["summary"],
         day=charts.chart(data["series_24h"], "24h", tz) if data["summary"] else None,
-        week=charts.chart(data["series_7d"], "7d", tz) if data["summary"] else None))
+        week=charts.chart(data["series_7d"], "7d", tz) if data["summary"] else None,
+        problems=protection.problems(cfg), words=protection.words, prefix=protection.prefix,
+        category_name=views.CATEGORY_NAME))
 
 
 @bp.route("/log")
@@ -55,16 +58,51 @@ def _page_url(f: logview.Filters, before: str | None = None, after: str | None =
 def _back() -> str:
     """Back to the log with the filters (and page) the parent had (only our own query keys are kept)."""
     keys = ("device", "name", "outcome", "limit", "live", "before", "after")
-    keep: dict[str, Any] = {k: v for k in keys if (v := request.form.get(f"f_{k}"))}
+    src = request.form if request.method == "POST" else request.args
+    keep: dict[str, Any] = {k: v for k in keys if (v := src.get(f"f_{k}"))}
     return url_for("pages.query_log", **keep)
 
 
-@bp.route("/log/<verb>", methods=["POST"])
+@bp.route("/log/<verb>", methods=["GET", "POST"])
 def log_edit(verb: str) -> Response | BaseResponse:
+    """"Allow this" / "Block this": the page asks first (this device or its profile; for an
+    hour, until midnight, always) and says what the rule will and will not do; the POST of
+    that page makes it."""
     if verb not in ("allow", "block"):
         return Response(render_template("error.html", message=_("This page does not exist.")), status=404)
+    src = request.form if request.method == "POST" else request.args
+    cfg = load_config()
     try:
-        saved, name, target = apply(verb, request.form.get("name", ""), request.form.get("device", ""))
+        name = logview.check_name(src.get("name", ""))
+        choice = overrides.choice_of(cfg, src.get("device", "").strip())
+    except ConfigError as e:
+        flash(_("Not saved: %(e)s", e=e.why), "error")
+        return redirect(_back())
+    scope, duration = src.get("scope", ""), src.get("for", "")
+    if request.method == "GET" or scope not in overrides.SCOPES or duration not in overrides.DURATIONS \
+            or (scope == "device" and not choice.device):
+        keep = {k: v for k, v in src.items() if k.startswith("f_")}
+        return Response(render_template("log_ask.html", verb=verb, name=name, choice=choice, keep=keep, back=_back(),
+                                        scope=scope or ("device" if choice.device else "profile"),
+                                        duration=duration or "1h",
+                                        error=request.method == "POST"), status=400 if request.method == "POST" else 200)
+    if scope == "profile" and duration == "always":  # a setting: the profile's (or household's) list
+        return _always(verb, name, choice)
+    until = overrides.until_of(duration, cfg.general.timezone, time.time())
+    target = f"device:{choice.device}" if scope == "device" else f"profile:{choice.profile}"
+    try:
+        overrides.add(cfg, target, name, verb, until)
+    except (ValueError, OSError) as e:
+        flash(_("Not saved: %(e)s", e=str(e)), "error")
+        return redirect(_back())
+    who = choice.device_name if scope == "device" else choice.profile
+    flash(overrides.done_text(verb, scope, name, who, until, cfg.general.timezone), "ok")
+    return redirect(_back())
+
+
+def _always(verb: str, name: str, choice: overrides.Choice) -> BaseResponse:
+    try:
+        saved, name, target = apply(verb, name, choice.device)
     except ConfigError as e:
         # our own checks (name, device) speak to the parent already; the config's name the key
         flash(_("Not saved: %(e)s", e=e.why if e.key in logview.OWN_KEYS else error_text(e)), "error")

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Response, render_template, request
+from flask import Response, flash, get_flashed_messages, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
 
 from dnsfilter.config import ConfigError
-from webui import configfile, error_text, load_config, state, timerules, views
+from webui import configfile, conflicts, control, error_text, load_config, protection, state, timerules, views
 from webui.pages import bp
-
-# service groups (feeds.services.GROUPS) that are not also a category
-GROUP_NAME = {"messaging": _l("Messengers"), "streaming": _l("Films and music streaming"),
-              "ai": _l("AI chat bots"), "shopping": _l("Online shops")}
-
-
-def item_choices() -> list[tuple[str, str]]:
-    """(id, label) of what a schedule or a limit can name: categories, service groups, services."""
-    cats = [(c, str(views.CATEGORY_NAME[c])) for c in views.TOGGLE_CATEGORIES]
-    known = {c for c, _t in cats}
-    from feeds.services import GROUPS
-
-    groups = [(g, str(GROUP_NAME.get(g, g))) for g in GROUPS if g not in known]
-    return cats + groups + views.services()
+from webui.views import item_choices
 
 
 def device_names() -> dict[str, str]:
@@ -46,17 +34,46 @@ def profile_time(name: str) -> Response | str:
     rows, budgets = timerules.rows_of(prof)
     if request.method == "POST":
         rows, budgets = timerules.parse_form(request.form)
+        added: list[protection.CatalogEntry] = []
         try:
-            saved = configfile.apply(state().config_path, timerules.set_time_rules(name, rows, budgets))
+            saved = configfile.apply(state().config_path, protection.chain(
+                timerules.set_time_rules(name, rows, budgets), protection.ensure_lists(name, added)))
         except ConfigError as e:
             errors[timerules.field_of(e.key)] = error_text(e)
         else:
             prof = next(p for p in saved.config.profiles if p.name == name)
             rows, budgets = timerules.rows_of(prof)
             notice = _("Saved.") if saved.reloaded else _("Saved. The filter will use it when it next starts.")
+            if added:
+                notice = Markup("{} {}").format(notice, protection.added_words(added))
     usage = timerules.usage(state().data_dir / "control.sock")
     return Response(render_template(
         "profile_time.html", name=name, rows=rows, budgets=budgets, errors=errors, notice=notice,
         days=timerules.DAYS, day_names=timerules.DAY_NAMES, items=item_choices(), labels=dict(item_choices()), usage=usage,
-        usage_rows=timerules.usage_rows(usage, name, device_names()) if usage.running else []),
+        usage_rows=timerules.usage_rows(usage, name, device_names()) if usage.running else [],
+        conflicts=conflicts.of_profile(load_config(), name, dict(item_choices())),
+        messages=get_flashed_messages(with_categories=True)),
         status=400 if errors else 200)
+
+
+@bp.route("/profiles/<name>/budget", methods=["POST"])
+def profile_budget(name: str) -> BaseResponse:
+    """"+30 min today" or "Reset today" for one device's daily limit (the daemon keeps the use)."""
+    cfg = load_config()
+    prof = next((p for p in cfg.profiles if p.name == name), None)
+    f = request.form
+    device, item, change = f.get("device", ""), f.get("item", ""), f.get("change", "")
+    label = dict(item_choices()).get(item, item)
+    who = device_names().get(device, device)
+    if prof is None or item not in dict(prof.budgets) or change not in ("+30", "reset") or not device \
+            or any(c.isspace() for c in device):
+        flash(_("The request could not be handled."), "error")
+    else:
+        reply = control.send(state().data_dir / "control.sock", f"budget {name} {device} {item} {change}")
+        if not reply.ok:
+            flash(_("Not done: %(m)s", m=reply.reason), "error")
+        elif change == "+30":
+            flash(_("30 more minutes of %(i)s today for %(d)s.", i=label, d=who), "ok")
+        else:
+            flash(_("%(d)s starts %(i)s from zero today.", d=who, i=label), "ok")
+    return redirect(url_for("pages.profile_time", name=name) if prof is not None else url_for("pages.profiles"))

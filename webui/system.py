@@ -113,7 +113,11 @@ def restore(cfg_path: Path, data: bytes) -> Config:
     except (tomllib.TOMLDecodeError, TOMLKitError) as e:  # a damaged or wrong file: where, not the parser's words
         raise ConfigError("file", N_("not a valid TOML file: %(detail)s (line %(line)s, column %(column)s)"),
                           **toml_position(e, text)) from None
-    cfg = config_mod.from_dict(parsed, str(cfg_path))  # relative paths resolve as for the real file
+    try:
+        cfg = config_mod.from_dict(parsed, str(cfg_path))  # relative paths resolve as for the real file
+    except ConfigError as e:
+        configfile.name_items(e, parsed)  # "Profile “Kids”": the uploaded file's names, not the old one's
+        raise
     try:
         current = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):

@@ -172,7 +172,8 @@ def usage_rows(u: Usage, profile: str, names: Mapping[str, str]) -> list[dict[st
         if not isinstance(items, dict):
             continue
         out.append({"device": device, "name": names.get(device, device),
-                    "items": [{"item": k, "used": int(v.get("used", 0)), "limit": int(v.get("limit", 0))}
+                    "items": [{"item": k, "used": int(v.get("used", 0)), "limit": int(v.get("limit", 0)),
+                               "extra": int(v.get("extra", 0))}
                               for k, v in sorted(items.items()) if isinstance(v, dict)]})
     return sorted(out, key=lambda r: str(r["name"]).lower())
 

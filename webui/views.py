@@ -20,20 +20,20 @@ NEW_FOR = 7 * 86400  # a device nobody has placed in a profile is "new" for its 
 
 # What each category blocks, in words a parent understands.
 CATEGORY_TEXT = {
-    "ads": _l("Advertising: banners and pop-ups on websites and in apps."),
-    "trackers": _l("Trackers: services that follow what you do across sites."),
+    "ads": _l("Banners and pop-ups on websites and in apps."),
+    "trackers": _l("Services that follow what you do across sites."),
     "malware": _l("Viruses and other harmful programs."),
     "phishing": _l("Fake sites that steal passwords and bank cards."),
     "adult": _l("Pornography and other adult content."),
     "gambling": _l("Betting, casinos and lotteries."),
     "dating": _l("Dating sites and apps."),
-    "social": _l("Social networks."),
+    "social": _l("Facebook, VKontakte, Instagram and the like."),
     "games": _l("Online games."),
     "video": _l("Video sites and streaming."),
     "drugs": _l("Drugs and alcohol."),
     "violence": _l("Violence, weapons and hate."),
     "piracy": _l("Pirated films, music and programs."),
-    "bypass": _l("Ways around the filter: VPNs, proxies and other DNS services."),
+    "bypass": _l("VPNs, proxies and other DNS services that get around the filter."),
     "custom": _l("Your own lists."),
 }
 CATEGORY_NAME = {
@@ -124,7 +124,45 @@ def services() -> list[tuple[str, str]]:
     return sorted(((sid, s.title) for sid, s in load_services().items()), key=lambda t: t[1].lower())
 
 
+GROUP_TITLE = {
+    "social": _l("Social networks"), "video": _l("Video"), "games": _l("Games"), "messaging": _l("Messengers"),
+    "streaming": _l("Films and music streaming"), "ai": _l("AI chat bots"), "dating": _l("Dating"),
+    "adult": _l("Adult content"), "shopping": _l("Online shops"),
+}
+
+
+def services_by_group(find: str = "") -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(group id, its title, [(id, title)]) of the services whose title or id contains `find`
+    (all when empty), groups in a fixed order, empty groups left out."""
+    from feeds.services import GROUPS, load_services
+
+    needle = find.strip().lower()
+    found = {sid: s for sid, s in load_services().items()
+             if not needle or needle in s.title.lower() or needle in sid}
+    out = []
+    for g in GROUPS:
+        items = sorted(((sid, s.title) for sid, s in found.items() if s.group == g), key=lambda t: t[1].lower())
+        if items:
+            out.append((g, str(GROUP_TITLE.get(g, g)), items))
+    return out
+
+
 def field_of(key: str) -> str:
     """The form field a ConfigError key points at: `profiles[2].deny[0]` → `deny`."""
     last = key.rsplit(".", 1)[-1]
     return last.split("[", 1)[0] or "form"
+
+
+# service groups (feeds.services.GROUPS) that are not also a category
+GROUP_NAME = {"messaging": _l("Messengers"), "streaming": _l("Films and music streaming"),
+              "ai": _l("AI chat bots"), "shopping": _l("Online shops")}
+
+
+def item_choices() -> list[tuple[str, str]]:
+    """(id, label) of what a schedule or a limit can name: categories, service groups, services."""
+    cats = [(c, str(CATEGORY_NAME[c])) for c in TOGGLE_CATEGORIES]
+    known = {c for c, _t in cats}
+    from feeds.services import GROUPS
+
+    groups = [(g, str(GROUP_NAME.get(g, g))) for g in GROUPS if g not in known]
+    return cats + groups + services()

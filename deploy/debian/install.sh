@@ -139,7 +139,10 @@ elif [ -f "$ETC/config.toml" ] && [ ! -L "$ETC/config.toml" ]; then
 	rm -f "$ETC/config.toml"
 	say "moved: $ETC/config.toml -> $CONF (the service may now save web UI edits)"
 else
-	sed -e 's|^data_dir = .*|data_dir = "/var/lib/dnsfilter"|' "$SRC/config.example.toml" > "$CONF.new"
+	# the example's [web] listens on loopback: the web UI goes on the LAN address found now
+	sed -e 's|^data_dir = .*|data_dir = "/var/lib/dnsfilter"|' \
+		-e "s|^listen = \"127.0.0.1:8080\"|listen = \"$IP:$WEB_PORT\"  # the LAN address found at install time|" \
+		"$SRC/config.example.toml" > "$CONF.new"
 	if [ -n "$FIREWALL" ]; then
 		# the redirect sends LAN port-53 traffic to port 53 of the interface it came in on:
 		# listen there, and on loopback for the router itself
@@ -148,8 +151,7 @@ else
 			"$CONF.new"
 		grep -q "^listen = \[$listen" "$CONF.new" || die "config.example.toml's [dns] listen line changed: update install.sh"
 	fi
-	printf '\n# The web UI, on the LAN address found at install time.\n[web]\nlisten = "%s:%s"\n' \
-		"$IP" "$WEB_PORT" >> "$CONF.new"
+	grep -q "^listen = \"$IP:$WEB_PORT\"" "$CONF.new" || die "config.example.toml's [web] listen line changed: update install.sh"
 	chmod 0640 "$CONF.new"
 	check "$CONF.new"
 	mv "$CONF.new" "$CONF"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dnsfilter.config import upstreams as _upstreams
-from dnsfilter.config.feeds import CATEGORIES, Feed, parse_feed  # noqa: F401 - re-exported
+from dnsfilter.config.feeds import CATEGORIES, Feed, parse_catalog_mirror, parse_feed  # noqa: F401 - re-exported
 from dnsfilter.config.portal import Notify, Portal, parse_notify, parse_portal
 from dnsfilter.config.profiles import (
     Device,
@@ -258,7 +258,7 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
     """The config of a household file's `data`; with a `[provider]`, merged under the bundle in
     force (or `bundle`: a candidate the sync child checks before accepting it)."""
     known = {"general", "dns", "storage", "web", "feeds", "filter", "protection", "defaults", "profiles",
-             "devices", "network", "firewall", "authority", "provider", "portal", "notify"}
+             "devices", "network", "firewall", "authority", "provider", "catalog", "portal", "notify"}
     for k in data:
         if k not in known:
             raise ConfigError(k, N_("unknown section"))
@@ -293,7 +293,8 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
         web = Web(w.get("listen", str, "127.0.0.1:8080"))
         parse_listen(web.listen, w.key("listen"), 8080)
         w.done()
-    feeds = tuple(parse_feed(sec) for sec in _table_list(data, "feeds"))
+    mirror = parse_catalog_mirror(_section(data, "catalog"))
+    feeds = tuple(parse_feed(sec, mirror) for sec in _table_list(data, "feeds"))
     seen: set[str] = set()
     for i, fd in enumerate(feeds):
         if fd.name in seen:

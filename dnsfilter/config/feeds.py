@@ -52,7 +52,18 @@ class Feed:
         return self.url.split("://", 1)[0].lower() in ("http", "https") if "://" in self.url else False
 
 
-def parse_feed(s: Section) -> Feed:
+def parse_catalog_mirror(s: Section) -> str:
+    """`[catalog] mirror`: an http(s) base under which every catalog list is served by its id
+    (`<mirror>/hagezi-nsfw`), for a network that keeps its own copies; "" downloads from the
+    projects themselves."""
+    mirror = s.get("mirror", str, "").strip()
+    s.done()
+    if mirror and (not mirror.lower().startswith(("http://", "https://")) or any(c.isspace() for c in mirror)):
+        raise ConfigError(s.key("mirror"), N_("must be an http:// or https:// address"))
+    return mirror.rstrip("/")
+
+
+def parse_feed(s: Section, mirror: str = "") -> Feed:
     name = s.get("name", str, "")
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
         raise ConfigError(s.key("name"), N_("needs a name of letters, digits, '-', '_' or '.'"))
@@ -72,6 +83,8 @@ def parse_feed(s: Section) -> Feed:
                                   value=e.wanted, close=", ".join(map(repr, e.suggestions))) from None
             raise ConfigError(s.key("catalog"), N_("no catalog entry %(value)r"), value=e.wanted) from None
         url, fmt_default, cat_default = entry.url, entry.format, entry.category
+        if mirror:
+            url = f"{mirror}/{entry.id}"
     if not url:
         raise ConfigError(s.key("url"), N_("needs a URL, a file path, or catalog = \"ID\""))
     fmt = s.get("format", str, fmt_default)

@@ -38,6 +38,24 @@ class Profile:
     privacy: str = "full"  # query log: full | anonymous | counts | off (core/querylog.PRIVACY_MODES)
     block_page: bool = False  # blocked A/AAAA answer with the portal's address: plain-HTTP visits see why
 
+    def wanted_categories(self, default: tuple[str, ...]) -> tuple[str, ...]:
+        """Every category this profile asks the lists for: blocked (its own set, or `default`),
+        named by a schedule, or under a daily budget; in CATEGORIES order. `allow_only` needs
+        no list (everything not allowed is blocked)."""
+        if self.allow_only:
+            return ()
+        wanted = set(self.block_categories if self.block_categories is not None else default)
+        wanted |= {i for i, _m in self.budgets} | {i for r in self.schedules if r.block != "all" for i in r.block}
+        if self.block_bypass:
+            wanted.add("bypass")
+        return tuple(c for c in CATEGORIES if c in wanted)
+
+
+def unenforced(wanted: tuple[str, ...], covered: set[str] | frozenset[str]) -> tuple[str, ...]:
+    """The wanted categories with no list in force. `custom` is the profile's own rules and
+    `authority` lists apply to everyone: neither is a promise a category list keeps."""
+    return tuple(c for c in wanted if c not in covered and c not in ("custom", "authority"))
+
 
 @dataclass(frozen=True, slots=True)
 class Device:

@@ -87,6 +87,11 @@ def _no_log(kind: str, msg: str) -> None:
     return None
 
 
+def _no_override(table: str) -> bool:
+    """Fast-path tables built under an override are named with `|o:` (household/timestate.py)."""
+    return "|o:" not in table
+
+
 class Engine:
     def __init__(self, identify: Identify, local: LocalZones, policy: Policy, block: codec.BlockAnswer,
                  cache: Cache, fast: FastPath | None = None, options: EngineOptions | None = None,
@@ -161,7 +166,7 @@ class Engine:
             out, outcome, reason = local
             info = self._rec(now, client.ip, client.device, client.profile, q, outcome, reason)
             if fast_key is not None and q.qname != self.local.hostname:
-                self.fast.install(profile_key, fast_key, out, NEVER, None, info)
+                self.fast.install(profile_key, fast_key, out, self._ends(client.device), None, info)
             return self._send(to, out, outcome)
         # policy
         decision = self.policy.decide(client.profile, q.qname, qtype=q.qtype, client=client.ip, state=state)
@@ -175,7 +180,7 @@ class Engine:
             out = page or self._blocked(q, decision, max_size)
             info = self._rec(now, client.ip, client.device, client.profile, q, Outcome.BLOCKED, decision.reason)
             if fast_key is not None and not decision.per_client and (page is None or bp is None or bp.fixed):
-                self.fast.install(profile_key, fast_key, out, NEVER, None, info)
+                self.fast.install(profile_key, fast_key, out, self._ends(client.device), None, info)
             return self._send(to, out, Outcome.BLOCKED)
         if decision.count:
             fast_key = None  # every use must reach the budget counter
@@ -277,15 +282,24 @@ class Engine:
         self.states.clear()
         self.fast.clients.clear()
 
+    def overrides_changed(self) -> None:
+        """An expiring allow/block was added or removed: every device's state is recomputed,
+        and the answers built under the overrides that held are gone from the fast path."""
+        self.forget_all()
+        self.fast.drop_tables(_no_override)
+
     def tick(self, now: float) -> None:
         """Called about once a second by the shell: states whose time is up (a schedule
-        boundary, a pause's end, midnight) are dropped with their devices' fast slots, so
-        the fast path never serves an answer from a state that no longer holds."""
+        boundary, a pause's end, an override's end, midnight) are dropped with their devices'
+        fast slots, so the fast path never serves an answer from a state that no longer holds;
+        an ended override's own answers are dropped too (policy/overrides.py)."""
         if self.identify.refresh():
             self.fast.clients.clear()  # addresses may belong to other devices now
         wall = now + self.wall_offset
         for d in [d for d, (_s, until) in self.states.items() if until <= wall]:
             self.forget_device(d)
+        if self.time is not None and self.time.overrides.prune(wall):
+            self.fast.drop_tables(_no_override)  # the states that named them ended above
 
     def _trace(self, client: ClientState, qname: bytes, d: Decision) -> None:
         r = d.reason
@@ -413,7 +427,7 @@ class Engine:
         if fast_key is not None:  # its replays are cache hits
             if outcome is not Outcome.CACHED and info is not None:
                 info = self.qlog.info(profile, q.qname, q.qtype, _CACHED, why)
-            self._install(table, fast_key, q, e, out, now, info)
+            self._install(table, fast_key, q, e, out, now, info, self._ends(device))
         return out
 
     def _answer_blocked(self, q: Query, d: Decision, e: Entry, now: float, ip: str, device: str, profile: str,
@@ -423,15 +437,23 @@ class Engine:
         out = self._blocked(q, d, max_size)
         info = self._rec(now, ip, device, profile, q, Outcome.BLOCKED, d.reason)
         if fast_key is not None:
-            self.fast.install(table, fast_key, out, e.expires, None, info)
+            self.fast.install(table, fast_key, out, min(e.expires, self._ends(device)), None, info)
         return out
 
+    def _ends(self, device: str) -> float:
+        """When the device's time state ends, on the engine's clock: no answer built under a
+        state (an override, a schedule…) is replayed past its end, not even until the next
+        tick; after it the UDP loop hands the query back to the engine."""
+        held = self.states.get(device)
+        return NEVER if held is None else held[1] - self.wall_offset
+
     def _install(self, profile: str, key: bytes, q: Query, e: Entry, out: bytes, now: float,
-                 info: LogInfo | None) -> None:
+                 info: LogInfo | None, ends: float = NEVER) -> None:
+        expires = min(e.expires, ends)
         if out[2] & 0x02 or not e.ttl_offs:  # truncated, or nothing to count down
-            self.fast.install(profile, key, out, e.expires, None, info)
+            self.fast.install(profile, key, out, expires, None, info)
             return
         base = 10 + len(q.question)  # tail = reply without its 2 ID bytes
         prefetch_at = e.expires - e.ttl / 10 if self.cache.prefetch and e.ttl >= 10 else e.expires
-        patch = (tuple(base + o for o in e.ttl_offs), e.ttls, e.stored, e.expires, prefetch_at)
-        self.fast.install(profile, key, out, min(now + 1.0, e.expires), patch, info)
+        patch = (tuple(base + o for o in e.ttl_offs), e.ttls, e.stored, expires, min(prefetch_at, expires))
+        self.fast.install(profile, key, out, min(now + 1.0, expires), patch, info)

@@ -10,6 +10,7 @@ local answers) stays until the policy changes, which swaps the whole FastPath.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dnsfilter.core.querylog import LogInfo
@@ -77,6 +78,19 @@ class FastPath:
             self.entries += 1
         t[key] = (reply[2:], refresh_at, patch, info)
         self.installed += 1
+
+    def drop_tables(self, keep: Callable[[str], bool]) -> int:
+        """Forget every table whose name `keep` refuses (its answers were built under a state
+        that has ended), and the client slots that point at one; returns the answers dropped."""
+        gone = [name for name in self.tables if not keep(name)]
+        dropped = 0
+        for name in gone:
+            table = self.tables.pop(name)
+            dropped += len(table)
+            for ip in [ip for ip, slot in self.clients.items() if slot.table is table]:
+                del self.clients[ip]
+        self.entries -= dropped
+        return dropped
 
     def _evict(self, t: dict[bytes, FastEntry]) -> None:
         """Drop one entry to make room in `t`: its own oldest while it holds at least its

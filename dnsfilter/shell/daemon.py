@@ -54,6 +54,7 @@ class Daemon:
         self.started = time.time()
         self.reloads = 0
         self.sync_task: asyncio.Task[None] | None = None
+        self.sync_wake = asyncio.Event()  # a reload may add feeds: their first sync starts at once
         self.doh: Refresher | None = None  # worker 0 (or the only process) refreshes the DoH sets
         self.gc_task: asyncio.Task[None] | None = None
         self.household: Household | None = None
@@ -108,8 +109,11 @@ class Daemon:
         self.gc_task = loop.create_task(pauses.full_collections(self._answered))
         addrs = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.server.addresses())
         names = sum(len(s) for s in self.matcher.sets.values())
-        log.info("ready: answering on %s (UDP and TCP); %d feed(s), %d names; upstreams: %s", addrs,
-                 len(self.matcher.sets), names, ", ".join(u.text for u in self.cfg.dns.upstreams))
+        from dnsfilter.shell.webproc import url
+
+        web = f"; web UI: {url(self.cfg)}" if self.cfg.web is not None and self.worker in (None, 0) else ""
+        log.info("ready: answering on %s (UDP and TCP); %d feed(s), %d names; upstreams: %s%s", addrs,
+                 len(self.matcher.sets), names, ", ".join(u.text for u in self.cfg.dns.upstreams), web)
         await self.stopping.wait()
         log.info("stopping: finishing queries in flight")
         if self.sync_task is not None:
@@ -221,6 +225,8 @@ class Daemon:
         if _upstream_keys(new) != _upstream_keys(self.cfg):
             pool = self._pool(new)
         reconfigure(self.engine, new, matcher)
+        if self.household is not None:
+            self.household.load_overrides()  # a worker learns of new ones this way
         if pool is not None:
             old_pool, self.pool = self.pool, pool
             self.server.pool = pool
@@ -234,6 +240,7 @@ class Daemon:
         if self.child is not None:
             await self.child.update_block_page()
         pauses.settle()
+        self.sync_wake.set()
         self.reloads += 1
         msg = "reloaded" + (f" ({'; '.join(notes)})" if notes else "")
         log.info("%s: %d feed(s), %d names", msg, len(matcher.sets), sum(len(s) for s in matcher.sets.values()))
@@ -280,8 +287,19 @@ class Daemon:
             # after a sync, recompute what is due from the clock (a sync may take long); a sync
             # that crashed recorded nothing, so it would stay due: pause rather than spin
             delay = 60.0 if crashed else 0.0 if due else min(max(wake - time.time(), 0.2), 60.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), delay)
+            if delay:
+                await self._sync_pause(delay)
+
+    async def _sync_pause(self, delay: float) -> None:
+        """Wait `delay` seconds, or less: until the daemon stops or a reload (which may have
+        added a feed: a parent who just chose a category waits for its list, not for a minute)."""
+        self.sync_wake.clear()
+        waits = [asyncio.ensure_future(self.stopping.wait()), asyncio.ensure_future(self.sync_wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _reload_after_sync(self) -> None:
         if self.worker is not None:
@@ -381,10 +399,11 @@ class Daemon:
             return {"ok": True, "message": "pong"}
         if line == "report" and self.child is not None:
             return await self.child.command(line)
-        if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage") and self.household is not None:
+        if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage", "overrides", "budget") \
+                and self.household is not None:
             return self._household_command(line)
-        return {"ok": False, "message": f"unknown command {line[:40]!r} "
-                                        "(reload, status, metrics, ping, pause, resume, devices, usage, report)"}
+        return {"ok": False, "message": f"unknown command {line[:40]!r} (reload, status, metrics, ping, pause, "
+                                        "resume, devices, usage, overrides, budget, report)"}
 
     async def _peer_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A worker's own socket: its counters for worker 0 (`status-self`), nothing else."""
@@ -404,6 +423,12 @@ class Daemon:
             return {"ok": True, "devices": self.household.devices()}
         if parts[0] == "usage" and len(parts) == 1:
             return {"ok": True, "usage": self.household.usage()}
+        if parts[0] == "overrides" and len(parts) == 1:  # the store's overrides changed: apply them now
+            if self.worker is not None:
+                os.kill(os.getppid(), signal.SIGHUP)  # every worker reloads, overrides included
+                return {"ok": True, "message": "reload signalled to all workers"}
+            n = self.household.load_overrides()
+            return {"ok": True, "message": f"{n} override(s) in force"}
         if parts[0] == "pause" and len(parts) == 3:
             try:
                 minutes = float(parts[2])
@@ -416,7 +441,11 @@ class Daemon:
         if parts[0] == "resume" and len(parts) == 2:
             ok, msg = self.household.resume(parts[1])
             return {"ok": ok, "message": msg}
-        return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices | usage"}
+        if parts[0] == "budget" and len(parts) == 5:  # budget PROFILE DEVICE ITEM +MINUTES|reset
+            ok, msg = self.household.budget(parts[1], parts[2], parts[3], parts[4])
+            return {"ok": ok, "message": msg}
+        return {"ok": False, "message": "usage: pause TARGET MINUTES | resume TARGET | devices | usage | overrides"
+                                        " | budget PROFILE DEVICE ITEM +MINUTES|reset"}
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:

@@ -75,6 +75,7 @@ class Household:
             log.warning("requests store unavailable: %s", e)
         self.engine.wall_offset = time.time() - time.monotonic()
         self.load_state()
+        self.load_overrides()
         self.tasks = [loop.create_task(self._ticker()), loop.create_task(self._flusher())]
         from dnsfilter.shell.querylog_writer import QueryLogWriter
 
@@ -124,6 +125,8 @@ class Household:
                     self.save_state()
                     if self.requests is not None:
                         await asyncio.to_thread(self.requests.record_budget_days, self.budget_rows(now))
+                    if self.store is not None:  # ended overrides left the engine at their end
+                        await asyncio.to_thread(self.store.prune_overrides, now)
             except Exception:  # the boundary: housekeeping must not stop
                 log.exception("household tick failed")
 
@@ -216,6 +219,33 @@ class Household:
             log.warning("%s unreadable (%s): starting with no pauses and fresh budgets", path, e)
         self.engine.forget_all()
 
+    def load_overrides(self) -> int:
+        """The expiring allows/blocks from the runtime store into the engine (at start, and on
+        `ctl overrides` after the web UI wrote one); the answers built under the old set go.
+        Without a store (`dnsfilter check`) the file is opened for this read alone."""
+        from dnsfilter.core.policy.overrides import Overrides
+        from dnsfilter.storage.store import DeviceStore, StoreError
+
+        t = self.engine.time
+        if t is None:
+            return 0
+        store, own = self.store, False
+        path = self.data / "dnsfilter.db"
+        if store is None and path.exists():
+            try:
+                store, own = DeviceStore(path), True
+            except (StoreError, OSError) as e:
+                log.warning("overrides unavailable: %s", e)
+        if store is None:
+            return 0
+        try:
+            t.overrides = Overrides(store.overrides(time.time()))
+        finally:
+            if own:
+                store.close()
+        self.engine.overrides_changed()
+        return len(t.overrides)
+
     def pause(self, target: str, minutes: float) -> tuple[bool, str]:
         t = self.engine.time
         if t is None:
@@ -262,6 +292,30 @@ class Household:
         except ValueError:
             return None
 
+    def budget(self, profile: str, device: str, item: str, change: str) -> tuple[bool, str]:
+        """`+MINUTES` (more for today) or `reset` (start from zero) of one device's budget."""
+        t = self.engine.time
+        pt = t.profiles.get(profile) if t is not None else None
+        if pt is None or pt.budgets is None:
+            return False, f"profile {profile!r} has no daily limits"
+        normal = self._normal_target(f"device:{device}")
+        if normal is None:
+            return False, "unknown device (a MAC or an address)"
+        device = normal.partition(":")[2]
+        now = time.time()
+        try:
+            if change == "reset":
+                pt.budgets.reset(device, item, now)
+            elif change.startswith("+") and change[1:].isdigit():
+                pt.budgets.extend(device, item, int(change[1:]), now)
+            else:
+                return False, "change must be +MINUTES or reset"
+        except ValueError as e:
+            return False, str(e)
+        self.engine.forget_device(device)  # a spent budget may be open again: its state is rebuilt
+        self.save_state()
+        return True, f"{item} for {device}: {change}"
+
     def devices(self) -> list[dict[str, Any]]:
         return list(self.store.list_devices()) if self.store is not None else []
 
@@ -279,8 +333,9 @@ class Household:
                 continue
             devices = {}
             for device in b.devices():
-                items = {item: {"used": b.used(device, item, now), "limit": limit} for item, limit in b.limits.items()}
-                if any(v["used"] for v in items.values()):  # yesterday's devices are not shown
+                items = {item: {"used": b.used(device, item, now), "limit": b.limit_today(device, item, now),
+                                "extra": b.extra(device, item, now)} for item in b.limits}
+                if any(v["used"] or v["extra"] for v in items.values()):  # yesterday's devices are not shown
                     devices[device] = items
             out[name] = {"limits": dict(b.limits), "reset_at": b.reset_at(now), "devices": devices}
         return out

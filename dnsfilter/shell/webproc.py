@@ -133,5 +133,24 @@ def start(cfg: Config, allow_any: bool = False) -> WebUI | None:
         return None
     ui = WebUI(cfg.path, sock)
     ui.start()
-    log.info("web UI on http://%s/ (its process starts at the first connection)", where)
+    log.info("web UI on %s (its process starts at the first connection)", url(cfg))
+    from dnsfilter.storage import setup_code
+
+    try:
+        code = setup_code.ensure(cfg.data_path())
+    except OSError as e:
+        log.error("web UI: cannot make the setup code in %s: %s", cfg.data_path(), e)
+    else:
+        if code is not None:  # until the admin password is set, setup asks for it
+            log.warning("web UI not set up yet: open %ssetup and enter the setup code %s", url(cfg),
+                        setup_code.shown(code))
     return ui
+
+
+def url(cfg: Config) -> str:
+    """The UI's address as a browser is given it ("" without [web])."""
+    if cfg.web is None:
+        return ""
+    where = parse_listen(cfg.web.listen, "web.listen", 8080)
+    host = f"[{where.host}]" if ":" in where.host else where.host
+    return f"http://{host}:{where.port}/"

@@ -1,4 +1,5 @@
-"""SQLite runtime store (`data_dir/dnsfilter.db`): the devices seen on the network.
+"""SQLite runtime store (`data_dir/dnsfilter.db`): the devices seen on the network, and the
+expiring allows and blocks ("overrides", core/policy/overrides.py) that parents make.
 
 The daemon collects sightings in memory and writes them here in batches every few seconds
 (never per query); the web UI reads the same file. WAL mode lets it read while the daemon
@@ -20,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from dnsfilter.core.household.macaddr import normalise_mac
+from dnsfilter.core.policy.overrides import ACTIONS, MAX_OVERRIDES, Override
 
 log = logging.getLogger("dnsfilter.storage.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the overrides table
 MAX_IPS = 8  # addresses kept per device, most recent first (IPv6 privacy addresses rotate)
 MAX_DEVICES = 10000  # the least recently seen beyond this are dropped (randomised MACs pile up)
 
@@ -40,6 +42,15 @@ CREATE TABLE IF NOT EXISTS devices (
     profile TEXT
 );
 CREATE INDEX IF NOT EXISTS devices_last_seen ON devices(last_seen);
+CREATE TABLE IF NOT EXISTS overrides (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    target TEXT NOT NULL,       -- device:<id> or profile:<name>
+    name TEXT NOT NULL,         -- a host name; covers its subdomains
+    action TEXT NOT NULL,       -- allow | block
+    until REAL,                 -- epoch seconds; NULL: until removed
+    created REAL NOT NULL,
+    source TEXT NOT NULL DEFAULT 'admin'
+);
 """
 _COLUMNS = "id, mac, first_seen, last_seen, ips, hostname, vendor, random, profile"
 
@@ -215,6 +226,61 @@ class DeviceStore:
             for row in self._db.execute(f"SELECT {_COLUMNS} FROM devices WHERE id IN ({marks})", chunk):
                 out[row[0]] = _device(row)
         return out
+
+    # ------------------------------------------------------------ overrides
+
+    def add_override(self, target: str, name: str, action: str, until: float | None, source: str = "admin",
+                     now: float | None = None) -> Override:
+        """Record an expiring allow or block; the same target, name and action replace an
+        older one (a parent who says "allow for an hour" twice means the later hour)."""
+        if action not in ACTIONS:
+            raise ValueError(f"override action must be allow or block, not {action!r}")
+        if not target.startswith(("device:", "profile:")) or len(target) > 300 or len(name) > 253 or not name:
+            raise ValueError("override target must be device:ID or profile:NAME, with a host name")
+        now = time.time() if now is None else now
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM overrides WHERE target = ? AND name = ? AND action = ?", (target, name, action))
+                db.execute("DELETE FROM overrides WHERE until IS NOT NULL AND until <= ?", (now,))
+                count = db.execute("SELECT count(*) FROM overrides").fetchone()[0]
+                if count >= MAX_OVERRIDES:
+                    raise ValueError(f"at most {MAX_OVERRIDES} overrides at once")
+                cur = db.execute("INSERT INTO overrides (target, name, action, until, created, source) "
+                                 "VALUES (?,?,?,?,?,?)", (target, name, action, until, now, source))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return Override(int(cur.lastrowid or 0), target, name, action, until, source)
+
+    def remove_override(self, ident: int) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM overrides WHERE id = ?", (ident,)).rowcount > 0
+
+    def overrides(self, now: float | None = None) -> list[Override]:
+        """The overrides that hold at `now` (all of them when None), oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, target, name, action, until, source FROM overrides "
+                                    "ORDER BY id").fetchall()
+        out = [Override(int(i), str(tg), str(n), str(a), None if u is None else float(u), str(s))
+               for i, tg, n, a, u, s in rows if a in ACTIONS]
+        return [o for o in out if now is None or o.holds(now)]
+
+    def prune_overrides(self, now: float) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM overrides WHERE until IS NOT NULL AND until <= ?", (now,)).rowcount
+
+    # ------------------------------------------------------------ devices
+
+    def forget(self, device: str) -> bool:
+        """Remove a device's record (the Devices page's "Forget"); its overrides go with it.
+        It comes back, as new, when it next uses the network."""
+        with self._lock:
+            gone = self._db.execute("DELETE FROM devices WHERE id = ?", (device,)).rowcount > 0
+            self._db.execute("DELETE FROM overrides WHERE target = ?", (f"device:{device}",))
+            return gone
 
     def set_profile(self, device: str, profile: str | None) -> bool:
         """Record the profile the UI assigned; False when the device is unknown."""

@@ -171,3 +171,17 @@ def test_an_upgrade_recompiles_a_set_in_an_older_format(server: FeedServer, upst
     _wait_for(lambda: _blocked(d, "old.feed.test"), 15, "the set in the older format was not recompiled", d)
     assert server.codes("/feed") == [200, 200]
     assert load_feed(path).count == 1
+
+
+def test_a_list_added_by_a_reload_is_synced_at_once(server: FeedServer, upstream, make_daemon) -> None:  # type: ignore[no-untyped-def]
+    """The web UI turns a catalog list on when a parent chooses its category, then reloads: the
+    first download starts then, not when the sync loop would next have woken (up to a minute)."""
+    server.routes["/hagezi-nsfw"] = Route(b"adult.example.test\n")
+    d = make_daemon(upstream.addr, rest=f'[catalog]\nmirror = "{server.base}"\n')
+    time.sleep(3)  # past the start-up sync: the loop now sleeps until its next due feed (an hour away)
+    assert server.log == [] and not _blocked(d, "adult.example.test")
+    d.config_path.write_text(d.config_path.read_text() + '\n[[feeds]]\nname = "nsfw"\ncatalog = "hagezi-nsfw"\n')
+    assert _dnsfilter("ctl", "-c", str(d.config_path), "reload").returncode == 0
+    reloaded = time.monotonic()
+    _wait_for(lambda: _blocked(d, "adult.example.test"), 10, "the new list was not synced after the reload", d)
+    assert time.monotonic() - reloaded < 10 and server.codes("/hagezi-nsfw") == [200]

@@ -267,17 +267,69 @@ def test_tcp_connection_cap(upstream, make_daemon):
             s.close()
 
 
-def test_default_config_blocks_with_the_builtin_starter_list(tmp_path):
-    from tests.support.daemon import DaemonProcess
+def test_default_config_blocks_with_the_builtin_starter_list(tmp_path, server):
+    """The shipped config.example.toml as it is, but for its addresses: the starter list blocks
+    at once, and the lists behind its default categories (trackers, malware, phishing) are
+    synced from the catalog right after start (here from a local mirror: `[catalog] mirror`),
+    so that no chosen category is left "not enforced"."""
+    from tests.support.daemon import DaemonProcess, free_port
+    from tests.support.feedserver import Route
 
+    for ident, name in (("blocklistproject-tracking", "tracker.example.test"),
+                        ("hagezi-tif-medium", "malware.example.test"), ("hagezi-fake", "fake-shop.example.test")):
+        server.routes[f"/{ident}"] = Route(f"# {ident}\n{name}\n".encode())
     text = (REPO / "config.example.toml").read_text()
     text = text.replace('listen = ["127.0.0.1:5353", "[::1]:5353"]', 'listen = ["127.0.0.1:{port}"]')
     text = text.replace('data_dir = "var"', f'data_dir = "{tmp_path / "var"}"')
+    text = text.replace('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{free_port()}"')
+    assert "\n[catalog]" not in text
+    text += f'\n[catalog]\nmirror = "{server.base}"\n'
     d = DaemonProcess(tmp_path, text).start()
     try:
         # Only names answered locally are asked: the example's upstreams are public resolvers.
         r = d.query("ads.doubleclick.net")
         assert addrs(r) == ["0.0.0.0"] and ede(r) == [(15, "ads: on the list starter")]
         assert addrs(d.query("localhost")) == ["127.0.0.1"]
+        deadline = time.monotonic() + 20
+        while "reloaded: 4 feed(s)" not in d.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        r = d.query("tracker.example.test")
+        assert addrs(r) == ["0.0.0.0"] and ede(r) == [(15, "trackers: on the list blocklistproject-tracking")]
+        out = cli("check", "-c", str(d.config_path), "www.malware.example.test", "--json")
+        verdict = json.loads(out.stdout)
+        assert verdict["decision"] == "block" and verdict["not_enforced"] == [], verdict
+        assert "web UI: http://127.0.0.1:" in d.log() and "setup code" in d.log()
     finally:
         assert d.stop() == 0
+    assert sorted(p for p, _c in server.log) == ["/blocklistproject-tracking", "/hagezi-fake", "/hagezi-tif-medium"]
+
+
+def test_check_says_when_a_chosen_category_has_no_list(tmp_path):
+    """The first-hour bug: "Adult content" ticked with no adult list answered "allow: not on any
+    list", as if the name had been checked. Now the reason says the category is not enforced."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[storage]\ndata_dir = "var"\n[[feeds]]\nname = "starter"\nurl = "builtin:starter"\n'
+                   'format = "domains"\n[defaults]\nprofile = "Adults"\n[[profiles]]\nname = "Adults"\n'
+                   'block_categories = []\n[[profiles]]\nname = "Kids"\nblock_categories = ["ads", "adult"]\n'
+                   '[[devices]]\nip = "127.0.0.2"\nprofile = "Kids"\n')
+    out = cli("check", "-c", str(cfg), "pornhub.com", "--client", "127.0.0.2")
+    assert out.returncode == 0 and out.stdout.strip() == (
+        "allow: pornhub.com for 127.0.0.2 (profile Kids): not on any list; not enforced: "
+        "no list of category adult is active"), out.stdout + out.stderr
+    verdict = json.loads(cli("check", "-c", str(cfg), "pornhub.com", "--client", "127.0.0.2", "--json").stdout)
+    assert verdict["decision"] == "allow" and verdict["not_enforced"] == ["adult"]
+    adults = json.loads(cli("check", "-c", str(cfg), "pornhub.com", "--json").stdout)
+    assert adults["reason"] == "not on any list" and adults["not_enforced"] == []
+
+
+def test_setup_code_for_installers(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[storage]\ndata_dir = "var"\n[web]\nlisten = "192.168.1.2:8080"\n')
+    first = cli("setup-code", "-c", str(cfg))
+    assert first.returncode == 0 and "enter it at http://192.168.1.2:8080/setup" in first.stdout, first.stderr
+    code = first.stdout.split("setup code: ")[1].split()[0]
+    assert len(code) == 11 and code.replace("-", "").isdigit()
+    assert cli("setup-code", "-c", str(cfg)).stdout == first.stdout  # the same code until setup is done
+    assert oct((tmp_path / "var" / "webui" / "setup-code").stat().st_mode & 0o777) == "0o600"
+    (tmp_path / "var" / "webui" / "admin.json").write_text("{}")
+    assert cli("setup-code", "-c", str(cfg)).stdout.startswith("setup is done")

@@ -239,6 +239,48 @@ def test_usage_command_reports_todays_minutes_per_device(zone_upstream, make_dae
     assert "Adults" not in before.data["usage"]  # no budgets, nothing to report
     assert addrs(ask(d, "rr1.googlevideo.com", "127.0.0.2")) == ["192.0.2.50"]
     after = control.send(sock, "usage").data["usage"]["Kids"]
-    assert after["devices"] == {"127.0.0.2": {"youtube": {"used": 1, "limit": 1}}}
+    assert after["devices"] == {"127.0.0.2": {"youtube": {"used": 1, "limit": 1, "extra": 0}}}
     assert after["reset_at"] > time.time()  # the next local midnight
     assert not control.send(sock, "usage now").ok  # no arguments taken
+
+
+def test_expiring_allow_applies_within_a_second_and_ends_on_time(zone_upstream, make_daemon):
+    """An override written to the runtime store (as the web UI does) and announced with
+    `ctl overrides`: the kid's device resolves TikTok at once although the answer it had was a
+    prebuilt block; at its end it is blocked again within a second, the allowed answer gone
+    from the fast path; an override "until removed" survives a restart."""
+    from dnsfilter.storage.store import DeviceStore
+
+    d = start(make_daemon, zone_upstream, daytime_config(PROFILES))
+    assert addrs(ask(d, "www.tiktok.com", "127.0.0.2")) == ["0.0.0.0"]
+    assert addrs(ask(d, "www.tiktok.com", "127.0.0.2")) == ["0.0.0.0"]  # now replayed by the fast path
+    store = DeviceStore(d.tmp / "var" / "dnsfilter.db")
+    ends = time.time() + 3.0
+    store.add_override("device:127.0.0.2", "tiktok.com", "allow", ends)
+    sent = time.monotonic()
+    assert cli("ctl", "-c", str(d.config_path), "overrides").stdout.strip() == "1 override(s) in force"
+    assert addrs(ask(d, "www.tiktok.com", "127.0.0.2")) == ["192.0.2.40"]
+    print(f"\nallowed {time.monotonic() - sent:.2f}s after the store write was announced")
+    assert addrs(ask(d, "www.tiktok.com", "127.0.0.2")) == ["192.0.2.40"]  # replayed from its own table
+    j = json.loads(cli("check", "-c", str(d.config_path), "www.tiktok.com", "--client", "127.0.0.2",
+                       "--json").stdout)
+    assert j["decision"] == "allow" and j["kind"] == "override", j
+    while time.time() < ends:
+        time.sleep(0.05)
+    blocked_at = None
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        if addrs(ask(d, "www.tiktok.com", "127.0.0.2")) == ["0.0.0.0"]:
+            blocked_at = time.time()
+            break
+        time.sleep(0.05)
+    assert blocked_at is not None and blocked_at - ends <= 0.3, blocked_at and blocked_at - ends  # not the next tick
+    print(f"blocked again {blocked_at - ends:.2f}s after the override's end")
+    # for good, and across a restart
+    store.add_override("profile:Kids", "tiktok.com", "allow", None)
+    store.close()
+    assert cli("ctl", "-c", str(d.config_path), "overrides").returncode == 0
+    assert addrs(ask(d, "www.tiktok.com", "127.0.0.2")) == ["192.0.2.40"]
+    assert d.stop() == 0
+    d.start()
+    assert addrs(ask(d, "www.tiktok.com", "127.0.0.2")) == ["192.0.2.40"]

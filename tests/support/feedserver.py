@@ -3,6 +3,7 @@ truncated and stalled bodies, and a log of every request's status."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 from collections.abc import Iterator
@@ -104,8 +105,9 @@ def serve_feeds(tls: ssl.SSLContext | None = None) -> tuple[FeedServer, Threadin
     return srv, httpd
 
 
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
+@contextlib.contextmanager
+def serving() -> Iterator[FeedServer]:
+    """A feed server for the span of a `with` (fixtures of any scope use it)."""
     srv, httpd = serve_feeds()
     try:
         yield srv
@@ -113,6 +115,12 @@ def server() -> Iterator[FeedServer]:
         srv.stop.set()
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with serving() as srv:
+        yield srv
 
 
 @pytest.fixture

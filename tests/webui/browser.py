@@ -17,7 +17,7 @@ import dns.query
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # ignored by its own .gitignore
-PHONE = (360, 740)
+PHONE = (390, 844)  # a common phone viewport (CSS pixels)
 T = TypeVar("T")
 
 
@@ -99,3 +99,77 @@ def full_page_png(driver: Any, out: Path) -> None:
         "format": "png", "captureBeyondViewport": True,
         "clip": {"x": 0, "y": 0, "width": PHONE[0], "height": min(int(height), 8000), "scale": 1}})
     out.write_bytes(base64.b64decode(shot["data"]))
+
+
+# ---------------------------------------------------------------- page helpers
+
+
+def by(driver: Any, css: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def select_text(driver: Any, css: str, text: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    Select(by(driver, css)).select_by_visible_text(text)
+
+
+def stale_ok(element: Any) -> bool:
+    """Whether `element` still belongs to the page (False once the browser left it)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        element.tag_name  # noqa: B018 - touching it tells whether the old page is gone
+        return True
+    except StaleElementReferenceException:
+        return False
+
+
+def click_and_wait(driver: Any, css: str, root: Any = None) -> None:
+    """Click the element (inside `root` if given) and wait for the next page, bounded."""
+    from selenium.webdriver.common.by import By
+
+    old = by(driver, "html")
+    (root.find_element(By.CSS_SELECTOR, css) if root is not None else by(driver, css)).click()
+    wait_for(f"the page after {css}", lambda: not stale_ok(old), timeout=15, every=0.1)
+
+
+def submit(driver: Any, form_css: str) -> None:
+    """Click the form's submit button and wait for the next page (bounded)."""
+    click_and_wait(driver, f"{form_css} button[type=submit]")
+
+
+def set_language(driver: Any, base: str, lang: str, path: str = "/") -> None:
+    driver.get(base + path)
+    click_and_wait(driver, f".langs button[value={lang}]")
+
+
+def setup_code_in_log(log: str) -> str:
+    """The one-time setup code as the daemon printed it at start."""
+    import re
+
+    m = re.search(r"setup code (\d{3}-\d{3}-\d{3})", log)
+    assert m, f"no setup code in the daemon's log:\n{log[-3000:]}"
+    return m.group(1)
+
+
+# ---------------------------------------------------------------- accessibility (axe-core)
+
+AXE = Path(__file__).resolve().parents[2] / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def axe_violations(driver: Any) -> list[dict[str, Any]]:
+    """axe-core (npm, installed by `make axe` into .axe/) injected into the page and run with
+    the WCAG 2.0-2.2 A/AA rules: the violations, each with its rule id and the nodes' selectors."""
+    if "axe" not in driver.execute_script("return Object.keys(window)"):
+        driver.execute_script(AXE.read_text(encoding="utf-8"))
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}, resultTypes: ['violations']})"
+        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))))"
+        ".catch(e => done([{id: 'axe-error', help: String(e), nodes: []}]));", AXE_TAGS)
+    return list(result)

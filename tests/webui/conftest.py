@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -30,6 +31,29 @@ def config_path(tmp_path: Path) -> Path:
     ])
     store.close()
     return p
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium at phone size, one per test module (tests/webui/browser.py)."""
+    from tests.webui.browser import chrome
+
+    driver = chrome()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def logged(client: FlaskClient, config_path: Path) -> FlaskClient:
+    """Logged in, with the tablet in Kids and a query log written the daemon's way."""
+    from tests.webui.logdata import KIDS_DEVICE, write_log
+
+    with config_path.open("a", encoding="utf-8") as f:
+        f.write(KIDS_DEVICE)
+    write_log(config_path.parent / "var")
+    return client
 
 
 @pytest.fixture

@@ -23,14 +23,19 @@ from tests.webui.browser import (
     ARTIFACTS,
     PHONE,
     answer_ips,
-    chrome,
     ede_codes,
     full_page_png,
     missing_browser,
     query,
+    setup_code_in_log,
     wait_for,
     web_up,
 )
+from tests.webui.browser import by as _by
+from tests.webui.browser import click_and_wait as _click_and_wait
+from tests.webui.browser import select_text as _select
+from tests.webui.browser import stale_ok as _stale_ok
+from tests.webui.browser import submit as _submit
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(missing_browser() is not None, reason=missing_browser() or "")]
@@ -58,44 +63,6 @@ def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon
         up.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    driver = chrome()
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _by(driver: Any, css: str) -> Any:
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.CSS_SELECTOR, css)
-
-
-def _select(driver: Any, css: str, text: str) -> None:
-    from selenium.webdriver.support.ui import Select
-
-    Select(_by(driver, css)).select_by_visible_text(text)
-
-
-def _submit(driver: Any, form_css: str) -> None:
-    """Click the form's submit button and wait for the next page (bounded)."""
-    old = _by(driver, "html")
-    _by(driver, f"{form_css} button[type=submit]").click()
-    wait_for("the next page", lambda: not _stale_ok(old), timeout=15, every=0.1)
-
-
-def _stale_ok(element: Any) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    try:
-        element.tag_name  # noqa: B018 - touching it tells whether the old page is gone
-        return True
-    except StaleElementReferenceException:
-        return False
-
-
 def _kid_card(driver: Any, base: str) -> Any:
     from selenium.webdriver.common.by import By
 
@@ -112,22 +79,21 @@ def test_parent_blocks_tiktok_for_one_device(appliance: tuple[DaemonProcess, str
 
     browser.get(f"{base}/")
     wait_for("the setup page", lambda: browser.current_url.endswith("/setup"))
+    _by(browser, "#code").send_keys(setup_code_in_log(daemon.log()))
     _by(browser, "#password").send_keys(PASSWORD)
     _by(browser, "#password2").send_keys(PASSWORD)
     _select(browser, "#timezone", "Asia/Almaty")
+    _by(browser, "input[name=level][value=basic]").click()
     _submit(browser, "main form")
-    assert browser.current_url.endswith("/login"), browser.page_source[:2000]
-
-    _by(browser, "#password").send_keys(PASSWORD)
-    _submit(browser, "main form")
-    assert browser.current_url == f"{base}/", browser.page_source[:2000]  # the Dashboard
+    assert browser.current_url.endswith("/welcome"), browser.page_source[:2000]  # logged in: setup's summary
 
     browser.get(f"{base}/profiles")
     _by(browser, "#name").send_keys("Kids")
     _submit(browser, "main form")
     assert browser.current_url.endswith("/profiles/Kids"), browser.page_source[:2000]
+    _by(browser, "details#group-video summary").click()
     _by(browser, "input[name=service][value=tiktok]").click()
-    _submit(browser, "main form")
+    _click_and_wait(browser, "button.save")
     assert "Saved." in _by(browser, "main").text
 
     card = wait_for("the 127.0.0.2 device on the Devices page", lambda: _kid_card(browser, base), timeout=20)
@@ -182,25 +148,39 @@ def _allow_from_the_query_log(browser: Any, base: str, daemon: DaemonProcess) ->
     row = _log_row(browser, base)
     old = _by(browser, "html")
     row.find_element(By.CSS_SELECTOR, "button.allow").click()
-    wait_for("the page after Allow this", lambda: not _stale_ok(old))
-    assert "tiktok.com is now allowed in the profile Kids." in _by(browser, "main").text, _by(browser, "main").text
-    assert 'allow = ["tiktok.com"]' in daemon.config_path.read_text()
-    assert "# written by the browser test" in daemon.config_path.read_text()
+    wait_for("the question after Allow this", lambda: not _stale_ok(old))
+    # it asks first: this device or the profile, for how long, and says it wins over bedtime
+    assert "Allow tiktok.com?" in _by(browser, "h1").text and "even at bedtime" in _by(browser, "main").text
+    _by(browser, "input[name=scope][value=device]").click()
+    _by(browser, "input[name=for][value='1h']").click()
+    _submit(browser, "main form")
+    assert "tiktok.com is allowed on 127.0.0.2 until" in _by(browser, "main").text, _by(browser, "main").text
+    text = daemon.config_path.read_text()
+    assert "tiktok.com" not in text.split("block_services")[0] and 'allow = ["tiktok.com"]' not in text  # no setting
     clicked = time.monotonic()
     wait_for("tiktok.com to resolve for 127.0.0.2 after Allow this",
              lambda: answer_ips(query(daemon.port, "tiktok.com", KID)) == [REAL], timeout=5)
     print(f"\nquery log row shown after {shown:.1f}s; tiktok.com resolved {time.monotonic() - clicked:.2f}s "
           "after the Allow this page came back")
 
-    # and back: "Block this" on an answered tiktok.com row takes it off the allow list again
+    # and back: "Block this" on an answered tiktok.com row, for the device: the newer rule counts
     row = wait_for("an answered tiktok.com lookup of 127.0.0.2 on the Query log page",
                    lambda: _log_row(browser, base, "answered"), timeout=20, every=1.0)
     old = _by(browser, "html")
     row.find_element(By.CSS_SELECTOR, "button.block").click()
-    wait_for("the page after Block this", lambda: not _stale_ok(old))
-    assert "tiktok.com is now blocked in the profile Kids." in _by(browser, "main").text
+    wait_for("the question after Block this", lambda: not _stale_ok(old))
+    _by(browser, "input[name=scope][value=device]").click()
+    _by(browser, "input[name=for][value=today]").click()
+    _submit(browser, "main form")
+    assert "tiktok.com is blocked on 127.0.0.2 until 00:00." in _by(browser, "main").text
     wait_for("tiktok.com to be blocked again for 127.0.0.2 after Block this",
              lambda: answer_ips(query(daemon.port, "tiktok.com", KID)) == ["0.0.0.0"], timeout=5)
+    # the profile's page lists the rule and ends it
+    browser.get(f"{base}/profiles/Kids")
+    assert "Rules for now" in _by(browser, "main").text
+    _click_and_wait(browser, "form[action*='/overrides/'] button")
+    assert "The rule was removed." in _by(browser, "main").text
+    assert answer_ips(query(daemon.port, "tiktok.com", KID)) == ["0.0.0.0"]  # the profile blocks TikTok anyway
 
 
 def _page_back_and_forth(browser: Any, base: str) -> None:
@@ -216,12 +196,6 @@ def _page_back_and_forth(browser: Any, base: str) -> None:
     assert _by(browser, "li.entry").text != newest
     _click_and_wait(browser, ".pager a.newer")
     assert _by(browser, "li.entry").text == newest
-
-
-def _click_and_wait(browser: Any, css: str) -> None:
-    old = _by(browser, "html")
-    _by(browser, css).click()
-    wait_for(f"the page after {css}", lambda: not _stale_ok(old))
 
 
 PAGES = ["/", "/log", "/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/settings"]

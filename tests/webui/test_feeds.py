@@ -21,20 +21,22 @@ def _post(client: FlaskClient, **data: str):
 
 
 def test_add_from_the_catalog_then_turn_off_and_on(client: FlaskClient, config_path: Path) -> None:
+    before = _feeds(config_path)  # setup's "family" level turned its lists on
+    assert {"name": "hagezi-nsfw", "catalog": "hagezi-nsfw"} in before
     page = client.get("/feeds").get_data(as_text=True)
-    assert "No lists yet" in page and 'value="hagezi-light"' in page
-    r = _post(client, action="catalog", catalog="hagezi-light")
+    assert 'value="hagezi-pro"' in page and '<option value="hagezi-nsfw"' not in page
+    r = _post(client, action="catalog", catalog="hagezi-pro")
     assert r.status_code == 302
-    assert _feeds(config_path) == [{"name": "hagezi-light", "catalog": "hagezi-light"}]
+    assert _feeds(config_path) == [*before, {"name": "hagezi-pro", "catalog": "hagezi-pro"}]
     assert "# household config" in config_path.read_text()
     page = client.get("/feeds").get_data(as_text=True)
-    assert "Not downloaded yet." in page and '<option value="hagezi-light"' not in page  # no longer offered
-    assert _post(client, action="disable", feed="hagezi-light").status_code == 302
-    assert _feeds(config_path)[0]["enabled"] is False
+    assert "Not downloaded yet." in page and '<option value="hagezi-pro"' not in page  # no longer offered
+    assert _post(client, action="disable", feed="hagezi-pro").status_code == 302
+    assert _feeds(config_path)[-1]["enabled"] is False
     assert "off" in client.get("/feeds").get_data(as_text=True)
-    assert _post(client, action="enable", feed="hagezi-light").status_code == 302
-    assert _feeds(config_path)[0]["enabled"] is True
-    r = _post(client, action="catalog", catalog="hagezi-light")
+    assert _post(client, action="enable", feed="hagezi-pro").status_code == 302
+    assert _feeds(config_path)[-1]["enabled"] is True
+    r = _post(client, action="catalog", catalog="hagezi-pro")
     assert r.status_code == 400 and "already added" in r.get_data(as_text=True)
 
 
@@ -84,14 +86,15 @@ def test_sync_now_runs_the_cli_and_shows_the_status(client: FlaskClient, config_
 def test_api_feeds(client: FlaskClient, config_path: Path) -> None:
     h = {"X-CSRF-Token": client.get("/api/session").get_json()["csrf_token"]}
     j = client.get("/api/feeds").get_json()
-    assert j["feeds"] == [] and any(c["id"] == "hagezi-light" for c in j["catalog"])
-    assert client.post("/api/feeds", headers=h, json={"catalog": "hagezi-light"}).status_code == 200
+    assert not any(c["id"] == "hagezi-light" for c in j["catalog"])  # setup turned it on for ads
+    assert any(f["name"] == "hagezi-light" for f in j["feeds"])
+    assert client.post("/api/feeds", headers=h, json={"catalog": "hagezi-pro"}).status_code == 200
     r = client.post("/api/feeds", headers=h, json={"name": "x", "url": "ftp://a", "category": "ads"})
     assert r.status_code == 400 and r.get_json()["field"] == "url"
     assert client.post("/api/feeds", headers=h, json={"catalog": 5}).status_code == 400
-    assert client.patch("/api/feeds/hagezi-light", headers=h, json={"enabled": False}).get_json()["ok"]
-    assert client.patch("/api/feeds/hagezi-light", headers=h, json={"enabled": "no"}).status_code == 400
+    assert client.patch("/api/feeds/hagezi-pro", headers=h, json={"enabled": False}).get_json()["ok"]
+    assert client.patch("/api/feeds/hagezi-pro", headers=h, json={"enabled": "no"}).status_code == 400
     assert client.patch("/api/feeds/nosuch", headers=h, json={"enabled": True}).status_code == 400
-    feed = client.get("/api/feeds").get_json()["feeds"][0]
+    feed = client.get("/api/feeds").get_json()["feeds"][-1]
     assert feed["enabled"] is False and feed["state"] == "never"
     assert client.post("/api/feeds/nosuch/sync", headers=h).status_code == 400

@@ -15,29 +15,37 @@ from tests.webui.logdata import KIDS_DEVICE, write_log
 from webui import views
 
 PAGES = ["/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/settings", "/", "/log",
-         "/log?live=1&outcome=blocked"]
+         "/log?live=1&outcome=blocked", "/welcome"]
 # Names that stay as they are in every language: brands, acronyms, and the test's own data.
 KEEP = {"VPN", "DNS", "API", "YouTube", "English", "dnsfilter", "Kids", "Default", "Samsung", "aru", "tablet",
         "office", "Aru", "Guests", "example", "adult", "games", "casino", "news", "school"}
 
 
 class _Text(HTMLParser):
+    """The page's text, without data (time zones, tokens) and without words marked as the
+    authors' own (a list's English name, licence and source: `translate="no"`)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.parts: list[str] = []
-        self._skip = 0
+        self._skips: list[list[str | int]] = []  # [tag, how deep it is nested in itself]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("option", "code", "title"):  # time zones, tokens: data, not text
-            self._skip += 1
-        self.parts += [v or "" for k, v in attrs if k in ("aria-label", "placeholder", "title", "alt")]
+        if self._skips and tag == self._skips[-1][0]:
+            self._skips[-1][1] = int(self._skips[-1][1]) + 1
+        elif tag in ("option", "code", "title") or ("translate", "no") in attrs:
+            self._skips.append([tag, 1])
+        if not self._skips:
+            self.parts += [v or "" for k, v in attrs if k in ("aria-label", "placeholder", "title", "alt")]
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("option", "code", "title"):
-            self._skip -= 1
+        if self._skips and tag == self._skips[-1][0]:
+            self._skips[-1][1] = int(self._skips[-1][1]) - 1
+            if self._skips[-1][1] == 0:
+                self._skips.pop()
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
+        if not self._skips:
             self.parts.append(data)
 
 
@@ -57,6 +65,9 @@ def test_no_english_left(app: Flask, config_path: Path, lang: str) -> None:
     c.post("/language", data=dict(csrf_token=csrf_of(c, "/setup"), lang=lang))
     assert english_words(c.get("/setup").get_data(as_text=True)) == set()
     do_setup(c, language=lang)
+    assert english_words(c.get("/welcome").get_data(as_text=True)) == set()  # setup's summary
+    c = app.test_client()  # another browser: the login page
+    c.post("/language", data=dict(csrf_token=csrf_of(c, "/login"), lang=lang))
     assert english_words(c.get("/login").get_data(as_text=True)) == set()
     r = c.post("/login", data=dict(csrf_token=csrf_of(c, "/login"), password="wrong password"))
     assert english_words(r.get_data(as_text=True)) == set()
@@ -126,11 +137,11 @@ def test_config_errors_next_to_a_field_are_translated(set_up: Flask, lang: str, 
     c.post("/language", data=dict(csrf_token=csrf_of(c, "/profiles/Kids"), lang="en"))
     r = c.post("/profiles/Kids", data=dict(csrf_token=csrf_of(c, "/profiles/Kids"), deny="bad!name"))
     text = _field_error(r.get_data(as_text=True), "deny").replace("&#39;", "'")
-    assert text == "Profile 2, blocked sites, entry 1: 'bad!name' is not a valid domain name"
+    assert text == "Profile “Kids”, blocked sites, entry 1: 'bad!name' is not a valid domain name"
 
 
-WHERE = {"ru": ("Профиль 2, заблокированные сайты, запись 1: ", "Профиль 2, тихие часы 1, начало: "),
-         "kk": ("2-профиль, бұғатталған сайттар, 1-жазба: ", "2-профиль, 1-тыныш сағаттар, басталуы: ")}
+WHERE = {"ru": ("Профиль «Kids», заблокированные сайты, запись 1: ", "Профиль «Kids», тихие часы 1, начало: "),
+         "kk": ("«Kids» профилі, бұғатталған сайттар, 1-жазба: ", "«Kids» профилі, 1-тыныш сағаттар, басталуы: ")}
 
 
 def test_config_error_messages_are_in_the_catalogs() -> None:

@@ -15,14 +15,6 @@ from tests.webui.logdata import KIDS_DEVICE, write_log
 from webui import state
 
 
-@pytest.fixture
-def logged(client: FlaskClient, config_path: Path) -> FlaskClient:
-    with config_path.open("a", encoding="utf-8") as f:
-        f.write(KIDS_DEVICE)
-    write_log(config_path.parent / "var")
-    return client
-
-
 def _csrf(c: FlaskClient) -> dict[str, str]:
     return {"X-CSRF-Token": c.get("/api/session").get_json()["csrf_token"]}
 

@@ -15,15 +15,7 @@ from dnsfilter import config as config_mod
 from dnsfilter.core.querylog import batch, log_info
 from dnsfilter.storage.logstore import FILE, LogStore
 from tests.webui.helpers import LAPTOP, TABLET, csrf_of
-from tests.webui.logdata import KIDS_DEVICE, write_log
-
-
-@pytest.fixture
-def logged(client: FlaskClient, config_path: Path) -> FlaskClient:
-    with config_path.open("a", encoding="utf-8") as f:
-        f.write(KIDS_DEVICE)
-    write_log(config_path.parent / "var")
-    return client
+from tests.webui.logdata import write_log
 
 
 def _text(client: FlaskClient, path: str) -> str:
@@ -111,7 +103,11 @@ def test_bad_filters_get_a_clear_message(logged: FlaskClient, query: str) -> Non
 
 
 def _post(c: FlaskClient, verb: str, **data: str) -> str:
+    """The ask page's POST, "always" for the profile: the config edit (tests/webui/test_log_ask.py
+    has the other choices, which make expiring rules)."""
     data.setdefault("csrf_token", csrf_of(c, "/log"))
+    data.setdefault("scope", "profile")
+    data.setdefault("for", "always")
     r = c.post(f"/log/{verb}", data=data, follow_redirects=True)
     assert r.status_code == 200
     return r.get_data(as_text=True)

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.webui.helpers import CONFIG, PASSWORD, TABLET, csrf_of, do_setup, login
+from tests.webui.helpers import CONFIG, PASSWORD, TABLET, csrf_of, do_setup, login, setup_code_of
 
 PAGES = ["/", "/devices", "/profiles", "/profiles/Kids", "/settings", "/login"]
 
@@ -35,12 +35,52 @@ def test_everything_redirects_to_setup_until_it_is_done(app: Flask, config_path:
 def test_bad_setup_saves_nothing(app: Flask, config_path: Path, over: dict[str, str], field: str) -> None:
     c = app.test_client()
     data = dict(csrf_token=csrf_of(c, "/setup"), password=PASSWORD, password2=PASSWORD, language="en",
-                timezone="UTC", level="basic")
+                timezone="UTC", level="basic", code=setup_code_of(c))
     data.update(over)
     r = c.post("/setup", data=data)
     assert r.status_code == 400 and field in r.get_data(as_text=True)
     assert config_path.read_text() == CONFIG
     assert not (config_path.parent / "var" / "webui" / "admin.json").exists()
+    assert f'value="{data["code"]}"' in r.get_data(as_text=True)  # the right code is not asked for again
+
+
+@pytest.mark.parametrize("code", [None, "", "000000000", "12345678", "1234567890", "<b>x</b>", "１２３４５６７８９"])
+def test_setup_without_the_code_changes_nothing(app: Flask, config_path: Path, code: str | None) -> None:
+    """Until setup is done anyone on the LAN can reach the page: without the code the daemon
+    printed, a request sets no password and changes no setting."""
+    c = app.test_client()
+    data = dict(csrf_token=csrf_of(c, "/setup"), password=PASSWORD, password2=PASSWORD, language="ru",
+                timezone="Europe/Moscow", level="strict")
+    real = setup_code_of(c)
+    if code is not None:
+        data["code"] = "000000001" if code == real else code
+    r = c.post("/setup", data=data)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 403 and 'id="code-error"' in html and "<b>x" not in html
+    assert config_path.read_text() == CONFIG and not (config_path.parent / "config.toml.bak").exists()
+    assert not (config_path.parent / "var" / "webui" / "admin.json").exists()
+    assert c.get("/devices").location.endswith("/setup")  # still not set up, nobody logged in
+
+
+def test_setup_code_is_one_time_and_guessing_is_throttled(app: Flask, config_path: Path) -> None:
+    c = app.test_client()
+    csrf_of(c, "/setup")  # showing the page makes the code when no daemon has
+    code = setup_code_of(c)
+    form = dict(password=PASSWORD, password2=PASSWORD, language="en", timezone="UTC", level="basic")
+    for _ in range(5):
+        r = c.post("/setup", data=dict(csrf_token=csrf_of(c, "/setup"), code="111-111-111", **form))
+        assert r.status_code == 403
+    r = c.post("/setup", data=dict(csrf_token=csrf_of(c, "/setup"), code="111-111-111", **form))
+    assert r.status_code == 429  # each further guess waits longer
+    r = c.post("/setup", data=dict(csrf_token=csrf_of(c, "/setup"), code=code, **form))
+    assert r.status_code == 429  # even the right code waits: nothing is tried while throttled
+    assert config_path.read_text() == CONFIG
+    # typed with the dashes the log shows, after the wait: accepted, then gone
+    app.extensions["dnsfilter"].throttle.succeeded("setup:127.0.0.1")
+    shown = "-".join(code[i:i + 3] for i in (0, 3, 6))
+    r = c.post("/setup", data=dict(csrf_token=csrf_of(c, "/setup"), code=shown, **form))
+    assert r.status_code == 302 and r.location.endswith("/welcome")
+    assert not (config_path.parent / "var" / "webui" / "setup-code").exists()
 
 
 def test_setup_writes_config_and_hashes_the_password(app: Flask, config_path: Path) -> None:
@@ -49,6 +89,7 @@ def test_setup_writes_config_and_hashes_the_password(app: Flask, config_path: Pa
     assert 'timezone = "Asia/Almaty"' in text and "# household config" in text
     assert '"social"' in text.split('name = "Default"')[1].split("[[profiles]]")[0]  # the default profile
     assert (config_path.parent / "config.toml.bak").read_text() == CONFIG
+    assert 'catalog = "ut1-social-networks"' in text  # the level's lists, turned on in the same write
     admin = (config_path.parent / "var" / "webui" / "admin.json").read_text()
     assert PASSWORD not in admin and json.loads(admin)["n"] >= 2**14
     # a second setup is impossible

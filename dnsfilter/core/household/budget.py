@@ -20,7 +20,7 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dnsfilter.core.household.schedule import zone
 
@@ -55,6 +55,7 @@ class _Day:
     end: float
     base: int  # epoch minute of bit 0
     used: dict[str, int]  # item -> bitmask of minutes used
+    extra: dict[str, int] = field(default_factory=dict)  # item -> minutes a parent added for today
 
 
 class Budgets:
@@ -158,14 +159,49 @@ class Budgets:
             return 0
         return day.used.get(item, 0).bit_count()
 
+    def extra(self, device: str, item: str, now: float) -> int:
+        """Minutes a parent added to `item` for `device` on the local day of `now`."""
+        day = self._devices.get(device)
+        if day is None or not day.start <= now < day.end:
+            return 0
+        return day.extra.get(item, 0)
+
+    def limit_today(self, device: str, item: str, now: float) -> int:
+        return self.limits.get(item, 0) + self.extra(device, item, now)
+
     def spent(self, device: str, item: str, now: float) -> bool:
         """Has `device` used all of `item`'s budget today? (A budget of 0 is always spent.)"""
         limit = self.limits.get(item)
-        return limit is not None and self.used(device, item, now) >= limit
+        return limit is not None and self.used(device, item, now) >= limit + self.extra(device, item, now)
 
     def exhausted(self, device: str, now: float) -> frozenset[str]:
         """The items whose budget `device` has spent today."""
-        return frozenset(item for item, limit in self.limits.items() if self.used(device, item, now) >= limit)
+        return frozenset(item for item, limit in self.limits.items()
+                         if self.used(device, item, now) >= limit + self.extra(device, item, now))
+
+    def _today_of(self, device: str, now: float) -> _Day:
+        day = self._devices.get(device)
+        if day is None or not day.start <= now < day.end:
+            day = self._devices[device] = self._new_day(now)
+        self._devices.move_to_end(device)
+        return day
+
+    def extend(self, device: str, item: str, minutes: int, now: float) -> None:
+        """"+30 min today": more of `item` for `device` until local midnight."""
+        if item not in self.limits:
+            raise ValueError(f"{item!r} has no daily limit in this profile")
+        if not 0 < minutes <= 1440:
+            raise ValueError("minutes must be between 1 and 1440")
+        day = self._today_of(device, now)
+        day.extra[item] = min(day.extra.get(item, 0) + minutes, 1440)
+
+    def reset(self, device: str, item: str, now: float) -> None:
+        """"Reset today": `device` starts `item` from zero (and without today's extra)."""
+        if item not in self.limits:
+            raise ValueError(f"{item!r} has no daily limit in this profile")
+        day = self._today_of(device, now)
+        day.used.pop(item, None)
+        day.extra.pop(item, None)
 
     # ------------------------------------------------------------------ persistence
 
@@ -174,8 +210,11 @@ class Budgets:
         devices = []
         for device, day in self._devices.items():
             date = dt.datetime.fromtimestamp(day.start, self.tz).date().isoformat()
-            devices.append({"device": device, "day": date, "start": day.base,
-                            "used": {item: format(mask, "x") for item, mask in day.used.items()}})
+            entry: dict[str, object] = {"device": device, "day": date, "start": day.base,
+                                        "used": {item: format(mask, "x") for item, mask in day.used.items()}}
+            if day.extra:
+                entry["extra"] = dict(day.extra)
+            devices.append(entry)
         return {"version": VERSION, "tz": self.tz.key, "limits": dict(self.limits), "devices": devices}
 
     @classmethod
@@ -204,7 +243,7 @@ class Budgets:
         devices: OrderedDict[str, _Day] = OrderedDict()
         for entry in entries[-self.max_devices:]:  # the most recently seen survive the cap
             device, day = self._load_entry(entry)
-            if day.used and (today is None or day.start == today[0]):
+            if (day.used or day.extra) and (today is None or day.start == today[0]):
                 devices[device] = day
                 devices.move_to_end(device)
         self._devices = devices
@@ -239,4 +278,13 @@ class Budgets:
             mask = (mask << shift if shift >= 0 else mask >> -shift) & ((1 << width) - 1)
             if item in self.limits and mask:
                 day.used[item] = mask
+        extra = entry.get("extra", {})
+        if not isinstance(extra, Mapping):
+            raise ValueError(f"budgets: extra minutes of {device!r} are not a mapping")
+        for item, minutes in extra.items():
+            if not isinstance(item, str) or isinstance(minutes, bool) or not isinstance(minutes, int) \
+                    or not 0 < minutes <= 1440:
+                raise ValueError(f"budgets: extra minutes of {item!r} for {device!r} are not 1..1440")
+            if item in self.limits:
+                day.extra[item] = minutes
         return device, day

@@ -17,6 +17,7 @@ from dnsfilter.core.household.budget import Budgets
 from dnsfilter.core.household.schedule import Pauses, Schedules
 from dnsfilter.core.model import Reason
 from dnsfilter.core.policy.decide import TimeState
+from dnsfilter.core.policy.overrides import Overrides, OverrideSet, decision
 
 _HORIZON = 3600.0  # recomputed at least hourly, whatever the rules say
 
@@ -29,11 +30,12 @@ class ProfileTime:
 
 class TimeRules:
     def __init__(self, profiles: Mapping[str, ProfileTime], tz: str, pauses: Pauses | None = None,
-                 item_kinds: Mapping[str, str] | None = None) -> None:
+                 item_kinds: Mapping[str, str] | None = None, overrides: Overrides | None = None) -> None:
         self.profiles = dict(profiles)
         self.tz = zoneinfo.ZoneInfo(tz)
         self.pauses = pauses if pauses is not None else Pauses()
         self.item_kinds = dict(item_kinds or {})  # item id -> "category" | "service"
+        self.overrides = overrides if overrides is not None else Overrides()
 
     def __bool__(self) -> bool:
         return any(p.schedules or p.budgets for p in self.profiles.values())
@@ -80,12 +82,20 @@ class TimeRules:
                 until = min(until, pt.budgets.reset_at(now))
                 key += [f"b:{i}" for i in spent]
                 items += [(i, self._item_reason(i, f"daily limit reached for {i}", "budget")) for i in spent]
-        if paused is None and block_all is None and not items:
+        mine, theirs = self.overrides.holding(device, profile, now)
+        ovs: OverrideSet | None = None
+        if mine or theirs:
+            ends = [o.until for o in (*mine, *theirs) if o.until is not None]
+            until = min(until, *ends) if ends else until
+            key.append("o:" + ",".join(str(o.id) for o in sorted((*mine, *theirs), key=lambda o: o.id)))
+            ovs = OverrideSet(((o, decision(o, self._clock)) for o in mine),
+                              ((o, decision(o, self._clock)) for o in theirs))
+        if paused is None and block_all is None and not items and ovs is None:
             return TimeState(profile), until
         # Devices share a key (and prebuilt answers) only when nothing device-specific holds.
-        if paused is not None or any(k.startswith("b:") for k in key):
+        if paused is not None or mine or any(k.startswith("b:") for k in key):
             key.append(f"d:{device}")
-        return TimeState("|".join(key), paused, block_all, tuple(items)), until
+        return TimeState("|".join(key), paused, block_all, tuple(items), ovs), until
 
     def record(self, profile: str, device: str, items: tuple[str, ...], now: float) -> bool:
         """Count one minute of use of `items`; True when a budget has just been used up."""

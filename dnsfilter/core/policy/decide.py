@@ -2,6 +2,7 @@
 
 Precedence, highest first (ARCHITECTURE.md §3; docs/profiles.md has it as a table):
 1. authority lists — for every client, always (EDE 16 Censored);
+1b. expiring allows/blocks of the device, then of its profile (`overrides.py`, in the TimeState);
 2. the profile's own allow/deny plus the household `[filter]` rules: the most specific
    entry wins, `allow` on a tie;
 3. `[protection].always_allow` — never blocked by anything below;
@@ -28,6 +29,7 @@ from dnsfilter.core.model import (
 )
 from dnsfilter.core.policy.matcher import Keys, Matcher, Verdict
 from dnsfilter.core.policy.netset import NetSet, address_text
+from dnsfilter.core.policy.overrides import OverrideSet
 from dnsfilter.core.policy.rulesets import RuleSet, ServiceIndex
 
 __all__ = ["FeedInfo", "Policy", "ProfileRules", "RuleSet", "TimeState", "NO_TIME_STATE"]
@@ -55,6 +57,10 @@ class ProfileRules:
     allow_only: bool = False
     safe_search: Mapping[bytes, bytes] | None = None  # wire name -> wire CNAME target
     budget_items: tuple[str, ...] = ()  # categories/services whose use is counted
+    # Categories this profile asks for (blocked, scheduled or budgeted) with no list in force:
+    # the promise is not kept, and a name allowed for want of a list says so in its reason.
+    unenforced: tuple[str, ...] = ()
+    fallback: Decision = ALLOW_DEFAULT  # the verdict for a name nothing matched (Policy sets it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +73,17 @@ class TimeState:
     paused: Reason | None = None
     block_all: Reason | None = None
     items: tuple[tuple[str, Reason], ...] = ()
+    overrides: OverrideSet | None = None  # expiring allows/blocks that hold (policy/overrides.py)
 
 
 NO_TIME_STATE = TimeState()
+
+
+def _fallback(unenforced: tuple[str, ...]) -> Decision:
+    """"Not on any list", and which chosen categories have no list to be on."""
+    which = (f"category {unenforced[0]}" if len(unenforced) == 1
+             else f"categories {', '.join(unenforced)}")
+    return Decision(False, Reason(f"not on any list; not enforced: no list of {which} is active"))
 _FILTERED = Ede.FILTERED
 
 
@@ -86,7 +100,8 @@ class Policy:
         for f in blocking:
             if f.category != AUTHORITY_CATEGORY:
                 self.by_category[f.category] = (*self.by_category.get(f.category, ()), f.name)
-        self.profiles = {p.name: p for p in profiles}
+        self.profiles = {p.name: replace(p, fallback=_fallback(p.unenforced)) if p.unenforced else p
+                         for p in profiles}
         self.always_allow = RuleSet(always_allow)
         self.services = services or ServiceIndex({})
         self.bypass = RuleSet(bypass)
@@ -116,6 +131,10 @@ class Policy:
                 return self._feed_block(hit[0], keys, hit[1], explain)
         if authority_only:
             return ALLOW_DEFAULT
+        if state.overrides is not None:  # a parent's "allow/block this for now": above all but authority
+            o = state.overrides.match(qname)
+            if o is not None:
+                return (self._safe(p, qname) or o) if not o.blocked else o
         allow, deny = p.allow.match(qname), p.deny.match(qname)
         if deny is not None and (allow is None or deny[0] < allow[0]):
             return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1],
@@ -163,7 +182,7 @@ class Policy:
         if counted:
             return Decision(False, Reason(f"counted toward the daily limit for {', '.join(counted)}",
                                           kind="budget"), count=counted)
-        return ALLOW_DEFAULT
+        return p.fallback
 
     def answer_block(self, profile: str, addrs: Iterable[bytes], exempt: bool = False) -> Decision | None:
         """The block of an answer whose A/AAAA address (record data) lies in a network listed

@@ -10,7 +10,7 @@ import pytest
 from dnsfilter import config as config_mod
 from dnsfilter.config import ConfigError
 from dnsfilter.config.feeds import CATEGORIES, FEED_FORMATS
-from feeds.catalog import CatalogError, close_matches, entries, lookup, parse
+from feeds.catalog import CatalogError, close_matches, default_for, entries, lookup, parse
 from feeds.compile_rules import compile_feed
 from tests.support.paths import SHARED_DATA
 
@@ -34,6 +34,7 @@ SNAPSHOT_PATHS = {
                             "ut1/social_networks.domains"),
     "ut1-malware": ("olbat/ut1-blacklists", "blacklists/malware/domains", "ut1/malware.domains"),
     "ut1-phishing": ("olbat/ut1-blacklists", "blacklists/phishing/domains", "ut1/phishing.domains"),
+    "ut1-violence": ("olbat/ut1-blacklists", "blacklists/agressif/domains", "ut1/agressif.domains"),
 }
 
 EXPECTED = {
@@ -56,9 +57,36 @@ def test_every_entry_is_usable(ident: str) -> None:
     url = urlsplit(e.url)
     assert url.scheme == "https" and url.hostname and "." in url.hostname
     assert e.licence and e.name and 10 < len(e.description) <= 120 and "\n" not in e.description
+    home = urlsplit(e.homepage)
+    assert home.scheme == "https" and home.hostname and e.entries > 0
     # the id is a valid feed name too, so `name = id` works without thinking
     cfg = config_mod.from_dict({"feeds": [{"name": ident, "catalog": ident}]})
     assert (cfg.feeds[0].url, cfg.feeds[0].format, cfg.feeds[0].category) == (e.url, e.format, e.category)
+
+
+def test_every_category_the_ui_offers_has_its_list() -> None:
+    """A parent may tick any of these (setup's levels, the profile page): each one has a
+    catalog list to turn on, so that choosing it protects."""
+    from webui.edits import LEVELS
+    from webui.views import TOGGLE_CATEGORIES
+
+    offered = set(TOGGLE_CATEGORIES) | {c for cats in LEVELS.values() for c in cats}
+    assert offered <= set(CATEGORIES)
+    for c in sorted(offered):
+        entry = default_for(c)
+        assert entry is not None, f"no default catalog list for the category {c!r}"
+        assert entry.category == c and entry.default
+    assert default_for("authority") is None and default_for("custom") is None
+
+
+def test_one_default_per_category() -> None:
+    text = '[a]\nname = "A"\nurl = "https://e.test/a"\nformat = "domains"\ncategory = "ads"\nlicence = "MIT"\n' \
+           'description = "a list of names"\nhomepage = "https://e.test"\nentries = 5\ndefault = true\n'
+    assert parse(text)["a"].default
+    with pytest.raises(ValueError, match="more than one default list for the category 'ads'"):
+        parse(text + text.replace("[a]", "[b]").replace("/a", "/b"))
+    with pytest.raises(ValueError, match="entries"):
+        parse(text.replace("entries = 5", 'entries = "many"'))
 
 
 def test_urls_are_unique() -> None:
@@ -81,10 +109,30 @@ def test_urls_match_the_sources_of_the_sample_data(ident: str) -> None:
     assert repo.split("/")[0].lower() in entries()[ident].url.lower()
 
 
+SNAPSHOT_COUNTS = {ident: sample for ident, (_r, _p, sample) in SNAPSHOT_PATHS.items()}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("ident", sorted(SNAPSHOT_COUNTS))
+def test_sizes_match_the_snapshots(tmp_path: Path, ident: str) -> None:
+    """The catalog's "about N names" is the snapshot's compiled count, within a fifth (lists
+    change; a figure off by more is out of date or wrong)."""
+    src = SHARED / SNAPSHOT_COUNTS[ident]
+    if not src.exists():
+        pytest.skip("../shared/data is absent")
+    e = entries()[ident]
+    lines = sum(1 for ln in src.read_bytes().splitlines() if ln.strip() and not ln.startswith((b"#", b"!")))
+    stats = compile_feed(src, e.format, tmp_path / "out.dset")
+    assert stats.entries > 0
+    assert 0.8 * lines <= e.entries <= 1.25 * lines, (ident, e.entries, lines, stats.entries)
+
+
 @pytest.mark.shared
 @pytest.mark.parametrize("ident,sample,least", [
     ("ut1-social-networks", "ut1/social_networks.domains", 600),
     ("ut1-dating", "ut1/dating.domains", 6000),
+    ("ut1-violence", "ut1/agressif.domains", 250),
+    ("hagezi-nsfw", "hagezi/nsfw.onlydomains.txt", 100000),
 ])
 def test_catalog_format_compiles_the_real_sample(tmp_path: Path, ident: str, sample: str, least: int) -> None:
     src = SHARED / sample
@@ -135,9 +183,27 @@ def test_catalog_and_url_are_exclusive_and_one_is_needed() -> None:
 @pytest.mark.parametrize("text,why", [
     ('[a]\nname = "A"\nurl = "https://e.test"\nformat = "domains"\ncategory = "ads"\nlicence = "MIT"\n', "description"),
     ('[a]\nname = "A"\nurl = "https://e.test"\nformat = "domains"\ncategory = "ads"\nlicence = "MIT"\n'
-     'description = "d"\nmirror = "x"\n', "unknown field"),
+     'description = "d"\nhomepage = "https://e.test"\nmirror = "x"\n', "unknown field"),
+    ('[a]\nname = "A"\nurl = "https://e.test"\nformat = "domains"\ncategory = "ads"\nlicence = "MIT"\n'
+     'description = "d"\nhomepage = "https://e.test"\n', "entries"),
     ('a = 1\n', "must be a table"),
 ])
 def test_a_broken_catalog_entry_is_named(text: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         parse(text)
+
+
+def test_a_mirror_serves_catalog_lists_by_id() -> None:
+    cfg = config_mod.from_dict({"catalog": {"mirror": "http://127.0.0.1:8000/lists/"},
+                                "feeds": [{"name": "kids", "catalog": "hagezi-nsfw"},
+                                          {"name": "own", "url": "https://e.test/own.txt"}]})
+    assert cfg.feeds[0].url == "http://127.0.0.1:8000/lists/hagezi-nsfw"
+    assert (cfg.feeds[0].format, cfg.feeds[0].category) == ("domains", "adult")
+    assert cfg.feeds[1].url == "https://e.test/own.txt"  # only catalog lists are mirrored
+    for bad in ("ftp://mirror.test", "/srv/lists", "http://a b", 5):
+        with pytest.raises(ConfigError) as e:
+            config_mod.from_dict({"catalog": {"mirror": bad}})
+        assert e.value.key == "catalog.mirror"
+    with pytest.raises(ConfigError) as e:
+        config_mod.from_dict({"catalog": {"mirrors": "https://x.test"}})
+    assert e.value.key == "catalog.mirrors"

@@ -35,7 +35,8 @@ def test_usage_shows_todays_devices_of_profiles_with_budgets(tmp_path):
     usage = hh.usage()
     assert list(usage) == ["Kids"]
     assert usage["Kids"]["limits"] == {"youtube": 60}
-    assert usage["Kids"]["devices"] == {TAB: {"youtube": {"used": budgets.used(TAB, "youtube", now), "limit": 60}}}
+    assert usage["Kids"]["devices"] == {TAB: {"youtube": {"used": budgets.used(TAB, "youtube", now), "limit": 60,
+                                                                  "extra": 0}}}
 
 
 def test_pause_takes_the_target_in_any_notation_and_says_it_normalised(tmp_path):

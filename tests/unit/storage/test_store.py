@@ -156,3 +156,39 @@ def test_a_reader_sees_writes_while_open(tmp_path: Path) -> None:
     assert reader.execute("SELECT count(*) FROM devices").fetchone()[0] == 1
     reader.close()
     s.close()
+
+
+def test_overrides_are_kept_replaced_pruned_and_bounded(tmp_path):
+    from dnsfilter.storage.store import DeviceStore
+
+    s = DeviceStore(tmp_path / "d.db")
+    a = s.add_override("device:aa:bb:cc:dd:ee:01", "tiktok.com", "allow", 1000.0, now=100.0)
+    b = s.add_override("profile:Kids", "games.example", "block", None, now=100.0)
+    again = s.add_override("device:aa:bb:cc:dd:ee:01", "tiktok.com", "allow", 2000.0, now=200.0)
+    assert [o.id for o in s.overrides()] == [b.id, again.id] and again.id != a.id  # the later hour replaces
+    assert [o.name for o in s.overrides(now=3000.0)] == ["games.example"]  # ended ones do not hold
+    assert s.prune_overrides(3000.0) == 1 and len(s.overrides()) == 1
+    assert s.remove_override(b.id) and not s.remove_override(b.id)
+    for bad in (("nobody", "x.test", "allow"), ("device:x", "x.test", "maybe"), ("device:x", "", "allow")):
+        with pytest.raises(ValueError):
+            s.add_override(*bad, None)
+    s.close()
+
+
+def test_a_version_1_store_gains_the_overrides_table(tmp_path):
+    import sqlite3
+
+    from dnsfilter.storage.store import DeviceStore
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE devices (id TEXT PRIMARY KEY, mac TEXT, first_seen REAL NOT NULL, "
+                     "last_seen REAL NOT NULL, ips TEXT NOT NULL, hostname TEXT, vendor TEXT, "
+                     "random INTEGER NOT NULL DEFAULT 0, profile TEXT); "
+                     "INSERT INTO devices VALUES ('10.0.0.5', NULL, 1, 2, '[\"10.0.0.5\"]', NULL, NULL, 0, NULL);"
+                     "PRAGMA user_version = 1;")
+    db.close()
+    s = DeviceStore(path)
+    assert s.get("10.0.0.5") is not None  # the devices are kept
+    assert s.add_override("device:10.0.0.5", "x.test", "allow", None).id >= 1
+    s.close()

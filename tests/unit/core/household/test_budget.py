@@ -247,3 +247,28 @@ def test_used_counts_distinct_minutes_of_the_day(offsets):
     distinct = len({int(o // 60) for o in offsets})
     assert new == distinct == b.used(TAB, "youtube", day + 86399)
     assert b.spent(TAB, "youtube", day) == (distinct >= 1440)
+
+
+def test_thirty_more_minutes_today_and_reset_today() -> None:
+    import datetime as _dt
+    import zoneinfo as _zi
+
+    tz = _zi.ZoneInfo("Asia/Almaty")
+    t0 = _dt.datetime(2026, 5, 4, 10, 0, tzinfo=tz).timestamp()
+    b = Budgets({"youtube": 2}, "Asia/Almaty")
+    b.record("tab", "youtube", t0)
+    b.record("tab", "youtube", t0 + 60)
+    assert b.spent("tab", "youtube", t0 + 120) and b.exhausted("tab", t0 + 120) == {"youtube"}
+    b.extend("tab", "youtube", 30, t0 + 120)
+    assert not b.spent("tab", "youtube", t0 + 120) and b.limit_today("tab", "youtube", t0 + 120) == 32
+    assert b.limit_today("other", "youtube", t0) == 2  # per device
+    restored = Budgets.from_dict(b.to_dict(), now=t0 + 180)
+    assert restored.extra("tab", "youtube", t0 + 180) == 30  # kept across a restart
+    tomorrow = _dt.datetime(2026, 5, 5, 10, 0, tzinfo=tz).timestamp()
+    assert b.limit_today("tab", "youtube", tomorrow) == 2  # today only
+    b.reset("tab", "youtube", t0 + 200)
+    assert b.used("tab", "youtube", t0 + 200) == 0 and b.extra("tab", "youtube", t0 + 200) == 0
+    with pytest.raises(ValueError):
+        b.extend("tab", "games", 30, t0)
+    with pytest.raises(ValueError):
+        b.extend("tab", "youtube", 0, t0)
