@@ -148,7 +148,11 @@ class Views:
             return host, asks, recent
 
         host, asks, recent = await asyncio.to_thread(read)
-        allowed = tuple((r.name, r.until) for r in asks if r.kind == "site" and r.active(now))
+        allowed: tuple[tuple[str, float | None], ...] = ()
+        if engine.time is not None:  # the expiring allows in force for this device or its profile
+            mine, theirs = engine.time.overrides.holding(client.device, client.profile, now)
+            allowed = tuple((o.name, o.until) for o in sorted(mine + theirs, key=lambda o: o.name)
+                            if o.action == "allow")
         return device_view(cfg, engine, client, now, label=device_label(cfg, client, host),
                            token=form_token(self.secret, client.device), requests=asks, recent=recent,
                            allowed_now=allowed)

@@ -18,7 +18,7 @@ import dns.query
 
 from tests.support.daemon import DaemonProcess, free_port
 
-KID, TEEN, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.9"
+KID, TEEN, KID2, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.9"
 T = TypeVar("T")
 
 ZONE = {
@@ -26,6 +26,8 @@ ZONE = {
     "game.example.test": ["game.example.test. 300 A 192.0.2.20"],
     "chat.example.test": ["chat.example.test. 300 A 192.0.2.21"],
     "casino.example.test": ["casino.example.test. 300 A 192.0.2.30"],
+    "video.example.test": ["video.example.test. 300 A 192.0.2.40"],
+    "www.youtube.com": ["www.youtube.com. 300 A 192.0.2.50"],
 }
 
 CONFIG = """
@@ -37,7 +39,7 @@ timezone = "Asia/Almaty"
 listen = ["127.0.0.1:{port}"]
 upstreams = ["127.0.0.1:%(upstream)s"]
 upstream_timeout = 0.5
-allowed_clients = ["127.0.0.1/32", "127.0.0.2/32", "127.0.0.3/32"]
+allowed_clients = ["127.0.0.1/32", "127.0.0.2/32", "127.0.0.3/32", "127.0.0.4/32"]
 
 [storage]
 data_dir = "%(data)s"
@@ -68,9 +70,10 @@ profile = "Adults"
 [[profiles]]
 name = "Kids"
 block_categories = ["gambling"]
-deny = ["game.example.test", "s1.test", "s2.test", "s3.test", "s4.test", "s5.test", "s6.test"]
+deny = ["game.example.test", "video.example.test", "s1.test", "s2.test", "s3.test", "s4.test", "s5.test",
+        "s6.test"]
 block_page = true
-budgets = { youtube = "30m" }
+budgets = { youtube = "%(youtube)s" }
 
 [[profiles]]
 name = "Teens"
@@ -90,6 +93,11 @@ profile = "Kids"
 name = "Dana's phone"
 ip = "127.0.0.3"
 profile = "Teens"
+
+[[devices]]
+name = "Timur's laptop"
+ip = "127.0.0.4"
+profile = "Kids"
 """
 
 
@@ -135,11 +143,12 @@ class Household:
         return self.post({"token": self.token(source), "kind": kind, "name": name, "for": duration}, source=source)
 
 
-def household(tmp: Path, upstream_port: int, notify: str = "") -> Household:
+def household(tmp: Path, upstream_port: int, notify: str = "", youtube: str = "30m") -> Household:
+    """The household's daemon (not started); `youtube`: the Kids' daily YouTube budget."""
     (tmp / "gambling.txt").write_text("casino.example.test\n")
     (tmp / "registry.txt").write_text("banned.example.test\n")
     portal = free_port()
-    text = CONFIG % {"upstream": upstream_port, "data": tmp / "var", "portal": portal, "notify": notify,
+    text = CONFIG % {"upstream": upstream_port, "data": tmp / "var", "portal": portal, "notify": notify, "youtube": youtube,
                      "gambling": tmp / "gambling.txt", "registry": tmp / "registry.txt"}
     return Household(DaemonProcess(tmp, text), portal)
 
