@@ -21,15 +21,17 @@ import pytest
 
 from tests.support.daemon import REPO, cli, terminate
 from tests.support.netns import address, link, namespaces, unique
-from tests.support.nsbrowser import chrome_in, resolver
-from tests.webui.browser import ARTIFACTS, full_page_png, missing_browser, wait_for
+from tests.support.nsbrowser import chrome_in, page_png, resolver
+from tests.webui.browser import ARTIFACTS, missing_browser, wait_for
+from webui.secrets_store import SecretsStore
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(missing_browser() is not None, reason=missing_browser() or "")]
 
-KID_MAC, TEEN_MAC = "02:00:5e:18:00:01", "02:00:5e:18:00:02"
-R1, C1, R2, C2 = "10.218.1.1", "10.218.1.2", "10.218.2.1", "10.218.2.2"
+KID_MAC, TEEN_MAC, KID2_MAC = "02:00:5e:18:00:01", "02:00:5e:18:00:02", "02:00:5e:18:00:03"
+R1, C1, R2, C2, R3, C3 = "10.218.1.1", "10.218.1.2", "10.218.2.1", "10.218.2.2", "10.218.3.1", "10.218.3.2"
 SHOTS = REPO / "docs" / "portal"
+PASSWORD = "a long parent password"
 
 CONFIG = """
 [general]
@@ -38,8 +40,8 @@ timezone = "Asia/Almaty"
 
 [dns]
 listen = ["lan"]
-upstreams = ["127.0.0.1:9"]
-upstream_timeout = 0.3
+upstreams = ["127.0.0.1:5300"]   # dnsmasq in the router's namespace: the sites' real answers
+upstream_timeout = 0.5
 
 [storage]
 data_dir = "{data}"
@@ -47,6 +49,9 @@ log_flush = 0.5
 
 [portal]
 listen = ["lan:80"]
+
+[web]
+listen = "127.0.0.1:8080"
 
 [[feeds]]
 name = "gambling"
@@ -98,6 +103,11 @@ profile = "Kids"
 name = "Dana's phone"
 mac = "{teen}"
 profile = "Teens"
+
+[[devices]]
+name = "Timur's laptop"
+mac = "{kid2}"
+profile = "Kids"
 """
 
 
@@ -106,6 +116,7 @@ class Lan:
     router: str
     kid: str
     teen: str
+    kid2: str
     config: Path
     tmp: Path
 
@@ -115,30 +126,40 @@ def lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lan]:
     tmp = tmp_path_factory.mktemp("portal-lan")
     (tmp / "gambling.txt").write_text("casino.example.test\n")
     (tmp / "registry.txt").write_text("banned.example.test\n")
+    SecretsStore(tmp / "var" / "webui").create_admin(PASSWORD, "en")
     cfg = tmp / "config.toml"
     cfg.write_text(CONFIG.format(data=tmp / "var", gambling=tmp / "gambling.txt", registry=tmp / "registry.txt",
-                                 kid=KID_MAC, teen=TEEN_MAC))
-    with namespaces("router", "kid", "teen") as ns:
-        r1, r2 = unique("pr"), unique("pr")
+                                 kid=KID_MAC, teen=TEEN_MAC, kid2=KID2_MAC))
+    with namespaces("router", "kid", "teen", "kid2", needs=("dnsmasq",)) as ns:
+        r1, r2, r3 = unique("pr"), unique("pr"), unique("pr")
         link(ns["router"], r1, ns["kid"], "eth0", mac_b=KID_MAC)
         link(ns["router"], r2, ns["teen"], "eth0", mac_b=TEEN_MAC)
+        link(ns["router"], r3, ns["kid2"], "eth0", mac_b=KID2_MAC)
         address(ns["router"], r1, f"{R1}/24")
         address(ns["router"], r2, f"{R2}/24")
+        address(ns["router"], r3, f"{R3}/24")
         address(ns["kid"], "eth0", f"{C1}/24")
         address(ns["teen"], "eth0", f"{C2}/24")
+        address(ns["kid2"], "eth0", f"{C3}/24")
+        upstream = subprocess.Popen(
+            ["ip", "netns", "exec", ns["router"], "dnsmasq", "--no-daemon", "--port=5300", "--listen-address=127.0.0.1",
+             "--bind-interfaces", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+             "--address=/casino.example.test/192.0.2.30", "--address=/chat.example.test/192.0.2.21"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         log = open(tmp / "daemon.log", "wb")
         proc = subprocess.Popen(["ip", "netns", "exec", ns["router"], sys.executable, "-m", "dnsfilter", "serve",
                                  "-c", str(cfg), "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT,
                                 cwd=REPO)
         try:
             wait_for("the daemon", lambda: "ready: answering on" in (tmp / "daemon.log").read_text(), timeout=30)
-            wait_for("the portal on both links",
+            wait_for("the portal on every link",
                      lambda: all(f"child's page on http://{a}:80/" in (tmp / "daemon.log").read_text()
-                                 for a in (R1, R2)), timeout=30)
-            with resolver(ns["kid"], R1), resolver(ns["teen"], R2):
-                yield Lan(ns["router"], ns["kid"], ns["teen"], cfg, tmp)
+                                 for a in (R1, R2, R3)), timeout=30)
+            with resolver(ns["kid"], R1), resolver(ns["teen"], R2), resolver(ns["kid2"], R3):
+                yield Lan(ns["router"], ns["kid"], ns["teen"], ns["kid2"], cfg, tmp)
         finally:
             terminate(proc)
+            terminate(upstream)
             log.close()
             assert "Traceback" not in (tmp / "daemon.log").read_text()
 
@@ -149,10 +170,10 @@ def text_of(driver: Any) -> str:
 
 def shot(driver: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    full_page_png(driver, ARTIFACTS / f"portal-{name}.png")
+    page_png(driver, ARTIFACTS / f"portal-{name}.png")
     if os.environ.get("DNSFILTER_SCREENSHOTS") == "1":
         SHOTS.mkdir(exist_ok=True)
-        full_page_png(driver, SHOTS / f"{name}.png")
+        page_png(driver, SHOTS / f"{name}.png")
 
 
 def requests(lan: Lan) -> list[dict]:
@@ -229,3 +250,66 @@ def test_screenshots_at_phone_width(lan: Lan, lang: str) -> None:
         other = "kk" if lang != "kk" else "en"
         kid.find_element("css selector", f"nav a[lang={other}]").click()
         wait_for("the other language", lambda: kid.find_element("tag name", "html").get_attribute("lang") == other)
+
+
+def resolve_in(ns: str, name: str, server: str, want: str, seconds: float) -> float:
+    """Seconds until `name` answers `want` to a query sent from inside `ns` (measured there)."""
+    code = ("import dns.message,dns.query,sys,time\n"
+            f"t0=time.monotonic()\n"
+            f"while time.monotonic()-t0<{seconds}:\n"
+            f"  r=dns.query.udp(dns.message.make_query({name!r},'A'),{server!r},timeout=1)\n"
+            f"  if [a.to_text() for s in r.answer for a in s]==[{want!r}]: print(time.monotonic()-t0); sys.exit(0)\n"
+            f"  time.sleep(0.02)\n"
+            "sys.exit(1)\n")
+    out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=seconds + 20)
+    assert out.returncode == 0, f"{name} from {ns} did not become {want} within {seconds}s: {out.stderr}"
+    return float(out.stdout)
+
+
+def answers_in(ns: str, name: str, server: str) -> list[str]:
+    code = ("import dns.message,dns.query\n"
+            f"r=dns.query.udp(dns.message.make_query({name!r},'A'),{server!r},timeout=2)\n"
+            "print(' '.join(a.to_text() for s in r.answer for a in s))")
+    out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=20)
+    return out.stdout.split()
+
+
+def test_the_parent_answers_on_the_dashboard_and_the_site_opens_for_that_device_only(lan: Lan) -> None:
+    """The child asks in its browser; the parent sees the badge and taps "Allow: 1 hour" on the
+    Dashboard (the admin UI in a browser on the router); the site resolves for the child's device
+    within a second and stays closed for the other device."""
+    from selenium.webdriver.common.by import By
+
+    with chrome_in(lan.kid, lan.tmp) as kid:
+        kid.get("http://casino.example.test/")  # asked by the earlier test too: then it is the same request
+        kid.find_element("css selector", "form button[type=submit]").click()
+        wait_for("the child's page after asking", lambda: "/why?sent=" in kid.current_url)
+    [r] = [r for r in requests(lan) if r["name"] == "casino.example.test" and r["device"] == KID_MAC]
+    assert r["state"] == "open"
+    assert answers_in(lan.kid, "casino.example.test", R1) == [R1]
+    # the other Kids device: closed for it too (its first packets teach the router its MAC, by which
+    # it is a Kids device; until the neighbour table has it, it is an unknown device)
+    wait_for("Timur's laptop known as a Kids device", lambda: answers_in(lan.kid2, "casino.example.test", R3) == [R3])
+    with chrome_in(lan.router, lan.tmp) as parent:
+        base = "http://127.0.0.1:8080"
+        wait_for("the admin UI", lambda: parent.get(f"{base}/login") or "dnsfilter" in parent.title, timeout=30)
+        shot_lang = parent.find_element(By.TAG_NAME, "html").get_attribute("lang")
+        assert shot_lang == "en"
+        if parent.find_elements(By.CSS_SELECTOR, "#password"):
+            parent.find_element(By.CSS_SELECTOR, "#password").send_keys(PASSWORD)
+            parent.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+        wait_for("the Dashboard", lambda: parent.current_url == f"{base}/")
+        badge = parent.find_element(By.CSS_SELECTOR, "details.menu summary .badge").text
+        assert int(badge) >= 1
+        card = parent.find_element(By.CSS_SELECTOR, f"li#r{r['id']}")
+        assert "Aru's tablet" in card.text and "casino.example.test" in card.text
+        shot(parent, "parent-dashboard-en")
+        card.find_element(By.XPATH, ".//button[normalize-space()='Allow: 1 hour']").click()
+        wait_for("the answer", lambda: "Allowed: casino.example.test." in parent.find_element(By.TAG_NAME, "main").text)
+    took = resolve_in(lan.kid, "casino.example.test", R1, "192.0.2.30", 1.0)
+    assert took < 1.0
+    assert answers_in(lan.kid2, "casino.example.test", R3) == [R3]  # the other Kids device: still its block page
+    [done] = [x for x in requests(lan) if x["id"] == r["id"]]
+    assert (done["state"], done["answered_by"], done["duration"]) == ("approved", "admin", "1h")
