@@ -14,13 +14,12 @@ The request keeps who answered, when, for how long and for whom: the audit the p
 from __future__ import annotations
 
 import datetime as dt
-import json
-import socket
 import time
 import zoneinfo
 from pathlib import Path
 
 from dnsfilter.config import Config
+from dnsfilter.control_client import NOT_RUNNING, ask
 from dnsfilter.storage.child_requests import DURATIONS, AnswerError, Request, RequestStore
 
 SECONDS = {"15m": 15 * 60, "1h": 3600}
@@ -43,21 +42,9 @@ def until_of(duration: str, now: float, tz: str) -> float | None:
 
 def control(cfg: Config, line: str, timeout: float = 10.0) -> tuple[bool, str]:
     """One command to the running daemon: (ok, its message); (False, why) when it is not running."""
-    path = cfg.data_path() / "control.sock"
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(str(path))
-            s.sendall(line.encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n") and len(data) < 1 << 20:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        reply = json.loads(data)
-    except (OSError, ValueError):
-        return False, "the filter is not running"
+    reply = ask(cfg.data_path() / "control.sock", line, timeout)
+    if not isinstance(reply, dict):
+        return False, "the filter is not running" if reply == NOT_RUNNING else "the filter's answer could not be read"
     return bool(reply.get("ok")), str(reply.get("message") or "")
 
 
