@@ -84,9 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("ctl", help="talk to a running daemon over its control socket")
     k.add_argument("-c", "--config", required=True)
     k.add_argument("command", choices=["reload", "status", "ping", "pause", "resume", "devices", "metrics", "usage",
-                                       "overrides", "budget"],
+                                       "overrides", "budget", "report"],
                    help="pause TARGET MINUTES | resume TARGET (TARGET: profile:NAME or device:MAC/IP) | "
-                        "budget PROFILE DEVICE ITEM +MINUTES|reset")
+                        "budget PROFILE DEVICE ITEM +MINUTES|reset | report (the weekly report, now)")
     k.add_argument("args", nargs="*", help=argparse.SUPPRESS)
 
     sc = sub.add_parser("setup-code", help="the web UI's one-time setup code (for installers; made if missing)")
@@ -116,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     from dnsfilter.authority.commands import add_parsers
 
     add_parsers(sub)  # provider, audit, authority
+    from dnsfilter.requests_cli import add_parsers as add_requests
+
+    add_requests(sub)
     return p
 
 
@@ -165,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             from dnsfilter.authority import commands
 
             return commands.run(args, _load, _fail, _since)
+        if args.cmd == "requests":
+            from dnsfilter import requests_cli
+
+            return requests_cli.run(args, _load_as_owner, _fail)
         if args.cmd == "feeds":
             return _feeds(args)
         if args.cmd == "ctl":

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dnsfilter.core.querylog import Batch, batch, log_info
 from dnsfilter.storage.logstore import LogStore
+from dnsfilter.storage.report import weekly
 
 NOW = time.time()
 DEVICES = [f"aa:bb:cc:00:00:{i:02x}" for i in range(20)]
@@ -93,6 +94,10 @@ def main() -> None:
         ("tail 100, one device", lambda: store.tail(100, device=DEVICES[5])),
         ("tail 100, blocked", lambda: store.tail(100, outcome="blocked")),
         ("tail 100, name contains 'example5'", lambda: store.tail(100, name="example5")),
+        # issue 18: the weekly report, every profile and device over 7 days, from the rollups
+        ("weekly report (7 days, per profile and device)",
+         lambda: weekly(log=store, requests=None, devices=[], privacy=dict.fromkeys(PROFILES, "full"), labels={},
+                        now=NOW, tz=tz)),
     ]
     figures: list[tuple[str, float]] = []
     for label, fn in cases:

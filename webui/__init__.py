@@ -91,7 +91,14 @@ def create_app(config_path: str, *, testing: bool = False) -> Flask:
     app.extensions["dnsfilter"] = WebState(path, data_dir, secrets, Throttle())
     Babel(app, locale_selector=_locale)
 
-    from webui import api_log, pages_feeds, pages_log, pages_time  # noqa: F401  (their routes join the blueprints)
+    from webui import (  # noqa: F401  (their routes join the blueprints)
+        api_log,
+        api_requests,
+        pages_feeds,
+        pages_log,
+        pages_requests,
+        pages_time,
+    )
     from webui.api import bp as api_bp
     from webui.auth import bp as auth_bp
     from webui.metrics import bp as metrics_bp
@@ -107,7 +114,8 @@ def create_app(config_path: str, *, testing: bool = False) -> Flask:
     app.register_error_handler(Exception, _internal_error)
     app.jinja_env.filters["isotime"] = lambda ts: _local(ts).isoformat(timespec="minutes")
     app.jinja_env.filters["localtime"] = lambda ts: _local(ts).strftime("%Y-%m-%d %H:%M")
-    app.jinja_env.globals.update(csrf_token=csrf_token, LANGUAGES=LANGUAGES, current_language=_locale)
+    app.jinja_env.globals.update(csrf_token=csrf_token, LANGUAGES=LANGUAGES, current_language=_locale,
+                                 **pages_requests.TEMPLATE_GLOBALS)
     return app
 
 

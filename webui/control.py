@@ -3,8 +3,6 @@ line back. The UI never touches the daemon's memory; a stopped daemon is a norma
 
 from __future__ import annotations
 
-import json
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,8 @@ from typing import Any
 from flask_babel import gettext as _
 
 from dnsfilter.config.values import N_
+from dnsfilter.control_client import NOT_RUNNING as NOT_RUNNING_REPLY
+from dnsfilter.control_client import ask
 
 # This client's own reasons, as message ids: pages and /api say them in the session's language
 # (`Reply.reason`). The daemon's own replies are English for the CLI too; the UI
@@ -38,23 +38,9 @@ def send(socket_path: Path, command: str, timeout: float = 10.0) -> Reply:
     """Send one command; a daemon that is not running gives ok=False with a plain reason."""
     if "\n" in command or "\r" in command:
         return Reply(False, INVALID)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(str(socket_path))
-            s.sendall(command.encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n") and len(data) < 8 << 20:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError:
+    reply = ask(socket_path, command, timeout)
+    if reply == NOT_RUNNING_REPLY:
         return Reply(False, NOT_RUNNING)
-    try:
-        reply = json.loads(data)
-    except ValueError:
-        return Reply(False, UNREADABLE)
     if not isinstance(reply, dict):
         return Reply(False, UNREADABLE)
     return Reply(bool(reply.get("ok")), str(reply.get("message") or ""), reply)

@@ -20,6 +20,7 @@ from typing import Any
 
 from dnsfilter.config import upstreams as _upstreams
 from dnsfilter.config.feeds import CATEGORIES, Feed, parse_catalog_mirror, parse_feed  # noqa: F401 - re-exported
+from dnsfilter.config.portal import Notify, Portal, parse_notify, parse_portal
 from dnsfilter.config.profiles import (
     Device,
     Network,
@@ -191,6 +192,8 @@ class Config:
     provider: Provider | None = None
     managed: Managed = field(default_factory=Managed)  # what the provider's bundle in force set and locked
     rpz: Rpz = field(default_factory=Rpz)
+    portal: Portal | None = None  # the child's page and the block page ([portal]; None: not served)
+    notify: Notify = field(default_factory=Notify)
 
     def base_dir(self) -> Path:
         """The folder relative paths in the config count from: the config file's real folder.
@@ -276,7 +279,7 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
     """The config of a household file's `data`; with a `[provider]`, merged under the bundle in
     force (or `bundle`: a candidate the sync child checks before accepting it)."""
     known = {"general", "dns", "storage", "web", "feeds", "filter", "protection", "defaults", "profiles",
-             "devices", "network", "firewall", "authority", "provider", "catalog", "rpz"}
+             "devices", "network", "firewall", "authority", "provider", "catalog", "rpz", "portal", "notify"}
     for k in data:
         if k not in known:
             raise ConfigError(k, N_("unknown section"))
@@ -340,8 +343,14 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
         raise ConfigError("dns.workers", N_("daily budgets are counted in one process: they need workers = 1"))
     net = parse_network(_section(data, "network"))
     fw = _firewall(_section(data, "firewall"))
+    portal = parse_portal(_section(data, "portal"), tz) if "portal" in data else None
+    for i, p in enumerate(profiles):
+        if p.block_page and portal is None:
+            raise ConfigError(f"profiles[{i}].block_page", N_("needs a [portal] section (where the page is served)"))
+    notify = parse_notify(_section(data, "notify"))
     return Config(path, general, dns, storage, web, feeds, filt, protection, defaults, profiles, devices, net, fw,
-                  _authority(_section(data, "authority")), provider, managed, parse_rpz(_section(data, "rpz")))
+                  _authority(_section(data, "authority")), provider, managed, parse_rpz(_section(data, "rpz")),
+                  portal, notify)
 
 
 def _provider_dir(path: str, data_dir: Path, prov: Provider) -> Path:

@@ -36,6 +36,7 @@ class Profile:
     schedules: tuple[ScheduleRule, ...] = ()
     budgets: tuple[tuple[str, int], ...] = ()  # (category or service id, minutes per day)
     privacy: str = "full"  # query log: full | anonymous | counts | off (core/querylog.PRIVACY_MODES)
+    block_page: bool = False  # blocked A/AAAA answer with the portal's address: plain-HTTP visits see why
 
     def wanted_categories(self, default: tuple[str, ...]) -> tuple[str, ...]:
         """Every category this profile asks the lists for: blocked (its own set, or `default`),
@@ -190,7 +191,7 @@ def parse_profile(s: Section) -> Profile:
     schedules = tuple(_schedule(Section(f"{s.key('schedules')}[{i}]", item), i) for i, item in enumerate(sched))
     p = Profile(name, categories_of(s, "block_categories", None), names_of(s, "allow"), names_of(s, "deny"),
                 services, s.get("safe_search", bool, False), youtube, s.get("block_bypass", bool, False),
-                s.get("allow_only", bool, False), schedules, budgets, privacy)
+                s.get("allow_only", bool, False), schedules, budgets, privacy, s.get("block_page", bool, False))
     s.done()
     return p
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
+from dnsfilter.core.dns.blockpage import BlockPage
 from dnsfilter.core.dns.notify import OPCODE_NOTIFY, NotifyPolicy, opcode
 from dnsfilter.core.dns.rewrite import cname_reply
 from dnsfilter.core.dns.scrub import scrub
@@ -126,6 +127,8 @@ class Engine:
         self.trace: Callable[[str], None] | None = None
         self.qlog = QueryLog(small=RING_SMALL)  # every answer is recorded here; the shell drains it to disk
         self.notify = NotifyPolicy({})  # the zones of xfr:// feeds (assemble.build_notify)
+        # profiles with `block_page = true`: their blocked A/AAAA point at the portal (dns/blockpage.py)
+        self.block_page: BlockPage | None = None
 
     # ------------------------------------------------------------ queries
 
@@ -152,10 +155,11 @@ class Engine:
             self._rec(now, ip, client.device, client.profile, q, Outcome.REFUSED, _RATELIMITED)
             return self._send(to, codec.reply(q, wire.RCODE_REFUSED), Outcome.REFUSED)
         shared = False  # a forwarder speaking for several devices: no per-address fast slot
+        device_ip: str | None = ip  # where the device is (for the block page's interface)
         if q.edns is not None and q.edns.options and self.identify.trusted and self.identify.is_trusted(ip):
             hint_mac, hint_ip = client_hints(q.edns.options)
             if hint_mac is not None or hint_ip is not None:
-                client, shared = self.identify.behind(client, hint_mac, hint_ip), True
+                client, shared, device_ip = self.identify.behind(client, hint_mac, hint_ip), True, hint_ip
         wall = now + self.wall_offset
         self.seen.saw(client, wall)
         state = self._state(client, wall)
@@ -185,9 +189,14 @@ class Engine:
             if act is not None and act.cname is not None and q.qtype not in (wire.T_CNAME, wire.T_ANY):
                 # a policy zone's walled garden: a CNAME to it, and the garden's own answer
                 return self._rewrite(q, act.cname, client, to, max_size, now, decision.reason, self._ede(decision))
-            answer = self._blocked(q, decision, max_size)
+            page = None
+            bp = self.block_page
+            if bp is not None and act is None and client.profile in bp.profiles:  # a zone's action answers as written
+                page = self._to_page(bp, q, decision, max_size, local_addr, device_ip)
+            answer = page or self._blocked(q, decision, max_size)
             info = self._rec(now, client.ip, client.device, client.profile, q, Outcome.BLOCKED, decision.reason)
-            if answer is not None and fast_key is not None and not decision.per_client:  # a drop is never replayed
+            if (answer is not None and fast_key is not None and not decision.per_client  # a drop is never replayed
+                    and (page is None or bp is None or bp.fixed)):
                 self.fast.install(profile_key, fast_key, answer, self._ends(client.device), None, info)
             return self._send(to, answer, Outcome.BLOCKED)
         if decision.count:
@@ -270,6 +279,10 @@ class Engine:
             self.states.clear()
         self.states[client.device] = st
         return st[0]
+
+    def time_state(self, client: ClientState, wall: float) -> TimeState:
+        """The device's time state at wall-clock `wall`, as its next query would get it."""
+        return self._state(client, wall)
 
     def drain_seen(self) -> list[Seen]:
         return self.seen.drain()
@@ -399,6 +412,20 @@ class Engine:
     @staticmethod
     def _ede(d: Decision) -> tuple[int, str]:
         return int(d.ede or Ede.BLOCKED), d.reason.text
+
+    def _to_page(self, bp: BlockPage, q: Query, d: Decision, max_size: int, local: str | None,
+                 device_ip: str | None) -> bytes | None:
+        """A block of a block-page profile's A/AAAA: the portal's address (None: the usual answer)."""
+        if q.qtype != wire.T_A and q.qtype != wire.T_AAAA:
+            return None
+        recs = bp.records(local, device_ip)
+        return None if recs is None else bp.build(q, (int(d.ede or Ede.BLOCKED), d.reason.text), max_size, recs)
+
+    def set_block_page(self, bp: BlockPage | None) -> None:
+        """New portal addresses (a LAN address came or went, a reload): answers built with the
+        old ones go with the fast path."""
+        self.block_page = bp if bp else None
+        self.fast = FastPath(self.fast.max_entries, self.fast.max_clients)
 
     def _reply_for(self, w: Waiter, e: Entry, now: float, stale: bool = False) -> bytes | None:
         if w.rewrite is not None:

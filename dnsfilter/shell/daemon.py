@@ -22,6 +22,7 @@ from dnsfilter.core.engine import Engine
 from dnsfilter.core.policy.matcher import Matcher
 from dnsfilter.shell import pauses, worker_stats
 from dnsfilter.shell.authority import AuthorityTasks
+from dnsfilter.shell.childside import ChildSide
 from dnsfilter.shell.household import Household
 from dnsfilter.shell.lan.interfaces import LanWatcher
 from dnsfilter.shell.lists import load_matcher
@@ -63,6 +64,7 @@ class Daemon:
         self._hup_task: asyncio.Task[tuple[bool, str]] | None = None
         self.urgent: set[str] = set()  # feeds whose primary sent a NOTIFY: synced at once
         self.wake = asyncio.Event()  # the sync loop's: a NOTIFY came, or a reload (which may add feeds)
+        self.child: ChildSide | None = None  # the portal, notifications, the weekly report, the block page
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -96,6 +98,9 @@ class Daemon:
                              (signal.SIGINT, self.stopping.set)):
             loop.add_signal_handler(sig, handler)
         await self._start_control()
+        self.child = ChildSide(lambda: self.cfg, self._engine, self.household, lambda: self.server,
+                               self.worker in (None, 0))
+        await self.child.start(loop)
         if self.authority is not None:
             await self.authority.after_swap(self.cfg, self.matcher, "start")
             self.authority.start(loop)
@@ -124,6 +129,8 @@ class Daemon:
             self.gc_task.cancel()
         if self.control is not None:
             self.control.close()
+        if self.child is not None:
+            await self.child.stop()
         if self.lan is not None:
             await self.lan.stop()
         await self.server.close()
@@ -164,6 +171,12 @@ class Daemon:
             log.warning("cannot listen on %s (retried on the next address change)", err)
         if not self.server.udp:
             log.warning("no address to answer on yet: waiting for a LAN address")
+        if self.child is not None:
+            await self.child.update_block_page()
+
+    def _engine(self) -> Engine:
+        assert self.engine is not None  # built before anything that asks for it starts
+        return self.engine
 
     def _answered(self) -> int:
         """Queries answered so far, near enough for `pauses` to tell a quiet moment: slow-path
@@ -228,6 +241,8 @@ class Daemon:
             await self.authority.after_swap(new, matcher, "reload")
         if self.household is not None:
             self.household.cfg = new
+        if self.child is not None:
+            await self.child.update_block_page()
         pauses.settle()
         self.wake.set()  # a feed a reload added (a parent's new category) syncs at once
         self.reloads += 1
@@ -340,6 +355,7 @@ class Daemon:
             "notify": dict(e.stats.notify),
             "feeds": {name: len(s) for name, s in self.matcher.sets.items()},
             "upstreams": self.pool.status(),
+            **(self.child.status() if self.child is not None else {}),
         }
 
     def own_status(self) -> dict[str, object]:
@@ -417,11 +433,13 @@ class Daemon:
         if line.startswith("notify ") and any(f.name == line[7:] and f.xfr for f in self.cfg.feeds):
             self.notify_feed(line[7:])  # from another worker, which accepted the NOTIFY
             return {"ok": True, "message": "syncing"}
+        if line == "report" and self.child is not None:
+            return await self.child.command(line)
         if line.split(" ", 1)[0] in ("pause", "resume", "devices", "usage", "overrides", "budget") \
                 and self.household is not None:
             return self._household_command(line)
-        return {"ok": False, "message": f"unknown command {line[:40]!r} "
-                                        "(reload, status, metrics, ping, pause, resume, devices, usage, overrides, budget)"}
+        return {"ok": False, "message": f"unknown command {line[:40]!r} (reload, status, metrics, ping, pause, "
+                                        "resume, devices, usage, overrides, budget, report)"}
 
     async def _peer_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A worker's own socket: its counters for worker 0 (`status-self`), nothing else."""

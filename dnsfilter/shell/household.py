@@ -30,6 +30,7 @@ class Household:
         self.neighbours: Any = None
         self.leases: Any = None
         self.store: Any = None
+        self.requests: Any = None  # storage/child_requests.RequestStore: children's requests, budget days
         self.tasks: list[asyncio.Task[None]] = []
         self.data = cfg.data_path()
         self.querylog: Any = None  # shell/querylog_writer.QueryLogWriter, from start()
@@ -66,6 +67,12 @@ class Household:
             self.store = DeviceStore(self.data / "dnsfilter.db")
         except Exception as e:
             log.warning("device store unavailable: %s", e)
+        try:
+            from dnsfilter.storage.child_requests import RequestStore
+
+            self.requests = RequestStore(self.data / "dnsfilter.db")
+        except Exception as e:
+            log.warning("requests store unavailable: %s", e)
         self.engine.wall_offset = time.time() - time.monotonic()
         self.load_state()
         self.load_overrides()
@@ -83,14 +90,18 @@ class Household:
                 await t
         self.flush()
         self.save_state()
+        if self.requests is not None:
+            with contextlib.suppress(Exception):
+                self.requests.record_budget_days(self.budget_rows(time.time()))
         if self.querylog is not None:
             await self.querylog.stop()
         if self.neighbours is not None:
             with contextlib.suppress(Exception):
                 self.neighbours.stop()
-        if self.store is not None:
-            with contextlib.suppress(Exception):
-                self.store.close()
+        for st in (self.store, self.requests):
+            if st is not None:
+                with contextlib.suppress(Exception):
+                    st.close()
 
     # ------------------------------------------------------------ loops
 
@@ -112,6 +123,8 @@ class Household:
                 if now - last_save >= SAVE:
                     last_save = now
                     self.save_state()
+                    if self.requests is not None:
+                        await asyncio.to_thread(self.requests.record_budget_days, self.budget_rows(now))
                     if self.store is not None:  # ended overrides left the engine at their end
                         await asyncio.to_thread(self.store.prune_overrides, now)
             except Exception:  # the boundary: housekeeping must not stop
@@ -161,6 +174,29 @@ class Household:
             os.replace(tmp, path)
         except OSError as e:
             log.warning("cannot save pauses and budgets to %s: %s", path, e)
+
+    def budget_rows(self, now: float) -> list[tuple[str, str, str, str, int, int]]:
+        """Today's minutes per device and budget, as budget_days rows for the weekly report (the
+        engine keeps today's only). On the loop: the budgets change there."""
+        t = self.engine.time
+        if t is None:
+            return []
+        import datetime as dt
+
+        day = dt.datetime.fromtimestamp(now, t.tz).date().isoformat()
+        rows = []
+        for name, pt in list(t.profiles.items()):
+            b = pt.budgets
+            if not b:
+                continue
+            limit_today = getattr(b, "limit_today", None)  # extensions, where budgets keep them
+            for device in b.devices():
+                for item, limit in list(b.limits.items()):
+                    used = b.used(device, item, now)
+                    if used:
+                        rows.append((day, device, name, item, used,
+                                     limit_today(device, item, now) if limit_today else limit))
+        return rows
 
     def load_state(self) -> None:
         t = self.engine.time

@@ -75,6 +75,8 @@ RULES = [
     ("dnsfilter.storage", ["dnsfilter.shell", "dnsfilter.router", "webui"]),
     ("dnsfilter.router", ["dnsfilter.shell", "webui"]),
     ("dnsfilter.authority", ["dnsfilter.shell", "webui"]),
+    ("dnsfilter.portal", ["dnsfilter.shell", "dnsfilter.router", "webui"]),
+    ("dnsfilter.notify", ["dnsfilter.shell", "dnsfilter.router", "webui"]),
     ("dnsfilter.shell.lan", ["dnsfilter.shell.server", "dnsfilter.shell.daemon", "dnsfilter.shell.workers"]),
     ("dnsfilter.shell.upstream", ["dnsfilter.shell.server", "dnsfilter.shell.daemon", "dnsfilter.shell.workers"]),
     ("dnsfilter", ["webui"]),

@@ -44,6 +44,7 @@ class IfAddr:
     address: str
     loopback: bool
     flags: int = 0
+    prefixlen: int = 0
 
     @property
     def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -82,7 +83,7 @@ async def read_addresses(nl: RtNetlink) -> list[IfAddr]:
         addr = msg.ip(IFA_ADDRESS) if msg.family == socket.AF_INET6 else msg.ip(IFA_LOCAL)
         if name and addr:
             flags = msg.u32(IFA_FLAGS)  # the 8-bit header field cannot hold the newer flags
-            out.append(IfAddr(name, addr, loopback, msg.flags if flags is None else flags))
+            out.append(IfAddr(name, addr, loopback, msg.flags if flags is None else flags, msg.prefixlen))
     return out
 
 

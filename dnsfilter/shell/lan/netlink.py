@@ -49,6 +49,7 @@ class Message:
     state: int = 0  # neighbours
     flags: int = 0  # link flags (IFF_*), address flags (IFA_F_*), neighbour flags
     attrs: dict[int, bytes] = field(default_factory=dict)
+    prefixlen: int = 0  # addresses: the network's prefix length
 
     def ip(self, attr: int) -> str | None:
         raw = self.attrs.get(attr)
@@ -92,8 +93,8 @@ def parse(mtype: int, data: bytes, off: int, end: int) -> Message | None:
         fam, _t, index, flags, _c = _IFINFOMSG.unpack_from(data, off)
         return Message(event, fam, index, 0, flags, _attrs(data, off + _IFINFOMSG.size, end))
     if mtype in (RTM_NEWADDR, RTM_DELADDR) and end - off >= _IFADDRMSG.size:
-        fam, _plen, flags, _scope, index = _IFADDRMSG.unpack_from(data, off)
-        return Message(event, fam, index, 0, flags, _attrs(data, off + _IFADDRMSG.size, end))
+        fam, plen, flags, _scope, index = _IFADDRMSG.unpack_from(data, off)
+        return Message(event, fam, index, 0, flags, _attrs(data, off + _IFADDRMSG.size, end), plen)
     return None
 
 
