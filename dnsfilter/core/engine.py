@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING
 
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
+from dnsfilter.core.dns.question import read_plain
 from dnsfilter.core.dns.rewrite import cname_reply
 from dnsfilter.core.dns.wire import Query, WireError
-from dnsfilter.core.fastpath import NEVER, FastPath
+from dnsfilter.core.fastpath import NEVER, FastEntry, FastPath, Slot
 from dnsfilter.core.household.macaddr import client_hints
 from dnsfilter.core.household.seen import Seen, SeenDevices
 from dnsfilter.core.model import Decision, Ede, Outcome, Reason
 from dnsfilter.core.policy.decide import NO_TIME_STATE, Policy, TimeState
+from dnsfilter.core.policy.matcher import Keys
 from dnsfilter.core.querylog import RING_SMALL, LogInfo, QueryLog
 from dnsfilter.core.stages.identify import ClientState, Identify
 from dnsfilter.core.stages.local import LocalZones
@@ -78,6 +80,9 @@ _RATELIMITED = Reason("over the rate limit", kind="ratelimit")
 _UNSUPPORTED = Reason("unsupported query", kind="unsupported")
 _BUSY = Reason("resolver busy", kind="busy")
 _CACHED = Outcome.CACHED.value
+_BLOCKED = Outcome.BLOCKED.value
+# refused or not implemented (_unsupported), or the OPT type: never answered by first_sight
+_SPECIAL_TYPES = frozenset((wire.T_AXFR, wire.T_IXFR, wire.T_MAILA, wire.T_MAILB, wire.T_OPT))
 
 
 def _no_log(kind: str, msg: str) -> None:
@@ -142,7 +147,8 @@ class Engine:
         state = self._state(client, wall)
         fast_key = None if tcp or shared else data[2:]
         if fast_key is not None and client.ip not in self.fast.clients:
-            self.fast.add_client(client.ip, state.key or client.profile, client.bucket, client.device)
+            self.fast.add_client(client.ip, state.key or client.profile, client.bucket, client.device,
+                                 client.profile, state)
         profile_key = state.key or client.profile
         max_size = 65535 if tcp else q.max_udp()
         refusal = self._unsupported(q)
@@ -192,6 +198,30 @@ class Engine:
         w = Waiter(q, to, client.profile, client.ip, max_size, None if decision.per_client else fast_key,
                    decision.exempt, state=state, device=client.device, reason=decision.reason)
         return self._ask_upstream(key, q.qname, w, now)
+
+    def first_sight(self, slot: Slot, key: bytes, now: float) -> FastEntry | None:
+        """The UDP loop's question `key` (a datagram after its ID) from a client with a fast
+        slot, missing from its table: a blocked name is decided and answered here straight
+        from the bytes (no Query, no actions; the rate limit token is the loop's), recorded
+        and offered to the table. None: anything else, which `on_query` answers."""
+        if self.trace is not None:  # decisions are traced one by one on the full path
+            return None
+        plain = read_plain(key)
+        if plain is None:
+            return None
+        flags, qname, starts, qtype, question, opt, do = plain
+        if qtype in _SPECIAL_TYPES or self.local.owns(qname):
+            return None
+        d = self.policy.decide(slot.profile, qname, qtype=qtype, client=slot.ip, state=slot.state,
+                               keys=Keys(qname, starts))
+        if not d.blocked or d.per_client:
+            return None
+        info = self.qlog.info(slot.profile, qname, qtype, _BLOCKED, d.reason)
+        self.stats.outcomes[_BLOCKED] += 1
+        e = (self.block.tail(flags, question, qtype, opt, do, (int(d.ede or Ede.BLOCKED), d.reason.text)),
+             NEVER, None, info)
+        self.fast.put(slot.table, key, e)
+        return e
 
     def on_upstream(self, fwd: Forward, response: bytes | None, now: float, error: str = "") -> list[Action]:
         """An upstream answer (or None when every upstream failed) for `fwd`."""

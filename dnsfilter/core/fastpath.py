@@ -5,13 +5,23 @@ for the same profile is answered by patching the ID onto the prebuilt reply: no 
 policy, no allocation beyond the reply itself. Entries that carry cached TTLs are
 re-stamped at most once a second, so TTLs still count down; everything else (blocked and
 local answers) stays until the policy changes, which swaps the whole FastPath.
+
+Admission: while the tables have room every answer goes in. Once they are full, a question
+takes an older entry's place only on its second sight within a recent window (a "doorkeeper":
+two generations of a small Bloom filter), so a scan of names asked once (a
+random-subdomain flood, a resolver's long tail, a crawler) passes through without evicting
+the names asked again and again, and pays no install or eviction of its own. The oldest
+entry goes first (insertion order, kept in a deque per table: O(1), where taking the first
+key of a dict walks the holes its deletions left).
 """
 
 from __future__ import annotations
 
 import struct
+from collections import deque
 from dataclasses import dataclass
 
+from dnsfilter.core.policy.decide import NO_TIME_STATE, TimeState
 from dnsfilter.core.querylog import LogInfo
 from dnsfilter.core.ratelimit import TokenBucket
 
@@ -23,16 +33,54 @@ NEVER = float("inf")
 # info = what the query log records for each replay, built once here (None: not logged).
 Patch = tuple[tuple[int, ...], tuple[int, ...], float, float, float]
 FastEntry = tuple[bytes, float, Patch | None, LogInfo | None]
+Table = dict[bytes, FastEntry]
 
 
 @dataclass(slots=True)
 class Slot:
     """What the hot loop needs to know about one client address."""
 
-    table: dict[bytes, FastEntry]
+    table: Table
     bucket: TokenBucket | None  # None: exempt from rate limiting (e.g. loopback forwarders)
     device: str = ""  # whose time state chose the table (the engine drops the slot when it changes)
     ip: str = ""  # the client address: the query log's fast ring records the slot, not a new tuple
+    profile: str = ""  # the device's profile (the table is named by it and its time state)
+    state: TimeState = NO_TIME_STATE  # the time state the table was chosen for (Engine.first_sight)
+
+
+class Doorkeeper:
+    """Questions seen recently, approximately: a Bloom filter (3 bits per key, from one hash)
+    in two generations of at least 32 bits per key of a `window`; a generation is retired
+    after `window` new keys. A false "seen" (well under 1 %) costs one early admission;
+    nothing is stored per key."""
+
+    __slots__ = ("cur", "old", "shift", "mask", "window", "added")
+
+    def __init__(self, window: int) -> None:
+        self.window = max(window, 1)
+        self.shift = max(13, (32 * self.window - 1).bit_length())  # 2**shift bits, at most 2**21
+        self.shift = min(self.shift, 21)  # three 21-bit indexes out of a 64-bit hash
+        self.mask = (1 << self.shift) - 1
+        self.cur = bytearray(1 << (self.shift - 3))
+        self.old = bytearray(1 << (self.shift - 3))
+        self.added = 0
+
+    def seen(self, key: bytes) -> bool:
+        """Whether `key` was offered in the last one or two windows; notes it either way."""
+        h = hash(key)  # a bytes object caches its hash: the table lookup made it already
+        s, m = self.shift, self.mask
+        a, b, c = h & m, h >> s & m, h >> 2 * s & m
+        cur, old = self.cur, self.old
+        if (cur[a >> 3] >> (a & 7) & cur[b >> 3] >> (b & 7) & cur[c >> 3] >> (c & 7) & 1
+                or old[a >> 3] >> (a & 7) & old[b >> 3] >> (b & 7) & old[c >> 3] >> (c & 7) & 1):
+            return True
+        cur[a >> 3] |= 1 << (a & 7)
+        cur[b >> 3] |= 1 << (b & 7)
+        cur[c >> 3] |= 1 << (c & 7)
+        self.added += 1
+        if self.added >= self.window:
+            self.old, self.cur, self.added = cur, bytearray(len(cur)), 0
+        return False
 
 
 class FastPath:
@@ -43,48 +91,62 @@ class FastPath:
 
     def __init__(self, max_entries: int = 50_000, max_clients: int = 65536) -> None:
         self.clients: dict[str, Slot] = {}
-        self.tables: dict[str, dict[bytes, FastEntry]] = {}
+        self.tables: dict[str, Table] = {}
+        self.order: dict[int, deque[bytes]] = {}  # id(table) -> its keys, oldest first
         self.max_entries = max_entries
         self.max_clients = max_clients
         self.installed = 0
+        self.declined = 0  # first sights not admitted into full tables
         self.entries = 0  # in all tables (entries only arrive through install)
+        self.door = Doorkeeper(max_entries)
 
-    def table(self, profile: str) -> dict[bytes, FastEntry]:
+    def table(self, profile: str) -> Table:
         t = self.tables.get(profile)
         if t is None:
             t = self.tables[profile] = {}
+            self.order[id(t)] = deque()
         return t
 
-    def add_client(self, ip: str, profile: str, bucket: TokenBucket | None, device: str = "") -> Slot:
-        """`profile` names the table: a profile, or a profile in a time state (see timestate)."""
+    def add_client(self, ip: str, profile: str, bucket: TokenBucket | None, device: str = "",
+                   owner: str = "", state: TimeState = NO_TIME_STATE) -> Slot:
+        """`profile` names the table: a profile, or a profile in a time state (see timestate);
+        `owner` is the device's profile itself and `state` that time state."""
         if len(self.clients) >= self.max_clients:
             self.clients.clear()  # bounded: slots are rebuilt on the next query of each client
         if len(self.tables) >= 1024 and profile not in self.tables:
             self.tables.clear()  # bounded: per-device states (pauses, budgets) each get a table
+            self.order.clear()
             self.clients.clear()
             self.entries = 0
-        slot = self.clients[ip] = Slot(self.table(profile), bucket, device, ip)
+        slot = self.clients[ip] = Slot(self.table(profile), bucket, device, ip, owner or profile, state)
         return slot
 
     def install(self, profile: str, key: bytes, reply: bytes, refresh_at: float, patch: Patch | None,
                 info: LogInfo | None = None) -> None:
+        self.put(self.table(profile), key, (reply[2:], refresh_at, patch, info))
+
+    def put(self, t: Table, key: bytes, entry: FastEntry) -> None:
+        """Keep `entry` under `key` in table `t` (a slot's table), as admission allows."""
         if self.max_entries <= 0:
             return
-        t = self.table(profile)
         if key not in t:
             if self.entries >= self.max_entries:
+                if not self.door.seen(key):  # a first sight does not push out an older entry
+                    self.declined += 1
+                    return
                 self._evict(t)
             self.entries += 1
-        t[key] = (reply[2:], refresh_at, patch, info)
+            self.order[id(t)].append(key)
+        t[key] = entry
         self.installed += 1
 
-    def _evict(self, t: dict[bytes, FastEntry]) -> None:
+    def _evict(self, t: Table) -> None:
         """Drop one entry to make room in `t`: its own oldest while it holds at least its
         share of the whole, else the oldest of the largest table (so a busy profile cannot
         starve a quiet one of the few entries it has). The dropped answer is rebuilt if asked."""
         victim = t if t and len(t) * len(self.tables) >= self.entries else max(self.tables.values(), key=len)
         if victim:
-            del victim[next(iter(victim))]
+            del victim[self.order[id(victim)].popleft()]
             self.entries -= 1
 
 

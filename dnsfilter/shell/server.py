@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from dnsfilter.config import Listen
 from dnsfilter.core.engine import Action, Engine, Forward, Send
-from dnsfilter.core.fastpath import restamp
+from dnsfilter.core.fastpath import FastEntry, Slot, restamp
 from dnsfilter.shell import mmsg
 from dnsfilter.shell.upstream.pool import UpstreamError, UpstreamPool
 
@@ -204,7 +204,9 @@ class DnsServer:
                     key = data[2:]
                     table = slot.table
                     e = table.get(key)
-                    if e is not None and e[1] <= now:  # due for its TTLs to be counted down
+                    if e is None:  # a first sight: a blocked name is answered from the bytes
+                        e = self._first(slot, key, now)
+                    elif e[1] <= now:  # due for its TTLs to be counted down
                         e = restamp(e, now)
                         if e is not None:
                             table[key] = e
@@ -259,7 +261,9 @@ class DnsServer:
                             key = b.question(i)
                             table = slot.table
                             e = table.get(key)
-                            if e is not None and e[1] <= now:
+                            if e is None:
+                                e = self._first(slot, key, now)
+                            elif e[1] <= now:
                                 e = restamp(e, now)
                                 if e is not None:
                                     table[key] = e
@@ -292,6 +296,14 @@ class DnsServer:
                         b.flush(k)
         finally:
             ql.pos = pos
+
+    def _first(self, slot: Slot, key: bytes, now: float) -> FastEntry | None:
+        """Engine.first_sight; a bug in it sends the query the full way, never stops the loop."""
+        try:
+            return self.engine.first_sight(slot, key, now)
+        except Exception as e:
+            self.engine.log("internal", f"first sight from {slot.ip} failed: {e!r}")
+            return None
 
     def _query(self, data: bytes, ip: str, to: object, now: float, tcp: bool, local: str | None) -> list[Action]:
         """The engine's answer; a bug in it costs this one query, never the listener."""

@@ -83,14 +83,14 @@ class Policy:
 
     def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
                client: str | None = None, authority_only: bool = False,
-               state: TimeState = NO_TIME_STATE) -> Decision:
+               state: TimeState = NO_TIME_STATE, keys: Keys | None = None) -> Decision:
         """The verdict for `qname`. Feed blocks are shared per feed; with `explain` they also
         name the listed suffix that matched (never for hashed feeds). `authority_only` checks
-        the authority lists alone (for the CNAME targets of an explicitly allowed name)."""
+        the authority lists alone (for the CNAME targets of an explicitly allowed name).
+        `keys`: the name's Keys when the caller has them (made here on first need otherwise)."""
         p = self.profiles[profile]
-        keys: Keys | None = None
         if self.authority:
-            keys = Keys(qname)
+            keys = keys or Keys(qname)
             hit = self.matcher.block(keys, self.authority, qtype, client)
             if hit is not None:
                 return self._feed_block(hit[0], keys, hit[1], explain)
