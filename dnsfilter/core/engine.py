@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
-from dnsfilter.core.dns.question import read_plain
+from dnsfilter.core.dns.question import Plain, read_plain
 from dnsfilter.core.dns.rewrite import cname_reply
-from dnsfilter.core.dns.wire import Query, WireError
+from dnsfilter.core.dns.wire import Edns, Query, WireError
 from dnsfilter.core.fastpath import NEVER, FastEntry, FastPath, Slot
 from dnsfilter.core.household.macaddr import client_hints
 from dnsfilter.core.household.seen import Seen, SeenDevices
@@ -54,6 +54,16 @@ class Forward:
 
 
 Action = Send | Forward
+
+
+@dataclass(slots=True)
+class Pending:
+    """An allowed first sight read by Engine.first_sight, waiting for the loop's `go_on`."""
+
+    slot: Slot
+    key: bytes
+    plain: Plain
+    decision: Decision
 
 
 @dataclass
@@ -126,6 +136,8 @@ class Engine:
         except WireError as err:
             return self._invalid(data, ip, to, err, now)
         # identify: access control, profile, rate limit
+        if self.identify.refresh():
+            self.fast.clients.clear()  # addresses may belong to other devices now (as in tick)
         client = self.identify.client(ip, now)
         if client is None:
             self.log("refused", f"{ip}: not in allowed_clients")
@@ -147,8 +159,7 @@ class Engine:
         state = self._state(client, wall)
         fast_key = None if tcp or shared else data[2:]
         if fast_key is not None and client.ip not in self.fast.clients:
-            self.fast.add_client(client.ip, state.key or client.profile, client.bucket, client.device,
-                                 client.profile, state)
+            self.fast.add_client(client.ip, state.key or client.profile, client, state)
         profile_key = state.key or client.profile
         max_size = 65535 if tcp else q.max_udp()
         refusal = self._unsupported(q)
@@ -180,6 +191,10 @@ class Engine:
                 self.budgets_spent += 1  # the shell saves the budgets on the next tick
         if decision.rewrite is not None:
             return self._rewrite(q, decision.rewrite, client, to, max_size, now, decision.reason)
+        return self._cached_or_upstream(q, client, state, decision, to, now, fast_key, max_size)
+
+    def _cached_or_upstream(self, q: Query, client: ClientState, state: TimeState, decision: Decision, to: object,
+                            now: float, fast_key: bytes | None, max_size: int) -> list[Action]:
         # cache
         key = cache_key(q.qname, q.qtype, q.qclass, q.do, q.cd)
         e = self.cache.get(key, now)
@@ -199,29 +214,43 @@ class Engine:
                    decision.exempt, state=state, device=client.device, reason=decision.reason)
         return self._ask_upstream(key, q.qname, w, now)
 
-    def first_sight(self, slot: Slot, key: bytes, now: float) -> FastEntry | None:
+    def first_sight(self, slot: Slot, key: bytes, now: float) -> FastEntry | Pending | None:
         """The UDP loop's question `key` (a datagram after its ID) from a client with a fast
-        slot, missing from its table: a blocked name is decided and answered here straight
-        from the bytes (no Query, no actions; the rate limit token is the loop's), recorded
-        and offered to the table. None: anything else, which `on_query` answers."""
+        slot, missing from its table, read straight from the bytes (no Query; the rate limit
+        token is the loop's). A blocked name is decided, answered, recorded and offered to the
+        table here; an allowed one comes back as a Pending for `go_on`, which needs the sender.
+        None: anything else (local names, safe search, budgets, odd packets), for `on_query`."""
         if self.trace is not None:  # decisions are traced one by one on the full path
             return None
         plain = read_plain(key)
         if plain is None:
             return None
-        flags, qname, starts, qtype, question, opt, do = plain
+        flags, qname, starts, qtype, question, payload, do = plain
         if qtype in _SPECIAL_TYPES or self.local.owns(qname):
             return None
         d = self.policy.decide(slot.profile, qname, qtype=qtype, client=slot.ip, state=slot.state,
                                keys=Keys(qname, starts))
-        if not d.blocked or d.per_client:
+        if not d.blocked:
+            return None if d.rewrite is not None or d.count or slot.client is None else Pending(slot, key, plain, d)
+        if d.per_client:
             return None
         info = self.qlog.info(slot.profile, qname, qtype, _BLOCKED, d.reason)
         self.stats.outcomes[_BLOCKED] += 1
-        e = (self.block.tail(flags, question, qtype, opt, do, (int(d.ede or Ede.BLOCKED), d.reason.text)),
+        e = (self.block.tail(flags, question, qtype, payload > 0, do, (int(d.ede or Ede.BLOCKED), d.reason.text)),
              NEVER, None, info)
         self.fast.put(slot.table, key, e)
         return e
+
+    def go_on(self, p: Pending, qid: int, to: object, now: float) -> list[Action]:
+        """An allowed first sight, once the loop has its ID and sender: the cache, then upstream."""
+        flags, qname, _starts, qtype, question, payload, do = p.plain
+        edns = Edns(payload, do, 0, b"") if payload else None
+        q = Query(qid, flags, qname, qtype, wire.C_IN, question, edns)
+        client = p.slot.client
+        assert client is not None
+        self.seen.saw(client, now + self.wall_offset)
+        max_size = 512 if edns is None else min(payload, 1232)
+        return self._cached_or_upstream(q, client, p.slot.state, p.decision, to, now, p.key, max_size)
 
     def on_upstream(self, fwd: Forward, response: bytes | None, now: float, error: str = "") -> list[Action]:
         """An upstream answer (or None when every upstream failed) for `fwd`."""
@@ -406,17 +435,18 @@ class Engine:
                           max_size=max_size)
         info = self._rec(now, ip, device, profile, q, outcome, why)
         if fast_key is not None:  # its replays are cache hits
-            if outcome is not Outcome.CACHED and info is not None:
-                info = self.qlog.info(profile, q.qname, q.qtype, _CACHED, why)
-            self._install(table, fast_key, q, e, out, now, info)
+            t = self.fast.table(table)
+            if self.fast.admits(t, fast_key):
+                if outcome is not Outcome.CACHED and info is not None:
+                    info = self.qlog.info(profile, q.qname, q.qtype, _CACHED, why)
+                self.fast.store(t, fast_key, self._prebuilt(q, e, out, now, info))
         return out
 
-    def _install(self, profile: str, key: bytes, q: Query, e: Entry, out: bytes, now: float,
-                 info: LogInfo | None) -> None:
+    def _prebuilt(self, q: Query, e: Entry, out: bytes, now: float, info: LogInfo | None) -> FastEntry:
+        """The fast-path entry of a reply from cache entry `e`, its TTLs patched as they count down."""
         if out[2] & 0x02 or not e.ttl_offs:  # truncated, or nothing to count down
-            self.fast.install(profile, key, out, e.expires, None, info)
-            return
+            return out[2:], e.expires, None, info
         base = 10 + len(q.question)  # tail = reply without its 2 ID bytes
         prefetch_at = e.expires - e.ttl / 10 if self.cache.prefetch and e.ttl >= 10 else e.expires
         patch = (tuple(base + o for o in e.ttl_offs), e.ttls, e.stored, e.expires, prefetch_at)
-        self.fast.install(profile, key, out, min(now + 1.0, e.expires), patch, info)
+        return out[2:], min(now + 1.0, e.expires), patch, info

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from dnsfilter.core.policy.decide import NO_TIME_STATE, TimeState
 from dnsfilter.core.querylog import LogInfo
 from dnsfilter.core.ratelimit import TokenBucket
+from dnsfilter.core.stages.identify import ClientState
 
 _U32 = struct.Struct(">I")
 NEVER = float("inf")
@@ -46,6 +47,7 @@ class Slot:
     ip: str = ""  # the client address: the query log's fast ring records the slot, not a new tuple
     profile: str = ""  # the device's profile (the table is named by it and its time state)
     state: TimeState = NO_TIME_STATE  # the time state the table was chosen for (Engine.first_sight)
+    client: ClientState | None = None  # who identify said it is (Engine.go_on)
 
 
 class Doorkeeper:
@@ -107,10 +109,11 @@ class FastPath:
             self.order[id(t)] = deque()
         return t
 
-    def add_client(self, ip: str, profile: str, bucket: TokenBucket | None, device: str = "",
-                   owner: str = "", state: TimeState = NO_TIME_STATE) -> Slot:
+    def add_client(self, ip: str, profile: str, client: ClientState | None = None,
+                   state: TimeState = NO_TIME_STATE, bucket: TokenBucket | None = None, device: str = "") -> Slot:
         """`profile` names the table: a profile, or a profile in a time state (see timestate);
-        `owner` is the device's profile itself and `state` that time state."""
+        `client` is the client as identified (its profile, device and rate limit) and `state`
+        that time state."""
         if len(self.clients) >= self.max_clients:
             self.clients.clear()  # bounded: slots are rebuilt on the next query of each client
         if len(self.tables) >= 1024 and profile not in self.tables:
@@ -118,22 +121,41 @@ class FastPath:
             self.order.clear()
             self.clients.clear()
             self.entries = 0
-        slot = self.clients[ip] = Slot(self.table(profile), bucket, device, ip, owner or profile, state)
+        if client is not None:
+            bucket, device, owner = client.bucket, client.device, client.profile
+        else:
+            owner = profile
+        slot = self.clients[ip] = Slot(self.table(profile), bucket, device, ip, owner, state, client)
         return slot
 
     def install(self, profile: str, key: bytes, reply: bytes, refresh_at: float, patch: Patch | None,
                 info: LogInfo | None = None) -> None:
-        self.put(self.table(profile), key, (reply[2:], refresh_at, patch, info))
+        t = self.table(profile)
+        if self.admits(t, key):
+            self.store(t, key, (reply[2:], refresh_at, patch, info))
 
     def put(self, t: Table, key: bytes, entry: FastEntry) -> None:
         """Keep `entry` under `key` in table `t` (a slot's table), as admission allows."""
+        if self.admits(t, key):
+            self.store(t, key, entry)
+
+    def admits(self, t: Table, key: bytes) -> bool:
+        """Whether an answer for `key` may go into `t` now (then `store` it, at once): there is
+        room, it replaces its own older entry, or it is asked for the second time recently.
+        Asked first, so that an answer about to be declined is not even built."""
+        if key in t:
+            return True
         if self.max_entries <= 0:
-            return
+            return False
+        if self.entries >= self.max_entries and not self.door.seen(key):
+            self.declined += 1  # a first sight does not push out an older entry
+            return False
+        return True
+
+    def store(self, t: Table, key: bytes, entry: FastEntry) -> None:
+        """Keep `entry` under `key` (admitted by `admits`), evicting the oldest if it must."""
         if key not in t:
             if self.entries >= self.max_entries:
-                if not self.door.seen(key):  # a first sight does not push out an older entry
-                    self.declined += 1
-                    return
                 self._evict(t)
             self.entries += 1
             self.order[id(t)].append(key)

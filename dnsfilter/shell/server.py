@@ -2,8 +2,9 @@
 
 UDP packets are drained in batches straight from a non-blocking socket. A packet whose
 client and question bytes have a prebuilt answer (engine.fast) is answered right there:
-recvfrom → two dict lookups → sendto. Everything else goes through the sans-IO engine,
-and its Forward actions become asyncio tasks on the upstream pool.
+recvfrom → two dict lookups → sendto; a first sight of a blocked name is answered from its
+bytes (Engine.first_sight). Everything else goes through the sans-IO engine, and its Forward
+actions go upstream through the Lane (shell/upstream/lane.py), without a task per query.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, cast
 
 from dnsfilter.config import Listen
-from dnsfilter.core.engine import Action, Engine, Forward, Send
+from dnsfilter.core.engine import Action, Engine, Forward, Pending, Send
 from dnsfilter.core.fastpath import FastEntry, Slot, restamp
 from dnsfilter.shell import mmsg
-from dnsfilter.shell.upstream.pool import UpstreamError, UpstreamPool
+from dnsfilter.shell.upstream.lane import Lane
+from dnsfilter.shell.upstream.pool import UpstreamPool
 
 BATCH = 512  # packets per wake-up, so TCP and upstream answers get their turn under load
 RCVBUF = 4 << 20
@@ -95,7 +98,7 @@ class DnsServer:
         self.udp: list[tuple[socket.socket, str]] = []
         self.tcp_servers: list[asyncio.Server] = []
         self.tcp_clients: set[TcpClient] = set()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.lane = Lane(pool)  # Forwards go upstream through it: no task per query
         self.loop: asyncio.AbstractEventLoop | None = None
         # listeners that follow interface addresses (listen = ["lan"]), opened and closed at run time
         self.dynamic: dict[Listen, tuple[socket.socket, asyncio.Server]] = {}
@@ -175,8 +178,7 @@ class DnsServer:
 
     async def drain_tasks(self, timeout: float) -> None:
         """Let queries in flight finish (graceful shutdown)."""
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=timeout)
+        await self.lane.drain(timeout)
 
     # ------------------------------------------------------------ UDP
 
@@ -204,8 +206,13 @@ class DnsServer:
                     key = data[2:]
                     table = slot.table
                     e = table.get(key)
-                    if e is None:  # a first sight: a blocked name is answered from the bytes
-                        e = self._first(slot, key, now)
+                    allowed = None
+                    if e is None:  # a first sight: answered from the bytes if blocked
+                        first = self._first(slot, key, now)
+                        if isinstance(first, Pending):
+                            allowed = first
+                        else:
+                            e = first
                     elif e[1] <= now:  # due for its TTLs to be counted down
                         e = restamp(e, now)
                         if e is not None:
@@ -222,6 +229,9 @@ class DnsServer:
                             slots[j] = slot
                             infos[j] = info
                             pos += 1
+                        continue
+                    if allowed is not None:  # the cache or upstream, with the sender
+                        self._execute(self._go_on(allowed, data[0] << 8 | data[1], (sock, addr), now))
                         continue
                     if slot.bucket is not None:
                         slot.bucket.tokens += 1.0  # the slow path takes this query's token itself
@@ -261,8 +271,13 @@ class DnsServer:
                             key = b.question(i)
                             table = slot.table
                             e = table.get(key)
+                            allowed = None
                             if e is None:
-                                e = self._first(slot, key, now)
+                                first = self._first(slot, key, now)
+                                if isinstance(first, Pending):
+                                    allowed = first
+                                else:
+                                    e = first
                             elif e[1] <= now:
                                 e = restamp(e, now)
                                 if e is not None:
@@ -281,10 +296,16 @@ class DnsServer:
                                     infos[j] = info
                                     pos += 1
                                 continue
-                            if slot.bucket is not None:
-                                slot.bucket.tokens += 1.0
-                        to = (sock, b.sender(i))
-                        actions = self._query(b.data(i), ip, to, now, False, local)
+                            to = (sock, b.sender(i))
+                            if allowed is not None:  # the cache or upstream, with the sender
+                                actions = self._go_on(allowed, b.qid(i), to, now)
+                            else:
+                                if slot.bucket is not None:
+                                    slot.bucket.tokens += 1.0  # the slow path takes this query's token itself
+                                actions = self._query(b.data(i), ip, to, now, False, local)
+                        else:
+                            to = (sock, b.sender(i))
+                            actions = self._query(b.data(i), ip, to, now, False, local)
                         if len(actions) == 1:  # answered at once (blocked, cached, local): join the batch's send
                             a = actions[0]
                             if type(a) is Send and a.to is to and b.reply(k, i, a.wire[2:]):
@@ -297,13 +318,20 @@ class DnsServer:
         finally:
             ql.pos = pos
 
-    def _first(self, slot: Slot, key: bytes, now: float) -> FastEntry | None:
+    def _first(self, slot: Slot, key: bytes, now: float) -> FastEntry | Pending | None:
         """Engine.first_sight; a bug in it sends the query the full way, never stops the loop."""
         try:
             return self.engine.first_sight(slot, key, now)
         except Exception as e:
             self.engine.log("internal", f"first sight from {slot.ip} failed: {e!r}")
             return None
+
+    def _go_on(self, p: Pending, qid: int, to: object, now: float) -> list[Action]:
+        try:
+            return self.engine.go_on(p, qid, to, now)
+        except Exception as e:
+            self.engine.log("internal", f"query from {p.slot.ip} failed: {e!r}")
+            return []
 
     def _query(self, data: bytes, ip: str, to: object, now: float, tcp: bool, local: str | None) -> list[Action]:
         """The engine's answer; a bug in it costs this one query, never the listener."""
@@ -328,21 +356,13 @@ class DnsServer:
                     except OSError:
                         pass
             elif isinstance(a, Forward):
-                task = asyncio.get_running_loop().create_task(self._forward(a))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                self.lane.submit(a.qname, a.qtype, a.qclass, a.do, a.cd, partial(self._upstream_done, a))
 
-    async def _forward(self, fwd: Forward) -> None:
-        try:
-            resp: bytes | None = await self.pool.resolve(fwd.qname, fwd.qtype, fwd.qclass, do=fwd.do, cd=fwd.cd)
-            err = ""
-        except UpstreamError as e:
-            resp, err = None, str(e)
-        except Exception as e:  # never lose the waiters: they get SERVFAIL
-            resp, err = None, f"internal error: {e!r}"
+    def _upstream_done(self, fwd: Forward, resp: bytes | None, err: str) -> None:
+        """The upstream's answer for `fwd` (None: every upstream failed, `err` says how)."""
         try:
             actions = self.engine.on_upstream(fwd, resp, self.clock(), err)
-        except Exception as e:
+        except Exception as e:  # never lose the listener
             self.engine.log("internal", f"upstream answer handling failed: {e!r}")
             return
         self._execute(actions)

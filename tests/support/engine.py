@@ -100,16 +100,17 @@ def resolve(eng: Engine, data: bytes, now: float, *zone: str, **kw) -> dnslib.DN
 
 
 def hot_loop(eng: Engine, data: bytes, ip: str = CLIENT, now: float = 0.0) -> bytes | None:
-    """What the UDP hot loop (shell/server.py) sends for `data` from `ip` without calling
-    on_query: a fast-table replay, or a first sight's blocked answer (None: on_query's turn).
-    The same steps as the loop's, without the sockets and the rate limit."""
+    """What the UDP hot loop (shell/server.py) sends for `data` from `ip` at once: a fast-table
+    replay, or a first sight's blocked answer (None: an allowed name going on to the cache or
+    upstream, or on_query's turn). The loop's steps, without the sockets and the rate limit."""
     slot = eng.fast.clients.get(ip)
     if slot is None:
         return None
     key = data[2:]
     e = slot.table.get(key)
     if e is None:
-        e = eng.first_sight(slot, key, now)
+        first = eng.first_sight(slot, key, now)
+        e = first if isinstance(first, tuple) else None
     elif e[1] <= now:
         e = restamp(e, now)
     return None if e is None else data[:2] + e[0]

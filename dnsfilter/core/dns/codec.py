@@ -90,7 +90,8 @@ class BlockAnswer:
             return reply(q, wire.RCODE_NOERROR, ede=ede, max_size=max_size)
         return reply(q, wire.RCODE_NOERROR, record, (1, 0, 0), ede=ede, max_size=max_size)
 
-    def tail(self, flags: int, question: bytes, qtype: int, opt: bool, do: bool, ede: tuple[int, str]) -> bytes:
+    def tail(self, flags: int, question: bytes, qtype: int, opt: bool, do: bool,
+             ede: tuple[int, str]) -> bytes:
         """What `build` answers a plain query (core/dns/question.py) without its 2 ID bytes,
         from the query's own parts: its flags, its question as sent and whether it had an OPT
         record. Never truncated: a name of 255 octets, the record and the longest EDE text

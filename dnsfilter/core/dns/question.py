@@ -23,8 +23,9 @@ _HEADS: dict[bytes, tuple[int, bool]] = {
 _OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
 _OPT_LEN = 11
 
-# (flags, lower-case wire name, label offsets in it, qtype, question as sent, OPT present, DO)
-Plain = tuple[int, bytes, list[int], int, bytes, bool, bool]
+# (flags, lower-case wire name, label offsets in it, qtype, question as sent, the OPT's UDP
+# payload size (at least 512; 0: no OPT), DO)
+Plain = tuple[int, bytes, list[int], int, bytes, int, bool]
 
 
 def read_plain(key: bytes) -> Plain | None:
@@ -50,11 +51,13 @@ def read_plain(key: bytes) -> Plain | None:
         return None
     flags, opt = head
     do = False
+    payload = 0
     if opt:
         # OPT: root owner, type 41, payload (2), extended rcode (1), version (1) = 0, flags (2), no data
         if n != qend + _OPT_LEN or key[qend : qend + 3] != _OPT_HEAD or key[qend + 6] or key[qend + 9] or key[qend + 10]:
             return None
+        payload = max(key[qend + 3] << 8 | key[qend + 4], 512)
         do = key[qend + 7] >= 0x80
     elif n != qend:
         return None
-    return flags, key[10 : i + 1].lower(), starts, key[i + 1] << 8 | key[i + 2], key[10:qend], opt, do
+    return flags, key[10 : i + 1].lower(), starts, key[i + 1] << 8 | key[i + 2], key[10:qend], payload, do

@@ -1,6 +1,7 @@
 """Engine.first_sight: the UDP loop's blocked answers, decided and written straight from the
 question bytes, are byte for byte what on_query answers and are logged and counted the same
-way; every query it is not meant for (allowed, local, odd, with EDNS options…) is left to
+way; allowed names go on (go_on) to the cache and upstream as on_query would send them; every
+query it is not meant for (local, safe search, budgets, odd, with EDNS options…) is left to
 on_query; time states and profiles hold for it as for the prebuilt answers."""
 
 from __future__ import annotations
@@ -11,10 +12,22 @@ from pathlib import Path
 import dnslib
 import pytest
 
-from dnsfilter.core.engine import Engine
+from dnsfilter.core.engine import Engine, Pending
 from dnsfilter.core.policy.matcher import Matcher
 from feeds.compile_rules import compile_feed, load_feed
-from tests.support.engine import CLIENT, ask, compiled, ede, hot_loop, make, q, reply_of, sends
+from tests.support.engine import (
+    CLIENT,
+    ask,
+    compiled,
+    ede,
+    forwards,
+    hot_loop,
+    make,
+    q,
+    reply_of,
+    sends,
+    upstream,
+)
 from tests.unit.core import test_engine_profiles as household
 
 
@@ -87,7 +100,6 @@ def _opt(*opts: dnslib.EDNSOption, version: int = 0) -> bytes:
 PLAIN = q("ads.test", qid=9)
 HDR = struct.Struct(">HHHHHH")
 LEFT_TO_ON_QUERY = {
-    "an allowed name": q("www.example.com"),
     "localhost": q("localhost"),
     "the appliance's name": q("dnsfilter.lan"),
     "a private reverse name": q("1.1.168.192.in-addr.arpa", "PTR"),
@@ -174,3 +186,31 @@ def test_profiles_keep_their_own_answers() -> None:
     tiktok = q("www.tiktok.com")
     assert hot_loop(eng, tiktok, household.KID, household.at(12)) is not None  # Kids block the service
     assert hot_loop(eng, tiktok, household.ADULT, household.at(12)) is None
+
+
+def test_an_allowed_name_goes_on_as_on_query_would() -> None:
+    eng, ref = make(), make()
+    slot = slot_of(eng)
+    slot_of(ref)
+    plain = q("news.example.org", qid=0x4242, edns=False)
+    p = eng.first_sight(slot, plain[2:], 1.0)
+    assert isinstance(p, Pending)
+    [fwd] = forwards(eng.go_on(p, 0x4242, "c", 1.0))
+    [want] = forwards(ask(ref, plain, 1.0))
+    assert fwd == want
+    zone = "news.example.org. 300 A 192.0.2.7"
+    got = sends(eng.on_upstream(fwd, upstream(fwd, zone), 1.5))
+    assert [s.wire for s in got] == [s.wire for s in sends(ref.on_upstream(want, upstream(want, zone), 1.5))]
+    # the same name asked with EDNS (another question, the same cache entry): a cache hit
+    with_edns = q("news.example.org", qid=0x4343)
+    p = eng.first_sight(slot, with_edns[2:], 3.0)
+    assert isinstance(p, Pending)
+    assert [s.wire for s in sends(eng.go_on(p, 0x4343, "c", 3.0))] == [full(ref, with_edns, now=3.0)]
+    assert eng.stats.outcomes == ref.stats.outcomes and eng.cache.hits == ref.cache.hits == 1
+
+
+def test_safe_search_goes_the_full_way() -> None:
+    eng = household.make()
+    ask(eng, q("www.example.com"), household.at(12), household.KID)
+    slot = eng.fast.clients[household.KID]
+    assert eng.first_sight(slot, q("www.google.kz")[2:], household.at(12)) is None
