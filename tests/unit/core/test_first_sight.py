@@ -214,3 +214,20 @@ def test_safe_search_goes_the_full_way() -> None:
     ask(eng, q("www.example.com"), household.at(12), household.KID)
     slot = eng.fast.clients[household.KID]
     assert eng.first_sight(slot, q("www.google.kz")[2:], household.at(12)) is None
+
+
+def test_a_neighbour_change_seen_first_by_a_query_drops_the_slots() -> None:
+    """The neighbour table changed, and a query (not the tick) is first to notice: the slots of
+    the old identities go too, or a device's old profile would go on answering from the loop."""
+    nb = household.Neighbours({"192.168.1.77": "02:11:22:33:44:55"})  # the Kids' phone
+    eng = household.make(nb)
+    now = household.at(12)
+    tiktok = q("www.tiktok.com")
+    assert str(reply_of(eng.on_query(tiktok, "192.168.1.77", "c", now)).rr[0].rdata) == "0.0.0.0"
+    assert hot_loop(eng, tiktok, "192.168.1.77", now) is not None  # Kids: blocked from the loop
+    nb.table = {}  # the phone left; the address now belongs to nobody known (Adults)
+    nb.version += 1
+    eng.on_query(q("www.example.com"), household.ADULT, "c", now)  # another client asks first
+    eng.tick(now)
+    assert hot_loop(eng, tiktok, "192.168.1.77", now) is None
+    assert forwards(eng.on_query(tiktok, "192.168.1.77", "c", now))  # Adults: tiktok allowed
