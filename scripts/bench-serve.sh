@@ -13,5 +13,5 @@ mkdir -p "$DIR"
 "$ROOT/.venv/bin/python" "$ROOT/scripts/bench_config.py" "$SETUP" "$LISTEN" "$UPSTREAM" "$DOMAINS" \
   "$DIR/var" "$WORKERS" > "$DIR/config.toml"
 # Compiling the list is part of the measured load time, as dnsmasq/unbound parse theirs.
-rm -rf "$DIR/var"
+rm -rf "${DIR:?}/var"
 exec "$ROOT/.venv/bin/dnsfilter" serve -c "$DIR/config.toml" --log-level warning

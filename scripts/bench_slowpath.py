@@ -11,7 +11,7 @@ Two readings of each, one-off (CPU time, so a busy machine inflates them less th
   (8 clients × 200 outstanding, the harness's nsd as the upstream), the daemon's CPU time
   (utime + stime, every thread) per answered query.
 
-    bench_slowpath.py BENCH_DIR [--repo CHECKOUT] [--label NAME] [--n N] [--md FILE]
+    bench_slowpath.py BENCH_DIR [--repo CHECKOUT] [--label NAME] [--n N] [--md FILE [--append]]
 
 --repo measures another checkout's dnsfilter with this script (e.g. the commit before a
 change, exported with `git archive`): its package is imported instead of this one's.
@@ -170,6 +170,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=50_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--md", type=Path)
+    ap.add_argument("--append", action="store_true", help="keep the rows already in --md (before/after)")
     a = ap.parse_args()
     bench_dir, repo = a.bench.resolve(), a.repo.resolve()
     sys.path.insert(0, str(bench_dir))
@@ -210,10 +211,18 @@ def main() -> int:
         f"({', '.join(map(str, rows['miss']['all']))}) | {rows['miss']['answered']:,} of {rows['miss']['sent']:,} |",
     ]
     print("\n".join(lines))
-    if a.md is not None:
-        head = ["| code | query | in process µs | whole daemon µs (runs) | answered |", "|---|---|---|---|---|"]
-        old = a.md.read_text().splitlines() if a.md.exists() else head
-        a.md.write_text("\n".join((old if old[:2] == head else head) + lines) + "\n")
+    if a.md is not None:  # rows under a header, added to those of earlier runs with --append
+        head = ["## The slow path on its own", "",
+                "Measured by `scripts/bench_slowpath.py` (part of `make bench`, which also measures the commit before "
+                "this work, 33e39c1, from `git archive`): CPU per query for a blocked name asked for the first time "
+                "(the `unique` workload's names) and an allowed name missing from the cache (the `miss` workload's), "
+                "on the shipped config. In process: what the UDP loop calls for such a query (the engine alone; for "
+                "the cache miss up to its upstream query, then the upstream's real answer, read beforehand), best of 3 "
+                f"passes. Whole daemon: `dnsfilter serve` on one CPU, dnsperf sending {a.n:,} such queries once each "
+                "(8 × 200 outstanding), the daemon's CPU time (every thread) per answered query, median of the runs.",
+                "", "| code | query | in process µs | whole daemon µs (runs) | answered |", "|---|---|---|---|---|"]
+        old = a.md.read_text().splitlines() if a.append and a.md.exists() else head
+        a.md.write_text("\n".join((old if old[: len(head)] == head else head) + lines) + "\n")
     return 0
 
 

@@ -1,5 +1,6 @@
-"""The answer cache: bounded LRU, TTL clamps, negative caching (RFC 2308), serve-stale
-(RFC 8767) and prefetch of popular entries. Pure: `now` is always a parameter.
+"""The answer cache: bounded LRU with admission at a second sight once full, TTL clamps,
+negative caching (RFC 2308), serve-stale (RFC 8767) and prefetch of popular entries. Pure:
+`now` is always a parameter.
 
 Entries keep the upstream records as wire bytes plus the offsets of their TTL fields, so a
 hit is replayed by patching TTLs, not by re-encoding records (DNSSEC data passes untouched).
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.wire import Response
+from dnsfilter.core.doorkeeper import Doorkeeper
 
 _U32 = struct.Struct(">I")
 _TARGETS = (wire.T_CNAME, wire.T_DNAME)  # answer records whose targets are checked (deep blocking)
@@ -65,7 +67,8 @@ class Cache:
         # dropping the first are O(1) here, where a dict's first key sits behind the holes its
         # deletions leave (a full cache spent microseconds per store walking them).
         self._d: OrderedDict[bytes, Entry] = OrderedDict()
-        self.hits = self.misses = self.evictions = 0
+        self.hits = self.misses = self.evictions = self.declined = 0
+        self.door = Doorkeeper(size)
 
     def __len__(self) -> int:
         return len(self._d)
@@ -120,10 +123,18 @@ class Cache:
                      tuple(offs), tuple(ttls), now, now + ttl, ttl, tuple(targets))
 
     def store(self, key: bytes, e: Entry) -> bool:
-        """Keep `e` under `key` if it may be cached; evicts the least recently used."""
+        """Keep `e` under `key` if it may be cached; evicts the least recently used. Once the
+        cache is full, a new key gets in only at its second answer within a recent window
+        (doorkeeper.py): the long tail of names asked once does not push out the popular ones."""
         if self.size <= 0 or e.ttl <= 0:
             return False
         d = self._d
+        if key not in d and len(d) >= self.size:
+            if self.door.window != self.size:  # resized by a reload
+                self.door = Doorkeeper(self.size)
+            if not self.door.seen(key):
+                self.declined += 1
+                return False
         d[key] = e
         d.move_to_end(key)
         while len(d) > self.size:

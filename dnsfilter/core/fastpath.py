@@ -7,12 +7,11 @@ re-stamped at most once a second, so TTLs still count down; everything else (blo
 local answers) stays until the policy changes, which swaps the whole FastPath.
 
 Admission: while the tables have room every answer goes in. Once they are full, a question
-takes an older entry's place only on its second sight within a recent window (a "doorkeeper":
-two generations of a small Bloom filter), so a scan of names asked once (a
-random-subdomain flood, a resolver's long tail, a crawler) passes through without evicting
-the names asked again and again, and pays no install or eviction of its own. The oldest
-entry goes first (insertion order, kept in a deque per table: O(1), where taking the first
-key of a dict walks the holes its deletions left).
+takes an older entry's place only at its second sight within a recent window (see
+doorkeeper.py), so a scan of names asked once passes through without evicting the names asked
+again and again, and pays no install or eviction of its own. The oldest entry goes first
+(insertion order, kept in a deque per table: O(1), where taking the first key of a dict walks
+the holes its deletions left).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 
+from dnsfilter.core.doorkeeper import Doorkeeper
 from dnsfilter.core.policy.decide import NO_TIME_STATE, TimeState
 from dnsfilter.core.querylog import LogInfo
 from dnsfilter.core.ratelimit import TokenBucket
@@ -48,41 +48,6 @@ class Slot:
     profile: str = ""  # the device's profile (the table is named by it and its time state)
     state: TimeState = NO_TIME_STATE  # the time state the table was chosen for (Engine.first_sight)
     client: ClientState | None = None  # who identify said it is (Engine.go_on)
-
-
-class Doorkeeper:
-    """Questions seen recently, approximately: a Bloom filter (3 bits per key, from one hash)
-    in two generations of at least 32 bits per key of a `window`; a generation is retired
-    after `window` new keys. A false "seen" (well under 1 %) costs one early admission;
-    nothing is stored per key."""
-
-    __slots__ = ("cur", "old", "shift", "mask", "window", "added")
-
-    def __init__(self, window: int) -> None:
-        self.window = max(window, 1)
-        self.shift = max(13, (32 * self.window - 1).bit_length())  # 2**shift bits, at most 2**21
-        self.shift = min(self.shift, 21)  # three 21-bit indexes out of a 64-bit hash
-        self.mask = (1 << self.shift) - 1
-        self.cur = bytearray(1 << (self.shift - 3))
-        self.old = bytearray(1 << (self.shift - 3))
-        self.added = 0
-
-    def seen(self, key: bytes) -> bool:
-        """Whether `key` was offered in the last one or two windows; notes it either way."""
-        h = hash(key)  # a bytes object caches its hash: the table lookup made it already
-        s, m = self.shift, self.mask
-        a, b, c = h & m, h >> s & m, h >> 2 * s & m
-        cur, old = self.cur, self.old
-        if (cur[a >> 3] >> (a & 7) & cur[b >> 3] >> (b & 7) & cur[c >> 3] >> (c & 7) & 1
-                or old[a >> 3] >> (a & 7) & old[b >> 3] >> (b & 7) & old[c >> 3] >> (c & 7) & 1):
-            return True
-        cur[a >> 3] |= 1 << (a & 7)
-        cur[b >> 3] |= 1 << (b & 7)
-        cur[c >> 3] |= 1 << (c & 7)
-        self.added += 1
-        if self.added >= self.window:
-            self.old, self.cur, self.added = cur, bytearray(len(cur)), 0
-        return False
 
 
 class FastPath:

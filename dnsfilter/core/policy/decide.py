@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from dnsfilter.core.model import ALLOW_DEFAULT, AUTHORITY_CATEGORY, Decision, Ede, Reason, ede_for_category
 from dnsfilter.core.policy.matcher import Keys, Matcher, Verdict
-from dnsfilter.core.policy.rulesets import RuleSet, ServiceIndex
+from dnsfilter.core.policy.rulesets import AnyRule, RuleSet, ServiceIndex
 
 __all__ = ["FeedInfo", "Policy", "ProfileRules", "RuleSet", "TimeState", "NO_TIME_STATE"]
 
@@ -80,6 +80,9 @@ class Policy:
         self.services = services or ServiceIndex({})
         self.bypass = RuleSet(bypass)
         self._by_feed: dict[str, Decision] = {}
+        self._has_services = bool(self.services)
+        self._maybe = {p.name: AnyRule([p.allow, p.deny, self.always_allow, self.services.rules]
+                                       + ([self.bypass] if p.bypass else [])) for p in self.profiles.values()}
 
     def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
                client: str | None = None, authority_only: bool = False,
@@ -96,14 +99,17 @@ class Policy:
                 return self._feed_block(hit[0], keys, hit[1], explain)
         if authority_only:
             return ALLOW_DEFAULT
-        allow, deny = p.allow.match(qname), p.deny.match(qname)
+        # One walk of the name through every small rule set this profile consults says whether
+        # any of them can match; for nearly every name none can, and none is walked on its own.
+        rules = self._maybe[profile](qname)
+        allow, deny = (p.allow.match(qname), p.deny.match(qname)) if rules else (None, None)
         if deny is not None and (allow is None or deny[0] < allow[0]):
             return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1],
                                          kind="deny"), Ede.BLOCKED)
         if allow is not None:
             return self._safe(p, qname) or Decision(
                 False, Reason(f"allowed by the rule {allow[1]}", rule=allow[1], kind="allow"), exempt=True)
-        protected = self.always_allow.match(qname)
+        protected = self.always_allow.match(qname) if rules else None
         if protected is not None:
             return Decision(False, Reason("always allowed: protected resource", rule=protected[1],
                                           kind="always_allow"), exempt=True)
@@ -114,14 +120,14 @@ class Policy:
         if p.allow_only:
             return Decision(True, Reason("only allowed sites: not on this profile's allow list",
                                          kind="allow_only"), _FILTERED)
-        service = self.services.service_of(qname) if self.services else None
+        service = self.services.service_of(qname) if rules and self._has_services else None
         for item, reason in state.items:
             if self._is_item(item, service, qname, keys, qtype, client):
                 return Decision(True, reason, _FILTERED, per_client=False)
         if service is not None and (service in p.services or self.services.group.get(service) in p.services):
             return Decision(True, Reason(f"service {service} is blocked", category=self.services.group.get(service),
                                          kind="service", service=service), _FILTERED)
-        if p.bypass:
+        if p.bypass and rules:
             hit_b = self.bypass.match(qname)
             if hit_b is not None:
                 return Decision(True, Reason("filter bypass (encrypted DNS, VPN, proxy or relay)", category="bypass",
