@@ -106,7 +106,8 @@ class Cache:
         ttl = 0 if r.flags & wire.F_TC else (self._lifetime(buf, r) or 0)
         qend = r.question_end
         records = r.records
-        if r.opt_span:  # records after an OPT record are dropped: their compression offsets would shift
+        if r.opt_span and records and records[-1].name_off > r.opt_span[0]:
+            # records after an OPT record are dropped: their compression offsets would shift
             records = tuple(rec for rec in records if rec.name_off < r.opt_span[0])
         n = [0, 0, 0, 0]
         offs, ttls, targets = [], [], []

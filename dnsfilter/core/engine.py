@@ -448,5 +448,5 @@ class Engine:
             return out[2:], e.expires, None, info
         base = 10 + len(q.question)  # tail = reply without its 2 ID bytes
         prefetch_at = e.expires - e.ttl / 10 if self.cache.prefetch and e.ttl >= 10 else e.expires
-        patch = (tuple(base + o for o in e.ttl_offs), e.ttls, e.stored, e.expires, prefetch_at)
+        patch = (tuple(map(base.__add__, e.ttl_offs)), e.ttls, e.stored, e.expires, prefetch_at)
         return out[2:], min(now + 1.0, e.expires), patch, info

@@ -143,7 +143,8 @@ class Policy:
                                         per_client=ok.per_client, exempt=True)
                 return self._feed_block(hit[0], keys, hit[1], explain)
         rewritten = self._safe(p, qname)
-        counted = tuple(i for i in p.budget_items if self._is_item(i, service, qname, keys, qtype, client))
+        counted = tuple(i for i in p.budget_items if self._is_item(i, service, qname, keys, qtype, client)) \
+            if p.budget_items else ()
         if rewritten is not None:  # safe-search YouTube still counts toward a YouTube budget
             return replace(rewritten, count=counted) if counted else rewritten
         if counted:
