@@ -218,7 +218,7 @@ class Engine:
         """The UDP loop's question `key` (a datagram after its ID) from a client with a fast
         slot, missing from its table, read straight from the bytes (no Query; the rate limit
         token is the loop's). A blocked name is decided, answered, recorded and offered to the
-        table here; an allowed one comes back as a Pending for `go_on`, which needs the sender.
+        table (kept from its second sight on) here; an allowed one comes back as a Pending for `go_on`, which needs the sender.
         None: anything else (local names, safe search, budgets, odd packets), for `on_query`."""
         if self.trace is not None:  # decisions are traced one by one on the full path
             return None
@@ -238,7 +238,8 @@ class Engine:
         self.stats.outcomes[_BLOCKED] += 1
         e = (self.block.tail(flags, question, qtype, payload > 0, do, (int(d.ede or Ede.BLOCKED), d.reason.text)),
              NEVER, None, info)
-        self.fast.put(slot.table, key, e)
+        if self.fast.admits_again(slot.table, key):  # kept from its second sight on
+            self.fast.store(slot.table, key, e)
         return e
 
     def go_on(self, p: Pending, qid: int, to: object, now: float) -> list[Action]:

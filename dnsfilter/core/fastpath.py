@@ -117,6 +117,19 @@ class FastPath:
             return False
         return True
 
+    def admits_again(self, t: Table, key: bytes) -> bool:
+        """`admits` for an answer that is cheap to make again (a blocked one, written from the
+        query's bytes): only at its second sight, room or not, so names asked once (a scan of
+        a list, a flood) never fill the table; a home's names are all asked again soon."""
+        if key in t:
+            return True
+        if self.max_entries <= 0:
+            return False
+        if not self.door.seen(key):
+            self.declined += 1
+            return False
+        return True
+
     def store(self, t: Table, key: bytes, entry: FastEntry) -> None:
         """Keep `entry` under `key` (admitted by `admits`), evicting the oldest if it must."""
         if key not in t:

@@ -93,6 +93,8 @@ def test_hot_loop_replays_with_and_without_batched_io(upstream, make_daemon, bat
             break
         time.sleep(0.5)
     assert 'dnsfilter_answers_total{outcome="blocked"} 50\n' in metrics, metrics
+    # decided by the engine: the name's first sight (the client's first query, which makes its
+    # slot) and the ten names asked once
     assert 'dnsfilter_engine_answers_total{outcome="blocked"} 11\n' in metrics, metrics
     assert 'dnsfilter_engine_answers_total{outcome="resolved"} 11\n' in metrics, metrics
 
