@@ -36,7 +36,9 @@ def main() -> int:
     bench.start_upstream_detached()
     for label in lists:
         peaks = {}
-        for wl in ("blocked", "cached", "mixed"):
+        for wl in ("blocked", "cached", "mixed", "unique", "miss"):
+            if bench.LIST_ONLY.get(wl, label) != label:
+                continue
             mine = [r["qps"] for r in recs if r.get("system") == name and r.get("list") == label
                     and r.get("workload") == wl and r.get("qps")]
             if mine:

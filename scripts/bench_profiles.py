@@ -91,7 +91,6 @@ def devices(n: int = 50) -> str:
 
 def config(d: Path, port: int, feed: Path, profiles: bool) -> Path:
     text = (f'[dns]\nlisten = ["127.0.0.1:{port}"]\nupstreams = ["127.0.77.1:5300"]\n'
-            'cache_size = 250000\nfastpath_size = 250000\n'
             f'[storage]\ndata_dir = "{d}/var"\n[network]\nneighbours = false\n'
             f'[[feeds]]\nname = "big"\nurl = "{feed}"\nformat = "domains"\ncategory = "ads"\n'
             f'[[feeds]]\nname = "big-adult"\nurl = "{feed}"\nformat = "domains"\ncategory = "adult"\n')

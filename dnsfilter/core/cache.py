@@ -1,5 +1,6 @@
-"""The answer cache: bounded LRU, TTL clamps, negative caching (RFC 2308), serve-stale
-(RFC 8767) and prefetch of popular entries. Pure: `now` is always a parameter.
+"""The answer cache: bounded LRU with admission at a second sight once full, TTL clamps,
+negative caching (RFC 2308), serve-stale (RFC 8767) and prefetch of popular entries. Pure:
+`now` is always a parameter.
 
 Entries keep the upstream records as wire bytes plus the offsets of their TTL fields, so a
 hit is replayed by patching TTLs, not by re-encoding records (DNSSEC data passes untouched).
@@ -8,12 +9,15 @@ hit is replayed by patching TTLs, not by re-encoding records (DNSSEC data passes
 from __future__ import annotations
 
 import struct
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.wire import Response
+from dnsfilter.core.doorkeeper import Doorkeeper
 
 _U32 = struct.Struct(">I")
+_TARGETS = (wire.T_CNAME, wire.T_DNAME)  # answer records whose targets are checked (deep blocking)
 
 
 @dataclass(slots=True)
@@ -73,8 +77,12 @@ class Cache:
         self.negative_max_ttl = negative_max_ttl
         self.stale_max_age = stale_max_age
         self.prefetch = prefetch
-        self._d: dict[bytes, Entry] = {}
-        self.hits = self.misses = self.evictions = 0
+        # Least recently used first. An OrderedDict, not a dict: moving an entry to the end and
+        # dropping the first are O(1) here, where a dict's first key sits behind the holes its
+        # deletions leave (a full cache spent microseconds per store walking them).
+        self._d: OrderedDict[bytes, Entry] = OrderedDict()
+        self.hits = self.misses = self.evictions = self.declined = 0
+        self.door = Doorkeeper(size)
 
     def __len__(self) -> int:
         return len(self._d)
@@ -88,8 +96,7 @@ class Cache:
         if e is None or e.expires <= now:
             self.misses += 1
             return None
-        del self._d[key]
-        self._d[key] = e
+        self._d.move_to_end(key)
         e.hits += 1
         self.hits += 1
         return e
@@ -112,29 +119,41 @@ class Cache:
         SERVFAIL, a negative answer without an SOA, TTL 0)."""
         ttl = 0 if r.flags & wire.F_TC else (self._lifetime(buf, r) or 0)
         qend = r.question_end
-        end = r.opt_span[0] if r.opt_span else len(buf)
-        # Records after an OPT record are dropped: their compression offsets would shift.
-        records = [rec for rec in r.records if rec.name_off < end]
-        counts = (sum(1 for rec in records if rec.section == 1), sum(1 for rec in records if rec.section == 2),
-                  sum(1 for rec in records if rec.section == 3))
-        end = records[-1].rdata_off + records[-1].rdlen if records else qend
-        offs = tuple(rec.ttl_off - qend for rec in records)
+        records = r.records
+        if r.opt_span and records and records[-1].name_off > r.opt_span[0]:
+            # records after an OPT record are dropped: their compression offsets would shift
+            records = tuple(rec for rec in records if rec.name_off < r.opt_span[0])
+        n = [0, 0, 0, 0]
+        offs, ttls, targets = [], [], []
         # Each record keeps its own TTL, clamped; in a negative answer none outlives the entry.
-        cap = self.max_ttl if r.counts[0] else ttl
-        ttls = tuple(min(max(rec.ttl, self.min_ttl), cap) for rec in records)
-        targets = tuple(wire.rdata_name(buf, rec) for rec in records
-                        if rec.section == 1 and rec.rtype in (wire.T_CNAME, wire.T_DNAME))
-        return Entry(r.rcode, r.flags & (wire.F_AA | wire.F_AD | wire.F_TC), buf[qend:end], counts, offs, ttls, now,
-                     now + ttl, ttl, targets)
+        lo, cap = self.min_ttl, self.max_ttl if r.counts[0] else ttl
+        for rec in records:
+            n[rec.section] += 1
+            offs.append(rec.ttl_off - qend)
+            ttls.append(min(max(rec.ttl, lo), cap))
+            if rec.section == 1 and rec.rtype in _TARGETS:
+                targets.append(wire.rdata_name(buf, rec))
+        end = records[-1].rdata_off + records[-1].rdlen if records else qend
+        return Entry(r.rcode, r.flags & (wire.F_AA | wire.F_AD | wire.F_TC), buf[qend:end], (n[1], n[2], n[3]),
+                     tuple(offs), tuple(ttls), now, now + ttl, ttl, tuple(targets))
 
     def store(self, key: bytes, e: Entry) -> bool:
-        """Keep `e` under `key` if it may be cached; evicts the least recently used."""
+        """Keep `e` under `key` if it may be cached; evicts the least recently used. Once the
+        cache is full, a new key gets in only at its second answer within a recent window
+        (doorkeeper.py): the long tail of names asked once does not push out the popular ones."""
         if self.size <= 0 or e.ttl <= 0:
             return False
-        self._d.pop(key, None)
-        self._d[key] = e
-        while len(self._d) > self.size:
-            del self._d[next(iter(self._d))]
+        d = self._d
+        if key not in d and len(d) >= self.size:
+            if self.door.window != self.size:  # resized by a reload
+                self.door = Doorkeeper(self.size)
+            if not self.door.seen(key):
+                self.declined += 1
+                return False
+        d[key] = e
+        d.move_to_end(key)
+        while len(d) > self.size:
+            d.popitem(last=False)
             self.evictions += 1
         return True
 

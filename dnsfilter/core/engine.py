@@ -20,14 +20,16 @@ from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
 from dnsfilter.core.dns.blockpage import BlockPage
 from dnsfilter.core.dns.notify import OPCODE_NOTIFY, NotifyPolicy, opcode
+from dnsfilter.core.dns.question import Plain, read_plain
 from dnsfilter.core.dns.rewrite import cname_reply
 from dnsfilter.core.dns.scrub import scrub
-from dnsfilter.core.dns.wire import Query, WireError
-from dnsfilter.core.fastpath import NEVER, FastPath
+from dnsfilter.core.dns.wire import Edns, Query, WireError
+from dnsfilter.core.fastpath import NEVER, FastEntry, FastPath, Slot
 from dnsfilter.core.household.macaddr import client_hints
 from dnsfilter.core.household.seen import Seen, SeenDevices
 from dnsfilter.core.model import Decision, Ede, Outcome, Reason
 from dnsfilter.core.policy.decide import NO_TIME_STATE, Policy, TimeState
+from dnsfilter.core.policy.matcher import Keys
 from dnsfilter.core.querylog import RING_SMALL, LogInfo, QueryLog
 from dnsfilter.core.stages.identify import ClientState, Identify
 from dnsfilter.core.stages.local import LocalZones
@@ -64,6 +66,16 @@ class SyncFeed:
 Action = Send | Forward | SyncFeed
 
 
+@dataclass(slots=True)
+class Pending:
+    """An allowed first sight read by Engine.first_sight, waiting for the loop's `go_on`."""
+
+    slot: Slot
+    key: bytes
+    plain: Plain
+    decision: Decision
+
+
 @dataclass
 class EngineOptions:
     serve_stale: bool = True
@@ -90,6 +102,9 @@ _RATELIMITED = Reason("over the rate limit", kind="ratelimit")
 _UNSUPPORTED = Reason("unsupported query", kind="unsupported")
 _BUSY = Reason("resolver busy", kind="busy")
 _CACHED = Outcome.CACHED.value
+_BLOCKED = Outcome.BLOCKED.value
+# refused or not implemented (_unsupported), or the OPT type: never answered by first_sight
+_SPECIAL_TYPES = frozenset((wire.T_AXFR, wire.T_IXFR, wire.T_MAILA, wire.T_MAILB, wire.T_OPT))
 
 
 def _no_log(kind: str, msg: str) -> None:
@@ -143,6 +158,8 @@ class Engine:
                 return self._notify(data, ip, to, now)
             return self._invalid(data, ip, to, err, now)
         # identify: access control, profile, rate limit
+        if self.identify.refresh():
+            self.fast.clients.clear()  # addresses may belong to other devices now (as in tick)
         client = self.identify.client(ip, now)
         if client is None:
             self.log("refused", f"{ip}: not in allowed_clients")
@@ -165,7 +182,7 @@ class Engine:
         state = self._state(client, wall)
         fast_key = None if tcp or shared else data[2:]
         if fast_key is not None and client.ip not in self.fast.clients:
-            self.fast.add_client(client.ip, state.key or client.profile, client.bucket, client.device)
+            self.fast.add_client(client.ip, state.key or client.profile, client, state)
         profile_key = state.key or client.profile
         max_size = 65535 if tcp else q.max_udp()
         refusal = self._unsupported(q)
@@ -206,6 +223,10 @@ class Engine:
                 self.budgets_spent += 1  # the shell saves the budgets on the next tick
         if decision.rewrite is not None:
             return self._rewrite(q, decision.rewrite, client, to, max_size, now, decision.reason)
+        return self._cached_or_upstream(q, client, state, decision, to, now, fast_key, max_size)
+
+    def _cached_or_upstream(self, q: Query, client: ClientState, state: TimeState, decision: Decision, to: object,
+                            now: float, fast_key: bytes | None, max_size: int) -> list[Action]:
         # cache
         key = cache_key(q.qname, q.qtype, q.qclass, q.do, q.cd)
         e = self.cache.get(key, now)
@@ -224,6 +245,51 @@ class Engine:
         w = Waiter(q, to, client.profile, client.ip, max_size, None if decision.per_client else fast_key,
                    decision.exempt, state=state, device=client.device, reason=decision.reason)
         return self._ask_upstream(key, q.qname, w, now)
+
+    def first_sight(self, slot: Slot, key: bytes, now: float) -> FastEntry | Pending | None:
+        """The UDP loop's question `key` (a datagram after its ID) from a client with a fast
+        slot, missing from its table, read straight from the bytes (no Query; the rate limit
+        token is the loop's). A blocked name is decided, answered, recorded and offered to the
+        table (kept from its second sight on) here; an allowed one comes back as a Pending for `go_on`, which needs the sender.
+        None: anything else (local names, safe search, budgets, odd packets), for `on_query`."""
+        if self.trace is not None:  # decisions are traced one by one on the full path
+            return None
+        plain = read_plain(key)
+        if plain is None:
+            return None
+        flags, qname, starts, qtype, question, payload, do = plain
+        if qtype in _SPECIAL_TYPES or self.local.owns(qname):
+            return None
+        if self.time is not None and slot.client is not None:
+            held = self.states.get(slot.client.device)
+            if held is None or held[0] is not slot.state or held[1] <= now + self.wall_offset:
+                return None  # the device's time state moved on since the slot: the full path decides
+        d = self.policy.decide(slot.profile, qname, qtype=qtype, client=slot.ip, state=slot.state,
+                               keys=Keys(qname, starts))
+        if not d.blocked:
+            return None if d.rewrite is not None or d.count or slot.client is None else Pending(slot, key, plain, d)
+        if d.per_client or d.action is not None or (
+                self.block_page is not None and slot.profile in self.block_page.profiles):
+            return None  # a policy zone's own action, or the block page: the full path answers them
+        info = self.qlog.info(slot.profile, qname, qtype, _BLOCKED, d.reason)
+        self.stats.outcomes[_BLOCKED] += 1
+        ends = NEVER if slot.client is None else self._ends(slot.client.device)
+        e = (self.block.tail(flags, question, qtype, payload > 0, do, (int(d.ede or Ede.BLOCKED), d.reason.text)),
+             ends, None, info)
+        if self.fast.admits_again(slot.table, key):  # kept from its second sight on
+            self.fast.store(slot.table, key, e)
+        return e
+
+    def go_on(self, p: Pending, qid: int, to: object, now: float) -> list[Action]:
+        """An allowed first sight, once the loop has its ID and sender: the cache, then upstream."""
+        flags, qname, _starts, qtype, question, payload, do = p.plain
+        edns = Edns(payload, do, 0, b"") if payload else None
+        q = Query(qid, flags, qname, qtype, wire.C_IN, question, edns)
+        client = p.slot.client
+        assert client is not None
+        self.seen.saw(client, now + self.wall_offset)
+        max_size = 512 if edns is None else min(payload, 1232)
+        return self._cached_or_upstream(q, client, p.slot.state, p.decision, to, now, p.key, max_size)
 
     def on_upstream(self, fwd: Forward, response: bytes | None, now: float, error: str = "") -> list[Action]:
         """An upstream answer (or None when every upstream failed) for `fwd`."""
@@ -464,9 +530,11 @@ class Engine:
                           max_size=max_size)
         info = self._rec(now, ip, device, profile, q, outcome, why)
         if fast_key is not None:  # its replays are cache hits
-            if outcome is not Outcome.CACHED and info is not None:
-                info = self.qlog.info(profile, q.qname, q.qtype, _CACHED, why)
-            self._install(table, fast_key, q, e, out, now, info, self._ends(device))
+            t = self.fast.table(table)
+            if self.fast.admits(t, fast_key):
+                if outcome is not Outcome.CACHED and info is not None:
+                    info = self.qlog.info(profile, q.qname, q.qtype, _CACHED, why)
+                self.fast.store(t, fast_key, self._prebuilt(q, e, out, now, info, self._ends(device)))
         return out
 
     def _answer_blocked(self, q: Query, d: Decision, e: Entry, now: float, ip: str, device: str, profile: str,
@@ -487,16 +555,17 @@ class Engine:
         held = self.states.get(device)
         return NEVER if held is None else held[1] - self.wall_offset
 
-    def _install(self, profile: str, key: bytes, q: Query, e: Entry, out: bytes, now: float,
-                 info: LogInfo | None, ends: float = NEVER) -> None:
+    def _prebuilt(self, q: Query, e: Entry, out: bytes, now: float, info: LogInfo | None,
+                  ends: float = NEVER) -> FastEntry:
+        """The fast-path entry of a reply from cache entry `e`, its TTLs patched as they count
+        down, replayed no later than `ends` (the end of the device's time state)."""
         expires = min(e.expires, ends)
         if out[2] & 0x02 or not e.ttl_offs:  # truncated, or nothing to count down
-            self.fast.install(profile, key, out, expires, None, info)
-            return
+            return out[2:], expires, None, info
         base = 10 + len(q.question)  # tail = reply without its 2 ID bytes
         prefetch_at = e.expires - e.ttl / 10 if self.cache.prefetch and e.ttl >= 10 else e.expires
-        patch = (tuple(base + o for o in e.ttl_offs), e.ttls, e.stored, expires, min(prefetch_at, expires))
-        self.fast.install(profile, key, out, min(now + 1.0, expires), patch, info)
+        patch = (tuple(map(base.__add__, e.ttl_offs)), e.ttls, e.stored, expires, min(prefetch_at, expires))
+        return out[2:], min(now + 1.0, expires), patch, info
 
 
 def _tcp_passes(d: Decision, max_size: int) -> bool:

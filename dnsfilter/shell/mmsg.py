@@ -118,6 +118,11 @@ class Batch:
         off = i * SLOT
         return bytes(self.inbuf[off : off + min(self.rlen[i * 16 + 14], SLOT)])
 
+    def qid(self, i: int) -> int:
+        """Packet i's ID."""
+        off = i * SLOT
+        return self.inbuf[off] << 8 | self.inbuf[off + 1]
+
     def question(self, i: int) -> bytes:
         """Packet i without its ID: the fast path's key."""
         off = i * SLOT

@@ -63,13 +63,17 @@ def test_blocked_null_mode_with_ede(upstream, make_daemon):
 @pytest.mark.parametrize("batch_io", ["true", "false"])
 def test_hot_loop_replays_with_and_without_batched_io(upstream, make_daemon, batch_io):
     """The UDP hot loop has two forms (recvmmsg/sendmmsg where libc has them, recvfrom/sendto
-    elsewhere, e.g. an OpenWrt Python without ctypes): both replay prebuilt answers with the
-    asker's ID and count them in the query log."""
+    elsewhere, e.g. an OpenWrt Python without ctypes): both answer first sights (a blocked
+    name from its bytes, an allowed one through the cache and upstream) and replay prebuilt
+    answers with the asker's ID, and count them in the query log."""
     d = make_daemon(upstream.addr, dns=f"batch_io = {batch_io}")
     for _ in range(2):  # the first answers build the fast-path entries; the rest are replays
         for _n in range(20):
             assert addrs(d.query("ads.example.test")) == ["0.0.0.0"]
             assert addrs(d.query("www.example.test")) == ["192.0.2.10"]
+    for n in range(10):  # first sights, each once: blocked from the bytes, allowed through upstream
+        assert addrs(d.query(f"n{n}.ads.example.test", "AAAA")) == ["::"]
+        assert d.query(f"n{n}.example.test").rcode() == dns.rcode.NXDOMAIN
     ids = set()
     for _n in range(50):
         q = dns.message.make_query("www.example.test", "A")
@@ -85,11 +89,14 @@ def test_hot_loop_replays_with_and_without_batched_io(upstream, make_daemon, bat
         out = subprocess.run([sys.executable, "-m", "dnsfilter", "ctl", "-c", str(d.config_path), "metrics"],
                              capture_output=True, text=True, timeout=10, cwd=REPO)
         metrics = out.stdout
-        if 'dnsfilter_answers_total{outcome="blocked"} 40' in metrics:
+        if 'dnsfilter_answers_total{outcome="blocked"} 50' in metrics:
             break
         time.sleep(0.5)
-    assert 'dnsfilter_answers_total{outcome="blocked"} 40\n' in metrics, metrics
-    assert 'dnsfilter_engine_answers_total{outcome="blocked"} 1\n' in metrics, metrics
+    assert 'dnsfilter_answers_total{outcome="blocked"} 50\n' in metrics, metrics
+    # decided by the engine: the name's first sight (the client's first query, which makes its
+    # slot) and the ten names asked once
+    assert 'dnsfilter_engine_answers_total{outcome="blocked"} 11\n' in metrics, metrics
+    assert 'dnsfilter_engine_answers_total{outcome="resolved"} 11\n' in metrics, metrics
 
 
 def test_block_modes(upstream, make_daemon):

@@ -76,7 +76,9 @@ def test_identical_questions_merged_and_ids_random(upstream, make_daemon):
     seen = [s for s in upstream.seen if s.transport == "udp"]
     ids = {s.record.header.id for s in seen}
     ports = {s.source[1] for s in seen}
-    assert len(ids) >= len(seen) - 1 and len(ports) >= len(seen) - 1
+    assert len(ids) >= len(seen) - 1
+    # random ports of a few rotating sockets (16 slots: 21 queries land on about 12 of them)
+    assert len(ports) >= 4 and upstream.port not in ports
 
 
 def test_sighup_reload_applies_and_bad_config_is_kept(upstream, make_daemon):

@@ -128,7 +128,7 @@ def test_queries_use_fresh_ids_ports_and_no_client_subnet() -> None:
         seen = up.queries("www.example.test")
     assert len(seen) == 4
     assert len({s.record.header.id for s in seen}) == 4
-    assert len({s.source[1] for s in seen}) == 4  # a new random source port per query
+    # source ports: random ones of a few rotating sockets (tests/integration/test_udp_sockets.py)
     for s in seen:
         q = wire.parse_query(s.wire)
         assert q.edns is not None and q.edns.payload == 1232 and q.edns.do and q.cd

@@ -12,6 +12,7 @@ from dnsfilter.assemble import build_engine
 from dnsfilter.config import from_dict
 from dnsfilter.core.dns import wire
 from dnsfilter.core.engine import Engine, Forward, Send
+from dnsfilter.core.fastpath import restamp
 from dnsfilter.core.policy.feedset import B_SUB, FeedSet, build, text_key
 from dnsfilter.core.policy.matcher import Matcher
 
@@ -96,3 +97,20 @@ def resolve(eng: Engine, data: bytes, now: float, *zone: str, **kw) -> dnslib.DN
     acts = ask(eng, data, now)
     [fwd] = forwards(acts)
     return reply_of(eng.on_upstream(fwd, upstream(fwd, *zone, **kw), now))
+
+
+def hot_loop(eng: Engine, data: bytes, ip: str = CLIENT, now: float = 0.0) -> bytes | None:
+    """What the UDP hot loop (shell/server.py) sends for `data` from `ip` at once: a fast-table
+    replay, or a first sight's blocked answer (None: an allowed name going on to the cache or
+    upstream, or on_query's turn). The loop's steps, without the sockets and the rate limit."""
+    slot = eng.fast.clients.get(ip)
+    if slot is None:
+        return None
+    key = data[2:]
+    e = slot.table.get(key)
+    if e is None:
+        first = eng.first_sight(slot, key, now)
+        e = first if isinstance(first, tuple) else None
+    elif e[1] <= now:
+        e = restamp(e, now)
+    return None if e is None else data[:2] + e[0]

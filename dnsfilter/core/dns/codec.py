@@ -17,6 +17,7 @@ from dnsfilter.core.model import PolicyAction
 
 OUR_PAYLOAD = 1232
 _HDR = struct.Struct(">HHHHHH")
+_TAIL = struct.Struct(">HHHHH")  # a header without its ID
 
 
 def reply(q: Query, rcode: int, body: bytes = b"", counts: tuple[int, int, int] = (0, 0, 0), *,
@@ -89,6 +90,26 @@ class BlockAnswer:
         if record is None:  # NODATA: e.g. HTTPS/SVCB/MX of a blocked name
             return reply(q, wire.RCODE_NOERROR, ede=ede, max_size=max_size)
         return reply(q, wire.RCODE_NOERROR, record, (1, 0, 0), ede=ede, max_size=max_size)
+
+    def tail(self, flags: int, question: bytes, qtype: int, opt: bool, do: bool,
+             ede: tuple[int, str]) -> bytes:
+        """What `build` answers a plain query (core/dns/question.py) without its 2 ID bytes,
+        from the query's own parts: its flags, its question as sent and whether it had an OPT
+        record. Never truncated: a name of 255 octets, the record and the longest EDE text
+        still fit the 512 bytes of a query without EDNS."""
+        if self.kind == "nxdomain":
+            rcode, record = wire.RCODE_NXDOMAIN, None
+        elif self.kind == "refused":
+            rcode, record = wire.RCODE_REFUSED, None
+        else:
+            rcode = wire.RCODE_NOERROR
+            record = self.a if qtype == wire.T_A else self.aaaa if qtype == wire.T_AAAA else None
+        hflags = F_QR | F_RA | (flags & (F_RD | F_CD)) | rcode
+        if record is None:
+            head = _TAIL.pack(hflags, 1, 0, 0, 1 if opt else 0) + question
+        else:
+            head = _TAIL.pack(hflags, 1, 1, 0, 1 if opt else 0) + question + record
+        return head + _opt(do, ede, 0) if opt else head
 
 
 def action_reply(q: Query, action: PolicyAction, ede: tuple[int, str], max_size: int, ttl: int) -> bytes | None:

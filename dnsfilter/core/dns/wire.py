@@ -43,7 +43,7 @@ class WireError(ValueError):
         self.rcode = rcode
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen, as Query (below) is not: see there
 class Edns:
     payload: int  # the requester's UDP payload size, never below 512
     do: bool
@@ -236,7 +236,7 @@ def parse_query(buf: bytes) -> Query:
 # ---------------------------------------------------------------- responses
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen, for the same reason as Query
 class Record:
     """One resource record of a walked response; offsets are into the message."""
 
@@ -250,7 +250,7 @@ class Record:
     section: int  # 1 answer, 2 authority, 3 additional
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: a cache miss walks one per answer
 class Response:
     """A walked response: header fields, its question, its records and its OPT record."""
 

@@ -30,7 +30,7 @@ from dnsfilter.core.model import (
 from dnsfilter.core.policy.matcher import ClientKeys, Keys, Matcher, Verdict
 from dnsfilter.core.policy.netset import NetSet, address_text
 from dnsfilter.core.policy.overrides import OverrideSet
-from dnsfilter.core.policy.rulesets import RuleSet, ServiceIndex
+from dnsfilter.core.policy.rulesets import AnyRule, RuleSet, ServiceIndex
 
 __all__ = ["FeedInfo", "Policy", "ProfileRules", "RuleSet", "TimeState", "NO_TIME_STATE"]
 
@@ -120,6 +120,9 @@ class Policy:
             p.name: self.ip_authority + tuple((n, nets[n]) for n in p.block_feeds if n in nets)
             for p in self.profiles.values()}
         self.has_nets = bool(nets)
+        self._has_services = bool(self.services)
+        self._maybe = {p.name: AnyRule([p.allow, p.deny, self.always_allow, self.services.rules]
+                                       + ([self.bypass] if p.bypass else [])) for p in self.profiles.values()}
 
     def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
                client: str | None = None, authority_only: bool = False,
@@ -127,7 +130,7 @@ class Policy:
         """The verdict for `qname`. Feed blocks are shared per feed; with `explain` they also
         name the listed suffix that matched (never for hashed feeds). `authority_only` checks
         the authority lists alone (for the CNAME targets of an explicitly allowed name).
-        `keys`: the query's, when the caller has them already."""
+        `keys`: the name's Keys when the caller has them (made here on first need otherwise)."""
         p = self.profiles[profile]
         if self.authority:
             keys = keys or Keys(qname)
@@ -140,14 +143,17 @@ class Policy:
             o = state.overrides.match(qname)
             if o is not None:
                 return (self._safe(p, qname) or o) if not o.blocked else o
-        allow, deny = p.allow.match(qname), p.deny.match(qname)
+        # One walk of the name through every small rule set this profile consults says whether
+        # any of them can match; for nearly every name none can, and none is walked on its own.
+        rules = self._maybe[profile](qname)
+        allow, deny = (p.allow.match(qname), p.deny.match(qname)) if rules else (None, None)
         if deny is not None and (allow is None or deny[0] < allow[0]):
             return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1],
                                          kind="deny"), Ede.BLOCKED)
         if allow is not None:
             return self._safe(p, qname) or Decision(
                 False, Reason(f"allowed by the rule {allow[1]}", rule=allow[1], kind="allow"), exempt=True)
-        protected = self.always_allow.match(qname)
+        protected = self.always_allow.match(qname) if rules else None
         if protected is not None:
             return Decision(False, Reason("always allowed: protected resource", rule=protected[1],
                                           kind="always_allow"), exempt=True)
@@ -158,14 +164,14 @@ class Policy:
         if p.allow_only:
             return Decision(True, Reason("only allowed sites: not on this profile's allow list",
                                          kind="allow_only"), _FILTERED)
-        service = self.services.service_of(qname) if self.services else None
+        service = self.services.service_of(qname) if rules and self._has_services else None
         for item, reason in state.items:
             if self._is_item(item, service, qname, keys, qtype, client):
                 return Decision(True, reason, _FILTERED, per_client=False)
         if service is not None and (service in p.services or self.services.group.get(service) in p.services):
             return Decision(True, Reason(f"service {service} is blocked", category=self.services.group.get(service),
                                          kind="service", service=service), _FILTERED)
-        if p.bypass:
+        if p.bypass and rules:
             hit_b = self.bypass.match(qname)
             if hit_b is not None:
                 return Decision(True, Reason("filter bypass (encrypted DNS, VPN, proxy or relay)", category="bypass",
@@ -181,7 +187,8 @@ class Policy:
                                         per_client=ok.per_client, exempt=True)
                 return self._feed_block(hit[0], keys, hit[1], explain)
         rewritten = self._safe(p, qname)
-        counted = tuple(i for i in p.budget_items if self._is_item(i, service, qname, keys, qtype, client))
+        counted = tuple(i for i in p.budget_items if self._is_item(i, service, qname, keys, qtype, client)) \
+            if p.budget_items else ()
         if rewritten is not None:  # safe-search YouTube still counts toward a YouTube budget
             return replace(rewritten, count=counted) if counted else rewritten
         if counted:

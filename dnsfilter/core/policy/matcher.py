@@ -40,16 +40,18 @@ class Keys:
     wire: bytes
     starts: list[int]
 
-    def __init__(self, qname: bytes) -> None:
+    def __init__(self, qname: bytes, starts: list[int] | None = None) -> None:
         # qname: exactly one wire name (already lower-case), as Query.qname holds it. A suffix
-        # is the slice from its label's length byte to the end, so only the offsets are walked.
-        starts = []
-        i = 0
-        ln = qname[0]
-        while ln:
-            starts.append(i)
-            i += ln + 1
-            ln = qname[i]
+        # is the slice from its label's length byte to the end, so only the offsets are walked
+        # (unless the caller walked them already: `starts`, the offset of each label).
+        if starts is None:
+            starts = []
+            i = 0
+            ln = qname[0]
+            while ln:
+                starts.append(i)
+                i += ln + 1
+                ln = qname[i]
         self.wire = qname
         self.starts = starts
 

@@ -62,11 +62,15 @@ class LocalZones:
         self.hostname = wire.text_to_wire(hostname)
         self.host_text = hostname
 
+    def owns(self, qname: bytes) -> bool:
+        """Whether `answer` may answer this name (False for nearly every name, in one C call)."""
+        return qname == self.hostname or qname.endswith(_SUFFIXES)
+
     def answer(self, q: Query, local_addr: str | None, max_size: int) -> tuple[bytes, Outcome, Reason] | None:
         n = q.qname
         if q.qclass not in (wire.C_IN, wire.C_ANY):  # class ANY must not leak local names either
             return None
-        if n != self.hostname and not n.endswith(_SUFFIXES):
+        if not self.owns(n):
             return None
         if _under(n, LOCALHOST):
             return self._addresses(q, "127.0.0.1", "::1", max_size), Outcome.LOCAL, Reason("localhost")

@@ -1,28 +1,236 @@
 """Plain DNS upstreams: UDP, and TCP (RFC 7766) when the UDP answer is truncated.
 
-Each UDP query gets a fresh *connected* socket: the kernel picks a random source port and
-drops datagrams from anyone but the upstream's address and port. Datagrams that still do not
-answer our question (wrong ID, other question, garbage) are ignored — we keep waiting for the
-real answer until the timeout, so one forged packet cannot make a query fail.
+UDP queries go out on a few long-lived *connected* sockets per upstream (`UdpSockets`): the
+kernel binds each to a random source port and drops datagrams from anyone but the upstream's
+address and port. A query takes a random one of SOCKETS slots and a random ID from the OS
+CSPRNG; a socket is retired after QUERIES queries or AGE seconds and closed once its last
+query is answered, so source ports keep changing (as dnsmasq's random sockets do). A blind
+spoofer still has to hit one of the (port, ID) pairs in flight, as with a socket per query;
+what the pool saves is four system calls, an epoll registration and a Python socket object
+per query (most of a cache miss's cost).
+
+Answers are read by a reader callback per socket, up to a batch per wake-up, and matched to
+their query by ID and question (`answers`: the header and question only; the engine reads the
+records once): no task, future or timer per query (`send` takes a callback; `exchange` wraps
+it in a future for the pool's coroutines). Datagrams that do not answer a query waiting on that
+socket (wrong ID, other question, garbage, too late) are ignored, so one forged packet cannot
+make a query fail. Timeouts are swept every SWEEP seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import struct
+import time
+from collections.abc import Callable
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
-from dnsfilter.shell.upstream.base import LEN, MAX_MESSAGE, Question, UpstreamError, check, matches, new_id
+from dnsfilter.shell.upstream.base import LEN, MAX_MESSAGE, Question, UpstreamError, check, new_id
+
+SOCKETS = 16  # slots per upstream; sockets are opened when a query picks an empty slot
+QUERIES = 100  # queries a socket sends before it is retired
+AGE = 10.0  # seconds a socket takes new queries
+SWEEP = 0.05  # seconds between timeout sweeps while queries wait
+READS = 64  # datagrams read per socket per wake-up, so other sockets and the listener get their turn
+
+Done = Callable[[bytes | None, str], None]  # (answer, "") or (None, why)
+
+
+class _Randoms:
+    """16-bit values from the OS CSPRNG, drawn 2048 at a time (secrets.randbelow per value
+    cost a microsecond)."""
+
+    __slots__ = ("buf", "i")
+
+    def __init__(self) -> None:
+        self.buf: memoryview = memoryview(b"")
+        self.i = 0
+
+    def next(self) -> int:
+        if self.i >= len(self.buf):
+            self.buf, self.i = memoryview(os.urandom(4096)).cast("H"), 0
+        v = self.buf[self.i]
+        self.i += 1
+        return v
+
+
+class _Sock:
+    __slots__ = ("sock", "fd", "waiting", "sent", "until", "retired")
+
+    def __init__(self, sock: socket.socket, until: float) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        # qid -> (question, done, deadline, timeout)
+        self.waiting: dict[int, tuple[Question, Done, float, float]] = {}
+        self.sent = 0
+        self.until = until
+        self.retired = False
+
+
+class UdpSockets:
+    """The UDP sockets of one upstream (see the module doc). Runs on the event loop thread."""
+
+    def __init__(self, spec: UpstreamSpec, clock: Callable[[], float] = time.monotonic) -> None:
+        self.spec = spec
+        self.addr = (spec.host, spec.port)
+        self.family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
+        self.clock = clock
+        self.slots: list[_Sock | None] = [None] * SOCKETS
+        self.draining: list[_Sock] = []  # retired, still waiting for answers
+        self.rand = _Randoms()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sweeper: asyncio.TimerHandle | None = None
+        self.ignored = 0  # datagrams that did not answer a waiting query
+        self.opened = 0  # sockets opened so far
+
+    def send(self, q: Question, timeout: float, done: Done) -> None:
+        """Ask `q`; `done` is called once, from the event loop, with the validated answer or
+        why there is none (timeout, ICMP error). Never raises."""
+        loop = self.loop
+        if loop is None:
+            loop = self.loop = asyncio.get_running_loop()
+        now = self.clock()
+        i = self.rand.next() % SOCKETS
+        s = self.slots[i]
+        if s is None or s.retired or now >= s.until:
+            if s is not None:
+                self._retire(s)
+            try:
+                s = self.slots[i] = self._open(now)
+            except OSError as e:
+                self.slots[i] = None
+                loop.call_soon(done, None, f"{self.spec.text}: UDP: {e.strerror or e}")
+                return
+        qid = self.rand.next()
+        while qid in s.waiting:
+            qid = self.rand.next()
+        try:
+            s.sock.send(q.build(qid))
+        except OSError as e:  # e.g. ECONNREFUSED reported from an earlier ICMP error
+            loop.call_soon(done, None, f"{self.spec.text}: UDP: {e.strerror or e}")
+            return
+        s.waiting[qid] = (q, done, now + timeout, timeout)
+        s.sent += 1
+        if s.sent >= QUERIES:
+            self._retire(s)
+            self.slots[i] = None
+        if self.sweeper is None:
+            self.sweeper = loop.call_later(SWEEP, self._sweep)
+
+    def _open(self, now: float) -> _Sock:
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.connect(self.addr)  # UDP connect: no packet, binds a random port and filters
+        except OSError:
+            sock.close()
+            raise
+        s = _Sock(sock, now + AGE)
+        assert self.loop is not None
+        self.loop.add_reader(s.fd, self._readable, s)
+        self.opened += 1
+        return s
+
+    def _retire(self, s: _Sock) -> None:
+        if s.retired:
+            return
+        s.retired = True
+        if s.waiting:
+            self.draining.append(s)
+        else:
+            self._close(s)
+
+    def _close(self, s: _Sock) -> None:
+        if self.loop is not None:
+            self.loop.remove_reader(s.fd)
+        s.sock.close()
+
+    def _readable(self, s: _Sock) -> None:
+        recv, waiting = s.sock.recv, s.waiting
+        for _ in range(READS):
+            try:
+                data = recv(MAX_MESSAGE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as e:  # an ICMP error (port unreachable): every query on it fails
+                why = f"{self.spec.text}: UDP: {e.strerror or e}"
+                for _q, done, _d, _t in list(waiting.values()):
+                    done(None, why)
+                waiting.clear()
+                break
+            qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
+            w = waiting.get(qid)
+            if w is None or not answers(data, w[0]):
+                self.ignored += 1
+                continue
+            del waiting[qid]
+            w[1](data, "")
+        if s.retired and not waiting:
+            if s in self.draining:
+                self.draining.remove(s)
+            self._close(s)
+
+    def _sweep(self) -> None:
+        """Time out the queries past their deadline; close retired sockets nobody waits on."""
+        self.sweeper = None
+        now = self.clock()
+        busy = False
+        for s in [*(x for x in self.slots if x is not None), *self.draining]:
+            late = [qid for qid, w in s.waiting.items() if w[2] <= now]
+            for qid in late:
+                _q, done, _d, timeout = s.waiting.pop(qid)
+                done(None, f"{self.spec.text}: timeout after {timeout:.2g}s over UDP")
+            if s.waiting:
+                busy = True
+            elif s.retired:
+                self.draining.remove(s)
+                self._close(s)
+        if busy and self.loop is not None:
+            self.sweeper = self.loop.call_later(SWEEP, self._sweep)
+
+    def waiting(self) -> int:
+        return sum(len(s.waiting) for s in [*(x for x in self.slots if x is not None), *self.draining])
+
+    def close(self) -> None:
+        """Close every socket; queries still waiting fail."""
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            self.sweeper = None
+        for s in [*(x for x in self.slots if x is not None), *self.draining]:
+            for _q, done, _d, _t in list(s.waiting.values()):
+                done(None, f"{self.spec.text}: closed")
+            s.waiting.clear()
+            self._close(s)
+        self.slots = [None] * SOCKETS
+        self.draining.clear()
+
+
+_TYPECLASS = struct.Struct(">HH")
+
+
+def answers(data: bytes, q: Question) -> bool:
+    """Whether a datagram whose ID is that of a query waiting for it answers `q`: a response to
+    a standard query with `q` as its one question (the name compared without regard to case,
+    which a resolver may change). The records are read once, by the engine, which treats an
+    unreadable answer as that upstream's failure."""
+    n = len(q.qname)
+    if len(data) < 16 + n or data[2] & 0xF8 != 0x80 or data[4] or data[5] != 1:
+        return False
+    return data[12 : 12 + n].lower() == q.qname and data[12 + n : 16 + n] == _TYPECLASS.pack(q.qtype, q.qclass)
 
 
 class DnsTransport:
     def __init__(self, spec: UpstreamSpec) -> None:
         self.spec = spec
-        self.addr = (spec.host, spec.port)
-        self.family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
+        self.udp_sockets = UdpSockets(spec)
         self.connections = 0  # TCP connections (only for truncated answers)
-        self.ignored = 0  # datagrams that did not answer the query they arrived for
+
+    @property
+    def ignored(self) -> int:
+        return self.udp_sockets.ignored
 
     async def exchange(self, q: Question, timeout: float) -> bytes:
         loop = asyncio.get_running_loop()
@@ -36,28 +244,17 @@ class DnsTransport:
         return data
 
     async def udp(self, q: Question, timeout: float) -> bytes:
-        loop = asyncio.get_running_loop()
-        qid = new_id()
-        sock = socket.socket(self.family, socket.SOCK_DGRAM)
-        ignored = 0
-        try:
-            sock.setblocking(False)
-            sock.connect(self.addr)  # UDP connect: no packet, just binds a random port and filters
-            sock.send(q.build(qid))
-            async with asyncio.timeout(timeout):
-                while True:
-                    data = await loop.sock_recv(sock, MAX_MESSAGE)
-                    if matches(data, qid, q) is not None:
-                        return data
-                    ignored += 1
-                    self.ignored += 1
-        except TimeoutError:
-            extra = f" ({ignored} mismatching datagram(s) ignored)" if ignored else ""
-            raise UpstreamError(f"{self.spec.text}: timeout after {timeout:.2g}s over UDP{extra}") from None
-        except OSError as e:  # e.g. ECONNREFUSED from an ICMP port unreachable
-            raise UpstreamError(f"{self.spec.text}: UDP: {e.strerror or e}") from None
-        finally:
-            sock.close()
+        fut: asyncio.Future[tuple[bytes | None, str]] = asyncio.get_running_loop().create_future()
+
+        def done(data: bytes | None, why: str) -> None:
+            if not fut.done():  # the awaiting task may have been cancelled meanwhile
+                fut.set_result((data, why))
+
+        self.udp_sockets.send(q, timeout, done)
+        data, why = await fut
+        if data is None:
+            raise UpstreamError(why)
+        return data
 
     async def tcp(self, q: Question, timeout: float) -> bytes:
         qid = new_id()
@@ -84,7 +281,7 @@ class DnsTransport:
         return data
 
     async def close(self) -> None:
-        return None  # nothing is kept open between queries
+        self.udp_sockets.close()
 
 
 async def close_writer(writer: asyncio.StreamWriter, wait: float = 1.0) -> None:

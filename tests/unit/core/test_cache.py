@@ -109,18 +109,44 @@ def test_lru_eviction_order_and_size_bound():
     for i in range(3):
         assert c.store(key(i), entry(c, buf))
     assert c.get(key(0), 1.0) is not None  # 0 becomes the youngest: 1 is now the oldest
-    c.store(key(3), entry(c, buf))
-    assert len(c) == 3 and c.evictions == 1
+    assert not c.store(key(3), entry(c, buf))  # full: a first answer for a new key is not kept
+    assert c.store(key(3), entry(c, buf))  # its second one is
+    assert len(c) == 3 and c.evictions == 1 and c.declined == 1
     assert c.get(key(1), 1.0) is None
     assert all(c.get(key(i), 1.0) is not None for i in (0, 2, 3))
     # Re-storing an existing key refreshes it without growing.
     c.store(key(0), entry(c, buf))  # order now 2 3 0
     c.store(key(4), entry(c, buf))
+    c.store(key(4), entry(c, buf))
     assert len(c) == 3 and c.get(key(2), 1.0) is None
     for i in range(5, 200):
-        c.store(key(i), entry(c, buf))
-        assert len(c) <= 3
+        for _ in range(2):
+            c.store(key(i), entry(c, buf))
+            assert len(c) <= 3
     assert [c.get(key(i), 1.0) is not None for i in (197, 198, 199)] == [True] * 3
+
+
+def test_names_answered_once_do_not_push_out_the_popular_ones():
+    c = Cache(size=100)
+    buf = answer("n.example", "A", "n.example. 300 A 192.0.2.1")
+    for i in range(100):
+        c.store(key(i), entry(c, buf))
+    for i in range(1000, 3000):  # a long tail of names, each answered once
+        c.store(key(i), entry(c, buf))
+    assert sum(c.get(key(i), 1.0) is not None for i in range(100)) >= 95
+    assert c.declined >= 1990
+
+
+def test_a_cache_grown_by_a_reload_admits_at_the_new_size():
+    c = Cache(size=0)
+    c.size = 3  # what a reload does (assemble.reconfigure)
+    buf = answer("n.example", "A", "n.example. 300 A 192.0.2.1")
+    for i in range(3):
+        c.store(key(i), entry(c, buf))
+    for _ in range(2):  # three new names, each answered twice, in turn
+        for i in range(3, 6):
+            c.store(key(i), entry(c, buf))
+    assert len(c) == 3 and all(c.get(key(i), 1.0) is not None for i in (3, 4, 5))
 
 
 def test_size_zero_caches_nothing():

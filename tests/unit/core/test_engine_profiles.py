@@ -15,7 +15,7 @@ from dnsfilter.assemble import build_engine
 from dnsfilter.config import from_dict
 from dnsfilter.core.engine import Engine
 from dnsfilter.core.policy.matcher import Matcher
-from tests.support.engine import compiled, ede, forwards, q, reply_of, sends, upstream
+from tests.support.engine import compiled, ede, forwards, hot_loop, q, reply_of, sends, upstream
 
 TZ = zoneinfo.ZoneInfo("Asia/Almaty")
 KID, KID2, ADULT = "192.168.1.20", "192.168.1.21", "192.168.1.30"
@@ -69,14 +69,9 @@ def answer(eng: Engine, name: str, ip: str, now: float, qtype: str = "A", *zone:
 
 
 def fast_answer(eng: Engine, name: str, ip: str, now: float) -> dnslib.DNSRecord | None:
-    """What the UDP hot loop would send without calling the engine (None: slow path)."""
-    slot = eng.fast.clients.get(ip)
-    if slot is None:
-        return None
-    e = slot.table.get(q(name)[2:])
-    if e is None or e[1] <= now and e[2] is not None:
-        return None
-    return dnslib.DNSRecord.parse(b"\x00\x07" + e[0])
+    """What the UDP hot loop would send without calling on_query (None: on_query answers)."""
+    out = hot_loop(eng, q(name), ip, now)
+    return None if out is None else dnslib.DNSRecord.parse(out)
 
 
 def test_safe_search_answer_is_a_cname_and_the_target_records():

@@ -1,4 +1,6 @@
-"""The fast path's tables: one bound for all of them together (a router's memory budget)."""
+"""The fast path's tables: one bound for all of them together (a router's memory budget), and
+an admission that lets a scan of names asked once pass without pushing out the names asked
+again and again."""
 
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ def _total(fp: FastPath) -> int:
 
 def test_bound_holds_across_profiles_and_time_states() -> None:
     fp = FastPath(max_entries=100)
-    for k in range(1000):  # four profiles and two paused devices, each asking new names
-        fp.install(["Kids", "Teens", "Adults", "Guests", "Kids@pause:tab", "Teens@budget:pc"][k % 6],
-                   k.to_bytes(4, "big"), _reply(k), 0.0, None)
-        assert _total(fp) == fp.entries <= 100
-    assert fp.entries == 100 and fp.installed == 1000
+    for k in range(1000):  # four profiles and two paused devices, each asking new names twice
+        for _ in range(2):
+            fp.install(["Kids", "Teens", "Adults", "Guests", "Kids@pause:tab", "Teens@budget:pc"][k % 6],
+                       k.to_bytes(4, "big"), _reply(k), 0.0, None)
+            assert _total(fp) == fp.entries <= 100
+    assert fp.entries == 100 and fp.installed >= 1000  # every name got in at its second sight
 
 
 def test_replacing_an_entry_takes_no_room() -> None:
@@ -38,12 +41,15 @@ def test_a_busy_profile_gives_way_to_a_quiet_one() -> None:
     fp = FastPath(max_entries=10)
     for k in range(10):
         fp.install("Adults", k.to_bytes(2, "big"), _reply(k), 0.0, None)
-    # the Kids' table is empty: its first entries come out of the full Adults table
+    # the Kids' table is empty: its first entries (at their second sight: the tables are full)
+    # come out of the full Adults table
     for k in range(4):
-        fp.install("Kids", k.to_bytes(2, "big"), _reply(k), 0.0, None)
+        for _ in range(2):
+            fp.install("Kids", k.to_bytes(2, "big"), _reply(k), 0.0, None)
     assert len(fp.tables["Kids"]) == 4 and len(fp.tables["Adults"]) == 6
     # Adults asking on recycles its own oldest while it holds more than its share
-    fp.install("Adults", b"\xff\xff", _reply(99), 0.0, None)
+    for _ in range(2):
+        fp.install("Adults", b"\xff\xff", _reply(99), 0.0, None)
     assert len(fp.tables["Kids"]) == 4 and len(fp.tables["Adults"]) == 6
     assert b"\x00\x00" not in fp.tables["Adults"]  # the oldest went first
 
@@ -73,3 +79,32 @@ def test_zero_disables_the_fast_path() -> None:
     fp = FastPath(max_entries=0)
     fp.install("Kids", b"q", _reply(1), 0.0, None)
     assert fp.entries == 0 and _total(fp) == 0
+
+
+def _hot_and_scan(fp: FastPath, hot: list[bytes], scan: int) -> None:
+    for k in hot:
+        fp.install("Kids", k, _reply(1), 0.0, None)
+    for k in range(scan):  # names asked once each, ten times as many as the table holds
+        fp.install("Kids", b"scan" + k.to_bytes(4, "big"), _reply(k), 0.0, None)
+
+
+def test_a_scan_of_names_asked_once_leaves_the_hot_names_in_place() -> None:
+    fp = FastPath(max_entries=1000)
+    hot = [b"hot" + k.to_bytes(2, "big") for k in range(1000)]
+    _hot_and_scan(fp, hot, 10_000)
+    kept = sum(k in fp.tables["Kids"] for k in hot)
+    assert kept >= 950, kept  # the doorkeeper's rare false "seen" may let a few in
+    assert fp.declined >= 9_500 and fp.entries == 1000
+
+
+def test_a_name_asked_again_during_a_scan_gets_in() -> None:
+    fp = FastPath(max_entries=100)
+    for k in range(100):
+        fp.install("Kids", b"old" + bytes([k]), _reply(k), 0.0, None)
+    fp.install("Kids", b"again", _reply(1), 0.0, None)
+    assert b"again" not in fp.tables["Kids"]  # first sight: declined
+    for k in range(50):
+        fp.install("Kids", b"scan" + bytes([k]), _reply(k), 0.0, None)
+    fp.install("Kids", b"again", _reply(1), 0.0, None)
+    assert b"again" in fp.tables["Kids"] and fp.entries == 100
+    assert b"old\x00" not in fp.tables["Kids"]  # it took the oldest entry's place

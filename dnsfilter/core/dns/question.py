@@ -1,0 +1,63 @@
+"""The plain UDP query, read from the bytes the fast path keys on (the datagram after its ID).
+
+Nearly every query a resolver gets has one shape: opcode QUERY, one question of class IN in
+plain labels, no records but at most one OPT of version 0 without options. `read_plain`
+reads that shape in one walk and returns None for anything else (a compressed or odd name,
+EDNS options such as a forwarder's client hints or a cookie, trailing bytes, TSIG…), which
+`wire.parse_query` and the engine's full path then handle. Nothing here allocates a Query.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from dnsfilter.core.dns.wire import C_IN, F_AD, F_CD, F_RD, MAX_NAME
+
+# What a plain query's 10 header bytes after the ID may be: any of RD, AD, CD, QDCOUNT 1, no
+# answer or authority records, 0 or 1 additional (the OPT) -> (flags, has OPT)
+_HEADS: dict[bytes, tuple[int, bool]] = {
+    struct.pack(">HHHHH", flags, 1, 0, 0, ar): (flags, bool(ar))
+    for flags in {rd | ad | cd for rd in (0, F_RD) for ad in (0, F_AD) for cd in (0, F_CD)}
+    for ar in (0, 1)
+}
+_OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
+_OPT_LEN = 11
+
+# (flags, lower-case wire name, label offsets in it, qtype, question as sent, the OPT's UDP
+# payload size (at least 512; 0: no OPT), DO)
+Plain = tuple[int, bytes, list[int], int, bytes, int, bool]
+
+
+def read_plain(key: bytes) -> Plain | None:
+    """`key`: a UDP query without its 2 ID bytes. None when it is not of the plain shape."""
+    head = _HEADS.get(key[:10])
+    if head is None:
+        return None
+    n = len(key)
+    starts: list[int] = []
+    i = 10
+    try:
+        ln = key[i]
+        while ln:
+            if ln > 63:  # a compression pointer or a bad label type
+                return None
+            starts.append(i - 10)
+            i += ln + 1
+            ln = key[i]
+    except IndexError:  # the name runs past the end
+        return None
+    qend = i + 5  # the root byte, QTYPE, QCLASS
+    if i - 9 > MAX_NAME or qend > n or key[i + 3] != 0 or key[i + 4] != C_IN:
+        return None
+    flags, opt = head
+    do = False
+    payload = 0
+    if opt:
+        # OPT: root owner, type 41, payload (2), extended rcode (1), version (1) = 0, flags (2), no data
+        if n != qend + _OPT_LEN or key[qend : qend + 3] != _OPT_HEAD or key[qend + 6] or key[qend + 9] or key[qend + 10]:
+            return None
+        payload = max(key[qend + 3] << 8 | key[qend + 4], 512)
+        do = key[qend + 7] >= 0x80
+    elif n != qend:
+        return None
+    return flags, key[10 : i + 1].lower(), starts, key[i + 1] << 8 | key[i + 2], key[10:qend], payload, do
