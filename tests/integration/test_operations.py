@@ -335,3 +335,20 @@ def test_setup_code_for_installers(tmp_path):
     assert oct((tmp_path / "var" / "webui" / "setup-code").stat().st_mode & 0o777) == "0o600"
     (tmp_path / "var" / "webui" / "admin.json").write_text("{}")
     assert cli("setup-code", "-c", str(cfg)).stdout.startswith("setup is done")
+
+
+def test_a_reload_that_changes_the_upstreams_asks_the_new_ones(make_daemon):
+    """The UDP path's first attempts go through the Lane: a reload's new upstreams must reach
+    it, and the old pool, closed a little later, must not turn every miss into SERVFAIL."""
+    zone_a = {f"n{i}.example.test": [f"n{i}.example.test. 60 A 192.0.2.1"] for i in range(8)}
+    zone_b = {f"n{i}.example.test": [f"n{i}.example.test. 60 A 192.0.2.2"] for i in range(8)}
+    with Scripted(zone=zone_a) as a, Scripted(zone=zone_b) as b:
+        d = make_daemon(a.addr)  # upstream_timeout = 0.5
+        assert addrs(d.query("n0.example.test")) == ["192.0.2.1"]
+        d.config_path.write_text(d.config_path.read_text().replace(a.addr, b.addr))
+        out = cli("ctl", "-c", str(d.config_path), "reload")
+        assert out.returncode == 0, out
+        assert addrs(d.query("n1.example.test")) == ["192.0.2.2"]
+        time.sleep(2.5)  # past 4 × upstream_timeout: the old pool is closed by now
+        for i in range(2, 5):
+            assert addrs(d.query(f"n{i}.example.test", timeout=5)) == ["192.0.2.2"]

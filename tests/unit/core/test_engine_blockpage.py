@@ -89,3 +89,18 @@ def test_no_portal_address_at_all_keeps_the_usual_block() -> None:
     eng = kids_engine(BlockPage(["Kids"], {}))
     assert eng.block_page is None  # an empty plan is no plan
     assert addresses(reply_of(ask(eng, q("adult.test"), local_addr="192.168.1.1"))) == ["0.0.0.0"]
+
+
+def test_the_hot_loop_leaves_a_block_page_profile_s_first_sights_to_the_full_path() -> None:
+    """The UDP loop's first sight writes the usual block from the bytes: never for a profile
+    whose blocks point at the portal (it would answer 0.0.0.0 where the page was promised)."""
+    from tests.support.engine import hot_loop
+
+    eng = kids_engine(BlockPage(["Kids"], {"192.168.1.1": ("192.168.1.1", None)}))
+    ask(eng, q("www.example.com"), ip="192.168.1.2", local_addr="192.168.1.1")  # the tablet's fast slot
+    ask(eng, q("www.example.com"), ip="192.168.1.3", local_addr="192.168.1.1")  # the pc's
+    assert eng.first_sight(eng.fast.clients["192.168.1.2"], q("adult.test")[2:], 0.0) is None
+    assert addresses(reply_of(ask(eng, q("adult.test"), ip="192.168.1.2", local_addr="192.168.1.1"))) \
+        == ["192.168.1.1"]
+    out = hot_loop(eng, q("ads.test"), "192.168.1.3")  # Adults: no page, the loop answers
+    assert out is not None

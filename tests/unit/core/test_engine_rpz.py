@@ -144,3 +144,13 @@ def test_an_answer_with_a_listed_address_gets_the_ip_triggers_action(eng: Engine
     [fwd] = forwards(ask(eng, q("lan.example.com")))
     r = reply_of(eng.on_upstream(fwd, upstream(fwd, "lan.example.com. 60 IN A 10.0.0.5"), 0.0))
     assert [str(x.rdata) for x in r.rr] == ["10.0.0.5"]
+
+
+@pytest.mark.parametrize("name", ["nodata.test", "drop.test", "local.test", "garden.test", "tcp.test", "nx.test"])
+def test_the_hot_loop_leaves_a_zone_s_own_actions_to_the_full_path(eng: Engine, name: str) -> None:
+    """The UDP loop's first sight writes the configured block mode from the bytes: never for a
+    trigger whose zone says how to answer (it would turn a NODATA or a walled garden into the
+    block mode's answer, and send what should be dropped)."""
+    ask(eng, q("www.example.com"))
+    slot = eng.fast.clients[CLIENT]
+    assert eng.first_sight(slot, q(name)[2:], 0.0) is None

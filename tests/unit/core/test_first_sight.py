@@ -244,3 +244,16 @@ def test_a_neighbour_change_seen_first_by_a_query_drops_the_slots() -> None:
     eng.tick(now)
     assert hot_loop(eng, tiktok, "192.168.1.77", now) is None
     assert forwards(eng.on_query(tiktok, "192.168.1.77", "c", now))  # Adults: tiktok allowed
+
+
+def test_a_slot_from_an_ended_time_state_decides_nothing_before_the_tick() -> None:
+    """The tick drops slots whose state ended once a second; a first sight in between must not
+    decide by the state that ended (homework over, bedtime begun): the full path does."""
+    eng = household.make()
+    kid, homework, night = household.KID, household.at(16), household.at(21, 30)
+    ask(eng, q("www.example.com"), homework, kid)
+    slot = eng.fast.clients[kid]
+    assert eng.first_sight(slot, q("somegame.test")[2:], homework) is not None
+    assert eng.first_sight(slot, q("somegame.test")[2:], night) is None  # no tick yet
+    r = reply_of(ask(eng, q("somegame.test"), night, kid))
+    assert "bedtime" in ede(r)[1]
