@@ -56,6 +56,9 @@ class DaemonCollector:
 
 
 def available() -> bool:
+    from dnsfilter.shell import tlsload
+
+    tlsload.https_client()  # the UI imported http.client without ssl; prometheus_client needs its HTTPS parts
     try:
         import prometheus_client  # noqa: F401
     except ImportError:  # appliances without the package

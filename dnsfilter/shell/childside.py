@@ -86,4 +86,4 @@ class ChildSide:
         n = self.notifier
         p = self.portal
         return {"portal": {"addresses": p.hosts(), "served": p.served} if p is not None else None,
-                "notify": {"sent": n.sent, "failed": n.failed, "dropped": n.dropped} if n is not None else None}
+                "notifications": {"sent": n.sent, "failed": n.failed, "dropped": n.dropped} if n is not None else None}

@@ -91,3 +91,19 @@ def ssl_module() -> ModuleType:
                 del sys.modules[OPENSSL_HASHES]  # libcrypto is mapped now anyway
             _deferred = False
     return ssl
+
+
+def https_client() -> None:
+    """http.client and urllib.request with their HTTPS parts, for a library that needs them
+    at import (prometheus_client's exposition imports urllib.request's HTTPSHandler). Where
+    they were imported `without_ssl()` (the web UI), ssl is loaded now and the two modules are
+    imported again: classes made from the old ones keep working, new imports see HTTPS."""
+    import importlib
+
+    ssl_module()
+    client = sys.modules.get("http.client")
+    if client is not None and not hasattr(client, "HTTPSConnection"):
+        importlib.reload(client)
+        request = sys.modules.get("urllib.request")
+        if request is not None and not hasattr(request, "HTTPSHandler"):
+            importlib.reload(request)

@@ -4,10 +4,11 @@
 their scheduling: more than the rest of a cache miss. While every upstream is up and the one
 the pool would ask first (`order`, its exploration included) is plain DNS, `Lane.submit` asks
 that one by callback on its long-lived UDP sockets (shell/upstream/plain.py), and a usable
-answer (NOERROR or NXDOMAIN, not truncated) counts into its health as the pool counts it.
+answer (NOERROR or NXDOMAIN, not truncated) counts into its health as the pool counts it; a
+truncated one is asked again of the same upstream over TCP, as the pool's own attempt would.
 Everything else is the pool's own business, in a task running `resolve`: an upstream down (its
 probes and back-off live there), an encrypted first choice, an answer that is not usable
-(SERVFAIL, REFUSED, truncated, an ICMP error), or no answer within the wait. With other
+(SERVFAIL, REFUSED, an ICMP error, TCP failing after a truncated answer), or no answer within the wait. With other
 upstreams to turn to, the wait is a fraction of the timeout (longer for an upstream slow as a
 rule), as the pool's patience with one upstream is when it can ask another; with one upstream
 it is the whole timeout, and a question it never answers can then take one timeout more than
@@ -30,24 +31,63 @@ Done = Callable[[bytes | None, str], None]  # (answer, "") or (None, why)
 
 
 class _Attempt:
-    """One question's first attempt; its callback is called exactly once."""
+    """One question's first attempt. The question's `done` is called exactly once (`finish`);
+    the attempt's own outcome counts into its upstream's health as the pool's attempts do,
+    even when the pool answered the question first (a hedge)."""
 
-    __slots__ = ("lane", "q", "done", "up", "sent")
+    __slots__ = ("lane", "q", "done", "up", "sent", "hedge", "handed", "finished", "overdue")
 
-    def __init__(self, lane: Lane, q: Question, done: Done, up: Upstream, sent: float) -> None:
+    def __init__(self, lane: Lane, q: Question, done: Done, up: Upstream | None, sent: float) -> None:
         self.lane, self.q, self.done, self.up, self.sent = lane, q, done, up, sent
+        self.hedge: asyncio.TimerHandle | None = None
+        self.handed = False  # the pool's `resolve` has the question too
+        self.finished = False
+        self.overdue = False  # counted in the upstream's health.overdue (ranked last meanwhile)
+
+    def finish(self, data: bytes | None, why: str) -> None:
+        if not self.finished:
+            self.finished = True
+            self.lane.waiting -= 1
+            self.done(data, why)
+
+    def slow(self) -> None:
+        """The hedge delay passed without an answer: the pool asks the others meanwhile, and
+        this upstream ranks last until its attempt ends, as the pool's own race does."""
+        self.hedge = None
+        if self.finished or self.handed or self.up is None:
+            return
+        self.overdue = True
+        self.up.health.overdue += 1
+        self.up.health.hedged += 1
+        self.lane.spawn(self)
 
     def answer(self, data: bytes | None, why: str) -> None:
         """The attempt's outcome, from the transport's reader or its timeout sweep."""
-        lane = self.lane
+        lane, up = self.lane, self.up
+        assert up is not None
+        pool = lane.pool
+        if self.hedge is not None:
+            self.hedge.cancel()
+            self.hedge = None
+        if self.overdue:
+            self.overdue = False
+            up.health.overdue -= 1
         if data is not None and data[3] & 0xF in USABLE and not data[2] & 0x02:
-            self.up.health.success(lane.pool.clock() - self.sent)
-            lane.pool.inflight -= 1
-            lane.waiting -= 1
-            lane.direct += 1
-            self.done(data, "")
-        else:  # the pool decides what a failure means and whom to ask next
-            lane.spawn(self.q, self.done)
+            up.health.success(pool.clock() - self.sent)
+            if not self.handed:
+                pool.inflight -= 1
+                lane.direct += 1
+            self.finish(data, "")
+            return
+        if data is None or data[3] & 0xF not in USABLE:  # no answer, or SERVFAIL, REFUSED…
+            pool.attempt_failed(up, self.sent, why or f"{up.spec.text}: answered rcode {data[3] & 0xF if data else 0}",
+                                rcode=None if data is None else data[3] & 0xF)
+        if self.handed or self.finished:
+            return  # the pool has the question: only the health counted
+        if data is not None and data[2] & 0x02 and isinstance(up.transport, DnsTransport):
+            lane.over_tcp(self)  # truncated: the same upstream over TCP, as DnsTransport.exchange does
+        else:  # the pool asks the others (this one last)
+            lane.spawn(self)
 
 
 class Lane:
@@ -75,33 +115,63 @@ class Lane:
         now = pool.clock()
         first = pool.order(now)[0] if all(u.health.streak == 0 for u in pool.upstreams) else None
         if first is None or not isinstance(first.transport, DnsTransport):
-            self.spawn(q, done)
+            self.spawn(_Attempt(self, q, done, None, now))
             return
         first.health.queries += 1
-        if len(pool.upstreams) > 1:  # the pool soon asks another one too when this one is slow
+        a = _Attempt(self, q, done, first, now)
+        if len(pool.upstreams) > 1:  # the pool's hedge: another one is asked too when this one is slow
             wait = min(max(pool.timeout * WAIT, 2 * (first.health.ewma or 0.0)), pool.timeout / 2)
-        else:  # nobody else to ask: as patient as the pool is
-            wait = pool.timeout
-        first.transport.udp_sockets.send(q, wait, _Attempt(self, q, done, first, now).answer)
+            a.hedge = loop.call_later(wait, a.slow)
+        first.transport.udp_sockets.send(q, pool.timeout, a.answer)
 
-    def spawn(self, q: Question, done: Done) -> None:
+    def spawn(self, a: _Attempt) -> None:
         assert self.loop is not None
+        a.handed = True
         self.handed += 1
-        task = self.loop.create_task(self._resolve(q, done))
+        task = self.loop.create_task(self._resolve(a))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _resolve(self, q: Question, done: Done) -> None:
+    def over_tcp(self, a: _Attempt) -> None:
+        assert self.loop is not None
+        task = self.loop.create_task(self._tcp(a))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _tcp(self, a: _Attempt) -> None:
+        """A truncated first answer asked again over TCP in the time the pool allows one
+        upstream; a failure there goes to the pool like any other."""
+        pool = self.pool
+        assert a.up is not None
+        transport = a.up.transport
+        assert isinstance(transport, DnsTransport)
+        left = pool.timeout - (pool.clock() - a.sent)
+        try:
+            if left <= 0.001:
+                raise UpstreamError(f"{transport.spec.text}: truncated answer and no time left for TCP")
+            data = await transport.tcp(a.q, left)
+        except UpstreamError as e:
+            pool.attempt_failed(a.up, a.sent, str(e), rcode=None)
+            a.handed = True
+            self.handed += 1
+            await self._resolve(a)
+            return
+        a.up.health.success(pool.clock() - a.sent)
+        pool.inflight -= 1
+        self.direct += 1
+        a.finish(data, "")
+
+    async def _resolve(self, a: _Attempt) -> None:
+        q = a.q
         self.pool.inflight -= 1  # `resolve` counts itself
         try:
-            data: bytes | None = await self.pool.resolve(q.qname, q.qtype, q.qclass, do=q.do, cd=q.cd)
+            data: bytes | None = await self.pool.resolve(q.qname, q.qtype, q.qclass, do=q.do, cd=q.cd, last=a.up)
             why = ""
         except UpstreamError as e:
             data, why = None, str(e)
         except Exception as e:  # never lose the question: its askers get SERVFAIL
             data, why = None, f"internal error: {e!r}"
-        self.waiting -= 1
-        done(data, why)
+        a.finish(data, why)
 
     async def drain(self, timeout: float) -> None:
         """Let the questions in flight finish (graceful shutdown)."""

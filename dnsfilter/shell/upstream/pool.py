@@ -110,23 +110,29 @@ class UpstreamPool:
             self.upstreams.append(Upstream(s, t, Health()))
         self.plain = [u.spec.text for u in self.upstreams if u.spec.kind == "dns"]
 
-    async def resolve(self, qname: bytes, qtype: int, qclass: int, *, do: bool = False, cd: bool = False) -> bytes:
-        """The raw, validated answer for the question from the best upstream that gives one."""
+    async def resolve(self, qname: bytes, qtype: int, qclass: int, *, do: bool = False, cd: bool = False,
+                      last: Upstream | None = None) -> bytes:
+        """The raw, validated answer for the question from the best upstream that gives one.
+        `last`: an upstream asked already (the Lane's first attempt), asked again only after
+        the others."""
         if self.closed:
             raise UpstreamError("upstream pool is closed")
         if self.inflight >= self.max_inflight:
             raise UpstreamError(f"too many upstream queries in flight ({self.inflight})")
         self.inflight += 1
         try:
-            return await self._resolve(Question(qname.lower(), qtype, qclass, do, cd))
+            return await self._resolve(Question(qname.lower(), qtype, qclass, do, cd), last)
         finally:
             self.inflight -= 1
 
-    async def _resolve(self, q: Question) -> bytes:
+    async def _resolve(self, q: Question, last: Upstream | None = None) -> bytes:
         loop = asyncio.get_running_loop()
         start = self.clock()
         deadline = start + self.timeout * self.attempts
         queue = self.order(start)  # an upstream that timed out goes to the back, to be asked again
+        if last is not None and last in queue and len(queue) > 1:
+            queue.remove(last)
+            queue.append(last)
         if not queue:
             raise UpstreamError("; ".join(u.health.last_error for u in self.upstreams))
         if queue[0].health.streak == 0 and start >= self.next_probe:  # something is up: probe the due aside
@@ -212,6 +218,11 @@ class UpstreamPool:
         why = f"{up.spec.text}: answered {bad}"
         self._failed(a, why, bench=rcode in HARD_RCODES)
         return None, why, False  # it answered: asking it again would not help
+
+    def attempt_failed(self, up: Upstream, started: float, why: str, *, rcode: int | None) -> None:
+        """An attempt made outside `resolve` (the Lane's) failed: no answer (`rcode` None) or an
+        unusable one; its health counts it as `_ask` would."""
+        self._failed(Attempt(up, started, 0.0), why, bench=rcode is None or rcode in HARD_RCODES)
 
     def _failed(self, a: Attempt, why: str, *, bench: bool, alarm: bool = False) -> None:
         text = a.up.spec.text
