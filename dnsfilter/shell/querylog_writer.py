@@ -127,6 +127,13 @@ class QueryLogWriter:
         every = st.log_flush or (RAM_FLUSH if st.log_mode == "ram" else DISK_FLUSH)
         return now - self._last_write >= every or self._pending_count() >= RAM_PENDING
 
+    async def write_now(self) -> None:
+        """Drain and write what is pending now, in the writer's thread (after any write it is
+        doing): for a reader that must see every answer so far (the weekly report sent now)."""
+        self.drain()
+        self._last_write = time.monotonic()
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._write, self._take())
+
     def flush(self) -> None:
         """Write what is pending (in the caller's thread)."""
         self._write(self._take())

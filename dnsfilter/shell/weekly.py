@@ -90,6 +90,9 @@ class WeeklyTask:
 
         if not await asyncio.to_thread(self.notifier.urls):
             return False, "weekly report not sent: no notification address is set"
+        ql = self.household.querylog
+        if ql is not None:  # the answers of the last seconds count too
+            await ql.write_now()
         rep = await asyncio.to_thread(compute, cfg, self.household, time.time())
         title, body = weekly_message(rep, self.notifier.language(), self.notifier.admin_url())
         ok = await self.notifier.deliver(title, body)

@@ -80,8 +80,7 @@ class _Attempt:
             self.finish(data, "")
             return
         if data is None or data[3] & 0xF not in USABLE:  # no answer, or SERVFAIL, REFUSED…
-            pool.attempt_failed(up, self.sent, why or f"{up.spec.text}: answered rcode {data[3] & 0xF if data else 0}",
-                                rcode=None if data is None else data[3] & 0xF)
+            pool.attempt_failed(up, self.sent, why, rcode=None if data is None else data[3] & 0xF)
         if self.handed or self.finished:
             return  # the pool has the question: only the health counted
         if data is not None and data[2] & 0x02 and isinstance(up.transport, DnsTransport):

@@ -222,6 +222,8 @@ class UpstreamPool:
     def attempt_failed(self, up: Upstream, started: float, why: str, *, rcode: int | None) -> None:
         """An attempt made outside `resolve` (the Lane's) failed: no answer (`rcode` None) or an
         unusable one; its health counts it as `_ask` would."""
+        if rcode is not None:
+            why = f"{up.spec.text}: answered {HARD_RCODES.get(rcode) or SOFT_RCODES.get(rcode) or f'rcode {rcode}'}"
         self._failed(Attempt(up, started, 0.0), why, bench=rcode is None or rcode in HARD_RCODES)
 
     def _failed(self, a: Attempt, why: str, *, bench: bool, alarm: bool = False) -> None:
