@@ -259,8 +259,10 @@ def test_devices_pauses_budgets_and_rules_as_they_are(appliance: tuple[DaemonPro
     assert tr(lang, "Blocked: the internet is paused") in why and tr(lang, "Blocked: the internet is paused") not in top
 
 
+# every page the admin UI has (the login page is checked at the end, logged out), and an error page
 PAGES = ["/", "/devices", "/profiles", "/profiles/Kids", "/profiles/Kids/time", "/feeds", "/log", "/settings",
-         "/welcome", f"/log/allow?name=example.org&device={KID}"]
+         "/welcome", f"/log/allow?name=example.org&device={KID}", f"/log/block?name=example.org&device={KID}",
+         "/requests", "/report", "/settings/notifications", "/profiles/Nobody"]
 
 
 def test_every_page_passes_axe(appliance: tuple[DaemonProcess, str], browser: Any, lang: str) -> None:
