@@ -335,3 +335,34 @@ def test_forget_the_device(appliance: tuple[DaemonProcess, str], browser: Any, l
     assert _card(browser, base, "Aru's tablet") is None
     time.sleep(0.1)
     assert answer_ips(query(daemon.port, "www.youtube.com", KID)) == [YOUTUBE]  # back in the default profile
+
+
+def test_settings_offers_the_zones_setup_does(appliance: tuple[DaemonProcess, str], browser: Any, lang: str) -> None:
+    """Settings' time zone list is setup's (one source, templates/_timezones.html): the short list
+    by country first, in the page's language, the config's zone selected once; a choice there
+    is saved as its IANA name."""
+    daemon, base = appliance
+    browser.get(f"{base}/settings")
+    if browser.current_url.endswith("/login"):
+        pytest.skip("needs the logged-in session of the setup test")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    def zones() -> tuple[Any, list[Any]]:
+        select = Select(by(browser, "#timezone"))
+        return select, browser.find_elements(By.CSS_SELECTOR, "#timezone optgroup")
+
+    select, groups = zones()
+    assert [g.get_attribute("label") for g in groups] == [tr(lang, "By country"), tr(lang, "All time zones")]
+    first = groups[0].find_elements(By.TAG_NAME, "option")
+    assert (first[0].text, first[0].get_attribute("value")) == (tr(lang, "Kazakhstan (Astana, Almaty)"), "Asia/Almaty")
+    assert [o.get_attribute("value") for o in select.all_selected_options] == ["Asia/Almaty"]
+    assert select.first_selected_option.text == tr(lang, "Kazakhstan (Astana, Almaty)")
+    select.select_by_visible_text(tr(lang, "Russia (Moscow)"))
+    submit(browser, "form:has(input[name=action][value=general])")
+    assert 'timezone = "Europe/Moscow"' in daemon.config_path.read_text()
+    select, _groups = zones()
+    assert select.first_selected_option.text == tr(lang, "Russia (Moscow)")
+    select.select_by_visible_text(tr(lang, "Kazakhstan (Astana, Almaty)"))
+    submit(browser, "form:has(input[name=action][value=general])")
+    assert 'timezone = "Asia/Almaty"' in daemon.config_path.read_text()
