@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import DaemonProcess, free_port
-from tests.support.feedserver import FeedServer, Route, serving
+from tests.support.feedserver import FeedServer
 from tests.support.scripted import Scripted
 from tests.webui.browser import (
     ARTIFACTS,
@@ -56,17 +56,6 @@ pytestmark = [pytest.mark.integration,
 PASSWORD = "a long parent password"
 KID = "127.0.0.2"
 YOUTUBE = "203.0.113.9"
-
-
-@pytest.fixture(scope="module")
-def lists() -> Iterator[FeedServer]:
-    """Every default catalog list, served from memory (small, made up: these tests are about the UI)."""
-    from feeds.catalog import entries
-
-    with serving() as srv:
-        for e in entries().values():
-            srv.routes[f"/{e.id}"] = Route(f"# {e.name}\nlisted-{e.category}.example.test\n".encode())
-        yield srv
 
 
 @pytest.fixture(scope="module", params=LANGS)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import DaemonProcess, free_port
-from tests.support.feedserver import FeedServer, Route, serving
+from tests.support.feedserver import FeedServer
 from tests.support.paths import REPO
 from tests.support.scripted import Scripted
 from tests.webui.browser import (
@@ -47,18 +47,6 @@ def _uci(text: str, **options: str) -> str:
         text, n = re.subn(rf"(?m)^\toption {k} .*$", f"\toption {k} '{v}'", text)
         assert n == 1, k
     return text
-
-
-@pytest.fixture(scope="module")
-def lists() -> Iterator[FeedServer]:
-    """The catalog's lists, each with one made-up name of its category (a real download would
-    leave loopback)."""
-    from feeds.catalog import entries
-
-    with serving() as srv:
-        for e in entries().values():
-            srv.routes[f"/{e.id}"] = Route(f"# {e.name}\nlisted-{e.category}.example.test\n".encode())
-        yield srv
 
 
 @pytest.fixture(scope="module")
