@@ -231,6 +231,7 @@ def settings() -> Response | str:
         shown = system.General([], "null", "", "UTC")  # a broken file can still be restored from here
     return Response(render_template("settings.html", errors=errors, notice=notice, new_token=new_token,
                                     tokens=st.secrets.tokens(), general=shown, timezones=timezones(),
+                                    zone_choices=zones.by_country(),
                                     tz_warning=zones.outdated_warning(shown.timezone if shown else "UTC"),
                                     block_modes=system.BLOCK_MODES, language=_locale(),
                                     locked=locked,

@@ -258,3 +258,14 @@ fi
 say "dnsfilter answers on the addresses in $CONF ([dns] listen); edit it (sudoedit $CONF:"
 say "  sudoedit refuses the link in $ETC), then systemctl reload dnsfilter; or use the web UI."
 say "Web UI: http://$IP:$WEB_PORT/"
+
+# 7. the web UI's one-time setup code, as routers print theirs: whoever installed may finish
+# setup in the browser, nobody else on the LAN. The running service made it at start (or this
+# makes it, for the service's user); it is the same code either way. Into a folder (ROOT) none
+# is made: a folder may become an image for many machines, and each must have its own code.
+if [ -z "$ROOT" ]; then
+	"$OPT/venv/bin/dnsfilter" setup-code -c "$CONF" \
+		|| say "setup code: see journalctl -u dnsfilter -g 'setup code'"
+else
+	say "setup code: made when dnsfilter first starts on the machine (journalctl -u dnsfilter -g 'setup code')"
+fi

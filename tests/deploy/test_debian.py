@@ -75,6 +75,9 @@ def test_installer_into_a_throwaway_root(tmp_path, wheels):
     assert (root / "opt/dnsfilter/venv/bin/dnsfilter").exists()
     assert (root / "etc/systemd/system/dnsfilter.service").read_text() == (DEB / "dnsfilter.service").read_text()
     assert "Web UI: http://192.168.1.2:8080/" in r.stdout
+    # into a folder: no setup code (it could become an image for many machines); it says where it will be
+    assert "setup code: made when dnsfilter first starts on the machine" in r.stdout
+    assert not (root / "var/lib/dnsfilter/webui").exists()
     assert (root / "etc/sysusers.d/dnsfilter.conf").read_text() == (DEB / "dnsfilter.sysusers").read_text()
     for doc in ("deploy.md", "forced-dns.md"):  # the units' Documentation=
         assert (root / "opt/dnsfilter/doc" / doc).read_text() == (ROOT / "docs" / doc).read_text()

@@ -129,14 +129,26 @@ def test_dnsmasq_confdir_drops_a_file_filter(router: Router):
     assert not list(router.tmp.glob("dnsmasq.d,*"))
 
 
-def test_info_gives_the_web_uis_address(router: Router):
+def test_info_gives_the_web_uis_address_and_setup_code(router: Router):
     r = router.init("info")
     assert r.returncode == 0, r.stderr
     assert "web UI off" in r.stdout and "uci set dnsfilter.main.web_listen='192.168.1.1:8080'" in r.stdout
     assert "open http://192.168.1.1:8080/" in r.stdout and "logread -e dnsfilter" in r.stdout
     with router.state.open("a") as f:
         f.write("dnsfilter.main.web_listen=192.168.1.1:8080\n")
-    assert "dnsfilter: web UI at http://192.168.1.1:8080/" in router.init("info").stdout
+    router.set_uci(data_dir=str(router.tmp / "data"))  # the file the daemon would read, with the web UI on
+    router.uci.write_text(router.uci.read_text().replace(
+        "\toption enabled '1'\n", "\toption enabled '1'\n\toption web_listen '192.168.1.1:8080'\n", 1))
+    r = router.init("info")
+    assert "dnsfilter: web UI at http://192.168.1.1:8080/" in r.stdout
+    # the one-time setup code, as routers print theirs: made in data_dir for the daemon (which
+    # prints the same one at start), and the same code on every `info` until setup is done
+    code = (router.tmp / "data/webui/setup-code").read_text().strip()
+    shown = f"{code[:3]}-{code[3:6]}-{code[6:]}"
+    assert f"dnsfilter: setup code: {shown} (enter it at http://192.168.1.1:8080/setup)" in r.stdout, r.stdout + r.stderr
+    assert f"setup code: {shown} " in router.init("info").stdout
+    (router.tmp / "data/webui/admin.json").write_text("{}")  # what setup leaves
+    assert "dnsfilter: setup is done: log in with the admin password" in router.init("info").stdout
 
 
 def test_status_says_whether_it_answers_and_how_the_feeds_are(router: Router):

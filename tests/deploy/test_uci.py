@@ -108,7 +108,12 @@ def test_default_uci_file_renders_to_a_valid_config(tmp_path):
     path.write_text(text)
     cfg = config.load(path)
     assert [str(x) for x in cfg.dns.listen] == ["127.0.0.1:5353", "[::1]:5353"]
-    assert [f.name for f in cfg.feeds] == ["starter"]
+    assert [f.name for f in cfg.feeds] == ["starter", "blocklistproject-tracking", "hagezi-tif-medium", "ut1-phishing"]
+    # every category blocked by default has a list (none "not enforced"), the smaller catalog ones
+    from dnsfilter.config.profiles import unenforced
+
+    assert cfg.defaults.block_categories == ("ads", "trackers", "malware", "phishing")
+    assert unenforced(cfg.defaults.block_categories, {f.category for f in cfg.feeds if f.enabled}) == ()
     assert cfg.network.trusted_forwarders == ("127.0.0.1/32", "::1/128")
     assert cfg.network.lease_files == ("/tmp/dhcp.leases",)
     assert cfg.storage.data_dir == "/var/lib/dnsfilter"

@@ -91,6 +91,18 @@ def test_installed_and_answering(machine: Machine) -> None:
     assert blocked(m, "doubleclick.net", "192.168.50.1")
     assert "/var/lib/dnsfilter/config.toml" == m.run("readlink", "/etc/dnsfilter/config.toml").stdout.strip()
     assert m.run("stat", "-c", "%U:%G %a", "/var/lib/dnsfilter").stdout.split() == ["dnsfilter:dnsfilter", "750"]
+    # the one-time setup code at the installer's end, as routers print theirs: the service's own
+    # (in its log), in a file only the service's user reads
+    found = re.search(r"^setup code: (\d{3}-\d{3}-\d{3}) \(enter it at http://192\.168\.50\.1:8080/setup\)$",
+                      r.stdout, re.M)
+    assert found, r.stdout
+    code = found.group(1)
+    assert m.run("cat", "/var/lib/dnsfilter/webui/setup-code").stdout.strip() == code.replace("-", "")
+    assert m.run("stat", "-c", "%U %a", "/var/lib/dnsfilter/webui/setup-code").stdout.split() == ["dnsfilter", "600"]
+    deadline = time.monotonic() + 30
+    while f"enter the setup code {code}" not in (log := m.run("journalctl", "-u", "dnsfilter", "--no-pager").stdout):
+        assert time.monotonic() < deadline, f"the service's log has no setup code {code}:\n{log[-2000:]}"
+        time.sleep(0.5)
 
 
 def test_hardening_applied(machine: Machine) -> None:
@@ -169,6 +181,8 @@ def test_restarts_and_reruns_keep_the_firewall_unit(machine: Machine) -> None:
     for _ in range(3):  # the installer again, as an upgrade: it also hands back the root-owned lock
         r = m.run(*INSTALL, env=OFFLINE)
         assert "kept: /var/lib/dnsfilter/config.toml" in r.stdout
+        code = m.run("cat", "/var/lib/dnsfilter/webui/setup-code").stdout.strip()
+        assert f"setup code: {code[:3]}-{code[3:6]}-{code[6:]} " in r.stdout, r.stdout  # the same code again
         wait_active(m, "dnsfilter.service", "dnsfilter-firewall.service")
     log = m.journal("", cursor)
     assert "status=15/TERM" not in log and "Failed with result" not in log, log[-3000:]

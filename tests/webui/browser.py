@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import base64
+import gettext
 import http.client
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -153,6 +155,47 @@ def setup_code_in_log(log: str) -> str:
     m = re.search(r"setup code (\d{3}-\d{3}-\d{3})", log)
     assert m, f"no setup code in the daemon's log:\n{log[-3000:]}"
     return m.group(1)
+
+
+# ---------------------------------------------------------------- the UI's words, in each language
+
+LANGS = ("en", "ru", "kk")
+TRANSLATIONS = Path(__file__).resolve().parents[2] / "webui" / "translations"
+_PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|%%")
+
+
+def tr(lang: str, msgid: str) -> str:
+    """`msgid` as the UI's compiled catalog (webui/translations) gives it in `lang`; English as
+    written. Fails when Russian or Kazakh lack it: a page left in English would pass otherwise."""
+    if lang == "en":
+        return msgid
+    text = gettext.translation("messages", TRANSLATIONS, languages=[lang]).gettext(msgid)
+    assert text != msgid, f"{msgid!r} has no {lang} translation"
+    return text
+
+
+def shows(text: str, lang: str, msgid: str, **values: object) -> bool:
+    """Whether `text` (what the user sees) holds the message in `lang` with `values` filled in;
+    a placeholder left out of `values` (a time, a count) stands for any text."""
+    parts: list[str] = []
+    pos = 0
+    message = tr(lang, msgid)
+    for m in _PLACEHOLDER.finditer(message):
+        parts.append(re.escape(message[pos:m.start()]))
+        if m.group(0) == "%%":
+            parts.append("%")
+        elif m.group(1) in values:
+            parts.append(re.escape(str(values[m.group(1)])))
+        else:
+            parts.append(".+?")
+        pos = m.end()
+    parts.append(re.escape(message[pos:]))
+    pattern = re.sub(r"(\\\s|\\ )+", r"\\s+", "".join(parts))  # any run of spaces or line breaks
+    return re.search(pattern, text, re.S) is not None
+
+
+def assert_shows(text: str, lang: str, msgid: str, **values: object) -> None:
+    assert shows(text, lang, msgid, **values), f"not shown in {lang}: {tr(lang, msgid)!r} {values}\n---\n{text}"
 
 
 # ---------------------------------------------------------------- accessibility (axe-core)

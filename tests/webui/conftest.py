@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dnsfilter.storage.store import DeviceStore, Observation
+from tests.support.feedserver import FeedServer, Route, serving
 from tests.webui.helpers import CONFIG, LAPTOP, TABLET, do_setup, login
 from webui import create_app
 
@@ -72,3 +73,16 @@ def client(set_up: Flask) -> Iterator[FlaskClient]:
     c = set_up.test_client()
     login(c)
     yield c
+
+
+@pytest.fixture(scope="module")
+def lists() -> Iterator[FeedServer]:
+    """Every catalog list, served from memory by a local feed server (set `[catalog] mirror` to
+    its base): each holds one made-up name of its category, `listed-CATEGORY.example.test`
+    (small: these tests are about the UI and what it promises, not about the lists)."""
+    from feeds.catalog import entries
+
+    with serving() as srv:
+        for e in entries().values():
+            srv.routes[f"/{e.id}"] = Route(f"# {e.name}\nlisted-{e.category}.example.test\n".encode())
+        yield srv
