@@ -149,7 +149,8 @@ def test_reload_applies_or_fails_visibly(machine: Machine) -> None:
 def test_root_running_the_cli_leaves_nothing_the_service_cannot_use(machine: Machine) -> None:
     m = machine
     cli, cfg = "/opt/dnsfilter/venv/bin/dnsfilter", "/etc/dnsfilter/config.toml"  # the README's commands
-    for argv in ([cli, "feeds", "sync", "-c", cfg], [cli, "check", "-c", cfg, "doubleclick.net"],
+    # the bundled starter list: the shipped catalog lists need the internet, which this machine lacks
+    for argv in ([cli, "feeds", "sync", "-c", cfg, "--feed", "starter"], [cli, "check", "-c", cfg, "doubleclick.net"],
                  [cli, "feeds", "status", "-c", cfg]):
         r = m.run(*argv, check=False)
         assert r.returncode == 0, (argv, r.stdout, r.stderr)
