@@ -104,14 +104,16 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def config(setup: str, listen: str, upstream: str, domains: str, data_dir: str, workers: int) -> str:
+def config(setup: str, listen: str, upstream: str, domains: str, data_dir: str, workers: int,
+           root: Path = ROOT) -> str:
+    """`root`: the checkout whose shipped config is used (an older commit's, for a before/after)."""
     if setup == "openwrt":
         from dnsfilter.router.uci import uci_to_toml
 
         data = tomllib.loads(uci_to_toml((ROOT / "deploy/openwrt/files/dnsfilter.config").read_text()))
         data.setdefault("network", {})["lease_files"] = []
     else:
-        data = tomllib.loads((ROOT / "config.example.toml").read_text())
+        data = tomllib.loads((root / "config.example.toml").read_text())
     dns = data.setdefault("dns", {})
     dns["listen"], dns["upstreams"], dns["workers"] = [listen], [upstream], workers
     data.setdefault("storage", {})["data_dir"] = data_dir

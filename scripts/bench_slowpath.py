@@ -188,7 +188,7 @@ def main() -> int:
         d = Path(tmp)
         cfg = d / "config.toml"
         cfg.write_text(config("defaults", f"{h.SUT_ADDR}:{h.SUT_PORT}", upstream,
-                              str(bench_dir / "data" / "lists" / "block-1m.domains"), str(d / "var"), 1))
+                              str(bench_dir / "data" / "lists" / "block-1m.domains"), str(d / "var"), 1, root=repo))
         subprocess.run([PY, "-m", "dnsfilter", "feeds", "sync", "-c", str(cfg)], check=True, cwd=repo,
                        env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL)
         small = min(a.n, 20_000)  # in process: enough for a steady figure
