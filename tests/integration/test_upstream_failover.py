@@ -1,7 +1,8 @@
 """A dead or hung upstream next to a working one, as a client of the real daemon sees it: after
 the first failure no query waits on the dead one (it is probed aside, one probe at a time, and
-never ranked first), each query waits at most the hedge delay, and each state change is logged
-once. Real servers on loopback: Unbound (plain and DoT), a silent UDP socket, TLS servers that
+never ranked first: the dead one's `hedged` count stays at the first query's one), no query
+waits the whole timeout, and each state change is logged once. Counts, not clocks, carry the
+claims, so a busy machine cannot fail them. Real servers on loopback: Unbound (plain and DoT), a silent UDP socket, TLS servers that
 hang before or after the handshake."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.upstream_spec import parse_upstream
-from dnsfilter.shell.upstream.pool import HEDGE, UpstreamPool
+from dnsfilter.shell.upstream.pool import UpstreamPool
 from tests.support.daemon import DaemonProcess, cli
 from tests.support.scripted import Scripted
 from tests.support.tcp_relay import HungTls, TcpRelay
@@ -25,7 +26,6 @@ from tests.support.unbound import TLS_NAME, Unbound
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 TIMEOUT = 2.0  # upstream_timeout in these configs: the default
-HEDGE_DELAY = TIMEOUT * HEDGE  # 250 ms
 
 
 def config(upstreams: list[str], extra: str = "") -> str:
@@ -76,14 +76,16 @@ def test_a_dead_first_upstream_never_stalls_a_query_after_the_first(tmp_path: Pa
             waits = paced(d, 8.0, "a")  # down at 2 s, probed at 3 s and 7 s (back-off 1 s, then 2 s)
             probed = len(dead.queries())
             st = status(d)[0]
-            assert waits[0] < TIMEOUT  # the first waited the hedge delay, not the timeout
-            assert max(waits[1:]) < HEDGE_DELAY, sorted(waits)[-5:]
+            assert max(waits) < TIMEOUT  # the first waited the hedge delay, not the timeout
+            # Only the first query was ever asked of the dead one first (then hedged): every
+            # later one went to the live one at once. A count, not a clock: it holds on a busy box.
+            assert st["hedged"] == 1, st
             assert 2 <= probed <= 4 and st["probes"] == probed - 1 and not st["healthy"]
             assert len(lines(d, f"upstream {dead.addr}: down:")) == 1  # once, not once per probe
             # it comes back: the next probe finds it, and that is logged once too
             dead.mode = "answer"
             waits = paced(d, 15.0, "b", until=lambda: bool(lines(d, f"upstream {dead.addr}: up again")))
-            assert max(waits) < HEDGE_DELAY
+            assert max(waits) < TIMEOUT  # never the whole timeout: probes go aside
             assert len(lines(d, f"upstream {dead.addr}: up again")) == 1
             assert status(d)[0]["healthy"]
         finally:
@@ -104,9 +106,9 @@ def test_a_hung_tls_upstream_next_to_a_working_one(tmp_path: Path, hang: str) ->
                 st = status(d)
             finally:
                 d.stop()
-            assert waits[0] < TIMEOUT
-            assert max(waits[1:]) < HEDGE_DELAY, sorted(waits)[-5:]
-            assert not st[0]["healthy"] and st[1]["healthy"] and st[0]["hedged"] >= 1
+            assert max(waits) < TIMEOUT
+            # only the first query waited on the hung one (hedged once), however slow the box
+            assert not st[0]["healthy"] and st[1]["healthy"] and st[0]["hedged"] == 1, st
             assert 2 <= hung.accepts <= 4  # the first query's connection, then one per probe
             assert st[0]["probes"] == hung.accepts - 1
 
