@@ -24,69 +24,29 @@ PY = str(ROOT / ".venv" / "bin" / "python")
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-PROFILES = """
-[general]
-timezone = "Asia/Almaty"
+from tests.support.household import household, numbered_devices, schedule  # noqa: E402
 
-[defaults]
-profile = "Guests"
-
-[protection]
-always_allow = ["helpline.kz", "childhelp.org"]
-
-[[profiles]]
-name = "Kids"
-block_categories = ["ads", "adult", "gambling"]
-block_services = ["tiktok", "instagram", "roblox"]
-allow = ["khanacademy.org", "kids.example.kz"]
-deny = ["example.com"]
-safe_search = true
-block_bypass = true
-budgets = { youtube = "60m", games = "2h" }
-  [[profiles.schedules]]
-  name = "bedtime"
-  days = ["daily"]
-  start = "21:00"
-  end = "07:00"
-  block = "all"
-  [[profiles.schedules]]
-  name = "homework"
-  days = ["weekdays"]
-  start = "15:00"
-  end = "18:00"
-  block = ["games", "video"]
-
-[[profiles]]
-name = "Teens"
-block_categories = ["ads", "adult"]
-block_services = ["tiktok"]
-safe_search = true
-budgets = { games = "2h" }
-
-[[profiles]]
-name = "Adults"
-block_categories = ["ads"]
-
-[[profiles]]
-name = "Guests"
-block_categories = ["ads", "adult"]
-safe_search = true
-
-[[profiles]]
-name = "Office"
-block_categories = ["ads", "adult", "gambling"]
-block_services = ["steam", "netflix"]
-"""
-
-
-def devices(n: int = 50) -> str:
-    names = ["Kids", "Teens", "Adults", "Guests", "Office"]
-    out = []
-    for i in range(n):
-        out.append(f'[[devices]]\nname = "dev{i}"\nip = "127.0.1.{i + 1}"\nprofile = "{names[i % 5]}"\n')
-    # the benchmark's own source address is a Kids device, so every query is evaluated
-    out.append('[[devices]]\nname = "dnsperf"\nip = "127.0.0.1"\nprofile = "Kids"\n')
-    return "\n".join(out)
+PROFILES = household(
+    general={"timezone": "Asia/Almaty"},
+    defaults={"profile": "Guests"},
+    protection={"always_allow": ["helpline.kz", "childhelp.org"]},
+    profiles=[
+        {"name": "Kids", "block_categories": ["ads", "adult", "gambling"],
+         "block_services": ["tiktok", "instagram", "roblox"], "allow": ["khanacademy.org", "kids.example.kz"],
+         "deny": ["example.com"], "safe_search": True, "block_bypass": True,
+         "budgets": {"youtube": "60m", "games": "2h"},
+         "schedules": [schedule("bedtime", "daily", "21:00", "07:00", "all"),
+                       schedule("homework", "weekdays", "15:00", "18:00", ["games", "video"])]},
+        {"name": "Teens", "block_categories": ["ads", "adult"], "block_services": ["tiktok"], "safe_search": True,
+         "budgets": {"games": "2h"}},
+        {"name": "Adults", "block_categories": ["ads"]},
+        {"name": "Guests", "block_categories": ["ads", "adult"], "safe_search": True},
+        {"name": "Office", "block_categories": ["ads", "adult", "gambling"], "block_services": ["steam", "netflix"]},
+    ],
+    # 50 devices; the benchmark's own source address is a Kids device, so every query is evaluated
+    devices=[*numbered_devices(["Kids", "Teens", "Adults", "Guests", "Office"], 50, name="dev{i}"),
+             {"name": "dnsperf", "ip": "127.0.0.1", "profile": "Kids"}],
+)
 
 
 def config(d: Path, port: int, feed: Path, profiles: bool) -> Path:
@@ -95,7 +55,7 @@ def config(d: Path, port: int, feed: Path, profiles: bool) -> Path:
             f'[[feeds]]\nname = "big"\nurl = "{feed}"\nformat = "domains"\ncategory = "ads"\n'
             f'[[feeds]]\nname = "big-adult"\nurl = "{feed}"\nformat = "domains"\ncategory = "adult"\n')
     if profiles:
-        text += PROFILES + devices()
+        text += PROFILES
     cfg = d / ("profiles.toml" if profiles else "plain.toml")
     cfg.write_text(text)
     return cfg
