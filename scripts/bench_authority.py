@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
 
+from benchlib import results_table, write_results  # noqa: E402
+
 
 def _child(code: str, *args: str) -> dict:
     """Run `code` in a fresh interpreter that prints one JSON object; its VmHWM is its own."""
@@ -174,15 +176,10 @@ def main() -> int:
                 sub.mkdir()
                 rows += fn(sub)
                 print(f"{name}: done", file=sys.stderr)
-    lines = ["## Authority lists and provider bundles", "",
-             "Measured by `scripts/bench_authority.py` (part of `make bench`).", "",
-             "| what | result | detail |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    text = "\n".join(lines) + "\n"
-    out = Path(args.bench_dir) / "results" / "authority.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(text)
+    write_results(Path(args.bench_dir), "authority",
+                  results_table("Authority lists and provider bundles",
+                                "Measured by `scripts/bench_authority.py` (part of `make bench`).",
+                                (f"| {a} | {b} | {c} |" for a, b, c in rows)))
     return 0
 
 

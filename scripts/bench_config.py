@@ -21,10 +21,11 @@ from __future__ import annotations
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.support.household import numbered_devices, render, schedule  # noqa: E402
 
 SETUPS = ("defaults", "openwrt", "household")
 
@@ -32,76 +33,22 @@ SETUPS = ("defaults", "openwrt", "household")
 # the harness's names is a game, a video or a social network, so whatever the hour the run
 # starts at, the schedules and the budget change no answer the workloads check, but every
 # query of a Teens device is evaluated against them (the cost this setup measures).
-HOUSEHOLD = """
-[[profiles]]
-name = "Kids"
-block_categories = ["ads", "trackers", "malware", "phishing", "adult", "gambling"]
-block_services = ["tiktok", "instagram"]
-safe_search = true
-  [[profiles.schedules]]
-  name = "bedtime"
-  days = ["daily"]
-  start = "21:00"
-  end = "07:00"
-  block = "all"
-
-[[profiles]]
-name = "Teens"
-block_categories = ["ads", "trackers", "malware", "phishing", "adult"]
-block_services = ["tiktok"]
-safe_search = true
-budgets = { youtube = "60m" }
-  [[profiles.schedules]]
-  name = "homework"
-  days = ["weekdays"]
-  start = "15:00"
-  end = "18:00"
-  block = ["games", "social"]
-
-[[profiles]]
-name = "Adults"
-block_categories = ["ads", "malware", "phishing"]
-
-[[profiles]]
-name = "Guests"
-block_categories = ["ads", "trackers", "malware", "phishing", "adult"]
-"""
+HOUSEHOLD = [
+    {"name": "Kids", "block_categories": ["ads", "trackers", "malware", "phishing", "adult", "gambling"],
+     "block_services": ["tiktok", "instagram"], "safe_search": True,
+     "schedules": [schedule("bedtime", "daily", "21:00", "07:00", "all")]},
+    {"name": "Teens", "block_categories": ["ads", "trackers", "malware", "phishing", "adult"],
+     "block_services": ["tiktok"], "safe_search": True, "budgets": {"youtube": "60m"},
+     "schedules": [schedule("homework", "weekdays", "15:00", "18:00", ["games", "social"])]},
+    {"name": "Adults", "block_categories": ["ads", "malware", "phishing"]},
+    {"name": "Guests", "block_categories": ["ads", "trackers", "malware", "phishing", "adult"]},
+]
 
 
-def household_devices(n: int = 50) -> str:
-    names = ["Kids", "Teens", "Adults", "Guests"]
-    out = [f'[[devices]]\nname = "device{i}"\nip = "127.0.1.{i + 1}"\nprofile = "{names[i % 4]}"\n'
-           for i in range(n - 1)]
-    out.append('[[devices]]\nname = "teen laptop"\nip = "127.0.0.1"\nprofile = "Teens"\n')
-    return "\n".join(out)
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
-    return str(value)
-
-
-def render(data: dict[str, Any]) -> str:
-    """Plain tables and arrays of plain tables: all a dnsfilter config holds."""
-    out: list[str] = []
-    for name, value in data.items():
-        if isinstance(value, dict):
-            out.append(f"[{name}]")
-            out += [f"{k} = {_toml(v)}" for k, v in value.items()]
-            out.append("")
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            for item in value:
-                out.append(f"[[{name}]]")
-                out += [f"{k} = {_toml(v)}" for k, v in item.items()]
-                out.append("")
-    return "\n".join(out)
+def household_devices(n: int = 50) -> list[dict[str, str]]:
+    """`n` devices, the last of them the load generator's address (a Teens device)."""
+    return [*numbered_devices([p["name"] for p in HOUSEHOLD], n - 1),
+            {"name": "teen laptop", "ip": "127.0.0.1", "profile": "Teens"}]
 
 
 def config(setup: str, listen: str, upstream: str, domains: str, data_dir: str, workers: int,
@@ -120,10 +67,9 @@ def config(setup: str, listen: str, upstream: str, domains: str, data_dir: str, 
     data["feeds"] = [{"name": "bench", "url": domains, "format": "domains", "category": "ads"}]
     if setup == "household":
         data.setdefault("defaults", {})["profile"] = "Guests"
-    text = render(data)
-    if setup == "household":
-        text += HOUSEHOLD + "\n" + household_devices()
-    return text
+        data["profiles"] = [*data.get("profiles", []), *HOUSEHOLD]
+        data["devices"] = [*data.get("devices", []), *household_devices()]
+    return render(data)
 
 
 def main() -> int:

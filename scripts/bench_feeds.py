@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import ROOT, results_table, start_daemon, status_kb, write_results
+
 PY = str(ROOT / ".venv" / "bin" / "python")
 
 
@@ -50,28 +51,6 @@ def gen_list(path: Path, n: int, seed: int = 5) -> None:
         for i in range(n):
             host = "".join(rng.choice(alpha) for _ in range(rng.randint(4, 12)))
             f.write(f"{host}{i}.{rng.choice(tlds)}\n")
-
-
-def rss_kb(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS"):
-            return int(line.split()[1])
-    return 0
-
-
-def start_daemon(cfg: Path, log: Path) -> tuple[subprocess.Popen[bytes], float]:
-    t0 = time.perf_counter()
-    p = subprocess.Popen([str(ROOT / ".venv/bin/dnsfilter"), "serve", "-c", str(cfg), "--log-level", "info"],
-                         stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if "ready: answering" in log.read_text(errors="replace"):
-            return p, time.perf_counter() - t0
-        if p.poll() is not None:
-            raise RuntimeError(log.read_text())
-        time.sleep(0.005)
-    p.kill()
-    raise RuntimeError("daemon not ready")
 
 
 def config(d: Path, port: int, feed: Path | None) -> Path:
@@ -106,7 +85,7 @@ def daemon_rows(d: Path, cfg: Path, port: int, entries: int) -> list[str]:
     """Daemon RSS per listed name, and start-up with the set already compiled."""
     p0, _ = start_daemon(config(d, port, None), d / "empty.log")
     time.sleep(0.5)
-    empty = rss_kb(p0.pid)
+    empty = status_kb(p0.pid, "VmRSS")
     p0.send_signal(signal.SIGTERM)
     p0.wait(10)
     p1, first = start_daemon(cfg, d / "first.log")  # compiles the feed
@@ -117,7 +96,7 @@ def daemon_rows(d: Path, cfg: Path, port: int, entries: int) -> list[str]:
         p2, t = start_daemon(cfg, d / f"start{i}.log")
         starts.append(t)
         time.sleep(0.3)
-        full = rss_kb(p2.pid)
+        full = status_kb(p2.pid, "VmRSS")
         p2.send_signal(signal.SIGTERM)
         p2.wait(10)
     return [f"| daemon RSS, 1M-name list | {(full - empty) * 1024 / entries:.1f} bytes per listed name | "
@@ -191,13 +170,11 @@ def main() -> int:
             rows.append(lookup_row(dset, one_m))
         if "reload" in only:
             rows.append(reload_row(bench, d, cfg, port))
-    out = ["## Feeds (compiled sets)", "", "Measured by `scripts/bench_feeds.py` (part of `make bench`).", "",
-           "| what | result | detail |", "|---|---|---|", *rows, ""]
+    text = results_table("Feeds (compiled sets)", "Measured by `scripts/bench_feeds.py` (part of `make bench`).", rows)
     if only == list(PARTS):
-        results = bench / "results"
-        results.mkdir(exist_ok=True)
-        (results / "feeds.md").write_text("\n".join(out))
-    print("\n".join(out))
+        write_results(bench, "feeds", text)
+    else:
+        print(text)
     return 0
 
 

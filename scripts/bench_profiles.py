@@ -24,69 +24,31 @@ PY = str(ROOT / ".venv" / "bin" / "python")
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-PROFILES = """
-[general]
-timezone = "Asia/Almaty"
+from benchlib import results_table, start_daemon, write_results  # noqa: E402
 
-[defaults]
-profile = "Guests"
+from tests.support.household import household, numbered_devices, schedule  # noqa: E402
 
-[protection]
-always_allow = ["helpline.kz", "childhelp.org"]
-
-[[profiles]]
-name = "Kids"
-block_categories = ["ads", "adult", "gambling"]
-block_services = ["tiktok", "instagram", "roblox"]
-allow = ["khanacademy.org", "kids.example.kz"]
-deny = ["example.com"]
-safe_search = true
-block_bypass = true
-budgets = { youtube = "60m", games = "2h" }
-  [[profiles.schedules]]
-  name = "bedtime"
-  days = ["daily"]
-  start = "21:00"
-  end = "07:00"
-  block = "all"
-  [[profiles.schedules]]
-  name = "homework"
-  days = ["weekdays"]
-  start = "15:00"
-  end = "18:00"
-  block = ["games", "video"]
-
-[[profiles]]
-name = "Teens"
-block_categories = ["ads", "adult"]
-block_services = ["tiktok"]
-safe_search = true
-budgets = { games = "2h" }
-
-[[profiles]]
-name = "Adults"
-block_categories = ["ads"]
-
-[[profiles]]
-name = "Guests"
-block_categories = ["ads", "adult"]
-safe_search = true
-
-[[profiles]]
-name = "Office"
-block_categories = ["ads", "adult", "gambling"]
-block_services = ["steam", "netflix"]
-"""
-
-
-def devices(n: int = 50) -> str:
-    names = ["Kids", "Teens", "Adults", "Guests", "Office"]
-    out = []
-    for i in range(n):
-        out.append(f'[[devices]]\nname = "dev{i}"\nip = "127.0.1.{i + 1}"\nprofile = "{names[i % 5]}"\n')
-    # the benchmark's own source address is a Kids device, so every query is evaluated
-    out.append('[[devices]]\nname = "dnsperf"\nip = "127.0.0.1"\nprofile = "Kids"\n')
-    return "\n".join(out)
+PROFILES = household(
+    general={"timezone": "Asia/Almaty"},
+    defaults={"profile": "Guests"},
+    protection={"always_allow": ["helpline.kz", "childhelp.org"]},
+    profiles=[
+        {"name": "Kids", "block_categories": ["ads", "adult", "gambling"],
+         "block_services": ["tiktok", "instagram", "roblox"], "allow": ["khanacademy.org", "kids.example.kz"],
+         "deny": ["example.com"], "safe_search": True, "block_bypass": True,
+         "budgets": {"youtube": "60m", "games": "2h"},
+         "schedules": [schedule("bedtime", "daily", "21:00", "07:00", "all"),
+                       schedule("homework", "weekdays", "15:00", "18:00", ["games", "video"])]},
+        {"name": "Teens", "block_categories": ["ads", "adult"], "block_services": ["tiktok"], "safe_search": True,
+         "budgets": {"games": "2h"}},
+        {"name": "Adults", "block_categories": ["ads"]},
+        {"name": "Guests", "block_categories": ["ads", "adult"], "safe_search": True},
+        {"name": "Office", "block_categories": ["ads", "adult", "gambling"], "block_services": ["steam", "netflix"]},
+    ],
+    # 50 devices; the benchmark's own source address is a Kids device, so every query is evaluated
+    devices=[*numbered_devices(["Kids", "Teens", "Adults", "Guests", "Office"], 50, name="dev{i}"),
+             {"name": "dnsperf", "ip": "127.0.0.1", "profile": "Kids"}],
+)
 
 
 def config(d: Path, port: int, feed: Path, profiles: bool) -> Path:
@@ -95,7 +57,7 @@ def config(d: Path, port: int, feed: Path, profiles: bool) -> Path:
             f'[[feeds]]\nname = "big"\nurl = "{feed}"\nformat = "domains"\ncategory = "ads"\n'
             f'[[feeds]]\nname = "big-adult"\nurl = "{feed}"\nformat = "domains"\ncategory = "adult"\n')
     if profiles:
-        text += PROFILES + devices()
+        text += PROFILES
     cfg = d / ("profiles.toml" if profiles else "plain.toml")
     cfg.write_text(text)
     return cfg
@@ -128,20 +90,6 @@ def in_process(cfg_path: Path, names: list[str]) -> tuple[float, float]:
     return statistics.median(samples) * 1e6, statistics.mean(samples) * 1e6
 
 
-def start_daemon(cfg: Path, log: Path, cpu: str = "1") -> subprocess.Popen[bytes]:
-    p = subprocess.Popen(["taskset", "-c", cpu, str(ROOT / ".venv/bin/dnsfilter"), "serve", "-c", str(cfg), "--log-level", "info"],
-                         stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if "ready: answering" in log.read_text(errors="replace"):
-            return p
-        if p.poll() is not None:
-            raise RuntimeError(log.read_text())
-        time.sleep(0.01)
-    p.kill()
-    raise RuntimeError("daemon not ready")
-
-
 def main() -> int:
     bench = Path(sys.argv[1]).resolve()
     reps = int(os.environ.get("REPS", "3"))
@@ -149,8 +97,6 @@ def main() -> int:
     sys.path.insert(0, str(bench))
     import bench as h  # the harness: nsd upstream and dnsperf runner
 
-    results = bench / "results"
-    results.mkdir(exist_ok=True)
     feed = bench / "data" / "lists" / "block-1m.domains"
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dnsfilter-profiles-") as tmp:
@@ -161,7 +107,7 @@ def main() -> int:
                                     "khanacademy.org", "helpline.kz"] * 50
         plain_cfg, prof_cfg = config(d, 5391, feed, False), config(d, 5391, feed, True)
         # the compiled sets are shared: compile once through a start of the plain config
-        p = start_daemon(plain_cfg, d / "warm.log")
+        p, _ = start_daemon(plain_cfg, d / "warm.log", "1")
         p.send_signal(signal.SIGTERM)
         p.wait(30)
         on_med, on_mean = in_process(prof_cfg, names)
@@ -174,7 +120,7 @@ def main() -> int:
         qps: dict[tuple[str, str], list[float]] = {}
         for _rep in range(reps):
             for label, cfg in (("off", plain_cfg), ("on", prof_cfg)):
-                p = start_daemon(cfg, d / f"{label}.log", h.SUT_CPU)
+                p, _ = start_daemon(cfg, d / f"{label}.log", h.SUT_CPU)
                 for wl in ("blocked", "mixed"):
                     qfile = str(bench / "data" / "queries" / f"{wl}.txt")
                     base = ["taskset", "-c", h.LOAD_CPU, "dnsperf", "-s", "127.0.0.1", "-p", "5391", "-d", qfile,
@@ -191,10 +137,8 @@ def main() -> int:
             rows.append(f"| whole daemon, {wl} workload | {on:,.0f} qps with profiles, {off:,.0f} without: "
                         f"{(on / off - 1) * 100:+.1f} % | dnsperf on loopback after one warm-up pass, {reps} reps "
                         f"× {duration} s, medians; the dnsperf source is a Kids device |")
-    out = ["## Profiles", "", "Measured by `scripts/bench_profiles.py` (part of `make bench`).", "",
-           "| what | result | detail |", "|---|---|---|", *rows, ""]
-    (results / "profiles.md").write_text("\n".join(out))
-    print("\n".join(out))
+    write_results(bench, "profiles",
+                  results_table("Profiles", "Measured by `scripts/bench_profiles.py` (part of `make bench`).", rows))
     return 0
 
 

@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PY = str(ROOT / ".venv" / "bin" / "python")
 
+from benchlib import status_kb  # noqa: E402
+
 from tests.support.daemon import DaemonProcess, free_port  # noqa: E402
 from tests.support.rpzservers import (  # noqa: E402
     KEY_NAME,
@@ -76,10 +78,7 @@ def knot_has(knot: KnotPrimary, before: int | None, timeout: float = 900) -> flo
 
 
 def hwm_kb(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM"):
-            return int(line.split()[1])
-    return 0
+    return status_kb(pid, "VmHWM")
 
 
 def wait(check, timeout: float) -> float | None:

@@ -5,7 +5,8 @@ Every error names its key (`dns.listen[1]`) and says what is wrong in one line, 
 
 This module holds `load`, `from_dict` and `Config`; `values` the shared value parsers and
 ConfigError, `feeds` the `[[feeds]]` tables, `profiles` the profiles, devices and schedules,
-`provider` the managed router's `[provider]` and the merge of its bundle under the household's file.
+`provider` the managed router's `[provider]` and the merge of its bundle under the household's file,
+`resolver` the `[dns]` section, `firewall` the `[firewall]` section.
 Must not import: `dnsfilter.shell`, `dnsfilter.storage`, `dnsfilter.router` or `webui` (the
 config is read by all of them).
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from dnsfilter.config import upstreams as _upstreams
 from dnsfilter.config.feeds import CATEGORIES, Feed, parse_catalog_mirror, parse_feed  # noqa: F401 - re-exported
+from dnsfilter.config.firewall import DOH_RESOLVERS, Firewall, parse_firewall  # noqa: F401 - re-exported
 from dnsfilter.config.portal import Notify, Portal, parse_notify, parse_portal
 from dnsfilter.config.profiles import (
     Device,
@@ -32,70 +34,31 @@ from dnsfilter.config.profiles import (
     parse_profile,
 )
 from dnsfilter.config.provider import Managed, Provider, merge, parse_provider, read_bundle
+from dnsfilter.config.resolver import DEFAULT_ALLOWED, Dns, parse_dns  # noqa: F401 - re-exported
 from dnsfilter.config.rpz import Rpz, parse_rpz
 from dnsfilter.config.values import (
     N_,
-    BlockMode,
     ConfigError,
-    Listen,
+    Listen,  # noqa: F401 - re-exported
     Section,
-    check_ifname,
     check_name,
-    parse_block_mode,
-    parse_dns_listen,
     parse_listen,
     read_text,
     toml_position,
 )
-from dnsfilter.config.values import networks as _networks
-from dnsfilter.core.dns.upstream_spec import UpstreamSpec
 
 upstream_warnings = _upstreams.warnings
 
 # a hand-edited file that does not parse (the web UI's pages and edits say it too)
 BROKEN_TOML = N_("%(path)s: not valid TOML: %(detail)s (line %(line)s, column %(column)s)")
 SECURITY_SET = ("ads", "trackers", "malware", "phishing")
-DEFAULT_ALLOWED = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                   "100.64.0.0/10", "fc00::/7", "fe80::/10")
+
 
 
 @dataclass(frozen=True, slots=True)
 class General:
     hostname: str = "dnsfilter.lan"
     timezone: str = "UTC"
-
-
-@dataclass(frozen=True, slots=True)
-class Dns:
-    listen: tuple[Listen, ...] = (Listen("127.0.0.1", 5353), Listen("::1", 5353))
-    upstreams: tuple[UpstreamSpec, ...] = ()
-    # plain DNS servers that find the DoT/DoH upstreams written as host names, and nothing else
-    bootstrap: tuple[UpstreamSpec, ...] = _upstreams.DEFAULT_BOOTSTRAP_SPECS
-    upstream_policy: str = "any"  # "encrypted-only": no query in the clear
-    tls_ca_file: str = ""  # CA certificates trusted for DoT/DoH besides the system store
-    block_mode: BlockMode = BlockMode("null")
-    block_ttl: int = 10
-    allowed_clients: tuple[str, ...] = DEFAULT_ALLOWED
-    ratelimit_qps: int = 1000
-    ratelimit_burst: int = 2000
-    # Loopback is a local forwarder (dnsmasq on the router): limiting it would limit the whole LAN.
-    ratelimit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-    cache_size: int = 20000
-    fastpath_size: int = 50000  # prebuilt UDP answers, all profiles together (~0.5 KB each)
-    batch_io: bool = True  # recvmmsg/sendmmsg for the UDP hot loop where libc has them (shell/mmsg.py)
-    min_ttl: int = 0
-    max_ttl: int = 86400
-    negative_max_ttl: int = 3600
-    serve_stale: bool = True
-    stale_max_age: int = 86400
-    stale_ttl: int = 30
-    prefetch: bool = True
-    upstream_timeout: float = 2.0
-    tcp_idle_timeout: float = 10.0
-    tcp_max_connections: int = 256
-    max_inflight: int = 2048
-    send_client_subnet: bool = False
-    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,33 +90,6 @@ class Protection:
     deny rule or an authority list)."""
 
     always_allow: tuple[str, ...] = ()
-
-
-# Well-known public DoH resolvers: LAN clients talking HTTPS to them bypass the filter.
-DOH_RESOLVERS = (
-    "1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001",  # Cloudflare
-    "8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844",  # Google
-    "9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9",  # Quad9
-    "94.140.14.14", "94.140.15.15", "2a10:50c0::ad1:ff", "2a10:50c0::ad2:ff",  # AdGuard
-    "208.67.222.222", "208.67.220.220", "2620:119:35::35", "2620:119:53::53",  # OpenDNS
-    "45.90.28.0/24", "45.90.30.0/24",  # NextDNS
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Firewall:
-    """Forced DNS on a router (`dnsfilter firewall`): what LAN clients may not bypass."""
-    interfaces: tuple[str, ...] = ("br-lan",)
-    port: int = 0  # where port-53 traffic is redirected; 0: the port of dns.listen[0]
-    block_dot: bool = True  # TCP and UDP 853 (RFC 7858, RFC 8094)
-    block_doq: bool = True  # UDP 853 (RFC 9250)
-    doh_addresses: tuple[str, ...] = DOH_RESOLVERS
-    doh_list: str = ""  # file with one address or network a line, added to doh_addresses
-    doh_feed: str = ""  # URL (or path) of such a list, fetched every doh_refresh seconds (docs/forced-dns.md)
-    doh_refresh: int = 21600
-
-    def redirect_port(self, dns: Dns) -> int:
-        return self.port or dns.listen[0].port
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +236,7 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
                           value=tz) from None
     g.done()
     general = General(hostname, tz)
-    dns = _dns(_section(data, "dns"), Path(path).parent if path else Path.cwd())
+    dns = parse_dns(_section(data, "dns"), Path(path).parent if path else Path.cwd())
     s = _section(data, "storage")
     log_mode = s.get("log_mode", str, "disk")
     if log_mode not in ("disk", "ram"):
@@ -342,7 +278,7 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
     if dns.workers != 1 and any(p.budgets for p in profiles):
         raise ConfigError("dns.workers", N_("daily budgets are counted in one process: they need workers = 1"))
     net = parse_network(_section(data, "network"))
-    fw = _firewall(_section(data, "firewall"))
+    fw = parse_firewall(_section(data, "firewall"))
     portal = parse_portal(_section(data, "portal"), tz) if "portal" in data else None
     for i, p in enumerate(profiles):
         if p.block_page and portal is None:
@@ -375,66 +311,3 @@ def _authority(s: Section) -> Authority:
                   s.get("audit_log", str, ""))
     s.done()
     return a
-
-
-def _firewall(s: Section) -> Firewall:
-    base = Firewall()
-    ifaces = s.strings("interfaces", base.interfaces)
-    if not ifaces:
-        raise ConfigError(s.key("interfaces"), N_("needs at least one LAN interface"))
-    for i, name in enumerate(ifaces):
-        check_ifname(name, f"{s.key('interfaces')}[{i}]")
-    fw = Firewall(
-        interfaces=ifaces,
-        port=s.int_in("port", base.port, 0, 65535),
-        block_dot=s.get("block_dot", bool, base.block_dot),
-        block_doq=s.get("block_doq", bool, base.block_doq),
-        doh_addresses=_networks(s.strings("doh_addresses", base.doh_addresses), s.key("doh_addresses")),
-        doh_list=s.get("doh_list", str, base.doh_list),
-        doh_feed=s.get("doh_feed", str, base.doh_feed),
-        doh_refresh=s.int_in("doh_refresh", base.doh_refresh, 5, 7 * 86400),
-    )
-    s.done()
-    return fw
-
-
-def _dns(s: Section, folder: Path) -> Dns:
-    base = Dns()
-    listen = tuple(parse_dns_listen(v, f"{s.key('listen')}[{i}]")
-                   for i, v in enumerate(s.strings("listen", tuple(map(str, base.listen)))))
-    if not listen:
-        raise ConfigError(s.key("listen"), N_("needs at least one address"))
-    dns = Dns(
-        listen=listen,
-        **_upstreams.parse(s, listen, folder),
-        block_mode=parse_block_mode(s.get("block_mode", str, "null"), s.key("block_mode")),
-        block_ttl=s.int_in("block_ttl", base.block_ttl, 0, 86400),
-        allowed_clients=_networks(s.strings("allowed_clients", base.allowed_clients), s.key("allowed_clients")),
-        ratelimit_qps=s.int_in("ratelimit_qps", base.ratelimit_qps, 0, 10_000_000),
-        ratelimit_burst=s.int_in("ratelimit_burst", base.ratelimit_burst, 1, 10_000_000),
-        ratelimit_exempt=_networks(s.strings("ratelimit_exempt", base.ratelimit_exempt), s.key("ratelimit_exempt")),
-        cache_size=s.int_in("cache_size", base.cache_size, 0, 10_000_000),
-        fastpath_size=s.int_in("fastpath_size", base.fastpath_size, 0, 10_000_000),
-        batch_io=s.get("batch_io", bool, base.batch_io),
-        min_ttl=s.int_in("min_ttl", base.min_ttl, 0, 86400),
-        max_ttl=s.int_in("max_ttl", base.max_ttl, 1, 7 * 86400),
-        negative_max_ttl=s.int_in("negative_max_ttl", base.negative_max_ttl, 0, 86400),
-        serve_stale=s.get("serve_stale", bool, base.serve_stale),
-        stale_max_age=s.int_in("stale_max_age", base.stale_max_age, 0, 7 * 86400),
-        stale_ttl=s.int_in("stale_ttl", base.stale_ttl, 1, 3600),
-        prefetch=s.get("prefetch", bool, base.prefetch),
-        upstream_timeout=s.float_in("upstream_timeout", base.upstream_timeout, 0.05, 30.0),
-        tcp_idle_timeout=s.float_in("tcp_idle_timeout", base.tcp_idle_timeout, 0.1, 600.0),
-        tcp_max_connections=s.int_in("tcp_max_connections", base.tcp_max_connections, 1, 65535),
-        max_inflight=s.int_in("max_inflight", base.max_inflight, 1, 1_000_000),
-        send_client_subnet=s.get("send_client_subnet", bool, base.send_client_subnet),
-        workers=s.int_in("workers", base.workers, 0, 64),
-    )
-    if dns.min_ttl > dns.max_ttl:
-        raise ConfigError(s.key("min_ttl"), N_("must not be above max_ttl"))
-    if dns.send_client_subnet:
-        raise ConfigError(s.key("send_client_subnet"), N_("sending client subnets upstream is not supported (privacy)"))
-    s.done()
-    return dns
-
-

@@ -137,8 +137,7 @@ def test_without_apprise_requests_are_still_listed(tmp_path: Path, inbox: tuple[
         try:
             assert h.ask("casino.example.test", KID)[1].endswith("sent=1")
             wait_for("the log line", lambda: "Apprise is not installed" in h.daemon.log())
-            out = cli("requests", "list", "-c", str(h.daemon.config_path), "--json")
-            assert [r["name"] for r in json.loads(out.stdout)] == ["casino.example.test"]
+            assert [r["name"] for r in h.requests()] == ["casino.example.test"]
         finally:
             h.daemon.stop()
     assert box.hooks == [] and box.mails == []

@@ -5,7 +5,6 @@ be asked for; hostile requests change nothing."""
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from collections.abc import Iterator
@@ -13,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import addrs, cli, ede
-from tests.support.portal import KID, STRANGER, TEEN, ZONE, Household, household, wait_for
+from tests.support.daemon import addrs, ede
+from tests.support.portal import KID, STRANGER, TEEN, ZONE, Household, running_household, wait_for
 from tests.support.scripted import Scripted
 
 pytestmark = pytest.mark.integration
@@ -22,19 +21,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Household]:
-    with Scripted(zone=dict(ZONE)) as up:
-        h = household(tmp_path, up.port)
-        h.daemon.start()
-        try:
-            yield h
-        finally:
-            h.daemon.stop()
-
-
-def requests_json(h: Household) -> list[dict]:
-    out = cli("requests", "list", "-c", str(h.daemon.config_path), "--json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    with Scripted(zone=dict(ZONE)) as up, running_household(tmp_path, up.port) as h:
+        yield h
 
 
 def test_each_device_sees_only_its_own_page(home: Household) -> None:
@@ -86,7 +74,7 @@ def test_ask_dedupe_and_limits(home: Household) -> None:
     _s, _h, page = home.get(where.split(f"127.0.0.1:{home.portal}", 1)[1], source=KID)
     assert "Your request for game.example.test was sent to a parent" in page and "waiting for an answer" in page
     assert home.ask("https://GAME.example.test/level/2", KID)[1].endswith("sent=1")  # the same request again
-    [r] = requests_json(home)
+    [r] = home.requests()
     assert {k: r[k] for k in ("id", "device", "name", "kind", "state")} == {
         "id": 1, "device": KID, "name": "game.example.test", "kind": "site", "state": "open"}
     assert (r["label"], r["profile"], r["wanted"], r["category"]) == ("Aru's tablet", "Kids", "1h", "custom")
@@ -95,7 +83,7 @@ def test_ask_dedupe_and_limits(home: Household) -> None:
     assert home.ask("s5.test", KID)[1].endswith("refused=too_many_open")  # a sixth open one
     _s, _h, page = home.get("/why?refused=too_many_open", source=KID)
     assert "You have 5 requests waiting for an answer already" in page
-    assert len(requests_json(home)) == 5
+    assert len(home.requests()) == 5
     # a name that is open already is not asked for
     assert home.ask("www.example.test", TEEN)[1].endswith("refused=open&name=www.example.test")
     # another device's form token does not work for this one (no request in its name)
@@ -105,7 +93,7 @@ def test_ask_dedupe_and_limits(home: Household) -> None:
                 {"kind": "time", "name": "tiktok"}):
         form = {"token": home.token(TEEN), "kind": "site", "for": "1h", **bad}
         assert home.post(form, source=TEEN)[1].endswith("refused=bad"), bad
-    assert all(r["device"] == KID for r in requests_json(home))
+    assert all(r["device"] == KID for r in home.requests())
 
 
 def test_an_authority_name_cannot_be_asked_for(home: Household) -> None:
@@ -117,7 +105,7 @@ def test_an_authority_name_cannot_be_asked_for(home: Household) -> None:
     assert home.ask("banned.example.test", KID)[1].endswith("refused=authority&name=banned.example.test")
     _s, _h, page = home.get("/why?refused=authority&name=banned.example.test", source=KID)
     assert "banned.example.test is closed by law: a parent cannot open it." in page
-    assert requests_json(home) == []
+    assert home.requests() == []
 
 
 def test_hostile_requests_change_nothing(home: Household) -> None:

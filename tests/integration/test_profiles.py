@@ -16,6 +16,7 @@ import dns.rdatatype
 import pytest
 
 from tests.support.daemon import addrs, cli, ede
+from tests.support.household import household, schedule
 from tests.support.scripted import Scripted
 
 ZONE = {
@@ -28,36 +29,19 @@ ZONE = {
     "i.ytimg.com": ["i.ytimg.com. 300 A 192.0.2.51"],
 }
 
-PROFILES = """
-[defaults]
-profile = "Adults"
+def profiles(start: str = "21:00", end: str = "07:00") -> str:
+    """Kids (bedtime from `start` to `end`, TikTok blocked, safe search, a 1-minute YouTube
+    budget) and Adults (the default), the tablet at 127.0.0.2 in Kids."""
+    return household(
+        defaults={"profile": "Adults"},
+        protection={"always_allow": ["helpline.test"]},
+        profiles=[{"name": "Kids", "block_categories": ["ads"], "block_services": ["tiktok"], "safe_search": True,
+                   "budgets": {"youtube": "1m"}, "schedules": [schedule("bedtime", "daily", start, end, "all")]},
+                  {"name": "Adults", "block_categories": ["ads"]}],
+        devices=[{"name": "tablet", "ip": "127.0.0.2", "profile": "Kids"}])
 
-[protection]
-always_allow = ["helpline.test"]
 
-[[profiles]]
-name = "Kids"
-block_categories = ["ads"]
-block_services = ["tiktok"]
-safe_search = true
-budgets = { youtube = "1m" }
-
-  [[profiles.schedules]]
-  name = "bedtime"
-  days = ["daily"]
-  start = "21:00"
-  end = "07:00"
-  block = "all"
-
-[[profiles]]
-name = "Adults"
-block_categories = ["ads"]
-
-[[devices]]
-name = "tablet"
-ip = "127.0.0.2"
-profile = "Kids"
-"""
+PROFILES = profiles()  # bedtime 21:00-07:00
 
 
 @pytest.fixture
@@ -80,10 +64,10 @@ def ask(d, name: str, source: str, rdtype: str = "A") -> dns.message.Message:
     return dns.query.udp(q, "127.0.0.1", port=d.port, timeout=3, source=source)
 
 
-def daytime_config(tmp_text: str) -> str:
+def daytime_config() -> str:
     # The live tests must not depend on the hour they run at: the schedule is moved to a
     # window that never holds now, and tested separately through `check --at`.
-    return tmp_text.replace('start = "21:00"\n  end = "07:00"', f'start = "{_hour(+2)}"\n  end = "{_hour(+3)}"')
+    return profiles(_hour(+2), _hour(+3))
 
 
 def _hour(offset: int) -> str:
@@ -97,7 +81,7 @@ def _hour(offset: int) -> str:
 def test_safe_search_with_dig(zone_upstream, make_daemon):
     if shutil.which("dig") is None:
         pytest.skip("dig is not installed (make test installs bind9-dnsutils when run as root)")
-    d = start(make_daemon, zone_upstream, daytime_config(PROFILES))
+    d = start(make_daemon, zone_upstream, daytime_config())
     out = subprocess.run(["dig", "@127.0.0.1", "-p", str(d.port), "-b", "127.0.0.2", "www.google.kz", "A",
                           "+norecurse", "+time=2", "+tries=1"], capture_output=True, text=True, timeout=10).stdout
     assert "www.google.kz.\t\t300\tIN\tCNAME\tforcesafesearch.google.com." in out.replace("  ", "\t") or \
@@ -112,7 +96,7 @@ def test_safe_search_with_dig(zone_upstream, make_daemon):
 
 
 def test_services_per_profile_and_pause(zone_upstream, make_daemon):
-    d = start(make_daemon, zone_upstream, daytime_config(PROFILES))
+    d = start(make_daemon, zone_upstream, daytime_config())
     r = ask(d, "www.tiktok.com", "127.0.0.2")
     assert addrs(r) == ["0.0.0.0"] and ede(r)[0][0] == 17 and "tiktok" in ede(r)[0][1]
     assert addrs(ask(d, "www.tiktok.com", "127.0.0.1")) == ["192.0.2.40"]
@@ -144,7 +128,7 @@ def test_services_per_profile_and_pause(zone_upstream, make_daemon):
 
 
 def test_budget_spent_blocks_until_midnight_and_survives_restart(zone_upstream, make_daemon):
-    d = start(make_daemon, zone_upstream, daytime_config(PROFILES))
+    d = start(make_daemon, zone_upstream, daytime_config())
     # budget of one minute: the first minute with a YouTube query uses it up
     first = ask(d, "rr1.googlevideo.com", "127.0.0.2")
     assert addrs(first) == ["192.0.2.50"]
@@ -188,8 +172,7 @@ def test_check_at_follows_the_schedule(zone_upstream, make_daemon):
 
 def test_a_schedule_until_midnight_starts_the_daemon_and_ends_at_00_00(zone_upstream, make_daemon):
     """`end = "00:00"` means midnight; a config with it used to stop the daemon at start."""
-    d = start(make_daemon, zone_upstream, PROFILES.replace('start = "21:00"\n  end = "07:00"',
-                                                          'start = "22:00"\n  end = "00:00"'))
+    d = start(make_daemon, zone_upstream, profiles("22:00", "00:00"))
     assert d.alive()
 
     def check(at: str) -> str:
@@ -214,7 +197,7 @@ def test_schedule_takes_effect_on_the_running_daemon(zone_upstream, make_daemon)
         now = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Almaty"))
     begin = (now + dt.timedelta(minutes=1)).strftime("%H:%M")
     end = (now + dt.timedelta(minutes=3)).strftime("%H:%M")
-    cfg = PROFILES.replace('start = "21:00"\n  end = "07:00"', f'start = "{begin}"\n  end = "{end}"')
+    cfg = profiles(begin, end)
     d = start(make_daemon, zone_upstream, cfg)
     for _ in range(3):
         assert addrs(ask(d, "www.example.test", "127.0.0.2")) == ["192.0.2.10"]
@@ -230,7 +213,7 @@ def test_usage_command_reports_todays_minutes_per_device(zone_upstream, make_dae
     from dnsfilter import config as config_mod
     from webui import control
 
-    d = start(make_daemon, zone_upstream, daytime_config(PROFILES))
+    d = start(make_daemon, zone_upstream, daytime_config())
     sock = config_mod.load(d.config_path).data_path() / "control.sock"
     before = control.send(sock, "usage")
     assert before.ok, before.message
@@ -251,7 +234,7 @@ def test_expiring_allow_applies_within_a_second_and_ends_on_time(zone_upstream, 
     from the fast path; an override "until removed" survives a restart."""
     from dnsfilter.storage.store import DeviceStore
 
-    d = start(make_daemon, zone_upstream, daytime_config(PROFILES))
+    d = start(make_daemon, zone_upstream, daytime_config())
     assert addrs(ask(d, "www.tiktok.com", "127.0.0.2")) == ["0.0.0.0"]
     assert addrs(ask(d, "www.tiktok.com", "127.0.0.2")) == ["0.0.0.0"]  # now replayed by the fast path
     store = DeviceStore(d.tmp / "var" / "dnsfilter.db")

@@ -5,7 +5,6 @@ more time on a spent budget opens it again."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from dnsfilter import approvals
 from dnsfilter import config as config_mod
 from tests.support.daemon import addrs, cli
-from tests.support.portal import KID, KID2, TEEN, ZONE, Household, household, wait_for
+from tests.support.portal import KID, KID2, TEEN, ZONE, Household, household, running_household, wait_for
 from tests.support.scripted import Scripted
 
 pytestmark = pytest.mark.integration
@@ -30,18 +29,8 @@ def upstream() -> Iterator[Scripted]:
 
 @pytest.fixture
 def home(tmp_path: Path, upstream: Scripted) -> Iterator[Household]:
-    h = household(tmp_path, upstream.port)
-    h.daemon.start()
-    try:
+    with running_household(tmp_path, upstream.port) as h:
         yield h
-    finally:
-        h.daemon.stop()
-
-
-def listed(h: Household) -> list[dict]:
-    out = cli("requests", "list", "-c", str(h.daemon.config_path), "--json")
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def resolves_within(h: Household, name: str, source: str, want: list[str], seconds: float) -> float:
@@ -66,7 +55,7 @@ def test_approve_opens_the_site_for_that_device_only_within_a_second(home: House
     took = resolves_within(home, "game.example.test", KID, ["192.0.2.20"], 1.0)
     assert addrs(home.ask_dns("game.example.test", KID2)) == PORTAL  # the other Kids device: still closed
     assert addrs(home.ask_dns("www.game.example.test", KID)) != PORTAL  # the allow covers subdomains, as the deny
-    [r] = listed(home)
+    [r] = home.requests()
     assert (r["state"], r["duration"], r["scope"], r["answered_by"]) == ("approved", "1h", "device", "cli:root")
     assert r["active"] and 3500 < r["until"] - time.time() <= 3600
     _s, _h, page = home.get(source=KID)
@@ -96,7 +85,7 @@ def test_an_approval_ends_on_time_and_the_site_is_closed_again(home: Household) 
     wait_for("the end of the approval", lambda: time.time() >= r.until)
     assert addrs(home.ask_dns("video.example.test", KID)) == PORTAL  # at once: not even until the next tick
     assert "Opened for you" not in home.get(source=KID)[2]
-    [row] = listed(home)
+    [row] = home.requests()
     assert row["state"] == "approved" and not row["active"]
 
 
@@ -106,7 +95,7 @@ def test_deny_changes_nothing_but_the_answer(home: Household) -> None:
     assert out.returncode == 0 and "request 1 denied" in out.stdout
     time.sleep(1.2)  # more than a tick
     assert addrs(home.ask_dns("game.example.test", KID)) == PORTAL
-    [r] = listed(home)
+    [r] = home.requests()
     assert (r["state"], r["answered_by"], r["duration"], r["until"]) == ("denied", "cli:root", None, None)
     _s, _h, page = home.get(source=KID)
     assert "game.example.test · no" in page.replace("</span>", "").replace('<strong>', "").replace('</strong>', "")
@@ -131,7 +120,7 @@ def test_more_time_on_a_spent_budget(tmp_path: Path, upstream: Scripted) -> None
         assert addrs(h.ask_dns("www.youtube.com", KID2)) == PORTAL  # the other device's budget is its own
         _s, _h, page = h.get(source=KID)
         assert "of 15 minutes used" in page
-        [r] = listed(h)
+        [r] = h.requests()
         assert (r["kind"], r["state"], r["duration"]) == ("time", "approved", "15m")
     finally:
         h.daemon.stop()

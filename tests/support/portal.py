@@ -5,9 +5,11 @@ as a device's browser sends it."""
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -16,7 +18,7 @@ from urllib.parse import urlencode
 import dns.message
 import dns.query
 
-from tests.support.daemon import DaemonProcess, free_port
+from tests.support.daemon import DaemonProcess, cli, free_port
 
 KID, TEEN, KID2, STRANGER = "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.9"
 T = TypeVar("T")
@@ -142,6 +144,12 @@ class Household:
     def ask(self, name: str, source: str, duration: str = "1h", kind: str = "site") -> tuple[int, str]:
         return self.post({"token": self.token(source), "kind": kind, "name": name, "for": duration}, source=source)
 
+    def requests(self) -> list[dict]:
+        """The children's requests as `dnsfilter requests list --json` prints them."""
+        out = cli("requests", "list", "-c", str(self.daemon.config_path), "--json")
+        assert out.returncode == 0, out.stderr
+        return list(json.loads(out.stdout))
+
 
 def household(tmp: Path, upstream_port: int, notify: str = "", youtube: str = "30m") -> Household:
     """The household's daemon (not started); `youtube`: the Kids' daily YouTube budget."""
@@ -151,6 +159,17 @@ def household(tmp: Path, upstream_port: int, notify: str = "", youtube: str = "3
     text = CONFIG % {"upstream": upstream_port, "data": tmp / "var", "portal": portal, "notify": notify, "youtube": youtube,
                      "gambling": tmp / "gambling.txt", "registry": tmp / "registry.txt"}
     return Household(DaemonProcess(tmp, text), portal)
+
+
+@contextmanager
+def running_household(tmp: Path, upstream_port: int, **kw: str) -> Iterator[Household]:
+    """`household(...)` started, and stopped at the end."""
+    h = household(tmp, upstream_port, **kw)
+    h.daemon.start()
+    try:
+        yield h
+    finally:
+        h.daemon.stop()
 
 
 def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 10.0, every: float = 0.1) -> T:

@@ -43,7 +43,7 @@ def test_the_daemon_does_not_load_dnspython():
     """The resident daemon's modules (serve: config, engine, server, upstream pool, web UI
     launcher) leave dnspython out of memory on a router."""
     code = ("import sys\n"
-            "import dnsfilter.cli, dnsfilter.shell.daemon, dnsfilter.shell.workers, dnsfilter.assemble\n"
+            "import dnsfilter.cli, dnsfilter.cli_serve, dnsfilter.shell.daemon, dnsfilter.shell.workers, dnsfilter.assemble\n"
             "print(sorted(m for m in sys.modules if m == 'dns' or m.startswith('dns.')))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

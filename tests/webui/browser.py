@@ -9,12 +9,15 @@ import http.client
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import dns.message
 import dns.query
+
+from tests.support.daemon import DaemonProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -79,6 +82,18 @@ def web_up(port: int) -> bool:
         return conn.getresponse().status in (200, 302)
     except OSError:
         return False
+
+
+@contextmanager
+def web_appliance(tmp: Path, config: str, web: int, port: int | None = None) -> Iterator[tuple[DaemonProcess, str]]:
+    """`dnsfilter serve` with `config` (its web UI on 127.0.0.1:`web`) once the UI answers:
+    (the daemon, the UI's base URL); stopped at the end."""
+    daemon = DaemonProcess(tmp, config, port=port).start()
+    try:
+        wait_for("the web UI", lambda: web_up(web), timeout=20)
+        yield daemon, f"http://127.0.0.1:{web}"
+    finally:
+        daemon.stop()
 
 
 def query(port: int, name: str, source: str) -> dns.message.Message:

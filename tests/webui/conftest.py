@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from dnsfilter.storage.store import DeviceStore, Observation
 from tests.support.feedserver import FeedServer, Route, serving
+from tests.webui.browser import LANGS
 from tests.webui.helpers import CONFIG, LAPTOP, TABLET, do_setup, login
 from webui import create_app
 
@@ -32,6 +33,13 @@ def config_path(tmp_path: Path) -> Path:
     ])
     store.close()
     return p
+
+
+@pytest.fixture(scope="module", params=LANGS)
+def lang(request: pytest.FixtureRequest) -> str:
+    """The language a browser test's household uses (a module's tests run language by language,
+    each on its own appliance)."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")

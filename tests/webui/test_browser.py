@@ -22,7 +22,6 @@ from tests.support.daemon import DaemonProcess, free_port
 from tests.support.scripted import Scripted
 from tests.webui.browser import (
     ARTIFACTS,
-    LANGS,
     PHONE,
     answer_ips,
     assert_shows,
@@ -35,7 +34,7 @@ from tests.webui.browser import (
     shows,
     tr,
     wait_for,
-    web_up,
+    web_appliance,
 )
 from tests.webui.browser import by as _by
 from tests.webui.browser import click_and_wait as _click_and_wait
@@ -51,27 +50,17 @@ KID = "127.0.0.2"
 REAL = "192.0.2.7"
 
 
-@pytest.fixture(scope="module", params=LANGS)
-def lang(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture(scope="module")
 def appliance(tmp_path_factory: pytest.TempPathFactory, lang: str) -> Iterator[tuple[DaemonProcess, str]]:
-    up = Scripted(zone={"tiktok.com": [f"tiktok.com. 300 IN A {REAL}"],
-                        "example.org": ["example.org. 300 IN A 192.0.2.8"]})
-    web = free_port()
-    tmp = tmp_path_factory.mktemp(f"browser-{lang}")
-    config = ("# written by the browser test\n"
-              f'[dns]\nlisten = ["127.0.0.1:{{port}}"]\nupstreams = ["{up.addr}"]\n'
-              f'[web]\nlisten = "127.0.0.1:{web}"\n')
-    daemon = DaemonProcess(tmp, config).start()
-    try:
-        wait_for("the web UI", lambda: web_up(web), timeout=20)
-        yield daemon, f"http://127.0.0.1:{web}"
-    finally:
-        daemon.stop()
-        up.close()
+    with Scripted(zone={"tiktok.com": [f"tiktok.com. 300 IN A {REAL}"],
+                        "example.org": ["example.org. 300 IN A 192.0.2.8"]}) as up:
+        web = free_port()
+        tmp = tmp_path_factory.mktemp(f"browser-{lang}")
+        config = ("# written by the browser test\n"
+                  f'[dns]\nlisten = ["127.0.0.1:{{port}}"]\nupstreams = ["{up.addr}"]\n'
+                  f'[web]\nlisten = "127.0.0.1:{web}"\n')
+        with web_appliance(tmp, config, web) as app:
+            yield app
 
 
 def _kid_card(driver: Any, base: str) -> Any:

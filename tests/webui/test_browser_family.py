@@ -31,7 +31,6 @@ from tests.support.scripted import Scripted
 from tests.webui.browser import (
     ARTIFACTS,
     AXE,
-    LANGS,
     PHONE,
     answer_ips,
     assert_shows,
@@ -47,7 +46,7 @@ from tests.webui.browser import (
     submit,
     tr,
     wait_for,
-    web_up,
+    web_appliance,
 )
 
 pytestmark = [pytest.mark.integration,
@@ -58,27 +57,15 @@ KID = "127.0.0.2"
 YOUTUBE = "203.0.113.9"
 
 
-@pytest.fixture(scope="module", params=LANGS)
-def lang(request: pytest.FixtureRequest) -> str:
-    """The language the family uses, set on the setup page (pytest runs each language's tests
-    together, on its own appliance)."""
-    return str(request.param)
-
-
 @pytest.fixture(scope="module")
 def appliance(tmp_path_factory: pytest.TempPathFactory, lists: FeedServer, lang: str) -> Iterator[tuple[DaemonProcess, str]]:
-    up = Scripted(zone={"www.youtube.com": [f"www.youtube.com. 300 IN A {YOUTUBE}"],
-                        "example.org": ["example.org. 300 IN A 192.0.2.8"]})
-    web = free_port()
-    config = (f'[general]\ntimezone = "Asia/Almaty"\n[dns]\nlisten = ["127.0.0.1:{{port}}"]\n'
-              f'upstreams = ["{up.addr}"]\n[web]\nlisten = "127.0.0.1:{web}"\n[catalog]\nmirror = "{lists.base}"\n')
-    daemon = DaemonProcess(tmp_path_factory.mktemp(f"family-{lang}"), config).start()
-    try:
-        wait_for("the web UI", lambda: web_up(web), timeout=20)
-        yield daemon, f"http://127.0.0.1:{web}"
-    finally:
-        daemon.stop()
-        up.close()
+    with Scripted(zone={"www.youtube.com": [f"www.youtube.com. 300 IN A {YOUTUBE}"],
+                        "example.org": ["example.org. 300 IN A 192.0.2.8"]}) as up:
+        web = free_port()
+        config = (f'[general]\ntimezone = "Asia/Almaty"\n[dns]\nlisten = ["127.0.0.1:{{port}}"]\n'
+                  f'upstreams = ["{up.addr}"]\n[web]\nlisten = "127.0.0.1:{web}"\n[catalog]\nmirror = "{lists.base}"\n')
+        with web_appliance(tmp_path_factory.mktemp(f"family-{lang}"), config, web) as app:
+            yield app
 
 
 def _shots() -> Path:

@@ -31,7 +31,7 @@ from tests.webui.browser import (
     submit,
     tr,
     wait_for,
-    web_up,
+    web_appliance,
 )
 from webui.secrets_store import SecretsStore
 
@@ -65,12 +65,10 @@ def router(tmp_path_factory: pytest.TempPathFactory, lists: FeedServer) -> Itera
     toml = (tmp / "rendered.toml").read_text() + f'\n[catalog]\nmirror = "{lists.base}"\n'
     secrets = SecretsStore(tmp / "var" / "webui")  # set up, as the owner would have done
     secrets.create_admin(PASSWORD, "en")
-    daemon = DaemonProcess(tmp, toml, port=port).start()
     try:
-        wait_for("the web UI", lambda: web_up(web), timeout=20)
-        yield daemon, f"http://127.0.0.1:{web}"
+        with web_appliance(tmp, toml, web, port=port) as app:
+            yield app
     finally:
-        daemon.stop()
         up.close()
 
 

@@ -33,7 +33,7 @@ from tests.webui.browser import (
     setup_code_in_log,
     submit,
     wait_for,
-    web_up,
+    web_appliance,
 )
 
 pytestmark = [pytest.mark.integration,
@@ -67,18 +67,13 @@ def feeds() -> Iterator[FeedServer]:
 
 @pytest.fixture(scope="module")
 def appliance(tmp_path_factory: pytest.TempPathFactory, feeds: FeedServer) -> Iterator[tuple[DaemonProcess, str]]:
-    up = Scripted(zone={"example.org": ["example.org. 300 IN A 192.0.2.8"]})
-    web = free_port()
-    tmp = tmp_path_factory.mktemp("family")
-    config = (f'[general]\ntimezone = "UTC"\n[dns]\nlisten = ["127.0.0.1:{{port}}"]\nupstreams = ["{up.addr}"]\n'
-              f'[web]\nlisten = "127.0.0.1:{web}"\n[catalog]\nmirror = "{feeds.base}"\n')
-    daemon = DaemonProcess(tmp, config).start()
-    try:
-        wait_for("the web UI", lambda: web_up(web), timeout=20)
-        yield daemon, f"http://127.0.0.1:{web}"
-    finally:
-        daemon.stop()
-        up.close()
+    with Scripted(zone={"example.org": ["example.org. 300 IN A 192.0.2.8"]}) as up:
+        web = free_port()
+        tmp = tmp_path_factory.mktemp("family")
+        config = (f'[general]\ntimezone = "UTC"\n[dns]\nlisten = ["127.0.0.1:{{port}}"]\nupstreams = ["{up.addr}"]\n'
+                  f'[web]\nlisten = "127.0.0.1:{web}"\n[catalog]\nmirror = "{feeds.base}"\n')
+        with web_appliance(tmp, config, web) as app:
+            yield app
 
 
 def _main(browser: Any) -> str:

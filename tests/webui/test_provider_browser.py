@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import DaemonProcess, ede, free_port
-from tests.webui.browser import chrome, missing_browser, wait_for, web_up
+from tests.webui.browser import missing_browser, wait_for, web_appliance
 from webui.secrets_store import SecretsStore
 
 pytestmark = [pytest.mark.integration,
@@ -35,21 +35,8 @@ def managed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonPr
     config = (f'[provider]\nbundle_url = "https://127.0.0.1:9/bundle.toml"\n'
               'public_key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"\n'
               f'[dns]\nlisten = ["127.0.0.1:{{port}}"]\n[web]\nlisten = "127.0.0.1:{web}"\n')
-    daemon = DaemonProcess(tmp, config).start()
-    try:
-        wait_for("the web UI", lambda: web_up(web), timeout=20)
-        yield daemon, f"http://127.0.0.1:{web}"
-    finally:
-        daemon.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    driver = chrome()
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    with web_appliance(tmp, config, web) as app:
+        yield app
 
 
 def _css(driver: Any, css: str) -> Any:

@@ -211,6 +211,7 @@ def test_relative_paths_count_from_the_real_config_not_its_symlink(tmp_path, cap
     """Debian's /etc/dnsfilter/config.toml is a symlink into the state folder; docs/deploy.md
     says relative paths count from the state folder, whichever path `-c` names."""
     from dnsfilter import cli
+    from dnsfilter.cli_ctl import control_socket
     from dnsfilter.router.firewall_apply import doh_list_path
 
     state, etc = tmp_path / "state", tmp_path / "etc"
@@ -226,7 +227,7 @@ def test_relative_paths_count_from_the_real_config_not_its_symlink(tmp_path, cap
         assert c.base_dir() == state
         assert c.feed_source(c.feeds[0]) == state / "lists" / "mine.txt"
         assert c.data_path() == state / "var" and doh_list_path(c) == state / "doh.txt"
-    assert cli._control_socket(str(etc / "config.toml")) == state / "var" / "control.sock"
+    assert control_socket(str(etc / "config.toml")) == state / "var" / "control.sock"
     # the CLI through the link compiles the list it names and blocks from it
     assert cli.main(["check", "-c", str(etc / "config.toml"), "mine.example.test"]) == 0
     assert capsys.readouterr().out.startswith("block:")
