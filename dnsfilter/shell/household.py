@@ -33,6 +33,8 @@ class Household:
         self.requests: Any = None  # storage/child_requests.RequestStore: children's requests, budget days
         self.tasks: list[asyncio.Task[None]] = []
         self.data = cfg.data_path()
+        self.state = cfg.state_path()  # household.json: on flash on a router, written when it changes
+        self._saved = ""
         self.querylog: Any = None  # shell/querylog_writer.QueryLogWriter, from start()
 
     @property
@@ -159,7 +161,7 @@ class Household:
     # ------------------------------------------------------------ pauses and budgets
 
     def _state_path(self) -> Path:
-        return self.data / "household.json"
+        return self.state / "household.json"
 
     def save_state(self) -> None:
         t = self.engine.time
@@ -167,11 +169,16 @@ class Household:
             return
         state = {"version": 1, "pauses": t.pauses.to_dict(),
                  "budgets": {name: pt.budgets.to_dict() for name, pt in t.profiles.items() if pt.budgets is not None}}
+        text = json.dumps(state)
+        if text == self._saved:
+            return  # unchanged (no budget counting, no pause): no write, which flash would pay for
         path = self._state_path()
         tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(state))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text)
             os.replace(tmp, path)
+            self._saved = text
         except OSError as e:
             log.warning("cannot save pauses and budgets to %s: %s", path, e)
 
