@@ -112,7 +112,8 @@ def patch(old: Section | None, cur: dict[str, Any], want: dict[str, Any],
 
 
 def write(text: str, data: dict[str, Any], path: str = "/etc/config/dnsfilter") -> str:
-    """The UCI file `text` changed so that it renders the config `data` (a TOML dict)."""
+    """The UCI file `text` changed so that it renders the config `data` (a TOML dict); `path` is
+    where that TOML lives (relative paths in it count from there)."""
     from dnsfilter import config as config_mod
 
     sections = parse(text)
@@ -138,9 +139,10 @@ def write(text: str, data: dict[str, Any], path: str = "/etc/config/dnsfilter") 
         again = render(parse(out))
         same = config_mod.from_dict(again, path) == config_mod.from_dict(data, path)
     except (UciError, config_mod.ConfigError) as e:
-        raise UciWriteError(f"{path} would not read back: {e}") from None
+        raise UciWriteError(f"the UCI file would not read back: {e}") from None
     if not same:
-        raise UciWriteError(f"{path} cannot hold this setting: {_first_difference(again, data)}")
+        raise UciWriteError(f"the UCI file (/etc/config/dnsfilter) cannot hold this setting: "
+                            f"{_first_difference(again, data)}")
     return out
 
 
@@ -304,6 +306,9 @@ def _apply(text: str, sections: list[Section], wants: list[Want]) -> str:
             for first, last in _spans(sec):
                 for i in range(first, last + 1):
                     replace[i] = []
+            first = sec.head[0]
+            if first > 1 and not lines[first - 2].strip():
+                replace[first - 1] = []  # the blank line that set it apart
     last_of: dict[str, int] = {}
     for sec in sections:
         if id(sec) in kept or sec.type not in ("feed", "profile", "schedule", "device"):
