@@ -29,7 +29,7 @@ TABLET = "02:aa:bb:cc:dd:01"
 DENIED = "cartoons-all-night.example"
 
 
-def _start(router: Router, port: int) -> subprocess.Popen[str]:
+def _start(router: Router) -> subprocess.Popen[str]:
     """What procd does after `start_service`: the daemon on the rendered config."""
     import sys
 
@@ -54,20 +54,26 @@ def _app(router: Router):  # type: ignore[no-untyped-def]
     return create_app(str(router.run / "config.toml"), testing=True)
 
 
+class Flashed(Router):
+    """The router with its RAM in one folder (data_dir and the rendered TOML), to wipe at a reboot."""
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.port = free_port()
+        self.ram = tmp / "tmpfs"
+        self.set_uci(port=str(self.port), data_dir=str(self.ram / "lib"))
+        self.run = self.ram / "etc"  # RUN_DIR (/var/etc/dnsfilter): RAM as well
+
+
 @pytest.fixture
-def router(tmp_path: Path) -> Router:
-    r = Router(tmp_path)
-    r.port = free_port()  # type: ignore[attr-defined]
-    r.ram = tmp_path / "tmpfs"  # type: ignore[attr-defined]
-    r.set_uci(port=str(r.port), data_dir=str(r.ram / "lib"))  # type: ignore[attr-defined]
-    r.run = r.ram / "etc"  # RUN_DIR (/var/etc/dnsfilter): RAM as well
-    return r
+def router(tmp_path: Path) -> Flashed:
+    return Flashed(tmp_path)
 
 
-def test_ui_edits_reach_uci_and_survive_a_restart_and_a_reboot(router: Router) -> None:
-    port: int = router.port  # type: ignore[attr-defined]
+def test_ui_edits_reach_uci_and_survive_a_restart_and_a_reboot(router: Flashed) -> None:
+    port = router.port
     assert router.init("start_service").returncode == 0
-    daemon = _start(router, port)
+    daemon = _start(router)
     try:
         c = _app(router).test_client()
         do_setup(c)  # the setup form: password, time zone, protection level
@@ -96,16 +102,16 @@ def test_ui_edits_reach_uci_and_survive_a_restart_and_a_reboot(router: Router) -
 
     # a restart renders UCI again: the profile, the device and the deny rule are still there
     assert router.init("start_service").returncode == 0
-    daemon = _start(router, port)
+    daemon = _start(router)
     try:
         assert _ask(port, DENIED, TABLET) == ["0.0.0.0"]
     finally:
         terminate(daemon)  # type: ignore[arg-type]
 
     # a reboot: RAM is empty again (data_dir, the rendered TOML), flash (UCI, state_dir) is kept
-    shutil.rmtree(router.ram)  # type: ignore[attr-defined]
+    shutil.rmtree(router.ram)
     assert router.init("start_service").returncode == 0
-    daemon = _start(router, port)
+    daemon = _start(router)
     try:
         assert _ask(port, DENIED, TABLET) == ["0.0.0.0"]
         c = _app(router).test_client()
