@@ -163,13 +163,18 @@ class Household:
     def _state_path(self) -> Path:
         return self.state / "household.json"
 
-    def save_state(self) -> None:
+    def _state_text(self) -> str | None:
         t = self.engine.time
         if t is None:
-            return
+            return None
         state = {"version": 1, "pauses": t.pauses.to_dict(),
                  "budgets": {name: pt.budgets.to_dict() for name, pt in t.profiles.items() if pt.budgets is not None}}
-        text = json.dumps(state)
+        return json.dumps(state)
+
+    def save_state(self) -> None:
+        text = self._state_text()
+        if text is None:
+            return
         if text == self._saved:
             return  # unchanged (no budget counting, no pause): no write, which flash would pay for
         path = self._state_path()
@@ -222,6 +227,7 @@ class Household:
                 if pt.budgets is not None and name in budgets:
                     pt.budgets.load_usage(budgets[name])
             t.pauses = pauses
+            self._saved = self._state_text() or ""  # as loaded: the next save writes only a change
         except (OSError, ValueError, TypeError, KeyError) as e:
             log.warning("%s unreadable (%s): starting with no pauses and fresh budgets", path, e)
         self.engine.forget_all()
