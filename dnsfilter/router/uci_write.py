@@ -130,7 +130,8 @@ def write(text: str, data: dict[str, Any], path: str = "/etc/config/dnsfilter") 
             opts[opt] = uci_value(w, kind)
     if data.get("web", {}).get("listen") != cur.get("web", {}).get("listen"):
         opts["web_listen"] = data.get("web", {}).get("listen")
-    wants.append(Want("dnsfilter", "main" if main is None else main.name, opts, main))
+    if main is not None or any(v is not None for v in opts.values()):
+        wants.append(Want("dnsfilter", "main" if main is None else main.name, opts, main))
     wants += _feeds(sections, cur, data)
     wants += _profiles(sections, cur, data)
     wants += _devices(sections, cur, data)
