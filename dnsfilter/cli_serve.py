@@ -32,7 +32,9 @@ def serve(args: argparse.Namespace) -> int:
     from dnsfilter.shell.daemon import Daemon
     from dnsfilter.shell.worker_stats import worker_count
     from dnsfilter.shell.workers import supervise
+    from dnsfilter.storage.state_dir import settle
 
+    settle(cfg.data_path(), cfg.state_path())  # an older version's account and pauses, moved once
     n = worker_count(cfg.dns.workers)
     web = _start_web(cfg, args.web_any_address)
     try:
@@ -58,12 +60,14 @@ def print_setup_code(args: argparse.Namespace) -> int:
     """What an installer prints at its end, so the owner can finish setup in the browser."""
     from dnsfilter.shell.webproc import url
     from dnsfilter.storage import setup_code
+    from dnsfilter.storage.state_dir import settle
 
     cfg = load(args.config)
     try:
-        code = setup_code.ensure(cfg.data_path())
+        settle(cfg.data_path(), cfg.state_path())
+        code = setup_code.ensure(cfg.state_path())
     except OSError as e:
-        fail(f"cannot make the setup code in {cfg.data_path()}: {e.strerror or e}", 1)
+        fail(f"cannot make the setup code in {cfg.state_path()}: {e.strerror or e}", 1)
     if code is None:
         print("setup is done: log in with the admin password")
         return 0

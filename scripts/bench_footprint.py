@@ -242,7 +242,7 @@ def write_config(d: Path, dns: int, web: int, up: int, feed_url: str, flush: flo
     sections = parse(UCI_FILE.read_text())
     main = next(s for s in sections if s.type == "dnsfilter")
     (d / "dhcp.leases").write_text("")
-    changed = {"port": str(dns), "upstream": [f"127.0.0.1:{up}"], "data_dir": str(d / "var"),
+    changed = {"port": str(dns), "upstream": [f"127.0.0.1:{up}"], "data_dir": str(d / "var"), "state_dir": str(d / "state"),
                "web_listen": f"127.0.0.1:{web}", "lease_file": [str(d / "dhcp.leases")]}
     main.options |= changed
     feeds = [s for s in sections if s.type == "feed"]
@@ -258,7 +258,7 @@ def write_config(d: Path, dns: int, web: int, up: int, feed_url: str, flush: flo
     cfg = d / "config.toml"
     from_dict(data, str(cfg))  # a config the daemon accepts, or the run stops here
     cfg.write_text(to_toml(data))
-    notes = [f"{k} {v if isinstance(v, str) else ', '.join(v)}" for k, v in changed.items() if k != "data_dir"]
+    notes = [f"{k} {v if isinstance(v, str) else ', '.join(v)}" for k, v in changed.items() if k not in ("data_dir", "state_dir")]
     notes += [f"the feed {', '.join(repr(f.name) for f in feeds)} replaced by the 300k list",
               "the household's profiles and devices added",
               f"`log_mode = \"ram\"` with `log_flush = {flush:g}` (for the flash rows)"]

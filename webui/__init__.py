@@ -53,6 +53,7 @@ class WebState:
     data_dir: Path
     secrets: SecretsStore
     throttle: Throttle
+    state_dir: Path  # [storage] state_dir: the account, notification addresses (flash on a router)
 
 
 def state() -> WebState:
@@ -63,18 +64,33 @@ def load_config() -> Config:
     return config_mod.load(state().config_path)
 
 
-def _data_dir(config_path: Path) -> Path:
-    """data_dir even when the config has a mistake (the UI must still start to fix it)."""
+def _dirs(config_path: Path) -> tuple[Path, Path]:
+    """data_dir and state_dir even when the config has a mistake (the UI must still start to
+    fix it: then the raw [storage] keys, else the defaults)."""
     try:
-        return config_mod.load(config_path).data_path()
+        cfg = config_mod.load(config_path)
+        return cfg.data_path(), cfg.state_path()
     except ConfigError:
-        return (config_path.parent / "var").resolve()
+        pass
+    import tomllib
+
+    try:
+        storage = tomllib.loads(config_path.read_text(encoding="utf-8")).get("storage", {})
+        data = config_path.parent / str(storage.get("data_dir", "var"))
+        state = storage.get("state_dir") or ""
+        return data.resolve(), (config_path.parent / str(state)).resolve() if state else data.resolve()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        data = (config_path.parent / "var").resolve()
+        return data, data
 
 
 def create_app(config_path: str, *, testing: bool = False) -> Flask:
     path = Path(config_path).resolve()
-    data_dir = _data_dir(path)
-    secrets = SecretsStore(data_dir / "webui")
+    data_dir, state_dir = _dirs(path)
+    from dnsfilter.storage.state_dir import settle
+
+    settle(data_dir, state_dir)
+    secrets = SecretsStore(state_dir / "webui")
     app = Flask(__name__)
     app.session_interface = SessionInterface()
     app.config.update(
@@ -88,7 +104,7 @@ def create_app(config_path: str, *, testing: bool = False) -> Flask:
         MAX_CONTENT_LENGTH=256 * 1024,  # forms and JSON are small; bound what a client can make us parse
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
     )
-    app.extensions["dnsfilter"] = WebState(path, data_dir, secrets, Throttle())
+    app.extensions["dnsfilter"] = WebState(path, data_dir, secrets, Throttle(), state_dir)
     Babel(app, locale_selector=_locale)
 
     from webui import (  # noqa: F401  (their routes join the blueprints)

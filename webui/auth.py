@@ -52,7 +52,7 @@ def setup() -> BaseResponse:
     st = state()
     if st.secrets.is_set_up():
         return redirect(url_for("auth.login"))
-    setup_code.ensure(st.data_dir)  # the daemon printed it at start; made here if the UI runs alone
+    setup_code.ensure(st.state_dir)  # the daemon printed it at start; made here if the UI runs alone
     try:
         zone = load_config().general.timezone
     except ConfigError:
@@ -66,7 +66,7 @@ def setup() -> BaseResponse:
         if wait > 0:
             return _setup_page(form, {"code": _("Too many failed attempts. Try again in %(s)d seconds.",
                                                 s=int(wait) + 1)}, 429)
-        if not setup_code.matches(st.data_dir, form["code"]):
+        if not setup_code.matches(st.state_dir, form["code"]):
             st.throttle.failed(f"setup:{ip}")
             form["code"] = ""
             # nothing else is looked at: without the code, setup changes nothing
@@ -92,7 +92,7 @@ def setup() -> BaseResponse:
         if not errors:
             if not st.secrets.create_admin(request.form["password"], form["language"]):
                 return redirect(url_for("auth.login"))  # someone else finished setup first
-            setup_code.clear(st.data_dir)
+            setup_code.clear(st.state_dir)
             st.throttle.succeeded(f"setup:{ip}")
             admin = st.secrets.admin()
             assert admin is not None

@@ -98,7 +98,7 @@ def apply(path: Path, edit: Edit, *, reload: bool = True) -> Saved:
         text = tomlkit.dumps(doc)
         if tomlkit.parse(text).unwrap() != doc.unwrap():  # what is written must read back as validated
             raise ConfigError("", LAYOUT, detail="it would not read back the same")
-        write_atomic(path, text)
+        write_config(path, text, doc.unwrap())
     if not reload:
         return Saved(cfg, False, "")
     reply = control.send(cfg.data_path() / "control.sock", "reload")
@@ -122,8 +122,42 @@ def check_locked(cfg: Config, before: dict[str, Any], path: Path) -> None:
             raise ConfigError(key, LOCKED)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` in one step; the previous version becomes `path.bak`."""
+def write_config(path: Path, text: str, data: dict[str, Any]) -> None:
+    """Write the validated config. When the file in force was rendered from OpenWrt's UCI file
+    (its mark names it: dnsfilter.router.uci.source_of), the change goes into that file first,
+    so the next start renders it again; the TOML becomes that rendering."""
+    from dnsfilter.router.uci import source_of
+
+    try:
+        uci = source_of(read_text(path))
+    except FileNotFoundError:
+        uci = None
+    if uci is not None:
+        text = write_back(Path(uci), data, path)
+    write_atomic(path, text)
+
+
+def write_back(uci: Path, data: dict[str, Any], path: Path) -> str:
+    """Patch the UCI file so that it renders `data`; returns the TOML it renders. ConfigError
+    (nothing written) when a setting has no UCI form or the file cannot be read or written."""
+    from dnsfilter.router.uci import UciError, parse, render, to_toml
+    from dnsfilter.router.uci_write import UciWriteError, write
+
+    try:
+        old = read_text(uci)
+        new = write(old, data, str(path))
+        if new != old:
+            # no .bak beside it: every file in /etc/config is a UCI package to `uci show`
+            write_atomic(uci, new, backup=False)
+        return to_toml(render(parse(new)), str(uci))
+    except (UciError, UciWriteError) as e:
+        raise ConfigError("", LAYOUT, detail=str(e)) from None
+    except OSError as e:
+        raise ConfigError("", LAYOUT, detail=f"{uci}: {e.strerror or e}") from None
+
+
+def write_atomic(path: Path, text: str, *, backup: bool = True) -> None:
+    """Replace `path` in one step; the previous version becomes `path.bak` (unless not `backup`)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -132,11 +166,12 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
-            backup = path.with_name(path.name + ".bak")
+        if path.exists() and backup:
+            bak = path.with_name(path.name + ".bak")
             # a hard link keeps the old version without a moment where `path` is missing
             with contextlib.suppress(FileNotFoundError):
-                backup.unlink()
-            os.link(path, backup)
+                bak.unlink()
+            os.link(path, bak)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -18,7 +18,7 @@ def pauses(cfg: Config, now: float | None = None) -> dict[str, float]:
     """{"device:ID" | "profile:NAME": until} of the pauses that hold now."""
     now = time.time() if now is None else now
     try:
-        state = json.loads((cfg.data_path() / "household.json").read_text())
+        state = json.loads((cfg.state_path() / "household.json").read_text())
         raw = state.get("pauses", {}) if isinstance(state, dict) else {}
     except (OSError, ValueError):
         return {}

@@ -187,7 +187,7 @@ def notify_settings() -> Response | str:
     cfg = load_config()
     errors: dict[str, str] = {}
     notice = None
-    urls = read_urls(st.data_dir)
+    urls = read_urls(st.state_dir)
     if request.method == "POST":
         action = request.form.get("action", "")
         if action == "add":
@@ -197,13 +197,13 @@ def notify_settings() -> Response | str:
                 errors["url"] = _("This is not a notification address. It looks like mailto://… or tgram://… "
                                   "(see the Apprise list of services).")
             else:
-                write_urls(st.data_dir, [*urls, url])
+                write_urls(st.state_dir, [*urls, url])
                 notice = _("Added: %(u)s", u=masked(url))
         elif action == "remove":
             i = request.form.get("index", "")
             if i.isdigit() and int(i) < len(urls):
                 gone = urls[int(i)]
-                write_urls(st.data_dir, urls[: int(i)] + urls[int(i) + 1:])
+                write_urls(st.state_dir, urls[: int(i)] + urls[int(i) + 1:])
                 notice = _("Removed: %(u)s", u=masked(gone))
         elif action == "weekly":
             day, at = request.form.get("day", ""), request.form.get("time", "")
@@ -217,7 +217,7 @@ def notify_settings() -> Response | str:
         elif action == "test":
             reply = control.send(st.data_dir / "control.sock", "report", timeout=90)
             notice = _("The weekly report was sent.") if reply.ok else _("Not sent: %(e)s", e=reply.reason)
-        urls = read_urls(st.data_dir)
+        urls = read_urls(st.state_dir)
         cfg = load_config()
     weekly = cfg.notify.weekly_report
     return Response(render_template(

@@ -124,7 +124,7 @@ def restore(cfg_path: Path, data: bytes) -> Config:
         current = {}  # a broken or missing file: nothing locked to keep
     configfile.check_locked(cfg, current, cfg_path)  # a restore cannot undo what the provider locks
     with configfile._lock:
-        configfile.write_atomic(cfg_path, text)
+        configfile.write_config(cfg_path, text, parsed)  # on OpenWrt: into /etc/config/dnsfilter too
     return cfg
 
 

@@ -68,6 +68,9 @@ class Storage:
     log_max_mb: float = 64.0  # size cap of data_dir/querylog.db (the oldest rows go first)
     log_mode: str = "disk"  # disk: written every few seconds; ram: kept in memory, flushed rarely (flash)
     log_flush: float = 0.0  # seconds between writes; 0: 5 s on disk, 600 s in ram mode
+    # the family's small state (the web UI's account, pauses and budgets): "" keeps it in data_dir;
+    # a router with data_dir in RAM points it at flash (the OpenWrt package: /etc/dnsfilter)
+    state_dir: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,12 @@ class Config:
     def data_path(self) -> Path:
         return (self.base_dir() / self.storage.data_dir).resolve()
 
+    def state_path(self) -> Path:
+        """Where the small state that must outlive a reboot lives ([storage] state_dir)."""
+        if not self.storage.state_dir:
+            return self.data_path()
+        return (self.base_dir() / self.storage.state_dir).resolve()
+
     def provider_dir(self) -> Path:
         """Where the provider's bundle in force and its state are kept."""
         assert self.provider is not None
@@ -242,7 +251,8 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
     if log_mode not in ("disk", "ram"):
         raise ConfigError(s.key("log_mode"), N_("must be disk or ram"))
     storage = Storage(s.get("data_dir", str, "var"), s.float_in("log_days", 7.0, 0.0, 3660.0),
-                      s.float_in("log_max_mb", 64.0, 1.0, 1 << 20), log_mode, s.float_in("log_flush", 0.0, 0.0, 86400.0))
+                      s.float_in("log_max_mb", 64.0, 1.0, 1 << 20), log_mode, s.float_in("log_flush", 0.0, 0.0, 86400.0),
+                      s.get("state_dir", str, ""))
     s.done()
     web = None
     if "web" in data:

@@ -15,8 +15,8 @@ from typing import Any
 
 from dnsfilter.router.uci_grammar import Section, UciError, Value, parse
 
-__all__ = ["MODES", "Section", "UciError", "Value", "orphan_schedules", "parse", "render", "settings", "to_dict",
-           "to_toml", "uci_to_toml"]
+__all__ = ["MODES", "SOURCE_MARK", "Section", "UciError", "Value", "orphan_schedules", "parse", "render", "settings",
+           "source_of", "to_dict", "to_toml", "uci_to_toml"]
 
 
 # ---------------------------------------------------------------- /etc/config/dnsfilter
@@ -132,7 +132,8 @@ def render(sections: list[Section]) -> dict[str, Any]:
            "bootstrap": o.list("bootstrap") or None, "upstream_policy": o.str("upstream_policy"),
            "tls_ca_file": o.str("tls_ca_file")}
     out["dns"] = _pick(dns)
-    out["storage"] = {"data_dir": o.str("data_dir", "/var/lib/dnsfilter")}
+    # data_dir in RAM (compiled lists, query log); state_dir on flash: the family's small state
+    out["storage"] = {"data_dir": o.str("data_dir", "/var/lib/dnsfilter"), "state_dir": o.str("state_dir", PERSISTENT)}
     if st["web_listen"]:
         out["web"] = {"listen": st["web_listen"]}
     feeds = [_feed(s) for s in sections if s.type == "feed"]
@@ -141,7 +142,9 @@ def render(sections: list[Section]) -> dict[str, Any]:
     out["filter"] = {"allow": o.list("allow"), "deny": o.list("deny")}
     out["protection"] = {"always_allow": o.list("always_allow")}
     out["defaults"] = _pick({"profile": o.str("default_profile"),
-                             "block_categories": o.list("block_category") or None})
+                             "block_categories": _categories(o.list("block_category")) or None})
+    if o.has("block_category") and not out["defaults"].get("block_categories"):
+        out["defaults"]["block_categories"] = []
     forwarders = ["127.0.0.1/32", "::1/128"] if st["mode"] == "forward" else []
     out["network"] = {"neighbours": o.bool("neighbours", True),
                       "lease_files": o.list("lease_file") or ["/tmp/dhcp.leases"],
@@ -151,6 +154,12 @@ def render(sections: list[Section]) -> dict[str, Any]:
                        "block_dot": o.bool("block_dot", True), "block_doq": o.bool("block_doq", True),
                        # the DoH resolver list as a feed: the daemon (root under procd) refills the sets
                        **_pick({"doh_feed": o.str("doh_feed"), "doh_refresh": o.int("doh_refresh")})}
+    mirror = o.str("catalog_mirror")
+    if mirror is not None:
+        out["catalog"] = {"mirror": mirror}
+    weekly = o.str("weekly_report")
+    if weekly is not None:
+        out["notify"] = {"weekly_report": weekly}
     o.done()
     profiles = [s for s in sections if s.type == "profile"]
     schedules = [s for s in sections if s.type == "schedule"]
@@ -205,6 +214,14 @@ def _managed(sections: list[Section]) -> dict[str, Any]:
     return out
 
 
+# `list block_category 'none'`: blocks no category (UCI has no empty list; the web UI can make one)
+NO_CATEGORY = "none"
+
+
+def _categories(cats: list[str]) -> list[str]:
+    return [] if cats == [NO_CATEGORY] else cats
+
+
 def _pick(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
@@ -245,13 +262,13 @@ def _profile(s: Section, schedules: list[Section]) -> dict[str, Any]:
     d: dict[str, Any] = {"name": name}
     cats = o.list("block_category")
     if cats or o.has("block_category"):
-        d["block_categories"] = cats
+        d["block_categories"] = _categories(cats)
     d |= {"block_services": o.list("block_service"), "allow": o.list("allow"), "deny": o.list("deny"),
           "safe_search": o.bool("safe_search", False), "block_bypass": o.bool("block_bypass", False),
           "allow_only": o.bool("allow_only", False)}
-    youtube = o.str("youtube")
-    if youtube is not None:
-        d["youtube"] = youtube
+    d |= _pick({"youtube": o.str("youtube"), "privacy": o.str("privacy")})
+    if o.bool("block_page", False):
+        d["block_page"] = True
     budgets: dict[str, str] = {}
     for item in o.list("budget"):
         key, sep, amount = item.partition("=")
@@ -304,12 +321,28 @@ def to_dict(text: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- TOML out
 
 
-def to_toml(data: dict[str, Any]) -> str:
+# The rendered TOML's mark: the UCI file it came from. The web UI writes its edits back there
+# (webui/configfile.py, dnsfilter.router.uci_write), so that a restart renders them again.
+SOURCE_MARK = "# uci-source: "
+
+
+def source_of(toml_text: str) -> str | None:
+    """The UCI file a rendered TOML names in its mark (in its first lines), else None."""
+    for line in toml_text.splitlines()[:5]:
+        if line.startswith(SOURCE_MARK):
+            return line[len(SOURCE_MARK):].strip() or None
+    return None
+
+
+def to_toml(data: dict[str, Any], source: str | None = None) -> str:
     """A small TOML writer for what render() produces: tables, arrays of tables (with one
     nested array of tables, profiles.schedules), strings, numbers, booleans, lists, and
-    inline tables of strings."""
-    head = "# Generated from /etc/config/dnsfilter by /etc/init.d/dnsfilter: edit the UCI file, not this one.\n"
-    out = [head]
+    inline tables of strings. With `source`, the first lines name the UCI file (`source_of`)."""
+    if source is None:
+        out = ["# Generated from a UCI config (dnsfilter/router/uci.py).\n"]
+    else:
+        out = [f"# Generated from {source} by /etc/init.d/dnsfilter: edit the UCI file, not this one\n",
+               "# (the web UI writes its changes back there).\n", f"{SOURCE_MARK}{source}\n"]
     for key, value in data.items():
         if isinstance(value, dict):
             out.append(f"\n[{key}]\n")
@@ -353,5 +386,5 @@ def _string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def uci_to_toml(text: str) -> str:
-    return to_toml(to_dict(text))
+def uci_to_toml(text: str, source: str | None = None) -> str:
+    return to_toml(to_dict(text), source)

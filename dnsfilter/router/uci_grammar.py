@@ -34,6 +34,10 @@ class Section:
     line: int
     options: dict[str, Value] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)  # option -> line where it was last set
+    # where each command sits, as (first, last) physical lines, for the TOML->UCI writer
+    # (dnsfilter.router.uci_write): the `config` line(s), and every option/list line of an option
+    head: tuple[int, int] = (0, 0)
+    spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -160,6 +164,7 @@ def parse(text: str) -> list[Section]:
         r.pos = 0
         r.skip_space()
         while True:
+            first = r.line
             word = r.command()
             if word is None or word.startswith("#") or word in ("\n", "\r\n"):
                 break
@@ -173,10 +178,13 @@ def parse(text: str) -> list[Section]:
                 _eol(r)
             elif cmd == "config":
                 current = _config(r, sections, named)
+                if current.head == (0, 0):
+                    current.head = (first, r.line)
             else:
                 if current is None:
                     raise UciError(r.line, "option/list command found before the first section")
-                _option(r, current, cmd == "list")
+                name = _option(r, current, cmd == "list")
+                current.spans.setdefault(name, []).append((first, r.line))
             if r.cur() == "":
                 break
     return sections
@@ -222,7 +230,7 @@ def _config(r: _Reader, sections: list[Section], named: dict[str, Section]) -> S
     return sec
 
 
-def _option(r: _Reader, sec: Section, is_list: bool) -> None:
+def _option(r: _Reader, sec: Section, is_list: bool) -> str:
     line = r.line
     name = _required(r, "option without name")
     if not _NAME.match(name):
@@ -240,3 +248,4 @@ def _option(r: _Reader, sec: Section, is_list: bool) -> None:
     else:
         sec.options.pop(name, None)  # `option x ''` deletes x, as uci_set with an empty value does
     sec.lines[name] = line
+    return name

@@ -33,6 +33,8 @@ class Household:
         self.requests: Any = None  # storage/child_requests.RequestStore: children's requests, budget days
         self.tasks: list[asyncio.Task[None]] = []
         self.data = cfg.data_path()
+        self.state = cfg.state_path()  # household.json: on flash on a router, written when it changes
+        self._saved = ""
         self.querylog: Any = None  # shell/querylog_writer.QueryLogWriter, from start()
 
     @property
@@ -159,19 +161,29 @@ class Household:
     # ------------------------------------------------------------ pauses and budgets
 
     def _state_path(self) -> Path:
-        return self.data / "household.json"
+        return self.state / "household.json"
 
-    def save_state(self) -> None:
+    def _state_text(self) -> str | None:
         t = self.engine.time
         if t is None:
-            return
+            return None
         state = {"version": 1, "pauses": t.pauses.to_dict(),
                  "budgets": {name: pt.budgets.to_dict() for name, pt in t.profiles.items() if pt.budgets is not None}}
+        return json.dumps(state)
+
+    def save_state(self) -> None:
+        text = self._state_text()
+        if text is None:
+            return
+        if text == self._saved:
+            return  # unchanged (no budget counting, no pause): no write, which flash would pay for
         path = self._state_path()
         tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(state))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text)
             os.replace(tmp, path)
+            self._saved = text
         except OSError as e:
             log.warning("cannot save pauses and budgets to %s: %s", path, e)
 
@@ -215,6 +227,7 @@ class Household:
                 if pt.budgets is not None and name in budgets:
                     pt.budgets.load_usage(budgets[name])
             t.pauses = pauses
+            self._saved = self._state_text() or ""  # as loaded: the next save writes only a change
         except (OSError, ValueError, TypeError, KeyError) as e:
             log.warning("%s unreadable (%s): starting with no pauses and fresh budgets", path, e)
         self.engine.forget_all()

@@ -75,11 +75,11 @@ class Notifier:
 
     def urls(self) -> list[str]:
         cfg = self._cfg()
-        return [*cfg.notify.urls, *read_urls(cfg.data_path())]
+        return [*cfg.notify.urls, *read_urls(cfg.state_path())]
 
     def language(self) -> str:
         cfg = self._cfg()
-        return cfg.notify.language or admin_language(cfg.data_path())
+        return cfg.notify.language or admin_language(cfg.state_path())
 
     def admin_url(self) -> str:
         return admin_url(self._cfg())

@@ -137,9 +137,9 @@ def start(cfg: Config, allow_any: bool = False) -> WebUI | None:
     from dnsfilter.storage import setup_code
 
     try:
-        code = setup_code.ensure(cfg.data_path())
+        code = setup_code.ensure(cfg.state_path())
     except OSError as e:
-        log.error("web UI: cannot make the setup code in %s: %s", cfg.data_path(), e)
+        log.error("web UI: cannot make the setup code in %s: %s", cfg.state_path(), e)
     else:
         if code is not None:  # until the admin password is set, setup asks for it
             log.warning("web UI not set up yet: open %ssetup and enter the setup code %s", url(cfg),

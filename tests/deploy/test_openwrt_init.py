@@ -42,7 +42,10 @@ class Router:
         self.prog = self._script(bin_dir / "dnsfilter", f'exec "{sys.executable}" -m dnsfilter "$@"')
         self.dnsmasq = self._script(bin_dir / "dnsmasq-init", f'echo "dnsmasq_init $*" >> "{self.calls}"')
         self.firewall = self._script(bin_dir / "firewall-init", f'echo "firewall_init $*" >> "{self.calls}"')
-        self.uci.write_text((FILES / "dnsfilter.config").read_text())
+        # the router's flash: the package's state_dir (/etc/dnsfilter) moved into the sandbox
+        self.flash = tmp / "etc-dnsfilter"
+        self.uci.write_text((FILES / "dnsfilter.config").read_text().replace(
+            "option state_dir '/etc/dnsfilter'", f"option state_dir '{self.flash}'"))
         self.state.write_text(f"dhcp.@dnsmasq[0].confdir={self.dnsmasq_dir}\nnetwork.lan.ipaddr=192.168.1.1/24\n")
 
     @staticmethod
@@ -141,13 +144,14 @@ def test_info_gives_the_web_uis_address_and_setup_code(router: Router):
         "\toption enabled '1'\n", "\toption enabled '1'\n\toption web_listen '192.168.1.1:8080'\n", 1))
     r = router.init("info")
     assert "dnsfilter: web UI at http://192.168.1.1:8080/" in r.stdout
-    # the one-time setup code, as routers print theirs: made in data_dir for the daemon (which
-    # prints the same one at start), and the same code on every `info` until setup is done
-    code = (router.tmp / "data/webui/setup-code").read_text().strip()
+    # the one-time setup code, as routers print theirs: made in state_dir (flash) for the daemon
+    # (which prints the same one at start), and the same code on every `info` until setup is done
+    assert not (router.tmp / "data/webui").exists()
+    code = (router.flash / "webui/setup-code").read_text().strip()
     shown = f"{code[:3]}-{code[3:6]}-{code[6:]}"
     assert f"dnsfilter: setup code: {shown} (enter it at http://192.168.1.1:8080/setup)" in r.stdout, r.stdout + r.stderr
     assert f"setup code: {shown} " in router.init("info").stdout
-    (router.tmp / "data/webui/admin.json").write_text("{}")  # what setup leaves
+    (router.flash / "webui/admin.json").write_text("{}")  # what setup leaves
     assert "dnsfilter: setup is done: log in with the admin password" in router.init("info").stdout
 
 

@@ -41,7 +41,7 @@ def setup_code_of(client: FlaskClient) -> str:
     """The one-time code the daemon would print (the UI makes it when the setup page is shown)."""
     from dnsfilter.storage import setup_code
 
-    code = setup_code.read(client.application.extensions["dnsfilter"].data_dir)
+    code = setup_code.read(client.application.extensions["dnsfilter"].state_dir)
     assert code, "no setup code on disk"
     return code
 

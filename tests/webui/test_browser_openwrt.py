@@ -54,16 +54,18 @@ def router(tmp_path_factory: pytest.TempPathFactory, lists: FeedServer) -> Itera
     tmp = tmp_path_factory.mktemp("openwrt")
     up = Scripted(zone={"example.org": ["example.org. 300 IN A 192.0.2.8"]})
     port, web = free_port(), free_port()
-    text = _uci((FILES / "dnsfilter.config").read_text(), port=str(port), data_dir=str(tmp / "var"))
+    text = _uci((FILES / "dnsfilter.config").read_text(), port=str(port), data_dir=str(tmp / "var"),
+                state_dir=str(tmp / "flash"))
     text = re.sub(r"(?m)^\tlist upstream .*\n", "", text)
     text = text.replace("\toption enabled '1'\n",
-                        f"\toption enabled '1'\n\toption web_listen '127.0.0.1:{web}'\n\tlist upstream '{up.addr}'\n", 1)
+                        f"\toption enabled '1'\n\toption web_listen '127.0.0.1:{web}'\n\tlist upstream '{up.addr}'\n"
+                        f"\toption catalog_mirror '{lists.base}'\n", 1)
     (tmp / "dnsfilter").write_text(text)
     r = subprocess.run([sys.executable, str(FILES / "dnsfilter-uci"), str(tmp / "dnsfilter"), str(tmp / "rendered.toml")],
                        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(REPO)})
     assert r.returncode == 0, r.stderr
-    toml = (tmp / "rendered.toml").read_text() + f'\n[catalog]\nmirror = "{lists.base}"\n'
-    secrets = SecretsStore(tmp / "var" / "webui")  # set up, as the owner would have done
+    toml = (tmp / "rendered.toml").read_text()
+    secrets = SecretsStore(tmp / "flash" / "webui")  # set up, as the owner would have done
     secrets.create_admin(PASSWORD, "en")
     try:
         with web_appliance(tmp, toml, web, port=port) as app:

@@ -47,3 +47,34 @@ def test_pause_takes_the_target_in_any_notation_and_says_it_normalised(tmp_path)
     assert TAB in json.loads((tmp_path / "household.json").read_text())["pauses"]  # saved for a restart
     assert hh.pause("printer:1", 30) == (False, "unknown target (profile:NAME, device:MAC or device:IP)")
     assert hh.pause("profile:Nobody", 30)[0] is False
+
+
+def test_pauses_and_budgets_go_to_state_dir_and_are_written_only_when_they_change(tmp_path):
+    """household.json is on flash on a router ([storage] state_dir): a save with nothing new
+    writes nothing, and a restart's load counts as written."""
+    cfg = config_mod.from_dict({"storage": {"data_dir": str(tmp_path / "ram"), "state_dir": str(tmp_path / "flash")}})
+    rules = TimeRules({"Kids": ProfileTime(budgets=Budgets({"youtube": 60}, "UTC"))}, "UTC")
+    engine = SimpleNamespace(time=rules, forget_all=lambda: None)
+    hh = Household(cfg, lambda: engine)
+    path = tmp_path / "flash" / "household.json"
+
+    def stamp() -> tuple[int, int]:
+        st = path.stat()
+        return st.st_ino, st.st_mtime_ns
+
+    budgets = rules.profiles["Kids"].budgets
+    assert budgets is not None
+    budgets.record(TAB, "youtube", time.time())
+    hh.save_state()
+    first = stamp()
+    assert not (tmp_path / "ram" / "household.json").exists()
+    hh.save_state()
+    assert stamp() == first  # unchanged: not written again
+    budgets.record(TAB, "youtube", time.time() + 120)
+    hh.save_state()
+    assert stamp() != first
+    again = Household(cfg, lambda: engine)
+    again.load_state()
+    written = stamp()
+    again.save_state()
+    assert stamp() == written
