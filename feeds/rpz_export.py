@@ -110,6 +110,8 @@ class _Exporter:
         self.matcher = Matcher(self.sets)
         self.blocking = [f.name for f in cfg.feeds if f.name in self.sets and f.kind == "block"]
         self.deny = RuleSet(cfg.filter.deny)
+        self._memo_zone: list[Feed] | None = None  # _flags: the zone its answers are for
+        self._memo: dict[str, int] = {}
 
     # -------------------------------------------------------------- zones
 
@@ -204,10 +206,18 @@ class _Exporter:
                 yield from self._fill(zone, f"*.{a}", f"{PROBE}.{a}", filled)
 
     def _flags(self, zone: list[Feed], name: str) -> int:
-        key = name_key(wire.text_to_wire(name))
-        out = 0
-        for f in zone:
-            out |= self.sets[f.name].flags_of(key)
+        """The union of the zone's lists' flags for `name`. Remembered for the zone being
+        written: every name of a list asks again for its parents (a million names, a few
+        hundred top-level domains)."""
+        if zone is not self._memo_zone or len(self._memo) > _MEMO_MAX:
+            self._memo_zone, self._memo = zone, {}
+        out = self._memo.get(name)
+        if out is None:
+            key = name_key(wire.text_to_wire(name))
+            out = 0
+            for f in zone:
+                out |= self.sets[f.name].flags_of(key)
+            self._memo[name] = out
         return out
 
     def _fill(self, zone: list[Feed], owner: str, probe: str, filled: set[str]) -> Iterator[tuple[str, Action]]:
@@ -326,6 +336,7 @@ class _Exporter:
 
 
 _WILDCARD = B_SUB | B_BELOW | A_SUB | A_BELOW  # a `*.name` trigger (block or passthru)
+_MEMO_MAX = 1 << 16  # names whose flags _flags remembers (a few MB), then it starts again
 
 
 def _ip_kept(fs: FeedSet, action: Action) -> bool:

@@ -53,14 +53,14 @@ def body_lines(path: Path) -> Iterator[str]:
 
 def difference(old: Path, body: Path) -> tuple[list[str], list[str]]:
     """(deleted, added) record lines from the zone file `old` to the records in `body`."""
-    gone = set(body_lines(old))
-    added: dict[str, None] = {}
+    gone = dict.fromkeys(body_lines(old), True)  # line -> not (yet) in the new records
+    added: dict[str, None] = {}  # in order, once each
     for line in body_lines(body):
         if line in gone:
-            gone.discard(line)
-        elif line not in added:
+            gone[line] = False
+        else:
             added[line] = None
-    return sorted(gone), list(added)
+    return sorted(line for line, left in gone.items() if left), list(added)
 
 
 class Updater:
