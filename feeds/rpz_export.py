@@ -37,7 +37,7 @@ from dnsfilter.core.policy.matcher import Keys, Matcher, MatcherError
 from dnsfilter.core.policy.rulesets import RuleSet
 from feeds.compile_rules import load_feed
 from feeds.formats import parse_file
-from feeds.rpz_zone import PASSTHRU, PROBE, Action, Soa, ZoneWriter, empty_stale, ip_owner, owners
+from feeds.rpz_zone import PASSTHRU, PROBE, Action, Publish, Soa, ZoneWriter, empty_stale, ip_owner, owners
 from feeds.rules import Rule, RuleCounts
 from feeds.sync import good_source, read_status, set_path
 
@@ -51,6 +51,8 @@ class ZoneInfo:
     serial: int = 0
     records: int = 0
     changed: bool = False
+    updated: int | None = None  # records sent to the primary by UPDATE (None: not sent so)
+    error: str = ""  # why its change could not be published (the last good file kept)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Export:
     refused: list[str] = field(default_factory=list)  # lists left out, one line each
     notes: list[str] = field(default_factory=list)
     emptied: list[str] = field(default_factory=list)  # zones no longer produced, written empty
+    errors: list[str] = field(default_factory=list)  # changes the primary did not take, one line each
 
 
 def default_action(cfg: Config, notes: list[str]) -> Action:
@@ -79,8 +82,8 @@ def default_action(cfg: Config, notes: list[str]) -> Action:
 
 
 class _Exporter:
-    def __init__(self, cfg: Config, out_dir: Path, now: float) -> None:
-        self.cfg, self.out_dir, self.now = cfg, out_dir, now
+    def __init__(self, cfg: Config, out_dir: Path, now: float, publish: Publish | None = None) -> None:
+        self.cfg, self.out_dir, self.now, self.publish = cfg, out_dir, now, publish
         r = cfg.rpz
         self.soa = Soa(r.ttl, r.refresh, r.retry, r.expire, r.minimum)
         self.result = Export()
@@ -107,6 +110,8 @@ class _Exporter:
         self.matcher = Matcher(self.sets)
         self.blocking = [f.name for f in cfg.feeds if f.name in self.sets and f.kind == "block"]
         self.deny = RuleSet(cfg.filter.deny)
+        self._memo_zone: list[Feed] | None = None  # _flags: the zone its answers are for
+        self._memo: dict[str, int] = {}
 
     # -------------------------------------------------------------- zones
 
@@ -138,16 +143,18 @@ class _Exporter:
 
             profile_zones(self)
         keep = {z.zone for z in self.result.zones}
-        self.result.emptied = empty_stale(self.out_dir, keep, self.soa, self.now)
+        self.result.emptied = empty_stale(self.out_dir, keep, self.soa, self.now, self.publish, self.result.errors)
         return self.result
 
     def open(self, zone: str, kind: str, ede: int | None, feeds: list[str], about: str) -> ZoneWriter:
         self.result.zones.append(ZoneInfo(zone, kind, ede, feeds))
-        return ZoneWriter(self.out_dir, zone, about, self.soa, self.now)
+        return ZoneWriter(self.out_dir, zone, about, self.soa, self.now, self.publish)
 
     def closed(self, w: ZoneWriter) -> None:
         z = self.result.zones[-1]
-        z.serial, z.records, z.changed = w.serial, w.records, w.changed
+        z.serial, z.records, z.changed, z.updated, z.error = w.serial, w.records, w.changed, w.updated, w.error
+        if w.error:
+            self.result.errors.append(w.error)
 
     def _names_zone(self, zone: str, kind: str, allow: tuple[str, ...], deny: tuple[str, ...],
                     ede: int | None) -> None:
@@ -199,10 +206,18 @@ class _Exporter:
                 yield from self._fill(zone, f"*.{a}", f"{PROBE}.{a}", filled)
 
     def _flags(self, zone: list[Feed], name: str) -> int:
-        key = name_key(wire.text_to_wire(name))
-        out = 0
-        for f in zone:
-            out |= self.sets[f.name].flags_of(key)
+        """The union of the zone's lists' flags for `name`. Remembered for the zone being
+        written: every name of a list asks again for its parents (a million names, a few
+        hundred top-level domains)."""
+        if zone is not self._memo_zone or len(self._memo) > _MEMO_MAX:
+            self._memo_zone, self._memo = zone, {}
+        out = self._memo.get(name)
+        if out is None:
+            key = name_key(wire.text_to_wire(name))
+            out = 0
+            for f in zone:
+                out |= self.sets[f.name].flags_of(key)
+            self._memo[name] = out
         return out
 
     def _fill(self, zone: list[Feed], owner: str, probe: str, filled: set[str]) -> Iterator[tuple[str, Action]]:
@@ -321,6 +336,7 @@ class _Exporter:
 
 
 _WILDCARD = B_SUB | B_BELOW | A_SUB | A_BELOW  # a `*.name` trigger (block or passthru)
+_MEMO_MAX = 1 << 16  # names whose flags _flags remembers (a few MB), then it starts again
 
 
 def _ip_kept(fs: FeedSet, action: Action) -> bool:
@@ -352,7 +368,8 @@ def fs_format(cfg: Config, f: Feed) -> str:
     return f.format if f.format != "auto" else (read_status(cfg, f).format or "auto")
 
 
-def export(cfg: Config, out_dir: Path, now: float | None = None) -> Export:
-    """Write every zone into `out_dir` (created if missing). Raises OSError when it cannot."""
+def export(cfg: Config, out_dir: Path, now: float | None = None, publish: Publish | None = None) -> Export:
+    """Write every zone into `out_dir` (created if missing). Raises OSError when it cannot.
+    With `publish` (feeds/rpz_update.py), each changed zone's difference goes through it first."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    return _Exporter(cfg, out_dir, time.time() if now is None else now).run()
+    return _Exporter(cfg, out_dir, time.time() if now is None else now, publish).run()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +25,9 @@ TYPE_NAMES = {T_A: "A", T_CNAME: "CNAME", T_TXT: "TXT", T_AAAA: "AAAA"}
 TARGETS = {"nxdomain": ".", "nodata": "*.", "drop": "rpz-drop.", "tcp-only": "rpz-tcp-only.",
            "passthru": "rpz-passthru."}
 DIGEST_MARK = "; digest "
+# `[rpz] publish = "update"` (feeds/rpz_update.py): (zone, old file, new body) -> records sent;
+# raises to keep the old file
+Publish = Callable[[str, Path, Path], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +138,16 @@ def read_head(path: Path) -> tuple[int, str] | None:
 
 class ZoneWriter:
     """Records of one zone, streamed to a temporary body file; `close` writes `DIR/ZONE.zone`
-    with its SOA and NS only if the records differ from the file already there."""
+    with its SOA and NS only if the records differ from the file already there. With `publish`,
+    the difference to that file goes to the primary first (`updated`: the records sent); when it
+    fails the file stays as it was and `error` says why."""
 
-    def __init__(self, out_dir: Path, zone: str, about: str, soa: Soa, now: float) -> None:
+    def __init__(self, out_dir: Path, zone: str, about: str, soa: Soa, now: float,
+                 publish: Publish | None = None) -> None:
         self.path = out_dir / f"{zone}.zone"
-        self.zone, self.about, self.soa, self.now = zone, about, soa, now
+        self.zone, self.about, self.soa, self.now, self.publish = zone, about, soa, now, publish
+        self.updated: int | None = None  # None: not sent by UPDATE (unchanged, or a first file)
+        self.error = ""
         self.body = self.path.with_name(self.path.name + ".body")
         self._f = open(self.body, "w", encoding="utf-8")  # closed in close()
         self._digest = hashlib.blake2b(digest_size=16)
@@ -162,6 +170,12 @@ class ZoneWriter:
             if old is not None and old[1] == digest:
                 self.serial = old[0]
                 return
+            if self.publish is not None and old is not None:
+                try:
+                    self.updated = self.publish(self.zone, self.path, self.body)
+                except Exception as e:  # the primary has not taken it: the last good file stays
+                    self.serial, self.error = old[0], str(e) or type(e).__name__
+                    return
             self.serial = max((old[0] + 1) if old else 1, int(self.now)) & 0xFFFFFFFF
             s = self.soa
             head = (f"; dnsfilter rpz export: {self.zone} ({self.about}){DIGEST_MARK}{digest}\n"
@@ -195,7 +209,8 @@ def _parts(head: str, body: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def empty_stale(out_dir: Path, keep: set[str], soa: Soa, now: float) -> list[str]:
+def empty_stale(out_dir: Path, keep: set[str], soa: Soa, now: float, publish: Publish | None = None,
+                errors: list[str] | None = None) -> list[str]:
     """Zones an earlier export wrote that this one did not (a feed or category gone): emptied
     (SOA and NS only, a new serial), not deleted, so a server that still lists the zone serves
     no stale policy and still loads it."""
@@ -203,8 +218,10 @@ def empty_stale(out_dir: Path, keep: set[str], soa: Soa, now: float) -> list[str
     for p in sorted(out_dir.glob("*.zone")):
         zone = p.name[: -len(".zone")]
         if zone not in keep and read_head(p) is not None:
-            w = ZoneWriter(out_dir, zone, "no longer exported", soa, now)
+            w = ZoneWriter(out_dir, zone, "no longer exported", soa, now, publish)
             w.close()
+            if w.error and errors is not None:
+                errors.append(w.error)
             if w.changed:
                 emptied.append(zone)
     return emptied

@@ -7,9 +7,10 @@ BENCHMARKS.md. With a 1M-name list (generated; exported as `name` and `*.name`: 
   transfer, write, compile) and into Unbound (from its start until it answers from the zone):
   seconds and peak RSS;
 - an IXFR of a 1 % change (5k names removed, 5k added): bytes on the wire, seconds;
-- a change published (`rpz publish`: export, Knot's reload and NOTIFY) until dnsfilter (following
+- a change published (`rpz publish`: export, then Knot's reload of the zone file, or with
+  `publish = "update"` a DNS UPDATE of the difference; Knot's NOTIFY) until dnsfilter (following
   the zone by xfr://, NOTIFY, IXFR, compile, reload), Unbound, BIND and PowerDNS Recursor each
-  answer with it (the target: within 10 s on loopback).
+  answer with it (the target: within 10 s on loopback), once in each mode.
 
 Usage: bench_rpz.py BENCH_DIR [--names N]
 Every server runs on loopback (tests/support/rpzservers.py starts them); each wait is bounded.
@@ -38,6 +39,8 @@ from tests.support.daemon import DaemonProcess, free_port  # noqa: E402
 from tests.support.rpzservers import (  # noqa: E402
     KEY_NAME,
     SECRET,
+    UPDATE_KEY_NAME,
+    UPDATE_SECRET,
     Backend,
     BindResolver,
     KnotPrimary,
@@ -133,10 +136,11 @@ def bench(tmp: Path, n: int) -> list[tuple[str, str, str]]:
         # the publisher: a dnsfilter config exporting the list as the ads zone into Knot's storage
         pub = tmp / "publisher"
         pub.mkdir()
-        (pub / "config.toml").write_text(
+        pub_cfg = (
             f'[storage]\ndata_dir = "var"\n[[feeds]]\nname = "ads"\nurl = "{src}"\nformat = "domains"\n'
             f'category = "ads"\n[dns]\nblock_mode = "nxdomain"\n'
             f'[rpz]\nout_dir = "{knot.storage}"\nreload_command = "{knot.reload_command()}"\n')
+        (pub / "config.toml").write_text(pub_cfg)
         cfg = str(pub / "config.toml")
         run("feeds", "sync", "-c", cfg)
         took, peak, _ = run("rpz", "export", "-c", cfg, "--out", str(knot.storage))
@@ -192,43 +196,55 @@ def bench(tmp: Path, n: int) -> list[tuple[str, str, str]]:
             # a change published until each answers with it; dnsfilter follows by NOTIFY
             daemon = DaemonProcess(follower, (follower / "config.toml").read_text(), port=daemon_port)
             daemon.start(timeout=120)
+            servers = {"Unbound": unbound.port, "BIND": bind.port, "PowerDNS Recursor": pdns.port,
+                       "dnsfilter": daemon.port}
             try:
-                fresh = "freshly-published.example"
-                src.write_text("\n".join(names[n // 200:] + added + [fresh]) + "\n")
+                listed = names[n // 200:] + added
                 for r in (unbound, bind, pdns):  # each has the 1 % change before this one starts
                     wait(lambda r=r: ask(r.port, added[0], timeout=1.0) is not None and nx(r.port, added[0]), 600)
-                before = knot.serial(ZONE)
-                t0 = time.monotonic()
-                run("feeds", "sync", "-c", cfg)
-                t_sync = time.monotonic() - t0
-                run("rpz", "publish", "-c", cfg)
-                t_pub = time.monotonic() - t0
-                got_knot = knot_has(knot, before)
-                t_knot = time.monotonic() - t0 if got_knot is not None else None
-                servers = {"Unbound": unbound.port, "BIND": bind.port, "PowerDNS Recursor": pdns.port,
-                           "dnsfilter": daemon.port}
-                took_by: dict[str, float | None] = dict.fromkeys(servers)
-                while any(v is None for v in took_by.values()) and time.monotonic() - t0 < 300:
-                    for name, port in servers.items():  # all asked in turn: each one's own first answer
-                        if took_by[name] is None and nx(port, fresh):
-                            took_by[name] = time.monotonic() - t0
-                    time.sleep(0.05)
-                parts = ", ".join(f"{k} {v:.1f} s" if v is not None else f"{k}: not within 300 s"
-                                  for k, v in took_by.items())
-                done = [v for v in took_by.values() if v is not None]
-                last = f"{max(done):.1f} s (the last one)" if len(done) == len(took_by) else "not all within 300 s"
-                since = ", ".join(f"{k} {v - t_knot:.1f} s" for k, v in took_by.items()
-                                  if v is not None and t_knot is not None)
-                rows.append(("a change until every server answers with it", last,
-                             f"from the list's change: its `feeds sync` {t_sync:.1f} s, `rpz publish` done at "
-                             f"{t_pub:.1f} s (export, `knotc zone-reload`), Knot serving the new version at "
-                             + (f"{t_knot:.1f} s" if t_knot is not None else "-") + f"; then {parts}. From Knot's "
-                             f"new version (its NOTIFY): {since}"))
+                (pub / "update.secret").write_text(UPDATE_SECRET + "\n")
+                modes = {"reload": "", "update": (
+                    f'publish = "update"\nupdate_server = "127.0.0.1:{knot.port}"\n'
+                    f'update_key = {{ name = "{UPDATE_KEY_NAME}", secret_file = "update.secret" }}\n')}
+                for mode, extra in modes.items():
+                    fresh = f"freshly-published-by-{mode}.example"
+                    listed.append(fresh)
+                    src.write_text("\n".join(listed) + "\n")
+                    (pub / "config.toml").write_text(pub_cfg + extra)
+                    rows.append(_change(cfg, knot, servers, fresh, mode))
             finally:
                 daemon.stop()
                 for s in (unbound, bind, pdns):
                     s.stop()
     return rows
+
+
+def _change(cfg: str, knot: KnotPrimary, servers: dict[str, int], fresh: str, mode: str) -> tuple[str, str, str]:
+    """A name added to the list, `feeds sync` and `rpz publish` (`[rpz] publish = MODE`), until
+    every server answers it with the new policy."""
+    before = knot.serial(ZONE)
+    t0 = time.monotonic()
+    run("feeds", "sync", "-c", cfg)
+    t_sync = time.monotonic() - t0
+    run("rpz", "publish", "-c", cfg)
+    t_pub = time.monotonic() - t0
+    got_knot = knot_has(knot, before)
+    t_knot = time.monotonic() - t0 if got_knot is not None else None
+    took_by: dict[str, float | None] = dict.fromkeys(servers)
+    while any(v is None for v in took_by.values()) and time.monotonic() - t0 < 300:
+        for name, port in servers.items():  # all asked in turn: each one's own first answer
+            if took_by[name] is None and nx(port, fresh):
+                took_by[name] = time.monotonic() - t0
+        time.sleep(0.05)
+    parts = ", ".join(f"{k} {v:.1f} s" if v is not None else f"{k}: not within 300 s" for k, v in took_by.items())
+    done = [v for v in took_by.values() if v is not None]
+    last = f"{max(done):.1f} s (the last one)" if len(done) == len(took_by) else "not all within 300 s"
+    since = ", ".join(f"{k} {v - t_knot:.1f} s" for k, v in took_by.items() if v is not None and t_knot is not None)
+    how = ("export, Knot's UPDATE, the file" if mode == "update" else "export, `knotc zone-reload` of the zone")
+    return (f"a change until every server answers with it (`publish = \"{mode}\"`)", last,
+            f"from the list's change: its `feeds sync` {t_sync:.1f} s, `rpz publish` done at {t_pub:.1f} s ({how}), "
+            "Knot serving the new version at " + (f"{t_knot:.1f} s" if t_knot is not None else "-")
+            + f"; then {parts}. From Knot's new version (its NOTIFY): {since}")
 
 
 def _status(cfg: str) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dnsfilter.config import upstreams as _upstreams
-from dnsfilter.config.feeds import CATEGORIES, Feed, parse_catalog_mirror, parse_feed  # noqa: F401 - re-exported
+from dnsfilter.config.feeds import CATEGORIES, Feed, Tsig, parse_catalog_mirror, parse_feed  # noqa: F401 - re-exported
 from dnsfilter.config.firewall import DOH_RESOLVERS, Firewall, parse_firewall  # noqa: F401 - re-exported
 from dnsfilter.config.portal import Notify, Portal, parse_notify, parse_portal
 from dnsfilter.config.profiles import (
@@ -143,11 +143,15 @@ class Config:
     def tsig_secret(self, feed: Feed) -> bytes:
         """The TSIG secret of an xfr feed, decoded. Raises ValueError naming the file (never
         its content) when it cannot be read or is not base64."""
+        assert feed.tsig is not None
+        return self.secret_of(feed.tsig)
+
+    def secret_of(self, key: Tsig) -> bytes:
+        """A TSIG key's secret (an xfr feed's, `[rpz] update_key`), as tsig_secret."""
         import base64
         import binascii
 
-        assert feed.tsig is not None
-        path = self.base_dir() / feed.tsig.secret_file
+        path = self.base_dir() / key.secret_file
         try:
             text = path.read_text(encoding="ascii", errors="strict").strip()
             secret = base64.b64decode(text.split()[-1] if text else "", validate=True)

@@ -191,8 +191,8 @@ def parse_feed(s: Section, mirror: str = "") -> Feed:
     return feed
 
 
-def _tsig(s: Section) -> Tsig:
-    t = Section(s.key("tsig"), s.get("tsig", dict, {}))
+def _tsig(s: Section, key: str = "tsig") -> Tsig:
+    t = Section(s.key(key), s.get(key, dict, {}))
     name = t.get("name", str, "").strip().rstrip(".").lower()
     if not name or len(name) > 253 or any(not 0 < len(lab) < 64 for lab in name.split(".")) or not name.isascii():
         raise ConfigError(t.key("name"), N_("needs the key's name (a DNS name, as the primary calls the key)"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.rpzservers import KEY_NAME, SECRET, shipped
+from tests.support.rpzservers import KEY_NAME, SECRET, knot_keys, shipped
 
 pytestmark = pytest.mark.skipif(not all(shutil.which(p) for p in ("named-checkconf", "unbound-checkconf", "knotc")),
                                 reason="named-checkconf, unbound-checkconf or knotc is not installed")
@@ -54,9 +54,6 @@ def test_unbound_example(tmp_path: Path) -> None:
 
 
 def test_knot_example(tmp_path: Path) -> None:
-    key = tmp_path / "dnsfilter-rpz.key"
-    key.write_text(f"key:\n  - id: {KEY_NAME}\n    algorithm: hmac-sha256\n    secret: {SECRET}\n")
     conf = tmp_path / "knot.conf"
-    conf.write_text(shipped("knot.conf", {"/etc/knot/dnsfilter-rpz.key": str(key),
-                                          "/var/lib/knot/rpz": str(tmp_path)}))
+    conf.write_text(shipped("knot.conf", {**knot_keys(tmp_path), "/var/lib/knot/rpz": str(tmp_path)}))
     _check(["knotc", "-c", str(conf), "conf-check"])

@@ -37,6 +37,18 @@ from tests.support.paths import REPO
 EXAMPLES = REPO / "deploy" / "rpz"
 KEY_NAME = "dnsfilter-rpz"
 SECRET = base64.b64encode(b"dnsfilter rpz test secret 32 by!").decode()
+UPDATE_KEY_NAME = "dnsfilter-rpz-update"  # knot.conf's update ACL: `rpz publish` with publish = "update"
+UPDATE_SECRET = base64.b64encode(b"dnsfilter rpz update secret, 32b").decode()
+
+
+def knot_keys(dir: Path) -> dict[str, str]:
+    """knot.conf's two key files written into `dir`: the substitutions for `shipped`."""
+    key, upd = dir / "dnsfilter-rpz.key", dir / "dnsfilter-rpz-update.key"
+    key.write_text(f"key:\n  - id: {KEY_NAME}\n    algorithm: hmac-sha256\n    secret: {SECRET}\n")
+    upd.write_text(f"key:\n  - id: {UPDATE_KEY_NAME}\n    algorithm: hmac-sha256\n    secret: {UPDATE_SECRET}\n")
+    return {"/etc/knot/dnsfilter-rpz.key": str(key), "/etc/knot/dnsfilter-rpz-update.key": str(upd)}
+
+
 BACKEND_A, BACKEND_AAAA = "192.0.2.1", "2001:db8::1"
 IP_SINK = "198.51.100.77"
 
@@ -170,11 +182,9 @@ class KnotPrimary(Server):
 
     def command(self) -> list[str]:
         (self.dir / "db").mkdir(exist_ok=True)
-        key = self.dir / "dnsfilter-rpz.key"
-        key.write_text(f"key:\n  - id: {KEY_NAME}\n    algorithm: hmac-sha256\n    secret: {SECRET}\n")
         text = shipped("knot.conf", {
             "192.0.2.53@53": f"127.0.0.1@{self.port}",
-            "/etc/knot/dnsfilter-rpz.key": str(key),
+            **knot_keys(self.dir),
             "192.0.2.61@53": f"127.0.0.1@{self.notify.get('bind') or free_port()}",
             "192.0.2.63@53": f"127.0.0.1@{self.notify.get('unbound') or free_port()}",
             "address: 192.0.2.63": "address: 127.0.0.1",
@@ -197,7 +207,7 @@ class KnotPrimary(Server):
         return r is not None and r.rcode() == dns.rcode.NOERROR and bool(r.answer)
 
     def reload_command(self) -> str:
-        return f"knotc -s {self.dir}/knot.sock zone-reload"
+        return f"knotc -s {self.dir}/knot.sock zone-reload {{zones}}"
 
     def serial(self, zone: str) -> int | None:
         r = ask(self.port, zone, "SOA", timeout=1.0)

@@ -67,3 +67,19 @@ def test_rpz_section() -> None:
         with pytest.raises(ConfigError) as e:
             from_dict({"rpz": bad})
         assert e.value.key == key
+
+
+def test_rpz_publish_by_update() -> None:
+    r = from_dict({"rpz": {"publish": "update", "update_server": "127.0.0.1:5300",
+                           "update_key": {"name": "Upd.", "secret_file": "u.secret"}}}).rpz
+    assert (r.publish, r.update_server, r.update_key) == (
+        "update", XfrSource("127.0.0.1", 5300, "update"), Tsig("upd", "hmac-sha256", "u.secret"))
+    assert from_dict({"rpz": {"update_server": "[2001:db8::53]"}}).rpz.update_server == XfrSource(
+        "2001:db8::53", 53, "update")
+    assert from_dict({}).rpz.publish == "reload"
+    for bad, key in (({"publish": "nsupdate"}, "rpz.publish"), ({"publish": "update"}, "rpz.update_server"),
+                     ({"update_server": "primary.example"}, "rpz.update_server"),
+                     ({"update_key": {"name": "k"}}, "rpz.update_key.secret_file")):
+        with pytest.raises(ConfigError) as e:
+            from_dict({"rpz": bad})
+        assert e.value.key == key

@@ -1,0 +1,115 @@
+"""`[rpz] publish = "update"`: a changed zone's differences sent to its primary as DNS UPDATE
+(RFC 2136), signed with `[rpz] update_key` (TSIG, RFC 8945), before its file is replaced.
+
+Why: with `publish = "reload"` the primary re-reads and diffs every record of a zone for a
+change of a few (Knot's `zonefile-load: difference-no-serial`: seconds for a 1M-name zone).
+An UPDATE carries only the difference; the primary applies it at once, keeps it in its journal
+for IXFR, bumps the serial and sends NOTIFY.
+
+The difference is between the zone file of the last publish (`ZONE.zone`, ours: its body
+lines are `owner TYPE data`) and the records just exported. The file is replaced only after
+the primary accepted every message, so a refused or failed UPDATE leaves the last good file
+and the next publish sends the same difference again (deleting a record that is gone, or
+adding one that is there, changes nothing: RFC 2136 3.4.2). Up to MAX_RECORDS records go in
+one message, applied atomically; a larger change goes in several, each its own serial.
+
+dnspython (the field's library for UPDATE and TSIG) is imported here only: `rpz publish`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.exception
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.tsig
+import dns.update
+
+from dnsfilter.config import Config
+from feeds.xfr import _why
+
+MAX_RECORDS = 1000  # per UPDATE message: well under 64 KB with the longest local data we write
+TIMEOUT = 30.0
+
+
+class UpdateFailed(Exception):
+    """The primary did not take the difference (one line, never the key's secret)."""
+
+
+def body_lines(path: Path) -> Iterator[str]:
+    """The record lines of a zone file this package wrote: its head (the digest comment,
+    $ORIGIN, $TTL, the SOA and NS at the apex) left out."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line[:1] not in (";", "$", "@", "\n", ""):
+                yield line.rstrip("\n")
+
+
+def difference(old: Path, body: Path) -> tuple[list[str], list[str]]:
+    """(deleted, added) record lines from the zone file `old` to the records in `body`."""
+    gone = dict.fromkeys(body_lines(old), True)  # line -> not (yet) in the new records
+    added: dict[str, None] = {}  # in order, once each
+    for line in body_lines(body):
+        if line in gone:
+            gone[line] = False
+        else:
+            added[line] = None
+    return sorted(line for line, left in gone.items() if left), list(added)
+
+
+class Updater:
+    """Sends zones' differences to `[rpz] update_server`; `__call__` is ZoneWriter's hook."""
+
+    def __init__(self, cfg: Config, ttl: int) -> None:
+        where = cfg.rpz.update_server
+        assert where is not None
+        self.host, self.port, self.ttl = where.host, where.port, ttl
+        self.key: dns.tsig.Key | None = None
+        if cfg.rpz.update_key is not None:
+            k = cfg.rpz.update_key
+            try:
+                self.key = dns.tsig.Key(k.name, cfg.secret_of(k), k.algorithm)
+            except ValueError as e:
+                raise UpdateFailed(str(e)) from None
+        self.sent = 0  # records sent, all zones
+
+    def __call__(self, zone: str, old: Path, body: Path) -> int:
+        """Send the difference of `zone`; the number of records it held. Raises UpdateFailed."""
+        deleted, added = difference(old, body)
+        origin = dns.name.from_text(zone)
+        changes = [(False, line) for line in deleted] + [(True, line) for line in added]
+        for i in range(0, len(changes), MAX_RECORDS):
+            self._send(origin, changes[i : i + MAX_RECORDS])
+        self.sent += len(changes)
+        return len(changes)
+
+    def _send(self, origin: dns.name.Name, changes: list[tuple[bool, str]]) -> None:
+        msg = dns.update.UpdateMessage(origin, keyring=None)
+        if self.key is not None:
+            msg.use_tsig(self.key)
+        for add, line in changes:
+            owner, rtype, data = line.split(" ", 2)
+            name = dns.name.from_text(owner, origin)
+            try:
+                rd = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), data, origin)
+            except dns.exception.DNSException as e:
+                raise UpdateFailed(f"{origin}: cannot send the record {line!r}: {e}") from None
+            if add:
+                msg.add(name, self.ttl, rd)
+            else:
+                msg.delete(name, rd)
+        shown = f"{self.host}:{self.port}" if ":" not in self.host else f"[{self.host}]:{self.port}"
+        try:
+            r = dns.query.tcp(msg, self.host, port=self.port, timeout=TIMEOUT)
+        except Exception as e:  # a timeout, a refused connection, a bad signature: the file stays
+            raise UpdateFailed(f"UPDATE of {origin} to {shown} failed: {_why(e)}") from None
+        if r.rcode() != dns.rcode.NOERROR:
+            raise UpdateFailed(f"UPDATE of {origin} to {shown}: the primary answered {dns.rcode.to_text(r.rcode())}"
+                               + (" (is update_key set, and allowed to update by the primary's ACL?)"
+                                  if r.rcode() in (dns.rcode.REFUSED, dns.rcode.NOTAUTH) else ""))
