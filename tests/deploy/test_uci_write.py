@@ -52,7 +52,6 @@ def test_config_example_settings_round_trip() -> None:
     # UCI derives these two from `mode` and its default lease file: not set from a TOML file
     data["network"]["neighbours"] = example["network"]["neighbours"]
     data |= _example_household()
-    data["defaults"]["profile"] = "Adults"  # the example's "Default" is no profile once they are uncommented
     out = write(DEFAULT_UCI, data, PATH)
     same(out, data)
     assert "config schedule" in out and "list budget 'youtube=60m'" in out

@@ -34,6 +34,22 @@ def test_example_config_loads():
     assert c.path.endswith("config.example.toml")
 
 
+def test_example_household_uncommented_loads(tmp_path):
+    """A parent who uncomments the example's profiles and device gets a config that loads: the
+    example names a profile "Default", the one [defaults].profile points at."""
+    import re
+
+    text = (REPO / "config.example.toml").read_text()
+    head, block = text.split("# Profiles and devices (uncomment to use):\n", 1)
+    block, tail = block.split("\n\n", 1)
+    # block_page needs [portal], which stays commented
+    lines = [re.sub(r"^#( |$)", "", ln) for ln in block.splitlines() if "block_page" not in ln]
+    (tmp_path / "config.toml").write_text(head + "\n".join(lines) + "\n\n" + tail)
+    c = load(tmp_path / "config.toml")
+    assert [p.name for p in c.profiles] == ["Kids", "Default"] and c.defaults.profile == "Default"
+    assert c.devices[0].profile == "Kids" and c.profiles[0].schedules
+
+
 def test_typical_config():
     c = from_dict({
         "general": {"hostname": "Filter.LAN.", "timezone": "Europe/Berlin"},
