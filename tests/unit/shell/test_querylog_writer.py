@@ -60,8 +60,8 @@ def test_ram_mode_writes_early_at_the_pending_cap_and_lets_the_records_go(tmp_pa
     """In ram mode (a flush every hour here) records wait in memory, but never more than
     RAM_PENDING of them: a burst of new names is written at the cap, and the written records
     are released (the writer keeps nothing of them). The cap is what a 128 MB router's budget
-    leaves for them (docs/deploy.md): under 3 MB at about 270 bytes a record."""
-    assert RAM_PENDING * 270 < 3 << 20
+    leaves for them (docs/deploy.md): under 2 MB at about 195 bytes a record."""
+    assert RAM_PENDING * 195 < 2 << 20
     cfg_path = tmp_path / "config.toml"
     cfg_path.write_text(f'[storage]\ndata_dir = "{tmp_path}/var"\nlog_mode = "ram"\nlog_flush = 3600\n')
     cfg, eng = load(cfg_path), make()
