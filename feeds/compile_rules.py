@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import struct
 import tempfile
@@ -35,13 +34,12 @@ from dnsfilter.core.policy.feedset import (
     HEADER_SIZE,
     LENGTH,
     P30,
-    FeedSet,
-    FeedSetError,
     bucket_index,
     header,
     index_image,
     nets_part,
 )
+from feeds.files import load_feed
 from feeds.formats import resolve_format
 from feeds.parsers import ParseResult, stream_names
 from feeds.table import FeedStats, Table, label_range, rule_table
@@ -264,15 +262,3 @@ def write_atomic(path: StrPath, data: Buffer | Iterable[Buffer]) -> None:
         raise
 
 
-def load_feed(path: StrPath, *, verify: bool = True) -> FeedSet:
-    """Map a compiled feed read-only (pages shared by every worker). Raises FeedSetError for a
-    missing, unreadable or corrupt file, so the caller keeps its last good set."""
-    try:
-        with open(path, "rb") as f:
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError) as e:
-        raise FeedSetError(f"cannot map compiled feed {os.fspath(path)!r}: {e}") from e
-    try:
-        return FeedSet.from_buffer(mapped, verify=verify)
-    except FeedSetError as e:
-        raise FeedSetError(f"{Path(path).name}: {e}") from e

@@ -26,19 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import hashlib
-import json
 import logging
 import os
 import time
-import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:  # feeds.sources imports it when it fetches: never on the daemon's query path
     import requests
@@ -49,90 +44,35 @@ from feeds.authority import audited, source_sha256
 from feeds.authority import fetched as record_fetched
 from feeds.authority import rejected as record_rejected
 from feeds.compile_rules import compile_feed, load_feed
+from feeds.files import (  # noqa: F401 (the names feeds.sync has always offered)
+    FeedStatus,
+    feeds_dir,
+    file_error,
+    log_result,
+    read_status,
+    safe_url,
+    set_path,
+    status_path,
+    write_status,
+)
 from feeds.minisign import verify_minisign
 from feeds.report import warnings
+from feeds.schedule import (  # noqa: F401 (the names feeds.sync has always offered)
+    FIRST_SYNC_DELAY,
+    RETRY_AFTER_FAILURE,
+    _digest,
+    due_feeds,
+    jitter,
+    next_due,
+)
 from feeds.sources import FetchResult, fetch
 
 log = logging.getLogger("dnsfilter.feeds")
 
 SIG_MAX_BYTES = 16 << 10
 EXAMPLES = 5
-RETRY_AFTER_FAILURE = 900.0  # a failed feed is retried sooner than its interval, but not hammered
-FIRST_SYNC_DELAY = 2.0  # never-synced remote feeds: shortly after start, once listeners are up
 # feeds.sources.fetch settings (timeouts, retries, back-off); tests pass shorter ones
 FETCH_DEFAULTS: dict[str, Any] = {"connect_timeout": 10.0, "read_timeout": 30.0, "retries": 3, "backoff": 2.0}
-
-
-@dataclass
-class FeedStatus:
-    name: str
-    category: str = ""
-    kind: str = "block"
-    url: str = ""  # without credentials or query (may hold a token)
-    format: str = ""
-    result: str = ""  # new | unchanged | failed | rejected (failed: kept the last good version)
-    last_attempt: float = 0.0
-    last_success: float = 0.0  # last sync that left the feed up to date (a 304 counts)
-    last_change: float = 0.0  # when the set in force was last replaced
-    entries: int = 0
-    rules: int = 0
-    exceptions: int = 0
-    regex: int = 0
-    invalid: int = 0
-    first_invalid_lines: list[int] = field(default_factory=list)
-    skipped: int = 0
-    skipped_examples: list[list[Any]] = field(default_factory=list)  # [line, text]; no text if hashed
-    not_applied: int = 0  # of the skipped: DNS-level rules AdGuard would apply ($dnsrewrite, $ctag…)
-    warnings: list[str] = field(default_factory=list)  # feeds.report: rules that cannot do what they say
-    urls_skipped: int = 0
-    urls_reduced: int = 0
-    bytes: int = 0
-    etag: str | None = None
-    last_modified: str | None = None
-    source_mtime: float | None = None
-    source_size: int | None = None
-    digest: str = ""
-    fingerprint: str = ""  # of the settings the set was compiled with: a change forces a recompile
-    duration: float = 0.0
-    error: str = ""
-    hashed: bool = False
-    networks: int = 0  # response-IP ranges in the set (registry IP entries, RPZ rpz-ip)
-    published: str = ""  # the version the list declares about itself (a registry dump's updateTime)
-    serial: int = 0  # authority lists: versions accepted so far (the audit log's `serial`)
-    sha256: str = ""  # authority lists: of the source the set in force was compiled from
-    key_id: str = ""  # signed feeds: the minisign key id that signed the version in force
-    # xfr:// feeds: the zone's SOA serial of the version in force and of the last one transferred,
-    # the SOA timers that drive syncs, and the last time the primary answered (for expire).
-    zone_serial: int | None = None
-    xfr_serial: int | None = None
-    transfer: str = ""  # axfr | ixfr | up to date
-    soa_refresh: int = 0
-    soa_retry: int = 0
-    soa_expire: int = 0
-    last_contact: float = 0.0
-
-    def stale(self, now: float) -> bool:
-        """An xfr feed whose primary has not answered for longer than the zone's SOA expire:
-        its last good version stays in force, and status and metrics say so."""
-        return bool(self.soa_expire and self.last_contact and now - self.last_contact > self.soa_expire)
-
-    def public(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# ------------------------------------------------------------------ paths and status files
-
-
-def feeds_dir(cfg: Config) -> Path:
-    return cfg.data_path() / "feeds"
-
-
-def set_path(cfg: Config, feed: Feed) -> Path:
-    return feeds_dir(cfg) / f"{feed.name}.dset"
-
-
-def status_path(cfg: Config, feed: Feed) -> Path:
-    return feeds_dir(cfg) / f"{feed.name}.status.json"
 
 
 def source_url(cfg: Config, feed: Feed) -> str:
@@ -141,50 +81,6 @@ def source_url(cfg: Config, feed: Feed) -> str:
         return str(resources.files("dnsfilter") / "data" / f"{feed.url[len('builtin:'):]}.txt")
     local = cfg.feed_source(feed)
     return str(local) if local is not None else feed.url
-
-
-def log_result(st: FeedStatus) -> None:
-    """The daemon's lines for a sync (run here, or in its child and read back from disk)."""
-    log.log(logging.WARNING if st.error else logging.INFO, "feed %s: %s%s", st.name, st.result,
-            f": {st.error}" if st.error else "")
-    if st.result == "new":
-        for w in st.warnings:
-            log.warning("feed %s: %s", st.name, w)
-
-
-def read_status(cfg: Config, feed: Feed) -> FeedStatus:
-    try:
-        data = json.loads(status_path(cfg, feed).read_text())
-        known = {f.name for f in fields(FeedStatus)}
-        st = FeedStatus(**{k: v for k, v in data.items() if k in known})
-    except (OSError, ValueError, TypeError):
-        st = FeedStatus(feed.name)
-    st.name, st.category, st.kind, st.url = feed.name, feed.category, feed.kind, safe_url(feed.url)
-    return st
-
-
-def write_status(cfg: Config, st: FeedStatus) -> None:
-    p = feeds_dir(cfg) / f"{st.name}.status.json"
-    tmp = p.with_name(p.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):  # a leftover of a killed writer, maybe another user's
-        tmp.unlink()
-    with open(tmp, "x") as f:
-        json.dump(st.public(), f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
-
-
-def safe_url(url: str) -> str:
-    if "://" not in url:
-        return url
-    try:
-        p = urlsplit(url)
-        host = p.hostname or ""
-        port = f":{p.port}" if p.port else ""
-        return urlunsplit((p.scheme, (f"[{host}]" if ":" in host else host) + port, p.path, "", ""))
-    except ValueError:
-        return "<bad url>"
 
 
 def fingerprint(feed: Feed) -> str:
@@ -253,29 +149,6 @@ def _failed_on_file(cfg: Config, feed: Feed, now: float, e: OSError) -> FeedStat
         write_status(cfg, st)
     log_result(st)
     return st
-
-
-def file_error(e: OSError) -> str:
-    """An OSError as one line naming the file, and for a permission problem who owns it and who
-    asked (a root-run command may have left the file behind)."""
-    what = e.strerror or str(e)
-    if e.filename is None:
-        return what
-    text = f"{os.fsdecode(e.filename)}: {what}"
-    if isinstance(e, PermissionError):
-        with contextlib.suppress(OSError):
-            owner = os.stat(e.filename).st_uid
-            text += f" (owned by {_user(owner)}, this process runs as {_user(os.geteuid())})"
-    return text
-
-
-def _user(uid: int) -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
 
 
 def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], force: bool) -> FeedStatus:
@@ -393,32 +266,6 @@ def keep_source(src: Path, good: Path) -> None:
     os.replace(tmp, good)
 
 
-def _loads(path: Path) -> bool:
-    return _digest(path) is not None
-
-
-def _digest(path: Path) -> str | None:
-    """The digest of the compiled set at `path` (hex), or None when it does not load."""
-    try:
-        return load_feed(path).digest.hex()
-    except MatcherError:
-        return None
-
-
-def _loads_unchanged(path: Path) -> bool:
-    """`_loads`, checked once per version of the file: the schedule asks every round."""
-    try:
-        f = path.stat()
-    except OSError:
-        return False
-    return _loads_version(str(path), f.st_mtime_ns, f.st_size, f.st_ino)
-
-
-@functools.lru_cache(maxsize=64)
-def _loads_version(path: str, _mtime_ns: int, _size: int, _ino: int) -> bool:
-    return _loads(Path(path))
-
-
 def _entries(path: Path) -> int:
     """Names and response-IP ranges in the compiled set at `path` (what the safety checks count)."""
     try:
@@ -466,46 +313,3 @@ def _scrub(error: str, hashed: bool) -> str:
 
 
 # ------------------------------------------------------------------ schedule
-
-
-def jitter(feed: Feed, last_attempt: float) -> float:
-    """A factor in [0.9, 1.1], fixed for one (feed, attempt) so every wake-up agrees on when
-    the feed is due, yet feeds synced together drift apart (no thundering herd on a server)."""
-    seed = zlib.crc32(f"{feed.name}:{last_attempt:.3f}".encode())
-    return 0.9 + 0.2 * (seed / 0xFFFFFFFF)
-
-
-def next_due(cfg: Config, feed: Feed, started: float, st: FeedStatus | None = None) -> float:
-    """When `feed` should next be synced (epoch seconds)."""
-    st = st or read_status(cfg, feed)
-    if not st.last_attempt:
-        # never synced: remote feeds shortly after start; local ones were compiled at start-up
-        return started + FIRST_SYNC_DELAY if feed.remote else started + feed.interval * jitter(feed, started)
-    if feed.remote and st.last_attempt < started and not _loads_unchanged(set_path(cfg, feed)):
-        # not tried since start and its set cannot be used (gone, corrupt, or an older format
-        # after an upgrade): the feed is not in force, so sync it now rather than at its interval
-        return started + FIRST_SYNC_DELAY
-    ok = st.result in ("new", "unchanged", "")
-    if feed.xfr is not None and st.soa_refresh:
-        # the zone's SOA refresh and retry drive a transfer feed (interval is the longest wait)
-        wait = min(feed.interval, float(st.soa_refresh if ok or st.result == "rejected" else st.soa_retry))
-    else:
-        wait = feed.interval if ok else min(feed.interval, RETRY_AFTER_FAILURE)
-    return st.last_attempt + wait * jitter(feed, st.last_attempt)
-
-
-def due_feeds(cfg: Config, now: float, started: float) -> tuple[list[Feed], float]:
-    """The enabled feeds due at `now`, and when the next one (of the rest) falls due."""
-    due: list[Feed] = []
-    wake = now + 3600.0
-    for feed in cfg.feeds:
-        if not feed.enabled:
-            continue
-        at = next_due(cfg, feed, started)
-        if at <= now:
-            due.append(feed)
-        else:
-            wake = min(wake, at)
-    return due, wake
-
-

@@ -6,7 +6,7 @@
 SETUP:
   defaults   config.example.toml as shipped (cache_size 20000, fastpath_size 50000, …)
   openwrt    the OpenWrt package's /etc/config/dnsfilter, rendered as its init script does
-             (cache_size 5000, fastpath_size 10000)
+             (cache_size 2500, fastpath_size 5000)
   household  the defaults plus a household: 4 profiles, 50 devices, schedules and one daily
              budget; the load generator's address (127.0.0.1) is one of the Teens' devices
 

@@ -265,6 +265,14 @@ def write_config(d: Path, dns: int, web: int, up: int, feed_url: str, flush: flo
     return cfg, notes
 
 
+def _sizes() -> str:
+    """The package config's table sizes, as the table names them."""
+    from dnsfilter.router.uci import parse
+
+    main = next(s for s in parse(UCI_FILE.read_text()) if s.type == "dnsfilter").options
+    return ", ".join(f"`{k} = {main[k]}`" for k in ("cache_size", "fastpath_size") if k in main)
+
+
 PYC = Path("/var/tmp/dnsfilter-footprint-pyc")
 
 
@@ -468,7 +476,7 @@ def table(runs: list[Run]) -> list[str]:
            f"{of} (the machine may be shared: each cell is the median, the budget lines give the worst run too). "
            f"The real `dnsfilter serve` with **the OpenWrt package's config**: `{UCI_FILE.relative_to(ROOT)}` rendered "
            "by `dnsfilter/router/uci.py` as the package's init script renders it (forward mode behind dnsmasq, "
-           "`cache_size = 5000`, `fastpath_size = 10000`, the neighbour table), with only what a run on loopback "
+           f"{_sizes()}, the neighbour table), with only what a run on loopback "
            f"needs changed: {'; '.join(first.changes)}. One {NAMES:,}-name list ({first.origin}) served over HTTP on "
            "loopback and downloaded and compiled at start by the daemon's feed sync (a child process), as after a "
            "router's boot with `data_dir` in RAM; a household of four profiles (Kids, Teens, Adults, Guests) with "

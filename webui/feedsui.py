@@ -51,7 +51,7 @@ def _when(ts: float, tz: str) -> str:
 
 
 def rows(cfg: Config) -> list[FeedRow]:
-    from feeds.sync import read_status, set_path
+    from feeds.files import read_status, set_path
 
     out = []
     for f in cfg.feeds:
@@ -180,7 +180,7 @@ def sync_now(config_path: Path, cfg: Config, name: str, timeout: float = SYNC_TI
     output = (done.stdout + done.stderr).strip()[-500:]
     if done.returncode != 0:
         # the CLI's output is English for the operator; the parent reads the status's error in words
-        from feeds.sync import read_status
+        from feeds.files import read_status
 
         feed = next(f for f in cfg.feeds if f.name == name)
         error = read_status(cfg, feed).error

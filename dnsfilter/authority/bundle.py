@@ -122,8 +122,8 @@ def sync_bundle(cfg: Config, *, now: float | None = None, session: requests.Sess
                 fetch_options: dict[str, Any] | None = None) -> BundleState:
     """Bring the bundle up to date. Never raises for bundle problems: the returned (and saved)
     state says what happened, and the last good bundle stays in force."""
+    from feeds.files import safe_url
     from feeds.sources import fetch
-    from feeds.sync import safe_url
 
     assert cfg.provider is not None
     prov, directory = cfg.provider, cfg.provider_dir()

@@ -83,7 +83,7 @@ def run(cfg: Config, server: tuple[str, int], *, sample: int | None = 500, seed:
     """Probe every authority list (`sample` None: every entry). Writes the audit events and the
     metrics' state file unless `record` is False."""
     from dnsfilter.authority.prober import probe
-    from feeds.sync import read_status, set_path
+    from feeds.files import read_status, set_path
 
     try:
         import dns.message  # noqa: F401 - the prober's parser: say so before any work
@@ -129,7 +129,7 @@ def run(cfg: Config, server: tuple[str, int], *, sample: int | None = 500, seed:
 
 
 def _load(path: Path) -> FeedSet:
-    from feeds.compile_rules import load_feed
+    from feeds.files import load_feed
 
     return load_feed(path)
 
@@ -138,7 +138,7 @@ def _names(cfg: Config, feed: Feed, fs: FeedSet, res: FeedResult, sample: int | 
            seed: int) -> Iterator[tuple[str, bool]]:
     """(name, added since the previous version) to probe: all, or a sample plus the added."""
     from feeds.authority import prev_path
-    from feeds.sync import feeds_dir, set_path
+    from feeds.files import feeds_dir, set_path
 
     src = feeds_dir(cfg) / f"{feed.name}.src"
     if fs.hashed:

@@ -1,32 +1,38 @@
-"""The query log's in-memory side: a bounded ring the resolver appends to, and the pure
-functions that turn its records into log rows and hourly rollups under each profile's
-privacy mode. The shell (shell/querylog_writer.py) drains the ring into SQLite.
+"""The query log's in-memory side: two bounded rings the resolver writes to (core/logring.py),
+and the pure functions that turn their records into log rows and hourly rollups under each
+profile's privacy mode. The shell (shell/querylog_writer.py) drains the rings into SQLite.
 
-A record is a 4-tuple (monotonic time, client ip, device, LogInfo). Everything that
-describes an answer lives in the LogInfo tuple, which the fast path builds once per prebuilt
-entry (at install time), so a replayed answer costs one tuple and one deque append.
+A record is (monotonic time, who asked, LogInfo), stored in place in a ring's preallocated
+lists. Everything that describes an answer lives in the LogInfo tuple, which the fast path
+builds once per prebuilt entry (at install time), so a replayed answer costs three stores.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from operator import attrgetter, itemgetter
 from random import Random
 from typing import Any, Final
 
 from dnsfilter.core.dns.wire import wire_to_text
+from dnsfilter.core.logring import CALM_TAKES, Ring, Span, Who, Whos
 from dnsfilter.core.model import Reason
 
-RING_SIZE = 65536  # records kept between drains (a few seconds at 10k queries/s)
-RING_SMALL = 4096  # the fast ring while nothing floods it (96 KB of lists, not 1.5 MB)
-CALM_TAKES = 30  # takes without a flood (a minute) before the spare ring lists are freed
+__all__ = ["CALM_TAKES"]  # re-exported: the rings' calm minute, for tests and docs
+
+EXACT_COUNT = 16384  # beyond this many records of a ring in one drain, rollups are estimated (see batch)
+# Records a ring keeps between drains (every 2 s) at most: 8k answers a second of each path.
+# No larger: beyond EXACT_COUNT records a drain is counted from a sample anyway (see batch),
+# so a bigger ring would only hold more memory (3 x 8 bytes a record, twice while a take's
+# lists wait for the writer) for the same estimate; an overflow is estimated the same way.
+RING_SIZE = EXACT_COUNT
+RING_SMALL = 4096  # each ring while nothing floods it (96 KB of lists)
 FLOOD_NAMES = 200  # blocked names counted per batch beyond its rows (see batch)
 NAME_SAMPLE = 4096  # records of a flood whose names are counted (see batch)
 COUNT_CHUNK = 2048  # records counted per C call: about half a millisecond holding the GIL
-EXACT_COUNT = 16384  # beyond this many records of a ring in one drain, rollups are estimated (see batch)
 
 # Privacy modes of a profile, with the sentence the UI shows parents.
 PRIVACY_MODES: dict[str, str] = {
@@ -70,7 +76,6 @@ Record = tuple[float, str, str, LogInfo]  # (monotonic time, client ip, device, 
 
 # A log row as stored: (unix time, device, ip, profile, name, qtype, outcome, kind, category, feed, service)
 Row = tuple[float, str, str, str, str, int, str, str, str, str, str]
-_DEVICE, _INFO = itemgetter(2), itemgetter(3)
 _SLOT_DEVICE = attrgetter("device")
 _random = Random(0x5EED)  # which records of a flood have their names counted (see batch)
 _ROLL = itemgetter(PROFILE, OUTCOME, CATEGORY, SERVICE, KIND)  # what a rollup row needs of an info
@@ -78,43 +83,24 @@ RollupKey = tuple[int, str, str, str, str]  # (unix hour, device, profile, categ
 NameKey = tuple[int, str, str]  # (unix hour, profile, blocked name)
 
 
-class QueryLog:
+class QueryLog(Ring):
     """The rings and what the resolver needs to fill them: which profiles are not logged at
     all (privacy "off") and which feeds are hashed. The shell refreshes both on reload.
 
-    Slow-path answers go to `ring`, a deque of records. Fast-path replays go to three
-    preallocated lists written in place by the UDP loop (`times[j], slots[j], infos[j]` with
-    `j = pos & mask`): they only hold references to objects that exist anyway (the batch's
-    clock reading, the client's Slot, the entry's LogInfo), so a replay allocates nothing and
-    the ring's memory stays small and warm. A deque of fresh tuples cost about 20 % of the
-    fast path's throughput under load (cold allocations, collector passes).
-
-    With `small`, the fast ring starts at that size and takes `size` only when a take finds
-    it more than half full (a home's few queries a second never do), and goes back to `small`
-    after a calm minute: a router keeps 96 KB of lists, a busy server gets the full ring at
-    its first burst (whose overflow, if any, is estimated like any other)."""
+    The QueryLog is itself the fast ring: fast-path replays are written in place by the UDP
+    loop (`times[j], slots[j], infos[j]` with `j = pos & mask`), holding references to objects
+    that exist anyway (the batch's clock reading, the client's Slot, the entry's LogInfo).
+    Slow-path answers go to `slow`, a ring of the same kind, through `record` (the client's
+    Who in place of a Slot). Both start at `small` records, take `size` after a take finds
+    them more than half full, and go back to `small` after a calm minute: a router keeps
+    2 x 96 KB of lists, a burst gets the full rings (whose overflow, if any, is estimated)."""
 
     def __init__(self, size: int = RING_SIZE, small: int | None = None) -> None:
-        self.small = size if small is None else min(small, size)
-        assert not size & (size - 1) and not self.small & (self.small - 1), "the fast ring's sizes are powers of two"
-        self.size = size
-        self.ring: deque[Record] = deque(maxlen=size)
+        super().__init__(size, small)
+        self.slow = Ring(size, small)
+        self.whos = Whos()
         self.off: frozenset[str] = frozenset()
         self.hashed_feeds: frozenset[str] = frozenset()
-        self.mask = self.small - 1
-        self.times: list[float] = [0.0] * self.small
-        self.slots: list[Any] = [None] * self.small  # fastpath.Slot: .ip and .device
-        self.infos: list[Any] = [None] * self.small  # LogInfo; a take reads only positions written since the last
-        self.pos = 0  # fast-path records ever written; the UDP loop keeps a local copy per batch
-        self.drained = 0
-        # Lists a flood's take handed over, given back by the writer when it is done with them
-        # (Drained.release). Reusing them keeps the ring's lists old: a fresh 65k-entry list is
-        # young, and every young collection walks all its entries while it lives (~5-10 ms
-        # each on the bench machine, on whichever thread trips it, the UDP loop included).
-        # One set is enough (the writer gives a set back before the next take), and it is freed
-        # after CALM_TAKES takes without a flood: 1.5 MB a router should not keep for a burst.
-        self.spare: list[tuple[list[float], list[Any], list[LogInfo | None]]] = []
-        self.calm = 0  # takes since the last flood
 
     def info(self, profile: str, qname: bytes, qtype: int, outcome: str, reason: Reason | None) -> LogInfo | None:
         """The description of an answer, or None when its profile logs nothing."""
@@ -128,56 +114,13 @@ class QueryLog:
 
     def record(self, now: float, ip: str, device: str, info: LogInfo | None) -> None:
         if info is not None:
-            self.ring.append((now, ip, device, info))
+            self.slow.put(now, self.whos(ip, device), info)
 
     def take(self) -> Drained:
-        """Everything recorded since the last take. Called on the event loop (the rings are
-        not shared with threads), so it copies few references: the slow ring is swapped for an
-        empty one; the fast ring's new span is sliced out of its three lists, or, beyond a
-        quarter of the ring, the lists are handed over whole (`Drained.whole`) and the ring
-        gets fresh ones. Turning a flood's 65k replays into record tuples here stalled the loop
-        for tens of ms; the writer's thread does it now, and only for the rows it writes."""
-        slow, full = self.ring, len(self.ring) == self.ring.maxlen
-        self.ring = deque(maxlen=self.ring.maxlen)
-        pos, start, size = self.pos, self.drained, self.mask + 1
-        replayed = pos - start  # fast-path answers since the last take, overwritten ones too
-        if replayed > size:
-            full, start = True, pos - size
-        self.drained = pos
-        if pos - start > size // 4:  # a flood: hand the lists over whole; the writer reads them in place
-            self.calm = 0
-            own, at = (self.times, self.slots, self.infos), start & self.mask
-            self._use(self.size if pos - start > size // 2 else size)
-            return Drained(slow, *own, full, replayed, (at, pos - start), self._give_back)
-        self.calm += 1
-        t: list[float] = []
-        sl: list[Any] = []
-        inf: list[Any] = []
-        if pos > start:
-            a, b = start & self.mask, pos & self.mask
-            t, sl, inf = _span(self.times, a, b), _span(self.slots, a, b), _span(self.infos, a, b)
-        if self.calm >= CALM_TAKES:
-            self.spare.clear()
-            if size > self.small:
-                self._use(self.small)  # read out above: the loop starts the new lists at pos
-        return Drained(slow, t, sl, inf, full, replayed)
-
-    def _use(self, n: int) -> None:
-        """Fresh lists of `n` records for the fast ring (a spare set if it has that size).
-        The UDP loop reads the lists and the mask anew at each batch, and takes run between
-        batches, so the next replay lands at `pos & mask` of these."""
-        if self.spare and len(self.spare[0][0]) == n:
-            self.times, self.slots, self.infos = self.spare.pop()
-        else:
-            self.spare.clear()  # another size: of no use any more
-            self.times, self.slots, self.infos = [0.0] * n, [None] * n, [None] * n
-        self.mask = n - 1
-
-    def _give_back(self, lists: tuple[list[float], list[Any], list[Any]]) -> None:
-        # from the writer's thread: list.append is atomic; stale entries in them are harmless
-        # (a take reads only the span written since the last one)
-        if not self.spare and len(lists[0]) == self.mask + 1:
-            self.spare.append(lists)
+        """Everything recorded since the last take, in both rings (see Ring.take_span). Called on the
+        event loop; turning the records into tuples is left to the writer's thread, and only
+        for the rows it writes."""
+        return Drained(self.slow.take_span(), self.take_span())
 
     def drain(self) -> tuple[list[Record], bool]:
         """`take` as record tuples, and whether a ring overflowed (the oldest were lost)."""
@@ -185,87 +128,76 @@ class QueryLog:
         return d.records(), d.full
 
 
-def _span(ring: list[Any], a: int, b: int) -> list[Any]:
-    """Positions a..b of a ring list (a == b: one full turn)."""
-    return ring[a:b] if a < b else ring[a:] + ring[:b]
-
-
 @dataclass(slots=True)
 class Drained:
-    """What one take found in the rings: the slow ring's records, then the fast ring's span
-    as three parallel lists (time, Slot, LogInfo), in the order they were answered within
-    each ring. After a flood the lists are the ring's own, handed over whole (`whole`): they
-    are read in place, never copied whole (a copy is a young 65k-entry list, which every
-    young collection walks), and `release` gives them back to the ring's spares."""
+    """What one take found in the rings: the slow ring's span, then the fast ring's, each in
+    the order answered. The fast span's fields are also offered as the Drained's own (the
+    writer's tests and tools read them)."""
 
-    slow: deque[Record] | list[Record]
-    times: list[float]
-    slots: list[Any]
-    infos: list[LogInfo]
-    full: bool = False
-    replayed: int = 0  # fast-path answers these stand for: more than fast_len() after an overflow
-    # (start, count) when times/slots/infos are the ring's own lists, handed over whole by
-    # `take` (copying 65k references three times on the loop cost it milliseconds)
-    whole: tuple[int, int] | None = None
-    give_back: Callable[[tuple[list[float], list[Any], list[Any]]], None] | None = None
+    slow: Span
+    fast: Span = field(default_factory=lambda: Span([], [], []))
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> Drained:
-        return cls(list(records), [], [], [])
+        t: list[float] = []
+        who: list[Any] = []
+        inf: list[Any] = []
+        for r in records:
+            t.append(r[0])
+            who.append(Who(r[1], r[2]))
+            inf.append(r[3])
+        return cls(Span(t, who, inf))
 
     def __len__(self) -> int:
-        return len(self.slow) + self.fast_len()
+        return len(self.slow) + len(self.fast)
+
+    @property
+    def full(self) -> bool:
+        """A ring overflowed: its oldest records were overwritten (and are estimated)."""
+        return self.slow.full or self.fast.full
+
+    @property
+    def replayed(self) -> int:
+        return self.fast.replayed
+
+    @property
+    def whole(self) -> tuple[int, int] | None:
+        return self.fast.whole
+
+    @property
+    def times(self) -> list[float]:
+        return self.fast.times
+
+    @property
+    def slots(self) -> list[Any]:
+        return self.fast.slots
+
+    @property
+    def infos(self) -> list[Any]:
+        return self.fast.infos
 
     def fast_len(self) -> int:
-        return self.whole[1] if self.whole is not None else len(self.infos)
+        return len(self.fast)
 
     def fast_span(self, lo: int, hi: int) -> tuple[list[float], list[Any], list[LogInfo]]:
         """Copies of the fast ring's records lo..hi (positions in answer order)."""
-        hi = min(hi, self.fast_len())
-        if lo >= hi:
-            return [], [], []
-        if self.whole is None:
-            return self.times[lo:hi], self.slots[lo:hi], self.infos[lo:hi]
-        a, mask = self.whole[0], len(self.infos) - 1
-        b, e = (a + lo) & mask, (a + hi) & mask
-        return _span(self.times, b, e), _span(self.slots, b, e), _span(self.infos, b, e)
+        return self.fast.part(lo, hi)
 
     def fast_pick(self, js: Iterable[int]) -> tuple[list[Any], list[LogInfo]]:
-        """The Slots and LogInfos of the fast ring's records at positions `js`."""
-        if self.whole is None:
-            at = list(js)
-        else:
-            a, mask = self.whole[0], len(self.infos) - 1
-            at = [(a + j) & mask for j in js]
-        return list(map(self.slots.__getitem__, at)), list(map(self.infos.__getitem__, at))
+        return self.fast.pick(js)
 
     def last_time(self) -> float:
-        n = self.fast_len()
-        if not n:
-            return 0.0
-        if self.whole is None:
-            return self.times[-1]
-        return self.times[(self.whole[0] + n - 1) & (len(self.times) - 1)]
+        return max(self.slow.last_time(), self.fast.last_time())
 
     def release(self) -> None:
-        """Done with the records: the ring's own lists go back to its spares."""
-        if self.whole is not None and self.give_back is not None:
-            self.give_back((self.times, self.slots, self.infos))
-        self.times, self.slots, self.infos, self.whole, self.give_back = [], [], [], None, None
-        self.slow = []
-
-    def _slow(self) -> list[Record]:
-        if not isinstance(self.slow, list):  # the swapped-out deque, listed in the writer's thread
-            self.slow = list(self.slow)
-        return self.slow
+        """Done with the records: the rings' own lists go back to their spares."""
+        self.slow.release()
+        self.fast.release()
 
     def records(self, limit: int | None = None) -> list[Record]:
-        """The first `limit` records (all when None) as tuples."""
-        slow = self._slow()
-        out = list(slow) if limit is None else slow[:limit]
-        k = self.fast_len() if limit is None else max(0, limit - len(out))
-        t, sl, inf = self.fast_span(0, k)
-        out += [(t, s.ip, s.device, i) for t, s, i in zip(t, sl, inf, strict=True)]
+        """The first `limit` records (all when None) as tuples: the slow ring's, then the fast's."""
+        out = self.slow.records(len(self.slow) if limit is None else limit)
+        out += self.fast.records(len(self.fast) if limit is None else max(0, limit - len(out)))
         return out
 
 
@@ -342,19 +274,14 @@ class _Texts(dict[bytes, str]):
         return t
 
 
-def _slow_part(records: list[Record], sel: slice | list[int]) -> tuple[list[str], list[LogInfo]]:
-    """Devices and LogInfos of the slow ring's records `sel` (a slice or indexes)."""
-    part = records[sel] if isinstance(sel, slice) else [records[j] for j in sel]
-    return list(map(_DEVICE, part)), list(map(_INFO, part))
-
-
-def _fast_part(d: Drained, k: int, sel: slice | list[int]) -> tuple[list[str], list[LogInfo]]:
-    """The same for the fast ring's records from position k on, read in place."""
+def _part(span: Span, k: int, sel: slice | list[int]) -> tuple[list[str], list[LogInfo]]:
+    """Devices and LogInfos of a span's records `sel` (a slice or indexes) from position k on,
+    read in place."""
     if isinstance(sel, slice):
-        _t, slots, infos = d.fast_span(k + sel.start, k + sel.stop)
+        _t, whos, infos = span.part(k + sel.start, k + sel.stop)
     else:
-        slots, infos = d.fast_pick([k + j for j in sel])
-    return list(map(_SLOT_DEVICE, slots)), infos
+        whos, infos = span.pick([k + j for j in sel])
+    return list(map(_SLOT_DEVICE, whos)), infos
 
 
 def _pairs(devices: list[str], infos: list[LogInfo]) -> Iterator[tuple[str, tuple[str, ...]]]:
@@ -365,19 +292,18 @@ def _pairs(devices: list[str], infos: list[LogInfo]) -> Iterator[tuple[str, tupl
 def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str, str],
                 hashed_feeds: frozenset[str], max_names: int, rollup: Counter[RollupKey],
                 names: Counter[NameKey], pause: Callable[[], None] | None, text: _Texts) -> None:
-    slow = d._slow()
-    last = max(d.last_time(), slow[-1][0] if slow else 0.0)
-    hour = int((last + wall_offset) // 3600)  # the flood's rollups go to its last hour
-    k = max(0, skip - len(slow))
-    slow = slow[skip:]
-    nfast = d.fast_len() - k
+    hour = int((d.last_time() + wall_offset) // 3600)  # the flood's rollups go to its last hour
+    # the head (the rows) took the slow span's first records, then the fast span's
+    k_slow = min(skip, len(d.slow))
+    spans = ((d.slow, k_slow), (d.fast, skip - k_slow))
     counts: Counter[tuple[str, tuple[str, ...]]] = Counter()
     sampled: list[tuple[list[LogInfo], float]] = []  # infos whose names are counted, and the weight of each
-    total = len(slow) + nfast
-    for size, answers, part in (
-            (len(slow), len(slow), partial(_slow_part, slow)),
-            # the fast ring's rest stands for the replays an overflow overwrote too
-            (nfast, max(nfast, d.replayed - k), partial(_fast_part, d, k))):
+    total = len(d) - skip
+    for span, k in spans:
+        size = len(span) - k
+        # a span's rest stands for the answers an overflow overwrote too
+        answers = max(size, span.replayed - k)
+        part = partial(_part, span, k)
         if not size:
             continue
         if size <= EXACT_COUNT and answers == size:

@@ -57,7 +57,7 @@ class AuthorityTasks:
     def _record(self, cfg: Config, matcher: Matcher, why: str) -> None:
         from dnsfilter.authority import audit
         from dnsfilter.authority.bundle import effective as bundle_effective
-        from feeds.sync import read_status
+        from feeds.files import read_status
 
         path = cfg.audit_path()
         state_file = cfg.data_path() / "authority" / STATE
@@ -202,7 +202,7 @@ def metrics_text(cfg: Config, matcher: Matcher, now: float) -> str:
     """Authority lists and the provider bundle in the Prometheus text format."""
     from dnsfilter.authority.bundle import KINDS, read_state
     from dnsfilter.authority.selftest import read_state as selftest_state
-    from feeds.sync import read_status
+    from feeds.files import read_status
 
     lines: list[str] = []
 

@@ -29,7 +29,7 @@ from dnsfilter.shell.lists import load_matcher
 from dnsfilter.shell.logs import RateLimitedLog
 from dnsfilter.shell.server import PEER_ERRORS, DnsServer
 from dnsfilter.shell.upstream.pool import UpstreamPool
-from feeds.sync import file_error
+from feeds.files import file_error
 
 if TYPE_CHECKING:
     from dnsfilter.router.doh_refresh import Refresher
@@ -303,7 +303,7 @@ class Daemon:
         through the reload path. Errors are logged and recorded in the feed status, never
         raised into the loop."""
         from dnsfilter.shell.feedsync import sync_in_child
-        from feeds.sync import due_feeds
+        from feeds.schedule import due_feeds
 
         while not self.stopping.is_set():
             cfg = self.cfg  # a reload may replace it meanwhile: each round uses one config
@@ -377,7 +377,7 @@ class Daemon:
     async def metrics(self) -> str:
         """The appliance's status with feed ages and workers, as Prometheus text."""
         from dnsfilter.core.querylog import metrics_text
-        from feeds.sync import read_status, set_path
+        from feeds.files import read_status, set_path
 
         st = await self.appliance_status()
         now = time.time()

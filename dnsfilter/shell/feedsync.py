@@ -18,7 +18,7 @@ import time
 
 from dnsfilter.config import Config, Feed
 from dnsfilter.shell.priority import lower_priority
-from feeds.sync import FeedStatus, file_error, log_result, read_status, status_path, write_status
+from feeds.files import FeedStatus, file_error, log_result, read_status, status_path, write_status
 
 log = logging.getLogger("dnsfilter.feeds")
 

@@ -14,8 +14,7 @@ import logging
 
 from dnsfilter.config import Config, Feed
 from dnsfilter.core.policy.matcher import FeedSet, Matcher, MatcherError
-from feeds.compile_rules import load_feed
-from feeds.sync import FeedStatus, read_status, set_path, sync_feed
+from feeds.files import FeedStatus, load_feed, read_status, set_path
 
 log = logging.getLogger("dnsfilter.lists")
 
@@ -27,6 +26,8 @@ def compile_local(cfg: Config, feed: Feed, force: bool = False) -> FeedStatus:
     Errors are recorded in the feed's status, never raised: the last good set stays."""
     if feed.remote:
         return read_status(cfg, feed)
+    from feeds.sync import sync_feed  # the compiler and its parsers: only when a local feed is compiled
+
     return sync_feed(cfg, feed, force=force)
 
 

@@ -30,8 +30,9 @@ DRAIN = 2.0  # seconds between ring drains: the full ring (65536) then holds 30k
 DISK_FLUSH = 5.0
 RAM_FLUSH = 600.0
 # Records held in ram mode before an early write: a first-sight answer's record costs about
-# 270 bytes until written (its tuple, its LogInfo and the name's bytes: a one-off tracemalloc
-# reading), so 10k are under 3 MB at most, which a 128 MB router can spare (50k were 13 MB).
+# 195 bytes until written (its place in the ring's lists 24, its LogInfo 104 and the name's
+# bytes about 65: a one-off tracemalloc reading; 270 with the tuple per record before the
+# rings were preallocated), so 10k are under 2 MB, which a 128 MB router can spare.
 # A family's ten minutes are a few hundred records, so only a burst of new names reaches it
 # (then one write per 10k answers).
 RAM_PENDING = 10_000

@@ -49,6 +49,21 @@ def test_the_daemon_does_not_load_dnspython():
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
+def test_the_daemon_does_not_load_the_feed_fetcher_or_compiler():
+    """Feed syncs run in a child process: the daemon maps compiled sets and reads statuses
+    (feeds/files.py) and schedules syncs (feeds/schedule.py), and leaves the fetcher, the
+    compiler and its format parsers out of its memory (docs/deploy.md, issue 17). The web UI
+    reads statuses the same way."""
+    code = ("import sys\n"
+            "import dnsfilter.cli, dnsfilter.shell.daemon, dnsfilter.shell.workers, dnsfilter.assemble\n"
+            "import dnsfilter.shell.feedsync, dnsfilter.shell.authority, dnsfilter.shell.lists, feeds.schedule\n"
+            "import webui.feedsui\n"
+            "heavy = ('feeds.sync', 'feeds.compile_rules', 'feeds.formats', 'feeds.sources', 'idna')\n"
+            "print(sorted(m for m in sys.modules if m in heavy))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
 def test_every_module_imports_without_dnslib():
     """Import them all with dnslib made unimportable (a lazy import inside a function is what the
     scan above is for)."""
