@@ -295,7 +295,7 @@ class DnsServer:
                 try:
                     for i in range(n):
                         src, noff = i * slot_len, i * name_len
-                        rk = bytes(names[noff + 8 : noff + 28]) if v6 else bytes(names[noff + 4 : noff + 8])  # b.key(i)
+                        rk = names[noff + 8 : noff + 28] if v6 else names[noff + 4 : noff + 8]  # b.key(i): bytes
                         ip = ips.get(rk)
                         if ip is None:
                             if len(ips) >= 65536:
@@ -304,7 +304,7 @@ class DnsServer:
                         slot = clients.get(ip)
                         if slot is not None and (slot.bucket is None or slot.bucket.take(now)):
                             size = rlen[i * 16 + 14]
-                            key = bytes(inbuf[src + 2 : src + (size if size < slot_len else slot_len)])  # b.question(i)
+                            key = inbuf[src + 2 : src + (size if size < slot_len else slot_len)]  # b.question(i)
                             table = slot.table
                             e = table.get(key)
                             allowed = None
