@@ -260,10 +260,12 @@ class Engine:
         flags, qname, starts, qtype, question, payload, do = plain
         if qtype in _SPECIAL_TYPES or self.local.owns(qname):
             return None
+        ends = NEVER  # when the device's time state ends (_ends), read with the check below
         if self.time is not None and slot.client is not None:
             held = self.states.get(slot.client.device)
             if held is None or held[0] is not slot.state or held[1] <= now + self.wall_offset:
                 return None  # the device's time state moved on since the slot: the full path decides
+            ends = held[1] - self.wall_offset
         d = self.policy.decide(slot.profile, qname, qtype=qtype, client=slot.ip, state=slot.state,
                                keys=Keys(qname, starts))
         if not d.blocked:
@@ -273,7 +275,6 @@ class Engine:
             return None  # a policy zone's own action, or the block page: the full path answers them
         info = self.qlog.info(slot.profile, qname, qtype, _BLOCKED, d.reason)
         self.stats.outcomes[_BLOCKED] += 1
-        ends = NEVER if slot.client is None else self._ends(slot.client.device)
         e = (self.block.tail(flags, question, qtype, payload > 0, do, (int(d.ede or Ede.BLOCKED), d.reason.text)),
              ends, None, info)
         if self.fast.admits_again(slot.table, key):  # kept from its second sight on

@@ -7,7 +7,8 @@ the calls are missing (a Python without ctypes, a non-Linux libc), `available()`
 the server keeps its recvfrom/sendto loop.
 
 Buffers are allocated once per socket and reused: the arrays of mmsghdr/iovec are written
-through memoryviews of their raw bytes (an int store each), never through ctypes attributes.
+through memoryviews of their raw bytes (an int store each), never through ctypes attributes;
+packets and sender addresses are read from anonymous maps, whose slices are bytes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def available() -> str | None:
     try:
         import ctypes
         import ctypes.util
+        import mmap  # noqa: F401  (the packet buffers: see Batch)
 
         if ctypes.sizeof(ctypes.c_void_p) != 8:
             _why = "batched UDP I/O is written for 64-bit Linux"
@@ -56,6 +58,7 @@ class Batch:
 
     def __init__(self, sock: socket.socket, batch: int = 64) -> None:
         import ctypes
+        import mmap
 
         assert available() is None, available()
         self.fd = sock.fileno()
@@ -68,9 +71,17 @@ class Batch:
             self._keep.append(b)
             return ctypes.addressof(b), memoryview(b).cast("B")
 
-        self.in_addr, self.inbuf = buf(batch * SLOT)
-        self.out_addr, self.outbuf = buf(batch * OUT)
-        self.name_addr, self.names = buf(batch * NAME)
+        def pages(size: int) -> tuple[int, mmap.mmap]:
+            # Packets and addresses live in anonymous maps: a slice of a map is bytes at once,
+            # where a memoryview's slice is a view to copy into bytes (two objects per key)
+            m = mmap.mmap(-1, size)
+            view = ctypes.c_char.from_buffer(m)  # holds the map open while its address is in use
+            self._keep.append((m, view))
+            return ctypes.addressof(view), m
+
+        self.in_addr, self.inbuf = pages(batch * SLOT)
+        self.out_addr, self.outbuf = pages(batch * OUT)
+        self.name_addr, self.names = pages(batch * NAME)
         rhdr_addr, rhdr = buf(batch * _HDR)
         shdr_addr, shdr = buf(batch * _HDR)
         riov_addr, riov = buf(batch * _IOV)
@@ -116,7 +127,7 @@ class Batch:
     def data(self, i: int) -> bytes:
         """Packet i as recvfrom(4096) returns it."""
         off = i * SLOT
-        return bytes(self.inbuf[off : off + min(self.rlen[i * 16 + 14], SLOT)])
+        return self.inbuf[off : off + min(self.rlen[i * 16 + 14], SLOT)]
 
     def qid(self, i: int) -> int:
         """Packet i's ID."""
@@ -126,12 +137,12 @@ class Batch:
     def question(self, i: int) -> bytes:
         """Packet i without its ID: the fast path's key."""
         off = i * SLOT
-        return bytes(self.inbuf[off + 2 : off + min(self.rlen[i * 16 + 14], SLOT)])
+        return self.inbuf[off + 2 : off + min(self.rlen[i * 16 + 14], SLOT)]
 
     def key(self, i: int) -> bytes:
         """The sender's raw address (IPv6: with its scope id), a dict key for its text form."""
         off = i * NAME
-        return bytes(self.names[off + 8 : off + 28]) if self.v6 else bytes(self.names[off + 4 : off + 8])
+        return self.names[off + 8 : off + 28] if self.v6 else self.names[off + 4 : off + 8]
 
     def sender(self, i: int) -> tuple[str, int] | tuple[str, int, int, int]:
         """The sender exactly as socket.recvfrom gives it (link-local IPv6 with its %scope)."""
@@ -139,13 +150,13 @@ class Batch:
         n = self.names
         port = n[off + 2] << 8 | n[off + 3]
         if self.v6:
-            ip = socket.inet_ntop(socket.AF_INET6, bytes(n[off + 8 : off + 24]))
+            ip = socket.inet_ntop(socket.AF_INET6, n[off + 8 : off + 24])
             flow = int.from_bytes(n[off + 4 : off + 8], "big")
             scope = int.from_bytes(n[off + 24 : off + 28], "little")
             if scope:
                 ip = socket.getnameinfo((ip, port, flow, scope), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
             return (ip, port, flow, scope)
-        return (socket.inet_ntop(socket.AF_INET, bytes(n[off + 4 : off + 8])), port)
+        return (socket.inet_ntop(socket.AF_INET, n[off + 4 : off + 8]), port)
 
     def reply(self, k: int, i: int, tail: bytes) -> bool:
         """Queue in send slot k the answer `ID of packet i + tail` to the sender of packet i;

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from dnsfilter.config import Listen
 from dnsfilter.core.engine import Action, Engine, Forward, Pending, Send, SyncFeed
-from dnsfilter.core.fastpath import FastEntry, Slot, restamp
+from dnsfilter.core.fastpath import Slot, restamp
 from dnsfilter.shell import mmsg
 from dnsfilter.shell.upstream.lane import Lane
 from dnsfilter.shell.upstream.pool import UpstreamPool
@@ -207,6 +207,7 @@ class DnsServer:
     def _drain(self, sock: socket.socket, local: str) -> None:
         fast = self.engine.fast
         clients = fast.clients
+        first_sight = self.engine.first_sight
         recv = sock.recvfrom
         send = sock.sendto
         # The query log's fast ring (core/querylog.py): three in-place stores per replay, no
@@ -230,7 +231,11 @@ class DnsServer:
                     e = table.get(key)
                     allowed = None
                     if e is None:  # a first sight: answered from the bytes if blocked
-                        first = self._first(slot, key, now)
+                        try:  # Engine.first_sight, called here rather than through a method (a call less)
+                            first = first_sight(slot, key, now)
+                        except Exception as err:
+                            self._first_failed(slot, err)
+                            first = None
                         if isinstance(first, Pending):
                             allowed = first
                         else:
@@ -265,6 +270,7 @@ class DnsServer:
         """The same hot loop as `_drain`, with one recvmmsg per batch of packets and one
         sendmmsg for the batch's fast-path answers (the syscalls were most of a replay's cost)."""
         clients = self.engine.fast.clients
+        first_sight = self.engine.first_sight
         ips = self._ips
         ql = self.engine.qlog
         times, slots, infos, mask, pos = ql.times, ql.slots, ql.infos, ql.mask, ql.pos
@@ -289,7 +295,7 @@ class DnsServer:
                 try:
                     for i in range(n):
                         src, noff = i * slot_len, i * name_len
-                        rk = bytes(names[noff + 8 : noff + 28]) if v6 else bytes(names[noff + 4 : noff + 8])  # b.key(i)
+                        rk = names[noff + 8 : noff + 28] if v6 else names[noff + 4 : noff + 8]  # b.key(i): bytes
                         ip = ips.get(rk)
                         if ip is None:
                             if len(ips) >= 65536:
@@ -298,12 +304,16 @@ class DnsServer:
                         slot = clients.get(ip)
                         if slot is not None and (slot.bucket is None or slot.bucket.take(now)):
                             size = rlen[i * 16 + 14]
-                            key = bytes(inbuf[src + 2 : src + (size if size < slot_len else slot_len)])  # b.question(i)
+                            key = inbuf[src + 2 : src + (size if size < slot_len else slot_len)]  # b.question(i)
                             table = slot.table
                             e = table.get(key)
                             allowed = None
                             if e is None:
-                                first = self._first(slot, key, now)
+                                try:  # as in _drain
+                                    first = first_sight(slot, key, now)
+                                except Exception as err:
+                                    self._first_failed(slot, err)
+                                    first = None
                                 if isinstance(first, Pending):
                                     allowed = first
                                 else:
@@ -355,13 +365,9 @@ class DnsServer:
         finally:
             ql.pos = pos
 
-    def _first(self, slot: Slot, key: bytes, now: float) -> FastEntry | Pending | None:
-        """Engine.first_sight; a bug in it sends the query the full way, never stops the loop."""
-        try:
-            return self.engine.first_sight(slot, key, now)
-        except Exception as e:
-            self.engine.log("internal", f"first sight from {slot.ip} failed: {e!r}")
-            return None
+    def _first_failed(self, slot: Slot, e: Exception) -> None:
+        """Engine.first_sight raised: a bug in it sends the query the full way, never stops the loop."""
+        self.engine.log("internal", f"first sight from {slot.ip} failed: {e!r}")
 
     def _go_on(self, p: Pending, qid: int, to: object, now: float) -> list[Action]:
         try:

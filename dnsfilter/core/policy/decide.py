@@ -122,7 +122,8 @@ class Policy:
         self.has_nets = bool(nets)
         self._has_services = bool(self.services)
         self._maybe = {p.name: AnyRule([p.allow, p.deny, self.always_allow, self.services.rules]
-                                       + ([self.bypass] if p.bypass else [])) for p in self.profiles.values()}
+                                       + ([self.bypass] if p.bypass else [])).might_match
+                       for p in self.profiles.values()}
 
     def decide(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
                client: str | None = None, authority_only: bool = False,
@@ -145,7 +146,7 @@ class Policy:
                 return (self._safe(p, qname) or o) if not o.blocked else o
         # One walk of the name through every small rule set this profile consults says whether
         # any of them can match; for nearly every name none can, and none is walked on its own.
-        rules = self._maybe[profile](qname)
+        rules = self._maybe[profile](qname, None if keys is None else keys.starts)
         allow, deny = (p.allow.match(qname), p.deny.match(qname)) if rules else (None, None)
         if deny is not None and (allow is None or deny[0] < allow[0]):
             return Decision(True, Reason(f"denied by the rule {deny[1]}", category="custom", rule=deny[1],

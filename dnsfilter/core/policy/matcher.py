@@ -243,7 +243,9 @@ class Matcher:
         per_client = False
         wire, starts = keys.wire, keys.starts
         v: Verdict | None  # None only from evaluate, and then the feed is skipped
-        for name, s in self._all if names is None else self._pick(names):
+        # _pick's lookup inlined for the tuples the policy passes (a call per query less)
+        chosen = self._all if names is None else self._chosen.get(names) if type(names) is tuple else None
+        for name, s in self._pick(names) if chosen is None else chosen:
             if s.names:  # Keys.listed_depth, inlined: the most specific listed suffix decides
                 hs, idx, shift, bm, bshift = s.probe
                 for p in starts[s.window]:

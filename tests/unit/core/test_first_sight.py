@@ -257,3 +257,18 @@ def test_a_slot_from_an_ended_time_state_decides_nothing_before_the_tick() -> No
     assert eng.first_sight(slot, q("somegame.test")[2:], night) is None  # no tick yet
     r = reply_of(ask(eng, q("somegame.test"), night, kid))
     assert "bedtime" in ede(r)[1]
+
+
+def test_a_first_sight_block_is_replayed_no_later_than_its_time_state() -> None:
+    """The entry a blocked first sight makes carries the end of the device's time state (read
+    with the state check), as on_query's entries do: past it the loop asks the engine again."""
+    eng = household.make()
+    kid, homework = household.KID, household.at(16)
+    ask(eng, q("www.example.com"), homework, kid)
+    slot = eng.fast.clients[kid]
+    e = eng.first_sight(slot, q("somegame.test")[2:], homework)
+    assert e is not None and homework < e[1] == eng._ends(slot.device) < float("inf")
+    plain = make()
+    slot = slot_of(plain)
+    e = plain.first_sight(slot, q("ads.test")[2:], 0.0)
+    assert e is not None and e[1] == plain._ends(slot.device)  # at the latest the hourly recomputation

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dnsfilter.core.dns.wire import text_to_wire
+from dnsfilter.core.policy.matcher import Keys
 from dnsfilter.core.policy.rulesets import AnyRule, RuleSet, _pattern
 
 LABELS = ["a", "ab", "cdn", "cdn-1", "x-cdn", "akamaized", "net", "com", "kz", "example", "tiktok-eu"]
@@ -27,6 +28,8 @@ def test_no_name_a_rule_covers_is_turned_away(rules: list[str], others: list[str
         assert (sets[0].match(wire) is not None or sets[1].match(wire) is not None) == bool(covered), (n, covered)
         if covered:
             assert anyrule(wire), (n, covered)
+        # with the label offsets a caller walked already (Keys.starts): the same answer
+        assert anyrule(wire, Keys(wire).starts) == anyrule(wire), n
 
 
 def covers(rule: str, name: str) -> bool:
@@ -49,3 +52,16 @@ def test_wildcards_still_match_through_their_shortcuts() -> None:
     anyrule = AnyRule([s])
     assert not anyrule(text_to_wire("www.example.com")) and not anyrule(text_to_wire("cdn.example.kz"))
     assert anyrule(text_to_wire("tiktokcdn-eu.com"))
+
+
+def test_any_rule_checks_every_depth_behind_its_two_label_lookup() -> None:
+    # A one-label rule (a TLD), a two-label one, a deep one: each covers its subtree, and a
+    # name sharing only the last two labels of the deep rule is turned away.
+    anyrule = AnyRule([RuleSet(["onion", "tiktok.com"]), RuleSet(["a.b.c.example.kz"])])
+    for n, want in (("onion", True), ("x.y.onion", True), ("tiktok.com", True), ("v.tiktok.com", True),
+                    ("a.b.c.example.kz", True), ("z.a.b.c.example.kz", True), ("b.c.example.kz", False),
+                    ("example.kz", False), ("kz", False), ("com", False), ("nottiktok.com", False),
+                    ("tiktok.com.kz", False)):
+        w = text_to_wire(n)
+        assert anyrule(w) is want and anyrule(w, Keys(w).starts) is want, n
+    assert not anyrule(b"\x00") and not AnyRule([])(text_to_wire("tiktok.com"))
