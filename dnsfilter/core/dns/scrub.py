@@ -196,10 +196,13 @@ def scrub(buf: bytes, r: Response) -> bytes:
 
 
 def _reads_ttls(buf: bytes, r: Response) -> bool:
-    """Some name reads bytes of a TTL field through a compression pointer. The cache counts
-    TTLs down in place, which would change such a name: a forged answer could make a cached
-    reply unreadable (the fuzzer found one). Such a message is written out in full instead."""
+    """Some name reads bytes of a TTL field, or of the header, through a compression pointer.
+    The cache counts TTLs down in place and every reply has its own ID and flags, which would
+    change such a name: a forged answer could make a reply unreadable (the fuzzer found both,
+    the second an NS target pointing at offset 0). Such a message is written out in full
+    instead, where a name that does not read (a pointer into the header) drops its record."""
     ttl = bytearray(len(buf))
+    ttl[:12] = b"\x01" * 12
     for rec in r.records:
         ttl[rec.ttl_off:rec.ttl_off + 4] = b"\x01\x01\x01\x01"
     starts = set()  # where the question's labels start: a pointer there stays in the question

@@ -148,6 +148,18 @@ def test_a_name_that_reads_a_ttl_field_is_written_out() -> None:
     assert [wire.record_name(out, x) for x in r2.records] == [wire.record_name(data, x) for x in r.records]
 
 
+def test_a_name_that_points_into_the_header_is_dropped() -> None:
+    """The fuzzer's find: an NS target `ns1` + a pointer to offset 0 reads the upstream's header
+    as a label; our reply has its own ID and flags there, so a client could not read it. The
+    record goes (no name starts in a header), the rest of the answer stays readable."""
+    data = (REGRESSIONS / "ns-target-pointing-into-the-header").read_bytes()[1:]
+    r = wire.parse_response(data)
+    out = scrub.scrub(data, r)
+    assert out is not data and not wire.parse_response(out).records
+    reply = wire.header(0x4242, wire.F_QR | wire.F_RD, 1, 0, 0, 1) + out[12:]
+    dns.message.from_wire(reply)  # the client's view
+
+
 def test_the_engine_caches_and_answers_the_scrubbed_answer() -> None:
     eng = make()
     acts = ask(eng, q("x.test"), 0.0)
