@@ -63,7 +63,9 @@ def config(setup: str, listen: str, upstream: str, domains: str, data_dir: str, 
         data = tomllib.loads((root / "config.example.toml").read_text())
     dns = data.setdefault("dns", {})
     dns["listen"], dns["upstreams"], dns["workers"] = [listen], [upstream], workers
+    # the router's state_dir (/etc/dnsfilter) would be this machine's: the run's folder holds it
     data.setdefault("storage", {})["data_dir"] = data_dir
+    data["storage"].pop("state_dir", None)
     data["feeds"] = [{"name": "bench", "url": domains, "format": "domains", "category": "ads"}]
     if setup == "household":
         data.setdefault("defaults", {})["profile"] = "Guests"

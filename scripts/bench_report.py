@@ -16,7 +16,7 @@ from pathlib import Path
 WORKLOADS = ["blocked", "cached", "mixed", "unique", "miss"]
 SETUPS = {  # system name -> what it runs
     "dnsfilter": "the shipped config.example.toml (cache_size 20000, fastpath_size 50000)",
-    "dnsfilter-openwrt": "the OpenWrt package's /etc/config/dnsfilter (cache_size 5000, fastpath_size 10000)",
+    "dnsfilter-openwrt": "the OpenWrt package's /etc/config/dnsfilter (cache_size 2500, fastpath_size 5000)",
     "dnsfilter-household": "the shipped config with 4 profiles, 50 devices, 2 schedules and a daily budget; "
                            "the load comes from one of the Teens' devices",
 }
