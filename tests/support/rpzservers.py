@@ -73,8 +73,11 @@ def ask(port: int, name: str, rdtype: str = "A", *, timeout: float = 2.0, tcp: b
     """One query to 127.0.0.1:port (EDNS on, like dig); None when nothing came back in time."""
     q = dns.message.make_query(name, rdtype, use_edns=0)
     try:
-        fn = dns.query.tcp if tcp else dns.query.udp
-        return fn(q, "127.0.0.1", port=port, timeout=timeout, source=source)
+        if tcp:
+            return dns.query.tcp(q, "127.0.0.1", port=port, timeout=timeout, source=source)
+        # a late reply to an earlier query whose port the system gave out again is not ours:
+        # wait for this one's (on a busy machine, one arrived from another server's port)
+        return dns.query.udp(q, "127.0.0.1", port=port, timeout=timeout, source=source, ignore_unexpected=True)
     except (dns.exception.Timeout, OSError, EOFError):
         return None
 
