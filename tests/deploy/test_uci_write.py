@@ -178,3 +178,26 @@ def test_through_the_ui_a_refused_edit_writes_nothing(tmp_path: Path) -> None:
         configfile.apply(toml, hostile, reload=False)
     assert (uci.read_text(), toml.read_text()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "config.toml.bak", "dnsfilter"]
+
+
+# Options the renderer reads that the writer leaves as they are: settings of the init script
+# (how dnsfilter sits next to dnsmasq, the UI's address), of the provider and authority
+# sections, and a feed's TSIG key (the UI never edits them; an edit elsewhere keeps them).
+NOT_WRITTEN = {"mode", "port", "force_dns", "web_listen",
+               "bundle_url", "ca_file", "audit_log",
+               "selftest_interval", "selftest_sample", "selftest_rate",
+               "tsig_name", "tsig_algorithm", "tsig_secret_file"}
+
+
+def test_every_option_the_renderer_reads_is_written_or_named_as_left_alone() -> None:
+    """The writer's tables and the renderer's code name the same UCI options: one added to the
+    renderer alone would make every UI edit of it a refusal, one the writer alone knows would
+    write options nothing reads."""
+    from dnsfilter.router import uci_write
+
+    read = set(re.findall(r'o\.(?:str|int|list|bool|has|float)\("([a-z_]+)"',
+                          (ROOT / "dnsfilter/router/uci.py").read_text()))
+    written = {row[2] for row in uci_write.MAIN} | {row[1] for table in (
+        uci_write.FEED, uci_write.PROFILE, uci_write.SCHEDULE, uci_write.DEVICE) for row in table}
+    assert read - written - NOT_WRITTEN == set(), "read but neither written nor named as left alone"
+    assert written - read == set(), "written but never read"
