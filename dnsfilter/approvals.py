@@ -16,11 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 import zoneinfo
-from pathlib import Path
 
 from dnsfilter.config import Config
 from dnsfilter.control_client import NOT_RUNNING, ask
 from dnsfilter.storage.child_requests import DURATIONS, AnswerError, Request, RequestStore
+from dnsfilter.storage.family import family_db, open_devices, open_requests, runtime_db
 
 SECONDS = {"15m": 15 * 60, "1h": 3600}
 MINUTES = {"15m": 15, "1h": 60, "today": 1440}  # more time: "today" is no limit until midnight
@@ -48,11 +48,10 @@ def control(cfg: Config, line: str, timeout: float = 10.0) -> tuple[bool, str]:
     return bool(reply.get("ok")), str(reply.get("message") or "")
 
 
-def _stores(cfg: Config) -> tuple[RequestStore, Path]:
-    path = cfg.data_path() / "dnsfilter.db"
-    if not path.exists():
-        raise AnswerError("no request has been made yet (the runtime store does not exist)")
-    return RequestStore(path), path
+def _stores(cfg: Config) -> RequestStore:
+    if not (family_db(cfg).exists() or runtime_db(cfg).exists()):
+        raise AnswerError("no request has been made yet (the family's store does not exist)")
+    return open_requests(cfg)
 
 
 def approve(cfg: Config, ident: int, duration: str, *, by: str, scope: str = "device",
@@ -62,7 +61,7 @@ def approve(cfg: Config, ident: int, duration: str, *, by: str, scope: str = "de
         raise AnswerError("an approval is for the device or its whole profile")
     now = time.time() if now is None else now
     until = until_of(duration, now, cfg.general.timezone)
-    store, path = _stores(cfg)
+    store = _stores(cfg)
     try:
         r = store.get(ident)
         if r is None:
@@ -71,9 +70,7 @@ def approve(cfg: Config, ident: int, duration: str, *, by: str, scope: str = "de
             raise AnswerError(f"request {ident} was {r.state} already" + (f" (by {r.answered_by})" if r.answered_by else ""))
         if r.kind == "time":
             return _more_time(cfg, store, r, duration, by, now)
-        from dnsfilter.storage.store import DeviceStore
-
-        devices = DeviceStore(path)
+        devices = open_devices(cfg)
         try:
             target = f"device:{r.device}" if scope == "device" else f"profile:{r.profile}"
             try:
@@ -105,7 +102,7 @@ def _more_time(cfg: Config, store: RequestStore, r: Request, duration: str, by: 
 
 
 def deny(cfg: Config, ident: int, *, by: str, now: float | None = None) -> Request:
-    store, _path = _stores(cfg)
+    store = _stores(cfg)
     try:
         return store.answer(ident, "denied", by=by, now=now)
     finally:

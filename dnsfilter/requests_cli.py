@@ -41,7 +41,7 @@ def add_parsers(sub: Any) -> None:
 
 def run(args: argparse.Namespace, load: Load, fail: Fail) -> int:
     from dnsfilter.approvals import approve, deny
-    from dnsfilter.storage.child_requests import AnswerError, RequestStore
+    from dnsfilter.storage.child_requests import AnswerError
 
     cfg = load(args.config)
     who = f"cli:{getpass.getuser()}"
@@ -57,11 +57,12 @@ def run(args: argparse.Namespace, load: Load, fail: Fail) -> int:
             return 0
     except AnswerError as e:
         fail(str(e))
-    path = cfg.data_path() / "dnsfilter.db"
-    if not path.exists():
+    from dnsfilter.storage.family import family_db, open_requests, runtime_db
+
+    if not (family_db(cfg).exists() or runtime_db(cfg).exists()):
         items = []
     else:
-        store = RequestStore(path)
+        store = open_requests(cfg)
         try:
             items = store.find(state=args.state)
         finally:

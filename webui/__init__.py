@@ -1,7 +1,8 @@
 """The dnsfilter web UI: a Flask application factory and its blueprints (auth, pages, api).
 
 The UI talks to the daemon only through the config file (edited with comments kept), the
-runtime store (`data_dir/dnsfilter.db`) and the control socket, so it can run in its own
+runtime store (`data_dir/dnsfilter.db`), the family's records (`state_dir/family.db`) and the
+control socket, so it can run in its own
 process and a slow page never delays a DNS answer.
 """
 

@@ -78,12 +78,11 @@ def overrides_list() -> Response:
 
 
 def _holding(cfg: Any) -> list[Any]:
-    from dnsfilter.storage.store import DeviceStore
+    from dnsfilter.storage.family import family_db, open_devices
 
-    path = cfg.data_path() / "dnsfilter.db"
-    if not path.exists():
+    if not family_db(cfg).exists():  # the daemon creates it at start, older records moved in
         return []
-    store = DeviceStore(path)
+    store = open_devices(cfg)
     try:
         return store.overrides(time.time())
     finally:

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from dnsfilter.config import Config, ConfigError
 from dnsfilter.core.household.macaddr import normalise_mac
 from dnsfilter.core.policy.overrides import Override
+from dnsfilter.storage.family import family_db, open_devices, runtime_db
 from dnsfilter.storage.store import DeviceStore
 from webui import control, logview, views
 
@@ -69,9 +70,8 @@ def clock(ts: float, tz: str) -> str:
 
 
 def _store(cfg: Config) -> DeviceStore:
-    path = cfg.data_path() / "dnsfilter.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return DeviceStore(path)
+    runtime_db(cfg).parent.mkdir(parents=True, exist_ok=True)
+    return open_devices(cfg)
 
 
 def add(cfg: Config, target: str, name: str, action: str, until: float | None, source: str = "admin") -> Override:
@@ -112,24 +112,24 @@ class Shown:
 
 def active(cfg: Config, profile: str | None = None, now: float | None = None) -> list[Shown]:
     """The overrides that hold now, for a profile's page (its own and its devices') or all."""
-    path = cfg.data_path() / "dnsfilter.db"
-    if not path.exists():
+    if not family_db(cfg).exists():  # the daemon creates it at start, older records moved in
         return []
     now = time.time() if now is None else now
-    store = DeviceStore(path)
+    store = open_devices(cfg)
     try:
         items = store.overrides(now)
     finally:
         store.close()
-    devices = {d.id: d for d in views.devices(cfg)} if items else {}
+    devices = {d.id: (d.name, d.profile) for d in views.devices(cfg)} if items else {}
+    named = views.config_devices(cfg) if items else {}  # not seen since a reboot, yet in a profile
     out = []
     for o in items:
         kind, _sep, who = o.target.partition(":")
-        row = devices.get(who) if kind == "device" else None
-        owner = row.profile if row is not None else who
+        row = (devices.get(who) or named.get(who)) if kind == "device" else None
+        owner = row[1] if row is not None else who
         if profile is not None and owner != profile:
             continue
-        label = (row.name if row is not None else who) if kind == "device" else _("profile %(p)s", p=who)
+        label = ((row[0] or who) if row is not None else who) if kind == "device" else _("profile %(p)s", p=who)
         out.append(Shown(o.id, o.name, o.action, label, clock(o.until, cfg.general.timezone) if o.until else "",
                          o.target))
     return out

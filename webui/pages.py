@@ -97,9 +97,9 @@ def device_forget(device: str) -> BaseResponse:
     except ConfigError as e:
         flash(_("Not saved: %(e)s", e=error_text(e)), "error")
         return redirect(url_for("pages.devices"))
-    from dnsfilter.storage.store import DeviceStore
+    from dnsfilter.storage.family import open_devices
 
-    store = DeviceStore(cfg.data_path() / "dnsfilter.db")
+    store = open_devices(cfg)
     try:
         store.forget(row.id)
     finally:

@@ -28,6 +28,7 @@ from dnsfilter.config import Config, ConfigError
 from dnsfilter.config.portal import DAYS, parse_weekly
 from dnsfilter.notify.urls import check_url, masked, read_urls, write_urls
 from dnsfilter.storage.child_requests import AnswerError, Request, RequestStore
+from dnsfilter.storage.family import family_db, open_devices, open_requests, runtime_db
 from webui import configfile, control, error_text, load_config, logview, state
 from webui.configfile import Edit, table
 from webui.pages import bp
@@ -48,8 +49,7 @@ class Row:
 
 
 def _store(cfg: Config) -> RequestStore | None:
-    path = cfg.data_path() / "dnsfilter.db"
-    return RequestStore(path) if path.exists() else None
+    return open_requests(cfg) if family_db(cfg).exists() else None
 
 
 def rows(cfg: Config, *, state_: str | None = None, limit: int = 100) -> list[Row]:
@@ -155,12 +155,9 @@ def report_page() -> Response | str:
     log = LogStore(path, readonly=True) if path.exists() else None
     store = _store(cfg)
     try:
-        from dnsfilter.storage.store import DeviceStore
-
-        db = cfg.data_path() / "dnsfilter.db"
         devices: list[dict[str, Any]] = []
-        if db.exists():
-            ds = DeviceStore(db)
+        if runtime_db(cfg).exists():
+            ds = open_devices(cfg)
             try:
                 devices = ds.list_devices()
             finally:

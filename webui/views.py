@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from dnsfilter.config import Config, ConfigError
 from dnsfilter.config.values import N_
 from dnsfilter.core.household.macaddr import normalise_mac
-from dnsfilter.storage.store import DeviceStore
+from dnsfilter.storage.family import open_devices, runtime_db
 from webui import edits
 from webui.configfile import Edit
 
@@ -63,7 +63,7 @@ class DeviceRow:
         return d
 
 
-def _config_devices(cfg: Config) -> dict[str, tuple[str, str]]:
+def config_devices(cfg: Config) -> dict[str, tuple[str, str]]:
     """(name, profile) by normalised MAC, and by address for single-address entries."""
     out = {}
     for d in cfg.devices:
@@ -77,16 +77,15 @@ def _config_devices(cfg: Config) -> dict[str, tuple[str, str]]:
 def devices(cfg: Config, now: float | None = None) -> list[DeviceRow]:
     """Devices seen by the daemon, the most recent first; the store is only read if it exists
     (the UI must not create the daemon's database)."""
-    path = cfg.data_path() / "dnsfilter.db"
-    if not path.exists():
+    if not runtime_db(cfg).exists():
         return []
-    store = DeviceStore(path)
+    store = open_devices(cfg)
     try:
         seen = store.list_devices()
     finally:
         store.close()
     now = time.time() if now is None else now
-    named = _config_devices(cfg)
+    named = config_devices(cfg)
     rows = []
     for d in seen:
         key = d.get("mac") or (d["ips"][0] if len(d.get("ips") or ()) == 1 else "")

@@ -60,19 +60,20 @@ class Household:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         from dnsfilter.shell.lan.leases_watch import LeaseWatch
+        from dnsfilter.storage.family import family_db, runtime_db
         from dnsfilter.storage.store import DeviceStore
 
         if self.cfg.network.lease_files:
             self.leases = LeaseWatch(list(self.cfg.network.lease_files))
         try:
             self.data.mkdir(parents=True, exist_ok=True)
-            self.store = DeviceStore(self.data / "dnsfilter.db")
+            self.store = DeviceStore(runtime_db(self.cfg), family=family_db(self.cfg))
         except Exception as e:
             log.warning("device store unavailable: %s", e)
         try:
             from dnsfilter.storage.child_requests import RequestStore
 
-            self.requests = RequestStore(self.data / "dnsfilter.db")
+            self.requests = RequestStore(runtime_db(self.cfg), family=family_db(self.cfg))
         except Exception as e:
             log.warning("requests store unavailable: %s", e)
         self.engine.wall_offset = time.time() - time.monotonic()
@@ -237,16 +238,17 @@ class Household:
         `ctl overrides` after the web UI wrote one); the answers built under the old set go.
         Without a store (`dnsfilter check`) the file is opened for this read alone."""
         from dnsfilter.core.policy.overrides import Overrides
+        from dnsfilter.storage.family import family_db, runtime_db
         from dnsfilter.storage.store import DeviceStore, StoreError
 
         t = self.engine.time
         if t is None:
             return 0
         store, own = self.store, False
-        path = self.data / "dnsfilter.db"
-        if store is None and path.exists():
+        path = runtime_db(self.cfg)
+        if store is None and (path.exists() or family_db(self.cfg).exists()):
             try:
-                store, own = DeviceStore(path), True
+                store, own = DeviceStore(path, family=family_db(self.cfg)), True
             except (StoreError, OSError) as e:
                 log.warning("overrides unavailable: %s", e)
         if store is None:

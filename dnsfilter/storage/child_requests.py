@@ -1,5 +1,7 @@
 """Children's requests ("please open this site", "more time please") and the parent's answers,
-in the runtime store (`data_dir/dnsfilter.db`, tables `requests` and `budget_days`).
+in the family's database (`state_dir/family.db`, table `requests`, storage/family.py: it
+outlives a router's reboot), and the minutes used per day in the runtime store
+(`data_dir/dnsfilter.db`, table `budget_days`: written every minute, so in RAM on a router).
 
 A request is made from the child's page or the block page (the daemon's portal), listed by the
 web UI, `/api/requests` and `dnsfilter requests list`, and answered there: an approval becomes
@@ -26,6 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dnsfilter.storage.family import FAMILY_DB
+from dnsfilter.storage.family import connect as connect_family
+
 KINDS = ("site", "time")
 STATES = ("open", "approved", "denied", "expired")
 DURATIONS = ("15m", "1h", "today", "always")
@@ -36,26 +41,6 @@ KEEP_DAYS = 90  # answered requests kept for the audit this long
 MAX_NAME = 253
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    device TEXT NOT NULL,       -- as the resolver names it: the MAC when known, else the address
-    label TEXT NOT NULL,        -- the device's name for people ([[devices]] name, hostname, address)
-    profile TEXT NOT NULL,
-    kind TEXT NOT NULL,         -- site | time
-    name TEXT NOT NULL,         -- a host name (site) or a budget item (time)
-    reason TEXT NOT NULL,       -- why it was blocked, when asked
-    category TEXT NOT NULL,
-    wanted TEXT NOT NULL,       -- the duration the child asked for
-    state TEXT NOT NULL,        -- open | approved | denied | expired
-    created REAL NOT NULL,
-    answered REAL,
-    answered_by TEXT,           -- admin (web) | api:<token> | cli:<user>
-    duration TEXT,              -- what the parent gave: 15m | 1h | today | always
-    until REAL,                 -- when the approval ends (NULL: always)
-    scope TEXT                  -- device | profile
-);
-CREATE INDEX IF NOT EXISTS requests_device ON requests(device, created);
-CREATE INDEX IF NOT EXISTS requests_state ON requests(state);
 CREATE TABLE IF NOT EXISTS budget_days (
     day TEXT NOT NULL,          -- local date, ISO
     device TEXT NOT NULL,
@@ -112,21 +97,41 @@ class Request:
 
 
 class RequestStore:
-    def __init__(self, path: str | Path) -> None:
+    """`path`: the runtime store (budget days); `family`: the family's database (default:
+    family.db beside `path`). Each is opened on its first use."""
+
+    def __init__(self, path: str | Path, family: str | Path | None = None) -> None:
         self.path = Path(path)
+        self.family_path = Path(family) if family is not None else self.path.with_name(FAMILY_DB)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except BaseException:
-            self._db.close()
-            raise
+        self._runtime: sqlite3.Connection | None = None
+        self._family: sqlite3.Connection | None = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The family database (requests), under the lock."""
+        if self._family is None:
+            self._family = connect_family(self.family_path, self.path)
+        return self._family
+
+    def _rt(self) -> sqlite3.Connection:
+        if self._runtime is None:
+            db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+            except BaseException:
+                db.close()
+                raise
+            self._runtime = db
+        return self._runtime
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            for db in (self._runtime, self._family):
+                if db is not None:
+                    db.close()
 
     # ------------------------------------------------------------ requests
 
@@ -227,7 +232,7 @@ class RequestStore:
         if not rows:
             return
         with self._lock:
-            db = self._db
+            db = self._rt()
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany("INSERT OR REPLACE INTO budget_days VALUES (?,?,?,?,?,?)", rows)
@@ -239,7 +244,7 @@ class RequestStore:
 
     def budget_days(self, first_day: str, last_day: str) -> list[tuple[str, str, str, str, int, int]]:
         with self._lock:
-            return [tuple(r) for r in self._db.execute(  # type: ignore[misc]
+            return [tuple(r) for r in self._rt().execute(  # type: ignore[misc]
                 "SELECT day, device, profile, item, used, limit_min FROM budget_days WHERE day >= ? AND day <= ? "
                 "ORDER BY day", (first_day, last_day))]
 

@@ -1,5 +1,7 @@
-"""SQLite runtime store (`data_dir/dnsfilter.db`): the devices seen on the network, and the
-expiring allows and blocks ("overrides", core/policy/overrides.py) that parents make.
+"""SQLite runtime store (`data_dir/dnsfilter.db`): the devices seen on the network; and,
+through a second connection to the family's database (`state_dir/family.db`,
+storage/family.py), the expiring allows and blocks ("overrides", core/policy/overrides.py)
+that parents make.
 
 The daemon collects sightings in memory and writes them here in batches every few seconds
 (never per query); the web UI reads the same file. WAL mode lets it read while the daemon
@@ -22,10 +24,14 @@ from typing import Any
 
 from dnsfilter.core.household.macaddr import normalise_mac
 from dnsfilter.core.policy.overrides import ACTIONS, MAX_OVERRIDES, Override
+from dnsfilter.storage.family import FAMILY_DB, StoreError
+from dnsfilter.storage.family import connect as connect_family
+
+__all__ = ["Device", "DeviceStore", "Observation", "StoreError"]
 
 log = logging.getLogger("dnsfilter.storage.store")
 
-SCHEMA_VERSION = 2  # 2: the overrides table
+SCHEMA_VERSION = 2  # 2: the overrides table (since moved to family.db: an old one is emptied there)
 MAX_IPS = 8  # addresses kept per device, most recent first (IPv6 privacy addresses rotate)
 MAX_DEVICES = 10000  # the least recently seen beyond this are dropped (randomised MACs pile up)
 
@@ -42,21 +48,8 @@ CREATE TABLE IF NOT EXISTS devices (
     profile TEXT
 );
 CREATE INDEX IF NOT EXISTS devices_last_seen ON devices(last_seen);
-CREATE TABLE IF NOT EXISTS overrides (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    target TEXT NOT NULL,       -- device:<id> or profile:<name>
-    name TEXT NOT NULL,         -- a host name; covers its subdomains
-    action TEXT NOT NULL,       -- allow | block
-    until REAL,                 -- epoch seconds; NULL: until removed
-    created REAL NOT NULL,
-    source TEXT NOT NULL DEFAULT 'admin'
-);
 """
 _COLUMNS = "id, mac, first_seen, last_seen, ips, hostname, vendor, random, profile"
-
-
-class StoreError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +117,22 @@ def _merge(old: Device | None, obs: Observation) -> Device:
 
 
 class DeviceStore:
-    def __init__(self, path: str | os.PathLike[str], max_devices: int = MAX_DEVICES) -> None:
+    def __init__(self, path: str | os.PathLike[str], max_devices: int = MAX_DEVICES,
+                 family: str | os.PathLike[str] | None = None) -> None:
+        """`family`: the family's database (default: family.db beside `path`), opened on the
+        first use of the overrides."""
         self.path = Path(path)
+        self.family_path = Path(family) if family is not None else self.path.with_name(FAMILY_DB)
         self.max_devices = max_devices
         self._lock = threading.Lock()  # callers may write from a worker thread (asyncio.to_thread)
         self._db = self._open()
+        self._family: sqlite3.Connection | None = None
+
+    def _fam(self) -> sqlite3.Connection:
+        """The family database's connection (under the lock), opened on first use."""
+        if self._family is None:
+            self._family = connect_family(self.family_path, self.path)
+        return self._family
 
     # ------------------------------------------------------------ opening and recovery
 
@@ -172,6 +176,8 @@ class DeviceStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._family is not None:
+                self._family.close()
 
     # ------------------------------------------------------------ writes
 
@@ -239,7 +245,7 @@ class DeviceStore:
             raise ValueError("override target must be device:ID or profile:NAME, with a host name")
         now = time.time() if now is None else now
         with self._lock:
-            db = self._db
+            db = self._fam()
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("DELETE FROM overrides WHERE target = ? AND name = ? AND action = ?", (target, name, action))
@@ -257,12 +263,12 @@ class DeviceStore:
 
     def remove_override(self, ident: int) -> bool:
         with self._lock:
-            return self._db.execute("DELETE FROM overrides WHERE id = ?", (ident,)).rowcount > 0
+            return self._fam().execute("DELETE FROM overrides WHERE id = ?", (ident,)).rowcount > 0
 
     def overrides(self, now: float | None = None) -> list[Override]:
         """The overrides that hold at `now` (all of them when None), oldest first."""
         with self._lock:
-            rows = self._db.execute("SELECT id, target, name, action, until, source FROM overrides "
+            rows = self._fam().execute("SELECT id, target, name, action, until, source FROM overrides "
                                     "ORDER BY id").fetchall()
         out = [Override(int(i), str(tg), str(n), str(a), None if u is None else float(u), str(s))
                for i, tg, n, a, u, s in rows if a in ACTIONS]
@@ -270,7 +276,7 @@ class DeviceStore:
 
     def prune_overrides(self, now: float) -> int:
         with self._lock:
-            return self._db.execute("DELETE FROM overrides WHERE until IS NOT NULL AND until <= ?", (now,)).rowcount
+            return self._fam().execute("DELETE FROM overrides WHERE until IS NOT NULL AND until <= ?", (now,)).rowcount
 
     # ------------------------------------------------------------ devices
 
@@ -279,7 +285,7 @@ class DeviceStore:
         It comes back, as new, when it next uses the network."""
         with self._lock:
             gone = self._db.execute("DELETE FROM devices WHERE id = ?", (device,)).rowcount > 0
-            self._db.execute("DELETE FROM overrides WHERE target = ?", (f"device:{device}",))
+            self._fam().execute("DELETE FROM overrides WHERE target = ?", (f"device:{device}",))
             return gone
 
     def set_profile(self, device: str, profile: str | None) -> bool:

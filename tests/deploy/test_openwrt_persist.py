@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import dns.edns
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.skipif(BUSYBOX is None, reason="needs busybox (Debian: 
 
 TABLET = "02:aa:bb:cc:dd:01"
 DENIED = "cartoons-all-night.example"
+FOR_AN_HOUR = "games-for-an-hour.example"  # "Block this" from the log: on the tablet, for an hour
 
 
 def _start(router: Router) -> subprocess.Popen[str]:
@@ -87,6 +89,16 @@ def test_ui_edits_reach_uci_and_survive_a_restart_and_a_reboot(router: Flashed) 
                    data={"csrf_token": csrf_of(c, "/devices"), "profile": "Kids", "name": "Tablet"})
         assert r.status_code == 302
         assert _ask(port, DENIED, TABLET) == ["0.0.0.0"]  # the running daemon took it (reload)
+        # "Block this" for an hour on the tablet, from the log: once the daemon has written the
+        # tablet's sighting (every few seconds), the UI knows the device
+        for _ in range(40):
+            r = c.post("/log/block", data={"csrf_token": csrf_of(c, "/log"), "name": FOR_AN_HOUR, "device": TABLET,
+                                           "scope": "device", "for": "1h"})
+            assert r.status_code == 302
+            if "is blocked on" in c.get(r.location).get_data(as_text=True):
+                break
+            time.sleep(0.5)
+        assert _ask(port, FOR_AN_HOUR, TABLET) == ["0.0.0.0"]  # an expiring block, not a setting
     finally:
         terminate(daemon)  # type: ignore[arg-type]
 
@@ -114,10 +126,13 @@ def test_ui_edits_reach_uci_and_survive_a_restart_and_a_reboot(router: Flashed) 
     daemon = _start(router)
     try:
         assert _ask(port, DENIED, TABLET) == ["0.0.0.0"]
+        assert _ask(port, FOR_AN_HOUR, TABLET) == ["0.0.0.0"]  # the parent's hour outlives the reboot
+        assert (router.flash / "family.db").exists() and not list(router.ram.rglob("family.db*"))
         c = _app(router).test_client()
         r = c.get("/setup")
         assert r.status_code == 302 and "/login" in r.location  # not asked to set up again
         login(c, PASSWORD)  # the password set before the reboot
-        assert "Kids" in c.get("/profiles").get_data(as_text=True)
+        kids = c.get("/profiles/Kids").get_data(as_text=True)
+        assert "Rules for now" in kids and FOR_AN_HOUR in kids
     finally:
         terminate(daemon)  # type: ignore[arg-type]
