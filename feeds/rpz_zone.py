@@ -25,6 +25,7 @@ TYPE_NAMES = {T_A: "A", T_CNAME: "CNAME", T_TXT: "TXT", T_AAAA: "AAAA"}
 TARGETS = {"nxdomain": ".", "nodata": "*.", "drop": "rpz-drop.", "tcp-only": "rpz-tcp-only.",
            "passthru": "rpz-passthru."}
 DIGEST_MARK = "; digest "
+INPUTS_MARK = "; inputs "  # what the records were computed from (see kept_zone), then "; records N"
 # `[rpz] publish = "update"` (feeds/rpz_update.py): (zone, old file, new body) -> records sent;
 # raises to keep the old file
 Publish = Callable[[str, Path, Path], int]
@@ -136,6 +137,23 @@ def read_head(path: Path) -> tuple[int, str] | None:
     return None
 
 
+def kept_zone(path: Path, inputs: str) -> tuple[int, int] | None:
+    """(serial, records) of a zone file this module wrote from exactly `inputs` (a digest of
+    what its records are computed from: the lists' compiled sets and sources, the action, this
+    code's version); None when it was not, or it is not ours. Such a file needs no export."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return None
+    mark = f"{INPUTS_MARK}{inputs}; records "
+    if not inputs or mark not in first:
+        return None
+    records = first.split(mark, 1)[1].split(";", 1)[0]
+    head = read_head(path)
+    return (head[0], int(records)) if head is not None and records.isdigit() else None
+
+
 class ZoneWriter:
     """Records of one zone, streamed to a temporary body file; `close` writes `DIR/ZONE.zone`
     with its SOA and NS only if the records differ from the file already there. With `publish`,
@@ -143,8 +161,9 @@ class ZoneWriter:
     fails the file stays as it was and `error` says why."""
 
     def __init__(self, out_dir: Path, zone: str, about: str, soa: Soa, now: float,
-                 publish: Publish | None = None) -> None:
+                 publish: Publish | None = None, inputs: str = "") -> None:
         self.path = out_dir / f"{zone}.zone"
+        self.inputs = inputs  # kept_zone's stamp, written into the head
         self.zone, self.about, self.soa, self.now, self.publish = zone, about, soa, now, publish
         self.updated: int | None = None  # None: not sent by UPDATE (unchanged, or a first file)
         self.error = ""
@@ -162,6 +181,12 @@ class ZoneWriter:
             self._digest.update(line.encode())
             self.records += 1
 
+    def add_text(self, text: str, records: int) -> None:
+        """`records` record lines at once, as `add` writes them (each ending in a newline)."""
+        self._f.write(text)
+        self._digest.update(text.encode())
+        self.records += records
+
     def close(self) -> None:
         self._f.close()
         try:
@@ -169,6 +194,8 @@ class ZoneWriter:
             old = read_head(self.path)
             if old is not None and old[1] == digest:
                 self.serial = old[0]
+                if self.inputs and kept_zone(self.path, self.inputs) is None:
+                    self._write(digest)  # the same records from new inputs: the stamp only
                 return
             if self.publish is not None and old is not None:
                 try:
@@ -177,15 +204,19 @@ class ZoneWriter:
                     self.serial, self.error = old[0], str(e) or type(e).__name__
                     return
             self.serial = max((old[0] + 1) if old else 1, int(self.now)) & 0xFFFFFFFF
-            s = self.soa
-            head = (f"; dnsfilter rpz export: {self.zone} ({self.about}){DIGEST_MARK}{digest}\n"
-                    f"$ORIGIN {self.zone}.\n$TTL {s.ttl}\n"
-                    f"@ SOA localhost. hostmaster.localhost. {self.serial} {s.refresh} {s.retry} {s.expire} "
-                    f"{s.minimum}\n@ NS localhost.\n")
-            write_atomic(self.path, _parts(head, self.body))
+            self._write(digest)
             self.changed = True
         finally:
             self.body.unlink(missing_ok=True)
+
+    def _write(self, digest: str) -> None:
+        s = self.soa
+        stamp = f"{INPUTS_MARK}{self.inputs}; records {self.records}" if self.inputs else ""
+        head = (f"; dnsfilter rpz export: {self.zone} ({self.about}){stamp}{DIGEST_MARK}{digest}\n"
+                f"$ORIGIN {self.zone}.\n$TTL {s.ttl}\n"
+                f"@ SOA localhost. hostmaster.localhost. {self.serial} {s.refresh} {s.retry} {s.expire} "
+                f"{s.minimum}\n@ NS localhost.\n")
+        write_atomic(self.path, _parts(head, self.body))
 
     def abort(self) -> None:
         self._f.close()
