@@ -47,7 +47,7 @@ from dnsfilter.core.policy.matcher import Keys, Matcher, MatcherError
 from dnsfilter.core.policy.rulesets import RuleSet
 from feeds.compile_rules import load_feed
 from feeds.formats import parse_file
-from feeds.rpz_plain import plain_names, write_plain
+from feeds.rpz_plain import Record, content_digest, keep_record, plain_names, plain_zone
 from feeds.rpz_zone import (
     PASSTHRU,
     PROBE,
@@ -75,6 +75,7 @@ class ZoneInfo:
     changed: bool = False
     updated: int | None = None  # records sent to the primary by UPDATE (None: not sent so)
     error: str = ""  # why its change could not be published (the last good file kept)
+    how: str = "full"  # "full": computed from every rule; "patched": from its last version; "kept": inputs unchanged
 
 
 @dataclass
@@ -166,6 +167,8 @@ class _Exporter:
             profile_zones(self)
         keep = {z.zone for z in self.result.zones}
         self.result.emptied = empty_stale(self.out_dir, keep, self.soa, self.now, self.publish, self.result.errors)
+        for zone in self.result.emptied:
+            Record.of(self.out_dir / f"{zone}.zone").drop()
         return self.result
 
     def open(self, zone: str, kind: str, ede: int | None, feeds: list[str], about: str,
@@ -173,21 +176,19 @@ class _Exporter:
         self.result.zones.append(ZoneInfo(zone, kind, ede, feeds))
         return ZoneWriter(self.out_dir, zone, about, self.soa, self.now, self.publish, inputs)
 
-    def inputs(self, zone: str, about: str, feeds: list[Feed]) -> str:
-        """What a lists' zone is computed from, as a digest (rpz_zone.kept_zone): its lists'
-        compiled sets and sources, the block action, this exporter's version; and for any zone
-        but a plain list alone, every exported list (an exception is written only where no
-        other list blocks the name) and the household's deny rules."""
+    def inputs(self, zone: str, about: str, feeds: list[Feed]) -> tuple[str, str]:
+        """What a lists' zone is computed from, as two digests (rpz_zone.kept_zone): its shape
+        (this exporter's version, the zone, the block action, its lists' settings) and its
+        content (its lists' compiled sets and sources). For any zone but a plain list alone,
+        both cover every exported list (an exception is written only where no other list
+        blocks the name) and the household's deny rules."""
         alone = len(feeds) == 1 and self._is_plain(feeds[0])
         deps = feeds if alone else [f for f in self.cfg.feeds if f.name in self.sets]
-        h = hashlib.blake2b(repr((_VERSION, __version__, zone, about, self.default, [f.name for f in feeds],
-                                  None if alone else self.cfg.filter.deny)).encode(), digest_size=16)
-        for f in deps:
-            h.update(repr((f, fs_format(self.cfg, f))).encode())
-            h.update(self.sets[f.name].digest)
-            with open(good_source(self.cfg, f), "rb") as src:
-                h.update(hashlib.file_digest(src, "blake2b").digest())
-        return h.hexdigest()
+        # a plain list's records come from its set and source, in its format, alone
+        lists = [fs_format(self.cfg, f) for f in deps] if alone else [(f, fs_format(self.cfg, f)) for f in deps]
+        shape = repr((_VERSION, __version__, zone, about, self.default, lists, None if alone else self.cfg.filter.deny))
+        content = [(self.sets[f.name], good_source(self.cfg, f)) for f in deps]
+        return hashlib.blake2b(shape.encode(), digest_size=16).hexdigest(), content_digest(content)
 
     def closed(self, w: ZoneWriter) -> None:
         z = self.result.zones[-1]
@@ -213,20 +214,24 @@ class _Exporter:
 
     def _feeds_zone(self, zone: str, kind: str, feeds: list[Feed], ede: int | None) -> None:
         about = f"{kind}: {', '.join(f.name for f in feeds)}"
-        inputs = self.inputs(zone, about, feeds)
-        kept = kept_zone(self.out_dir / f"{zone}.zone", inputs)
+        shape, content = self.inputs(zone, about, feeds)
+        path = self.out_dir / f"{zone}.zone"
+        kept = kept_zone(path, shape + content)
         if kept is not None:  # computed from the same inputs: the same records (reported, not redone)
-            self.result.zones.append(ZoneInfo(zone, kind, ede, [f.name for f in feeds], kept[0], kept[1]))
+            self.result.zones.append(ZoneInfo(zone, kind, ede, [f.name for f in feeds], kept[0], kept[1], how="kept"))
             return
+        if len(feeds) == 1 and self._is_plain(feeds[0]):
+            f = feeds[0]
+            with self.open(zone, kind, ede, [f.name], about, shape + content) as w:
+                sizes = plain_zone(w, shape, good_source(self.cfg, f), self.sets[f.name], fs_format(self.cfg, f),
+                                   self.default)
+            self.closed(w)
+            self.result.zones[-1].how = "patched" if w.known is not None else "full"
+            keep_record(path, shape + content, good_source(self.cfg, f), set_path(self.cfg, f), sizes)
+            return
+        Record.of(path).drop()
         filled: set[str] = set()
-        with self.open(zone, kind, ede, [f.name for f in feeds], about, inputs) as w:
-            if len(feeds) == 1 and self._is_plain(feeds[0]):
-                # a plain list alone: no name of it lies under another (the compiled set holds
-                # none), so no wildcard shields it and there is nothing to fill
-                f = feeds[0]
-                write_plain(w, plain_names(good_source(self.cfg, f), self.sets[f.name], fs_format(self.cfg, f)),
-                            self.default)
-                feeds = []
+        with self.open(zone, kind, ede, [f.name for f in feeds], about, shape + content) as w:
             for j, f in enumerate(feeds):
                 for owner, action in self.triggers(f, feeds[:j]):
                     w.add(owner, action)
@@ -369,7 +374,7 @@ class _Exporter:
         return (others and self.matcher.block(keys, others, 1) is not None) or self.deny.match(keys.wire) is not None
 
 
-_VERSION = 2  # of what the exporter writes for given inputs: raise it when that changes
+_VERSION = 3  # of what the exporter writes for given inputs: raise it when that changes
 _WILDCARD = B_SUB | B_BELOW | A_SUB | A_BELOW  # a `*.name` trigger (block or passthru)
 _MEMO_MAX = 1 << 16  # names whose flags _flags remembers (a few MB), then it starts again
 

@@ -31,6 +31,7 @@ import dns.tsig
 import dns.update
 
 from dnsfilter.config import Config
+from feeds.rpz_zone import Difference
 from feeds.xfr import _why
 
 MAX_RECORDS = 1000  # per UPDATE message: well under 64 KB with the longest local data we write
@@ -79,9 +80,10 @@ class Updater:
                 raise UpdateFailed(str(e)) from None
         self.sent = 0  # records sent, all zones
 
-    def __call__(self, zone: str, old: Path, body: Path) -> int:
-        """Send the difference of `zone`; the number of records it held. Raises UpdateFailed."""
-        deleted, added = difference(old, body)
+    def __call__(self, zone: str, old: Path, body: Path, known: Difference | None = None) -> int:
+        """Send the difference of `zone` (`known`, or from `old` to `body`); the number of
+        records it held. Raises UpdateFailed."""
+        deleted, added = known if known is not None else difference(old, body)
         origin = dns.name.from_text(zone)
         changes = [(False, line) for line in deleted] + [(True, line) for line in added]
         for i in range(0, len(changes), MAX_RECORDS):

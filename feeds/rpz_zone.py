@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from feeds.compile_rules import write_atomic
 
@@ -26,9 +27,16 @@ TARGETS = {"nxdomain": ".", "nodata": "*.", "drop": "rpz-drop.", "tcp-only": "rp
            "passthru": "rpz-passthru."}
 DIGEST_MARK = "; digest "
 INPUTS_MARK = "; inputs "  # what the records were computed from (see kept_zone), then "; records N"
-# `[rpz] publish = "update"` (feeds/rpz_update.py): (zone, old file, new body) -> records sent;
-# raises to keep the old file
-Publish = Callable[[str, Path, Path], int]
+# (deleted, added) record lines of a zone, where the writer knows them (feeds/rpz_plain.py)
+Difference = tuple[list[str], list[str]]
+
+
+class Publish(Protocol):
+    """`[rpz] publish = "update"` (feeds/rpz_update.py): sends a zone's difference from the old
+    file to the new body (`known`, or computed from the two); the records sent. Raises to keep
+    the old file."""
+
+    def __call__(self, zone: str, old: Path, body: Path, known: Difference | None = None) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,21 +145,29 @@ def read_head(path: Path) -> tuple[int, str] | None:
     return None
 
 
-def kept_zone(path: Path, inputs: str) -> tuple[int, int] | None:
-    """(serial, records) of a zone file this module wrote from exactly `inputs` (a digest of
-    what its records are computed from: the lists' compiled sets and sources, the action, this
-    code's version); None when it was not, or it is not ours. Such a file needs no export."""
+def stamp_of(path: Path) -> tuple[str, int] | None:
+    """(inputs, records) a zone file this module wrote says it was computed from (kept_zone)."""
     try:
         with open(path, encoding="utf-8") as f:
             first = f.readline()
     except (OSError, UnicodeDecodeError):
         return None
-    mark = f"{INPUTS_MARK}{inputs}; records "
-    if not inputs or mark not in first:
+    if not first.startswith("; dnsfilter") or INPUTS_MARK not in first:
         return None
-    records = first.split(mark, 1)[1].split(";", 1)[0]
+    inputs, _, rest = first.rsplit(INPUTS_MARK, 1)[1].partition("; records ")
+    records = rest.split(";", 1)[0]
+    return (inputs, int(records)) if records.isdigit() else None
+
+
+def kept_zone(path: Path, inputs: str) -> tuple[int, int] | None:
+    """(serial, records) of a zone file this module wrote from exactly `inputs` (a digest of
+    what its records are computed from: the lists' compiled sets and sources, the action, this
+    code's version); None when it was not, or it is not ours. Such a file needs no export."""
+    stamp = stamp_of(path)
+    if not inputs or stamp is None or stamp[0] != inputs:
+        return None
     head = read_head(path)
-    return (head[0], int(records)) if head is not None and records.isdigit() else None
+    return (head[0], stamp[1]) if head is not None else None
 
 
 class ZoneWriter:
@@ -168,7 +184,8 @@ class ZoneWriter:
         self.updated: int | None = None  # None: not sent by UPDATE (unchanged, or a first file)
         self.error = ""
         self.body = self.path.with_name(self.path.name + ".body")
-        self._f = open(self.body, "w", encoding="utf-8")  # closed in close()
+        self._f = open(self.body, "wb")  # closed in close()
+        self.known: Difference | None = None  # the difference to the old file, where the filler knows it
         self._digest = hashlib.blake2b(digest_size=16)
         self.records = 0
         self.serial = 0
@@ -176,15 +193,18 @@ class ZoneWriter:
 
     def add(self, owner: str, action: Action) -> None:
         for rdata in action.rdata():
-            line = f"{owner} {rdata}\n"
+            line = f"{owner} {rdata}\n".encode()
             self._f.write(line)
-            self._digest.update(line.encode())
+            self._digest.update(line)
             self.records += 1
 
     def add_text(self, text: str, records: int) -> None:
         """`records` record lines at once, as `add` writes them (each ending in a newline)."""
-        self._f.write(text)
-        self._digest.update(text.encode())
+        self.add_bytes(text.encode(), records)
+
+    def add_bytes(self, data: bytes, records: int) -> None:
+        self._f.write(data)
+        self._digest.update(data)
         self.records += records
 
     def close(self) -> None:
@@ -199,7 +219,7 @@ class ZoneWriter:
                 return
             if self.publish is not None and old is not None:
                 try:
-                    self.updated = self.publish(self.zone, self.path, self.body)
+                    self.updated = self.publish(self.zone, self.path, self.body, self.known)
                 except Exception as e:  # the primary has not taken it: the last good file stays
                     self.serial, self.error = old[0], str(e) or type(e).__name__
                     return
