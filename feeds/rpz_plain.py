@@ -267,12 +267,17 @@ def patch(w: ZoneWriter, old_fs: FeedSet, sizes: array[int], old_source: Path, s
     new_lines: list[str] = []
     done = 0  # the next old entry not yet copied
     for pos, kind, k in events:
+        if data[at[pos] - 1] != 10:  # b"\n": each cut falls between entries, or the sizes are not these
+            return None
         if pos > done:
             parts.append(data[at[done] : at[pos]])
             new_sizes.extend(sizes[done:pos])
             done = pos
         if kind == 0:
-            deleted.extend(data[at[pos] : at[pos + 1]].decode().splitlines())
+            entry = data[at[pos] : at[pos + 1]].decode().splitlines()
+            if len(entry) != per or name_key(wire_of(entry[0].split(" ", 1)[0].encode())) != k:
+                return None  # not the entry of the key it goes with
+            deleted.extend(entry)
             done = pos + 1
         else:
             text = one(named[k]).encode()
