@@ -31,6 +31,7 @@ from dnsfilter.core.policy.matcher import MatcherError
 from feeds.compile_rules import load_feed
 from feeds.parsers import ParseResult, stream_names
 from feeds.rpz_zone import Action, ZoneWriter, stamp_of
+from feeds.sync import keep_source
 
 _BATCH = 4096  # names a write
 HEAD_LINES = 5  # of a zone file ZoneWriter writes: the comment, $ORIGIN, $TTL, SOA, NS
@@ -164,16 +165,8 @@ class Record:
     def keep(self, source: Path, set_file: Path, stamp: str, sizes: array[int]) -> None:
         """Remember `source` and `set_file` as what the zone now holds (both are replaced by
         rename when the feed syncs, never written in place: a link keeps this version)."""
-        for src, dst in ((source, self.source), (set_file, self.set)):
-            tmp = dst.with_name(dst.name + ".tmp")
-            tmp.unlink(missing_ok=True)
-            try:
-                os.link(src, tmp)
-            except OSError:
-                import shutil
-
-                shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+        keep_source(source, self.source)
+        keep_source(set_file, self.set)
         tmp = self.lengths.with_name(self.lengths.name + ".tmp")
         tmp.write_bytes(stamp.encode() + b"\n" + sizes.tobytes())
         os.replace(tmp, self.lengths)
