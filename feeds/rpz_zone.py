@@ -202,7 +202,7 @@ class ZoneWriter:
         """`records` record lines at once, as `add` writes them (each ending in a newline)."""
         self.add_bytes(text.encode(), records)
 
-    def add_bytes(self, data: bytes, records: int) -> None:
+    def add_bytes(self, data: bytes | memoryview, records: int) -> None:
         self._f.write(data)
         self._digest.update(data)
         self.records += records
