@@ -69,6 +69,7 @@ def _report(args: argparse.Namespace, result: Export, out: Path, changed: bool,
             ede = f"  ede {z.ede}" if z.ede else ""
             how = ("not published" if z.error else f"sent by UPDATE ({z.updated} records), written"
                    if z.updated is not None else "written" if z.changed else "unchanged")
+            how += " (patched from its last version)" if z.how == "patched" and not z.error else ""
             print(f"{z.zone}  serial {z.serial}  {z.records} records  {how}{ede}")
         for line in result.emptied:
             print(f"{line}  emptied: no longer exported")

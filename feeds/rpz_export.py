@@ -24,20 +24,42 @@ RPZ form: left out and counted.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dnsfilter import __version__
 from dnsfilter.config import Config, Feed
 from dnsfilter.core.dns import wire
 from dnsfilter.core.model import AUTHORITY_CATEGORY, ede_for_category
-from dnsfilter.core.policy.feedset import A_BELOW, A_SUB, B_BELOW, B_SUB, FeedSet, Verdict, name_key
+from dnsfilter.core.policy.feedset import (
+    A_BELOW,
+    A_SUB,
+    B_BELOW,
+    B_SUB,
+    FeedSet,
+    Verdict,
+    name_key,
+)
 from dnsfilter.core.policy.matcher import Keys, Matcher, MatcherError
 from dnsfilter.core.policy.rulesets import RuleSet
 from feeds.compile_rules import load_feed
 from feeds.formats import parse_file
-from feeds.rpz_zone import PASSTHRU, PROBE, Action, Publish, Soa, ZoneWriter, empty_stale, ip_owner, owners
+from feeds.rpz_plain import Record, content_digest, keep_record, plain_names, plain_zone
+from feeds.rpz_zone import (
+    PASSTHRU,
+    PROBE,
+    Action,
+    Publish,
+    Soa,
+    ZoneWriter,
+    empty_stale,
+    ip_owner,
+    kept_zone,
+    owners,
+)
 from feeds.rules import Rule, RuleCounts
 from feeds.sync import good_source, read_status, set_path
 
@@ -53,6 +75,7 @@ class ZoneInfo:
     changed: bool = False
     updated: int | None = None  # records sent to the primary by UPDATE (None: not sent so)
     error: str = ""  # why its change could not be published (the last good file kept)
+    how: str = "full"  # "full": computed from every rule; "patched": from its last version; "kept": inputs unchanged
 
 
 @dataclass
@@ -144,11 +167,28 @@ class _Exporter:
             profile_zones(self)
         keep = {z.zone for z in self.result.zones}
         self.result.emptied = empty_stale(self.out_dir, keep, self.soa, self.now, self.publish, self.result.errors)
+        for zone in self.result.emptied:
+            Record.of(self.out_dir / f"{zone}.zone").drop()
         return self.result
 
-    def open(self, zone: str, kind: str, ede: int | None, feeds: list[str], about: str) -> ZoneWriter:
+    def open(self, zone: str, kind: str, ede: int | None, feeds: list[str], about: str,
+             inputs: str = "") -> ZoneWriter:
         self.result.zones.append(ZoneInfo(zone, kind, ede, feeds))
-        return ZoneWriter(self.out_dir, zone, about, self.soa, self.now, self.publish)
+        return ZoneWriter(self.out_dir, zone, about, self.soa, self.now, self.publish, inputs)
+
+    def inputs(self, zone: str, about: str, feeds: list[Feed]) -> tuple[str, str]:
+        """What a lists' zone is computed from, as two digests (rpz_zone.kept_zone): its shape
+        (this exporter's version, the zone, the block action, its lists' settings) and its
+        content (its lists' compiled sets and sources). For any zone but a plain list alone,
+        both cover every exported list (an exception is written only where no other list
+        blocks the name) and the household's deny rules."""
+        alone = len(feeds) == 1 and self._is_plain(feeds[0])
+        deps = feeds if alone else [f for f in self.cfg.feeds if f.name in self.sets]
+        # a plain list's records come from its set and source, in its format, alone
+        lists = [fs_format(self.cfg, f) for f in deps] if alone else [(f, fs_format(self.cfg, f)) for f in deps]
+        shape = repr((_VERSION, __version__, zone, about, self.default, lists, None if alone else self.cfg.filter.deny))
+        content = [(self.sets[f.name], good_source(self.cfg, f)) for f in deps]
+        return hashlib.blake2b(shape.encode(), digest_size=16).hexdigest(), content_digest(content)
 
     def closed(self, w: ZoneWriter) -> None:
         z = self.result.zones[-1]
@@ -174,8 +214,24 @@ class _Exporter:
 
     def _feeds_zone(self, zone: str, kind: str, feeds: list[Feed], ede: int | None) -> None:
         about = f"{kind}: {', '.join(f.name for f in feeds)}"
+        shape, content = self.inputs(zone, about, feeds)
+        path = self.out_dir / f"{zone}.zone"
+        kept = kept_zone(path, shape + content)
+        if kept is not None:  # computed from the same inputs: the same records (reported, not redone)
+            self.result.zones.append(ZoneInfo(zone, kind, ede, [f.name for f in feeds], kept[0], kept[1], how="kept"))
+            return
+        if len(feeds) == 1 and self._is_plain(feeds[0]):
+            f = feeds[0]
+            with self.open(zone, kind, ede, [f.name], about, shape + content) as w:
+                sizes = plain_zone(w, shape, good_source(self.cfg, f), self.sets[f.name], fs_format(self.cfg, f),
+                                   self.default)
+            self.closed(w)
+            self.result.zones[-1].how = "patched" if w.known is not None else "full"
+            keep_record(path, shape + content, good_source(self.cfg, f), set_path(self.cfg, f), sizes)
+            return
+        Record.of(path).drop()
         filled: set[str] = set()
-        with self.open(zone, kind, ede, [f.name for f in feeds], about) as w:
+        with self.open(zone, kind, ede, [f.name for f in feeds], about, shape + content) as w:
             for j, f in enumerate(feeds):
                 for owner, action in self.triggers(f, feeds[:j]):
                     w.add(owner, action)
@@ -256,8 +312,10 @@ class _Exporter:
         fmt = fs_format(self.cfg, f)
         native = fmt == "rpz"  # already RPZ: its own precedence, kept as written
         allowlist = f.kind == "allow"
-        if fs.names and fmt in ("hosts", "domains") and not allowlist and not before:
-            yield from self._plain(f, fs, fmt)  # a plain list alone in its zone: one lookup a name
+        if not before and self._is_plain(f):
+            for name in plain_names(good_source(self.cfg, f), fs, fmt):  # one lookup a name
+                yield name, self.default
+                yield f"*.{name}", self.default
             return
         seen: set[tuple[str, str]] = set()  # (owner, rdata) of local data, which may repeat an owner
         done = bytearray((len(fs) >> 2) + 1)  # 2 bits per key: self and below owners written
@@ -295,28 +353,9 @@ class _Exporter:
                         done[at >> 2] |= bit
                 yield owner, action
 
-    def _plain(self, f: Feed, fs: FeedSet, fmt: str) -> Iterator[tuple[str, Action]]:
-        """A hosts or domains list's triggers: each name the compiled set holds (a name under a
-        listed parent is not: its `*.` trigger covers it), as `name` and `*.name`, once."""
-        from bisect import bisect_left
-
-        from feeds.parsers import ParseResult, stream_names
-
-        hs = fs.keys()
-        done = bytearray((len(fs) >> 3) + 1)
-        action, to_wire = self.default, wire.text_to_wire
-        with open(good_source(self.cfg, f), encoding="utf-8-sig", errors="replace") as lines:
-            for name in stream_names(lines, fmt, ParseResult()):
-                keys = Keys(to_wire(name))
-                if keys.listed_depth(fs) != 0:
-                    continue
-                h = name_key(keys.wire)
-                i = bisect_left(hs, h)
-                if done[i >> 3] & (1 << (i & 7)):
-                    continue
-                done[i >> 3] |= 1 << (i & 7)
-                yield name, action
-                yield f"*.{name}", action
+    def _is_plain(self, f: Feed) -> bool:
+        """A hosts or domains blocklist whose compiled set is plain (feeds/rpz_plain.py)."""
+        return self.sets[f.name].names and f.kind != "allow" and fs_format(self.cfg, f) in ("hosts", "domains")
 
     def note(self, text: str) -> None:
         self.result.notes.append(text)
@@ -335,6 +374,7 @@ class _Exporter:
         return (others and self.matcher.block(keys, others, 1) is not None) or self.deny.match(keys.wire) is not None
 
 
+_VERSION = 3  # of what the exporter writes for given inputs: raise it when that changes
 _WILDCARD = B_SUB | B_BELOW | A_SUB | A_BELOW  # a `*.name` trigger (block or passthru)
 _MEMO_MAX = 1 << 16  # names whose flags _flags remembers (a few MB), then it starts again
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from feeds.compile_rules import write_atomic
 
@@ -25,9 +26,17 @@ TYPE_NAMES = {T_A: "A", T_CNAME: "CNAME", T_TXT: "TXT", T_AAAA: "AAAA"}
 TARGETS = {"nxdomain": ".", "nodata": "*.", "drop": "rpz-drop.", "tcp-only": "rpz-tcp-only.",
            "passthru": "rpz-passthru."}
 DIGEST_MARK = "; digest "
-# `[rpz] publish = "update"` (feeds/rpz_update.py): (zone, old file, new body) -> records sent;
-# raises to keep the old file
-Publish = Callable[[str, Path, Path], int]
+INPUTS_MARK = "; inputs "  # what the records were computed from (see kept_zone), then "; records N"
+# (deleted, added) record lines of a zone, where the writer knows them (feeds/rpz_plain.py)
+Difference = tuple[list[str], list[str]]
+
+
+class Publish(Protocol):
+    """`[rpz] publish = "update"` (feeds/rpz_update.py): sends a zone's difference from the old
+    file to the new body (`known`, or computed from the two); the records sent. Raises to keep
+    the old file."""
+
+    def __call__(self, zone: str, old: Path, body: Path, known: Difference | None = None) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +145,31 @@ def read_head(path: Path) -> tuple[int, str] | None:
     return None
 
 
+def stamp_of(path: Path) -> tuple[str, int] | None:
+    """(inputs, records) a zone file this module wrote says it was computed from (kept_zone)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not first.startswith("; dnsfilter") or INPUTS_MARK not in first:
+        return None
+    inputs, _, rest = first.rsplit(INPUTS_MARK, 1)[1].partition("; records ")
+    records = rest.split(";", 1)[0]
+    return (inputs, int(records)) if records.isdigit() else None
+
+
+def kept_zone(path: Path, inputs: str) -> tuple[int, int] | None:
+    """(serial, records) of a zone file this module wrote from exactly `inputs` (a digest of
+    what its records are computed from: the lists' compiled sets and sources, the action, this
+    code's version); None when it was not, or it is not ours. Such a file needs no export."""
+    stamp = stamp_of(path)
+    if not inputs or stamp is None or stamp[0] != inputs:
+        return None
+    head = read_head(path)
+    return (head[0], stamp[1]) if head is not None else None
+
+
 class ZoneWriter:
     """Records of one zone, streamed to a temporary body file; `close` writes `DIR/ZONE.zone`
     with its SOA and NS only if the records differ from the file already there. With `publish`,
@@ -143,13 +177,15 @@ class ZoneWriter:
     fails the file stays as it was and `error` says why."""
 
     def __init__(self, out_dir: Path, zone: str, about: str, soa: Soa, now: float,
-                 publish: Publish | None = None) -> None:
+                 publish: Publish | None = None, inputs: str = "") -> None:
         self.path = out_dir / f"{zone}.zone"
+        self.inputs = inputs  # kept_zone's stamp, written into the head
         self.zone, self.about, self.soa, self.now, self.publish = zone, about, soa, now, publish
         self.updated: int | None = None  # None: not sent by UPDATE (unchanged, or a first file)
         self.error = ""
         self.body = self.path.with_name(self.path.name + ".body")
-        self._f = open(self.body, "w", encoding="utf-8")  # closed in close()
+        self._f = open(self.body, "wb")  # closed in close()
+        self.known: Difference | None = None  # the difference to the old file, where the filler knows it
         self._digest = hashlib.blake2b(digest_size=16)
         self.records = 0
         self.serial = 0
@@ -157,10 +193,19 @@ class ZoneWriter:
 
     def add(self, owner: str, action: Action) -> None:
         for rdata in action.rdata():
-            line = f"{owner} {rdata}\n"
+            line = f"{owner} {rdata}\n".encode()
             self._f.write(line)
-            self._digest.update(line.encode())
+            self._digest.update(line)
             self.records += 1
+
+    def add_text(self, text: str, records: int) -> None:
+        """`records` record lines at once, as `add` writes them (each ending in a newline)."""
+        self.add_bytes(text.encode(), records)
+
+    def add_bytes(self, data: bytes | memoryview, records: int) -> None:
+        self._f.write(data)
+        self._digest.update(data)
+        self.records += records
 
     def close(self) -> None:
         self._f.close()
@@ -169,23 +214,29 @@ class ZoneWriter:
             old = read_head(self.path)
             if old is not None and old[1] == digest:
                 self.serial = old[0]
+                if self.inputs and kept_zone(self.path, self.inputs) is None:
+                    self._write(digest)  # the same records from new inputs: the stamp only
                 return
             if self.publish is not None and old is not None:
                 try:
-                    self.updated = self.publish(self.zone, self.path, self.body)
+                    self.updated = self.publish(self.zone, self.path, self.body, self.known)
                 except Exception as e:  # the primary has not taken it: the last good file stays
                     self.serial, self.error = old[0], str(e) or type(e).__name__
                     return
             self.serial = max((old[0] + 1) if old else 1, int(self.now)) & 0xFFFFFFFF
-            s = self.soa
-            head = (f"; dnsfilter rpz export: {self.zone} ({self.about}){DIGEST_MARK}{digest}\n"
-                    f"$ORIGIN {self.zone}.\n$TTL {s.ttl}\n"
-                    f"@ SOA localhost. hostmaster.localhost. {self.serial} {s.refresh} {s.retry} {s.expire} "
-                    f"{s.minimum}\n@ NS localhost.\n")
-            write_atomic(self.path, _parts(head, self.body))
+            self._write(digest)
             self.changed = True
         finally:
             self.body.unlink(missing_ok=True)
+
+    def _write(self, digest: str) -> None:
+        s = self.soa
+        stamp = f"{INPUTS_MARK}{self.inputs}; records {self.records}" if self.inputs else ""
+        head = (f"; dnsfilter rpz export: {self.zone} ({self.about}){stamp}{DIGEST_MARK}{digest}\n"
+                f"$ORIGIN {self.zone}.\n$TTL {s.ttl}\n"
+                f"@ SOA localhost. hostmaster.localhost. {self.serial} {s.refresh} {s.retry} {s.expire} "
+                f"{s.minimum}\n@ NS localhost.\n")
+        write_atomic(self.path, _parts(head, self.body))
 
     def abort(self) -> None:
         self._f.close()

@@ -4,7 +4,8 @@ its two modes (docs/rpz.md, "Publishing"):
 - `publish = "reload"` with `reload_command = "knotc zone-reload {zones}"`: only the zones that
   changed are written, and only those are named to Knot;
 - `publish = "update"`: the difference goes to Knot as a DNS UPDATE signed with the update key,
-  then the file is written; refused without that key (or with another), and then nothing changes:
+  then the file is written (a plain list's zone patched from its last version: the file is what
+  a full `rpz export` writes); refused without that key (or with another), and then nothing changes:
   neither what Knot serves nor the file, so the next publish sends the same difference again.
 
 After each, what Knot serves (read by AXFR with the transfer key) is exactly the zone file, and
@@ -144,6 +145,8 @@ def test_update_sends_the_difference_and_keeps_the_file_in_step(world: Publisher
     assert code == 0, err
     ads = next(z for z in out["zones"] if z["zone"] == ADS)
     assert ads["updated"] == 4 and ads["changed"]  # `name` and `*.name` of each: 2 deleted, 2 added
+    assert ads["how"] == "patched"  # from the last version and the list it came from, not every name
+    assert next(z for z in out["zones"] if z["zone"] == ADULT)["how"] == "kept"  # its inputs did not change
     assert "reload" not in out  # the UPDATE needed no reload (reload_command = "false" would fail)
     assert serves(world, added) and not serves(world, removed)  # applied when the UPDATE was answered
     assert (world.knot.serial(ADS) or 0) > (serial or 0)
@@ -169,8 +172,41 @@ def test_update_refused_without_the_key_changes_nothing(world: Publisher, key: s
     print(f"\n{key}: {out['errors'][0]}")
     assert file.read_text() == text  # the last good file
     assert world.served(ADS) == served  # and what Knot serves
-    # the same difference goes with the right key
+    # the same difference goes with the right key, still from the last version (its record kept)
     code, out, err = world.publish(_update(world, _key(world, UPDATE_KEY_NAME, UPDATE_SECRET)))
     assert code == 0, err
+    assert [(z["how"], z["updated"]) for z in out["zones"] if z["zone"] == ADS] == [("patched", 4)]
     assert serves(world, added) and not serves(world, removed)
     assert world.served(ADS) == world.on_disk(ADS)
+
+
+def _fresh_export(world: Publisher, tmp: Path) -> list[str]:
+    """The ads zone as a full `rpz export` of the same config writes it (serial left out)."""
+    r = cli("rpz", "export", "-c", str(world.dir / "config.toml"), "--out", str(tmp), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = (tmp / f"{ADS}.zone").read_text().splitlines()
+    return lines[:3] + lines[4:]
+
+
+def test_update_publishes_each_change_as_its_difference(world: Publisher, tmp_path: Path) -> None:
+    """Publish after publish, each a change of 600 names (2400 records: three UPDATE messages),
+    then none: Knot answers with each, the file is what a full export writes."""
+    update = _update(world, _key(world, UPDATE_KEY_NAME, UPDATE_SECRET))
+    listed = (world.dir / "ads.txt").read_text().split()
+    for step in range(2):
+        gone, fresh = listed[:300], names(300, f"step{step}-")
+        listed = listed[300:] + fresh
+        (world.dir / "ads.txt").write_text("\n".join(listed) + "\n")
+        serial = world.knot.serial(ADS) or 0
+        code, out, err = world.publish(update)
+        assert code == 0, err
+        ads = next(z for z in out["zones"] if z["zone"] == ADS)
+        assert (ads["how"], ads["updated"], ads["records"]) == ("patched", 4 * 300, 2 * len(listed))
+        assert (world.knot.serial(ADS) or 0) > serial
+        assert serves(world, fresh[0]) and not serves(world, gone[0])
+        assert world.served(ADS) == world.on_disk(ADS)
+        on_disk = (world.knot.storage / f"{ADS}.zone").read_text().splitlines()
+        assert on_disk[:3] + on_disk[4:] == _fresh_export(world, tmp_path / f"fresh{step}")
+    code, out, err = world.publish(update)
+    assert code == 0, err
+    assert [(z["how"], z["changed"], z["updated"]) for z in out["zones"]] == [("kept", False, None)] * 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from feeds.rpz_update import body_lines, difference
-from feeds.rpz_zone import Action, Soa, ZoneWriter
+from feeds.rpz_zone import Action, Difference, Soa, ZoneWriter
 
 HEAD = "; dnsfilter rpz export: z (x); digest 00\n$ORIGIN z.\n$TTL 60\n@ SOA localhost. h. 1 2 3 4 5\n@ NS localhost.\n"
 
@@ -24,7 +24,7 @@ def test_difference_is_exact_and_ignores_the_head(tmp_path: Path) -> None:
 
 
 def test_a_refused_publish_keeps_the_file(tmp_path: Path) -> None:
-    def first(zone: str, old: Path, body: Path) -> int:
+    def first(zone: str, old: Path, body: Path, known: Difference | None = None) -> int:
         raise AssertionError("no old file: nothing to send")
 
     with ZoneWriter(tmp_path, "z", "x", Soa(), 1000.0, first) as w:
@@ -32,7 +32,7 @@ def test_a_refused_publish_keeps_the_file(tmp_path: Path) -> None:
     text = (tmp_path / "z.zone").read_text()
     assert w.changed and w.updated is None and not w.error
 
-    def refuse(zone: str, old: Path, body: Path) -> int:
+    def refuse(zone: str, old: Path, body: Path, known: Difference | None = None) -> int:
         assert difference(old, body) == ([], ["b.example CNAME ."])
         raise RuntimeError("the primary answered REFUSED")
 
@@ -43,7 +43,7 @@ def test_a_refused_publish_keeps_the_file(tmp_path: Path) -> None:
     assert (tmp_path / "z.zone").read_text() == text
     assert not list(tmp_path.glob("*.body")) and not list(tmp_path.glob("*.tmp"))
 
-    with ZoneWriter(tmp_path, "z", "x", Soa(), 3000.0, lambda z, o, b: len(difference(o, b)[1])) as w:
+    with ZoneWriter(tmp_path, "z", "x", Soa(), 3000.0, lambda z, o, b, k=None: len(difference(o, b)[1])) as w:
         w.add("a.example", Action("nxdomain"))
         w.add("b.example", Action("nxdomain"))
     assert (w.changed, w.updated, w.serial) == (True, 1, 3000)
