@@ -115,7 +115,7 @@ def apply_delta(old_path: Path, delta: Delta, prev: Previous, out: Path) -> Feed
     fs = FeedSet.from_buffer(data)
     if fs.rpz is None or fs.hashed or fs.cond or fs.regex or fs.any:
         raise NotIncremental("the set in force is not a policy zone's")
-    keys_view, flags_view, side_raw, nets = raw_parts(data)
+    _, flags_view, side_raw, nets = raw_parts(data)
     count = len(fs)
     if len(gone) + len(new) > MAX_SHARE * max(count, 1):
         raise NotIncremental("the differences are a large part of the zone")
@@ -203,7 +203,7 @@ def apply_delta(old_path: Path, delta: Delta, prev: Previous, out: Path) -> Feed
         pos = i
     new_keys.extend(old_keys[pos:])
     new_flags += old_flags[pos:]
-    del old_keys, old_flags
+    del old_keys, old_flags, flags_view
     if not new_keys and "ip" not in table:  # nothing left: the full compile writes no action table
         raise NotIncremental("the zone has no trigger left")
 
