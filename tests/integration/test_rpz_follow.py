@@ -18,26 +18,12 @@ import pytest
 
 from feeds.compile_rules import compile_feed
 from tests.support.daemon import DaemonProcess, cli, free_port
-from tests.support.rpzservers import KEY_NAME, SECRET, Backend, KnotPrimary, ask, need, wait_until
+from tests.support.rpzservers import SECRET, Backend, KnotPrimary, ask, follower_config, need, wait_until
 
 pytestmark = pytest.mark.integration
 
 ZONE = "ads.rpz.dnsfilter"
 FILLER = 300
-
-CONFIG = """\
-[dns]
-listen = ["127.0.0.1:{port}"]
-upstreams = ["127.0.0.1:{backend}"]
-cache_size = 0
-
-[[feeds]]
-name = "isp"
-url = "xfr://127.0.0.1:{primary}/{zone}"
-tsig = {{ name = "{key}", algorithm = "hmac-sha256", secret_file = "isp.secret" }}
-category = "ads"
-"""
-
 
 def zone_text(extra: list[str], drop: int = -1) -> str:
     """The policy zone Knot serves: filler names (each with its wildcard), an IP trigger, `extra`."""
@@ -76,8 +62,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     knot.notify["dnsfilter"] = port  # Knot notifies the daemon, signed with the feed's key
     (knot.storage / f"{ZONE}.zone").write_text(zone_text([]))
     with Backend() as backend, knot:
-        daemon = DaemonProcess(tmp, CONFIG.format(port="{port}", backend=backend.port, primary=knot.port,
-                                                  zone=ZONE, key=KEY_NAME), port=port)
+        daemon = DaemonProcess(tmp, follower_config(backend.port, knot.port, ZONE, "ads"), port=port)
         daemon.start()
         try:
             yield World(tmp, knot, daemon)
