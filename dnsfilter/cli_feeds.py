@@ -52,7 +52,8 @@ def feeds_command(args: argparse.Namespace) -> int:
         xfr = ""
         if f.xfr is not None:
             xfr = (f"\n    zone {f.xfr.zone}: serial {s.zone_serial if s.zone_serial is not None else '-'} in force"
-                   f" ({s.transfer or 'not transferred yet'}); primary last answered {_when(s.last_contact)}"
+                   f" ({s.transfer or 'not transferred yet'}{', compiled ' + s.compiled if s.compiled else ''}); "
+                   f"primary last answered {_when(s.last_contact)}"
                    + ("; STALE: past the zone's SOA expire, the last good version stays in force"
                       if s.stale(now) else ""))
         print(f"{s.name:20} {s.category:9} {s.entries:9} entries  {s.invalid:6} invalid  {s.skipped:6} skipped  "

@@ -55,6 +55,11 @@ class RpzTable:
         self.local: dict[int, dict[str, list[list[Any]]]] = {}
         self.chains = array("Q")  # per name: the ancestors' keys, parent first, then 0
         self.ip: list[Any] | None = None  # the action of the zone's rpz-ip triggers: [code, local data]
+        # Triggers by number of dots, and the dots of the empty nodes: what the label range comes
+        # from, kept in the side table so that an IXFR's differences can be applied (rpz_delta.py)
+        self.depths = [0] * 256
+        self.nodes: set[int] = set()
+        self.deep: dict[int, int] = {}  # per name two labels or more above a trigger: how many triggers
 
     def __bool__(self) -> bool:
         return bool(self.keys) or self.ip is not None
@@ -88,6 +93,7 @@ class RpzTable:
         of its name's ancestors when it has three labels or more."""
         self.keys.append(key)
         self.codes.append(code << 4 if below else code)
+        self.depths[min(labels - 1, 255)] += 1
         if labels > 2:
             chains, crc, from_bytes = self.chains, zlib.crc32, int.from_bytes
             pos = wire[0] + 1
@@ -117,10 +123,13 @@ class RpzTable:
 
         empty: set[int] = set()
         chain_: list[int] = []
+        deep = self.deep
         for k in self.chains:
             if k:
                 chain_.append(k)
                 continue
+            for up in chain_[1:]:
+                deep[up] = deep.get(up, 0) + 1
             under = False  # walking down from the top: below a wildcard yet?
             for depth in range(len(chain_) - 1, -1, -1):
                 f = flag(chain_[depth])
@@ -128,6 +137,7 @@ class RpzTable:
                     if under:
                         empty.add(chain_[depth])
                         seen[len(chain_) - 1 - depth] = 1  # its number of dots, for the label range
+                        self.nodes.add(len(chain_) - 1 - depth)
                 elif f & _BELOW:
                     under = True
             chain_.clear()
@@ -151,4 +161,7 @@ class RpzTable:
                  "local": {str(k): v for k, v in self.local.items()}}
         if self.ip is not None:
             table["ip"] = self.ip
+        last = max((d for d in range(256) if self.depths[d]), default=-1)
+        table["depths"], table["nodes"] = self.depths[: last + 1], sorted(self.nodes)
+        table["deep"] = [sorted(self.deep), [self.deep[k] for k in sorted(self.deep)]]
         return table

@@ -44,7 +44,7 @@ from feeds.formats import resolve_format
 from feeds.parsers import ParseResult, stream_names
 from feeds.table import FeedStats, Table, label_range, rule_table
 
-__all__ = ["FeedStats", "compile_feed", "load_feed", "write_atomic"]
+__all__ = ["FeedStats", "compile_feed", "load_feed", "write_atomic", "write_set"]
 
 StrPath = str | os.PathLike[str]
 Buffer = bytes | bytearray | memoryview
@@ -61,12 +61,20 @@ def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dic
     opts = dict(options or {})
     fmt = resolve_format(src_path, fmt, **opts)
     out = Path(out_path)
+    if fmt in ("hosts", "domains"):
+        stats, table = _compile_names(src_path, fmt, allow, out.parent)
+    else:
+        stats, table = rule_table(src_path, fmt, opts, allow)
+    write_set(table, stats, out)
+    stats.seconds = round(time.perf_counter() - started, 3)
+    return stats
+
+
+def write_set(table: Table, stats: FeedStats, out: Path) -> None:
+    """Write `table` to `out` atomically, checked as the daemon will map it first; its size,
+    entries and digest into `stats`."""
     tmp = out.with_name(out.name + ".tmp")
     try:
-        if fmt in ("hosts", "domains"):
-            stats, table = _compile_names(src_path, fmt, allow, out.parent)
-        else:
-            stats, table = rule_table(src_path, fmt, opts, allow)
         stats.size = _write_table(tmp, table)
         del table
         fs = load_feed(tmp)  # self-check, mapped as the daemon will map it, before anything is replaced
@@ -76,8 +84,6 @@ def compile_feed(src_path: StrPath, fmt: str, out_path: StrPath, *, options: dic
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    stats.seconds = round(time.perf_counter() - started, 3)
-    return stats
 
 
 def _write_table(path: Path, t: Table) -> int:

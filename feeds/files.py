@@ -66,6 +66,9 @@ class FeedStatus:
     zone_serial: int | None = None
     xfr_serial: int | None = None
     transfer: str = ""  # axfr | ixfr | up to date
+    # how the last new version was compiled: "incremental (…)" (an IXFR's differences applied to
+    # the set in force, feeds/rpz_delta.py) or "full" (with why, after an IXFR)
+    compiled: str = ""
     soa_refresh: int = 0
     soa_retry: int = 0
     soa_expire: int = 0

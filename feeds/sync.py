@@ -38,12 +38,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # feeds.sources imports it when it fetches: never on the daemon's query path
     import requests
 
+    from feeds.xfr import XfrResult  # dnspython: imported in the sync child only
+
 from dnsfilter.config import Config, Feed
 from dnsfilter.core.policy.matcher import MatcherError
 from feeds.authority import audited, source_sha256
 from feeds.authority import fetched as record_fetched
 from feeds.authority import rejected as record_rejected
-from feeds.compile_rules import compile_feed, load_feed
+from feeds.compile_rules import FeedStats, compile_feed, load_feed
 from feeds.files import (  # noqa: F401 (the names feeds.sync has always offered)
     FeedStatus,
     feeds_dir,
@@ -181,8 +183,9 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     # The validators describe the set the status recorded: a sync killed between replacing the
     # set and writing the status leaves another set in force, which they must not vouch for.
     trust = not st.error and not force and st.fingerprint == fingerprint(feed) and _digest(out) == st.digest
+    x = None
     if feed.xfr is not None:
-        r = _transfer(cfg, feed, src, st, now, opts)
+        r, x = _transfer(cfg, feed, src, st, now, opts)
     else:
         r = fetch(source_url(cfg, feed), src, max_bytes=feed.max_bytes, **opts,
                   etag=st.etag if trust else None, last_modified=st.last_modified if trust else None,
@@ -201,7 +204,11 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     try:
         if feed.signature_url:
             key_id = _check_signature(cfg, feed, src, opts)
-        stats = compile_feed(src, feed.format, new, options=feed.compile_options(), allow=feed.kind == "allow")
+        stats, how = None, "full"
+        if x is not None and x.from_serial is not None:  # an IXFR: its differences, when the set allows
+            stats, how = _incremental(feed, st, x, out, new, trust)
+        if stats is None:
+            stats = compile_feed(src, feed.format, new, options=feed.compile_options(), allow=feed.kind == "allow")
         hashed = hashed or stats.hashed or stats.format == "sha256"
         load_feed(new)  # the candidate maps and verifies, as the daemon will map it
     except (OSError, ValueError, MatcherError) as e:
@@ -224,6 +231,7 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     _fsync_dir(out.parent)
     st.key_id, st.published, st.networks = key_id, stats.version, stats.networks
     st.zone_serial = st.xfr_serial if feed.xfr is not None else None
+    st.compiled = how
     st.format, st.hashed, st.fingerprint = stats.format, hashed, fingerprint(feed)
     st.entries, st.rules, st.exceptions, st.regex = stats.entries, stats.rules, stats.exceptions, stats.regex
     st.invalid, st.first_invalid_lines = stats.invalid, list(stats.first_invalid_lines)[:10]
@@ -235,7 +243,8 @@ def _sync_locked(cfg: Config, feed: Feed, now: float, opts: dict[str, Any], forc
     return finish("new")
 
 
-def _transfer(cfg: Config, feed: Feed, src: Path, st: FeedStatus, now: float, opts: dict[str, Any]) -> FetchResult:
+def _transfer(cfg: Config, feed: Feed, src: Path, st: FeedStatus, now: float,
+              opts: dict[str, Any]) -> tuple[FetchResult, XfrResult]:
     """An xfr:// feed's "download": the zone transfer (feeds/xfr.py, dnspython imported here
     only, in the sync child), with the fetch's read timeout per message and total deadline."""
     from feeds.xfr import LIFETIME, transfer
@@ -244,7 +253,26 @@ def _transfer(cfg: Config, feed: Feed, src: Path, st: FeedStatus, now: float, op
     if x.status != "failed":
         st.last_contact, st.xfr_serial, st.transfer = now, x.serial, x.kind
         st.soa_refresh, st.soa_retry, st.soa_expire = x.soa[:3]
-    return FetchResult(x.status, src if src.exists() else None, bytes=x.wire_bytes, error=x.error)
+    return FetchResult(x.status, src if src.exists() else None, bytes=x.wire_bytes, error=x.error), x
+
+
+def _incremental(feed: Feed, st: FeedStatus, x: XfrResult, out: Path, new: Path,
+                 trust: bool) -> tuple[FeedStats | None, str]:
+    """The set after an IXFR, written to `new` from the set in force and the IXFR's differences
+    (feeds/rpz_delta.py) when that set is the one compiled from the zone the IXFR started from;
+    None to compile in full. With how it was compiled, for the status (why not incremental)."""
+    from feeds.rpz_delta import Delta, NotIncremental, Previous, apply_delta
+
+    if not trust or st.zone_serial != x.from_serial or feed.kind == "allow" or feed.format not in ("rpz", "auto"):
+        return None, "full (the set in force is not the one compiled from the zone the IXFR started from)"
+    assert feed.xfr is not None
+    prev = Previous(st.rules, st.exceptions, st.invalid, st.skipped, st.not_applied, st.networks,
+                    bool(st.first_invalid_lines or st.skipped_examples))
+    try:
+        stats = apply_delta(out, Delta(feed.xfr.zone.rstrip(".") + ".", x.deleted, x.added), prev, new)
+    except NotIncremental as e:
+        return None, f"full ({e})"
+    return stats, f"incremental ({len(x.deleted)} records deleted, {len(x.added)} added)"
 
 
 def good_source(cfg: Config, feed: Feed) -> Path:

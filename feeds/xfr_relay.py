@@ -4,6 +4,10 @@ sends, so a slow parser never stalls the primary's side, and counts the bytes on
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
 
 TIMEOUT = 30.0  # seconds to connect to the primary
 
@@ -39,9 +43,7 @@ class Relay:
             raise self.error
 
     def _run(self) -> None:
-        import selectors
         import socket
-        from collections import deque
 
         self._listen.settimeout(self.timeout)
         try:
@@ -55,9 +57,20 @@ class Relay:
             self.error = e
             local.close()
             return
+        with local, remote:
+            try:
+                self._pump(local, remote)
+            except OSError:  # either side reset (dnspython gave up on the transfer): it is over
+                pass
+
+    def _pump(self, local: socket.socket, remote: socket.socket) -> None:
+        import selectors
+        import socket
+        from collections import deque
+
         buf: deque[bytes] = deque()
         held = 0
-        with local, remote, selectors.DefaultSelector() as sel:
+        with selectors.DefaultSelector() as sel:
             local.setblocking(False)
             remote.setblocking(False)
             sel.register(remote, selectors.EVENT_READ)

@@ -192,7 +192,8 @@ def bench(tmp: Path, n: int) -> list[tuple[str, str, str]]:
             rows.append(("IXFR of a 1 % change into dnsfilter", f"{st['bytes'] / 1e3:.0f} kB, {took:.1f} s",
                          f"{len(removed):,} names removed, {len(added):,} added: {4 * len(removed):,} records "
                          f"on the wire; `feeds sync` of the xfr:// feed (IXFR, the zone file patched, "
-                         f"{st['entries']:,} entries compiled), peak RSS {peak / 1024:.0f} MB"))
+                         f"{st['entries']:,} entries, compiled {st.get('compiled') or '-'}), "
+                         f"peak RSS {peak / 1024:.0f} MB"))
             # a change published until each answers with it; dnsfilter follows by NOTIFY
             daemon = DaemonProcess(follower, (follower / "config.toml").read_text(), port=daemon_port)
             daemon.start(timeout=120)

@@ -32,6 +32,7 @@ from tests.support.rpzservers import (
     BindPrimary,
     UnboundRpz,
     ask,
+    follower_config,
     need,
     wait_until,
 )
@@ -54,20 +55,6 @@ def records() -> list[str]:
     return out
 
 
-CONFIG = """\
-[dns]
-listen = ["127.0.0.1:{port}"]
-upstreams = ["127.0.0.1:{backend}"]
-cache_size = 0
-
-[[feeds]]
-name = "isp"
-url = "xfr://127.0.0.1:{primary}/{zone}"
-tsig = {{ name = "{key}", algorithm = "hmac-sha256", secret_file = "isp.secret" }}
-category = "malware"
-"""
-
-
 @dataclass
 class World:
     tmp: Path
@@ -85,8 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     primary = BindPrimary(ZONE, records())
     primary.notify_port = port
     with Backend() as backend, primary:
-        daemon = DaemonProcess(tmp, CONFIG.format(port="{port}", backend=backend.port, primary=primary.port,
-                                                  zone=ZONE, key=KEY_NAME), port=port)
+        daemon = DaemonProcess(tmp, follower_config(backend.port, primary.port, ZONE, "malware"), port=port)
         daemon.start()
         try:
             yield World(tmp, primary, daemon, backend)

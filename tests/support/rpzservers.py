@@ -49,6 +49,27 @@ def knot_keys(dir: Path) -> dict[str, str]:
     return {"/etc/knot/dnsfilter-rpz.key": str(key), "/etc/knot/dnsfilter-rpz-update.key": str(upd)}
 
 
+# A daemon following ZONE from a primary by xfr:// with TSIG (feed "isp"; the secret in isp.secret)
+FOLLOWER_CONFIG = """\
+[dns]
+listen = ["127.0.0.1:{port}"]
+upstreams = ["127.0.0.1:{backend}"]
+cache_size = 0
+
+[[feeds]]
+name = "isp"
+url = "xfr://127.0.0.1:{primary}/{zone}"
+tsig = {{ name = "{key}", algorithm = "hmac-sha256", secret_file = "isp.secret" }}
+category = "{category}"
+"""
+
+
+def follower_config(backend: int, primary: int, zone: str, category: str) -> str:
+    """FOLLOWER_CONFIG for DaemonProcess (which fills in the port)."""
+    return FOLLOWER_CONFIG.format(port="{port}", backend=backend, primary=primary, zone=zone, category=category,
+                                  key=KEY_NAME)
+
+
 BACKEND_A, BACKEND_AAAA = "192.0.2.1", "2001:db8::1"
 IP_SINK = "198.51.100.77"
 

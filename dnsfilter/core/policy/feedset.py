@@ -235,16 +235,11 @@ class FeedSet:
         if bits != index_bits(count) or fbits != filter_bits(count):
             raise FeedSetError(f"compiled feed has a {bits}-bit index and a {fbits}-bit filter for {count} keys "
                                "(corrupt)")
-        flags_end = HEADER_SIZE + 9 * count
-        index_at = flags_end + (-flags_end % 8)
-        index_end = index_at + 4 * ((1 << bits) + 1)
-        filter_at = index_end + (-index_end % 8)
-        side_at = filter_at + (1 << (fbits - 3))
-        side_end = end = side_at + side_len
+        flags_end, index_at, index_end, filter_at, side_at, side_end, nets_at = layout(count, bits, fbits, side_len)
+        end = side_end
         nets = None
         little = struct.pack("=H", 1) == b"\x01\x00"
         if flags & F_NETS:
-            nets_at = side_end + (-side_end % 8)
             try:
                 nets, size = NetSet.from_view(mv[nets_at:], little)
             except NetSetError as e:
@@ -401,6 +396,29 @@ class FeedSet:
         if block >= 0:
             return Verdict(True, block, per_client)
         return UNDECIDED_PER_CLIENT if per_client else None
+
+
+def layout(count: int, bits: int, fbits: int, side_len: int) -> tuple[int, int, int, int, int, int, int]:
+    """File offsets of a compiled set's parts: the end of the flags, the bucket index (start,
+    end), the filter, the side table (start, end) and the networks section (start)."""
+    flags_end = HEADER_SIZE + 9 * count
+    index_at = flags_end + (-flags_end % 8)
+    index_end = index_at + 4 * ((1 << bits) + 1)
+    filter_at = index_end + (-index_end % 8)
+    side_at = filter_at + (1 << (fbits - 3))
+    side_end = side_at + side_len
+    return flags_end, index_at, index_end, filter_at, side_at, side_end, side_end + (-side_end % 8)
+
+
+def raw_parts(buf: Any) -> tuple[Any, Any, bytes, bytes]:
+    """(keys, flags, side table JSON, networks section) of a compiled set, as stored (the keys
+    in the file's byte order); the caller has checked it (FeedSet.from_buffer)."""
+    mv = memoryview(buf).cast("B")
+    _, _, flags, _, _, bits, fbits, count, side_len, _ = _HEADER.unpack_from(mv)
+    flags_end, _, _, _, side_at, side_end, nets_at = layout(count, bits, fbits, side_len)
+    nets = bytes(mv[nets_at:]) if flags & F_NETS else b""
+    return mv[HEADER_SIZE : HEADER_SIZE + 8 * count], mv[HEADER_SIZE + 8 * count : flags_end], \
+        bytes(mv[side_at:side_end]), nets
 
 
 def _swapped(code: str, view: Any) -> Any:
