@@ -16,9 +16,12 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
+
+from dnsfilter.shell import tlsload
 
 # module: the names other modules import from it at their own import (`from m import f`), all
 # functions, so a forwarder can stand in for each until it is called. Any other name read
@@ -80,3 +83,14 @@ def defer() -> list[str]:
                 setattr(package, child, stand_in)
             done.append(name)
     return done
+
+
+@contextmanager
+def lean_imports() -> Iterator[None]:
+    """Imports inside (Flask's) leave out TLS, OpenSSL's hashes (tlsload: the login's scrypt
+    runs in a child then, webui/secrets_store.py) and the modules deferred here. Where they
+    are loaded already (the tests' process) it changes nothing."""
+    tlsload.builtin_hashes()
+    defer()
+    with tlsload.without_ssl():
+        yield
