@@ -30,6 +30,7 @@ from dnsfilter.shell import tlsload
 STAND_INS: dict[str, tuple[str, ...]] = {
     "werkzeug.serving": ("run_simple", "is_running_from_reloader"),  # werkzeug, flask.app, flask.cli
     "importlib.metadata": (),  # `import importlib.metadata` in flask.cli, used by its commands
+    "difflib": (),  # `import difflib` in werkzeug.routing: suggestions for a URL that does not build
     # babel.support's formatters (flask_babel's format_* filters); the UI formats no dates or
     # numbers with Babel (webui/__init__.py's own filters), only translates
     "babel.dates": ("format_date", "format_datetime", "format_time", "format_timedelta"),
@@ -78,9 +79,10 @@ def defer() -> list[str]:
             stand_in = sys.modules[name] = StandIn(name, functions)
             # the package too, with the stand-in as its attribute: `import a.b` then `a.b.f()`
             parent, _, child = name.rpartition(".")
-            package = importlib.import_module(parent)
-            if getattr(package, child, None) is None:
-                setattr(package, child, stand_in)
+            if parent:
+                package = importlib.import_module(parent)
+                if getattr(package, child, None) is None:
+                    setattr(package, child, stand_in)
             done.append(name)
     return done
 
