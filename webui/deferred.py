@@ -1,14 +1,15 @@
 """Modules Flask imports at start-up for what this UI never does, loaded at their first use.
 
-The UI is served by waitress and started by the daemon, so two of Flask's imports serve it
+The UI is served by waitress and started by the daemon, so some of Flask's imports serve it
 nothing: werkzeug's development server (`werkzeug.serving`: http.server, socketserver,
-http.client, email, mimetypes, shutil, bz2, lzma) and the package metadata `flask.cli` looks
-its plugins up in (`importlib.metadata`: zipfile, csv, email again). Together they were about
-6 MB of the UI process's 27 MB heap (measured with scripts/bench_footprint.py's pages; see
-docs/deploy.md, "Footprint"). `defer()`, called before Flask is imported, puts a stand-in in
-their place; the first use of anything in them (`flask run`, a CLI plugin lookup, the test
-client) imports the real module, so nothing works differently, it only costs memory then.
-tests/webui/test_ui_process.py checks that a real UI process serves the pages without them.
+http.client, mimetypes, bz2, lzma), the package metadata `flask.cli` looks its plugins up in
+(`importlib.metadata`: zipfile, csv, email's parser), Babel's date and number formatting (the
+UI only translates) and difflib. Together about 2.2 MB of the UI process's heap after the
+bench's pages (scripts/bench_footprint.py; docs/deploy.md, "Footprint"). `defer()`, called
+before Flask is imported, puts a stand-in in their place; the first use of anything in them
+(`flask run`, a CLI plugin lookup, Flask-Babel's `format_datetime`) imports the real module,
+so nothing works differently, it only costs memory then. tests/webui/test_ui_process.py
+checks that a real UI process serves the pages without them, and the first uses.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ log = logging.getLogger("dnsfilter.webui")
 
 def malloc_trim() -> Callable[[], object] | None:
     """glibc's malloc_trim(0), which hands the free pages inside the C heap back to the
-    kernel (None elsewhere: musl, OpenWrt's C library, returns them by itself). A page load
-    leaves about 2 MB of such holes behind (measured with scripts/bench_footprint.py's pages)."""
+    kernel (None elsewhere: musl, OpenWrt's C library, has none and gives freed memory back on
+    its own). A UI start that compiles the templates leaves 1.4-1.8 MB of such holes behind
+    (scripts/bench_footprint.py's pages; docs/deploy.md, "Footprint")."""
     try:
         import ctypes
 

@@ -163,3 +163,22 @@ def test_the_ui_process_loads_no_ssl_and_starts_with_a_ca_file_in_the_config(tmp
             _, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err.decode()
         assert b"Traceback" not in seen + err
+
+
+@pytest.mark.skipif(os.confstr("CS_GNU_LIBC_VERSION") is None, reason="malloc_trim is glibc's")
+def test_the_ui_hands_free_heap_pages_back_after_a_request() -> None:
+    """IdleExit calls glibc's malloc_trim when the last running request is answered."""
+    from webui.server import IdleExit
+
+    calls: list[int] = []
+    app = IdleExit(lambda environ, start_response: [b"ok"], 0)
+    assert app.trim is not None
+    trim = app.trim
+
+    def counted() -> object:
+        calls.append(1)
+        return trim()
+
+    app.trim = counted
+    assert app({}, lambda *a: None) == [b"ok"]
+    assert calls == [1] and app.running == 0
