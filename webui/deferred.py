@@ -94,6 +94,6 @@ def lean_imports() -> Iterator[None]:
     runs in a child then, webui/secrets_store.py) and the modules deferred here. Where they
     are loaded already (the tests' process) it changes nothing."""
     tlsload.builtin_hashes()
-    defer()
     with tlsload.without_ssl():
+        defer()  # imports werkzeug and babel, whose stand-ins are their attributes
         yield
