@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dnsfilter.shell import tlsload
+from webui import deferred
 
 # Flask without ssl: werkzeug's dev server and http.client then leave out their HTTPS parts,
 # which the UI never uses (it serves plain HTTP under waitress), and the UI's process does not
-# load the ssl module and libssl (shell/tlsload.py). A no-op where ssl is loaded already.
-with tlsload.without_ssl():
+# load the ssl module and libssl (shell/tlsload.py), nor libcrypto for hashes; what Flask
+# imports for its development server and CLI plugins waits for a first use (webui/deferred.py).
+with deferred.lean_imports():
     from flask import (
         Flask,
         Response,

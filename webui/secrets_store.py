@@ -45,8 +45,34 @@ class Token:
     created: float
 
 
+# The UI's process keeps OpenSSL out (tlsload.builtin_hashes: 3.6 MB of libcrypto for one hash
+# per login), so there scrypt runs in a child that exits with its 16 MiB buffer; the password
+# goes through a pipe, never the command line.
+SCRYPT_CHILD = ("import hashlib,json,sys;a=json.load(sys.stdin);sys.stdout.write(hashlib.scrypt("
+                "a['pw'].encode('utf-8'),salt=bytes.fromhex(a['salt']),n=a['n'],r=a['r'],p=a['p'],"
+                "maxmem=64<<20,dklen=32).hex())")
+
+
+class HashError(RuntimeError):
+    """The password could not be hashed (the scrypt child did not run or failed)."""
+
+
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 << 20, dklen=32)
+    if hasattr(hashlib, "scrypt"):
+        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 << 20, dklen=32)
+    import subprocess
+    import sys
+
+    job = json.dumps({"pw": password, "salt": salt.hex(), "n": n, "r": r, "p": p})
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", SCRYPT_CHILD], input=job.encode(),
+                              capture_output=True, timeout=60, check=False)
+        digest = bytes.fromhex(done.stdout.decode("ascii")) if done.returncode == 0 else b""
+    except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+        raise HashError(f"scrypt child: {e}") from e
+    if len(digest) != 32:
+        raise HashError(f"scrypt child: status {done.returncode}: {done.stderr.decode(errors='replace')[-300:]}")
+    return digest
 
 
 def _write_private(path: Path, data: Any, *, exclusive: bool = False) -> None:

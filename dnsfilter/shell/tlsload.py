@@ -15,7 +15,9 @@ itself (requests, for a provider's bundle) gets the real module; asyncio is hand
 next `ssl_module()`. Once loaded it stays (a module cannot be unloaded).
 
 The web UI's process imports Flask `without_ssl()` (http.client and werkzeug then leave out
-their HTTPS parts, which the UI never uses); it keeps OpenSSL's hashes, for the login's scrypt.
+their HTTPS parts, which the UI never uses) and with `builtin_hashes()`: its session signing
+and token digests use the built-in hashes, and the login's scrypt, which only OpenSSL has,
+runs in a short-lived child (webui/secrets_store.py).
 """
 
 from __future__ import annotations
@@ -52,13 +54,21 @@ def without_ssl() -> Iterator[bool]:
             del sys.modules["ssl"]
 
 
+def builtin_hashes() -> bool:
+    """Keep `_hashlib` (libcrypto) out: hashlib and hmac use the built-in hashes, and hashlib
+    has no scrypt or pbkdf2_hmac. False when OpenSSL is loaded already."""
+    if OPENSSL_HASHES in sys.modules or "ssl" in sys.modules:
+        return sys.modules.get(OPENSSL_HASHES, False) is None
+    sys.modules[OPENSSL_HASHES] = None  # type: ignore[assignment]
+    return True
+
+
 def defer() -> bool:
     """Import asyncio without ssl, and keep `_hashlib` out until TLS is needed. Each only
     before the process has loaded it (False: ssl or asyncio was loaded already, so asyncio has
     TLS; `_hashlib` is still kept out if it can be)."""
     global _deferred
-    if OPENSSL_HASHES not in sys.modules and "ssl" not in sys.modules:
-        sys.modules[OPENSSL_HASHES] = None  # type: ignore[assignment]  # hashlib, hmac: built-in hashes
+    builtin_hashes()
     if "asyncio" in sys.modules:
         return False
     with without_ssl() as hidden:

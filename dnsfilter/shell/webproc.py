@@ -1,7 +1,7 @@
 """The web UI's process, started from `dnsfilter serve` when the config has a `[web]` section.
 
 The UI runs in its own process (waitress, webui/server.py), so a slow page never delays DNS.
-On a 128 MB router that process (an interpreter with Flask, Jinja and Babel, about 35 MB RSS)
+On a 128 MB router that process (an interpreter with Flask, Jinja and Babel, about 33 MB RSS)
 would double dnsfilter's footprint while nobody looks at it. So the daemon holds the listening
 socket and starts the UI on the first connection, handing the socket over (the connection
 waits in the backlog meanwhile, about a second); the UI ends itself after `idle_exit` seconds

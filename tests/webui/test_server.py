@@ -135,7 +135,7 @@ def _maps(pid: int) -> str:
 @pytest.mark.integration
 def test_the_ui_process_loads_no_ssl_and_starts_with_a_ca_file_in_the_config(tmp_path: Path) -> None:
     """Flask is imported without ssl (dnsfilter/shell/tlsload.py): the UI process maps no
-    libssl (OpenSSL's libcrypto stays, for the login's scrypt). A config whose tls_ca_file the
+    libssl, nor libcrypto (the login's scrypt runs in a child). A config whose tls_ca_file the
     UI checks with ssl still starts it and shows the page."""
     from tests.support.unbound import make_certs
 
@@ -156,11 +156,29 @@ def test_the_ui_process_loads_no_ssl_and_starts_with_a_ca_file_in_the_config(tmp
             assert _get_patiently(web, "/setup").status == 200
             (ui,) = _ui_children(proc.pid)
             maps = _maps(ui)
-            assert "libcrypto" in maps  # hashlib's scrypt
             if not extra:
-                assert "libssl" not in maps and "/_ssl." not in maps
+                assert "libssl" not in maps and "/_ssl." not in maps and "libcrypto" not in maps
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=15)
         assert proc.returncode == 0, err.decode()
         assert b"Traceback" not in seen + err
+
+
+@pytest.mark.skipif(os.confstr("CS_GNU_LIBC_VERSION") is None, reason="malloc_trim is glibc's")
+def test_the_ui_hands_free_heap_pages_back_after_a_request() -> None:
+    """IdleExit calls glibc's malloc_trim when the last running request is answered."""
+    from webui.server import IdleExit
+
+    calls: list[int] = []
+    app = IdleExit(lambda environ, start_response: [b"ok"], 0)
+    assert app.trim is not None
+    trim = app.trim
+
+    def counted() -> object:
+        calls.append(1)
+        return trim()
+
+    app.trim = counted
+    assert app({}, lambda *a: None) == [b"ok"]
+    assert calls == [1] and app.running == 0
