@@ -80,5 +80,5 @@ def test_records_read_out_are_not_kept_alive_by_the_rings_lists():
     assert d.slow.whole is not None and sum(i is not None for i in lists) == 15
     batch(d, 0.0, {})
     d.release()
-    assert ql.slow.spare == [] or all(i is None for i in ql.slow.spare[0][2])
+    assert ql.slow.spare == [] or all(i is None for i in ql.slow.spare[0][0][2] + (ql.slow.spare[0][1] or []))
     assert all(i is None for i in lists)  # cleared in the writer's thread before they go back
