@@ -84,6 +84,14 @@ class Ring:
         self.spare: list[tuple[Lists, list[Any] | None]] = []
         self.calm = 0  # takes since the last flood
 
+    def resize(self, size: int, small: int) -> None:
+        """A new bound (powers of two): empty lists larger than it are replaced now; lists
+        holding records are replaced at the next take (see take_span)."""
+        self.size, self.small = size, min(small, size)
+        if self.mask + 1 > size and self.pos == self.drained:
+            self.spare.clear()
+            self._use(self.small)
+
     def put(self, now: float, who: Any, info: Any, name: Any = None) -> None:
         """One record (`name` is kept only by a ring made with `join`)."""
         j = self.pos & self.mask
@@ -108,7 +116,7 @@ class Ring:
         if pos - start > size // 4:  # a flood: hand the lists over whole; the writer reads them in place
             self.calm = 0
             own, names, at = (self.times, self.slots, self.infos), self.names, start & self.mask
-            self._use(self.size if pos - start > size // 2 else size)
+            self._use(self.size if pos - start > size // 2 else min(size, self.size))  # (size: a reload lowered it)
             return Span(*own, full, replayed, (at, pos - start), self._give_back, names, self.join)
         self.calm += 1
         t: list[float] = []

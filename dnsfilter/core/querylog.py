@@ -122,6 +122,11 @@ class QueryLog(Ring):
         name = "" if feed and feed in self.hashed_feeds else qname
         return (profile, name, qtype, outcome, reason.kind or "", reason.category or "", feed, reason.service or "")
 
+    def bound(self, size: int) -> None:
+        """Both rings' bound (`[storage] log_ring`, a power of two; see Ring.resize)."""
+        Ring.resize(self, size, min(RING_SMALL, size))
+        self.slow.resize(size, min(RING_SMALL, size))
+
     def answer(self, now: float, ip: str, device: str, profile: str, qname: bytes, qtype: int, outcome: str,
                reason: Reason | None) -> LogInfo | None:
         """Record one slow-path answer; returns its description (for a fast-path entry), or None

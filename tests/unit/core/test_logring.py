@@ -121,3 +121,30 @@ def test_the_shared_descriptions_are_bounded_and_follow_each_reason():
         assert info is not None and info[5] == f"c{k}"  # never another reason's description
         ql.take().release()
     assert len(ql.shapes) <= SHAPES
+
+
+def test_the_configured_ring_bound_holds_through_a_burst_and_a_reload():
+    """`[storage] log_ring` (the OpenWrt package: 4096): a burst never grows a ring beyond it,
+    and a reload that lowers it takes effect at the next take."""
+    from dnsfilter.assemble import build_engine, reconfigure
+    from dnsfilter.config import from_dict
+    from dnsfilter.core.policy.matcher import Matcher
+
+    eng = build_engine(from_dict({"storage": {"log_ring": 2048}}), Matcher({}))
+    ql = eng.qlog
+    assert (ql.size, ql.slow.size, ql.mask + 1, ql.slow.mask + 1) == (2048, 2048, 2048, 2048)
+    for _ in range(3):  # bursts far over the bound between two takes
+        _slow_burst(ql, 5000)
+        d = ql.take()
+        assert d.full and len(d.slow) == 2048 and d.slow.replayed == 5000
+        d.release()
+        assert len(ql.slow.infos) <= 2048 and len(ql.slow.names or []) <= 2048
+    reconfigure(eng, from_dict({}), Matcher({}))  # the default again: a burst may take 16,384
+    _slow_burst(ql, 1500)
+    ql.take().release()
+    assert ql.slow.mask + 1 == 16384
+    reconfigure(eng, from_dict({"storage": {"log_ring": 1024}}), Matcher({}))
+    _slow_burst(ql, 5000)
+    d = ql.take()  # read from the lists it had; the ring's next lists follow the new bound
+    assert ql.slow.mask + 1 == 1024 and len(ql.slow.infos) == 1024
+    d.release()
