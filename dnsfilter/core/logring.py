@@ -6,11 +6,11 @@ A record is three stores into lists that exist already (time, who asked, LogInfo
 answer logged allocates no record of its own: a burst of new names costs no new heap for
 the log between drains, and nothing short-lived is interleaved with the tables' long-lived
 entries (a per-answer tuple in a deque did both, and left its memory fragmented after the
-burst). A ring made with `join` (the slow ring) keeps a fourth list, the names: its infos are
-then shared descriptions without the name (one per profile, type, outcome and reason), and
-`join` puts the names back only when the writer reads records whose names it needs (see
-querylog.QueryLog.answer). "Who asked" is an object with `.ip` and `.device`: the fast path's client Slot, or
-for the slow path a `Who` kept per address (`Whos`).
+burst). A ring made with `join` (the slow ring) keeps a fourth list, the names: its infos
+are then shared descriptions without the name (one per profile, type, outcome and reason),
+and `join` puts the names back only when the writer reads records whose names it needs (see
+querylog.QueryLog.answer). "Who asked" is an object with `.ip` and `.device`: the fast
+path's client Slot, or for the slow path a `Who` kept per address (`Whos`).
 
 What a ring holds between takes is bounded: `small` records while nothing floods it, `size`
 after a take finds it more than half full, `small` again after a calm minute. Beyond that

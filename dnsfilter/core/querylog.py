@@ -79,6 +79,8 @@ Row = tuple[float, str, str, str, str, int, str, str, str, str, str]
 _SLOT_DEVICE = attrgetter("device")
 _random = Random(0x5EED)  # which records of a flood have their names counted (see batch)
 _ROLL = itemgetter(PROFILE, OUTCOME, CATEGORY, SERVICE, KIND)  # what a rollup row needs of an info
+RollupKey = tuple[int, str, str, str, str]  # (unix hour, device, profile, category group, outcome)
+NameKey = tuple[int, str, str]  # (unix hour, profile, blocked name)
 SHAPES = 4096  # shared slow-ring descriptions kept (a home uses a few dozen)
 _NO_INFO: LogInfo = ("", "", 0, "", "", "", "", "")  # never used: info() is None only for an "off" profile
 
@@ -86,8 +88,6 @@ _NO_INFO: LogInfo = ("", "", 0, "", "", "", "", "")  # never used: info() is Non
 def _join(shapes: list[LogInfo], names: list[str | bytes]) -> list[LogInfo]:
     """The slow ring's records' own LogInfos: each shared description with its record's name."""
     return [(i[0], n, i[2], i[3], i[4], i[5], i[6], i[7]) for i, n in zip(shapes, names, strict=True)]
-RollupKey = tuple[int, str, str, str, str]  # (unix hour, device, profile, category group, outcome)
-NameKey = tuple[int, str, str]  # (unix hour, profile, blocked name)
 
 
 class QueryLog(Ring):
