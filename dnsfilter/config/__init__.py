@@ -227,10 +227,13 @@ def load(path: str | Path) -> Config:
     return from_dict(data, str(p))
 
 
+LOG_RINGS = (1024, 2048, 4096, 8192, 16384)  # powers of two; beyond 16384 a drain is counted from a sample
+
+
 def _log_ring(s: Section) -> int:
-    n = s.int_in("log_ring", 16384, 1024, 16384)
-    if n & (n - 1):
-        raise ConfigError(s.key("log_ring"), N_("must be a power of two (1024, 2048, 4096, 8192 or 16384)"))
+    n = s.get("log_ring", int, 16384)
+    if n not in LOG_RINGS:
+        raise ConfigError(s.key("log_ring"), N_("must be one of %(modes)s"), modes=", ".join(map(str, LOG_RINGS)))
     return int(n)
 
 
