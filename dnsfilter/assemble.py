@@ -164,6 +164,7 @@ def build_engine(cfg: Config, matcher: Matcher, log: Log = _no_log, neighbours: 
     engine = Engine(p.identify, p.local, p.policy, p.block, build_cache(cfg), FastPath(cfg.dns.fastpath_size),
                     engine_options(cfg), log, build_time_rules(cfg))
     engine.notify = build_notify(cfg)
+    engine.qlog.bound(cfg.storage.log_ring)
     return engine
 
 
@@ -185,6 +186,7 @@ def reconfigure(engine: Engine, cfg: Config, matcher: Matcher) -> None:
         engine.time.overrides = old.overrides  # kept in the runtime store, not the config
     engine.forget_all()
     engine.fast = FastPath(d.fastpath_size)  # override tables included: every answer is rebuilt
+    engine.qlog.bound(cfg.storage.log_ring)
 
 
 def carry_budgets(old: TimeRules, new: TimeRules) -> None:

@@ -71,6 +71,9 @@ class Storage:
     # the family's small state (the web UI's account, pauses and budgets): "" keeps it in data_dir;
     # a router with data_dir in RAM points it at flash (the OpenWrt package: /etc/dnsfilter)
     state_dir: str = ""
+    # records each query-log ring holds between two drains (2 s) at most, a power of two; beyond
+    # it a flood's oldest records are overwritten and estimated (docs/querylog.md "Floods")
+    log_ring: int = 16384
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +227,16 @@ def load(path: str | Path) -> Config:
     return from_dict(data, str(p))
 
 
+LOG_RINGS = (1024, 2048, 4096, 8192, 16384)  # powers of two; beyond 16384 a drain is counted from a sample
+
+
+def _log_ring(s: Section) -> int:
+    n = s.get("log_ring", int, 16384)
+    if n not in LOG_RINGS:
+        raise ConfigError(s.key("log_ring"), N_("must be one of %(modes)s"), modes=", ".join(map(str, LOG_RINGS)))
+    return int(n)
+
+
 def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | None = None) -> Config:
     """The config of a household file's `data`; with a `[provider]`, merged under the bundle in
     force (or `bundle`: a candidate the sync child checks before accepting it)."""
@@ -256,7 +269,7 @@ def from_dict(data: dict[str, Any], path: str = "", bundle: dict[str, Any] | Non
         raise ConfigError(s.key("log_mode"), N_("must be disk or ram"))
     storage = Storage(s.get("data_dir", str, "var"), s.float_in("log_days", 7.0, 0.0, 3660.0),
                       s.float_in("log_max_mb", 64.0, 1.0, 1 << 20), log_mode, s.float_in("log_flush", 0.0, 0.0, 86400.0),
-                      s.get("state_dir", str, ""))
+                      s.get("state_dir", str, ""), _log_ring(s))
     s.done()
     web = None
     if "web" in data:

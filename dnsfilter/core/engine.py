@@ -426,9 +426,7 @@ class Engine:
              reason: Reason | None) -> LogInfo | None:
         """Record one answer in the query log; returns its description for a fast-path entry."""
         # _value_, not .value: in 3.11 the property costs a descriptor call on every first sight
-        info = self.qlog.info(profile, q.qname, q.qtype, outcome._value_, reason)
-        self.qlog.record(now, ip, device, info)
-        return info
+        return self.qlog.answer(now, ip, device, profile, q.qname, q.qtype, outcome._value_, reason)
 
     def _send(self, to: object, out: bytes | None, outcome: Outcome) -> list[Action]:
         """Count an answer and send it; None is a policy zone's rpz-drop: nothing is sent."""

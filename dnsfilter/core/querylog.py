@@ -81,6 +81,13 @@ _random = Random(0x5EED)  # which records of a flood have their names counted (s
 _ROLL = itemgetter(PROFILE, OUTCOME, CATEGORY, SERVICE, KIND)  # what a rollup row needs of an info
 RollupKey = tuple[int, str, str, str, str]  # (unix hour, device, profile, category group, outcome)
 NameKey = tuple[int, str, str]  # (unix hour, profile, blocked name)
+SHAPES = 4096  # shared slow-ring descriptions kept (a home uses a few dozen)
+_NO_INFO: LogInfo = ("", "", 0, "", "", "", "", "")  # never used: info() is None only for an "off" profile
+
+
+def _join(shapes: list[LogInfo], names: list[str | bytes]) -> list[LogInfo]:
+    """The slow ring's records' own LogInfos: each shared description with its record's name."""
+    return [(i[0], n, i[2], i[3], i[4], i[5], i[6], i[7]) for i, n in zip(shapes, names, strict=True)]
 
 
 class QueryLog(Ring):
@@ -97,10 +104,13 @@ class QueryLog(Ring):
 
     def __init__(self, size: int = RING_SIZE, small: int | None = None) -> None:
         super().__init__(size, small)
-        self.slow = Ring(size, small)
+        self.slow = Ring(size, small, join=_join)
         self.whos = Whos()
         self.off: frozenset[str] = frozenset()
         self.hashed_feeds: frozenset[str] = frozenset()
+        # the slow ring's shared infos (no name), by (profile, qtype, outcome, id(reason)); each
+        # keeps its reason, so an id is not reused while its entry lives
+        self.shapes: dict[tuple[str, int, str, int], tuple[Reason | None, LogInfo]] = {}
 
     def info(self, profile: str, qname: bytes, qtype: int, outcome: str, reason: Reason | None) -> LogInfo | None:
         """The description of an answer, or None when its profile logs nothing."""
@@ -112,9 +122,35 @@ class QueryLog(Ring):
         name = "" if feed and feed in self.hashed_feeds else qname
         return (profile, name, qtype, outcome, reason.kind or "", reason.category or "", feed, reason.service or "")
 
+    def bound(self, size: int) -> None:
+        """Both rings' bound (`[storage] log_ring`, a power of two; see Ring.resize)."""
+        Ring.resize(self, size, min(RING_SMALL, size))
+        self.slow.resize(size, min(RING_SMALL, size))
+
+    def answer(self, now: float, ip: str, device: str, profile: str, qname: bytes, qtype: int, outcome: str,
+               reason: Reason | None) -> LogInfo | None:
+        """Record one slow-path answer; returns its description (for a fast-path entry), or None
+        when its profile logs nothing. The ring keeps a shared description and the name, not
+        this answer's own LogInfo: a burst of new names then leaves about 110 bytes less per
+        answer waiting for the writer among the tables' entries (see logring.Ring's `join`)."""
+        if profile in self.off:
+            return None
+        key = (profile, qtype, outcome, id(reason))
+        hit = self.shapes.get(key)
+        if hit is None or hit[0] is not reason:
+            if len(self.shapes) >= SHAPES:
+                self.shapes.clear()  # bounded: reasons made per answer (a CNAME's block) come and go
+            hit = self.shapes[key] = (reason, self.info(profile, b"", qtype, outcome, reason) or _NO_INFO)
+        shape = hit[1]
+        feed = shape[FEED]
+        name = "" if feed and feed in self.hashed_feeds else qname
+        self.slow.put(now, self.whos(ip, device), shape, name)
+        return (profile, name, qtype, outcome, shape[KIND], shape[CATEGORY], feed, shape[SERVICE])
+
     def record(self, now: float, ip: str, device: str, info: LogInfo | None) -> None:
+        """Record a described answer in the slow ring (tools and tests; the engine uses `answer`)."""
         if info is not None:
-            self.slow.put(now, self.whos(ip, device), info)
+            self.slow.put(now, self.whos(ip, device), info, info[NAME])
 
     def take(self) -> Drained:
         """Everything recorded since the last take, in both rings (see Ring.take_span). Called on the
@@ -274,13 +310,13 @@ class _Texts(dict[bytes, str]):
         return t
 
 
-def _part(span: Span, k: int, sel: slice | list[int]) -> tuple[list[str], list[LogInfo]]:
+def _part(span: Span, k: int, sel: slice | list[int], named: bool = True) -> tuple[list[str], list[LogInfo]]:
     """Devices and LogInfos of a span's records `sel` (a slice or indexes) from position k on,
-    read in place."""
+    read in place; `named=False`: without their names (enough to count them)."""
     if isinstance(sel, slice):
-        _t, whos, infos = span.part(k + sel.start, k + sel.stop)
+        _t, whos, infos = span.part(k + sel.start, k + sel.stop, named)
     else:
-        whos, infos = span.pick([k + j for j in sel])
+        whos, infos = span.pick([k + j for j in sel], named)
     return list(map(_SLOT_DEVICE, whos)), infos
 
 
@@ -309,7 +345,7 @@ def _count_rest(d: Drained, skip: int, wall_offset: float, privacy: Mapping[str,
         if size <= EXACT_COUNT and answers == size:
             # counted by zip/map/itemgetter/Counter in C (about 0.2 µs a record), a chunk at a time
             for a in range(0, size, COUNT_CHUNK):
-                counts.update(_pairs(*part(slice(a, a + COUNT_CHUNK))))
+                counts.update(_pairs(*part(slice(a, a + COUNT_CHUNK), named=False)))
                 if pause is not None:
                     pause()
             m = size if total <= NAME_SAMPLE else round(NAME_SAMPLE * size / total)

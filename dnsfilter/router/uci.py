@@ -133,7 +133,8 @@ def render(sections: list[Section]) -> dict[str, Any]:
            "tls_ca_file": o.str("tls_ca_file")}
     out["dns"] = _pick(dns)
     # data_dir in RAM (compiled lists, query log); state_dir on flash: the family's small state
-    out["storage"] = {"data_dir": o.str("data_dir", "/var/lib/dnsfilter"), "state_dir": o.str("state_dir", PERSISTENT)}
+    out["storage"] = {"data_dir": o.str("data_dir", "/var/lib/dnsfilter"), "state_dir": o.str("state_dir", PERSISTENT),
+                      **_pick({"log_ring": o.int("log_ring")})}
     if st["web_listen"]:
         out["web"] = {"listen": st["web_listen"]}
     feeds = [_feed(s) for s in sections if s.type == "feed"]

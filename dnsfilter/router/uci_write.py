@@ -36,6 +36,7 @@ MAIN: tuple[tuple[str, str, str, str], ...] = (
     ("dns", "bootstrap", "bootstrap", "list"), ("dns", "upstream_policy", "upstream_policy", "str"),
     ("dns", "tls_ca_file", "tls_ca_file", "str"),
     ("storage", "data_dir", "data_dir", "str"), ("storage", "state_dir", "state_dir", "str"),
+    ("storage", "log_ring", "log_ring", "int"),
     ("filter", "allow", "allow", "list"), ("filter", "deny", "deny", "list"),
     ("protection", "always_allow", "always_allow", "list"),
     ("defaults", "profile", "default_profile", "str"), ("defaults", "block_categories", "block_category", "cats"),

@@ -119,6 +119,7 @@ def test_default_uci_file_renders_to_a_valid_config(tmp_path):
     assert cfg.storage.data_dir == "/var/lib/dnsfilter"
     assert cfg.firewall.redirect_port(cfg.dns) == 53
     assert cfg.dns.cache_size == 2500 and cfg.dns.fastpath_size == 5000  # docs/deploy.md: the 40 MB budget
+    assert cfg.storage.log_ring == 2048  # the query log's rings: docs/deploy.md, the same budget
 
 
 FULL = """

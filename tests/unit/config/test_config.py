@@ -130,6 +130,9 @@ BAD = [
     ({"feeds": [{"name": "a", "url": "x", "colour": "red"}]}, "feeds[0].colour"),
     ({"feeds": [{"name": "a", "url": "x"}, {"name": "b", "url": "y"}, {"name": "a", "url": "z"}]}, "feeds[2].name"),
     ({"filter": {"deny": ["ok.test", "not a name"]}}, "filter.deny[1]"),
+    ({"storage": {"log_ring": 5000}}, "storage.log_ring"),  # not a power of two
+    ({"storage": {"log_ring": 65536}}, "storage.log_ring"),  # beyond what a drain counts exactly
+    ({"storage": {"log_ring": 512}}, "storage.log_ring"),
     ({"filter": {"allow": ["a..b"]}}, "filter.allow[0]"),
     ({"filter": {"allow": [1]}}, "filter.allow[0]"),
     ({"filter": {"block": []}}, "filter.block"),

@@ -5,7 +5,8 @@ lost silently; the privacy modes still apply to what it held."""
 from __future__ import annotations
 
 from dnsfilter.core.logring import Ring, Whos
-from dnsfilter.core.querylog import QueryLog, batch, log_info
+from dnsfilter.core.model import Reason
+from dnsfilter.core.querylog import SHAPES, QueryLog, batch, log_info
 
 
 def _slow_burst(ql: QueryLog, n: int, profile: str = "Kids", ip: str = "10.0.0.9", device: str = "tablet") -> None:
@@ -80,5 +81,70 @@ def test_records_read_out_are_not_kept_alive_by_the_rings_lists():
     assert d.slow.whole is not None and sum(i is not None for i in lists) == 15
     batch(d, 0.0, {})
     d.release()
-    assert ql.slow.spare == [] or all(i is None for i in ql.slow.spare[0][2])
+    assert ql.slow.spare == [] or all(i is None for i in ql.slow.spare[0][0][2] + (ql.slow.spare[0][1] or []))
     assert all(i is None for i in lists)  # cleared in the writer's thread before they go back
+
+
+def test_slow_answers_share_one_description_and_keep_only_their_name():
+    """Engine._rec's path: a burst of new names leaves no LogInfo tuple per answer in the ring
+    (a shared description per profile, type, outcome and reason, and the name), and what the
+    writer reads back is each answer's own description with its name."""
+    ql = QueryLog(size=64, small=8)
+    ql.hashed_feeds = frozenset({"secret"})
+    ads = Reason("listed", category="ads", feed="ads", kind="category")
+    hashed = Reason("listed", category="ads", feed="secret", kind="category")
+    names = [b"\x02n" + str(k).encode() + b"\x04test\x00" for k in range(3)]
+    got = [ql.answer(7200.0, "10.0.0.9", "tablet", "Kids", n, 1, "blocked", ads) for n in names]
+    assert got[0] == ("Kids", names[0], 1, "blocked", "category", "ads", "ads", "")  # for a fast-path entry
+    assert ql.slow.infos[0] is ql.slow.infos[1] is ql.slow.infos[2]  # one shared description
+    assert ql.slow.names[:3] == names
+    ql.answer(7200.0, "10.0.0.9", "tablet", "Kids", b"\x01x\x04test\x00", 1, "blocked", hashed)
+    ql.answer(7200.0, "10.0.0.9", "tablet", "Kids", b"\x01y\x04test\x00", 1, "forwarded", None)
+    assert ql.answer(7200.0, "10.0.0.9", "tablet", "Off", b"\x01z\x04test\x00", 1, "forwarded", None) is not None
+    ql.off = frozenset({"Off"})
+    assert ql.answer(7200.0, "10.0.0.9", "tablet", "Off", b"\x01z\x04test\x00", 1, "forwarded", None) is None
+    d = ql.take()
+    held = d.slow.names  # a burst's span: the ring's own lists, handed over whole
+    assert d.slow.whole is not None and held is not None and sum(n is not None for n in held) == 6
+    b = batch(d, 0.0, {"Kids": "full", "Off": "full"})
+    assert [r[4] for r in b.rows] == ["n0.test", "n1.test", "n2.test", "", "y.test", "z.test"]  # a hashed feed's name: never
+    assert [r[6] for r in b.rows] == ["blocked"] * 4 + ["forwarded"] * 2
+    d.release()
+    assert all(n is None for n in held)  # written: the names are not kept alive by the lists
+
+
+def test_the_shared_descriptions_are_bounded_and_follow_each_reason():
+    ql = QueryLog(size=64, small=8)
+    for k in range(SHAPES + 10):  # a reason made per answer (a CNAME's block) each time
+        info = ql.answer(7200.0, "10.0.0.9", "tablet", "Kids", b"\x01x\x00", 1, "blocked",
+                         Reason("cname", category=f"c{k}"))
+        assert info is not None and info[5] == f"c{k}"  # never another reason's description
+        ql.take().release()
+    assert len(ql.shapes) <= SHAPES
+
+
+def test_the_configured_ring_bound_holds_through_a_burst_and_a_reload():
+    """`[storage] log_ring` (the OpenWrt package: 4096): a burst never grows a ring beyond it,
+    and a reload that lowers it takes effect at the next take."""
+    from dnsfilter.assemble import build_engine, reconfigure
+    from dnsfilter.config import from_dict
+    from dnsfilter.core.policy.matcher import Matcher
+
+    eng = build_engine(from_dict({"storage": {"log_ring": 2048}}), Matcher({}))
+    ql = eng.qlog
+    assert (ql.size, ql.slow.size, ql.mask + 1, ql.slow.mask + 1) == (2048, 2048, 2048, 2048)
+    for _ in range(3):  # bursts far over the bound between two takes
+        _slow_burst(ql, 5000)
+        d = ql.take()
+        assert d.full and len(d.slow) == 2048 and d.slow.replayed == 5000
+        d.release()
+        assert len(ql.slow.infos) <= 2048 and len(ql.slow.names or []) <= 2048
+    reconfigure(eng, from_dict({}), Matcher({}))  # the default again: a burst may take 16,384
+    _slow_burst(ql, 1500)
+    ql.take().release()
+    assert ql.slow.mask + 1 == 16384
+    reconfigure(eng, from_dict({"storage": {"log_ring": 1024}}), Matcher({}))
+    _slow_burst(ql, 5000)
+    d = ql.take()  # read from the lists it had; the ring's next lists follow the new bound
+    assert ql.slow.mask + 1 == 1024 and len(ql.slow.infos) == 1024
+    d.release()

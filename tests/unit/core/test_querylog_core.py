@@ -89,8 +89,9 @@ def test_engine_records_slow_path_answers_and_describes_fast_entries():
     assert batch([rec], 0.0, {}).rows[0][4] == "tracker.test"
     assert ip == CLIENT and i[FEED]
     # the prebuilt entry carries the same description, so replays can be logged without a lookup
+    # (its own tuple: the slow ring keeps a shared description and the name)
     entry = next(iter(eng.fast.tables.values()))[blocked[2:]]
-    assert entry[3] is i
+    assert entry[3] == i
 
     data = q("www.example.com", qid=2)
     [fwd] = ask(eng, data, 6.0)
@@ -259,7 +260,7 @@ def test_a_floods_lists_are_read_in_place_across_the_wrap_and_given_back_to_the_
     b = batch(d, 0.0, {}, max_rows=3)
     assert b.shed == 9 and sum(b.rollup.values()) == 12 and len(b.names) == 12
     d.release()
-    assert len(d) == 0 and len(ql.spare) == 1 and all(a is b for a, b in zip(ql.spare[0], own, strict=True))
+    assert len(d) == 0 and len(ql.spare) == 1 and all(a is b for a, b in zip(ql.spare[0][0], own, strict=True))
     _replays(ql, 12, [slot], lambda k: info(name=f"c{k}.t"))
     ql.take()
     assert ql.times is own[0] and not ql.spare  # the next flood's take puts them back in the ring
@@ -301,7 +302,7 @@ def test_the_fast_ring_starts_small_grows_at_a_burst_and_shrinks_after_a_calm_mi
     d = ql.take()
     assert not d.full and [r[3][1] for r in d.records()] == [f"c{k}.t" for k in range(40)]
     d.release()
-    assert len(ql.spare) == 1 and len(ql.spare[0][0]) == 64  # a set of the ring's size comes back
+    assert len(ql.spare) == 1 and len(ql.spare[0][0][0]) == 64  # a set of the ring's size comes back
     for _ in range(CALM_TAKES - 1):
         assert ql.take().fast_len() == 0
     assert ql.mask + 1 == 64
