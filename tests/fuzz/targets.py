@@ -21,6 +21,8 @@ import dns.message
 from dnsfilter.config import ConfigError, from_dict
 from dnsfilter.core.cache import Cache
 from dnsfilter.core.dns import codec, scrub, wire
+from dnsfilter.core.dns.notify import Notify, read_notify
+from dnsfilter.core.dns.notify import reply as reply_notify
 from dnsfilter.core.dns.rewrite import cname_reply
 from dnsfilter.core.dns.wire import Query, WireError
 from dnsfilter.core.engine import Engine, Forward, Send
@@ -143,6 +145,13 @@ def engine() -> Engine:
     return _ENGINE
 
 
+def _readable_notify(packet: bytes) -> Notify | None:
+    try:
+        return read_notify(packet)
+    except WireError:
+        return None
+
+
 def fuzz_engine(data: bytes) -> None:
     """Engine.on_query end to end: first byte picks the client and the transport."""
     if not data:
@@ -156,7 +165,11 @@ def fuzz_engine(data: bytes) -> None:
         if isinstance(a, Send):
             try:
                 q = wire.parse_query(packet)
-            except WireError:  # FORMERR/NOTIMP from the header alone
+            except WireError:  # FORMERR/NOTIMP from the header alone, or a NOTIFY's answer
+                notify = _readable_notify(packet)
+                if notify is not None:  # RFC 1996 4.7: its ID and opcode, QR set, the question echoed
+                    assert a.wire in {reply_notify(notify, rc) for rc in (0, wire.RCODE_REFUSED, 9)}, a.wire.hex()
+                    continue
                 assert len(a.wire) == 12 and a.wire[:2] == packet[:2]
                 continue
             check_reply(a.wire, q.id, q.question, 65535 if tcp else q.max_udp())
