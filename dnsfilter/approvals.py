@@ -19,8 +19,9 @@ import zoneinfo
 
 from dnsfilter.config import Config
 from dnsfilter.control_client import NOT_RUNNING, ask
-from dnsfilter.storage.child_requests import DURATIONS, AnswerError, Request, RequestStore
-from dnsfilter.storage.family import family_db, open_devices, open_requests, runtime_db
+from dnsfilter.storage.child_requests import DURATIONS, AnswerError, Request, RequestStore, open_requests
+from dnsfilter.storage.family import family_db, runtime_db
+from dnsfilter.storage.store import open_devices
 
 SECONDS = {"15m": 15 * 60, "1h": 3600}
 MINUTES = {"15m": 15, "1h": 60, "today": 1440}  # more time: "today" is no limit until midnight

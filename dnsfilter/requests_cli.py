@@ -57,7 +57,8 @@ def run(args: argparse.Namespace, load: Load, fail: Fail) -> int:
             return 0
     except AnswerError as e:
         fail(str(e))
-    from dnsfilter.storage.family import family_db, open_requests, runtime_db
+    from dnsfilter.storage.child_requests import open_requests
+    from dnsfilter.storage.family import family_db, runtime_db
 
     if not (family_db(cfg).exists() or runtime_db(cfg).exists()):
         items = []

@@ -78,7 +78,8 @@ def overrides_list() -> Response:
 
 
 def _holding(cfg: Any) -> list[Any]:
-    from dnsfilter.storage.family import family_db, open_devices
+    from dnsfilter.storage.family import family_db
+    from dnsfilter.storage.store import open_devices
 
     if not family_db(cfg).exists():  # the daemon creates it at start, older records moved in
         return []

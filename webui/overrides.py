@@ -19,8 +19,8 @@ from flask_babel import gettext as _
 from dnsfilter.config import Config, ConfigError
 from dnsfilter.core.household.macaddr import normalise_mac
 from dnsfilter.core.policy.overrides import Override
-from dnsfilter.storage.family import family_db, open_devices, runtime_db
-from dnsfilter.storage.store import DeviceStore
+from dnsfilter.storage.family import family_db, runtime_db
+from dnsfilter.storage.store import DeviceStore, open_devices
 from webui import control, logview, views
 
 DURATIONS = ("1h", "today", "always")  # what "Allow this" offers

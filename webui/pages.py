@@ -97,7 +97,7 @@ def device_forget(device: str) -> BaseResponse:
     except ConfigError as e:
         flash(_("Not saved: %(e)s", e=error_text(e)), "error")
         return redirect(url_for("pages.devices"))
-    from dnsfilter.storage.family import open_devices
+    from dnsfilter.storage.store import open_devices
 
     store = open_devices(cfg)
     try:

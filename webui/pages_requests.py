@@ -27,8 +27,9 @@ from dnsfilter.approvals import approve, deny
 from dnsfilter.config import Config, ConfigError
 from dnsfilter.config.portal import DAYS, parse_weekly
 from dnsfilter.notify.urls import check_url, masked, read_urls, write_urls
-from dnsfilter.storage.child_requests import AnswerError, Request, RequestStore
-from dnsfilter.storage.family import family_db, open_devices, open_requests, runtime_db
+from dnsfilter.storage.child_requests import AnswerError, Request, RequestStore, open_requests
+from dnsfilter.storage.family import family_db, runtime_db
+from dnsfilter.storage.store import open_devices
 from webui import configfile, control, error_text, load_config, logview, state
 from webui.configfile import Edit, table
 from webui.pages import bp

@@ -12,7 +12,8 @@ from flask_babel import lazy_gettext as _l
 from dnsfilter.config import Config, ConfigError
 from dnsfilter.config.values import N_
 from dnsfilter.core.household.macaddr import normalise_mac
-from dnsfilter.storage.family import open_devices, runtime_db
+from dnsfilter.storage.family import runtime_db
+from dnsfilter.storage.store import open_devices
 from webui import edits
 from webui.configfile import Edit
 

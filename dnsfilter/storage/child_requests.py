@@ -26,10 +26,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dnsfilter.storage.family import FAMILY_DB
+from dnsfilter.storage.family import FAMILY_DB, family_db, runtime_db
 from dnsfilter.storage.family import connect as connect_family
+
+if TYPE_CHECKING:
+    from dnsfilter.config import Config
 
 KINDS = ("site", "time")
 STATES = ("open", "approved", "denied", "expired")
@@ -247,6 +250,11 @@ class RequestStore:
             return [tuple(r) for r in self._rt().execute(  # type: ignore[misc]
                 "SELECT day, device, profile, item, used, limit_min FROM budget_days WHERE day >= ? AND day <= ? "
                 "ORDER BY day", (first_day, last_day))]
+
+
+def open_requests(cfg: Config) -> RequestStore:
+    """The config's request store: requests in state_dir (family.db), budget days in data_dir."""
+    return RequestStore(runtime_db(cfg), family=family_db(cfg))
 
 
 def _request(row: tuple[Any, ...]) -> Request:

@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dnsfilter.config import Config
-    from dnsfilter.storage.child_requests import RequestStore
-    from dnsfilter.storage.store import DeviceStore
 
 log = logging.getLogger("dnsfilter.storage.family")
 
@@ -76,18 +74,6 @@ def runtime_db(cfg: Config) -> Path:
 
 def family_db(cfg: Config) -> Path:
     return cfg.state_path() / FAMILY_DB
-
-
-def open_devices(cfg: Config) -> DeviceStore:
-    from dnsfilter.storage.store import DeviceStore
-
-    return DeviceStore(runtime_db(cfg), family=family_db(cfg))
-
-
-def open_requests(cfg: Config) -> RequestStore:
-    from dnsfilter.storage.child_requests import RequestStore
-
-    return RequestStore(runtime_db(cfg), family=family_db(cfg))
 
 
 def connect(path: Path, runtime: Path | None = None) -> sqlite3.Connection:

@@ -20,14 +20,17 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dnsfilter.core.household.macaddr import normalise_mac
 from dnsfilter.core.policy.overrides import ACTIONS, MAX_OVERRIDES, Override
-from dnsfilter.storage.family import FAMILY_DB, StoreError
+from dnsfilter.storage.family import FAMILY_DB, StoreError, family_db, runtime_db
 from dnsfilter.storage.family import connect as connect_family
 
-__all__ = ["Device", "DeviceStore", "Observation", "StoreError"]
+if TYPE_CHECKING:
+    from dnsfilter.config import Config
+
+__all__ = ["Device", "DeviceStore", "Observation", "StoreError", "open_devices"]
 
 log = logging.getLogger("dnsfilter.storage.store")
 
@@ -310,6 +313,11 @@ class DeviceStore:
         with self._lock:
             cur = self._db.execute(f"SELECT {_COLUMNS} FROM devices ORDER BY last_seen DESC")
             return [_device(row).as_dict() for row in cur]
+
+
+def open_devices(cfg: Config) -> DeviceStore:
+    """The config's device store: runtime in data_dir, the family's records in state_dir."""
+    return DeviceStore(runtime_db(cfg), family=family_db(cfg))
 
 
 def _is_corruption(e: sqlite3.DatabaseError) -> bool:

@@ -34,7 +34,10 @@ def _config(tmp: Path, srv: FeedServer) -> config.Config:
 def _children() -> set[int]:
     kids: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        kids |= {int(k) for k in (task / "children").read_text().split()}
+        try:
+            kids |= {int(k) for k in (task / "children").read_text().split()}
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile: no children
+            continue
     return kids
 
 
