@@ -94,17 +94,24 @@ def connect(path: Path, runtime: Path | None = None) -> sqlite3.Connection:
         return _connect(path, None)
 
 
+def checked_version(db: sqlite3.Connection, path: Path, known: int) -> int:
+    """The database's schema version, after refusing a newer one than `known` (StoreError) and
+    an unreadable one (sqlite3.DatabaseError, which the caller sets aside)."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > known:
+        raise StoreError(f"{path} has schema version {version}, newer than this dnsfilter knows "
+                         f"({known}); not touching it")
+    check = db.execute("PRAGMA quick_check").fetchone()[0]
+    if check != "ok":
+        raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+    return version
+
+
 def _connect(path: Path, runtime: Path | None) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=5.0, check_same_thread=False, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=DELETE")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > VERSION:
-            raise StoreError(f"{path} has schema version {version}, newer than this dnsfilter knows "
-                             f"({VERSION}); not touching it")
-        check = db.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+        version = checked_version(db, path, VERSION)
         if version < VERSION:
             _create(db, runtime if runtime is not None and runtime.exists() else None)
         return db

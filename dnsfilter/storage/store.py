@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from dnsfilter.core.household.macaddr import normalise_mac
 from dnsfilter.core.policy.overrides import ACTIONS, MAX_OVERRIDES, Override
-from dnsfilter.storage.family import FAMILY_DB, StoreError, family_db, runtime_db
+from dnsfilter.storage.family import FAMILY_DB, StoreError, checked_version, family_db, runtime_db
 from dnsfilter.storage.family import connect as connect_family
 
 if TYPE_CHECKING:
@@ -144,13 +144,7 @@ class DeviceStore:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per batch (SD cards, flash)
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema version {version}, newer than this dnsfilter "
-                                 f"knows ({SCHEMA_VERSION}); not touching it")
-            check = db.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            version = checked_version(db, self.path, SCHEMA_VERSION)
             if version < SCHEMA_VERSION:
                 db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
             return db
