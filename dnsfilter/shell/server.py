@@ -368,7 +368,9 @@ class DnsServer:
                                     infos[j] = info
                                     pos += 1
                                 continue
-                            to = (sock, b.sender(i), names[noff : noff + namelen], replies)  # b.name(i)
+                            # b.sender(i), b.name(i); an IPv4 sender's text is `ip` already
+                            sender = b.sender(i) if v6 else (ip, names[noff + 2] << 8 | names[noff + 3])
+                            to = (sock, sender, names[noff : noff + namelen], replies)
                             if allowed is not None:  # the cache or upstream, with the sender
                                 actions = self._go_on(allowed, inbuf[src] << 8 | inbuf[src + 1], to, now)
                             else:
