@@ -143,6 +143,34 @@ class Outbox:
         return _send_all(self._sendmmsg, self._get_errno, fd, self.hdr_addr, k)
 
 
+class Replies:
+    """Answers queued for one listener socket (the server's cache-miss answers), sent together
+    by `flush`."""
+
+    __slots__ = ("sock", "box", "k")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.box = Outbox()
+        self.k = 0  # slots queued
+
+    def add(self, data: bytes, name: bytes) -> bool:
+        """Queue `data` to the raw address `name` (a full box is sent at once); False (nothing
+        queued) if it is longer than a slot."""
+        k = self.k
+        if not self.box.put(k, data, name):
+            return False
+        self.k = k + 1
+        if k + 1 == self.box.n:
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        k, self.k = self.k, 0
+        if k and self.sock.fileno() >= 0:  # a closed listener's number may be another socket's now
+            self.box.flush(self.sock.fileno(), k)
+
+
 class Inbox:
     """recvmmsg on a connected socket: `recv(fd)` reads up to `n` datagrams (0: none waiting,
     -errno: an error reported on the socket, e.g. ICMP port unreachable); datagram i is

@@ -28,6 +28,7 @@ from dnsfilter.config import Listen
 from dnsfilter.core.engine import Action, Engine, Forward, Pending, Send, SyncFeed
 from dnsfilter.core.fastpath import Slot, restamp
 from dnsfilter.shell import mmsg
+from dnsfilter.shell.mmsg import Replies
 from dnsfilter.shell.upstream.lane import Lane
 from dnsfilter.shell.upstream.pool import UpstreamPool
 
@@ -97,23 +98,6 @@ class TcpClient:
             self.pending -= 1
         if not self.writer.is_closing():
             self.writer.write(_LEN.pack(len(data)) + data)
-
-
-class Replies:
-    """Answers queued for one UDP listener (batched I/O): `to` of a query read by the batched
-    loop is (socket, address, raw sockaddr, Replies)."""
-
-    __slots__ = ("sock", "box", "k")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.box = mmsg.Outbox()
-        self.k = 0  # slots queued
-
-    def flush(self) -> None:
-        k, self.k = self.k, 0
-        if k and self.sock.fileno() >= 0:
-            self.box.flush(self.sock.fileno(), k)
 
 
 # What a peer can do to a connection: close it, reset it, stall, or send a short message.
@@ -436,19 +420,16 @@ class DnsServer:
                 self.on_sync(cast("SyncFeed", a).feed)
 
     def _reply(self, to: tuple[socket.socket, Any, bytes, Replies], wire: bytes) -> None:
+        """A UDP answer read by the batched loop, sent with the others at the next flush. `to`
+        is (socket, address, raw sockaddr, the listener's Replies)."""
         r = to[3]
-        k = r.k
-        if not r.box.put(k, wire, to[2]):  # longer than a slot: on its own
-            with contextlib.suppress(OSError):
-                to[0].sendto(wire, to[1])
-            return
-        r.k = k + 1
-        if k == 0:
+        if not r.k:  # its first since the last flush
             if not self._queued:
                 cast("asyncio.AbstractEventLoop", self.loop).call_soon(self._flush_replies)
             self._queued.append(r)
-        if k + 1 == r.box.n:
-            r.flush()  # full: stays in the queue, with nothing to send
+        if not r.add(wire, to[2]):  # longer than a slot: on its own
+            with contextlib.suppress(OSError):
+                to[0].sendto(wire, to[1])
 
     def _flush_replies(self) -> None:
         queued, self._queued = self._queued, []

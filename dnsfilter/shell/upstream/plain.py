@@ -212,20 +212,14 @@ class UdpSockets:
             except OSError as e:  # an ICMP error (port unreachable): every query on it fails
                 self._failed(s, e.strerror or str(e))
                 break
-            qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
-            w = waiting.get(qid)
-            if w is None or not answers(data, w[0]):
-                self.ignored += 1
-                continue
-            del waiting[qid]
-            w[1](data, "")
+            self._deliver(waiting, data)
         if s.retired and not waiting:
             self._drop(s)
 
     def _read_batched(self, s: _Sock, box: mmsg.Inbox) -> None:
         """`_readable` with recvmmsg: fewer datagrams than asked for means none are left,
         without the call that finds the socket empty."""
-        waiting, fd, data_at = s.waiting, s.fd, box.data
+        waiting, fd, data_at, deliver = s.waiting, s.fd, box.data, self._deliver
         total = 0
         while total < READS:
             n = box.recv(fd)
@@ -235,18 +229,21 @@ class UdpSockets:
                 break
             total += n
             for i in range(n):
-                data = data_at(i)
-                qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
-                w = waiting.get(qid)
-                if w is None or not answers(data, w[0]):
-                    self.ignored += 1
-                    continue
-                del waiting[qid]
-                w[1](data, "")
+                deliver(waiting, data_at(i))
             if n < box.n:
                 break
         if s.retired and not waiting:
             self._drop(s)
+
+    def _deliver(self, waiting: dict[int, tuple[Question, Done, float, float]], data: bytes) -> None:
+        """`data` to the query waiting on this socket that it answers; anything else is ignored."""
+        qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
+        w = waiting.get(qid)
+        if w is None or not answers(data, w[0]):
+            self.ignored += 1
+            return
+        del waiting[qid]
+        w[1](data, "")
 
     def _failed(self, s: _Sock, why: str) -> None:
         why = f"{self.spec.text}: UDP: {why}"

@@ -153,3 +153,22 @@ def test_an_inbox_reads_whole_datagrams_and_reports_errors() -> None:
     finally:
         up.close()
         c.close()
+
+
+def test_replies_send_a_full_box_at_once_and_the_rest_on_flush(sockets) -> None:
+    server, client = sockets
+    b = mmsg.Batch(server, batch=1)
+    client.sendto(b"\x00\x01q", server.getsockname())
+    assert b.recv() == 1
+    r = mmsg.Replies(server)
+    n = r.box.n + 6
+    for i in range(n):
+        assert r.add(b"answer %d" % i, b.name(0))
+    assert r.k == 6  # the first box went when it was full
+    assert [client.recv(100) for _ in range(r.box.n)] == [b"answer %d" % i for i in range(r.box.n)]
+    assert not r.add(b"x" * (mmsg.OUT + 1), b.name(0)) and r.k == 6  # too long: not queued
+    r.flush()
+    assert r.k == 0 and [client.recv(100) for _ in range(6)] == [b"answer %d" % i for i in range(r.box.n, n)]
+    server.close()
+    assert r.add(b"late", b.name(0))
+    r.flush()  # its socket closed: nothing sent, no error
