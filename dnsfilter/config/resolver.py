@@ -39,7 +39,7 @@ class Dns:
     ratelimit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     cache_size: int = 20000
     fastpath_size: int = 50000  # prebuilt UDP answers, all profiles together (~0.5 KB each)
-    batch_io: bool = True  # recvmmsg/sendmmsg for the UDP hot loop where libc has them (shell/mmsg.py)
+    batch_io: bool = True  # recvmmsg/sendmmsg for UDP (clients, upstreams) where libc has them (shell/mmsg.py)
     min_ttl: int = 0
     max_ttl: int = 86400
     negative_max_ttl: int = 3600

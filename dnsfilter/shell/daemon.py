@@ -189,7 +189,8 @@ class Daemon:
         for warning in config_mod.upstream_warnings(d.upstreams):
             log.warning("%s", warning)
         return UpstreamPool(list(d.upstreams), timeout=d.upstream_timeout, tls_ca_file=d.tls_ca_file or None,
-                            max_inflight=d.max_inflight, bootstrap=d.bootstrap, policy=d.upstream_policy)
+                            max_inflight=d.max_inflight, bootstrap=d.bootstrap, policy=d.upstream_policy,
+                            batch_io=d.batch_io)
 
     def _on_hup(self) -> None:
         # reload() logs its own outcome, success or failure, in one line; nothing is left for

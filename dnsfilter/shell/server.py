@@ -5,6 +5,11 @@ client and question bytes have a prebuilt answer (engine.fast) is answered right
 recvfrom → two dict lookups → sendto; a first sight of a blocked name is answered from its
 bytes (Engine.first_sight). Everything else goes through the sans-IO engine, and its Forward
 actions go upstream through the Lane (shell/upstream/lane.py), without a task per query.
+
+With batched I/O, the answers the engine releases outside a listener's own batch (upstream
+answers, most of all) are queued per listener (`Replies`) and sent at the start of the next
+loop pass, one sendmmsg per listener: sent one by one, each woke its client anew, which cost
+more than the rest of the send.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dnsfilter.config import Listen
 from dnsfilter.core.engine import Action, Engine, Forward, Pending, Send, SyncFeed
 from dnsfilter.core.fastpath import Slot, restamp
 from dnsfilter.shell import mmsg
+from dnsfilter.shell.mmsg import Replies
 from dnsfilter.shell.upstream.lane import Lane
 from dnsfilter.shell.upstream.pool import UpstreamPool
 
@@ -119,6 +125,7 @@ class DnsServer:
         if batch_io and not self.batch_io:
             log.info("%s: one UDP packet per system call", mmsg.available())
         self._ips: dict[bytes, str] = {}  # raw sender address -> its text (batched path)
+        self._queued: list[Replies] = []  # listeners with answers to send at the next flush
         self.on_sync: Callable[[str], None] | None = None  # a feed's primary sent a NOTIFY we accepted
 
     @property
@@ -153,7 +160,7 @@ class DnsServer:
             raise
         self.udp.append((us, local))
         if self.batch_io:
-            self.loop.add_reader(us.fileno(), self._drain_batched, us, local, mmsg.Batch(us))
+            self.loop.add_reader(us.fileno(), self._drain_batched, us, local, mmsg.Batch(us), Replies(us))
         else:
             self.loop.add_reader(us.fileno(), self._drain, us, local)
         self.tcp_servers.append(srv)
@@ -163,6 +170,7 @@ class DnsServer:
         """Open the wanted listeners not open yet and close the others; static ones stay.
         Returns one message per listener that could not be opened (retried on the next sync)."""
         errors = []
+        self._flush_replies()  # before a listener closes: its socket's number may be reused
         for lst in [lst for lst in self.dynamic if lst not in wanted]:
             us, srv = self.dynamic.pop(lst)
             assert self.loop is not None
@@ -183,6 +191,7 @@ class DnsServer:
         return [(host, s.getsockname()[1]) for s, host in self.udp]
 
     async def close(self) -> None:
+        self._flush_replies()
         for s, _host in self.udp:
             if self.loop is not None:
                 self.loop.remove_reader(s.fileno())
@@ -266,7 +275,7 @@ class DnsServer:
         finally:
             ql.pos = pos
 
-    def _drain_batched(self, sock: socket.socket, local: str, b: mmsg.Batch) -> None:
+    def _drain_batched(self, sock: socket.socket, local: str, b: mmsg.Batch, replies: Replies) -> None:
         """The same hot loop as `_drain`, with one recvmmsg per batch of packets and one
         sendmmsg for the batch's fast-path answers (the syscalls were most of a replay's cost)."""
         clients = self.engine.fast.clients
@@ -278,7 +287,7 @@ class DnsServer:
         # (a call each per packet was a tenth of a replay's Python work; the methods say what
         # each offset is)
         inbuf, rlen, names, outbuf, siov, sq = b.inbuf, b.rlen, b.names, b.outbuf, b.siov, b.sq
-        name_addr, v6 = b.name_addr, b.v6
+        name_addr, v6, namelen = b.name_addr, b.v6, b.namelen
         slot_len, name_len, out_len = mmsg.SLOT, mmsg.NAME, mmsg.OUT
         now = self.clock()
         total = 0
@@ -343,7 +352,9 @@ class DnsServer:
                                     infos[j] = info
                                     pos += 1
                                 continue
-                            to = (sock, b.sender(i))
+                            # b.sender(i), b.name(i); an IPv4 sender's text is `ip` already
+                            sender = b.sender(i) if v6 else (ip, names[noff + 2] << 8 | names[noff + 3])
+                            to = (sock, sender, names[noff : noff + namelen], replies)
                             if allowed is not None:  # the cache or upstream, with the sender
                                 actions = self._go_on(allowed, inbuf[src] << 8 | inbuf[src + 1], to, now)
                             else:
@@ -351,7 +362,7 @@ class DnsServer:
                                     slot.bucket.tokens += 1.0  # the slow path takes this query's token itself
                                 actions = self._query(b.data(i), ip, to, now, False, local)
                         else:
-                            to = (sock, b.sender(i))
+                            to = (sock, b.sender(i), names[noff : noff + namelen], replies)
                             actions = self._query(b.data(i), ip, to, now, False, local)
                         if len(actions) == 1:  # answered at once (blocked, cached, local): join the batch's send
                             a = actions[0]
@@ -388,20 +399,42 @@ class DnsServer:
 
     def _execute(self, actions: list[Action]) -> None:
         for a in actions:
-            if isinstance(a, Send):
-                to = a.to
-                if isinstance(to, TcpClient):
-                    to.send(a.wire)
-                else:
+            t = type(a)
+            if t is Send:
+                to = cast("Send", a).to
+                if type(to) is tuple:
+                    if len(to) == 4:  # read by the batched loop: queued for the next flush
+                        self._reply(cast("tuple[socket.socket, Any, bytes, Replies]", to), cast("Send", a).wire)
+                        continue
                     sock, addr = cast("tuple[socket.socket, Any]", to)  # a UDP reply: (socket, address)
                     try:
-                        sock.sendto(a.wire, addr)
+                        sock.sendto(cast("Send", a).wire, addr)
                     except OSError:
                         pass
-            elif isinstance(a, Forward):
-                self.lane.submit(a.qname, a.qtype, a.qclass, a.do, a.cd, partial(self._upstream_done, a))
-            elif isinstance(a, SyncFeed) and self.on_sync is not None:
-                self.on_sync(a.feed)
+                else:
+                    cast("TcpClient", to).send(cast("Send", a).wire)
+            elif t is Forward:
+                f = cast("Forward", a)
+                self.lane.submit(f.qname, f.qtype, f.qclass, f.do, f.cd, partial(self._upstream_done, f))
+            elif t is SyncFeed and self.on_sync is not None:
+                self.on_sync(cast("SyncFeed", a).feed)
+
+    def _reply(self, to: tuple[socket.socket, Any, bytes, Replies], wire: bytes) -> None:
+        """A UDP answer read by the batched loop, sent with the others at the next flush. `to`
+        is (socket, address, raw sockaddr, the listener's Replies)."""
+        r = to[3]
+        if not r.k:  # its first since the last flush
+            if not self._queued:
+                cast("asyncio.AbstractEventLoop", self.loop).call_soon(self._flush_replies)
+            self._queued.append(r)
+        if not r.add(wire, to[2]):  # longer than a slot: on its own
+            with contextlib.suppress(OSError):
+                to[0].sendto(wire, to[1])
+
+    def _flush_replies(self) -> None:
+        queued, self._queued = self._queued, []
+        for r in queued:
+            r.flush()
 
     def _upstream_done(self, fwd: Forward, resp: bytes | None, err: str) -> None:
         """The upstream's answer for `fwd` (None: every upstream failed, `err` says how)."""

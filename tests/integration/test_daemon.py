@@ -99,6 +99,42 @@ def test_hot_loop_replays_with_and_without_batched_io(upstream, make_daemon, bat
     assert 'dnsfilter_engine_answers_total{outcome="resolved"} 11\n' in metrics, metrics
 
 
+@pytest.mark.parametrize("batch_io", ["true", "false"])
+def test_cache_misses_from_many_clients_at_once(upstream, make_daemon, batch_io):
+    """Cache misses asked at once from several sockets: on the batched path the queries one
+    loop pass reads go upstream together and the answers released together go out in one call
+    per listener; on either path every client gets the answer to its own question with its own
+    ID, and a question asked by all at once is asked upstream once."""
+    d = make_daemon(upstream.addr, dns=f"batch_io = {batch_io}")
+    clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
+    try:
+        asked: dict[tuple[int, int], str] = {}
+        for c, s in enumerate(clients):
+            s.settimeout(5)
+            for i in range(12):
+                name = "www.example.test" if i == 0 else f"m{c}-{i}.example.test"
+                q = dns.message.make_query(name, "A")
+                asked[(c, q.id)] = name
+                s.sendto(q.to_wire(), ("127.0.0.1", d.port))
+        got: dict[tuple[int, int], dns.message.Message] = {}
+        for c, s in enumerate(clients):
+            for _ in range(12):
+                r = dns.message.from_wire(s.recv(4096))
+                got[(c, r.id)] = r
+    finally:
+        for s in clients:
+            s.close()
+    assert got.keys() == asked.keys()
+    for key, r in got.items():
+        assert r.question[0].name.to_text() == asked[key] + "."
+        if asked[key] == "www.example.test":
+            assert addrs(r) == ["192.0.2.10"]
+        else:
+            assert r.rcode() == dns.rcode.NXDOMAIN
+    assert len(upstream.queries("www.example.test")) == 1
+    assert len(upstream.queries("m7-11.example.test")) == 1
+
+
 def test_block_modes(upstream, make_daemon):
     d = make_daemon(upstream.addr, dns='block_mode = "nxdomain"')
     assert d.query("tracker.test").rcode() == dns.rcode.NXDOMAIN

@@ -2,7 +2,8 @@
 without a task per question (shell/upstream/lane.py), against real servers on loopback:
 random IDs and rotating random source ports, sockets that never pile up, late and forged
 datagrams ignored, and every case the lane must leave to the pool (failures, an upstream
-down, an encrypted first choice) answered by the pool as before. Nothing leaves 127.0.0.1."""
+down, an encrypted first choice) answered by the pool as before; on both I/O paths (batched:
+sendmmsg/recvmmsg per loop pass, and one packet per call). Nothing leaves 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.upstream_spec import parse_upstream
+from dnsfilter.shell import mmsg
 from dnsfilter.shell.upstream import plain
 from dnsfilter.shell.upstream.base import Question, UpstreamError
 from dnsfilter.shell.upstream.lane import Lane
@@ -52,11 +54,24 @@ def a_records(data: bytes) -> list[str]:
     return [str(r.rdata) for r in dnslib.DNSRecord.parse(data).rr if r.rtype == dnslib.QTYPE.A]
 
 
-def test_ids_are_random_and_ports_rotate() -> None:
+@pytest.fixture(params=[True, False], ids=["batched", "single"])
+def batch_io(request: pytest.FixtureRequest) -> bool:
+    if request.param and mmsg.available() is not None:
+        pytest.skip(f"no batched I/O here: {mmsg.available()}")
+    return bool(request.param)
+
+
+def transport(addr: str, batch_io: bool) -> DnsTransport:
+    t = DnsTransport(parse_upstream(addr), batch_io=batch_io)
+    assert t.udp_sockets.batch is batch_io  # the path under test is the one taken
+    return t
+
+
+def test_ids_are_random_and_ports_rotate(batch_io: bool) -> None:
     n = 4 * plain.QUERIES
     with Scripted(zone=dict(ZONE)) as up:
         async def body() -> None:
-            t = DnsTransport(parse_upstream(up.addr))
+            t = transport(up.addr, batch_io)
             try:
                 for _ in range(n):
                     assert a_records(await t.exchange(WWW, 2.0)) == ["192.0.2.10"]
@@ -75,11 +90,11 @@ def test_ids_are_random_and_ports_rotate() -> None:
     assert up.port not in ports
 
 
-def test_sockets_never_pile_up_and_close_when_retired() -> None:
+def test_sockets_never_pile_up_and_close_when_retired(batch_io: bool) -> None:
     with Scripted(zone=dict(ZONE)) as up:
         async def body() -> tuple[int, int, int]:
             before = fds()
-            t = DnsTransport(parse_upstream(up.addr))
+            t = transport(up.addr, batch_io)
             peak = 0
             try:
                 for _ in range(10):  # 2000 questions, 200 at a time
@@ -97,10 +112,10 @@ def test_sockets_never_pile_up_and_close_when_retired() -> None:
     assert settled <= plain.SOCKETS and closed == 0
 
 
-def test_a_late_answer_is_ignored_and_the_query_times_out() -> None:
+def test_a_late_answer_is_ignored_and_the_query_times_out(batch_io: bool) -> None:
     with Scripted(zone=dict(ZONE), delay=0.4) as slow:
         async def body() -> tuple[float, int]:
-            t = DnsTransport(parse_upstream(slow.addr))
+            t = transport(slow.addr, batch_io)
             try:
                 t0 = time.monotonic()
                 with pytest.raises(UpstreamError, match="timeout"):
@@ -116,9 +131,9 @@ def test_a_late_answer_is_ignored_and_the_query_times_out() -> None:
     assert ignored == 1
 
 
-def test_a_dead_port_fails_at_once() -> None:
+def test_a_dead_port_fails_at_once(batch_io: bool) -> None:
     async def body() -> float:
-        t = DnsTransport(parse_upstream(f"127.0.0.1:{free_port()}"))  # ICMP port unreachable
+        t = transport(f"127.0.0.1:{free_port()}", batch_io)  # ICMP port unreachable
         try:
             t0 = time.monotonic()
             with pytest.raises(UpstreamError, match="UDP"):
@@ -128,6 +143,36 @@ def test_a_dead_port_fails_at_once() -> None:
             await t.close()
 
     assert run(body()) < 1.0
+
+
+def test_a_query_the_socket_refuses_fails_at_once_and_the_others_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batched sends: the error an earlier ICMP left on the socket fails the query sendmmsg
+    meets it with (as a send would), at once; the queries after it are sent."""
+    if mmsg.available() is not None:
+        pytest.skip(f"no batched I/O here: {mmsg.available()}")
+    monkeypatch.setattr(plain, "SOCKETS", 1)  # every query on one socket
+
+    async def body() -> tuple[list[str], float]:
+        t = transport(f"127.0.0.1:{free_port()}", True)
+        loop = asyncio.get_running_loop()
+        got: list[str] = []
+        try:
+            t0 = time.monotonic()
+            t.udp_sockets.send(WWW, 2.0, lambda data, why: got.append(why))
+            await asyncio.sleep(0)  # sent: port unreachable comes back
+            time.sleep(0.05)  # ...and waits on the socket, the loop not reading it meanwhile
+            for _ in range(2):
+                t.udp_sockets.send(WWW, 2.0, lambda data, why: got.append(why))
+            while len(got) < 3 and time.monotonic() - t0 < 5:
+                await asyncio.sleep(0.01)
+            assert loop.is_running()
+            return got, time.monotonic() - t0
+        finally:
+            await t.close()
+
+    got, took = run(body())
+    assert len(got) == 3 and all("UDP" in why and "refused" in why for why in got), got
+    assert took < 1.0  # none waited for its timeout
 
 
 # ---------------------------------------------------------------- the lane
@@ -142,6 +187,7 @@ def ask(lane: Lane, name: str = "www.example.test") -> asyncio.Future[tuple[byte
 
 async def with_lane(specs: list[str], body: Callable[[Lane], Coroutine[Any, Any, Any]], **kw: Any) -> Any:
     kw.setdefault("explore", 0.0)
+    kw.setdefault("batch_io", mmsg.available() is None)
     pool = UpstreamPool([parse_upstream(s) for s in specs], **kw)
     lane = Lane(pool)
     try:
@@ -151,13 +197,13 @@ async def with_lane(specs: list[str], body: Callable[[Lane], Coroutine[Any, Any,
         await pool.close()
 
 
-def test_the_lane_answers_without_a_task_and_counts_health() -> None:
+def test_the_lane_answers_without_a_task_and_counts_health(batch_io: bool) -> None:
     with Scripted(zone=dict(ZONE)) as up:
         async def body(lane: Lane) -> tuple[list[tuple[bytes | None, str]], list[dict]]:
             got = [await ask(lane) for _ in range(20)]
             return got, lane.pool.status()
 
-        got, status = run(with_lane([up.addr], body))
+        got, status = run(with_lane([up.addr], body, batch_io=batch_io))
     assert all(data is not None and a_records(data) == ["192.0.2.10"] for data, _ in got)
     assert status[0]["queries"] == 20 and status[0]["latency_ms"] is not None and status[0]["healthy"]
 
@@ -173,6 +219,42 @@ def test_the_lane_takes_no_task_while_all_is_well() -> None:
 
         during, direct, handed = run(with_lane([up.addr], body))
     assert during == 0 and direct == 50 and handed == 0
+
+
+def test_answered_questions_are_not_hedged(batch_io: bool) -> None:
+    """Two upstreams, both prompt: every question is answered by its first attempt, and the
+    hedge delays that pass afterwards (one heap, one timer) ask nobody else."""
+    with Scripted(zone=dict(ZONE)) as one, Scripted(zone=dict(ZONE)) as two:
+        async def body(lane: Lane) -> tuple[int, int, int, list[dict]]:
+            futs = [ask(lane) for _ in range(40)]
+            got = await asyncio.gather(*futs)
+            await asyncio.sleep(0.8 * 0.125 + 0.2)  # past every hedge delay (1/8 of the timeout)
+            ok = sum(1 for data, _ in got if data is not None and a_records(data) == ["192.0.2.10"])
+            return ok, lane.direct, lane.handed, lane.pool.status()
+
+        ok, direct, handed, status = run(with_lane([one.addr, two.addr], body, timeout=0.8, batch_io=batch_io))
+    assert ok == 40 and direct == 40 and handed == 0
+    assert [s["hedged"] for s in status] == [0, 0]
+    assert len(one.queries("www.example.test")) + len(two.queries("www.example.test")) == 40
+
+
+def test_a_slow_first_choice_is_hedged_while_the_others_are_not(batch_io: bool) -> None:
+    """Hedge delays of many questions in one heap: the questions asked of the slow upstream
+    first are handed to the pool when their delay passes (it asks the other one), those asked
+    of the prompt one first are answered before theirs and never are."""
+    with Scripted(zone=dict(ZONE), delay=0.3) as slow, Scripted(zone=dict(ZONE)) as good:
+        async def body(lane: Lane) -> tuple[int, int, int, list[dict]]:
+            # neither measured yet: config order, and half of them explore the other one
+            got = await asyncio.gather(*[ask(lane) for _ in range(40)])
+            await asyncio.sleep(0.4)  # the slow one's late answers count into its health
+            ok = sum(1 for data, _ in got if data is not None and a_records(data) == ["192.0.2.10"])
+            return ok, lane.direct, lane.handed, lane.pool.status()
+
+        ok, direct, handed, status = run(with_lane([slow.addr, good.addr], body, timeout=0.8, explore=0.5,
+                                                   batch_io=batch_io))
+    assert ok == 40 and direct + handed == 40
+    assert 1 <= handed < 40 and status[0]["hedged"] == handed and status[1]["hedged"] == 0
+    assert status[0]["healthy"] and status[0]["latency_ms"] >= 300  # its answers came, late
 
 
 def test_servfail_is_left_to_the_pool_which_asks_the_next_upstream() -> None:

@@ -32,7 +32,7 @@ class Found:
 
 class Bootstrap:
     def __init__(self, servers: list[UpstreamSpec], clock: Callable[[], float] = time.monotonic) -> None:
-        self.servers = [DnsTransport(s) for s in servers]
+        self.servers = [DnsTransport(s, batch_io=False) for s in servers]  # seldom asked: no buffers
         self.clock = clock
         self.found: dict[str, Found] = {}
         self.pending: dict[str, asyncio.Task[Found]] = {}  # one lookup per name, however many ask

@@ -13,11 +13,17 @@ upstreams to turn to, the wait is a fraction of the timeout (longer for an upstr
 rule), as the pool's patience with one upstream is when it can ask another; with one upstream
 it is the whole timeout, and a question it never answers can then take one timeout more than
 the pool alone would give it before SERVFAIL.
+
+Per question, the lane does no more than it must: the first choice is `pool.first_up()` (no
+sort unless the question explores), and the hedge delays of the questions in flight wait in
+one heap under one timer, rather than a timer each set and cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Callable
 
 from dnsfilter.shell.upstream.base import Question, UpstreamError
@@ -39,7 +45,7 @@ class _Attempt:
 
     def __init__(self, lane: Lane, q: Question, done: Done, up: Upstream | None, sent: float) -> None:
         self.lane, self.q, self.done, self.up, self.sent = lane, q, done, up, sent
-        self.hedge: asyncio.TimerHandle | None = None
+        self.hedge = False  # waits in the lane's hedge heap: `slow` when its delay passes first
         self.handed = False  # the pool's `resolve` has the question too
         self.finished = False
         self.overdue = False  # counted in the upstream's health.overdue (ranked last meanwhile)
@@ -53,9 +59,9 @@ class _Attempt:
     def slow(self) -> None:
         """The hedge delay passed without an answer: the pool asks the others meanwhile, and
         this upstream ranks last until its attempt ends, as the pool's own race does."""
-        self.hedge = None
-        if self.finished or self.handed or self.up is None:
-            return
+        if not self.hedge or self.finished or self.handed or self.up is None:
+            return  # answered meanwhile
+        self.hedge = False
         self.overdue = True
         self.up.health.overdue += 1
         self.up.health.hedged += 1
@@ -66,9 +72,7 @@ class _Attempt:
         lane, up = self.lane, self.up
         assert up is not None
         pool = lane.pool
-        if self.hedge is not None:
-            self.hedge.cancel()
-            self.hedge = None
+        self.hedge = False  # its entry in the heap is skipped when its time comes
         if self.overdue:
             self.overdue = False
             up.health.overdue -= 1
@@ -97,6 +101,9 @@ class Lane:
         self.direct = 0  # questions answered by their first attempt, without a task
         self.handed = 0  # questions the pool's `resolve` took over
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.hedges: list[tuple[float, int, _Attempt]] = []  # (loop time its delay ends, seq, attempt)
+        self.hedger: asyncio.TimerHandle | None = None  # fires at the heap's first delay end
+        self.seq = itertools.count()  # ties in the heap, so that attempts are never compared
 
     def submit(self, qname: bytes, qtype: int, qclass: int, do: bool, cd: bool, done: Done) -> None:
         """Ask the question; `done(answer or None, why)` is called once, from the event loop."""
@@ -112,7 +119,7 @@ class Lane:
         self.waiting += 1
         q = Question(qname.lower(), qtype, qclass, do, cd)
         now = pool.clock()
-        first = pool.order(now)[0] if all(u.health.streak == 0 for u in pool.upstreams) else None
+        first = pool.first_up()
         if first is None or not isinstance(first.transport, DnsTransport):
             self.spawn(_Attempt(self, q, done, None, now))
             return
@@ -120,8 +127,25 @@ class Lane:
         a = _Attempt(self, q, done, first, now)
         if len(pool.upstreams) > 1:  # the pool's hedge: another one is asked too when this one is slow
             wait = min(max(pool.timeout * WAIT, 2 * (first.health.ewma or 0.0)), pool.timeout / 2)
-            a.hedge = loop.call_later(wait, a.slow)
+            a.hedge = True
+            at = loop.time() + wait
+            hedges = self.hedges
+            if not hedges or at < hedges[0][0]:
+                if self.hedger is not None:
+                    self.hedger.cancel()
+                self.hedger = loop.call_at(at, self._hedge)
+            heapq.heappush(hedges, (at, next(self.seq), a))
         first.transport.udp_sockets.send(q, pool.timeout, a.answer)
+
+    def _hedge(self) -> None:
+        """The hedge delays that have passed: `slow` for each attempt still unanswered."""
+        assert self.loop is not None
+        self.hedger = None
+        hedges, now = self.hedges, self.loop.time() + 0.001  # the loop may run a timer a little early
+        while hedges and hedges[0][0] <= now:
+            heapq.heappop(hedges)[2].slow()
+        if hedges:
+            self.hedger = self.loop.call_at(hedges[0][0], self._hedge)
 
     def spawn(self, a: _Attempt) -> None:
         assert self.loop is not None

@@ -15,6 +15,11 @@ records once): no task, future or timer per query (`send` takes a callback; `exc
 it in a future for the pool's coroutines). Datagrams that do not answer a query waiting on that
 socket (wrong ID, other question, garbage, too late) are ignored, so one forged packet cannot
 make a query fail. Timeouts are swept every SWEEP seconds.
+
+With batched I/O (shell/mmsg.py, `batch_io`), the queries asked during one pass of the event
+loop (a listener's batch of cache misses) go out at the start of the next pass, one sendmmsg
+per socket, and each wake-up of a socket reads its answers with one recvmmsg; without it, a
+query is one send and an answer one recv (and a last recv to find the socket empty).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Callable
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
+from dnsfilter.shell import mmsg
 from dnsfilter.shell.upstream.base import LEN, MAX_MESSAGE, Question, UpstreamError, check, new_id
 
 SOCKETS = 16  # slots per upstream; sockets are opened when a query picks an empty slot
@@ -58,7 +64,7 @@ class _Randoms:
 
 
 class _Sock:
-    __slots__ = ("sock", "fd", "waiting", "sent", "until", "retired")
+    __slots__ = ("sock", "fd", "waiting", "sent", "until", "retired", "out")
 
     def __init__(self, sock: socket.socket, until: float) -> None:
         self.sock = sock
@@ -68,12 +74,19 @@ class _Sock:
         self.sent = 0
         self.until = until
         self.retired = False
+        self.out: list[tuple[int, bytes]] = []  # (qid, query) to send at the next flush (batched I/O)
 
 
 class UdpSockets:
     """The UDP sockets of one upstream (see the module doc). Runs on the event loop thread."""
 
-    def __init__(self, spec: UpstreamSpec, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, spec: UpstreamSpec, clock: Callable[[], float] = time.monotonic,
+                 batch_io: bool = True) -> None:
+        self.batch = batch_io and mmsg.available() is None
+        # one of each for all the upstream's sockets: every use ends before the loop moves on
+        self.outbox = mmsg.Outbox(n=64, size=512, named=False) if self.batch else None  # a query is < 300 bytes
+        self.inbox = mmsg.Inbox() if self.batch else None
+        self.queued: list[_Sock] = []  # sockets with queries to send at the next flush
         self.spec = spec
         self.addr = (spec.host, spec.port)
         self.family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
@@ -107,11 +120,18 @@ class UdpSockets:
         qid = self.rand.next()
         while qid in s.waiting:
             qid = self.rand.next()
-        try:
-            s.sock.send(q.build(qid))
-        except OSError as e:  # e.g. ECONNREFUSED reported from an earlier ICMP error
-            loop.call_soon(done, None, f"{self.spec.text}: UDP: {e.strerror or e}")
-            return
+        if self.batch:  # sent with the others of this pass, at the start of the next (`_flush`)
+            if not self.queued:
+                loop.call_soon(self._flush)
+            if not s.out:
+                self.queued.append(s)
+            s.out.append((qid, q.build(qid)))
+        else:
+            try:
+                s.sock.send(q.build(qid))
+            except OSError as e:  # e.g. ECONNREFUSED reported from an earlier ICMP error
+                loop.call_soon(done, None, f"{self.spec.text}: UDP: {e.strerror or e}")
+                return
         s.waiting[qid] = (q, done, now + timeout, timeout)
         s.sent += 1
         if s.sent >= QUERIES:
@@ -119,6 +139,37 @@ class UdpSockets:
             self.slots[i] = None
         if self.sweeper is None:
             self.sweeper = loop.call_later(SWEEP, self._sweep)
+
+    def _flush(self) -> None:
+        """Send the queries queued since the last flush: one sendmmsg per socket (a send when
+        it has one). A query the socket refuses fails now, as its send would have."""
+        queued, self.queued = self.queued, []
+        box = self.outbox
+        assert box is not None
+        for s in queued:
+            out, s.out = s.out, []
+            if s.sock.fileno() < 0:  # closed meanwhile (`close`): its queries have failed already
+                continue
+            waiting = s.waiting
+            out = [(qid, data) for qid, data in out if qid in waiting]  # not failed meanwhile (ICMP)
+            failed: list[tuple[int, int]] = []
+            if len(out) == 1:
+                try:
+                    s.sock.send(out[0][1])
+                except OSError as e:
+                    failed.append((0, e.errno or 0))
+            else:
+                for start in range(0, len(out), box.n):
+                    part = out[start : start + box.n]
+                    for k, (_qid, data) in enumerate(part):
+                        box.put(k, data)  # a query is at most 282 bytes: it fits a slot
+                    failed += [(start + i, err) for i, err in box.flush(s.fd, len(part))]
+            for i, err in failed:
+                w = waiting.pop(out[i][0], None)
+                if w is not None:
+                    w[1](None, f"{self.spec.text}: UDP: {os.strerror(err)}")
+            if s.retired and not waiting:
+                self._drop(s)
 
     def _open(self, now: float) -> _Sock:
         sock = socket.socket(self.family, socket.SOCK_DGRAM)
@@ -149,6 +200,9 @@ class UdpSockets:
         s.sock.close()
 
     def _readable(self, s: _Sock) -> None:
+        if self.inbox is not None:
+            self._read_batched(s, self.inbox)
+            return
         recv, waiting = s.sock.recv, s.waiting
         for _ in range(READS):
             try:
@@ -156,22 +210,53 @@ class UdpSockets:
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as e:  # an ICMP error (port unreachable): every query on it fails
-                why = f"{self.spec.text}: UDP: {e.strerror or e}"
-                for _q, done, _d, _t in list(waiting.values()):
-                    done(None, why)
-                waiting.clear()
+                self._failed(s, e.strerror or str(e))
                 break
-            qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
-            w = waiting.get(qid)
-            if w is None or not answers(data, w[0]):
-                self.ignored += 1
-                continue
-            del waiting[qid]
-            w[1](data, "")
+            self._deliver(waiting, data)
         if s.retired and not waiting:
-            if s in self.draining:
-                self.draining.remove(s)
-            self._close(s)
+            self._drop(s)
+
+    def _read_batched(self, s: _Sock, box: mmsg.Inbox) -> None:
+        """`_readable` with recvmmsg: fewer datagrams than asked for means none are left,
+        without the call that finds the socket empty."""
+        waiting, fd, data_at, deliver = s.waiting, s.fd, box.data, self._deliver
+        total = 0
+        while total < READS:
+            n = box.recv(fd)
+            if n <= 0:
+                if n < 0:  # an ICMP error (port unreachable): every query on it fails
+                    self._failed(s, os.strerror(-n))
+                break
+            total += n
+            for i in range(n):
+                deliver(waiting, data_at(i))
+            if n < box.n:
+                break
+        if s.retired and not waiting:
+            self._drop(s)
+
+    def _deliver(self, waiting: dict[int, tuple[Question, Done, float, float]], data: bytes) -> None:
+        """`data` to the query waiting on this socket that it answers; anything else is ignored."""
+        qid = data[0] << 8 | data[1] if len(data) >= 12 else -1
+        w = waiting.get(qid)
+        if w is None or not answers(data, w[0]):
+            self.ignored += 1
+            return
+        del waiting[qid]
+        w[1](data, "")
+
+    def _failed(self, s: _Sock, why: str) -> None:
+        why = f"{self.spec.text}: UDP: {why}"
+        waiting = list(s.waiting.values())
+        s.waiting.clear()
+        for _q, done, _d, _t in waiting:
+            done(None, why)
+
+    def _drop(self, s: _Sock) -> None:
+        """A retired socket nobody waits on any more: closed."""
+        if s in self.draining:
+            self.draining.remove(s)
+        self._close(s)
 
     def _sweep(self) -> None:
         """Time out the queries past their deadline; close retired sockets nobody waits on."""
@@ -196,6 +281,7 @@ class UdpSockets:
 
     def close(self) -> None:
         """Close every socket; queries still waiting fail."""
+        self.queued = []
         if self.sweeper is not None:
             self.sweeper.cancel()
             self.sweeper = None
@@ -223,9 +309,9 @@ def answers(data: bytes, q: Question) -> bool:
 
 
 class DnsTransport:
-    def __init__(self, spec: UpstreamSpec) -> None:
+    def __init__(self, spec: UpstreamSpec, batch_io: bool = True) -> None:
         self.spec = spec
-        self.udp_sockets = UdpSockets(spec)
+        self.udp_sockets = UdpSockets(spec, batch_io=batch_io)
         self.connections = 0  # TCP connections (only for truncated answers)
 
     @property
