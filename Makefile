@@ -12,6 +12,8 @@ CONFIG ?= config.toml
 DEB_TEST_PKGS := unbound nsd bind9-dnsutils knot-dnsutils dnsperf dnsmasq-base openssl iproute2 nftables procps chromium chromium-driver busybox-static systemd shellcheck strace dnsdist util-linux knot bind9 pdns-recursor knot-resolver lua-cqueues
 # `make test-system` also needs these (a Debian 12 root, booted under systemd-nspawn).
 DEB_SYSTEM_PKGS := debootstrap systemd-container util-linux
+# `make bench` also counts instructions per query under valgrind's callgrind (scripts/bench_instructions.py).
+DEB_BENCH_PKGS := valgrind
 STAMP := $(VENV)/.installed
 # axe-core (npm) for the web UI's accessibility test, in a git-ignored folder; no browser download
 AXE_VERSION := 4.14.1
@@ -73,6 +75,7 @@ typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
 bench: deps-deb $(STAMP)
+	@bash scripts/install-debs.sh $(DEB_BENCH_PKGS)
 	bash scripts/bench.sh
 
 # Coverage-guided fuzzing (atheris): every target in tests/fuzz/targets.py for FUZZ_SECONDS each.

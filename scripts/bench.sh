@@ -58,6 +58,22 @@ if [ -n "$BEFORE" ] && git -C "$ROOT" cat-file -e "$BEFORE^{commit}" 2>/dev/null
 fi
 "$PY" "$ROOT/scripts/bench_slowpath.py" "$DST" --label "$(git -C "$ROOT" rev-parse --short HEAD) (now)" \
   --md "$DST/results/slowpath.md" --append
+# Instructions per query under callgrind (a count the machine's load does not move): the peers,
+# the commit before this session's work, and now
+if command -v valgrind >/dev/null 2>&1; then
+  I="$DST/results/instructions.md"
+  rm -f "$I"
+  for s in dnsmasq unbound; do "$PY" "$ROOT/scripts/bench_instructions.py" "$DST" --system "$s" --md "$I" --append; done
+  IBEFORE="${INSTR_BEFORE-0b43979}"
+  if [ -n "$IBEFORE" ] && git -C "$ROOT" cat-file -e "$IBEFORE^{commit}" 2>/dev/null; then
+    OLD="$(mktemp -d /var/tmp/dnsfilter-before-XXXXXX)"
+    git -C "$ROOT" archive "$IBEFORE" | tar -x -C "$OLD"
+    "$PY" "$ROOT/scripts/bench_instructions.py" "$DST" --repo "$OLD" --label "dnsfilter $IBEFORE (before)" --md "$I" --append
+    rm -rf "$OLD"
+  fi
+  "$PY" "$ROOT/scripts/bench_instructions.py" "$DST" --label "dnsfilter $(git -C "$ROOT" rev-parse --short HEAD) (now)" \
+    --md "$I" --append
+fi
 "$PY" "$ROOT/scripts/bench_memory.py" "$DST" --md "$DST/results/memory.md"
 # Feed compile/load/lookup/reload figures.
 "$PY" "$ROOT/scripts/bench_feeds.py" "$DST"

@@ -169,7 +169,7 @@ def main() -> int:
     notes = Path(__file__).with_name("bench_notes.md")
     if notes.exists():
         lines += ["", notes.read_text().strip()]
-    for extra in ("slowpath.md", "memory.md", "extra.md", "feeds.md", "profiles.md", "querylog.md", "footprint.md",
+    for extra in ("slowpath.md", "instructions.md", "memory.md", "extra.md", "feeds.md", "profiles.md", "querylog.md", "footprint.md",
                   "authority.md", "rpz.md", "fuzz.md"):
         path = bench / "results" / extra
         if path.exists():

@@ -266,8 +266,8 @@ class Engine:
             if held is None or held[0] is not slot.state or held[1] <= now + self.wall_offset:
                 return None  # the device's time state moved on since the slot: the full path decides
             ends = held[1] - self.wall_offset
-        d = self.policy.decide(slot.profile, qname, qtype=qtype, client=slot.ip, state=slot.state,
-                               keys=Keys(qname, starts))
+        # positional: keyword arguments cost a first sight a tenth of a microsecond more
+        d = self.policy.decide(slot.profile, qname, False, qtype, slot.ip, False, slot.state, Keys(qname, starts))
         if not d.blocked:
             return None if d.rewrite is not None or d.count or slot.client is None else Pending(slot, key, plain, d)
         if d.per_client or d.action is not None or (
@@ -277,8 +277,11 @@ class Engine:
         self.stats.outcomes[_BLOCKED] += 1
         e = (self.block.tail(flags, question, qtype, payload > 0, do, (int(d.ede or Ede.BLOCKED), d.reason.text)),
              ends, None, info)
-        if self.fast.admits_again(slot.table, key):  # kept from its second sight on
-            self.fast.store(slot.table, key, e)
+        fast = self.fast  # FastPath.admits_again, inlined (the key is not in the table: the loop looked)
+        if fast.max_entries > 0 and fast.door.seen(key):  # kept from its second sight on
+            fast.store(slot.table, key, e)
+        else:
+            fast.declined += 1
         return e
 
     def go_on(self, p: Pending, qid: int, to: object, now: float) -> list[Action]:

@@ -18,6 +18,7 @@ from dnsfilter.core.model import PolicyAction
 OUR_PAYLOAD = 1232
 _HDR = struct.Struct(">HHHHHH")
 _TAIL = struct.Struct(">HHHHH")  # a header without its ID
+_ECHOED = F_RD | F_CD  # the query flags a reply echoes
 
 
 def reply(q: Query, rcode: int, body: bytes = b"", counts: tuple[int, int, int] = (0, 0, 0), *,
@@ -78,6 +79,7 @@ class BlockAnswer:
         self.ttl = ttl
         if kind == "null":
             ipv4, ipv6 = "0.0.0.0", "::"
+        self._parts: dict[tuple[int, int, bool, bool, tuple[int, str]], tuple[bytes, bytes]] = {}
         self.a = wire.rr(wire.T_A, ttl, ipaddress.IPv4Address(ipv4).packed) if ipv4 else None
         self.aaaa = wire.rr(wire.T_AAAA, ttl, ipaddress.IPv6Address(ipv6).packed) if ipv6 else None
 
@@ -96,7 +98,17 @@ class BlockAnswer:
         """What `build` answers a plain query (core/dns/question.py) without its 2 ID bytes,
         from the query's own parts: its flags, its question as sent and whether it had an OPT
         record. Never truncated: a name of 255 octets, the record and the longest EDE text
-        still fit the 512 bytes of a query without EDNS."""
+        still fit the 512 bytes of a query without EDNS. What comes before and after the
+        question is the same for every name of a feed: written once per shape, kept here."""
+        key = (flags & _ECHOED, qtype, opt, do, ede)
+        parts = self._parts.get(key)
+        if parts is None:
+            if len(self._parts) >= 4096:  # bounded: EDE texts of rules and CNAME blocks vary
+                self._parts.clear()
+            parts = self._parts[key] = self._tail_parts(flags, qtype, opt, do, ede)
+        return parts[0] + question + parts[1]
+
+    def _tail_parts(self, flags: int, qtype: int, opt: bool, do: bool, ede: tuple[int, str]) -> tuple[bytes, bytes]:
         if self.kind == "nxdomain":
             rcode, record = wire.RCODE_NXDOMAIN, None
         elif self.kind == "refused":
@@ -104,12 +116,9 @@ class BlockAnswer:
         else:
             rcode = wire.RCODE_NOERROR
             record = self.a if qtype == wire.T_A else self.aaaa if qtype == wire.T_AAAA else None
-        hflags = F_QR | F_RA | (flags & (F_RD | F_CD)) | rcode
-        if record is None:
-            head = _TAIL.pack(hflags, 1, 0, 0, 1 if opt else 0) + question
-        else:
-            head = _TAIL.pack(hflags, 1, 1, 0, 1 if opt else 0) + question + record
-        return head + _opt(do, ede, 0) if opt else head
+        hflags = F_QR | F_RA | (flags & _ECHOED) | rcode
+        head = _TAIL.pack(hflags, 1, 0 if record is None else 1, 0, 1 if opt else 0)
+        return head, (record or b"") + (_opt(do, ede, 0) if opt else b"")
 
 
 def action_reply(q: Query, action: PolicyAction, ede: tuple[int, str], max_size: int, ttl: int) -> bytes | None:

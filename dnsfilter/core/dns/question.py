@@ -33,31 +33,34 @@ def read_plain(key: bytes) -> Plain | None:
     head = _HEADS.get(key[:10])
     if head is None:
         return None
-    n = len(key)
+    name = key[10:]  # label offsets are taken in the name itself (no `- 10` per label)
     starts: list[int] = []
-    i = 10
+    add = starts.append
+    i = 0
     try:
-        ln = key[i]
+        ln = name[0]
         while ln:
             if ln > 63:  # a compression pointer or a bad label type
                 return None
-            starts.append(i - 10)
+            add(i)
             i += ln + 1
-            ln = key[i]
-    except IndexError:  # the name runs past the end
-        return None
-    qend = i + 5  # the root byte, QTYPE, QCLASS
-    if i - 9 > MAX_NAME or qend > n or key[i + 3] != 0 or key[i + 4] != C_IN:
-        return None
-    flags, opt = head
-    do = False
-    payload = 0
-    if opt:
-        # OPT: root owner, type 41, payload (2), extended rcode (1), version (1) = 0, flags (2), no data
-        if n != qend + _OPT_LEN or key[qend : qend + 3] != _OPT_HEAD or key[qend + 6] or key[qend + 9] or key[qend + 10]:
+            ln = name[i]
+        qtype = name[i + 1] << 8 | name[i + 2]
+        if name[i + 3] or name[i + 4] != C_IN:
             return None
-        payload = max(key[qend + 3] << 8 | key[qend + 4], 512)
-        do = key[qend + 7] >= 0x80
-    elif n != qend:
+    except IndexError:  # the name or its question runs past the end
         return None
-    return flags, key[10 : i + 1].lower(), starts, key[i + 1] << 8 | key[i + 2], key[10:qend], payload, do
+    if i >= MAX_NAME:
+        return None
+    rest = len(name) - i - 5  # after the root byte, QTYPE and QCLASS
+    flags, opt = head
+    if not opt:
+        if rest:
+            return None
+        return flags, name[: i + 1].lower(), starts, qtype, name, 0, False
+    # OPT: root owner, type 41, payload (2), extended rcode (1), version (1) = 0, flags (2), no data
+    qend = i + 5
+    if rest != _OPT_LEN or name[qend : qend + 3] != _OPT_HEAD or name[qend + 6] or name[qend + 9] or name[qend + 10]:
+        return None
+    return (flags, name[: i + 1].lower(), starts, qtype, name[:qend], max(name[qend + 3] << 8 | name[qend + 4], 512),
+            name[qend + 7] >= 0x80)

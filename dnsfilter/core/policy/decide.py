@@ -111,6 +111,10 @@ class Policy:
         self.services = services or ServiceIndex({})
         self.bypass = RuleSet(bypass)
         self._by_feed: dict[str, Decision] = {}
+        # feeds whose every block is the feed's one decision (no policy zone actions): `_feed_block`
+        # hands it out without looking further
+        self._plain_blocks = {n: self._feed_decision(n) for n, f in self.feeds.items()
+                              if f.kind == "block" and n in matcher.sets and matcher.sets[n].rpz is None}
         # Response-IP rules (netset.py): the feeds with networks each profile answers to, the
         # authority ones first. `has_nets` keeps the whole check off answers when none has any.
         nets = {n: s.nets for n, s in matcher.sets.items()
@@ -261,6 +265,10 @@ class Policy:
         return d
 
     def _feed_block(self, feed: str, keys: Keys, v: Verdict, explain: bool) -> Decision:
+        if not explain and not v.per_client:  # nearly every block: the feed's shared decision
+            d = self._plain_blocks.get(feed)
+            if d is not None:
+                return d
         d = self._feed_decision(feed)
         s = self.matcher.sets.get(feed)
         if s is not None and s.rpz is not None:  # a policy zone: the trigger's own action
