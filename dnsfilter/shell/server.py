@@ -1,4 +1,4 @@
-"""The DNS listeners: UDP with a tight hot loop, TCP per RFC 7766, and upstream dispatch.
+"""The DNS listeners: UDP with a tight hot loop, TCP per RFC 7766 (shell/tcp.py), and upstream dispatch.
 
 UDP packets are drained in batches straight from a non-blocking socket. A packet whose
 client and question bytes have a prebuilt answer (engine.fast) is answered right there:
@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import struct
 import time
 from collections.abc import Callable
 from functools import partial
@@ -29,82 +28,16 @@ from dnsfilter.core.engine import Action, Engine, Forward, Pending, Send, SyncFe
 from dnsfilter.core.fastpath import Slot, restamp
 from dnsfilter.shell import mmsg
 from dnsfilter.shell.mmsg import Replies
+from dnsfilter.shell.sockets import tcp_socket, udp_socket
+from dnsfilter.shell.tcp import PEER_ERRORS, TcpClient, TcpListener
 from dnsfilter.shell.upstream.lane import Lane
 from dnsfilter.shell.upstream.pool import UpstreamPool
 
 BATCH = 512  # packets per wake-up, so TCP and upstream answers get their turn under load
-RCVBUF = 4 << 20
-_LEN = struct.Struct(">H")
 log = logging.getLogger("dnsfilter.server")
 
 
-def _sockaddr(listen: Listen) -> tuple[str, int] | tuple[str, int, int, int]:
-    """A link-local IPv6 listener (`fe80::1%br-lan`) binds with its interface as scope id."""
-    host, _, scope = listen.host.partition("%")
-    if scope:
-        return (host, listen.port, 0, socket.if_nametoindex(scope))
-    return (host, listen.port)
-
-
-def udp_socket(listen: Listen, reuseport: bool = False) -> socket.socket:
-    fam = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_DGRAM)
-    try:
-        if fam == socket.AF_INET6:
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        if reuseport:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        with contextlib.suppress(OSError):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        s.bind(_sockaddr(listen))
-        s.setblocking(False)
-    except OSError:
-        s.close()
-        raise
-    return s
-
-
-def tcp_socket(listen: Listen, reuseport: bool = False) -> socket.socket:
-    fam = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if fam == socket.AF_INET6:
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        if reuseport:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        s.bind(_sockaddr(listen))
-        s.listen(128)
-        s.setblocking(False)
-    except OSError:
-        s.close()
-        raise
-    return s
-
-
-class TcpClient:
-    """One TCP connection: length-prefixed queries, pipelined, answered in any order."""
-
-    __slots__ = ("writer", "last", "pending", "idle")
-
-    def __init__(self, writer: asyncio.StreamWriter, now: float) -> None:
-        self.writer = writer
-        self.last = now  # when it connected or last sent a query
-        self.pending = 0  # its queries not answered yet
-        self.idle = False  # waiting for the next query, none half read
-
-    def send(self, data: bytes) -> None:
-        if self.pending:
-            self.pending -= 1
-        if not self.writer.is_closing():
-            self.writer.write(_LEN.pack(len(data)) + data)
-
-
-# What a peer can do to a connection: close it, reset it, stall, or send a short message.
-PEER_ERRORS = (ConnectionError, TimeoutError, asyncio.IncompleteReadError, OSError)
-
-
-class DnsServer:
+class DnsServer(TcpListener):
     def __init__(self, engine: Engine, pool: UpstreamPool, *, tcp_idle: float = 10.0, tcp_max: int = 256,
                  clock: Callable[[], float] = time.monotonic, batch_io: bool = True) -> None:
         self.engine = engine
@@ -445,54 +378,5 @@ class DnsServer:
             return
         self._execute(actions)
 
-    # ------------------------------------------------------------ TCP (RFC 7766)
 
-    async def _tcp_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """A client connection. Nothing the peer does (reset, half close, stall, garbage) gets
-        past this function: its connection ends, quietly, and the listener goes on."""
-        if len(self.tcp_clients) >= self.tcp_max and not self._evict_idle():
-            self.tcp_refused += 1
-            writer.transport.abort()
-            return
-        client = TcpClient(writer, self.clock())
-        self.tcp_clients.add(client)
-        try:
-            peer = writer.get_extra_info("peername")
-            sockname = writer.get_extra_info("sockname")
-            if peer is None or sockname is None:  # reset before we got to it
-                return
-            stats = self.engine.stats
-            while True:
-                client.idle = True
-                first = await asyncio.wait_for(reader.readexactly(1), self.tcp_idle)
-                client.idle = False  # a query has begun: this connection is not idle
-                (size,) = _LEN.unpack(first + await asyncio.wait_for(reader.readexactly(1), self.tcp_idle))
-                data = await asyncio.wait_for(reader.readexactly(size), self.tcp_idle)
-                client.last = self.clock()
-                client.pending += 1
-                dropped = stats.dropped
-                self._execute(self._query(data, peer[0], client, client.last, True, sockname[0]))
-                if stats.dropped != dropped and client.pending:  # no answer will come for it
-                    client.pending -= 1
-                # back-pressure on a client that does not read its answers, bounded like a read
-                await asyncio.wait_for(writer.drain(), self.tcp_idle)
-        except PEER_ERRORS:
-            pass
-        finally:
-            self.tcp_clients.discard(client)
-            writer.close()
-
-    def _evict_idle(self) -> bool:
-        """At the connection limit: close the connection idle the longest (waiting for a query,
-        every answer sent), so that a new client is served rather than reset. False if none is."""
-        idle = [c for c in self.tcp_clients if c.idle and not c.pending]
-        if not idle:
-            return False
-        victim = min(idle, key=lambda c: c.last)
-        self.tcp_clients.discard(victim)
-        victim.writer.close()
-        self.tcp_evicted += 1
-        return True
-
-    def tcp_status(self) -> dict[str, int]:
-        return {"connections": len(self.tcp_clients), "evicted": self.tcp_evicted, "refused": self.tcp_refused}
+__all__ = ["BATCH", "PEER_ERRORS", "DnsServer", "TcpClient", "tcp_socket", "udp_socket"]
