@@ -183,6 +183,16 @@ def scrub(buf: bytes, r: Response) -> bytes:
             break
     else:
         return buf
+    if _as_sent(buf, r):
+        return buf
+    return scrub_full(buf, r)
+
+
+def scrub_full(buf: bytes, r: Response) -> bytes:
+    """`scrub` without its shortcuts: every record's names read, every section's rules applied
+    (what the shortcuts are tested against, tests/unit/core/dns/test_scrub_shortcut.py)."""
+    if not r.records:
+        return buf
     keep, _chain = relevant(buf, r)
     if all(keep) and not _reads_ttls(buf, r):
         return buf
@@ -193,6 +203,67 @@ def scrub(buf: bytes, r: Response) -> bytes:
     if len(out) > MAX_MESSAGE:  # still not: truncated, so that it is asked again over TCP
         out = _write(buf, r, [], wire.F_TC)
     return out
+
+
+def _as_sent(buf: bytes, r: Response) -> bool:
+    """True only when `scrub_full` would return `buf` as it came, said from the shapes most
+    answers have, without reading a name twice: a negative answer (an SOA or NS record owned by
+    a pointer to a label of the question name, so an ancestor of it) and a positive one whose
+    CNAME chain runs in order (each record owned by a pointer to the question's name or to a
+    target of a CNAME before it), with such SOA or NS records in the authority section and
+    nothing in the additional one but OPT. The names in their data are still walked for
+    pointers into the header or a TTL field, as `_reads_ttls` does. False: no opinion, the full
+    path decides."""
+    if r.counts[2] or r.qtype == wire.T_ANY:
+        return False
+    qstarts = r.qstarts
+    qclass, qtype = r.qclass, r.qtype
+    chain = {12}  # where a chain name is written: the question's, then each CNAME target's
+    names = False  # a record with names in its data
+    for rec in r.records:
+        off = rec.name_off
+        c = buf[off]
+        if c < 0xC0 or rec.rclass != qclass:
+            return False
+        ptr = (c & 0x3F) << 8 | buf[off + 1]
+        rtype = rec.rtype
+        if rec.section == 1:
+            if ptr not in chain:
+                return False
+            if rtype == wire.T_CNAME:
+                if _target(buf, rec, 0) is None:
+                    return False  # a target that does not read: the full path drops the record
+                chain.add(rec.rdata_off)
+                first = buf[rec.rdata_off]
+                if first >= 0xC0:  # the target is itself a pointer: a record may point where it does
+                    chain.add((first & 0x3F) << 8 | buf[rec.rdata_off + 1])
+                names = True
+            elif rtype != qtype and rtype != wire.T_RRSIG:
+                return False
+            elif rtype in _RDATA_NAMES:
+                names = True
+        elif rtype == wire.T_SOA or rtype == wire.T_NS:
+            if ptr not in qstarts:
+                return False
+            names = True
+        else:
+            return False
+    if not names:
+        return True
+    # Owners point at the question's labels, where _touches stops, or at a CNAME's target,
+    # walked below as that CNAME's data: only the names in data are left to walk.
+    mask = bytearray(len(buf))
+    mask[:12] = _HEADER_MASK
+    for rec in r.records:
+        mask[rec.ttl_off:rec.ttl_off + 4] = _TTL_MASK
+    for rec in r.records:
+        if _data_touches(buf, rec, mask, qstarts):
+            return False
+    return True
+
+
+_HEADER_MASK = b"\x01" * 12
+_TTL_MASK = b"\x01" * 4
 
 
 def _reads_ttls(buf: bytes, r: Response) -> bool:
@@ -212,17 +283,22 @@ def _reads_ttls(buf: bytes, r: Response) -> bool:
         i += buf[i] + 1
     starts.add(i)
     for rec in r.records:
-        if _touches(buf, rec.name_off, ttl, starts):
-            return True
-        at = _RDATA_NAMES.get(rec.rtype)
-        if at is not None and rec.rdlen > at[0] and _touches(buf, rec.rdata_off + at[0], ttl, starts):
-            return True
-        if len(at or ()) == 2 and _touches(buf, _name_end(buf, rec.rdata_off), ttl, starts):
+        if _touches(buf, rec.name_off, ttl, starts) or _data_touches(buf, rec, ttl, starts):
             return True
     return False
 
 
-def _touches(buf: bytes, off: int, mask: bytearray, question: set[int]) -> bool:
+def _data_touches(buf: bytes, rec: Record, mask: bytearray, question: set[int] | frozenset[int]) -> bool:
+    """A name in the record's data reads a byte marked in `mask` (see _touches)."""
+    at = _RDATA_NAMES.get(rec.rtype)
+    if at is None:
+        return False
+    if rec.rdlen > at[0] and _touches(buf, rec.rdata_off + at[0], mask, question):
+        return True
+    return len(at) == 2 and _touches(buf, _name_end(buf, rec.rdata_off), mask, question)
+
+
+def _touches(buf: bytes, off: int, mask: bytearray, question: set[int] | frozenset[int]) -> bool:
     """The name at `off` reads a byte marked in `mask` (or does not read at all). A pointer to
     a label of the question's name ends the walk: what follows is that name, up to its root."""
     n = len(buf)
