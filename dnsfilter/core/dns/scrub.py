@@ -30,6 +30,7 @@ from dnsfilter.core.dns.wire import Record, Response, WireError
 
 T_NSEC, T_NSEC3, T_SRV = 47, 50, 33
 MAX_MESSAGE = 65535
+MAX_NAME = wire.MAX_NAME
 _PROOFS = frozenset({T_NSEC, T_NSEC3, wire.T_DS, wire.T_RRSIG})
 _ADDRESSES = frozenset({wire.T_A, wire.T_AAAA, wire.T_RRSIG})
 # Where a kept record names a host whose addresses may follow in the additional section.
@@ -251,7 +252,15 @@ def _as_sent(buf: bytes, r: Response) -> bool:
     if not names:
         return True
     # Owners point at the question's labels, where _touches stops, or at a CNAME's target,
-    # walked below as that CNAME's data: only the names in data are left to walk.
+    # walked below as that CNAME's data: only the names in data are left to walk. Most stay
+    # inside their record's data (which is no header and no TTL field) up to a pointer to the
+    # question: said without a mask.
+    qroot = r.question_end - 5
+    for rec in r.records:
+        if not _data_inside(buf, rec, qstarts, qroot):
+            break
+    else:
+        return True
     mask = bytearray(len(buf))
     mask[:12] = _HEADER_MASK
     for rec in r.records:
@@ -260,6 +269,43 @@ def _as_sent(buf: bytes, r: Response) -> bool:
         if _data_touches(buf, rec, mask, qstarts):
             return False
     return True
+
+
+def _data_inside(buf: bytes, rec: Record, qstarts: frozenset[int], qroot: int) -> bool:
+    """The names in the record's data read only bytes of that data, up to a pointer to the
+    question's name (or the root), and read as read_name reads them: `_data_touches` would
+    say False. False: not said here."""
+    at = _RDATA_NAMES.get(rec.rtype)
+    if at is None:
+        return True
+    end = rec.rdata_off + rec.rdlen
+    if rec.rdlen <= at[0]:
+        return False
+    off = _inside(buf, rec.rdata_off + at[0], end, qstarts, qroot)
+    if len(at) == 2 and off >= 0:
+        off = _inside(buf, off, end, qstarts, qroot)
+    return off >= 0
+
+
+def _inside(buf: bytes, off: int, end: int, qstarts: frozenset[int], qroot: int) -> int:
+    """Where the name at `off` ends, if it lies before `end` in plain labels ending in the root
+    or in a pointer to a label of the question (`qroot`: the question name's root byte), and
+    is no longer than read_name allows; else -1."""
+    size = 0  # the name's wire length before its root or pointer
+    while off < end and size < MAX_NAME:
+        ln = buf[off]
+        if ln == 0:
+            return off + 1
+        if ln >= 0xC0:
+            if off + 1 >= end:
+                return -1
+            ptr = (ln & 0x3F) << 8 | buf[off + 1]
+            return off + 2 if ptr in qstarts and size + qroot - ptr + 1 <= MAX_NAME else -1
+        if ln >= 64:
+            return -1
+        size += ln + 1
+        off += ln + 1
+    return -1
 
 
 _HEADER_MASK = b"\x01" * 12

@@ -19,16 +19,28 @@ import pytest
 
 from dnsfilter.core.dns import scrub, wire
 from dnsfilter.core.dns.wire import Record, Response, WireError
-from tests.support.unbound import Unbound
+from tests.support.unbound import EXAMPLE_ZONE, Unbound
 
 UPSTREAM = Path(__file__).resolve().parents[3] / "fuzz" / "regressions" / "upstream"
 CORPUS = Path(__file__).resolve().parents[3] / "fuzz" / "corpus" / "upstream"
 
+A63, B63, C63 = "a" * 63, "b" * 63, "c" * 63
+ZONES = {
+    # the tests' zone, with a second name server: a name in one record's data can run on into
+    # the next record's TTL
+    "example.test.": EXAMPLE_ZONE + "\nexample.test. 3600 IN NS ns2.example.test.\nns2.example.test. 3600 IN A 127.0.0.2",
+    # long labels: a length byte turned into another label type still leaves the name inside its data
+    "l.test.": "\n".join([f"l.test. 300 IN SOA ns.{A63}.l.test. h.{B63}.l.test. 1 3600 600 86400 300",
+                          f"l.test. 300 IN NS ns.{A63}.l.test.", f"ns.{A63}.l.test. 300 IN A 127.0.0.1",
+                          f"c.l.test. 300 IN CNAME {C63}.{A63}.l.test.", f"{C63}.{A63}.l.test. 300 IN A 192.0.2.3",
+                          f"m.l.test. 300 IN MX 10 {B63}.l.test."]),
+}
 QUESTIONS = [("nope.example.test", "A"), ("NoPe.ExAmple.test", "AAAA"), ("www.example.test", "TXT"),
              ("www.example.test", "A"), ("www.example.test", "AAAA"), ("alias.example.test", "A"),
              ("alias.example.test", "AAAA"), ("chain1.example.test", "A"), ("CHAIN1.example.TEST", "AAAA"),
              ("mx.example.test", "MX"), ("example.test", "NS"), ("example.test", "SOA"), ("txt.example.test", "TXT"),
-             ("deep.nope.example.test", "HTTPS"), ("example.test", "A")]
+             ("deep.nope.example.test", "HTTPS"), ("example.test", "A"), ("nope.l.test", "A"), ("c.l.test", "A"),
+             ("c.l.test", "TXT"), ("m.l.test", "MX"), ("l.test", "NS"), ("l.test", "SOA")]
 
 
 def reference_parse(buf: bytes) -> Response:
@@ -79,9 +91,9 @@ def real_answers() -> list[bytes]:
     """What a resolver sends: Unbound recursing (CNAME chains followed, names compressed as it
     compresses them) into an authoritative Unbound for example.test, over loopback."""
     out = []
-    with Unbound() as auth:
+    with Unbound(ZONES) as auth:
         extra = ('  do-not-query-localhost: no\n  local-zone: "test." transparent\n'
-                 f'stub-zone:\n  name: "example.test."\n  stub-addr: 127.0.0.1@{auth.port}\n')
+                 + "".join(f'stub-zone:\n  name: "{zone}"\n  stub-addr: 127.0.0.1@{auth.port}\n' for zone in ZONES))
         with Unbound(zones={"x.invalid.": "x.invalid. 300 IN SOA a. b. 1 2 3 4 5"}, extra=extra) as ub:
             for do in (False, True):
                 for name, rdtype in QUESTIONS:
@@ -130,6 +142,12 @@ def variants(buf: bytes, rng: random.Random) -> Iterator[bytes]:
         if buf[i] >= 0xC0:
             for to in range(0, min(n, 0x3FFF)):
                 yield buf[:i] + bytes((0xC0 | to >> 8, to & 0xFF)) + buf[i + 2:]
+    for i in range(12, n):  # label types other than length and pointer; lengths that run on
+        for value in (0x00, 0x3F, 0x40, 0x80, 0xBF):
+            yield buf[:i] + bytes((value,)) + buf[i + 1:]
+        if buf[i] < 64:
+            for more in (1, 2, 4, 6, 8, 10, 12, 16, 24):
+                yield buf[:i] + bytes((min(buf[i] + more, 63),)) + buf[i + 1:]
     try:
         r = reference_parse(buf)
     except WireError:
