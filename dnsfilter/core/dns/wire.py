@@ -312,7 +312,10 @@ def parse_response(buf: bytes) -> Response:
     for section, count in ((1, an), (2, ns), (3, ar)):
         for _ in range(count):
             start = off
-            if off + 1 < n and buf[off] >= 0xC0 and ((buf[off] & 0x3F) << 8 | buf[off + 1]) in qstarts:
+            c = buf[off] if off < n else 1  # past the end: read_name says so
+            if c == 0:
+                off += 1  # the root (an OPT record's owner)
+            elif c >= 0xC0 and off + 1 < n and ((c & 0x3F) << 8 | buf[off + 1]) in qstarts:
                 off += 2  # a pointer back to the question's name (or a suffix of it)
             else:
                 _owner, off = read_name(buf, off)
