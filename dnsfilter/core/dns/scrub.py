@@ -219,6 +219,7 @@ def _as_sent(buf: bytes, r: Response) -> bool:
         return False
     qstarts = r.qstarts
     qclass, qtype = r.qclass, r.qtype
+    qroot = r.question_end - 5  # the question name's root byte
     chain = {12}  # where a chain name is written: the question's, then each CNAME target's
     names = False  # a record with names in its data
     for rec in r.records:
@@ -232,8 +233,10 @@ def _as_sent(buf: bytes, r: Response) -> bool:
             if ptr not in chain:
                 return False
             if rtype == wire.T_CNAME:
-                if _target(buf, rec, 0) is None:
-                    return False  # a target that does not read: the full path drops the record
+                # a target that does not read: the full path drops the record (_inside says it reads)
+                if (_inside(buf, rec.rdata_off, rec.rdata_off + rec.rdlen, qstarts, qroot) < 0
+                        and _target(buf, rec, 0) is None):
+                    return False
                 chain.add(rec.rdata_off)
                 first = buf[rec.rdata_off]
                 if first >= 0xC0:  # the target is itself a pointer: a record may point where it does
@@ -255,7 +258,6 @@ def _as_sent(buf: bytes, r: Response) -> bool:
     # walked below as that CNAME's data: only the names in data are left to walk. Most stay
     # inside their record's data (which is no header and no TTL field) up to a pointer to the
     # question: said without a mask.
-    qroot = r.question_end - 5
     for rec in r.records:
         if not _data_inside(buf, rec, qstarts, qroot):
             break
