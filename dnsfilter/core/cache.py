@@ -4,6 +4,8 @@ negative caching (RFC 2308), serve-stale (RFC 8767) and prefetch of popular entr
 
 Entries keep the upstream records as wire bytes plus the offsets of their TTL fields, so a
 hit is replayed by patching TTLs, not by re-encoding records (DNSSEC data passes untouched).
+The bytes hold each TTL as stored (clamped), so the reply to the miss that stored it, and any
+other within the same second, is the body as it is.
 """
 
 from __future__ import annotations

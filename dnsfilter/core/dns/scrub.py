@@ -15,8 +15,11 @@ sent to anyone. What stays, section by section (RFC 2181 §5.4.1 ranks, RFC 1034
   MX, SRV, SVCB/HTTPS targets). The OPT record is kept as it was.
 - everything of another class than the question's is dropped.
 
-An answer with nothing to drop is returned as the same object (no copy). Otherwise a new
-message is written: the header and question as they were, each kept record with its names
+An answer with nothing to drop is returned as the same object (no copy); the shapes most answers
+have (the asked type owned by the question, a negative answer with its zone's SOA, a CNAME chain
+in order) are told from pointers to the question without building a name (`_as_sent`), and
+anything else is walked in full (`scrub_full`, what the shortcut is tested against). For an
+answer with something to drop, a new message is written: the header and question as they were, each kept record with its names
 written out in full (a compression pointer could point into a dropped record), and the OPT
 record last.
 """
@@ -26,20 +29,17 @@ from __future__ import annotations
 import struct
 
 from dnsfilter.core.dns import wire
+from dnsfilter.core.dns.pointers import RDATA_NAMES, data_inside, data_touches, inside, mask_of, reads_ttls
 from dnsfilter.core.dns.wire import Record, Response, WireError
 
 T_NSEC, T_NSEC3, T_SRV = 47, 50, 33
 MAX_MESSAGE = 65535
-MAX_NAME = wire.MAX_NAME
 _PROOFS = frozenset({T_NSEC, T_NSEC3, wire.T_DS, wire.T_RRSIG})
 _ADDRESSES = frozenset({wire.T_A, wire.T_AAAA, wire.T_RRSIG})
 # Where a kept record names a host whose addresses may follow in the additional section.
 _TARGET_AT = {wire.T_NS: 0, wire.T_MX: 2, T_SRV: 6, wire.T_SVCB: 2, wire.T_HTTPS: 2}
 # Types whose rdata names may be compressed (RFC 3597 §4): written out in full when copied.
 _NAME_RDATA = frozenset({wire.T_CNAME, wire.T_DNAME, wire.T_NS, wire.T_PTR})
-# Where names that a client decompresses sit in rdata: (offset of the first, [a second follows]).
-_RDATA_NAMES = {wire.T_CNAME: (0,), wire.T_DNAME: (0,), wire.T_NS: (0,), wire.T_PTR: (0,), wire.T_MX: (2,),
-                T_SRV: (6,), wire.T_SOA: (0, 1)}
 _RRFIXED = struct.Struct(">HHIH")
 _QNAME_PTR = b"\xc0\x0c"
 
@@ -180,7 +180,7 @@ def scrub(buf: bytes, r: Response) -> bytes:
     for rec in r.records:
         rtype = rec.rtype
         if (rec.section != 1 or rec.rclass != qclass or (rtype != qtype and rtype != wire.T_RRSIG)
-                or rtype in _RDATA_NAMES or buf[rec.name_off:rec.name_off + 2] != _QNAME_PTR):
+                or rtype in RDATA_NAMES or buf[rec.name_off:rec.name_off + 2] != _QNAME_PTR):
             break
     else:
         return buf
@@ -195,7 +195,7 @@ def scrub_full(buf: bytes, r: Response) -> bytes:
     if not r.records:
         return buf
     keep, _chain = relevant(buf, r)
-    if all(keep) and not _reads_ttls(buf, r):
+    if all(keep) and not reads_ttls(buf, r):
         return buf
     kept = [rec for rec, k in zip(r.records, keep, strict=True) if k]
     out = _write(buf, r, kept)
@@ -213,7 +213,7 @@ def _as_sent(buf: bytes, r: Response) -> bool:
     CNAME chain runs in order (each record owned by a pointer to the question's name or to a
     target of a CNAME before it), with such SOA or NS records in the authority section and
     nothing in the additional one but OPT. The names in their data are still walked for
-    pointers into the header or a TTL field, as `_reads_ttls` does. False: no opinion, the full
+    pointers into the header or a TTL field, as `reads_ttls` does. False: no opinion, the full
     path decides."""
     if r.counts[2] or r.qtype == wire.T_ANY:
         return False
@@ -233,8 +233,8 @@ def _as_sent(buf: bytes, r: Response) -> bool:
             if ptr not in chain:
                 return False
             if rtype == wire.T_CNAME:
-                # a target that does not read: the full path drops the record (_inside says it reads)
-                if (_inside(buf, rec.rdata_off, rec.rdata_off + rec.rdlen, qstarts, qroot) < 0
+                # a target that does not read: the full path drops the record (inside says it reads)
+                if (inside(buf, rec.rdata_off, rec.rdata_off + rec.rdlen, qstarts, qroot) < 0
                         and _target(buf, rec, 0) is None):
                     return False
                 chain.add(rec.rdata_off)
@@ -244,7 +244,7 @@ def _as_sent(buf: bytes, r: Response) -> bool:
                 names = True
             elif rtype != qtype and rtype != wire.T_RRSIG:
                 return False
-            elif rtype in _RDATA_NAMES:
+            elif rtype in RDATA_NAMES:
                 names = True
         elif rtype == wire.T_SOA or rtype == wire.T_NS:
             if ptr not in qstarts:
@@ -254,126 +254,20 @@ def _as_sent(buf: bytes, r: Response) -> bool:
             return False
     if not names:
         return True
-    # Owners point at the question's labels, where _touches stops, or at a CNAME's target,
+    # Owners point at the question's labels, where `touches` stops, or at a CNAME's target,
     # walked below as that CNAME's data: only the names in data are left to walk. Most stay
     # inside their record's data (which is no header and no TTL field) up to a pointer to the
     # question: said without a mask.
     for rec in r.records:
-        if not _data_inside(buf, rec, qstarts, qroot):
+        if not data_inside(buf, rec, qstarts, qroot):
             break
     else:
         return True
-    mask = bytearray(len(buf))
-    mask[:12] = _HEADER_MASK
+    mask = mask_of(buf, r)
     for rec in r.records:
-        mask[rec.ttl_off:rec.ttl_off + 4] = _TTL_MASK
-    for rec in r.records:
-        if _data_touches(buf, rec, mask, qstarts):
+        if data_touches(buf, rec, mask, qstarts):
             return False
     return True
-
-
-def _data_inside(buf: bytes, rec: Record, qstarts: frozenset[int], qroot: int) -> bool:
-    """The names in the record's data read only bytes of that data, up to a pointer to the
-    question's name (or the root), and read as read_name reads them: `_data_touches` would
-    say False. False: not said here."""
-    at = _RDATA_NAMES.get(rec.rtype)
-    if at is None:
-        return True
-    end = rec.rdata_off + rec.rdlen
-    if rec.rdlen <= at[0]:
-        return False
-    off = _inside(buf, rec.rdata_off + at[0], end, qstarts, qroot)
-    if len(at) == 2 and off >= 0:
-        off = _inside(buf, off, end, qstarts, qroot)
-    return off >= 0
-
-
-def _inside(buf: bytes, off: int, end: int, qstarts: frozenset[int], qroot: int) -> int:
-    """Where the name at `off` ends, if it lies before `end` in plain labels ending in the root
-    or in a pointer to a label of the question (`qroot`: the question name's root byte), and
-    is no longer than read_name allows; else -1."""
-    size = 0  # the name's wire length before its root or pointer
-    while off < end and size < MAX_NAME:
-        ln = buf[off]
-        if ln == 0:
-            return off + 1
-        if ln >= 0xC0:
-            if off + 1 >= end:
-                return -1
-            ptr = (ln & 0x3F) << 8 | buf[off + 1]
-            return off + 2 if ptr in qstarts and size + qroot - ptr + 1 <= MAX_NAME else -1
-        if ln >= 64:
-            return -1
-        size += ln + 1
-        off += ln + 1
-    return -1
-
-
-_HEADER_MASK = b"\x01" * 12
-_TTL_MASK = b"\x01" * 4
-
-
-def _reads_ttls(buf: bytes, r: Response) -> bool:
-    """Some name reads bytes of a TTL field, or of the header, through a compression pointer.
-    The cache counts TTLs down in place and every reply has its own ID and flags, which would
-    change such a name: a forged answer could make a reply unreadable (the fuzzer found both,
-    the second an NS target pointing at offset 0). Such a message is written out in full
-    instead, where a name that does not read (a pointer into the header) drops its record."""
-    ttl = bytearray(len(buf))
-    ttl[:12] = b"\x01" * 12
-    for rec in r.records:
-        ttl[rec.ttl_off:rec.ttl_off + 4] = b"\x01\x01\x01\x01"
-    starts = set()  # where the question's labels start: a pointer there stays in the question
-    i = 12
-    while buf[i]:
-        starts.add(i)
-        i += buf[i] + 1
-    starts.add(i)
-    for rec in r.records:
-        if _touches(buf, rec.name_off, ttl, starts) or _data_touches(buf, rec, ttl, starts):
-            return True
-    return False
-
-
-def _data_touches(buf: bytes, rec: Record, mask: bytearray, question: set[int] | frozenset[int]) -> bool:
-    """A name in the record's data reads a byte marked in `mask` (see _touches)."""
-    at = _RDATA_NAMES.get(rec.rtype)
-    if at is None:
-        return False
-    if rec.rdlen > at[0] and _touches(buf, rec.rdata_off + at[0], mask, question):
-        return True
-    return len(at) == 2 and _touches(buf, _name_end(buf, rec.rdata_off), mask, question)
-
-
-def _touches(buf: bytes, off: int, mask: bytearray, question: set[int] | frozenset[int]) -> bool:
-    """The name at `off` reads a byte marked in `mask` (or does not read at all). A pointer to
-    a label of the question's name ends the walk: what follows is that name, up to its root."""
-    n = len(buf)
-    for _ in range(wire.MAX_NAME):
-        if off >= n or mask[off]:
-            return True
-        ln = buf[off]
-        if ln == 0:
-            return False
-        if ln & 0xC0 == 0xC0:
-            if off + 1 >= n or mask[off + 1]:
-                return True
-            off = ((ln & 0x3F) << 8) | buf[off + 1]
-            if off in question:
-                return False
-            continue
-        if ln & 0xC0 or off + 1 + ln > n or any(mask[off + 1:off + 1 + ln]):
-            return True
-        off += 1 + ln
-    return True
-
-
-def _name_end(buf: bytes, off: int) -> int:
-    try:
-        return wire.read_name(buf, off)[1]
-    except WireError:
-        return len(buf)
 
 
 def _write(buf: bytes, r: Response, kept: list[Record], flags: int = 0) -> bytes:
