@@ -270,10 +270,11 @@ class Response:
     qstarts: frozenset[int] = frozenset()
 
 
-def parse_response(buf: bytes) -> Response:
+def parse_response(buf: bytes, full: bool = False) -> Response:
     """Walk a response: its question and the offsets of its records. Every owner name is
-    checked as `read_name` checks it, but only a pointer to a label of the question (most
-    owners) is stepped over without reading the labels it leads to: they were read already."""
+    checked as `read_name` checks it, but the root and a pointer to a label of the question
+    (most owners) are stepped over without reading the labels it leads to: they were read
+    already. `full`: every name through read_name (what the shortcuts are tested against)."""
     n = len(buf)
     if n < 12:
         raise WireError("shorter than a header")
@@ -291,7 +292,7 @@ def parse_response(buf: bytes) -> Response:
         starts.append(off)
         off += ln + 1
         ln = buf[off] if off < n else 0xFF
-    if ln or off - 11 > MAX_NAME:
+    if ln or off - 11 > MAX_NAME or full:
         labels, off = read_name(buf, 12)  # raises what it finds (or reads what this did not)
         qname = labels_to_wire([lab.lower() for lab in labels])
         qstarts: frozenset[int] = frozenset()
@@ -312,7 +313,7 @@ def parse_response(buf: bytes) -> Response:
     for section, count in ((1, an), (2, ns), (3, ar)):
         for _ in range(count):
             start = off
-            c = buf[off] if off < n else 1  # past the end: read_name says so
+            c = buf[off] if off < n and not full else 1  # 1: read_name reads it (or says what is wrong)
             if c == 0:
                 off += 1  # the root (an OPT record's owner)
             elif c >= 0xC0 and off + 1 < n and ((c & 0x3F) << 8 | buf[off + 1]) in qstarts:

@@ -1,5 +1,5 @@
 """The cache miss's shortcuts give what the full path gives, byte for byte: `parse_response`
-stepping over owner names that point at the question (against a walk that reads every name),
+stepping over owner names that point at the question (against its walk that reads every name),
 and `scrub`'s shortcut for the common negative answers and CNAME chains (against
 `scrub_full`). Run on real answers from a loopback Unbound resolving from a second, authoritative
 Unbound, and on hostile variants of them: every pointer re-aimed at every offset (the header,
@@ -18,7 +18,7 @@ import dns.rrset
 import pytest
 
 from dnsfilter.core.dns import scrub, wire
-from dnsfilter.core.dns.wire import Record, Response, WireError
+from dnsfilter.core.dns.wire import Response, WireError
 from tests.support.unbound import EXAMPLE_ZONE, Unbound
 
 UPSTREAM = Path(__file__).resolve().parents[3] / "fuzz" / "regressions" / "upstream"
@@ -44,46 +44,8 @@ QUESTIONS = [("nope.example.test", "A"), ("NoPe.ExAmple.test", "AAAA"), ("www.ex
 
 
 def reference_parse(buf: bytes) -> Response:
-    """parse_response as it was before the shortcut: every name read with read_name."""
-    n = len(buf)
-    if n < 12:
-        raise WireError("shorter than a header")
-    qid, flags, qd, an, ns, ar = wire._HDR.unpack_from(buf)
-    if not flags & wire.F_QR:
-        raise WireError("not a response")
-    if qd != 1:
-        raise WireError(f"QDCOUNT is {qd}")
-    labels, off = wire.read_name(buf, 12)
-    if off + 4 > n:
-        raise WireError("question runs past the end")
-    qtype, qclass = wire._TYPECLASS.unpack_from(buf, off)
-    off += 4
-    qend = off
-    records: list[Record] = []
-    edns = None
-    opt_span = None
-    counts = [an, ns, ar]
-    for section, count in ((1, an), (2, ns), (3, ar)):
-        for _ in range(count):
-            start = off
-            _owner, off = wire.read_name(buf, off)
-            if off + 10 > n:
-                raise WireError("truncated record")
-            rtype, rclass, ttl, rdlen = wire._RRFIXED.unpack_from(buf, off)
-            if off + 10 + rdlen > n:
-                raise WireError("truncated record data")
-            if rtype == wire.T_OPT:
-                if section != 3 or edns is not None or buf[start] != 0:
-                    raise WireError("misplaced OPT record (or not owned by the root)")
-                edns, off = wire._read_opt(buf, off, n)
-                opt_span = (start, off)
-                counts[2] -= 1
-                continue
-            records.append(Record(start, rtype, rclass, ttl, off + 4, off + 10, rdlen, section))
-            off += 10 + rdlen
-    rcode = (flags & 0xF) | ((wire.edns_ext(buf, opt_span) << 4) if opt_span else 0)
-    return Response(qid, flags, rcode, wire.labels_to_wire([lab.lower() for lab in labels]), qtype, qclass,
-                    qend, tuple(records), (counts[0], counts[1], counts[2]), edns, opt_span)
+    """parse_response without its shortcuts: every name read with read_name."""
+    return wire.parse_response(buf, full=True)
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +190,17 @@ def test_fuzz_inputs_give_the_full_paths_bytes() -> None:
     assert files
     for f in files:
         compare(f.read_bytes()[1:])  # the first byte picks the fuzzer's question
+
+
+def test_question_names_at_and_over_the_limit() -> None:
+    """The question read as a slice keeps read_name's limit: 255 octets read, 256 do not."""
+    for size, reads in ((255, True), (256, False), (321, False)):
+        labels = [b"a" * 63] * ((size - 1) // 64)
+        rest = size - 1 - 64 * len(labels)
+        if rest:
+            labels.append(b"b" * (rest - 1))
+        name = wire.labels_to_wire(labels)
+        assert len(name) == size
+        msg = wire.header(7, wire.F_QR, 1, 0, 1, 0) + name + b"\x00\x01\x00\x01" + wire.rr(
+            wire.T_SOA, 300, b"\x00\x00" + bytes(20), owner=b"\xc0\x0c")
+        assert (compare(msg) is not None) == reads
