@@ -19,9 +19,10 @@ An answer with nothing to drop is returned as the same object (no copy); the sha
 have (the asked type owned by the question, a negative answer with its zone's SOA, a CNAME chain
 in order) are told from pointers to the question without building a name (`_as_sent`), and
 anything else is walked in full (`scrub_full`, what the shortcut is tested against). For an
-answer with something to drop, a new message is written: the header and question as they were, each kept record with its names
-written out in full (a compression pointer could point into a dropped record), and the OPT
-record last.
+answer with something to drop, a new message is written: the header and question as they were,
+each kept record with its names written out in full (a compression pointer could point into a
+dropped record), and the OPT record last. So is an answer with a name that reads a TTL field or
+the header (pointers.py).
 """
 
 from __future__ import annotations
