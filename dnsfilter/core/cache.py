@@ -4,6 +4,8 @@ negative caching (RFC 2308), serve-stale (RFC 8767) and prefetch of popular entr
 
 Entries keep the upstream records as wire bytes plus the offsets of their TTL fields, so a
 hit is replayed by patching TTLs, not by re-encoding records (DNSSEC data passes untouched).
+The bytes hold each TTL as stored (clamped), so the reply to the miss that stored it, and any
+other within the same second, is the body as it is.
 """
 
 from __future__ import annotations
@@ -53,11 +55,12 @@ class Entry:
         return self.expires - now
 
     def render(self, now: float, fixed_ttl: int | None = None) -> bytes:
-        """The body with every TTL counted down to `now` (or set to `fixed_ttl`)."""
-        if not self.ttl_offs:
+        """The body with every TTL counted down to `now` (or set to `fixed_ttl`). The body
+        holds the TTLs as stored (clamped): within the first second it is the answer as it is."""
+        elapsed = int(now - self.stored)
+        if not self.ttl_offs or (elapsed == 0 and fixed_ttl is None):
             return self.body
         buf = bytearray(self.body)
-        elapsed = int(now - self.stored)
         for off, ttl in zip(self.ttl_offs, self.ttls, strict=True):
             _U32.pack_into(buf, off, fixed_ttl if fixed_ttl is not None else max(0, ttl - elapsed))
         return bytes(buf)
@@ -123,18 +126,33 @@ class Cache:
         if r.opt_span and records and records[-1].name_off > r.opt_span[0]:
             # records after an OPT record are dropped: their compression offsets would shift
             records = tuple(rec for rec in records if rec.name_off < r.opt_span[0])
-        n = [0, 0, 0, 0]
+        counts = r.counts
+        if records is not r.records:
+            n = [0, 0, 0, 0]
+            for rec in records:
+                n[rec.section] += 1
+            counts = (n[1], n[2], n[3])
         offs, ttls, targets = [], [], []
+        clamped = False
         # Each record keeps its own TTL, clamped; in a negative answer none outlives the entry.
         lo, cap = self.min_ttl, self.max_ttl if r.counts[0] else ttl
         for rec in records:
-            n[rec.section] += 1
             offs.append(rec.ttl_off - qend)
-            ttls.append(min(max(rec.ttl, lo), cap))
+            t = rec.ttl
+            if t < lo or t > cap:
+                t = min(max(t, lo), cap)
+                clamped = True
+            ttls.append(t)
             if rec.section == 1 and rec.rtype in _TARGETS:
                 targets.append(wire.rdata_name(buf, rec))
         end = records[-1].rdata_off + records[-1].rdlen if records else qend
-        return Entry(r.rcode, r.flags & (wire.F_AA | wire.F_AD | wire.F_TC), buf[qend:end], (n[1], n[2], n[3]),
+        body = buf[qend:end]
+        if clamped:  # the body holds the TTLs as stored, so that a reply within a second is the body
+            patched = bytearray(body)
+            for off, t in zip(offs, ttls, strict=True):
+                _U32.pack_into(patched, off, t)
+            body = bytes(patched)
+        return Entry(r.rcode, r.flags & (wire.F_AA | wire.F_AD | wire.F_TC), body, counts,
                      tuple(offs), tuple(ttls), now, now + ttl, ttl, tuple(targets))
 
     def store(self, key: bytes, e: Entry) -> bool:

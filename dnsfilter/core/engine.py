@@ -317,6 +317,9 @@ class Engine:
                 error = f"unreadable upstream answer: {e}"
         if entry is not None:
             self.cache.store(fwd.key, entry)
+            if len(waiters) == 1 and waiters[0].rewrite is None:  # nearly always: one client, as asked
+                w = waiters[0]
+                return self._send(w.to, self._reply_for(w, entry, now), Outcome.RESOLVED)
             return [a for w in waiters for a in self._send(w.to, self._reply_for(w, entry, now),
                                                            Outcome.REWRITTEN if w.rewrite else Outcome.RESOLVED)]
         self.stats.upstream_failures += 1

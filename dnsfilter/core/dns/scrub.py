@@ -15,10 +15,14 @@ sent to anyone. What stays, section by section (RFC 2181 §5.4.1 ranks, RFC 1034
   MX, SRV, SVCB/HTTPS targets). The OPT record is kept as it was.
 - everything of another class than the question's is dropped.
 
-An answer with nothing to drop is returned as the same object (no copy). Otherwise a new
-message is written: the header and question as they were, each kept record with its names
-written out in full (a compression pointer could point into a dropped record), and the OPT
-record last.
+An answer with nothing to drop is returned as the same object (no copy); the shapes most answers
+have (the asked type owned by the question, a negative answer with its zone's SOA, a CNAME chain
+in order) are told from pointers to the question without building a name (`_as_sent`), and
+anything else is walked in full (`scrub_full`, what the shortcut is tested against). For an
+answer with something to drop, a new message is written: the header and question as they were,
+each kept record with its names written out in full (a compression pointer could point into a
+dropped record), and the OPT record last. So is an answer with a name that reads a TTL field or
+the header (pointers.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import struct
 
 from dnsfilter.core.dns import wire
+from dnsfilter.core.dns.pointers import RDATA_NAMES, data_inside, data_touches, inside, mask_of, reads_ttls
 from dnsfilter.core.dns.wire import Record, Response, WireError
 
 T_NSEC, T_NSEC3, T_SRV = 47, 50, 33
@@ -36,9 +41,6 @@ _ADDRESSES = frozenset({wire.T_A, wire.T_AAAA, wire.T_RRSIG})
 _TARGET_AT = {wire.T_NS: 0, wire.T_MX: 2, T_SRV: 6, wire.T_SVCB: 2, wire.T_HTTPS: 2}
 # Types whose rdata names may be compressed (RFC 3597 §4): written out in full when copied.
 _NAME_RDATA = frozenset({wire.T_CNAME, wire.T_DNAME, wire.T_NS, wire.T_PTR})
-# Where names that a client decompresses sit in rdata: (offset of the first, [a second follows]).
-_RDATA_NAMES = {wire.T_CNAME: (0,), wire.T_DNAME: (0,), wire.T_NS: (0,), wire.T_PTR: (0,), wire.T_MX: (2,),
-                T_SRV: (6,), wire.T_SOA: (0, 1)}
 _RRFIXED = struct.Struct(">HHIH")
 _QNAME_PTR = b"\xc0\x0c"
 
@@ -179,12 +181,22 @@ def scrub(buf: bytes, r: Response) -> bytes:
     for rec in r.records:
         rtype = rec.rtype
         if (rec.section != 1 or rec.rclass != qclass or (rtype != qtype and rtype != wire.T_RRSIG)
-                or rtype in _RDATA_NAMES or buf[rec.name_off:rec.name_off + 2] != _QNAME_PTR):
+                or rtype in RDATA_NAMES or buf[rec.name_off:rec.name_off + 2] != _QNAME_PTR):
             break
     else:
         return buf
+    if _as_sent(buf, r):
+        return buf
+    return scrub_full(buf, r)
+
+
+def scrub_full(buf: bytes, r: Response) -> bytes:
+    """`scrub` without its shortcuts: every record's names read, every section's rules applied
+    (what the shortcuts are tested against, tests/unit/core/dns/test_scrub_shortcut.py)."""
+    if not r.records:
+        return buf
     keep, _chain = relevant(buf, r)
-    if all(keep) and not _reads_ttls(buf, r):
+    if all(keep) and not reads_ttls(buf, r):
         return buf
     kept = [rec for rec, k in zip(r.records, keep, strict=True) if k]
     out = _write(buf, r, kept)
@@ -195,61 +207,68 @@ def scrub(buf: bytes, r: Response) -> bytes:
     return out
 
 
-def _reads_ttls(buf: bytes, r: Response) -> bool:
-    """Some name reads bytes of a TTL field, or of the header, through a compression pointer.
-    The cache counts TTLs down in place and every reply has its own ID and flags, which would
-    change such a name: a forged answer could make a reply unreadable (the fuzzer found both,
-    the second an NS target pointing at offset 0). Such a message is written out in full
-    instead, where a name that does not read (a pointer into the header) drops its record."""
-    ttl = bytearray(len(buf))
-    ttl[:12] = b"\x01" * 12
+def _as_sent(buf: bytes, r: Response) -> bool:
+    """True only when `scrub_full` would return `buf` as it came, said from the shapes most
+    answers have, without reading a name twice: a negative answer (an SOA or NS record owned by
+    a pointer to a label of the question name, so an ancestor of it) and a positive one whose
+    CNAME chain runs in order (each record owned by a pointer to the question's name or to a
+    target of a CNAME before it), with such SOA or NS records in the authority section and
+    nothing in the additional one but OPT. The names in their data are still walked for
+    pointers into the header or a TTL field, as `reads_ttls` does. False: no opinion, the full
+    path decides."""
+    if r.counts[2] or r.qtype == wire.T_ANY:
+        return False
+    qstarts = r.qstarts
+    qclass, qtype = r.qclass, r.qtype
+    qroot = r.question_end - 5  # the question name's root byte
+    chain = {12}  # where a chain name is written: the question's, then each CNAME target's
+    names = False  # a record with names in its data
     for rec in r.records:
-        ttl[rec.ttl_off:rec.ttl_off + 4] = b"\x01\x01\x01\x01"
-    starts = set()  # where the question's labels start: a pointer there stays in the question
-    i = 12
-    while buf[i]:
-        starts.add(i)
-        i += buf[i] + 1
-    starts.add(i)
-    for rec in r.records:
-        if _touches(buf, rec.name_off, ttl, starts):
-            return True
-        at = _RDATA_NAMES.get(rec.rtype)
-        if at is not None and rec.rdlen > at[0] and _touches(buf, rec.rdata_off + at[0], ttl, starts):
-            return True
-        if len(at or ()) == 2 and _touches(buf, _name_end(buf, rec.rdata_off), ttl, starts):
-            return True
-    return False
-
-
-def _touches(buf: bytes, off: int, mask: bytearray, question: set[int]) -> bool:
-    """The name at `off` reads a byte marked in `mask` (or does not read at all). A pointer to
-    a label of the question's name ends the walk: what follows is that name, up to its root."""
-    n = len(buf)
-    for _ in range(wire.MAX_NAME):
-        if off >= n or mask[off]:
-            return True
-        ln = buf[off]
-        if ln == 0:
+        off = rec.name_off
+        c = buf[off]
+        if c < 0xC0 or rec.rclass != qclass:
             return False
-        if ln & 0xC0 == 0xC0:
-            if off + 1 >= n or mask[off + 1]:
-                return True
-            off = ((ln & 0x3F) << 8) | buf[off + 1]
-            if off in question:
+        ptr = (c & 0x3F) << 8 | buf[off + 1]
+        rtype = rec.rtype
+        if rec.section == 1:
+            if ptr not in chain:
                 return False
-            continue
-        if ln & 0xC0 or off + 1 + ln > n or any(mask[off + 1:off + 1 + ln]):
-            return True
-        off += 1 + ln
+            if rtype == wire.T_CNAME:
+                # a target that does not read: the full path drops the record (inside says it reads)
+                if (inside(buf, rec.rdata_off, rec.rdata_off + rec.rdlen, qstarts, qroot) < 0
+                        and _target(buf, rec, 0) is None):
+                    return False
+                chain.add(rec.rdata_off)
+                first = buf[rec.rdata_off]
+                if first >= 0xC0:  # the target is itself a pointer: a record may point where it does
+                    chain.add((first & 0x3F) << 8 | buf[rec.rdata_off + 1])
+                names = True
+            elif rtype != qtype and rtype != wire.T_RRSIG:
+                return False
+            elif rtype in RDATA_NAMES:
+                names = True
+        elif rtype == wire.T_SOA or rtype == wire.T_NS:
+            if ptr not in qstarts:
+                return False
+            names = True
+        else:
+            return False
+    if not names:
+        return True
+    # Owners point at the question's labels, where `touches` stops, or at a CNAME's target,
+    # walked below as that CNAME's data: only the names in data are left to walk. Most stay
+    # inside their record's data (which is no header and no TTL field) up to a pointer to the
+    # question: said without a mask.
+    for rec in r.records:
+        if not data_inside(buf, rec, qstarts, qroot):
+            break
+    else:
+        return True
+    mask = mask_of(buf, r)
+    for rec in r.records:
+        if data_touches(buf, rec, mask, qstarts):
+            return False
     return True
-
-
-def _name_end(buf: bytes, off: int) -> int:
-    try:
-        return wire.read_name(buf, off)[1]
-    except WireError:
-        return len(buf)
 
 
 def _write(buf: bytes, r: Response, kept: list[Record], flags: int = 0) -> bytes:

@@ -265,9 +265,16 @@ class Response:
     counts: tuple[int, int, int]  # an, ns, ar without OPT
     edns: Edns | None
     opt_span: tuple[int, int] | None  # [start, end) of the OPT RR in the message
+    # Where the question name's labels (and its root byte) start: a compression pointer to one
+    # of them reads a suffix of the question name, an ancestor of it (scrub.py's shortcut).
+    qstarts: frozenset[int] = frozenset()
 
 
-def parse_response(buf: bytes) -> Response:
+def parse_response(buf: bytes, full: bool = False) -> Response:
+    """Walk a response: its question and the offsets of its records. Every owner name is
+    checked as `read_name` checks it, but the root and a pointer to a label of the question
+    (most owners) are stepped over without reading the labels it leads to: they were read
+    already. `full`: every name through read_name (what the shortcuts are tested against)."""
     n = len(buf)
     if n < 12:
         raise WireError("shorter than a header")
@@ -276,7 +283,24 @@ def parse_response(buf: bytes) -> Response:
         raise WireError("not a response")
     if qd != 1:
         raise WireError(f"QDCOUNT is {qd}")
-    labels, off = read_name(buf, 12)
+    # The question's name is plain labels in any message that reads: a pointer in it could
+    # only point back into the name itself, a loop. Anything else is left to read_name's errors.
+    starts = []
+    off = 12
+    ln = buf[off] if off < n else 0xFF
+    while 0 < ln < 64:
+        starts.append(off)
+        off += ln + 1
+        ln = buf[off] if off < n else 0xFF
+    if ln or off - 11 > MAX_NAME or full:
+        labels, off = read_name(buf, 12)  # raises what it finds (or reads what this did not)
+        qname = labels_to_wire([lab.lower() for lab in labels])
+        qstarts: frozenset[int] = frozenset()
+    else:
+        starts.append(off)
+        off += 1
+        qname = buf[12:off].lower()
+        qstarts = frozenset(starts)
     if off + 4 > n:
         raise WireError("question runs past the end")
     qtype, qclass = _TYPECLASS.unpack_from(buf, off)
@@ -289,7 +313,13 @@ def parse_response(buf: bytes) -> Response:
     for section, count in ((1, an), (2, ns), (3, ar)):
         for _ in range(count):
             start = off
-            _owner, off = read_name(buf, off)
+            c = buf[off] if off < n and not full else 1  # 1: read_name reads it (or says what is wrong)
+            if c == 0:
+                off += 1  # the root (an OPT record's owner)
+            elif c >= 0xC0 and off + 1 < n and ((c & 0x3F) << 8 | buf[off + 1]) in qstarts:
+                off += 2  # a pointer back to the question's name (or a suffix of it)
+            else:
+                _owner, off = read_name(buf, off)
             if off + 10 > n:
                 raise WireError("truncated record")
             rtype, rclass, ttl, rdlen = _RRFIXED.unpack_from(buf, off)
@@ -305,8 +335,8 @@ def parse_response(buf: bytes) -> Response:
             records.append(Record(start, rtype, rclass, ttl, off + 4, off + 10, rdlen, section))
             off += 10 + rdlen
     rcode = (flags & 0xF) | (((edns_ext(buf, opt_span)) << 4) if opt_span else 0)
-    return Response(qid, flags, rcode, labels_to_wire([lab.lower() for lab in labels]), qtype, qclass,
-                    qend, tuple(records), (counts[0], counts[1], counts[2]), edns, opt_span)
+    return Response(qid, flags, rcode, qname, qtype, qclass, qend, tuple(records), (counts[0], counts[1], counts[2]),
+                    edns, opt_span, qstarts)
 
 
 def edns_ext(buf: bytes, span: tuple[int, int] | None) -> int:

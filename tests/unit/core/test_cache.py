@@ -61,7 +61,7 @@ def test_lifetime_is_the_smallest_answer_ttl():
 def test_ttl_clamps(min_ttl, max_ttl, ttl, want):
     c = Cache(min_ttl=min_ttl, max_ttl=max_ttl)
     e = entry(c, answer("www.example.com", "A", f"www.example.com. {ttl} A 192.0.2.1"))
-    assert e.ttl == want and e.ttls == (want,) and ttls_of(e, 0.0) == [want]
+    assert e.ttl == want and e.ttls == (want,) and ttls_of(e, 0.0) == ttls_of(e, 0.9) == [want]
     assert c.store(KEY, e) == (want > 0)
 
 
