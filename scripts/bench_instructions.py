@@ -225,12 +225,17 @@ def main() -> int:
                 "Measured by `scripts/bench_instructions.py` (part of `make bench`): each server under valgrind's "
                 f"callgrind with the 100k list (dnsfilter on the shipped config), {a.n:,} queries per kind sent 64 at a "
                 "time from one client, and the instructions its threads executed in user space over that window "
-                "divided by the queries answered. A count, not a timing: the machine's load does not move it. The "
+                "divided by the queries answered. A count, not a timing: the serving thread's repeats within about 1 % "
+                "from run to run whatever the machine's load (the writer's, in brackets, within about 15 %: it "
+                "depends on how the answers fall into its drains). The "
                 "kernel's share is not counted (dnsfilter batches its system calls, dnsmasq and Unbound make one or "
                 "two per packet). Each window waits for the query log's writes and has an idle window's count taken "
                 "off; at this rate every dnsfilter answer is written as a query-log row (as in a home; a flood's are "
                 "mostly only counted). Blocked names are answered by dnsmasq from its hosts table and by Unbound from its "
-                "local zones; a replay is the third pass over the same names.", "",
+                "local zones; a replay is the third pass over the same names (seconds apart at this rate, so an allowed "
+                "replay also counts its answer's TTLs down, once a second at most). Each cell is the serving thread's "
+                "count; in brackets, dnsfilter's other threads (the query-log writer: at this rate a row per answer).",
+                "",
                 "| server | " + " | ".join(KINDS) + " |", "|---|---|---|---|---|"]
         old = a.md.read_text().splitlines() if a.append and a.md.exists() else head
         a.md.write_text("\n".join((old if old[: len(head)] == head else head) + [row]) + "\n")
