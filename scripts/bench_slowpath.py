@@ -213,8 +213,8 @@ def main() -> int:
     print("\n".join(lines))
     if a.md is not None:  # rows under a header, added to those of earlier runs with --append
         head = ["## The slow path on its own", "",
-                "Measured by `scripts/bench_slowpath.py` (part of `make bench`, which also measures the commit before "
-                "this work, 33e39c1, from `git archive`): CPU per query for a blocked name asked for the first time "
+                "Measured by `scripts/bench_slowpath.py` (part of `make bench`, which also measures "
+                "an earlier commit from `git archive`, named in the first column): CPU per query for a blocked name asked for the first time "
                 "(the `unique` workload's names) and an allowed name missing from the cache (the `miss` workload's), "
                 "on the shipped config. In process: what the UDP loop calls for such a query (the engine alone; for "
                 "the cache miss up to its upstream query, then the upstream's real answer, read beforehand), best of 3 "
