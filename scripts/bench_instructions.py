@@ -75,26 +75,26 @@ def distinct(bench: Path, workload: str, n: int) -> list[bytes]:
 
 
 def exchange(addr: tuple[str, int], queries: list[bytes]) -> int:
-    """Send every query, at most OUTSTANDING unanswered at a time; returns the answers read."""
+    """Send every query, at most OUTSTANDING unanswered at a time; returns the answers read.
+    An answer not come within 10 s is given up (the window moves on without it)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(10.0)
-    sent = got = 0
+    sent = settled = answered = 0  # settled: answered or given up
     try:
-        while got < len(queries):
-            while sent < len(queries) and sent - got < OUTSTANDING:
+        while settled < len(queries):
+            while sent < len(queries) and sent - settled < OUTSTANDING:
                 s.sendto(queries[sent], addr)
                 sent += 1
             try:
                 s.recv(4096)
-            except TimeoutError:  # a lost answer: count what came, go on with the next window
-                if sent == len(queries):
-                    break
-                got = sent  # resynchronise: nothing more is coming for the ones sent
+            except TimeoutError:  # nothing more is coming for the ones sent so far
+                settled = sent
                 continue
-            got += 1
+            settled += 1
+            answered += 1
     finally:
         s.close()
-    return got
+    return answered
 
 
 def control(pid: int, flag: str) -> None:

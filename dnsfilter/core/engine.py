@@ -277,11 +277,8 @@ class Engine:
         self.stats.outcomes[_BLOCKED] += 1
         e = (self.block.tail(flags, question, qtype, payload > 0, do, (int(d.ede or Ede.BLOCKED), d.reason.text)),
              ends, None, info)
-        fast = self.fast  # FastPath.admits_again, inlined (the key is not in the table: the loop looked)
-        if fast.max_entries > 0 and fast.door.seen(key):  # kept from its second sight on
-            fast.store(slot.table, key, e)
-        else:
-            fast.declined += 1
+        if self.fast.admits_again(slot.table, key):  # kept from its second sight on
+            self.fast.store(slot.table, key, e)
         return e
 
     def go_on(self, p: Pending, qid: int, to: object, now: float) -> list[Action]:

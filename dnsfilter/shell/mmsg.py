@@ -226,20 +226,13 @@ class Batch:
         self.v6 = sock.family == socket.AF_INET6
         self.namelen = NAME if self.v6 else 16  # the raw sockaddr of a sender: see `name`
         self._keep: list[Any] = []  # ctypes buffers referenced by raw pointers below
-
-        def buf(size: int) -> tuple[int, memoryview]:
-            return _buf(self._keep, size)
-
-        def pages(size: int) -> tuple[int, Any]:
-            return _pages(self._keep, size)
-
-        self.in_addr, self.inbuf = pages(batch * SLOT)
-        self.out_addr, self.outbuf = pages(batch * OUT)
-        self.name_addr, self.names = pages(batch * NAME)
-        rhdr_addr, rhdr = buf(batch * _HDR)
-        shdr_addr, shdr = buf(batch * _HDR)
-        riov_addr, riov = buf(batch * _IOV)
-        siov_addr, siov = buf(batch * _IOV)
+        self.in_addr, self.inbuf = _pages(self._keep, batch * SLOT)
+        self.out_addr, self.outbuf = _pages(self._keep, batch * OUT)
+        self.name_addr, self.names = _pages(self._keep, batch * NAME)
+        rhdr_addr, rhdr = _buf(self._keep, batch * _HDR)
+        shdr_addr, shdr = _buf(self._keep, batch * _HDR)
+        riov_addr, riov = _buf(self._keep, batch * _IOV)
+        siov_addr, siov = _buf(self._keep, batch * _IOV)
         self.rhdr_addr, self.shdr_addr = rhdr_addr, shdr_addr
         rq, sq = rhdr.cast("Q"), shdr.cast("Q")
         ri, si = riov.cast("Q"), siov.cast("Q")

@@ -315,10 +315,9 @@ class UpstreamPool:
         best: Upstream | None = None
         key: tuple[bool, bool, float] = (True, True, 0.0)
         for u in ups:
-            h = u.health
-            if h.streak:
+            if u.health.streak:
                 return None
-            k = (h.overdue > 0, h.ewma is not None, h.ewma or 0.0)
+            k = _rank(u)
             if best is None or k < key:  # the first of equals, as the stable sort keeps it
                 best, key = u, k
         if self.rng.random() < self.explore:
