@@ -9,7 +9,9 @@ CONFIG ?= config.toml
 # busybox-static (ash), systemd (systemd-analyze) and shellcheck for the deploy/ tests; dnsdist (a real
 # DoH/DoT server) and util-linux (unshare, nsenter) for the encrypted-upstream tests; knot, bind9,
 # pdns-recursor and knot-resolver (+ lua-cqueues, its file watch) for the RPZ tests (docs/rpz.md).
-DEB_TEST_PKGS := unbound nsd bind9-dnsutils knot-dnsutils dnsperf dnsmasq-base openssl iproute2 nftables procps chromium chromium-driver busybox-static systemd shellcheck strace dnsdist util-linux knot bind9 pdns-recursor knot-resolver lua-cqueues
+DEB_TEST_PKGS := gcc libc6-dev python3-dev unbound nsd bind9-dnsutils knot-dnsutils dnsperf dnsmasq-base openssl iproute2 nftables procps chromium chromium-driver busybox-static systemd shellcheck strace dnsdist util-linux knot bind9 pdns-recursor knot-resolver lua-cqueues
+# `make run` compiles the query path with mypyc (scripts/build_native.py): a C compiler and Python's headers.
+DEB_NATIVE_PKGS := gcc libc6-dev python3-dev
 # `make test-system` also needs these (a Debian 12 root, booted under systemd-nspawn).
 DEB_SYSTEM_PKGS := debootstrap systemd-container util-linux
 # `make bench` also counts instructions per query under valgrind's callgrind (scripts/bench_instructions.py).
@@ -19,7 +21,7 @@ STAMP := $(VENV)/.installed
 AXE_VERSION := 4.14.1
 AXE := .axe/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-system lint typecheck bench fuzz deps-deb clean check axe screenshots
+.PHONY: run test test-system lint typecheck bench fuzz deps-deb clean check axe screenshots native
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,7 +38,13 @@ $(CONFIG):
 deps-deb:
 	@bash scripts/install-debs.sh $(DEB_TEST_PKGS)
 
-run: $(STAMP) $(CONFIG)
+# The query path compiled with mypyc (docs/performance.md), rebuilt only when a source changed;
+# without a compiler the daemon runs the same modules interpreted (dnsfilter/native.py).
+native: $(STAMP)
+	@bash scripts/install-debs.sh $(DEB_NATIVE_PKGS) || true
+	$(BIN)/python scripts/build_native.py --if-stale --optional
+
+run: native $(CONFIG)
 	$(BIN)/dnsfilter serve -c $(CONFIG)
 
 # Without npm the accessibility test skips and says why.
@@ -51,10 +59,16 @@ axe: $(AXE)
 screenshots: deps-deb $(STAMP) $(AXE)
 	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/webui/test_browser_family.py
 
+# Every test against the compiled query path (what `make run` runs; DNSFILTER_EXPECT_NATIVE makes
+# tests/unit/test_native.py fail if it was not loaded), then the unit tests again interpreted (what
+# the OpenWrt package runs).
 test: deps-deb $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q; rc=$$?; \
+	$(BIN)/python scripts/build_native.py --if-stale
+	DNSFILTER_EXPECT_NATIVE=1 $(BIN)/python -m pytest -q; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+	DNSFILTER_PURE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # deploy/debian under a real systemd: a Debian 12 root debootstrapped from the mirror apt uses
@@ -74,7 +88,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
-bench: deps-deb $(STAMP)
+bench: deps-deb native
 	@bash scripts/install-debs.sh $(DEB_BENCH_PKGS)
 	bash scripts/bench.sh
 
@@ -88,4 +102,5 @@ check: $(STAMP) $(CONFIG)
 	$(BIN)/dnsfilter config check -c $(CONFIG)
 
 clean:
-	rm -rf $(VENV) .bench .fuzz .pytest_cache build *.egg-info .axe
+	rm -rf $(VENV) .bench .fuzz .pytest_cache build *.egg-info .axe dnsfilter/native.json
+	find dnsfilter -name "*.so" -delete

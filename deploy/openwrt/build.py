@@ -100,7 +100,9 @@ def data_files(python: str) -> list[tuple[str, bytes, int]]:
     trees = [(ROOT / "dnsfilter", "dnsfilter"), (ROOT / "feeds", "feeds"), (ROOT / "webui", "webui")]
     for src, name in trees:
         for p in sorted(src.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
+            # not the host's compiled query path (make native): the package runs it interpreted
+            if (p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo", ".so")
+                    and p.name != "native.json"):
                 out.append((f"{site}/{name}/{p.relative_to(src).as_posix()}", p.read_bytes(), 0o644))
     for src, dst, mode in (("dnsfilter.bin", "usr/bin/dnsfilter", 0o755),
                            ("dnsfilter-uci", "usr/libexec/dnsfilter-uci", 0o755),

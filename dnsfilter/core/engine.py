@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Send:
-    to: object
+    to: Any
     wire: bytes
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dnsfilter import config as config_mod
+from dnsfilter import native
 from dnsfilter.assemble import build_engine, reconfigure
 from dnsfilter.config import Config, ConfigError, Listen
 from dnsfilter.core.engine import Engine
@@ -117,6 +118,7 @@ class Daemon:
         web = f"; web UI: {url(self.cfg)}" if self.cfg.web is not None and self.worker in (None, 0) else ""
         log.info("ready: answering on %s (UDP and TCP); %d feed(s), %d names; upstreams: %s%s", addrs,
                  len(self.matcher.sets), names, ", ".join(u.text for u in self.cfg.dns.upstreams), web)
+        log.info("query path: %s", native.describe())
         await self.stopping.wait()
         log.info("stopping: finishing queries in flight")
         if self.sync_task is not None:

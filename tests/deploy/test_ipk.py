@@ -117,6 +117,9 @@ def test_data_layout(package):
         assert members[path].mode == mode, path
         assert members[path].uid == 0 and members[path].gid == 0
     assert not [n for n in members if "__pycache__" in n or n.endswith(".pyc")]
+    # the host's compiled query path (make native) is not for the router: it runs the .py files
+    assert not [n for n in members if n.endswith(".so") or n.endswith("/native.json")]
+    assert f"./{SITE}/dnsfilter/core/engine.py" in members
     assert not [n for n in members if "dnslib" in n]  # a test oracle, not shipped (tests/unit/test_runtime_deps.py)
     assert members[f"./{SITE}"].isdir()
 

@@ -379,7 +379,7 @@ def test_backoff_doubles_and_one_success_restores(ub: Unbound) -> None:
             return [good(q)]
         r = dnslib.DNSRecord.parse(q).reply()
         r.header.rcode = dnslib.RCODE.REFUSED
-        return [r.pack()]
+        return [bytes(r.pack())]
 
     now = [1000.0]
     with Hostile(script) as flaky:
@@ -481,7 +481,7 @@ class Hostile:
 def good(q: bytes) -> bytes:
     r = dnslib.DNSRecord.parse(q).reply()
     r.add_answer(*dnslib.RR.fromZone("www.example.test. 300 A 192.0.2.10"))
-    return r.pack()
+    return bytes(r.pack())
 
 
 def wrong_id(q: bytes) -> bytes:
@@ -493,13 +493,13 @@ def other_question(q: bytes) -> bytes:
     r = dnslib.DNSRecord.parse(q).reply()
     r.q.qname = dnslib.DNSLabel("evil.example.test")
     r.add_answer(*dnslib.RR.fromZone("evil.example.test. 300 A 203.0.113.66"))
-    return r.pack()
+    return bytes(r.pack())
 
 
 def other_type(q: bytes) -> bytes:
     r = dnslib.DNSRecord.parse(q).reply()
     r.q.qtype = dnslib.QTYPE.AAAA
-    return r.pack()
+    return bytes(r.pack())
 
 
 def not_a_response(q: bytes) -> bytes:

@@ -89,7 +89,7 @@ def upstream(fwd: Forward, *zone: str, rcode: int = 0, auth: tuple[str, ...] = (
         r.add_answer(*dnslib.RR.fromZone(line))
     for line in auth:
         r.add_auth(*dnslib.RR.fromZone(line))
-    return r.pack()
+    return bytes(r.pack())
 
 
 def resolve(eng: Engine, data: bytes, now: float, *zone: str, **kw) -> dnslib.DNSRecord:

@@ -95,7 +95,7 @@ class Scripted:
         r = q.reply()
         if self.mode in ("servfail", "refused"):
             r.header.rcode = dnslib.RCODE.SERVFAIL if self.mode == "servfail" else dnslib.RCODE.REFUSED
-            return r.pack()
+            return bytes(r.pack())
         name = str(q.q.qname).rstrip(".").lower()
         rrs = self.zone.get(name)
         if rrs is None:
@@ -117,13 +117,13 @@ class Scripted:
             r.header.id = (q.header.id + 1) & 0xFFFF
         if self.mode == "wrong_question":
             r.q = dnslib.DNSQuestion("other." + str(q.q.qname), q.q.qtype, q.q.qclass)
-        out = r.pack()
+        out = bytes(r.pack())
         opt = [rr for rr in q.ar if rr.rtype == dnslib.QTYPE.OPT]
         limit = max(512, opt[0].rclass) if opt else 512
         if not tcp and (self.mode == "truncate" or (self.honour_payload and len(out) > limit)):
             t = q.reply()
             t.header.tc = 1
-            out = t.pack()
+            out = bytes(t.pack())
         return out
 
     def _udp_loop(self) -> None:

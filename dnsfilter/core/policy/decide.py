@@ -95,8 +95,7 @@ class Policy:
                  always_allow: Iterable[str] = (), services: ServiceIndex | None = None,
                  bypass: Iterable[str] = ()) -> None:
         self.matcher = matcher
-        if matcher.client_rules:  # some feed has a $client rule: see _decide_per_client
-            self.decide = self._decide_per_client  # type: ignore[method-assign]
+        self._per_client = bool(matcher.client_rules)  # some feed has a $client rule: see _decide_per_client
         self.feeds = {f.name: f for f in feeds}
         blocking = [f for f in self.feeds.values() if f.kind == "block"]
         self.authority = tuple(f.name for f in blocking if f.category == AUTHORITY_CATEGORY)
@@ -136,6 +135,12 @@ class Policy:
         name the listed suffix that matched (never for hashed feeds). `authority_only` checks
         the authority lists alone (for the CNAME targets of an explicitly allowed name).
         `keys`: the name's Keys when the caller has them (made here on first need otherwise)."""
+        if self._per_client:
+            return self._decide_per_client(profile, qname, explain, qtype, client, authority_only, state, keys)
+        return self._decide(profile, qname, explain, qtype, client, authority_only, state, keys)
+
+    def _decide(self, profile: str, qname: bytes, explain: bool, qtype: int, client: str | None,
+                authority_only: bool, state: TimeState, keys: Keys | None) -> Decision:
         p = self.profiles[profile]
         if self.authority:
             keys = keys or Keys(qname)
@@ -221,11 +226,11 @@ class Policy:
     def _decide_per_client(self, profile: str, qname: bytes, explain: bool = False, qtype: int = 0,
                            client: str | None = None, authority_only: bool = False,
                            state: TimeState = NO_TIME_STATE, keys: Keys | None = None) -> Decision:
-        """`decide` when some feed has a $client rule (it replaces `decide` then, so that the
-        common case pays nothing): a decision that consulted such a rule is `per_client`, an
-        allowed one too, since the next client of the profile may get another answer."""
+        """`decide` when some feed has a $client rule: a decision that consulted such a rule is
+        `per_client`, an allowed one too, since the next client of the profile may get another
+        answer."""
         ck = keys if isinstance(keys, ClientKeys) else ClientKeys(qname)
-        d = Policy.decide(self, profile, qname, explain, qtype, client, authority_only, state, ck)
+        d = self._decide(profile, qname, explain, qtype, client, authority_only, state, ck)
         if d.per_client or not ck.per_client:
             return d
         return _ALLOW_PER_CLIENT if d is ALLOW_DEFAULT else replace(d, per_client=True)

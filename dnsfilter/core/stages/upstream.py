@@ -10,6 +10,7 @@ shell's UpstreamPool; this only keeps the books.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from dnsfilter.core.dns.wire import Query
 from dnsfilter.core.model import Reason
@@ -23,7 +24,7 @@ class Waiter:
     """A client waiting for an upstream answer, with what its reply depends on."""
 
     q: Query
-    to: object
+    to: Any
     profile: str
     ip: str
     max_size: int

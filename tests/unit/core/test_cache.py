@@ -25,7 +25,7 @@ def answer(name: str = "www.example.com", qtype: str = "A", *records: str, rcode
         r.add_ar(*dnslib.RR.fromZone(line))
     if edns:
         r.add_ar(dnslib.EDNS0(udp_len=1232))
-    return r.pack()
+    return bytes(r.pack())
 
 
 def entry(cache: Cache, buf: bytes, now: float = 0.0) -> Entry:
@@ -79,7 +79,7 @@ def test_record_ttls_count_down_with_now():
     c.store(KEY, e)
     got = c.get(KEY, 130.0)
     assert got is e
-    q = wire.parse_query(dnslib.DNSRecord.question("www.example.com").pack())
+    q = wire.parse_query(bytes(dnslib.DNSRecord.question("www.example.com").pack()))
     from dnsfilter.core.dns import codec
     r = dnslib.DNSRecord.parse(codec.reply(q, e.rcode, e.render(130.0), e.counts))
     assert [(x.rtype, x.ttl) for x in r.rr] == [(5, 270), (1, 30)]
@@ -269,7 +269,7 @@ def test_cname_and_dname_targets_are_recorded_lower_case():
                                       "a.new.example. 300 A 192.0.2.1"))
     dname = dnslib.RR("old.example", 39, rdata=dnslib.RD(wire.text_to_wire("new.example")), ttl=300)
     r.rr.insert(0, dname)
-    buf = r.pack()
+    buf = bytes(r.pack())
     d = entry(c, buf)
     assert d.targets == (wire.text_to_wire("new.example"), wire.text_to_wire("a.new.example"))
     plain = entry(c, answer("www.example.com", "A", "www.example.com. 300 A 192.0.2.1"))

@@ -91,7 +91,7 @@ def test_kept_in_the_table_from_its_second_sight_and_replayed_from_it() -> None:
     e = eng.first_sight(slot, data[2:], 0.0)
     assert data[2:] not in slot.table  # asked once: a scan of a list never fills the table
     again = eng.first_sight(slot, q("ads.test", qid=2)[2:], 0.0)
-    assert again is not None and slot.table[data[2:]] is again and again[0] == e[0]
+    assert again is not None and slot.table[data[2:]] == again and again[0] == e[0]
     other = q("ads.test", qid=3)
     assert hot_loop(eng, other) == other[:2] + e[0]  # replayed
     assert eng.stats.outcomes["blocked"] == 2

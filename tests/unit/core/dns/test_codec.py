@@ -17,7 +17,7 @@ def query(name: str = "WwW.ExAmple.CoM", qtype: int = 1, *, qid: int = 0x4242, r
     r = dnslib.DNSRecord(dnslib.DNSHeader(id=qid, rd=int(rd), cd=int(cd)), q=dnslib.DNSQuestion(name, qtype))
     if edns:
         r.add_ar(dnslib.EDNS0(udp_len=payload, flags="do" if do else "", version=version))
-    return r.pack()
+    return bytes(r.pack())
 
 
 def opt_of(r: dnslib.DNSRecord):

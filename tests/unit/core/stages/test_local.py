@@ -13,7 +13,7 @@ Z = LocalZones("dnsfilter.lan")
 
 
 def ask(name: str, qtype: str = "A", qclass: str = "IN", local_addr: str | None = "192.168.1.1"):
-    data = dnslib.DNSRecord.question(name, qtype, qclass).pack()
+    data = bytes(dnslib.DNSRecord.question(name, qtype, qclass).pack())
     q = parse_query(data)
     got = Z.answer(q, local_addr, q.max_udp())
     if got is None:

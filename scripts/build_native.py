@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Compile the query path with mypyc, next to its sources (`make native`, run by `make run` and
+`make test`).
+
+The modules in `dnsfilter/native.py`'s MODULES are plain, type-hinted Python; mypyc (part of
+mypy) turns them into C extensions that CPython imports in place of the .py files. Nothing else
+changes: the same files run interpreted where no compiler is at hand (the OpenWrt package ships
+them so), and `dnsfilter/native.py` falls back to them when the build is missing or older than
+its sources.
+
+mypyc 2.4's runtime gets one case of bytes slicing wrong: `b[i:j]` with i > j (after clamping)
+asks CPython for a bytes object of negative size and raises SystemError where Python gives b"".
+A hostile packet can make such a slice, so this build writes mypyc's runtime files into the
+build directory (multi-file mode) and clamps that length there before compiling. The build
+fails if the line is no longer there to mend; tests/unit/test_native.py checks the result.
+
+    build_native.py              # build in place, write dnsfilter/native.json
+    build_native.py --if-stale   # only when the build is missing or older than its sources
+    build_native.py --clean      # remove what a build left (the .so files and native.json)
+
+Without a C compiler or Python's headers the build fails: `--if-stale --optional` (make run)
+then says so and the daemon runs the same modules interpreted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build" / "native"
+SLICE_BUG = "Py_ssize_t slice_len = endn - startn;"
+SLICE_FIX = "Py_ssize_t slice_len = endn > startn ? endn - startn : 0;  /* dnsfilter: as CPython */"
+
+
+def _modules() -> tuple[str, ...]:
+    sys.path.insert(0, str(ROOT))
+    from dnsfilter.native import MODULES
+
+    return MODULES
+
+
+def _digest(source: bytes) -> str:
+    from dnsfilter.native import _digest as digest
+
+    return digest(source)
+
+
+def _path(module: str) -> Path:
+    return ROOT / (module.replace(".", "/") + ".py")
+
+
+def clean() -> None:
+    for p in (ROOT / "dnsfilter").rglob("*.so"):
+        p.unlink()
+    (ROOT / "dnsfilter" / "native.json").unlink(missing_ok=True)
+
+
+def build() -> None:
+    from mypyc.build import mypycify  # a dev dependency (mypy): only the build needs it
+    from setuptools import setup
+
+    modules = _modules()
+    clean()
+    os.chdir(ROOT)  # mypycify takes paths relative to the package root
+    BUILD.mkdir(parents=True, exist_ok=True)
+    exts = mypycify([str(_path(m).relative_to(ROOT)) for m in modules], opt_level="3",
+                    include_runtime_files=False, target_dir=str(BUILD), group_name="dnsfilter.native_core")
+    mended = 0
+    for c in BUILD.rglob("bytes_ops.c"):
+        text = c.read_text()
+        if SLICE_BUG in text:
+            c.write_text(text.replace(SLICE_BUG, SLICE_FIX))
+            mended += 1
+    if not mended:
+        sys.exit("build_native: mypyc's bytes slice is not where this build expects it; check "
+                 "CPyBytes_GetSlice in its bytes_ops.c and update scripts/build_native.py")
+    setup(name="dnsfilter-native", ext_modules=exts, script_args=["build_ext", "--inplace", "-q"])
+    # what the extensions were built from: dnsfilter/native.py loads them only while it matches
+    stamp = {m: _digest(_path(m).read_bytes()) for m in modules}
+    (ROOT / "dnsfilter" / "native.json").write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+    print(f"build_native: {len(modules)} modules compiled with mypyc")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clean", action="store_true")
+    ap.add_argument("--if-stale", action="store_true")
+    ap.add_argument("--optional", action="store_true", help="a failed build is a warning, not an error")
+    args = ap.parse_args()
+    if args.clean:
+        clean()
+        return
+    if args.if_stale:
+        os.environ.pop("DNSFILTER_PURE", None)
+        sys.path.insert(0, str(ROOT))
+        from dnsfilter.native import why_pure
+
+        if why_pure() is None:
+            return
+    try:
+        build()
+    except (SystemExit, Exception) as e:  # compiler missing, headers missing, a mypyc error
+        if not args.optional:
+            raise
+        clean()
+        print(f"build_native: not compiled ({e}); the query path runs as plain Python", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
