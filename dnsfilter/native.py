@@ -47,6 +47,7 @@ MODULES: tuple[str, ...] = (
     "dnsfilter.shell.upstream.pool",
 )
 STAMP = Path(__file__).with_name("native.json")
+LIBRARY = "dnsfilter.native_core__mypyc"  # the build's shared library (scripts/build_native.py)
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -97,7 +98,17 @@ class _SourceFirst(importlib.abc.MetaPathFinder):
         return None
 
 
-REASON = why_pure()
+def _loads() -> str | None:
+    """None when the build's shared library imports here (it may come from another machine,
+    in a wheel made from a built checkout); else why not."""
+    try:
+        importlib.import_module(LIBRARY)
+    except ImportError as e:
+        return f"the compiled build does not load: {e}"
+    return None
+
+
+REASON = why_pure() or _loads()
 COMPILED = REASON is None
 if not COMPILED and not any(isinstance(f, _SourceFirst) for f in sys.meta_path):
     sys.meta_path.insert(0, _SourceFirst())

@@ -14,4 +14,6 @@ mkdir -p "$DIR"
   "$DIR/var" "$WORKERS" > "$DIR/config.toml"
 # Compiling the list is part of the measured load time, as dnsmasq/unbound parse theirs.
 rm -rf "${DIR:?}/var"
+# The OpenWrt package runs the query path interpreted (no compiler on the router): so does its setup here.
+[ "$SETUP" = openwrt ] && export DNSFILTER_PURE=1
 exec "$ROOT/.venv/bin/dnsfilter" serve -c "$DIR/config.toml" --log-level warning

@@ -58,6 +58,8 @@ if [ -n "$BEFORE" ] && git -C "$ROOT" cat-file -e "$BEFORE^{commit}" 2>/dev/null
 fi
 "$PY" "$ROOT/scripts/bench_slowpath.py" "$DST" --label "$(git -C "$ROOT" rev-parse --short HEAD) (now)" \
   --md "$DST/results/slowpath.md" --append
+DNSFILTER_PURE=1 "$PY" "$ROOT/scripts/bench_slowpath.py" "$DST" \
+  --label "$(git -C "$ROOT" rev-parse --short HEAD) (now, interpreted)" --md "$DST/results/slowpath.md" --append
 # Instructions per query under callgrind (a count the machine's load does not move): the peers,
 # the commit before this session's work, and now
 if command -v valgrind >/dev/null 2>&1; then
@@ -73,6 +75,8 @@ if command -v valgrind >/dev/null 2>&1; then
   fi
   "$PY" "$ROOT/scripts/bench_instructions.py" "$DST" --label "dnsfilter $(git -C "$ROOT" rev-parse --short HEAD) (now)" \
     --md "$I" --append
+  DNSFILTER_PURE=1 "$PY" "$ROOT/scripts/bench_instructions.py" "$DST" \
+    --label "dnsfilter $(git -C "$ROOT" rev-parse --short HEAD) (now, interpreted)" --md "$I" --append
 fi
 "$PY" "$ROOT/scripts/bench_memory.py" "$DST" --md "$DST/results/memory.md"
 # Feed compile/load/lookup/reload figures.

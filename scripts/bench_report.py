@@ -15,8 +15,10 @@ from pathlib import Path
 
 WORKLOADS = ["blocked", "cached", "mixed", "unique", "miss"]
 SETUPS = {  # system name -> what it runs
-    "dnsfilter": "the shipped config.example.toml (cache_size 20000, fastpath_size 50000)",
-    "dnsfilter-openwrt": "the OpenWrt package's /etc/config/dnsfilter (cache_size 2500, fastpath_size 5000)",
+    "dnsfilter": "the shipped config.example.toml (cache_size 20000, fastpath_size 50000); the query path "
+                 "compiled with mypyc, as `make run` builds it",
+    "dnsfilter-openwrt": "the OpenWrt package's /etc/config/dnsfilter (cache_size 2500, fastpath_size 5000); "
+                         "the query path interpreted (DNSFILTER_PURE=1), as the package runs it",
     "dnsfilter-household": "the shipped config with 4 profiles, 50 devices, 2 schedules and a daily budget; "
                            "the load comes from one of the Teens' devices",
 }
@@ -211,14 +213,16 @@ def headline(q, us, lists: list[str], reps: int, duration: object, batch: str) -
             f"{min(vals):.0f}–{max(vals):.0f}"
 
     out = (f"On the shared 2-CPU benchmark machine (`make bench`, batch {batch}, {reps} × {duration} s per workload), "
-           "one dnsfilter process on the shipped config (`config.example.toml`, no setting changed) answers blocked "
+           "one dnsfilter process on the shipped config (`config.example.toml`, no setting changed; the query path "
+           "compiled with mypyc, as `make run` builds it) answers blocked "
            f"names at {span('dnsfilter', 'blocked', 'dnsmasq')} dnsmasq's rate, names never asked before "
            f"(`unique`, 1M list) at {span('dnsfilter', 'unique', 'dnsmasq')}, cache misses (`miss`) at "
            f"{span('dnsfilter', 'miss', 'unbound')} Unbound's, cached names at {span('dnsfilter', 'cached', 'dnsmasq')} "
            f"dnsmasq's and the mixed workload at {span('dnsfilter', 'mixed', 'unbound')} Unbound's. Server CPU per "
            f"answered query: {cpu('dnsfilter', 'blocked')} µs blocked (dnsmasq {cpu('dnsmasq', 'blocked')}), "
            f"{cpu('dnsfilter', 'unique')} µs unique (dnsmasq {cpu('dnsmasq', 'unique')}), {cpu('dnsfilter', 'miss')} µs "
-           f"per miss (Unbound {cpu('unbound', 'miss')}). With the OpenWrt package's smaller tables: blocked "
+           f"per miss (Unbound {cpu('unbound', 'miss')}). With the OpenWrt package's smaller tables, interpreted as "
+           "the package runs it: blocked "
            f"{span('dnsfilter-openwrt', 'blocked', 'dnsmasq')}, unique {span('dnsfilter-openwrt', 'unique', 'dnsmasq')}, "
            f"miss {span('dnsfilter-openwrt', 'miss', 'unbound')}.")
     return out

@@ -43,6 +43,9 @@ def _modules() -> tuple[str, ...]:
     return MODULES
 
 
+LIBRARY = "dnsfilter.native_core__mypyc"  # dnsfilter/native.py's LIBRARY
+
+
 def _digest(source: bytes) -> str:
     from dnsfilter.native import _digest as digest
 
@@ -68,7 +71,7 @@ def build() -> None:
     os.chdir(ROOT)  # mypycify takes paths relative to the package root
     BUILD.mkdir(parents=True, exist_ok=True)
     exts = mypycify([str(_path(m).relative_to(ROOT)) for m in modules], opt_level="3",
-                    include_runtime_files=False, target_dir=str(BUILD), group_name="dnsfilter.native_core")
+                    include_runtime_files=False, target_dir=str(BUILD), group_name=LIBRARY.removesuffix("__mypyc"))
     mended = 0
     for c in BUILD.rglob("bytes_ops.c"):
         text = c.read_text()

@@ -65,6 +65,8 @@ mkdir -p "$OPT"
 # shellcheck disable=SC2086 # PIP_OPTS is a list of options
 "$OPT/venv/bin/python" -m pip install -q --disable-pip-version-check $PIP_OPTS "$PACKAGE"
 say "installed: $OPT/venv"
+# The compiled query path comes along when the checkout was built with `make native` first.
+say "query path: $("$OPT/venv/bin/python" -c 'from dnsfilter import native; print(native.describe())' 2>/dev/null || echo unknown)"
 
 # 2. the service's user: a system user (systemd-sysusers, from the file installed here) that
 # owns the state folder. Not DynamicUser: a root-run command (`dnsfilter feeds sync`) must be
