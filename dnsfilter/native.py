@@ -23,7 +23,8 @@ from pathlib import Path
 from types import ModuleType
 
 # The hot path: the packet codec, the engine's stages and tables, the policy, the UDP shell.
-# Not here: the query log's rings (mypyc 2.4 crashed on them) and anything off the query path.
+# Not here: the query log (mypyc 2.4 crashed in its rings), policy/rulesets.py (mypyc 2.4 failed
+# building its classes: KeyError at import) and anything off the query path.
 MODULES: tuple[str, ...] = (
     "dnsfilter.core.dns.codec",
     "dnsfilter.core.dns.pointers",
@@ -32,6 +33,7 @@ MODULES: tuple[str, ...] = (
     "dnsfilter.core.dns.wire",
     "dnsfilter.core.cache",
     "dnsfilter.core.doorkeeper",
+    "dnsfilter.core.household.seen",
     "dnsfilter.core.engine",
     "dnsfilter.core.fastpath",
     "dnsfilter.core.policy.decide",
