@@ -65,7 +65,7 @@ def _source(module: str, root: Path = PACKAGE_ROOT) -> Path:
 
 def why_pure(stamp_file: Path = STAMP, root: Path = PACKAGE_ROOT) -> str | None:
     """None when the compiled build matches the sources; else why the .py files are used."""
-    if os.environ.get("DNSFILTER_PURE"):
+    if os.environ.get("DNSFILTER_PURE", "") not in ("", "0"):
         return "DNSFILTER_PURE is set"
     try:
         stamp = json.loads(stamp_file.read_text())
