@@ -81,7 +81,7 @@ def build() -> None:
     if not mended:
         sys.exit("build_native: mypyc's bytes slice is not where this build expects it; check "
                  "CPyBytes_GetSlice in its bytes_ops.c and update scripts/build_native.py")
-    setup(name="dnsfilter-native", ext_modules=exts, script_args=["build_ext", "--inplace", "-q"])
+    setup(name="dnsfilter-native", ext_modules=exts, script_args=["-q", "build_ext", "--inplace"])
     # what the extensions were built from: dnsfilter/native.py loads them only while it matches
     stamp = {m: _digest(_path(m).read_bytes()) for m in modules}
     (ROOT / "dnsfilter" / "native.json").write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
