@@ -122,7 +122,7 @@ def loaded() -> bool:
 
 
 def describe() -> str:
-    """For the startup log and `dnsfilter status`."""
+    """For the daemon's startup log and install.sh."""
     if COMPILED:
         return f"compiled with mypyc ({len(MODULES)} modules)"
     return f"pure Python ({REASON})"

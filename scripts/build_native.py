@@ -10,8 +10,8 @@ its sources.
 
 mypyc 2.4's runtime gets one case of bytes slicing wrong: `b[i:j]` with i > j (after clamping)
 asks CPython for a bytes object of negative size and raises SystemError where Python gives b"".
-A hostile packet can make such a slice, so this build writes mypyc's runtime files into the
-build directory (multi-file mode) and clamps that length there before compiling. The build
+A hostile packet can make such a slice, so this build has mypyc copy its runtime files into the
+build directory (include_runtime_files=False) and clamps that length there before compiling. The build
 fails if the line is no longer there to mend; tests/unit/test_native.py checks the result.
 
     build_native.py              # build in place, write dnsfilter/native.json
@@ -29,6 +29,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "native"
@@ -36,24 +37,12 @@ SLICE_BUG = "Py_ssize_t slice_len = endn - startn;"
 SLICE_FIX = "Py_ssize_t slice_len = endn > startn ? endn - startn : 0;  /* dnsfilter: as CPython */"
 
 
-def _modules() -> tuple[str, ...]:
+def _native() -> ModuleType:
+    """dnsfilter/native.py: the module list, the library's name and how sources are stamped."""
     sys.path.insert(0, str(ROOT))
-    from dnsfilter.native import MODULES
+    from dnsfilter import native
 
-    return MODULES
-
-
-LIBRARY = "dnsfilter.native_core__mypyc"  # dnsfilter/native.py's LIBRARY
-
-
-def _digest(source: bytes) -> str:
-    from dnsfilter.native import _digest as digest
-
-    return digest(source)
-
-
-def _path(module: str) -> Path:
-    return ROOT / (module.replace(".", "/") + ".py")
+    return native
 
 
 def clean() -> None:
@@ -66,12 +55,14 @@ def build() -> None:
     from mypyc.build import mypycify  # a dev dependency (mypy): only the build needs it
     from setuptools import setup
 
-    modules = _modules()
+    native = _native()
+    modules = native.MODULES
     clean()
     os.chdir(ROOT)  # mypycify takes paths relative to the package root
     BUILD.mkdir(parents=True, exist_ok=True)
-    exts = mypycify([str(_path(m).relative_to(ROOT)) for m in modules], opt_level="3",
-                    include_runtime_files=False, target_dir=str(BUILD), group_name=LIBRARY.removesuffix("__mypyc"))
+    exts = mypycify([str(native._source(m).relative_to(ROOT)) for m in modules], opt_level="3",
+                    include_runtime_files=False, target_dir=str(BUILD),
+                    group_name=native.LIBRARY.removesuffix("__mypyc"))
     mended = 0
     for c in BUILD.rglob("bytes_ops.c"):
         text = c.read_text()
@@ -83,7 +74,7 @@ def build() -> None:
                  "CPyBytes_GetSlice in its bytes_ops.c and update scripts/build_native.py")
     setup(name="dnsfilter-native", ext_modules=exts, script_args=["-q", "build_ext", "--inplace"])
     # what the extensions were built from: dnsfilter/native.py loads them only while it matches
-    stamp = {m: _digest(_path(m).read_bytes()) for m in modules}
+    stamp = {m: native._digest(native._source(m).read_bytes()) for m in modules}
     (ROOT / "dnsfilter" / "native.json").write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     print(f"build_native: {len(modules)} modules compiled with mypyc")
 
@@ -99,10 +90,7 @@ def main() -> None:
         return
     if args.if_stale:
         os.environ.pop("DNSFILTER_PURE", None)
-        sys.path.insert(0, str(ROOT))
-        from dnsfilter.native import why_pure
-
-        if why_pure() is None:
+        if _native().why_pure() is None:
             return
     try:
         build()

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Send:
-    to: Any
+    to: Any  # the client's address; not `object`: mypyc 2.4 fails on such a dataclass field
     wire: bytes
 
 

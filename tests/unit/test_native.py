@@ -73,3 +73,19 @@ def test_dnsfilter_pure_imports_every_listed_module_from_its_py_file() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "DNSFILTER_PURE": "1"}, check=True).stdout.split()
     assert out == ["False", "False", "True"]
+
+
+def test_a_wheel_of_a_built_checkout_carries_the_build() -> None:
+    """deploy/debian/install.sh installs a wheel of the checkout: pyproject's package-data must
+    take every file the build wrote (a module compiled but missing from the wheel would make the
+    installed daemon fall back to .py files, or fail to load the library)."""
+    import fnmatch
+    import tomllib
+
+    built = sorted(p.relative_to(ROOT / "dnsfilter").as_posix() for p in (ROOT / "dnsfilter").rglob("*.so"))
+    if not built:
+        pytest.skip("not compiled here (make native)")
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["dnsfilter"]
+    for name in [*built, "native.json"]:
+        # setuptools' globs: `*` does not cross a folder
+        assert any(fnmatch.fnmatch(name, g) and name.count("/") == g.count("/") for g in patterns), name

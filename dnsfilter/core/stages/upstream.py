@@ -24,7 +24,7 @@ class Waiter:
     """A client waiting for an upstream answer, with what its reply depends on."""
 
     q: Query
-    to: Any
+    to: Any  # the client's address; not `object`: mypyc 2.4 fails on such a dataclass field
     profile: str
     ip: str
     max_size: int
