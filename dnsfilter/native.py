@@ -7,11 +7,14 @@ the build, holds each source's length and CRC-32: when any of them changed since
 or DNSFILTER_PURE is set, every module of the list is imported from its .py file instead, so an
 edit is never shadowed by an older build. All or none: compiled modules call each other
 directly, so a compiled caller would keep using a stale callee.
+
+The check runs at the first import of a listed module, not at `import dnsfilter`: the web UI,
+the CLI and the feed-sync child import none of them, and neither read the sources nor map the
+build's library.
 """
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import json
@@ -85,21 +88,6 @@ def why_pure(stamp_file: Path = STAMP, root: Path = PACKAGE_ROOT) -> str | None:
     return None
 
 
-class _SourceFirst(importlib.abc.MetaPathFinder):
-    """Finds the listed modules' .py files, ahead of the extension modules beside them."""
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in MODULES:
-            return None
-        leaf = fullname.rpartition(".")[2] + ".py"
-        for d in path or ():
-            p = os.path.join(d, leaf)
-            if os.path.isfile(p):
-                return importlib.util.spec_from_file_location(fullname, p)
-        return None
-
-
 def _loads() -> str | None:
     """None when the build's shared library imports here (it may come from another machine,
     in a wheel made from a built checkout); else why not."""
@@ -110,10 +98,42 @@ def _loads() -> str | None:
     return None
 
 
-REASON = why_pure() or _loads()
-COMPILED = REASON is None
-if not COMPILED and not any(isinstance(f, _SourceFirst) for f in sys.meta_path):
-    sys.meta_path.insert(0, _SourceFirst())
+_UNDECIDED = "undecided"
+_reason: str | None = _UNDECIDED
+
+
+def reason() -> str | None:
+    """None when the listed modules come from the build; else why their .py files are used.
+    Decided once per process, at the first import of a listed module (or the first call)."""
+    global _reason
+    if _reason is _UNDECIDED:
+        _reason = why_pure() or _loads()
+    return _reason
+
+
+def compiled() -> bool:
+    return reason() is None
+
+
+class _Gate:
+    """For a listed module: nothing when the build is in use (the path finder then takes the
+    extension module); else its .py file, ahead of the extension module beside it. A plain
+    meta path finder (importlib.abc would cost every `import dnsfilter` 9 ms)."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in MODULES or compiled():
+            return None
+        leaf = fullname.rpartition(".")[2] + ".py"
+        for d in path or ():
+            p = os.path.join(d, leaf)
+            if os.path.isfile(p):
+                return importlib.util.spec_from_file_location(fullname, p)
+        return None
+
+
+if not any(isinstance(f, _Gate) for f in sys.meta_path):
+    sys.meta_path.insert(0, _Gate())
 
 
 def loaded() -> bool:
@@ -123,6 +143,5 @@ def loaded() -> bool:
 
 def describe() -> str:
     """For the daemon's startup log and install.sh."""
-    if COMPILED:
-        return f"compiled with mypyc ({len(MODULES)} modules)"
-    return f"pure Python ({REASON})"
+    why = reason()
+    return f"compiled with mypyc ({len(MODULES)} modules)" if why is None else f"pure Python ({why})"

@@ -39,7 +39,8 @@ SLICE_FIX = "Py_ssize_t slice_len = endn > startn ? endn - startn : 0;  /* dnsfi
 
 def _native() -> ModuleType:
     """dnsfilter/native.py: the module list, the library's name and how sources are stamped."""
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     from dnsfilter import native
 
     return native

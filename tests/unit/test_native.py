@@ -24,13 +24,13 @@ def test_make_test_runs_the_compiled_modules() -> None:
     """`make test` sets DNSFILTER_EXPECT_NATIVE: a silent fallback to .py would test the wrong code."""
     if not os.environ.get("DNSFILTER_EXPECT_NATIVE"):
         pytest.skip("DNSFILTER_EXPECT_NATIVE is not set (make test sets it after make native)")
-    assert native.COMPILED, native.describe()
+    assert native.compiled(), native.describe()
     assert native.loaded() and not str(sys.modules[Engine.__module__].__file__).endswith(".py")
 
 
 def test_the_mode_in_use_is_the_one_described() -> None:
-    assert native.loaded() == native.COMPILED
-    assert native.describe().startswith("compiled with mypyc" if native.COMPILED else "pure Python (")
+    assert native.loaded() == native.compiled()
+    assert native.describe().startswith("compiled with mypyc" if native.compiled() else "pure Python (")
 
 
 def test_a_slice_that_ends_before_it_starts_is_empty_as_in_python() -> None:
@@ -69,10 +69,23 @@ def test_a_build_older_than_its_sources_is_not_used(tmp_path: Path, monkeypatch:
 def test_dnsfilter_pure_imports_every_listed_module_from_its_py_file() -> None:
     code = ("import importlib, dnsfilter.native as n\n"
             "mods = [importlib.import_module(m) for m in n.MODULES]\n"
-            "print(n.COMPILED, n.loaded(), all(m.__file__.endswith('.py') for m in mods))")
+            "print(n.compiled(), n.loaded(), all(m.__file__.endswith('.py') for m in mods))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "DNSFILTER_PURE": "1"}, check=True).stdout.split()
     assert out == ["False", "False", "True"]
+
+
+def test_importing_dnsfilter_alone_neither_checks_nor_loads_the_build() -> None:
+    """`import dnsfilter` (the web UI's process imports no listed module) reads no source and
+    leaves the build's library unmapped: the check waits for the first listed import."""
+    code = ("import sys, dnsfilter.native as n\n"
+            "print(n._reason == n._UNDECIDED, n.LIBRARY in sys.modules, [m for m in n.MODULES if m in sys.modules])\n"
+            "import dnsfilter.core.engine\n"
+            "print(n._reason == n._UNDECIDED, (n.LIBRARY in sys.modules) == n.compiled())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         check=True).stdout.split("\n")
+    assert out[0] == "True False []"
+    assert out[1] == "False True"
 
 
 def test_a_wheel_of_a_built_checkout_carries_the_build() -> None:
