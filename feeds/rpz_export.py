@@ -132,7 +132,7 @@ class _Exporter:
             self.sets[f.name] = fs
         self.matcher = Matcher(self.sets)
         self.blocking = [f.name for f in cfg.feeds if f.name in self.sets and f.kind == "block"]
-        self.deny = RuleSet(cfg.filter.deny)
+        self.deny: RuleSet[str] = RuleSet(cfg.filter.deny)
         self._memo_zone: list[Feed] | None = None  # _flags: the zone its answers are for
         self._memo: dict[str, int] = {}
 

@@ -16,7 +16,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from dnsfilter.core.querylog import Batch, batch, log_info
+from dnsfilter.core.logbatch import Batch, batch
+from dnsfilter.core.querylog import log_info
 from dnsfilter.storage.logstore import LogStore
 from dnsfilter.storage.report import weekly
 

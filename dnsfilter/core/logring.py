@@ -16,7 +16,7 @@ What a ring holds between takes is bounded: `small` records while nothing floods
 after a take finds it more than half full, `small` again after a calm minute. Beyond that
 the oldest records of the span are overwritten; the take reports it (`full`, and `replayed`:
 how many answers the span stood for), and the writer estimates the rollups of every answer
-from what is left (core/querylog.py `batch`). Nothing is lost silently.
+from what is left (core/logbatch.py `batch`). Nothing is lost silently.
 """
 
 from __future__ import annotations

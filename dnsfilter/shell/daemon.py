@@ -379,7 +379,7 @@ class Daemon:
 
     async def metrics(self) -> str:
         """The appliance's status with feed ages and workers, as Prometheus text."""
-        from dnsfilter.core.querylog import metrics_text
+        from dnsfilter.core.metrics import metrics_text
         from feeds.files import read_status, set_path
 
         st = await self.appliance_status()

@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dnsfilter.config import Config
 from dnsfilter.core.engine import Engine
-from dnsfilter.core.querylog import Drained, batch
+from dnsfilter.core.logbatch import batch
+from dnsfilter.core.querylog import Drained
 from dnsfilter.shell.priority import lower_priority
 from dnsfilter.storage.logstore import FILE, LogStore
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from dnsfilter.core.querylog import Batch
+from dnsfilter.core.logbatch import Batch
 
 FILE = "querylog.db"
 COLUMNS = ("ts", "device", "ip", "profile", "name", "qtype", "outcome", "kind", "category", "feed", "service")

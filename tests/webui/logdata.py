@@ -1,4 +1,4 @@
-"""A query log written the way the daemon writes it: records through core.querylog.batch (each
+"""A query log written the way the daemon writes it: records through core.logbatch.batch (each
 profile's privacy applied) into a real LogStore at data_dir/querylog.db."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dnsfilter.core.querylog import Record, batch, log_info
+from dnsfilter.core.logbatch import batch
+from dnsfilter.core.querylog import Record, log_info
 from dnsfilter.storage.logstore import FILE, LogStore
 from tests.webui.helpers import LAPTOP, TABLET
 

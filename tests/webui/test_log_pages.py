@@ -12,7 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dnsfilter import config as config_mod
-from dnsfilter.core.querylog import batch, log_info
+from dnsfilter.core.logbatch import batch
+from dnsfilter.core.querylog import log_info
 from dnsfilter.storage.logstore import FILE, LogStore
 from tests.webui.helpers import LAPTOP, TABLET, csrf_of
 from tests.webui.logdata import write_log

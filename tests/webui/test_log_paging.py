@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from dnsfilter.core.querylog import batch, log_info
+from dnsfilter.core.logbatch import batch
+from dnsfilter.core.querylog import log_info
 from dnsfilter.storage.logstore import FILE, LogStore
 from tests.webui.helpers import LAPTOP, TABLET
 from tests.webui.logdata import KIDS_DEVICE

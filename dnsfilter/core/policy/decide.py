@@ -50,8 +50,8 @@ class FeedInfo:
 class ProfileRules:
     name: str
     block_feeds: tuple[str, ...]
-    allow: RuleSet
-    deny: RuleSet
+    allow: RuleSet[str]
+    deny: RuleSet[str]
     services: frozenset[str] = frozenset()  # blocked service ids
     bypass: bool = False  # block the bypass list and bypass-category feeds
     allow_only: bool = False
@@ -106,9 +106,9 @@ class Policy:
                 self.by_category[f.category] = (*self.by_category.get(f.category, ()), f.name)
         self.profiles = {p.name: replace(p, fallback=_fallback(p.unenforced)) if p.unenforced else p
                          for p in profiles}
-        self.always_allow = RuleSet(always_allow)
+        self.always_allow: RuleSet[str] = RuleSet(always_allow)
         self.services = services or ServiceIndex({})
-        self.bypass = RuleSet(bypass)
+        self.bypass: RuleSet[str] = RuleSet(bypass)
         self._by_feed: dict[str, Decision] = {}
         # feeds whose every block is the feed's one decision (no policy zone actions): `_feed_block`
         # hands it out without looking further

@@ -60,11 +60,11 @@ class OverrideSet:
             if rules:
                 hit = rules.match(qname)
                 if hit is not None:
-                    return hit[1]  # type: ignore[return-value]  # RuleSet holds Decisions here
+                    return hit[1]
         return None
 
 
-def _rules(items: Iterable[tuple[Override, Decision]]) -> RuleSet:
+def _rules(items: Iterable[tuple[Override, Decision]]) -> RuleSet[Decision]:
     newest: dict[str, tuple[Override, Decision]] = {}
     for o, d in sorted(items, key=lambda t: t[0].id):
         newest[o.name] = (o, d)  # the same name twice: the newer one counts

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 from dnsfilter.core.dns import wire
+
+V = TypeVar("V")
 
 
 def _pattern(rule: str) -> re.Pattern[str]:
@@ -17,16 +20,17 @@ def _pattern(rule: str) -> re.Pattern[str]:
     return re.compile(rf"(?:^|\.){body}$" if rule.startswith("*") else rf"(?:^|\.)(?:{body})$")
 
 
-class RuleSet:
-    """Names (each covering its subtree) mapped to a value, by default the rule text itself.
-    `match` returns the most specific listed suffix: (its offset in the wire name, value)."""
+class RuleSet(Generic[V]):
+    """Names (each covering its subtree) mapped to a value, by default the rule text itself
+    (a RuleSet[str]; overrides map names to Decisions). `match` returns the most specific
+    listed suffix: (its offset in the wire name, value)."""
 
     __slots__ = ("_d", "_keys", "_wild")
 
-    def __init__(self, names: Iterable[str] | Mapping[str, str] = ()) -> None:
-        items = names.items() if isinstance(names, Mapping) else ((n, n) for n in names)
-        self._d: dict[bytes, str] = {}
-        self._wild: list[tuple[re.Pattern[str], int, str]] = []
+    def __init__(self, names: Iterable[str] | Mapping[str, V] = ()) -> None:
+        items: Iterable[tuple[str, Any]] = names.items() if isinstance(names, Mapping) else ((n, n) for n in names)
+        self._d: dict[bytes, V] = {}
+        self._wild: list[tuple[re.Pattern[str], int, V]] = []
         # Per wildcard rule, what every name it covers holds in its wire form: the literal labels
         # after its last `*` when there are two or more (a suffix), else its longest literal run
         # (inside one label). One C-level test each turns away nearly every name before any text
@@ -51,7 +55,7 @@ class RuleSet:
     def __bool__(self) -> bool:
         return bool(self._d or self._wild)
 
-    def match(self, qname: bytes) -> tuple[int, str] | None:
+    def match(self, qname: bytes) -> tuple[int, V] | None:
         """(offset of the most specific listed suffix, its value) or None."""
         d = self._d
         if d:
@@ -91,7 +95,7 @@ class AnyRule:
 
     __slots__ = ("_d", "_needles", "_one", "_two")
 
-    def __init__(self, sets: Iterable[RuleSet]) -> None:
+    def __init__(self, sets: Iterable[RuleSet[Any]]) -> None:
         sets = list(sets)
         self._d = frozenset([k for s in sets for k in s._d] + [x for s in sets for x, _n in s._keys if x])
         needles = sorted({n for s in sets for x, n in s._keys if x is None})
@@ -122,7 +126,9 @@ class AnyRule:
                 return True
         return False
 
-    __call__ = might_match
+    def __call__(self, qname: bytes, starts: list[int] | None = None) -> bool:
+        # a method, not `__call__ = might_match`: a compiled class (make native) takes no alias
+        return self.might_match(qname, starts)
 
 
 def _label_starts(qname: bytes) -> list[int]:
@@ -155,7 +161,7 @@ class ServiceIndex:
     def __init__(self, services: Mapping[str, tuple[str, Iterable[str]]]) -> None:
         """`services`: id -> (group, domains)."""
         self.group = {sid: group for sid, (group, _d) in services.items()}
-        self.rules = RuleSet({d: sid for sid, (_g, domains) in services.items() for d in domains})
+        self.rules: RuleSet[str] = RuleSet({d: sid for sid, (_g, domains) in services.items() for d in domains})
 
     def __bool__(self) -> bool:
         return bool(self.rules)

@@ -4,9 +4,10 @@ lost silently; the privacy modes still apply to what it held."""
 
 from __future__ import annotations
 
+from dnsfilter.core.logbatch import batch
 from dnsfilter.core.logring import Ring, Whos
 from dnsfilter.core.model import Reason
-from dnsfilter.core.querylog import SHAPES, QueryLog, batch, log_info
+from dnsfilter.core.querylog import SHAPES, QueryLog, log_info
 
 
 def _slow_burst(ql: QueryLog, n: int, profile: str = "Kids", ip: str = "10.0.0.9", device: str = "tablet") -> None:

@@ -3,6 +3,7 @@ hashed-feed redaction, and the privacy modes applied when rows and rollups are b
 
 from __future__ import annotations
 
+from dnsfilter.core.logbatch import batch
 from dnsfilter.core.model import Reason
 from dnsfilter.core.querylog import (
     CATEGORY,
@@ -13,7 +14,6 @@ from dnsfilter.core.querylog import (
     PRIVACY_MODES,
     LogInfo,
     QueryLog,
-    batch,
     log_info,
 )
 from tests.support.engine import CLIENT, ask, make, q, upstream

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from collections import Counter
 
 import pytest
 
 from dnsfilter.config import Listen
 from dnsfilter.core.dns.upstream_spec import parse_upstream
-from dnsfilter.core.dns.wire import text_to_wire
 from dnsfilter.core.engine import Engine
-from dnsfilter.core.querylog import RING_SMALL, QueryLog
 from dnsfilter.shell import mmsg
 from dnsfilter.shell.server import DnsServer
 from dnsfilter.shell.upstream.pool import UpstreamPool
@@ -24,20 +22,22 @@ from tests.support.engine import make, q, sends
 IO = ["batched", "single"]
 
 
-class _FailsOnce(QueryLog):
-    """Raises at the first record of each of `names` (its first sight's), then records as usual
-    (the full path's, after it). Engine.first_sight may be compiled (make native), and a
-    compiled method cannot be replaced: the bug is planted in what it calls."""
+class _FailsAtFirstSights(Counter[str]):
+    """Engine.stats.outcomes with a bug: the count of a first sight's blocked answer raises
+    (the 1st, 3rd… "blocked" count: each name's first sight, then its full path's, in turn).
+    Engine.first_sight and the query log may be compiled (make native), and a compiled method
+    cannot be replaced: the bug is planted in what it calls."""
 
-    def __init__(self, small: int, names: set[bytes]) -> None:
-        super().__init__(small=small)
-        self.names = names
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocked = 0
 
-    def info(self, profile: str, qname: bytes, *rest: Any) -> Any:
-        if qname in self.names:
-            self.names.discard(qname)
-            raise RuntimeError("boom")
-        return super().info(profile, qname, *rest)
+    def __setitem__(self, key: str, value: int) -> None:
+        if key == "blocked":
+            self.blocked += 1
+            if self.blocked % 2:
+                raise RuntimeError("boom")
+        super().__setitem__(key, value)
 
 
 def _io(kind: str) -> bool:
@@ -85,8 +85,9 @@ def test_a_first_sight_that_raises_goes_the_full_way(io: str) -> None:
     eng.log = lambda kind, msg: logged.append((kind, msg))  # type: ignore[method-assign]
 
     # a bug: the first sight of each name raises
-    eng.qlog = _FailsOnce(RING_SMALL, {text_to_wire("ads.test"), text_to_wire("adult.test")})
+    eng.stats.outcomes = _FailsAtFirstSights()
     qs = [q("ads.test", qid=2), q("adult.test", qid=3)]
     got = asyncio.run(_exchange(eng, batch_io, [q("localhost", qid=9)] + qs))[1:]
     assert got == [sends(ref.on_query(data, "127.0.0.1", "c", 0.0))[0].wire for data in qs]
     assert [k for k, m in logged if "first sight from 127.0.0.1 failed" in m and "boom" in m] == ["internal"] * 2
+    assert eng.stats.outcomes["blocked"] == 2  # each counted once, by its full path

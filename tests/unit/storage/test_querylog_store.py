@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dnsfilter.core.querylog import batch, log_info
+from dnsfilter.core.logbatch import batch
+from dnsfilter.core.querylog import log_info
 from dnsfilter.storage.logstore import FILE, LogStore, write_export
 
 NOW = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC; 20:06 in Asia/Almaty (UTC+5)

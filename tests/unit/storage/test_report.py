@@ -7,7 +7,8 @@ import datetime as dt
 import zoneinfo
 from pathlib import Path
 
-from dnsfilter.core.querylog import batch, log_info
+from dnsfilter.core.logbatch import batch
+from dnsfilter.core.querylog import log_info
 from dnsfilter.storage.child_requests import RequestStore
 from dnsfilter.storage.logstore import LogStore
 from dnsfilter.storage.report import week_start, weekly
