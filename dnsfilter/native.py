@@ -40,6 +40,7 @@ MODULES: tuple[str, ...] = (
     "dnsfilter.core.engine",
     "dnsfilter.core.fastpath",
     "dnsfilter.core.logring",
+    "dnsfilter.core.model",
     "dnsfilter.core.querylog",
     "dnsfilter.core.policy.decide",
     "dnsfilter.core.policy.feedset",

@@ -13,16 +13,17 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Final
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.wire import Response
 from dnsfilter.core.doorkeeper import Doorkeeper
 
-_U32 = struct.Struct(">I")
-_TARGETS = (wire.T_CNAME, wire.T_DNAME)  # answer records whose targets are checked (deep blocking)
+_U32: Final = struct.Struct(">I")
+_TARGETS: Final = (wire.T_CNAME, wire.T_DNAME)  # answer records whose targets are checked (deep blocking)
 
 
-@dataclass(slots=True)
+@dataclass(init=False, slots=True)
 class Entry:
     rcode: int
     flags: int  # AA/AD/TC bits of the upstream answer (TC answers are relayed, never cached)
@@ -37,6 +38,24 @@ class Entry:
     hits: int = 0
     prefetching: bool = False
     addrs: tuple[bytes, ...] | None = None  # A/AAAA data of the answer section, read on first use
+
+    # init=False: a dataclass's generated __init__ runs interpreted even when compiled (make native)
+    def __init__(self, rcode: int, flags: int, body: bytes, counts: tuple[int, int, int], ttl_offs: tuple[int, ...],
+                 ttls: tuple[int, ...], stored: float, expires: float, ttl: int, targets: tuple[bytes, ...],
+                 hits: int = 0, prefetching: bool = False, addrs: tuple[bytes, ...] | None = None) -> None:
+        self.rcode = rcode
+        self.flags = flags
+        self.body = body
+        self.counts = counts
+        self.ttl_offs = ttl_offs
+        self.ttls = ttls
+        self.stored = stored
+        self.expires = expires
+        self.ttl = ttl
+        self.targets = targets
+        self.hits = hits
+        self.prefetching = prefetching
+        self.addrs = addrs
 
     def addresses(self) -> tuple[bytes, ...]:
         """The A and AAAA record data of the answer section (for response-IP rules), read from

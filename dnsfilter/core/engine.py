@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from dnsfilter.core.cache import Cache, Entry, cache_key
 from dnsfilter.core.dns import codec, wire
@@ -39,13 +39,18 @@ if TYPE_CHECKING:
     from dnsfilter.core.household.timestate import TimeRules
 
 
-@dataclass(slots=True)
+@dataclass(init=False, slots=True)
 class Send:
     to: Any  # the client's address; not `object`: mypyc 2.4 fails on such a dataclass field
     wire: bytes
 
+    # init=False: a dataclass's generated __init__ runs interpreted even when compiled (make native)
+    def __init__(self, to: Any, wire: bytes) -> None:
+        self.to = to
+        self.wire = wire
 
-@dataclass(slots=True)
+
+@dataclass(init=False, slots=True)
 class Forward:
     key: bytes
     qname: bytes
@@ -54,6 +59,17 @@ class Forward:
     do: bool
     cd: bool
     prefetch: bool = False
+
+    # init=False: a dataclass's generated __init__ runs interpreted even when compiled (make native)
+    def __init__(self, key: bytes, qname: bytes, qtype: int, qclass: int, do: bool, cd: bool,
+                 prefetch: bool = False) -> None:
+        self.key = key
+        self.qname = qname
+        self.qtype = qtype
+        self.qclass = qclass
+        self.do = do
+        self.cd = cd
+        self.prefetch = prefetch
 
 
 @dataclass(slots=True)
@@ -66,7 +82,7 @@ class SyncFeed:
 Action = Send | Forward | SyncFeed
 
 
-@dataclass(slots=True)
+@dataclass(init=False, slots=True)
 class Pending:
     """An allowed first sight read by Engine.first_sight, waiting for the loop's `go_on`."""
 
@@ -74,6 +90,13 @@ class Pending:
     key: bytes
     plain: Plain
     decision: Decision
+
+    # init=False: a dataclass's generated __init__ runs interpreted even when compiled (make native)
+    def __init__(self, slot: Slot, key: bytes, plain: Plain, decision: Decision) -> None:
+        self.slot = slot
+        self.key = key
+        self.plain = plain
+        self.decision = decision
 
 
 @dataclass
@@ -97,14 +120,14 @@ class Stats:
 
 
 Log = Callable[[str, str], None]  # (kind, message): the shell rate-limits and writes them
-_NOT_ALLOWED = Reason("not in allowed_clients", kind="not_allowed")
-_RATELIMITED = Reason("over the rate limit", kind="ratelimit")
-_UNSUPPORTED = Reason("unsupported query", kind="unsupported")
-_BUSY = Reason("resolver busy", kind="busy")
-_CACHED = Outcome.CACHED.value
-_BLOCKED = Outcome.BLOCKED.value
+_NOT_ALLOWED: Final = Reason("not in allowed_clients", kind="not_allowed")
+_RATELIMITED: Final = Reason("over the rate limit", kind="ratelimit")
+_UNSUPPORTED: Final = Reason("unsupported query", kind="unsupported")
+_BUSY: Final = Reason("resolver busy", kind="busy")
+_CACHED: Final = Outcome.CACHED.value
+_BLOCKED: Final = Outcome.BLOCKED.value
 # refused or not implemented (_unsupported), or the OPT type: never answered by first_sight
-_SPECIAL_TYPES = frozenset((wire.T_AXFR, wire.T_IXFR, wire.T_MAILA, wire.T_MAILB, wire.T_OPT))
+_SPECIAL_TYPES: Final = frozenset((wire.T_AXFR, wire.T_IXFR, wire.T_MAILA, wire.T_MAILB, wire.T_OPT))
 
 
 def _no_log(kind: str, msg: str) -> None:

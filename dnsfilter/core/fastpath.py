@@ -20,6 +20,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from dnsfilter.core.doorkeeper import Doorkeeper
 from dnsfilter.core.policy.decide import NO_TIME_STATE, TimeState
@@ -27,8 +28,8 @@ from dnsfilter.core.querylog import LogInfo
 from dnsfilter.core.ratelimit import TokenBucket
 from dnsfilter.core.stages.identify import ClientState
 
-_U32 = struct.Struct(">I")
-NEVER = float("inf")
+_U32: Final = struct.Struct(">I")
+NEVER: Final = float("inf")
 
 # An entry is (tail, refresh_at, patch, info): tail = the reply without its 2 ID bytes.
 # patch = (ttl offsets in tail, ttls, stored_at, expires_at, prefetch_at) or None.

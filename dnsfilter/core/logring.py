@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-CALM_TAKES = 30  # takes without a flood (a minute) before the spare ring lists are freed
+CALM_TAKES: Final = 30  # takes without a flood (a minute) before the spare ring lists are freed
 
 Lists = tuple[list[float], list[Any], list[Any]]  # times, who, LogInfo
 Join = Callable[[list[Any], list[Any]], list[Any]]  # (shared infos, names) -> the records' own infos

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Final
 
 
 class Outcome(enum.Enum):
@@ -35,11 +36,11 @@ class Ede(enum.IntEnum):
 
 
 # Categories whose blocks are "Filtered" (parental choice) rather than "Blocked" (security).
-SECURITY_CATEGORIES = frozenset({"ads", "trackers", "malware", "phishing"})
-AUTHORITY_CATEGORY = "authority"
+SECURITY_CATEGORIES: Final = frozenset({"ads", "trackers", "malware", "phishing"})
+AUTHORITY_CATEGORY: Final = "authority"
 
 
-EDE_TEXT_MAX = 200  # bytes of EDE extra text sent (RFC 8914 sets no limit; a UDP answer must fit)
+EDE_TEXT_MAX: Final = 200  # bytes of EDE extra text sent (RFC 8914 sets no limit; a UDP answer must fit)
 
 
 def fit_utf8(text: str, limit: int) -> str:
@@ -122,7 +123,7 @@ class Decision:
         return "block" if self.blocked else "rewrite" if self.rewrite is not None else "allow"
 
 
-ALLOW_DEFAULT = Decision(False, Reason("not on any list"))
+ALLOW_DEFAULT: Final = Decision(False, Reason("not on any list"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,25 +20,25 @@ from dnsfilter.core.model import Reason
 
 __all__ = ["CALM_TAKES"]  # re-exported: the rings' calm minute, for tests and docs
 
-EXACT_COUNT = 16384  # beyond this many records of a ring in one drain, rollups are estimated (logbatch.batch)
+EXACT_COUNT: Final = 16384  # beyond this many records of a ring in one drain, rollups are estimated (logbatch.batch)
 # Records a ring keeps between drains (every 2 s) at most: 8k answers a second of each path.
 # No larger: beyond EXACT_COUNT records a drain is counted from a sample anyway (see batch),
 # so a bigger ring would only hold more memory (3 x 8 bytes a record, twice while a take's
 # lists wait for the writer) for the same estimate; an overflow is estimated the same way.
-RING_SIZE = EXACT_COUNT
-RING_SMALL = 4096  # each ring while nothing floods it (96 KB of lists)
-FLOOD_NAMES = 200  # blocked names counted per batch beyond its rows (logbatch.batch)
-NAME_SAMPLE = 4096  # records of a flood whose names are counted (logbatch.batch)
-COUNT_CHUNK = 2048  # records counted per C call: about half a millisecond holding the GIL
+RING_SIZE: Final = EXACT_COUNT
+RING_SMALL: Final = 4096  # each ring while nothing floods it (96 KB of lists)
+FLOOD_NAMES: Final = 200  # blocked names counted per batch beyond its rows (logbatch.batch)
+NAME_SAMPLE: Final = 4096  # records of a flood whose names are counted (logbatch.batch)
+COUNT_CHUNK: Final = 2048  # records counted per C call: about half a millisecond holding the GIL
 
 # Privacy modes of a profile, with the sentence the UI shows parents.
-PRIVACY_MODES: dict[str, str] = {
+PRIVACY_MODES: Final[dict[str, str]] = {
     "full": "Every site looked up is recorded with the device that asked, so you can see who visited what.",
     "anonymous": "Sites looked up are recorded, but not which device or person asked.",
     "counts": "Only totals are kept (how many lookups and blocks per device each hour); no site names are recorded.",
     "off": "Nothing is recorded about this profile's devices.",
 }
-DEFAULT_PRIVACY = "full"
+DEFAULT_PRIVACY: Final = "full"
 
 
 # What a log row says about one answer apart from who asked and when:
@@ -71,8 +71,8 @@ def log_info(profile: str, name: str | bytes, qtype: int, outcome: str, kind: st
 
 Record = tuple[float, str, str, LogInfo]  # (monotonic time, client ip, device, info)
 
-SHAPES = 4096  # shared slow-ring descriptions kept (a home uses a few dozen)
-_NO_INFO: LogInfo = ("", "", 0, "", "", "", "", "")  # never used: info() is None only for an "off" profile
+SHAPES: Final = 4096  # shared slow-ring descriptions kept (a home uses a few dozen)
+_NO_INFO: Final[LogInfo] = ("", "", 0, "", "", "", "", "")  # never used: info() is None only for an "off" profile
 
 
 def _join(shapes: list[LogInfo], names: list[str | bytes]) -> list[LogInfo]:

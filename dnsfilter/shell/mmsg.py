@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Any
+from typing import Any, Final
 
-SLOT = 4096  # bytes per received packet (as recvfrom(4096)); longer datagrams are truncated
-OUT = 4096  # bytes per answer slot: prebuilt answers are built to fit a UDP payload
-NAME = 28  # sizeof(struct sockaddr_in6): the largest address a socket of ours returns
-MSG_DONTWAIT = 0x40
-_HDR = 64  # sizeof(struct mmsghdr) on LP64: msghdr (56) + msg_len (4) + padding
-_IOV = 16  # sizeof(struct iovec) on LP64
+SLOT: Final = 4096  # bytes per received packet (as recvfrom(4096)); longer datagrams are truncated
+OUT: Final = 4096  # bytes per answer slot: prebuilt answers are built to fit a UDP payload
+NAME: Final = 28  # sizeof(struct sockaddr_in6): the largest address a socket of ours returns
+MSG_DONTWAIT: Final = 0x40
+_HDR: Final = 64  # sizeof(struct mmsghdr) on LP64: msghdr (56) + msg_len (4) + padding
+_IOV: Final = 16  # sizeof(struct iovec) on LP64
 
 _libc: Any = None
 _why: str | None = None

@@ -21,7 +21,7 @@ import socket
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from dnsfilter.config import Listen
 from dnsfilter.core.engine import Action, Engine, Forward, Pending, Send, SyncFeed
@@ -33,7 +33,7 @@ from dnsfilter.shell.tcp import PEER_ERRORS, TcpClient, TcpListener
 from dnsfilter.shell.upstream.lane import Lane
 from dnsfilter.shell.upstream.pool import UpstreamPool
 
-BATCH = 512  # packets per wake-up, so TCP and upstream answers get their turn under load
+BATCH: Final = 512  # packets per wake-up, so TCP and upstream answers get their turn under load
 log = logging.getLogger("dnsfilter.server")
 
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from typing import Final
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.wire import F_AA, F_AD, F_CD, F_QR, F_RA, F_RD, F_TC, Query
 from dnsfilter.core.model import PolicyAction
 
-OUR_PAYLOAD = 1232
-_HDR = struct.Struct(">HHHHHH")
-_TAIL = struct.Struct(">HHHHH")  # a header without its ID
-_ECHOED = F_RD | F_CD  # the query flags a reply echoes
+OUR_PAYLOAD: Final = 1232
+_HDR: Final = struct.Struct(">HHHHHH")
+_TAIL: Final = struct.Struct(">HHHHH")  # a header without its ID
+_ECHOED: Final = F_RD | F_CD  # the query flags a reply echoes
 
 
 def reply(q: Query, rcode: int, body: bytes = b"", counts: tuple[int, int, int] = (0, 0, 0), *,
@@ -35,7 +36,7 @@ def reply(q: Query, rcode: int, body: bytes = b"", counts: tuple[int, int, int] 
     return _HDR.pack(q.id, hflags, 1, an, ns, ar + (1 if opt else 0)) + q.question + body + opt
 
 
-_OPTS: dict[tuple[bool, tuple[int, str] | None, int], bytes] = {}
+_OPTS: Final[dict[tuple[bool, tuple[int, str] | None, int], bytes]] = {}
 
 
 def _opt(do: bool, ede: tuple[int, str] | None, ext_rcode: int) -> bytes:
@@ -155,4 +156,4 @@ def negative(q: Query, rcode: int, zone: bytes | None, ttl: int, max_size: int,
     return reply(q, rcode, soa, (0, 1, 0), flags=flags, ede=ede, max_size=max_size)
 
 
-KEEP_FLAGS = F_AA | F_AD
+KEEP_FLAGS: Final = F_AA | F_AD

@@ -10,16 +10,18 @@ answers carry, that they cannot be such names.
 
 from __future__ import annotations
 
+from typing import Final
+
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.wire import Record, Response, WireError
 
-T_SRV = 33
-MAX_NAME = wire.MAX_NAME
+T_SRV: Final = 33
+MAX_NAME: Final = wire.MAX_NAME
 # Where names that a client decompresses sit in rdata: (offset of the first, [a second follows]).
-RDATA_NAMES = {wire.T_CNAME: (0,), wire.T_DNAME: (0,), wire.T_NS: (0,), wire.T_PTR: (0,), wire.T_MX: (2,),
+RDATA_NAMES: Final = {wire.T_CNAME: (0,), wire.T_DNAME: (0,), wire.T_NS: (0,), wire.T_PTR: (0,), wire.T_MX: (2,),
                T_SRV: (6,), wire.T_SOA: (0, 1)}
-_HEADER_MASK = b"\x01" * 12
-_TTL_MASK = b"\x01" * 4
+_HEADER_MASK: Final = b"\x01" * 12
+_TTL_MASK: Final = b"\x01" * 4
 
 
 def mask_of(buf: bytes, r: Response) -> bytearray:

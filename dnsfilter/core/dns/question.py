@@ -10,18 +10,19 @@ EDNS options such as a forwarder's client hints or a cookie, trailing bytes, TSI
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from dnsfilter.core.dns.wire import C_IN, F_AD, F_CD, F_RD, MAX_NAME
 
 # What a plain query's 10 header bytes after the ID may be: any of RD, AD, CD, QDCOUNT 1, no
 # answer or authority records, 0 or 1 additional (the OPT) -> (flags, has OPT)
-_HEADS: dict[bytes, tuple[int, bool]] = {
+_HEADS: Final[dict[bytes, tuple[int, bool]]] = {
     struct.pack(">HHHHH", flags, 1, 0, 0, ar): (flags, bool(ar))
     for flags in {rd | ad | cd for rd in (0, F_RD) for ad in (0, F_AD) for cd in (0, F_CD)}
     for ar in (0, 1)
 }
-_OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
-_OPT_LEN = 11
+_OPT_HEAD: Final = b"\x00\x00\x29"  # root owner, type OPT
+_OPT_LEN: Final = 11
 
 # (flags, lower-case wire name, label offsets in it, qtype, question as sent, the OPT's UDP
 # payload size (at least 512; 0: no OPT), DO)
@@ -35,14 +36,13 @@ def read_plain(key: bytes) -> Plain | None:
         return None
     name = key[10:]  # label offsets are taken in the name itself (no `- 10` per label)
     starts: list[int] = []
-    add = starts.append
     i = 0
     try:
         ln = name[0]
         while ln:
             if ln > 63:  # a compression pointer or a bad label type
                 return None
-            add(i)
+            starts.append(i)  # not a bound `add`: compiled (make native), append is a C call
             i += ln + 1
             ln = name[i]
         qtype = name[i + 1] << 8 | name[i + 2]

@@ -28,21 +28,24 @@ the header (pointers.py).
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.pointers import RDATA_NAMES, data_inside, data_touches, inside, mask_of, reads_ttls
 from dnsfilter.core.dns.wire import Record, Response, WireError
 
-T_NSEC, T_NSEC3, T_SRV = 47, 50, 33
-MAX_MESSAGE = 65535
-_PROOFS = frozenset({T_NSEC, T_NSEC3, wire.T_DS, wire.T_RRSIG})
-_ADDRESSES = frozenset({wire.T_A, wire.T_AAAA, wire.T_RRSIG})
+T_NSEC: Final = 47
+T_NSEC3: Final = 50
+T_SRV: Final = 33
+MAX_MESSAGE: Final = 65535
+_PROOFS: Final = frozenset({T_NSEC, T_NSEC3, wire.T_DS, wire.T_RRSIG})
+_ADDRESSES: Final = frozenset({wire.T_A, wire.T_AAAA, wire.T_RRSIG})
 # Where a kept record names a host whose addresses may follow in the additional section.
-_TARGET_AT = {wire.T_NS: 0, wire.T_MX: 2, T_SRV: 6, wire.T_SVCB: 2, wire.T_HTTPS: 2}
+_TARGET_AT: Final = {wire.T_NS: 0, wire.T_MX: 2, T_SRV: 6, wire.T_SVCB: 2, wire.T_HTTPS: 2}
 # Types whose rdata names may be compressed (RFC 3597 §4): written out in full when copied.
-_NAME_RDATA = frozenset({wire.T_CNAME, wire.T_DNAME, wire.T_NS, wire.T_PTR})
-_RRFIXED = struct.Struct(">HHIH")
-_QNAME_PTR = b"\xc0\x0c"
+_NAME_RDATA: Final = frozenset({wire.T_CNAME, wire.T_DNAME, wire.T_NS, wire.T_PTR})
+_RRFIXED: Final = struct.Struct(">HHIH")
+_QNAME_PTR: Final = b"\xc0\x0c"
 
 
 def ancestors(name: bytes) -> list[bytes]:

@@ -9,30 +9,62 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 # RR types and classes the core cares about.
-T_A, T_NS, T_CNAME, T_SOA, T_PTR, T_MX, T_TXT, T_AAAA = 1, 2, 5, 6, 12, 15, 16, 28
-T_DNAME, T_OPT, T_DS, T_RRSIG, T_HTTPS, T_SVCB = 39, 41, 43, 46, 65, 64
-T_IXFR, T_AXFR, T_MAILB, T_MAILA, T_ANY = 251, 252, 253, 254, 255
-C_IN, C_CH, C_ANY = 1, 3, 255
+T_A: Final = 1
+T_NS: Final = 2
+T_CNAME: Final = 5
+T_SOA: Final = 6
+T_PTR: Final = 12
+T_MX: Final = 15
+T_TXT: Final = 16
+T_AAAA: Final = 28
+T_DNAME: Final = 39
+T_OPT: Final = 41
+T_DS: Final = 43
+T_RRSIG: Final = 46
+T_HTTPS: Final = 65
+T_SVCB: Final = 64
+T_IXFR: Final = 251
+T_AXFR: Final = 252
+T_MAILB: Final = 253
+T_MAILA: Final = 254
+T_ANY: Final = 255
+C_IN: Final = 1
+C_CH: Final = 3
+C_ANY: Final = 255
 
-RCODE_NOERROR, RCODE_FORMERR, RCODE_SERVFAIL, RCODE_NXDOMAIN = 0, 1, 2, 3
-RCODE_NOTIMP, RCODE_REFUSED = 4, 5
-RCODE_BADVERS = 16  # extended: carried partly in the OPT TTL field
+RCODE_NOERROR: Final = 0
+RCODE_FORMERR: Final = 1
+RCODE_SERVFAIL: Final = 2
+RCODE_NXDOMAIN: Final = 3
+RCODE_NOTIMP: Final = 4
+RCODE_REFUSED: Final = 5
+RCODE_BADVERS: Final = 16  # extended: carried partly in the OPT TTL field
 
-F_QR, F_AA, F_TC, F_RD, F_RA, F_AD, F_CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
-OPCODE_MASK = 0x7800
-EDNS_DO = 0x8000
-OPT_EDE, OPT_ECS, OPT_COOKIE, OPT_PADDING = 15, 8, 10, 12
+F_QR: Final = 0x8000
+F_AA: Final = 0x0400
+F_TC: Final = 0x0200
+F_RD: Final = 0x0100
+F_RA: Final = 0x0080
+F_AD: Final = 0x0020
+F_CD: Final = 0x0010
+OPCODE_MASK: Final = 0x7800
+EDNS_DO: Final = 0x8000
+OPT_EDE: Final = 15
+OPT_ECS: Final = 8
+OPT_COOKIE: Final = 10
+OPT_PADDING: Final = 12
 
-MAX_NAME = 255
-MAX_POINTER_HOPS = 64
+MAX_NAME: Final = 255
+MAX_POINTER_HOPS: Final = 64
 
-_HDR = struct.Struct(">HHHHHH")
-_TYPECLASS = struct.Struct(">HH")
-_RRFIXED = struct.Struct(">HHIH")
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
+_HDR: Final = struct.Struct(">HHHHHH")
+_TYPECLASS: Final = struct.Struct(">HH")
+_RRFIXED: Final = struct.Struct(">HHIH")
+_U16: Final = struct.Struct(">H")
+_U32: Final = struct.Struct(">I")
 
 
 class WireError(ValueError):
@@ -43,15 +75,22 @@ class WireError(ValueError):
         self.rcode = rcode
 
 
-@dataclass(slots=True, unsafe_hash=True)  # not frozen, as Query (below) is not: see there
+@dataclass(init=False, slots=True, unsafe_hash=True)  # not frozen, as Query (below) is not: see there
 class Edns:
     payload: int  # the requester's UDP payload size, never below 512
     do: bool
     version: int
     options: bytes  # raw option TLVs
 
+    # init=False: a dataclass's generated __init__ runs interpreted even when compiled (make native)
+    def __init__(self, payload: int, do: bool, version: int, options: bytes) -> None:
+        self.payload = payload
+        self.do = do
+        self.version = version
+        self.options = options
 
-@dataclass(slots=True, unsafe_hash=True)
+
+@dataclass(init=False, slots=True, unsafe_hash=True)
 class Query:
     """One question as read from the wire. Not frozen, though nothing changes it: a frozen
     dataclass sets each field through object.__setattr__, 0.8 µs per query against 0.2.
@@ -64,6 +103,17 @@ class Query:
     qclass: int
     question: bytes  # the question section exactly as sent (0x20 case kept)
     edns: Edns | None
+
+    # init=False: a dataclass's generated __init__ runs interpreted even when compiled (make native)
+    def __init__(self, id: int, flags: int, qname: bytes, qtype: int, qclass: int, question: bytes,
+                 edns: Edns | None) -> None:
+        self.id = id
+        self.flags = flags
+        self.qname = qname
+        self.qtype = qtype
+        self.qclass = qclass
+        self.question = question
+        self.edns = edns
 
     @property
     def name(self) -> str:
@@ -83,7 +133,7 @@ class Query:
         return 512 if self.edns is None else min(max(self.edns.payload, 512), 1232)
 
 
-_SAFE = bytes(b for b in range(0x21, 0x7F) if b not in (0x2E, 0x5C))
+_SAFE: Final = bytes(b for b in range(0x21, 0x7F) if b not in (0x2E, 0x5C))
 
 
 def name_to_text(labels: list[bytes]) -> str:
@@ -236,7 +286,7 @@ def parse_query(buf: bytes) -> Query:
 # ---------------------------------------------------------------- responses
 
 
-@dataclass(slots=True, unsafe_hash=True)  # not frozen, for the same reason as Query
+@dataclass(init=False, slots=True, unsafe_hash=True)  # not frozen, for the same reason as Query
 class Record:
     """One resource record of a walked response; offsets are into the message."""
 
@@ -249,8 +299,20 @@ class Record:
     rdlen: int
     section: int  # 1 answer, 2 authority, 3 additional
 
+    # init=False: a dataclass's generated __init__ runs interpreted even when compiled (make native)
+    def __init__(self, name_off: int, rtype: int, rclass: int, ttl: int, ttl_off: int, rdata_off: int, rdlen: int,
+                 section: int) -> None:
+        self.name_off = name_off
+        self.rtype = rtype
+        self.rclass = rclass
+        self.ttl = ttl
+        self.ttl_off = ttl_off
+        self.rdata_off = rdata_off
+        self.rdlen = rdlen
+        self.section = section
 
-@dataclass(slots=True, unsafe_hash=True)  # not frozen: a cache miss walks one per answer
+
+@dataclass(init=False, slots=True, unsafe_hash=True)  # not frozen: a cache miss walks one per answer
 class Response:
     """A walked response: header fields, its question, its records and its OPT record."""
 
@@ -268,6 +330,23 @@ class Response:
     # Where the question name's labels (and its root byte) start: a compression pointer to one
     # of them reads a suffix of the question name, an ancestor of it (scrub.py's shortcut).
     qstarts: frozenset[int] = frozenset()
+
+    # init=False: a dataclass's generated __init__ runs interpreted even when compiled (make native)
+    def __init__(self, id: int, flags: int, rcode: int, qname: bytes, qtype: int, qclass: int, question_end: int,
+                 records: tuple[Record, ...], counts: tuple[int, int, int], edns: Edns | None,
+                 opt_span: tuple[int, int] | None, qstarts: frozenset[int] = frozenset()) -> None:
+        self.id = id
+        self.flags = flags
+        self.rcode = rcode
+        self.qname = qname
+        self.qtype = qtype
+        self.qclass = qclass
+        self.question_end = question_end
+        self.records = records
+        self.counts = counts
+        self.edns = edns
+        self.opt_span = opt_span
+        self.qstarts = qstarts
 
 
 def parse_response(buf: bytes, full: bool = False) -> Response:

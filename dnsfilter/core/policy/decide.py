@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Final
 
 from dnsfilter.core.model import (
     ALLOW_DEFAULT,
@@ -76,7 +77,7 @@ class TimeState:
     overrides: OverrideSet | None = None  # expiring allows/blocks that hold (policy/overrides.py)
 
 
-NO_TIME_STATE = TimeState()
+NO_TIME_STATE: Final = TimeState()
 
 
 def _fallback(unenforced: tuple[str, ...]) -> Decision:
@@ -86,8 +87,8 @@ def _fallback(unenforced: tuple[str, ...]) -> Decision:
     return Decision(False, Reason(f"not on any list; not enforced: no list of {which} is active"))
 
 
-_ALLOW_PER_CLIENT = replace(ALLOW_DEFAULT, per_client=True)
-_FILTERED = Ede.FILTERED
+_ALLOW_PER_CLIENT: Final = replace(ALLOW_DEFAULT, per_client=True)
+_FILTERED: Final = Ede.FILTERED
 
 
 class Policy:

@@ -60,24 +60,31 @@ import struct
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from dnsfilter.core.policy.feedrules import KEY, KEY_END, SideRule, index_regexes
 from dnsfilter.core.policy.netset import NetSet, NetSetError
 from dnsfilter.core.policy.rpzactions import RpzActions
 
-MAGIC = b"DNSFRUL\x00"
-VERSION = 4
-F_HASHED = 1
-F_NETS = 2
-_HEADER = struct.Struct("<8sHHBBBBQQ32s")
-MAX_LABELS = 127  # a name of 255 wire bytes has at most 127 labels
-HEADER_SIZE = _HEADER.size  # 64
+MAGIC: Final = b"DNSFRUL\x00"
+VERSION: Final = 4
+F_HASHED: Final = 1
+F_NETS: Final = 2
+_HEADER: Final = struct.Struct("<8sHHBBBBQQ32s")
+MAX_LABELS: Final = 127  # a name of 255 wire bytes has at most 127 labels
+HEADER_SIZE: Final = _HEADER.size  # 64
 
-B_SUB, B_EXACT, B_BELOW, A_SUB, A_EXACT, A_BELOW, IMP_B, IMP_A = 1, 2, 4, 8, 16, 32, 64, 128
+B_SUB: Final = 1
+B_EXACT: Final = 2
+B_BELOW: Final = 4
+A_SUB: Final = 8
+A_EXACT: Final = 16
+A_BELOW: Final = 32
+IMP_B: Final = 64
+IMP_A: Final = 128
 BLOCK_SELF, BLOCK_PARENT = B_SUB | B_EXACT, B_SUB | B_BELOW
 ALLOW_SELF, ALLOW_PARENT = A_SUB | A_EXACT, A_SUB | A_BELOW
-SCOPE_BITS = {("block", "subtree"): B_SUB, ("block", "exact"): B_EXACT, ("block", "below"): B_BELOW,
+SCOPE_BITS: Final = {("block", "subtree"): B_SUB, ("block", "exact"): B_EXACT, ("block", "below"): B_BELOW,
               ("allow", "subtree"): A_SUB, ("allow", "exact"): A_EXACT, ("allow", "below"): A_BELOW}
 
 
@@ -85,10 +92,10 @@ class FeedSetError(ValueError):
     """A compiled feed that cannot be used: wrong magic or version, truncated, or corrupt."""
 
 
-P30 = 1073741789  # the largest prime below 2**30: one CPython digit, so `%` takes the fast path
+P30: Final = 1073741789  # the largest prime below 2**30: one CPython digit, so `%` takes the fast path
 
 
-LENGTH = tuple(bytes((n,)) for n in range(256))
+LENGTH: Final = tuple(bytes((n,)) for n in range(256))
 
 
 def name_key(wire: bytes) -> int:
@@ -140,13 +147,13 @@ class Verdict:
 
 
 # The verdicts of a plain list (one kind of entry, no side rules): shared, never rebuilt.
-_BLOCKED = tuple(Verdict(True, d) for d in range(MAX_LABELS + 1))
-_ALLOWED = tuple(Verdict(False, d) for d in range(MAX_LABELS + 1))
-EVERY = MAX_LABELS  # the depth an accept-all rule decides at: less specific than any listed name
-_EVERY = {(b, c): Verdict(b, EVERY, c) for b in (False, True) for c in (False, True)}
+_BLOCKED: Final = tuple(Verdict(True, d) for d in range(MAX_LABELS + 1))
+_ALLOWED: Final = tuple(Verdict(False, d) for d in range(MAX_LABELS + 1))
+EVERY: Final = MAX_LABELS  # the depth an accept-all rule decides at: less specific than any listed name
+_EVERY: Final = {(b, c): Verdict(b, EVERY, c) for b in (False, True) for c in (False, True)}
 # No rule of the feed applied, but one for listed clients was consulted: the answer depends
 # on the client, not only on its profile (never a decision: depth -1).
-UNDECIDED_PER_CLIENT = Verdict(False, -1, True)
+UNDECIDED_PER_CLIENT: Final = Verdict(False, -1, True)
 
 
 def index_bits(count: int) -> int:

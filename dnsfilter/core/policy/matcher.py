@@ -10,18 +10,22 @@ only lift that feed's blocks. Swapped as a whole on reload.
 
 from __future__ import annotations
 
-from bisect import bisect_left as _bisect
+import bisect
+import zlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from zlib import crc32 as _crc32
+from typing import Final
 
 from dnsfilter.core.dns.wire import name_to_text
 from dnsfilter.core.policy.feedset import P30, FeedSet, FeedSetError, Verdict, name_key, sha_hash
 
 MatcherError = FeedSetError  # the name other layers catch
-_PLAIN = bytes(b for b in range(0x21, 0x7F) if b not in b"\\.")  # printable, no backslash or dot
-_TO_DOT = bytes(b if b in _PLAIN else 0x2E for b in range(256))
-_from_bytes = int.from_bytes
+_PLAIN: Final = bytes(b for b in range(0x21, 0x7F) if b not in b"\\.")  # printable, no backslash or dot
+_TO_DOT: Final = bytes(b if b in _PLAIN else 0x2E for b in range(256))
+# Final: compiled (make native), held in C statics, not looked up in the module's dict per call
+_from_bytes: Final = int.from_bytes
+_crc32: Final = zlib.crc32
+_bisect: Final = bisect.bisect_left
 
 __all__ = ["ClientKeys", "FeedSet", "Keys", "Matcher", "MatcherError", "Verdict"]
 
@@ -117,14 +121,18 @@ class Keys:
             return self._listed_hashed(s)
         wire, starts = self.wire, self.starts
         hs, idx, shift, bm, bshift = s.probe
+        # The locals' types let a compiled build (make native) work on machine ints: the
+        # mapped arrays' items are Any to it.
         for p in starts[s.window]:  # Matcher.block holds a copy of this loop (a call costs a probe)
             raw = wire[p:]
-            c = _crc32(raw)
-            if bm[c >> bshift] >> (c & 7) & 1:  # most unlisted suffixes stop at the filter
+            c: int = _crc32(raw)
+            bits: int = bm[c >> bshift]
+            if bits >> (c & 7) & 1:  # most unlisted suffixes stop at the filter
                 b = c >> shift
-                hi = idx[b + 1]
+                lo: int = idx[b]
+                hi: int = idx[b + 1]
                 c = c << 32 | _from_bytes(raw) % P30
-                i = _bisect(hs, c, idx[b], hi)
+                i: int = _bisect(hs, c, lo, hi)
                 if i < hi and hs[i] == c:
                     return starts.index(p)
         return -1
@@ -250,12 +258,14 @@ class Matcher:
                 hs, idx, shift, bm, bshift = s.probe
                 for p in starts[s.window]:
                     raw = wire[p:]
-                    c = _crc32(raw)
-                    if bm[c >> bshift] >> (c & 7) & 1:
+                    c: int = _crc32(raw)
+                    bits: int = bm[c >> bshift]
+                    if bits >> (c & 7) & 1:
                         b = c >> shift
-                        hi = idx[b + 1]
+                        lo: int = idx[b]
+                        hi: int = idx[b + 1]
                         c = c << 32 | _from_bytes(raw) % P30
-                        i = _bisect(hs, c, idx[b], hi)
+                        i: int = _bisect(hs, c, lo, hi)
                         if i < hi and hs[i] == c:
                             v = s.verdicts[starts.index(p)]
                             break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from dnsfilter.core.ratelimit import TokenBucket
 
@@ -35,7 +35,7 @@ class MacLookup(Protocol):
     def mac_of(self, ip: str) -> str | None: ...
 
 
-_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")  # IPv6 by type too: subnet_of needs the same version
+_MAPPED: Final = ipaddress.IPv6Network("::ffff:0:0/96")  # IPv6 by type too: subnet_of needs the same version
 
 
 def as_network(value: str | Network) -> Network:

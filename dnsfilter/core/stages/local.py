@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Final
 
 from dnsfilter.core.dns import codec, wire
 from dnsfilter.core.dns.wire import Query
 from dnsfilter.core.model import Outcome, Reason
 
-LOCAL_TTL = 300  # answers about ourselves may change with the LAN address
-RFC6303_TTL = 10800
+LOCAL_TTL: Final = 300  # answers about ourselves may change with the LAN address
+RFC6303_TTL: Final = 10800
 
 
 def _rfc6303_zones() -> list[str]:
@@ -33,15 +34,15 @@ def _rfc6303_zones() -> list[str]:
     return zones
 
 
-RFC6303_SET = frozenset(wire.text_to_wire(z) for z in _rfc6303_zones())
-LOCALHOST = wire.text_to_wire("localhost")
-RESOLVER_ARPA = wire.text_to_wire("resolver.arpa")
-CANARY = wire.text_to_wire("use-application-dns.net")
-LOOPBACK_PTR = wire.text_to_wire("1.0.0.127.in-addr.arpa")
-LOOPBACK6_PTR = wire.text_to_wire("1." + "0." * 31 + "ip6.arpa")
+RFC6303_SET: Final = frozenset(wire.text_to_wire(z) for z in _rfc6303_zones())
+LOCALHOST: Final = wire.text_to_wire("localhost")
+RESOLVER_ARPA: Final = wire.text_to_wire("resolver.arpa")
+CANARY: Final = wire.text_to_wire("use-application-dns.net")
+LOOPBACK_PTR: Final = wire.text_to_wire("1.0.0.127.in-addr.arpa")
+LOOPBACK6_PTR: Final = wire.text_to_wire("1." + "0." * 31 + "ip6.arpa")
 # Every zone answer() serves ends with one of these bytes: one C call turns away the other
 # names (nearly all of them) before the label-by-label checks.
-_SUFFIXES = (LOCALHOST, RESOLVER_ARPA, CANARY, b"\x04arpa\x00")
+_SUFFIXES: Final = (LOCALHOST, RESOLVER_ARPA, CANARY, b"\x04arpa\x00")
 
 
 def _under(qname: bytes, zone: bytes) -> bool:

@@ -10,16 +10,18 @@ shell's UpstreamPool; this only keeps the books.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from dnsfilter.core.dns.wire import Query
 from dnsfilter.core.model import Reason
 from dnsfilter.core.policy.decide import NO_TIME_STATE, TimeState
 
-FIRST, MERGED, BUSY = 0, 1, 2  # what join() did with a waiter
+FIRST: Final = 0  # what join() did with a waiter
+MERGED: Final = 1
+BUSY: Final = 2
 
 
-@dataclass(slots=True)
+@dataclass(init=False, slots=True)
 class Waiter:
     """A client waiting for an upstream answer, with what its reply depends on."""
 
@@ -35,6 +37,23 @@ class Waiter:
     state: TimeState = NO_TIME_STATE
     device: str = ""  # for the query log
     reason: Reason | None = None
+
+    # init=False: a dataclass's generated __init__ runs interpreted even when compiled (make native)
+    def __init__(self, q: Query, to: Any, profile: str, ip: str, max_size: int, fast_key: bytes | None,
+                 exempt: bool = False, rewrite: bytes | None = None, ede: tuple[int, str] | None = None,
+                 state: TimeState = NO_TIME_STATE, device: str = "", reason: Reason | None = None) -> None:
+        self.q = q
+        self.to = to
+        self.profile = profile
+        self.ip = ip
+        self.max_size = max_size
+        self.fast_key = fast_key
+        self.exempt = exempt
+        self.rewrite = rewrite
+        self.ede = ede
+        self.state = state
+        self.device = device
+        self.reason = reason
 
 
 class InFlight:

@@ -25,13 +25,14 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
+from typing import Final
 
 from dnsfilter.shell.upstream.base import Question, UpstreamError
 from dnsfilter.shell.upstream.plain import DnsTransport
 from dnsfilter.shell.upstream.pool import Upstream, UpstreamPool
 
-WAIT = 0.125  # of the timeout: how long the first attempt has before the pool takes over
-USABLE = frozenset((0, 3))  # NOERROR, NXDOMAIN: any other rcode is the pool's to judge
+WAIT: Final = 0.125  # of the timeout: how long the first attempt has before the pool takes over
+USABLE: Final = frozenset((0, 3))  # NOERROR, NXDOMAIN: any other rcode is the pool's to judge
 
 Done = Callable[[bytes | None, str], None]  # (answer, "") or (None, why)
 

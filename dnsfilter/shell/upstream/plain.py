@@ -30,6 +30,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from typing import Final
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
@@ -37,10 +38,10 @@ from dnsfilter.shell import mmsg
 from dnsfilter.shell.upstream.base import LEN, MAX_MESSAGE, Question, UpstreamError, check, new_id
 
 SOCKETS = 16  # slots per upstream; sockets are opened when a query picks an empty slot
-QUERIES = 100  # queries a socket sends before it is retired
-AGE = 10.0  # seconds a socket takes new queries
-SWEEP = 0.05  # seconds between timeout sweeps while queries wait
-READS = 64  # datagrams read per socket per wake-up, so other sockets and the listener get their turn
+QUERIES: Final = 100  # queries a socket sends before it is retired
+AGE: Final = 10.0  # seconds a socket takes new queries
+SWEEP: Final = 0.05  # seconds between timeout sweeps while queries wait
+READS: Final = 64  # datagrams read per socket per wake-up, so other sockets and the listener get their turn
 
 Done = Callable[[bytes | None, str], None]  # (answer, "") or (None, why)
 
@@ -294,7 +295,7 @@ class UdpSockets:
         self.draining.clear()
 
 
-_TYPECLASS = struct.Struct(">HH")
+_TYPECLASS: Final = struct.Struct(">HH")
 
 
 def answers(data: bytes, q: Question) -> bool:

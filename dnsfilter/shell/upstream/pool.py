@@ -33,7 +33,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
@@ -48,16 +48,16 @@ from dnsfilter.shell.upstream.tls import TlsTransport
 
 __all__ = ["UpstreamError", "UpstreamPool"]
 
-MAX_INFLIGHT = 1024  # queries in flight in the whole pool; more are refused at once
-EXPLORE = 0.05  # share of queries sent to a non-best upstream
-HEDGE = 0.125  # of the timeout: how long one upstream has before the next is asked too (250 ms at 2 s)
-POLICIES = ("any", "encrypted-only")
+MAX_INFLIGHT: Final = 1024  # queries in flight in the whole pool; more are refused at once
+EXPLORE: Final = 0.05  # share of queries sent to a non-best upstream
+HEDGE: Final = 0.125  # of the timeout: how long one upstream has before the next is asked too (250 ms at 2 s)
+POLICIES: Final = ("any", "encrypted-only")
 # Answers that mean "this upstream will not help": REFUSED/NOTIMP benches it, SERVFAIL/FORMERR only
 # moves on to the next one for this query.
-HARD_RCODES = {wire.RCODE_REFUSED: "REFUSED", wire.RCODE_NOTIMP: "NOTIMP"}
-SOFT_RCODES = {wire.RCODE_SERVFAIL: "SERVFAIL", wire.RCODE_FORMERR: "FORMERR"}
-STATE_LOG = (5, 60.0)  # state changes logged per upstream per window (seconds)
-SECURITY_LOG = (1, 300.0)  # certificate failures logged per upstream per window
+HARD_RCODES: Final = {wire.RCODE_REFUSED: "REFUSED", wire.RCODE_NOTIMP: "NOTIMP"}
+SOFT_RCODES: Final = {wire.RCODE_SERVFAIL: "SERVFAIL", wire.RCODE_FORMERR: "FORMERR"}
+STATE_LOG: Final = (5, 60.0)  # state changes logged per upstream per window (seconds)
+SECURITY_LOG: Final = (1, 300.0)  # certificate failures logged per upstream per window
 
 log = logging.getLogger("dnsfilter")
 
