@@ -51,9 +51,11 @@ MODULES: tuple[str, ...] = (
     "dnsfilter.core.stages.upstream",
     "dnsfilter.shell.mmsg",
     "dnsfilter.shell.server",
+    "dnsfilter.shell.upstream.health",
     "dnsfilter.shell.upstream.lane",
     "dnsfilter.shell.upstream.plain",
     "dnsfilter.shell.upstream.pool",
+    "dnsfilter.shell.upstream.question",
 )
 STAMP = Path(__file__).with_name("native.json")
 LIBRARY = "dnsfilter.native_core__mypyc"  # the build's shared library (scripts/build_native.py)

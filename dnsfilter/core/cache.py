@@ -87,7 +87,8 @@ class Entry:
 
 def cache_key(qname: bytes, qtype: int, qclass: int, do: bool, cd: bool) -> bytes:
     """DO and CD change what an upstream returns (RRSIGs, unvalidated data), so they key too."""
-    return qname + struct.pack(">HHB", qtype, qclass, (1 if do else 0) | (2 if cd else 0))
+    # (qtype, qclass, DO | CD) as struct.pack(">HHB") writes them, without a struct call (see _negative)
+    return qname + bytes((qtype >> 8, qtype & 0xFF, qclass >> 8, qclass & 0xFF, (1 if do else 0) | (2 if cd else 0)))
 
 
 class Cache:
@@ -213,6 +214,7 @@ class Cache:
         """RFC 2308: the negative TTL is min(SOA TTL, SOA MINIMUM); without an SOA, don't cache."""
         for rec in r.records:
             if rec.section == 2 and rec.rtype == wire.T_SOA and rec.rdlen >= 20:
-                minimum = _U32.unpack_from(buf, rec.rdata_off + rec.rdlen - 4)[0]
+                at = rec.rdata_off + rec.rdlen - 4  # not _U32.unpack_from: see wire._read_opt
+                minimum = buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]
                 return min(rec.ttl, minimum, self.negative_max_ttl)
         return None

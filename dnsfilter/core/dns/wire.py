@@ -216,11 +216,21 @@ def _read_opt(buf: bytes, off: int, n: int) -> tuple[Edns, int]:
     """Read the OPT RR fixed part that follows its (root) owner name at `off`."""
     if off + 10 > n:
         raise WireError("truncated OPT record")
-    _rtype, payload, ttl, rdlen = _RRFIXED.unpack_from(buf, off)
+    # fields read byte by byte, not with struct: a compiled build (make native) does this in C,
+    # where a Struct method call costs 1-2k instructions; interpreted it costs about the same
+    payload = buf[off + 2] << 8 | buf[off + 3]
+    ttl = buf[off + 4] << 24 | buf[off + 5] << 16 | buf[off + 6] << 8 | buf[off + 7]
+    rdlen = buf[off + 8] << 8 | buf[off + 9]
     if off + 10 + rdlen > n:
         raise WireError("truncated OPT data")
     opts = buf[off + 10 : off + 10 + rdlen]
     return Edns(max(payload, 512), bool(ttl & EDNS_DO), (ttl >> 16) & 0xFF, opts), off + 10 + rdlen
+
+
+def _header(buf: bytes) -> tuple[int, int, int, int, int, int]:
+    """ID, flags and the four counts of a message of at least 12 bytes (see _read_opt: no struct)."""
+    return (buf[0] << 8 | buf[1], buf[2] << 8 | buf[3], buf[4] << 8 | buf[5], buf[6] << 8 | buf[7],
+            buf[8] << 8 | buf[9], buf[10] << 8 | buf[11])
 
 
 def parse_query(buf: bytes) -> Query:
@@ -230,7 +240,7 @@ def parse_query(buf: bytes) -> Query:
     n = len(buf)
     if n < 12:
         raise WireError("shorter than a header", None)
-    qid, flags, qd, an, ns, ar = _HDR.unpack_from(buf)
+    qid, flags, qd, an, ns, ar = _header(buf)
     if flags & F_QR:
         raise WireError("a response sent to the server", None)
     if flags & OPCODE_MASK:
@@ -258,7 +268,8 @@ def parse_query(buf: bytes) -> Query:
     if off + 4 > n:
         raise WireError("question runs past the end")
     qname_end = off
-    qtype, qclass = _TYPECLASS.unpack_from(buf, off)
+    qtype = buf[off] << 8 | buf[off + 1]
+    qclass = buf[off + 2] << 8 | buf[off + 3]
     off += 4
     question = buf[12:off]
     qname = question[: qname_end - 12].lower()
@@ -276,8 +287,7 @@ def parse_query(buf: bytes) -> Query:
             raise WireError("truncated additional record")
         if buf[off:off + 2] == b"\x00\x29":  # RFC 6891 §6.1.1: an OPT record is owned by the root
             raise WireError("OPT record not owned by the root")
-        rdlen = _U16.unpack_from(buf, off + 8)[0]
-        off += 10 + rdlen
+        off += 10 + (buf[off + 8] << 8 | buf[off + 9])
         if off > n:
             raise WireError("truncated additional record data")
     return Query(qid, flags, qname, qtype, qclass, question, edns)
@@ -357,7 +367,7 @@ def parse_response(buf: bytes, full: bool = False) -> Response:
     n = len(buf)
     if n < 12:
         raise WireError("shorter than a header")
-    qid, flags, qd, an, ns, ar = _HDR.unpack_from(buf)
+    qid, flags, qd, an, ns, ar = _header(buf)
     if not flags & F_QR:
         raise WireError("not a response")
     if qd != 1:
@@ -382,7 +392,8 @@ def parse_response(buf: bytes, full: bool = False) -> Response:
         qstarts = frozenset(starts)
     if off + 4 > n:
         raise WireError("question runs past the end")
-    qtype, qclass = _TYPECLASS.unpack_from(buf, off)
+    qtype = buf[off] << 8 | buf[off + 1]
+    qclass = buf[off + 2] << 8 | buf[off + 3]
     off += 4
     qend = off
     records: list[Record] = []
@@ -401,7 +412,10 @@ def parse_response(buf: bytes, full: bool = False) -> Response:
                 _owner, off = read_name(buf, off)
             if off + 10 > n:
                 raise WireError("truncated record")
-            rtype, rclass, ttl, rdlen = _RRFIXED.unpack_from(buf, off)
+            rtype = buf[off] << 8 | buf[off + 1]
+            rclass = buf[off + 2] << 8 | buf[off + 3]
+            ttl = buf[off + 4] << 24 | buf[off + 5] << 16 | buf[off + 6] << 8 | buf[off + 7]
+            rdlen = buf[off + 8] << 8 | buf[off + 9]
             if off + 10 + rdlen > n:
                 raise WireError("truncated record data")
             if rtype == T_OPT:

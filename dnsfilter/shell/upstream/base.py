@@ -1,5 +1,6 @@
-"""What every upstream transport shares: the error type, the question being asked, how a
-query is built and how an answer is checked before anyone trusts it."""
+"""What every upstream transport shares: the error type, the question being asked and how an
+answer is checked before anyone trusts it (the question and its check are in question.py,
+compiled with the query path)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,16 @@ import asyncio
 import secrets
 import struct
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from dnsfilter.core.dns import wire
 from dnsfilter.core.dns.upstream_spec import UpstreamSpec
-from dnsfilter.core.dns.wire import WireError
 from dnsfilter.shell import tlsload
+from dnsfilter.shell.upstream.question import Question, matches
 
 if TYPE_CHECKING:
     import ssl
 
-EDNS_PAYLOAD = 1232  # RFC 9715 / DNS flag day 2020: avoids IP fragmentation
 MAX_MESSAGE = 65535
 LEN = struct.Struct(">H")
 
@@ -32,39 +31,9 @@ class TlsRefused(UpstreamError):
     so asking it again within one query would only repeat the handshake. A security event."""
 
 
-@dataclass(frozen=True, slots=True)
-class Question:
-    qname: bytes  # lower-case wire form
-    qtype: int
-    qclass: int
-    do: bool = False
-    cd: bool = False
-
-    def build(self, qid: int) -> bytes:
-        # build_query never adds a client-subnet option: nothing about the client leaves.
-        return wire.build_query(qid, self.qname, self.qtype, self.qclass, do=self.do, cd=self.cd,
-                                payload=EDNS_PAYLOAD)
-
-
 def new_id() -> int:
     """A query ID from the OS CSPRNG: with the random source port, what makes spoofing hard."""
     return secrets.randbelow(0x10000)
-
-
-def matches(data: bytes, qid: int | None, q: Question) -> wire.Response | None:
-    """The walked response if `data` answers `q` (with ID `qid`, unless None for DoH), else None."""
-    try:
-        r = wire.parse_response(data)
-    except WireError:
-        return None
-    if qid is not None and r.id != qid:
-        return None
-    if r.flags & wire.OPCODE_MASK:
-        return None
-    # parse_response lower-cases the name, so 0x20-style case changes still match.
-    if r.qname != q.qname or r.qtype != q.qtype or r.qclass != q.qclass:
-        return None
-    return r
 
 
 def check(data: bytes, qid: int | None, q: Question, who: str) -> wire.Response:
