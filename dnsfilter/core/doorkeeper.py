@@ -26,9 +26,11 @@ class Doorkeeper:
 
     def seen(self, key: bytes) -> bool:
         """Whether `key` was offered in the last one or two windows; notes it either way."""
-        h = hash(key)  # a bytes object caches its hash: the table lookup made it already
+        # A bytes object caches its hash: the table lookup made it already. Its low 48 bits: a
+        # compiled build (make native) then works on machine ints (masks stay below 2**30).
+        h = hash(key) & 0xFFFFFFFFFFFF
         i = h & self.mask
-        f = h >> 56 & 255 | 1  # the fingerprint: other bits than the slot's, never 0 (empty)
+        f = h >> 40 & 255 | 1  # the fingerprint: other bits than the slot's, never 0 (empty)
         if self.cur[i] == f or self.old[i] == f:
             return True
         self.cur[i] = f

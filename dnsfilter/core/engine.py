@@ -281,7 +281,7 @@ class Engine:
         if plain is None:
             return None
         flags, qname, starts, qtype, question, payload, do = plain
-        if qtype in _SPECIAL_TYPES or self.local.owns(qname):
+        if qtype in _SPECIAL_TYPES or self.local.owns(qname, starts[-1] if starts else 0):
             return None
         ends = NEVER  # when the device's time state ends (_ends), read with the check below
         if self.time is not None and slot.client is not None:

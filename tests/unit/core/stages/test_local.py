@@ -137,3 +137,22 @@ def test_class_any_is_answered_locally_too():
 def test_ordinary_names_pass():
     assert ask("www.example.com") is None
     assert ask(".") is None
+
+
+@pytest.mark.parametrize("name", [
+    "localhost", "a.localhost", "resolver.arpa", "1.0.0.127.in-addr.arpa", "10.in-addr.arpa", "arpa",
+    "use-application-dns.net", "x.use-application-dns.net", "example.net", "dnsfilter.lan", "a.dnsfilter.lan",
+    "example.com", "localhost.example.com", "arpa.example", "net", "",
+])
+def test_owns_with_the_last_label_offset_answers_as_without(name: str) -> None:
+    """The UDP loop passes the offset of the name's last label (a set lookup first): the same
+    answer as the suffix test alone, for every kind of name the appliance answers or not."""
+    q = parse_query(bytes(dnslib.DNSRecord.question(name or ".").pack()))
+    starts = []
+    i = 0
+    while q.qname[i]:
+        starts.append(i)
+        i += q.qname[i] + 1
+    assert Z.owns(q.qname, starts[-1] if starts else 0) == Z.owns(q.qname)
+    assert Z.owns(q.qname) == (Z.answer(q, "192.168.1.1", 512) is not None or q.qname == Z.hostname
+                               or name.endswith(("arpa", "use-application-dns.net")))
