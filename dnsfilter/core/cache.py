@@ -85,10 +85,21 @@ class Entry:
         return bytes(buf)
 
 
+_KEY_TAILS: Final[dict[int, bytes]] = {}  # cache_key's tails by type, class and bits: a home asks a few
+
+
 def cache_key(qname: bytes, qtype: int, qclass: int, do: bool, cd: bool) -> bytes:
-    """DO and CD change what an upstream returns (RRSIGs, unvalidated data), so they key too."""
-    # (qtype, qclass, DO | CD) as struct.pack(">HHB") writes them, without a struct call (see _negative)
-    return qname + bytes((qtype >> 8, qtype & 0xFF, qclass >> 8, qclass & 0xFF, (1 if do else 0) | (2 if cd else 0)))
+    """DO and CD change what an upstream returns (RRSIGs, unvalidated data), so they key too:
+    the name, then (qtype, qclass, DO | CD) as struct.pack(">HHB") writes them, made once per
+    combination (a dict lookup costs less than a struct call, compiled or not)."""
+    bits = (1 if do else 0) | (2 if cd else 0)
+    k = qtype << 18 | qclass << 2 | bits
+    tail = _KEY_TAILS.get(k)
+    if tail is None:
+        if len(_KEY_TAILS) >= 1024:  # bounded: a scan of every type and class comes and goes
+            _KEY_TAILS.clear()
+        tail = _KEY_TAILS[k] = struct.pack(">HHB", qtype, qclass, bits)
+    return qname + tail
 
 
 class Cache:

@@ -49,7 +49,7 @@ def reads_ttls(buf: bytes, r: Response) -> bool:
     return False
 
 
-def data_touches(buf: bytes, rec: Record, mask: bytearray, question: set[int] | frozenset[int]) -> bool:
+def data_touches(buf: bytes, rec: Record, mask: bytearray, question: set[int] | frozenset[int] | tuple[int, ...]) -> bool:
     """A name in the record's data reads a byte marked in `mask` (see touches)."""
     at = RDATA_NAMES.get(rec.rtype)
     if at is None:
@@ -59,7 +59,7 @@ def data_touches(buf: bytes, rec: Record, mask: bytearray, question: set[int] | 
     return len(at) == 2 and touches(buf, _name_end(buf, rec.rdata_off), mask, question)
 
 
-def touches(buf: bytes, off: int, mask: bytearray, question: set[int] | frozenset[int]) -> bool:
+def touches(buf: bytes, off: int, mask: bytearray, question: set[int] | frozenset[int] | tuple[int, ...]) -> bool:
     """The name at `off` reads a byte marked in `mask` (or does not read at all). A pointer to
     a label of the question's name ends the walk: what follows is that name, up to its root."""
     n = len(buf)
@@ -89,7 +89,7 @@ def _name_end(buf: bytes, off: int) -> int:
         return len(buf)
 
 
-def data_inside(buf: bytes, rec: Record, qstarts: frozenset[int], qroot: int) -> bool:
+def data_inside(buf: bytes, rec: Record, qstarts: tuple[int, ...], qroot: int) -> bool:
     """The names in the record's data read only bytes of that data (no header, no TTL field),
     up to a pointer to the question's name (or the root), and read as read_name reads them:
     `data_touches` would say False. False: not said here."""
@@ -105,7 +105,7 @@ def data_inside(buf: bytes, rec: Record, qstarts: frozenset[int], qroot: int) ->
     return off >= 0
 
 
-def inside(buf: bytes, off: int, end: int, qstarts: frozenset[int], qroot: int) -> int:
+def inside(buf: bytes, off: int, end: int, qstarts: tuple[int, ...], qroot: int) -> int:
     """Where the name at `off` ends, if it lies before `end` in plain labels ending in the root
     or in a pointer to a label of the question (`qroot`: the question name's root byte), and
     is no longer than read_name allows; else -1."""

@@ -297,3 +297,14 @@ def test_nodata_after_a_cname_uses_the_negative_ttl():
     e = entry(c, answer("www.example.com", "AAAA", "www.example.com. 3600 CNAME edge.example.net.",
                         auth=(soa(3600, 60, "example.net"),)))
     assert e.ttl == 60
+
+
+def test_cache_key_is_the_name_then_type_class_and_bits_for_every_combination():
+    import struct
+
+    name = wire.text_to_wire("www.example.com")
+    for qtype, qclass, do, cd in [(1, 1, False, False), (28, 1, True, False), (65, 1, False, True),
+                                  (65535, 255, True, True), (1, 3, False, False)] + [(t, 1, False, False)
+                                                                                     for t in range(2000)]:
+        want = name + struct.pack(">HHB", qtype, qclass, (1 if do else 0) | (2 if cd else 0))
+        assert cache_key(name, qtype, qclass, do, cd) == want  # also past the tails' bound (1024)
