@@ -216,8 +216,9 @@ def _read_opt(buf: bytes, off: int, n: int) -> tuple[Edns, int]:
     """Read the OPT RR fixed part that follows its (root) owner name at `off`."""
     if off + 10 > n:
         raise WireError("truncated OPT record")
-    # fields read byte by byte, not with struct: a compiled build (make native) does this in C,
-    # where a Struct method call costs 1-2k instructions; interpreted it costs about the same
+    # Fields read byte by byte, not with struct: compiled (make native) this is a few C operations
+    # where a Struct method call costs 1-2k instructions. Interpreted it costs more than struct
+    # (a cache miss +2.4 % instructions, docs/performance.md): the compiled build comes first.
     payload = buf[off + 2] << 8 | buf[off + 3]
     ttl = buf[off + 4] << 24 | buf[off + 5] << 16 | buf[off + 6] << 8 | buf[off + 7]
     rdlen = buf[off + 8] << 8 | buf[off + 9]
