@@ -23,7 +23,11 @@ Kinds, in this order (each server started once):
 - allowed, replayed: the `cached` workload's names, a third time (after two passes).
 
     bench_instructions.py BENCH_DIR [--system dnsfilter|dnsmasq|unbound] [--repo CHECKOUT]
-                          [--label NAME] [--n N] [--md FILE [--append]]
+                          [--label NAME] [--n N] [--md FILE [--append]] [--keep DIR]
+
+--keep DIR keeps the server's callgrind dumps in DIR (cg.PID.2-01 is the first-sight window's
+serving thread, .3- the blocked replay, .4- the miss, .5- the allowed replay) for
+scripts/callgrind_funcs.py, which reads them per function.
 
 Loopback only; every wait is bounded.
 """
@@ -144,7 +148,7 @@ def server_argv(h: object, system: str, repo: Path, tmp: Path) -> tuple[list[str
     return bench.system_argv(system, "100k"), dict(os.environ), tmp
 
 
-def measure(h: object, system: str, repo: Path, n: int, tail: float) -> dict[str, float]:
+def measure(h: object, system: str, repo: Path, n: int, tail: float, keep: Path | None = None) -> dict[str, float]:
     bench = h
     blocked = distinct(Path(bench.HERE), "blocked", n)
     miss = distinct(Path(bench.HERE), "miss", n)
@@ -152,6 +156,9 @@ def measure(h: object, system: str, repo: Path, n: int, tail: float) -> dict[str
     addr = (bench.SUT_ADDR, bench.SUT_PORT)
     with tempfile.TemporaryDirectory(prefix="dnsfilter-instr-") as t:
         tmp = Path(t)
+        if keep is not None:  # the dumps (and the config, feeds and log) outlive the run
+            keep.mkdir(parents=True, exist_ok=True)
+            tmp = keep
         argv, env, cwd = server_argv(h, system, repo, tmp)
         prefix = str(tmp / "cg")
         vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}.%p", "--dump-instr=no", "--separate-threads=yes",
@@ -205,13 +212,14 @@ def main() -> int:
     ap.add_argument("--tail", type=float, default=12.0, help="seconds a window waits after its last answer")
     ap.add_argument("--md", type=Path)
     ap.add_argument("--append", action="store_true", help="keep the rows already in --md")
+    ap.add_argument("--keep", type=Path, help="keep the callgrind dumps in this directory")
     a = ap.parse_args()
     bench_dir, repo = a.bench.resolve(), a.repo.resolve()
     sys.path.insert(0, str(bench_dir))
     import bench as h  # the harness: nsd upstream, list files, readiness
 
     h.start_upstream_detached()
-    r = measure(h, a.system, repo, a.n, a.tail)
+    r = measure(h, a.system, repo, a.n, a.tail, a.keep.resolve() if a.keep else None)
     label = a.label or a.system
     def cell(k: str) -> str:
         other = r[k + " (others)"]
