@@ -80,7 +80,11 @@ class BlockAnswer:
         self.ttl = ttl
         if kind == "null":
             ipv4, ipv6 = "0.0.0.0", "::"
-        self._parts: dict[tuple[int, int, bool, bool, tuple[int, str]], tuple[bytes, bytes]] = {}
+        # tail's parts: by EDE text, then by shape (flags, type, code, OPT, DO) as one int.
+        # Two lookups by a str (its hash cached) and a small int cost a third of one by a tuple
+        # of five, hashed and compared item by item.
+        self._parts: dict[str, dict[int, tuple[bytes, bytes]]] = {}
+        self._count = 0
         self.a = wire.rr(wire.T_A, ttl, ipaddress.IPv4Address(ipv4).packed) if ipv4 else None
         self.aaaa = wire.rr(wire.T_AAAA, ttl, ipaddress.IPv6Address(ipv6).packed) if ipv6 else None
 
@@ -94,19 +98,26 @@ class BlockAnswer:
             return reply(q, wire.RCODE_NOERROR, ede=ede, max_size=max_size)
         return reply(q, wire.RCODE_NOERROR, record, (1, 0, 0), ede=ede, max_size=max_size)
 
-    def tail(self, flags: int, question: bytes, qtype: int, opt: bool, do: bool,
-             ede: tuple[int, str]) -> bytes:
+    def tail(self, flags: int, question: bytes, qtype: int, opt: bool, do: bool, code: int, text: str) -> bytes:
         """What `build` answers a plain query (core/dns/question.py) without its 2 ID bytes,
         from the query's own parts: its flags, its question as sent and whether it had an OPT
-        record. Never truncated: a name of 255 octets, the record and the longest EDE text
-        still fit the 512 bytes of a query without EDNS. What comes before and after the
-        question is the same for every name of a feed: written once per shape, kept here."""
-        key = (flags & _ECHOED, qtype, opt, do, ede)
-        parts = self._parts.get(key)
+        record; the EDE is (code, text). Never truncated: a name of 255 octets, the record and
+        the longest EDE text still fit the 512 bytes of a query without EDNS. What comes before
+        and after the question is the same for every name of a feed: written once per shape,
+        kept here."""
+        shapes = self._parts.get(text)
+        if shapes is None:
+            shapes = self._parts[text] = {}
+        # flags & _ECHOED < 2**9, code and qtype < 2**16: a machine int
+        shape = (flags & _ECHOED) << 34 | code << 18 | qtype << 2 | (2 if opt else 0) | (1 if do else 0)
+        parts = shapes.get(shape)
         if parts is None:
-            if len(self._parts) >= 4096:  # bounded: EDE texts of rules and CNAME blocks vary
+            if self._count >= 4096:  # bounded: EDE texts of rules and CNAME blocks vary, and types
                 self._parts.clear()
-            parts = self._parts[key] = self._tail_parts(flags, qtype, opt, do, ede)
+                self._count = 0
+                shapes = self._parts[text] = {}
+            parts = shapes[shape] = self._tail_parts(flags, qtype, opt, do, (code, text))
+            self._count += 1
         return parts[0] + question + parts[1]
 
     def _tail_parts(self, flags: int, qtype: int, opt: bool, do: bool, ede: tuple[int, str]) -> tuple[bytes, bytes]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections import Counter
 
 import pytest
 
@@ -22,22 +21,14 @@ from tests.support.engine import make, q, sends
 IO = ["batched", "single"]
 
 
-class _FailsAtFirstSights(Counter[str]):
-    """Engine.stats.outcomes with a bug: the count of a first sight's blocked answer raises
-    (the 1st, 3rd… "blocked" count: each name's first sight, then its full path's, in turn).
-    Engine.first_sight and the query log may be compiled (make native), and a compiled method
-    cannot be replaced: the bug is planted in what it calls."""
+class _FailingBytes(bytearray):
+    """The fast path's doorkeeper array with a bug: every read raises. Engine.first_sight and
+    what it calls may be compiled (make native), and a compiled method cannot be replaced: the
+    bug is planted in a buffer it reads. Every blocked first sight asks the doorkeeper whether
+    to keep its answer; the full path asks it only once the table is full (never here)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.blocked = 0
-
-    def __setitem__(self, key: str, value: int) -> None:
-        if key == "blocked":
-            self.blocked += 1
-            if self.blocked % 2:
-                raise RuntimeError("boom")
-        super().__setitem__(key, value)
+    def __getitem__(self, i: object) -> int:
+        raise RuntimeError("boom")
 
 
 def _io(kind: str) -> bool:
@@ -85,7 +76,7 @@ def test_a_first_sight_that_raises_goes_the_full_way(io: str) -> None:
     eng.log = lambda kind, msg: logged.append((kind, msg))  # type: ignore[method-assign]
 
     # a bug: the first sight of each name raises
-    eng.stats.outcomes = _FailsAtFirstSights()
+    eng.fast.door.cur = _FailingBytes(len(eng.fast.door.cur))
     qs = [q("ads.test", qid=2), q("adult.test", qid=3)]
     got = asyncio.run(_exchange(eng, batch_io, [q("localhost", qid=9)] + qs))[1:]
     assert got == [sends(ref.on_query(data, "127.0.0.1", "c", 0.0))[0].wire for data in qs]
