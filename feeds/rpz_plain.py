@@ -41,7 +41,8 @@ def _listed(lines: Iterator[str], fs: FeedSet, fmt: str) -> Iterator[tuple[int, 
     """(position of its key in the set, name) of each name of `lines` that the plain set `fs`
     holds, once a key, in the list's order. Only the whole name is looked up
     (Keys.listed_depth at depth 0, inlined): in a plain set a key has no listed parent."""
-    hs, idx, shift, bm, bshift = fs.probe
+    hs, _ib, shift, bm, bshift = fs.probe
+    idx, _ = fs.index()
     done = bytearray((len(hs) >> 3) + 1)
     from_bytes = int.from_bytes
     for name in stream_names(lines, fmt, ParseResult()):

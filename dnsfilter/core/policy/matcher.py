@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Final
 
 from dnsfilter.core.dns.wire import name_to_text
-from dnsfilter.core.policy.feedset import P30, FeedSet, FeedSetError, Verdict, name_key, sha_hash
+from dnsfilter.core.policy.feedset import P30, FeedSet, FeedSetError, Verdict, name_key, sha_hash, u32_at
 
 MatcherError = FeedSetError  # the name other layers catch
 _PLAIN: Final = bytes(b for b in range(0x21, 0x7F) if b not in b"\\.")  # printable, no backslash or dot
@@ -120,17 +120,16 @@ class Keys:
         if s.hashed:
             return self._listed_hashed(s)
         wire, starts = self.wire, self.starts
-        hs, idx, shift, bm, bshift = s.probe
+        hs, ib, shift, bm, bshift = s.probe
         # The locals' types let a compiled build (make native) work on machine ints: the
-        # mapped arrays' items are Any to it.
+        # mapped keys' items are Any to it. ib: the bucket index as bytes (feedset.u32_at).
         for p in starts[s.window]:  # Matcher.block holds a copy of this loop (a call costs a probe)
             raw = wire[p:]
             c: int = _crc32(raw)
-            bits: int = bm[c >> bshift]
-            if bits >> (c & 7) & 1:  # most unlisted suffixes stop at the filter
-                b = c >> shift
-                lo: int = idx[b]
-                hi: int = idx[b + 1]
+            if bm[c >> bshift] >> (c & 7) & 1:  # most unlisted suffixes stop at the filter
+                j = (c >> shift) * 4
+                lo: int = ib[j] | ib[j + 1] << 8 | ib[j + 2] << 16 | ib[j + 3] << 24
+                hi: int = ib[j + 4] | ib[j + 5] << 8 | ib[j + 6] << 16 | ib[j + 7] << 24
                 c = c << 32 | _from_bytes(raw) % P30
                 i: int = _bisect(hs, c, lo, hi)
                 if i < hi and hs[i] == c:
@@ -138,7 +137,7 @@ class Keys:
         return -1
 
     def _listed_hashed(self, s: FeedSet) -> int:
-        hs, idx, shift, _bm, _bs = s.probe
+        hs, ib, shift, _bm, _bs = s.probe
         shift += 32  # a sha256 key has no CRC half: its own top bits pick the bucket
         hl = self._hashes(True)
         n = len(self.starts)
@@ -149,8 +148,8 @@ class Keys:
                 whole, at = self._texts()
                 h = hl[d] = sha_hash(whole[at[d] :])
             b = h >> shift
-            hi = idx[b + 1]
-            i = _bisect(hs, h, idx[b], hi)
+            hi = u32_at(ib, b + 1)
+            i = _bisect(hs, h, u32_at(ib, b), hi)
             if i < hi and hs[i] == h:
                 return d
         return -1
@@ -255,15 +254,14 @@ class Matcher:
         chosen = self._all if names is None else self._chosen.get(names) if type(names) is tuple else None
         for name, s in self._pick(names) if chosen is None else chosen:
             if s.names:  # Keys.listed_depth, inlined: the most specific listed suffix decides
-                hs, idx, shift, bm, bshift = s.probe
+                hs, ib, shift, bm, bshift = s.probe
                 for p in starts[s.window]:
                     raw = wire[p:]
                     c: int = _crc32(raw)
-                    bits: int = bm[c >> bshift]
-                    if bits >> (c & 7) & 1:
-                        b = c >> shift
-                        lo: int = idx[b]
-                        hi: int = idx[b + 1]
+                    if bm[c >> bshift] >> (c & 7) & 1:
+                        j = (c >> shift) * 4
+                        lo: int = ib[j] | ib[j + 1] << 8 | ib[j + 2] << 16 | ib[j + 3] << 24
+                        hi: int = ib[j + 4] | ib[j + 5] << 8 | ib[j + 6] << 16 | ib[j + 7] << 24
                         c = c << 32 | _from_bytes(raw) % P30
                         i: int = _bisect(hs, c, lo, hi)
                         if i < hi and hs[i] == c:
