@@ -239,6 +239,9 @@ class Batch:
         self.rlen = rhdr.cast("I")  # msg_len of header i is uint32 index i*16 + 14
         self.siov = si  # iov_len of send slot k is index k*2 + 1
         self.sq = sq  # msg_name of send slot k is index k*8
+        # Which packet's sender each send slot names now: a slot is written only when it
+        # changes (when every packet of a batch is answered at once, never)
+        self.sent_to = list(range(batch))
         rdi = rhdr.cast("I")
         sdi = shdr.cast("I")
         namelen = self.namelen
@@ -251,7 +254,7 @@ class Batch:
             rq[q + 3] = 1
             ri[i * 2] = self.in_addr + i * SLOT
             ri[i * 2 + 1] = SLOT
-            sq[q] = self.name_addr  # set per answer
+            sq[q] = self.name_addr + i * NAME  # packet i's sender: set per answer where k != i
             sdi[q * 2 + 2] = namelen
             sq[q + 2] = siov_addr + i * _IOV
             sq[q + 3] = 1
@@ -322,7 +325,9 @@ class Batch:
         ob[out : out + 2] = self.inbuf[src : src + 2]
         ob[out + 2 : out + size] = tail
         self.siov[k * 2 + 1] = size
-        self.sq[k * 8] = self.name_addr + i * NAME
+        if self.sent_to[k] != i:
+            self.sq[k * 8] = self.name_addr + i * NAME
+            self.sent_to[k] = i
         return True
 
     def flush(self, k: int) -> int:
