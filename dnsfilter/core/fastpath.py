@@ -183,6 +183,6 @@ def restamp(entry: FastEntry, now: float) -> FastEntry | None:
     for j in range(len(offs)):
         off = offs[j]
         ttl = ttls[j]
-        out += tail[at:off] + _to_bytes(ttl - elapsed if ttl > elapsed else 0, 4, "big")
+        out = out + tail[at:off] + _to_bytes(ttl - elapsed if ttl > elapsed else 0, 4, "big")  # not +=: generic
         at = off + 4
     return out + tail[at:], min(now + 1.0, expires), patch, info
