@@ -215,17 +215,22 @@ def _as_sent(buf: bytes, r: Response) -> bool:
     answers have, without reading a name twice: a negative answer (an SOA or NS record owned by
     a pointer to a label of the question name, so an ancestor of it) and a positive one whose
     CNAME chain runs in order (each record owned by a pointer to the question's name or to a
-    target of a CNAME before it), with such SOA or NS records in the authority section and
-    nothing in the additional one but OPT. The names in their data are still walked for
+    target of a CNAME before it), with such SOA or NS records in the authority section, and
+    in the additional one only OPT and the addresses (A, AAAA) of the hosts those records name,
+    each owned by a pointer to where its record names it (glue, as authoritative servers
+    send it: 57k instructions a miss when it took the full path). The names in their data are still walked for
     pointers into the header or a TTL field, as `reads_ttls` does. False: no opinion, the full
     path decides."""
-    if r.counts[2] or r.qtype == wire.T_ANY:
+    if r.qtype == wire.T_ANY:
         return False
     qstarts = r.qstarts
     qclass, qtype = r.qclass, r.qtype
     qroot = r.question_end - 5  # the question name's root byte
     chain = {12}  # where a chain name is written: the question's, then each CNAME target's
     names = False  # a record with names in its data
+    # Where a kept record's target host (NS, MX, SRV, SVCB, HTTPS) is written: the owner of an
+    # address in the additional section (glue, as authoritative servers send it)
+    targets: dict[int, tuple[Record, int]] = {}
     for rec in r.records:
         off = rec.name_off
         c = buf[off]
@@ -233,6 +238,14 @@ def _as_sent(buf: bytes, r: Response) -> bool:
             return False
         ptr = (c & 0x3F) << 8 | buf[off + 1]
         rtype = rec.rtype
+        if rec.section == 3:  # only A and AAAA owned by a pointer to a kept record's target
+            if (rtype != wire.T_A and rtype != wire.T_AAAA) or not _glue(buf, targets, ptr):
+                return False
+            continue
+        # (only types whose data names are walked below: SVCB/HTTPS targets are not)
+        at = _TARGET_AT.get(rtype) if rtype in RDATA_NAMES else None
+        if at is not None:
+            targets[rec.rdata_off + at] = (rec, at)
         if rec.section == 1:
             if ptr not in chain:
                 return False
@@ -271,6 +284,21 @@ def _as_sent(buf: bytes, r: Response) -> bool:
     for rec in r.records:
         if data_touches(buf, rec, mask, qstarts):
             return False
+    return True
+
+
+def _glue(buf: bytes, targets: dict[int, tuple[Record, int]], ptr: int) -> bool:
+    """An additional record owned by a pointer to `ptr` is kept by `relevant`: ptr is where a
+    kept record's target is written, and that target reads (and is not the root, which names
+    an SVCB/HTTPS record's owner instead). Said True once per target."""
+    t = targets.get(ptr)
+    if t is None:
+        return False
+    if t[1] >= 0:
+        target = _target(buf, t[0], t[1])
+        if target is None or target == b"\x00":
+            return False
+        targets[ptr] = (t[0], -1)  # read: the next address of the same host needs no walk
     return True
 
 
