@@ -239,7 +239,7 @@ def _as_sent(buf: bytes, r: Response) -> bool:
         ptr = (c & 0x3F) << 8 | buf[off + 1]
         rtype = rec.rtype
         if rec.section == 3:  # only A and AAAA owned by a pointer to a kept record's target
-            if (rtype != wire.T_A and rtype != wire.T_AAAA) or not _glue(buf, targets, ptr):
+            if (rtype != wire.T_A and rtype != wire.T_AAAA) or not _glue(buf, targets, ptr, qstarts, qroot):
                 return False
             continue
         # (only types whose data names are walked below: SVCB/HTTPS targets are not)
@@ -287,18 +287,20 @@ def _as_sent(buf: bytes, r: Response) -> bool:
     return True
 
 
-def _glue(buf: bytes, targets: dict[int, tuple[Record, int]], ptr: int) -> bool:
+def _glue(buf: bytes, targets: dict[int, tuple[Record, int]], ptr: int, qstarts: tuple[int, ...], qroot: int) -> bool:
     """An additional record owned by a pointer to `ptr` is kept by `relevant`: ptr is where a
     kept record's target is written, and that target reads (and is not the root, which names
-    an SVCB/HTTPS record's owner instead). Said True once per target."""
+    an SVCB/HTTPS record's owner instead). Said True once per target, most often without
+    building the name (`inside`)."""
     t = targets.get(ptr)
     if t is None:
         return False
-    if t[1] >= 0:
-        target = _target(buf, t[0], t[1])
-        if target is None or target == b"\x00":
+    rec, at = t
+    if at >= 0:
+        if buf[ptr] == 0 or (inside(buf, ptr, rec.rdata_off + rec.rdlen, qstarts, qroot) < 0
+                             and _target(buf, rec, at) is None):
             return False
-        targets[ptr] = (t[0], -1)  # read: the next address of the same host needs no walk
+        targets[ptr] = (rec, -1)  # read: the next address of the same host needs no walk
     return True
 
 
