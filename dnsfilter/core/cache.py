@@ -208,10 +208,19 @@ class Cache:
 
     def _lifetime(self, buf: bytes, r: Response) -> int | None:
         if r.rcode == wire.RCODE_NOERROR and r.counts[0]:
-            ttls = [rec.ttl for rec in r.records if rec.section in (1, 2)]
-            ttl = min(max(min(ttls), self.min_ttl), self.max_ttl)
-            if r.qtype not in (wire.T_CNAME, wire.T_ANY) and not any(
-                    rec.section == 1 and rec.rtype == r.qtype for rec in r.records):
+            # one loop, no list and no min() of it: compiled, these were generic calls
+            ttl = -1
+            answered = False  # a record of the asked type in the answer section
+            qtype = r.qtype
+            for rec in r.records:
+                section = rec.section
+                if section == 1 or section == 2:
+                    if ttl < 0 or rec.ttl < ttl:
+                        ttl = rec.ttl
+                    if section == 1 and rec.rtype == qtype:
+                        answered = True
+            ttl = min(max(ttl, self.min_ttl), self.max_ttl)
+            if qtype != wire.T_CNAME and qtype != wire.T_ANY and not answered:
                 # A CNAME chain ending in no data: the end of it is negative (RFC 2308 §2.2).
                 neg = self._negative(buf, r)
                 if neg is not None:
