@@ -65,6 +65,8 @@ _TYPECLASS: Final = struct.Struct(">HH")
 _RRFIXED: Final = struct.Struct(">HHIH")
 _U16: Final = struct.Struct(">H")
 _U32: Final = struct.Struct(">I")
+_to_bytes: Final = int.to_bytes
+_QUERY_PARTS: Final[dict[int, tuple[bytes, bytes]]] = {}  # build_query's, by shape
 
 
 class WireError(ValueError):
@@ -485,8 +487,16 @@ def build_query(qid: int, qname: bytes, qtype: int, qclass: int = C_IN, *, rd: b
                 do: bool = False, cd: bool = False, payload: int = 1232) -> bytes:
     """A query as the appliance sends it upstream: one OPT record, no client subnet."""
     flags = (F_RD if rd else 0) | (F_CD if cd else 0)
-    return (header(qid, flags, 1, 0, 0, 1) + qname + _TYPECLASS.pack(qtype, qclass)
-            + opt_record(payload, do))
+    # What comes around the ID and the name is the same for every query of a shape: made once,
+    # kept (a miss sent three struct packs, 4.7k instructions compiled)
+    shape = (((flags << 1 | (1 if do else 0)) << 16 | qtype) << 16 | qclass) << 16 | payload
+    parts = _QUERY_PARTS.get(shape)
+    if parts is None:
+        if len(_QUERY_PARTS) >= 1024:  # bounded: types and classes come from clients
+            _QUERY_PARTS.clear()
+        parts = _QUERY_PARTS[shape] = (header(0, flags, 1, 0, 0, 1)[2:],
+                                       _TYPECLASS.pack(qtype, qclass) + opt_record(payload, do))
+    return _to_bytes(qid, 2, "big") + parts[0] + qname + parts[1]
 
 
 def rr(rtype: int, ttl: int, rdata: bytes, owner: bytes = b"\xc0\x0c", rclass: int = C_IN) -> bytes:

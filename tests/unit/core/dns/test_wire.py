@@ -451,3 +451,17 @@ def test_opt_with_a_non_root_owner_is_rejected_or_read_right():
     except WireError:
         return
     assert r.rcode == 0
+
+
+@pytest.mark.parametrize(("qid", "qname", "qtype", "qclass", "rd", "do", "cd", "payload"), [
+    (1, b"\x01a\x00", 1, 1, True, False, False, 1232), (65535, b"\x03abc\x03com\x00", 28, 1, True, True, True, 4096),
+    (0, b"\x00", 255, 3, False, False, True, 512), (0x1234, b"\x01a\x00", 65535, 255, False, True, False, 65535)])
+def test_build_query_is_its_fields_packed_as_the_rfc_says(qid: int, qname: bytes, qtype: int, qclass: int, rd: bool,
+                                                          do: bool, cd: bool, payload: int) -> None:
+    """build_query keeps the parts around the ID and name per shape: asked twice (from the
+    kept parts), each field is where RFC 1035 and 6891 put it."""
+    flags = (wire.F_RD if rd else 0) | (wire.F_CD if cd else 0)
+    want = (struct.pack(">HHHHHH", qid, flags, 1, 0, 0, 1) + qname + struct.pack(">HH", qtype, qclass)
+            + b"\x00" + struct.pack(">HHIH", wire.T_OPT, payload, wire.EDNS_DO if do else 0, 0))
+    for _ in range(2):
+        assert wire.build_query(qid, qname, qtype, qclass, rd=rd, do=do, cd=cd, payload=payload) == want
