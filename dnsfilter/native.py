@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-# The hot path: the packet codec, the engine's stages and tables, the policy, the UDP shell.
-# Not here: the query log (mypyc 2.4 crashed in its rings), policy/rulesets.py (mypyc 2.4 failed
-# building its classes: KeyError at import) and anything off the query path.
+# The hot path: the packet codec, the engine's stages and tables, the policy, the query log's
+# rings, the UDP shell and the upstream sockets. Not here: the query log's writer side
+# (core/logbatch.py, core/metrics.py) and anything off the query path.
 MODULES: tuple[str, ...] = (
     "dnsfilter.core.dns.codec",
     "dnsfilter.core.dns.pointers",
