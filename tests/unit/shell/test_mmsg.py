@@ -172,3 +172,36 @@ def test_replies_send_a_full_box_at_once_and_the_rest_on_flush(sockets) -> None:
     server.close()
     assert r.add(b"late", b.name(0))
     r.flush()  # its socket closed: nothing sent, no error
+
+
+def test_each_answer_goes_to_its_own_sender_as_send_slots_change_hands(sockets) -> None:
+    """A send slot's address is written only when the packet it answers changes (Batch.sent_to):
+    over several batches, from two clients, with some packets left unanswered and answers out
+    of order, every answer still reaches the client that asked, and only that one."""
+    server, first = sockets
+    family, host = server.family, server.getsockname()[0]
+    second = socket.socket(family, socket.SOCK_DGRAM)
+    second.bind((host, 0))
+    second.settimeout(2)
+    try:
+        b = mmsg.Batch(server, batch=4)
+        clients = (first, second)
+        plans = [(0, 1, 2, 3), (1, 3), (2, 0, 3), (3,), (0, 1, 2, 3)]  # which packets are answered, in slot order
+        for round_, answered in enumerate(plans):
+            for n in range(4):  # packet n from client n % 2 (round 1: the other way round)
+                c = clients[(n + round_) % 2]
+                c.sendto(bytes((round_, n)) + b"q", server.getsockname())
+            assert b.recv() == 4
+            for k, i in enumerate(answered):
+                assert b.reply(k, i, b"a%d" % i)
+            assert b.flush(len(answered)) == len(answered)
+            for n, c in enumerate(clients):
+                want = sorted(bytes((round_, i)) + b"a%d" % i for i in answered if (i + round_) % 2 == n)
+                got = sorted(c.recv(100) for _ in want)
+                assert got == want
+                c.settimeout(0.05)
+                with pytest.raises(TimeoutError):
+                    c.recv(100)  # nothing more: no answer went to the wrong client
+                c.settimeout(2)
+    finally:
+        second.close()
