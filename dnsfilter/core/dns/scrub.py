@@ -228,8 +228,8 @@ def _as_sent(buf: bytes, r: Response) -> bool:
     qroot = r.question_end - 5  # the question name's root byte
     chain = {12}  # where a chain name is written: the question's, then each CNAME target's
     names = False  # a record with names in its data
-    # Where a kept record's target host (NS, MX, SRV, SVCB, HTTPS) is written: the owner of an
-    # address in the additional section (glue, as authoritative servers send it)
+    # Where a kept NS, MX or SRV record's target host is written: the owner of an address in
+    # the additional section (glue, as authoritative servers send it)
     targets: dict[int, tuple[Record, int]] = {}
     for rec in r.records:
         off = rec.name_off
@@ -289,8 +289,8 @@ def _as_sent(buf: bytes, r: Response) -> bool:
 
 def _glue(buf: bytes, targets: dict[int, tuple[Record, int]], ptr: int, qstarts: tuple[int, ...], qroot: int) -> bool:
     """An additional record owned by a pointer to `ptr` is kept by `relevant`: ptr is where a
-    kept record's target is written, and that target reads (and is not the root, which names
-    an SVCB/HTTPS record's owner instead). Said True once per target, most often without
+    kept NS, MX or SRV record's target is written, and that target reads and is not the root
+    (a root target is left to the full path). Said True once per target, most often without
     building the name (`inside`)."""
     t = targets.get(ptr)
     if t is None:
